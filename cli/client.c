@@ -1,0 +1,275 @@
+/* client.c - a blocking client for the coordinator's client socket, and job following.
+ *
+ * The CLI is a short-lived process, so plain zmq_poll with timeouts is the right tool here (no
+ * event loop). A call that times out throws its socket away: a late reply must never be read as
+ * the answer to the next request.
+ */
+#include "cli.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "config.h"
+#include "rftime.h"
+#include "zbridge.h"
+
+struct rf_client {
+    void *zctx;
+    void *sock;
+    char endpoint[512];
+};
+
+static int s_open(rf_client_t *c, rf_err_t *err)
+{
+    c->sock = zmq_socket(c->zctx, ZMQ_DEALER);
+    if (!c->sock)
+        return rf_err_set(err, RF_EIO, "cannot create a socket: %s", zmq_strerror(errno));
+    rf_zsock_setup(c->sock, ZMQ_DEALER, RF_CONTROL_MAX_FRAME);
+    if (zmq_connect(c->sock, c->endpoint) != 0) {
+        int e = errno;
+        zmq_close(c->sock);
+        c->sock = NULL;
+        return rf_err_set(err, RF_EINVAL, "bad coordinator endpoint '%s': %s", c->endpoint,
+                          zmq_strerror(e));
+    }
+    return 0;
+}
+
+int rf_client_new(const char *endpoint, rf_client_t **out, rf_err_t *err)
+{
+    rf_client_t *c = calloc(1, sizeof(*c));
+    if (!c)
+        return rf_err_set(err, RF_ENOMEM, "out of memory");
+    snprintf(c->endpoint, sizeof(c->endpoint), "%s", endpoint);
+    c->zctx = zmq_ctx_new();
+    int rc = c->zctx ? s_open(c, err) : rf_err_set(err, RF_EIO, "cannot create a ZeroMQ context");
+    if (rc) {
+        if (c->zctx)
+            zmq_ctx_term(c->zctx);
+        free(c);
+        return rc;
+    }
+    *out = c;
+    return 0;
+}
+
+void rf_client_destroy(rf_client_t **cp)
+{
+    if (!cp || !*cp)
+        return;
+    if ((*cp)->sock)
+        zmq_close((*cp)->sock);
+    zmq_ctx_term((*cp)->zctx);
+    free(*cp);
+    *cp = NULL;
+}
+
+int rf_client_call(rf_client_t *c, Reelfarm__Envelope *req, rf_msg_t **reply, int timeout_ms,
+                   rf_err_t *err)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    int rc = rf_msg_pack(req, RF_CONTROL_MAX_FRAME, &buf, &len);
+    if (rc)
+        return rf_err_set(err, rc, "request too large");
+    if (!c->sock && (rc = s_open(c, err)) != 0) {
+        free(buf);
+        return rc;
+    }
+    if (zmq_send(c->sock, buf, len, ZMQ_DONTWAIT) < 0 && errno != EAGAIN) {
+        free(buf);
+        return rf_err_set(err, RF_EIO, "sending to '%s': %s", c->endpoint, zmq_strerror(errno));
+    }
+    free(buf);
+    uint64_t deadline = rf_now_ms() + (uint64_t)timeout_ms;
+    for (;;) {
+        uint64_t now = rf_now_ms();
+        if (now >= deadline) {
+            zmq_close(c->sock);
+            c->sock = NULL;
+            return rf_err_set(err, RF_EUNAVAIL, "cannot reach the coordinator at '%s' (no answer in %d s)",
+                              c->endpoint, timeout_ms / 1000);
+        }
+        zmq_pollitem_t item = {.socket = c->sock, .events = ZMQ_POLLIN};
+        int n = zmq_poll(&item, 1, (long)(deadline - now));
+        if (n < 0 && errno == EINTR)
+            return rf_err_set(err, RF_ECANCELED, "interrupted");
+        if (n <= 0)
+            continue;
+        zmq_msg_t msg;
+        zmq_msg_init(&msg);
+        if (zmq_msg_recv(&msg, c->sock, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&msg);
+            continue;
+        }
+        rc = rf_msg_unpack(zmq_msg_data(&msg), zmq_msg_size(&msg), RF_CONTROL_MAX_FRAME,
+                           RF_CODEC_BUDGET(zmq_msg_size(&msg)), reply);
+        zmq_msg_close(&msg);
+        if (rc)
+            return rf_err_set(err, RF_EPROTO, "malformed reply from the coordinator");
+        const Reelfarm__Envelope *env = rf_msg_env(*reply);
+        if (env->body_case == REELFARM__ENVELOPE__BODY_ERROR) {
+            rc = rf_err_set(err, env->error->code < 0 ? env->error->code : RF_EINVAL, "%s",
+                            env->error->message ? env->error->message : "error");
+            rf_msg_destroy(reply);
+            return rc;
+        }
+        return 0;
+    }
+}
+
+int rf_client_submit(rf_client_t *c, const char *path, char *job_id, size_t size, rf_err_t *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return rf_err_set(err, RF_ENOENT, "'%s': %s", path, strerror(errno));
+    char *yaml = malloc(RF_SPEC_MAX_BYTES + 1);
+    size_t n = yaml ? fread(yaml, 1, RF_SPEC_MAX_BYTES + 1, f) : 0;
+    fclose(f);
+    if (!yaml)
+        return rf_err_set(err, RF_ENOMEM, "out of memory");
+    if (n > RF_SPEC_MAX_BYTES) {
+        free(yaml);
+        return rf_err_set(err, RF_ETOOBIG, "'%s': larger than %d bytes", path, RF_SPEC_MAX_BYTES);
+    }
+    yaml[n] = '\0';
+    char absdir[PATH_MAX], tmp[PATH_MAX];
+    snprintf(tmp, sizeof(tmp), "%s", path);
+    char *slash = strrchr(tmp, '/');
+    const char *dir = slash ? (slash == tmp ? "/" : (*slash = '\0', tmp)) : ".";
+    if (!realpath(dir, absdir)) {
+        free(yaml);
+        return rf_err_set(err, RF_ENOENT, "'%s': %s", dir, strerror(errno));
+    }
+    Reelfarm__SubmitJob sj = REELFARM__SUBMIT_JOB__INIT;
+    sj.spec_yaml = yaml;
+    sj.spec_path = (char *)path;
+    sj.base_dir = absdir;
+    Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
+    env.body_case = REELFARM__ENVELOPE__BODY_SUBMIT;
+    env.submit = &sj;
+    rf_msg_t *reply = NULL;
+    int rc = rf_client_call(c, &env, &reply, RF_CLIENT_TIMEOUT_MS, err);
+    free(yaml);
+    if (rc)
+        return rc;
+    const Reelfarm__Envelope *r = rf_msg_env(reply);
+    if (r->body_case != REELFARM__ENVELOPE__BODY_SUBMIT_REPLY || !r->submit_reply->job_id) {
+        rf_msg_destroy(&reply);
+        return rf_err_set(err, RF_EPROTO, "unexpected reply to submit");
+    }
+    snprintf(job_id, size, "%s", r->submit_reply->job_id);
+    rf_msg_destroy(&reply);
+    return 0;
+}
+
+static void s_bar(const Reelfarm__JobStatus *st, bool tty)
+{
+    double frac = st->frames_total ? (double)st->frames_done / (double)st->frames_total : 0;
+    if (frac > 1)
+        frac = 1;
+    if (tty) {
+        char bar[31];
+        int fill = (int)(frac * 30);
+        for (int i = 0; i < 30; i++)
+            bar[i] = i < fill ? '#' : '.';
+        bar[30] = '\0';
+        fprintf(stderr, "\r%-10s [%s] %3.0f%% %" PRIu64 "/%" PRIu64 " frames  chunks %u/%u  %.1f fps   ",
+                st->state, bar, frac * 100, st->frames_done, st->frames_total, st->chunks_done,
+                st->chunks_total, st->fps);
+    } else {
+        fprintf(stderr, "%s: %.0f%% %" PRIu64 "/%" PRIu64 " frames, chunks %u/%u, %.1f fps\n",
+                st->state, frac * 100, st->frames_done, st->frames_total, st->chunks_done,
+                st->chunks_total, st->fps);
+    }
+    fflush(stderr);
+}
+
+int rf_cli_follow(rf_client_t *c, const char *job_id, bool quiet, bool print_output,
+                  const volatile int *interrupt)
+{
+    bool tty = isatty(2);
+    uint64_t last_line = 0;
+    char last_state[32] = "";
+    uint32_t last_done = UINT32_MAX;
+    for (;;) {
+        if (interrupt && *interrupt) {
+            Reelfarm__JobAction act = REELFARM__JOB_ACTION__INIT;
+            act.job_id = (char *)job_id;
+            act.action = "cancel";
+            Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
+            env.body_case = REELFARM__ENVELOPE__BODY_JOB_ACTION;
+            env.job_action = &act;
+            rf_msg_t *reply = NULL;
+            rf_err_t err = {0};
+            if (!rf_client_call(c, &env, &reply, 2000, &err))
+                rf_msg_destroy(&reply);
+            if (!quiet)
+                fprintf(stderr, "%sreelfarm: interrupted; job %s cancelled\n", tty ? "\n" : "", job_id);
+            return RF_EXIT_INTERRUPTED;
+        }
+        Reelfarm__JobQuery q = REELFARM__JOB_QUERY__INIT;
+        q.job_id = (char *)job_id;
+        Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
+        env.body_case = REELFARM__ENVELOPE__BODY_JOB_QUERY;
+        env.job_query = &q;
+        rf_msg_t *reply = NULL;
+        rf_err_t err = {0};
+        int rc = rf_client_call(c, &env, &reply, RF_CLIENT_TIMEOUT_MS, &err);
+        if (rc == RF_ECANCELED)
+            continue; /* a signal: the loop head sees the interrupt flag */
+        if (rc) {
+            fprintf(stderr, "%sreelfarm: %s\n", tty && !quiet ? "\n" : "", err.msg);
+            return rc == RF_EUNAVAIL ? RF_EXIT_UNREACHABLE : RF_EXIT_FAILED;
+        }
+        const Reelfarm__Envelope *r = rf_msg_env(reply);
+        if (r->body_case != REELFARM__ENVELOPE__BODY_JOB_STATUS) {
+            rf_msg_destroy(&reply);
+            fprintf(stderr, "reelfarm: unexpected reply from the coordinator\n");
+            return RF_EXIT_FAILED;
+        }
+        const Reelfarm__JobStatus *st = r->job_status;
+        bool terminal = !strcmp(st->state, "done") || !strcmp(st->state, "failed") ||
+                        !strcmp(st->state, "cancelled");
+        uint64_t now = rf_now_ms();
+        if (!quiet && (tty || terminal || strcmp(last_state, st->state) ||
+                       last_done != st->chunks_done || now - last_line > 5000)) {
+            s_bar(st, tty);
+            last_line = now;
+            snprintf(last_state, sizeof(last_state), "%s", st->state);
+            last_done = st->chunks_done;
+        }
+        if (terminal) {
+            int code = RF_EXIT_OK;
+            if (tty && !quiet)
+                fputc('\n', stderr);
+            if (!strcmp(st->state, "done")) {
+                if (print_output)
+                    printf("%s\n", st->output);
+            } else {
+                fprintf(stderr, "reelfarm: job %s ('%s') %s: %s\n", st->job_id, st->name, st->state,
+                        st->message && *st->message ? st->message : "no reason given");
+                code = RF_EXIT_FAILED;
+            }
+            rf_msg_destroy(&reply);
+            fflush(stdout);
+            return code;
+        }
+        rf_msg_destroy(&reply);
+        rf_sleep_ms(tty ? 200 : 500);
+    }
+}
+
+const char *rf_cli_endpoint(const char *flag)
+{
+    if (flag && *flag)
+        return flag;
+    const char *env = getenv("REELFARM_COORDINATOR");
+    return env && *env ? env : RF_DEFAULT_CLIENT_ENDPOINT;
+}

@@ -1,0 +1,275 @@
+/* commands.c - the subcommands that talk to a running coordinator: submit, status, jobs, cancel. */
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "config.h"
+
+static volatile int s_interrupted;
+
+static void s_on_signal(int sig)
+{
+    (void)sig;
+    s_interrupted = 1;
+}
+
+static int s_exit_for(int rc)
+{
+    switch (rc) {
+    case RF_EUNAVAIL: return RF_EXIT_UNREACHABLE;
+    case RF_EPERM: return RF_EXIT_REFUSED;
+    case RF_ECONFIG:
+    case RF_ENOENT:
+    case RF_EINVAL: return RF_EXIT_USAGE;
+    default: return RF_EXIT_FAILED;
+    }
+}
+
+/* Parses the shared flags (--coordinator, --json, --wait, --quiet); returns the first operand
+ * index or -1 after printing usage. */
+static int s_flags(int argc, char **argv, const char *usage, const char **endpoint, bool *json,
+                   bool *wait, bool *quiet)
+{
+    static const struct option opts[] = {
+        {"coordinator", required_argument, NULL, 'c'},
+        {"json", no_argument, NULL, 'j'},
+        {"wait", no_argument, NULL, 'w'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int opt;
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "c:jwqh", opts, NULL)) != -1) {
+        switch (opt) {
+        case 'c': *endpoint = optarg; break;
+        case 'j':
+            if (!json)
+                goto bad;
+            *json = true;
+            break;
+        case 'w':
+            if (!wait)
+                goto bad;
+            *wait = true;
+            break;
+        case 'q':
+            if (!quiet)
+                goto bad;
+            *quiet = true;
+            break;
+        case 'h': printf("usage: %s\n", usage); exit(RF_EXIT_OK);
+        default: goto bad;
+        }
+    }
+    return optind;
+bad:
+    fprintf(stderr, "usage: %s\n", usage);
+    return -1;
+}
+
+int rf_cli_submit(int argc, char **argv)
+{
+    const char *usage = "reelfarm submit JOB.yaml [--wait] [--quiet] [--coordinator tcp://HOST:7601]";
+    const char *ep = NULL;
+    bool wait = false, quiet = false;
+    int first = s_flags(argc, argv, usage, &ep, NULL, &wait, &quiet);
+    if (first < 0 || first != argc - 1) {
+        if (first >= 0)
+            fprintf(stderr, "usage: %s\n", usage);
+        return RF_EXIT_USAGE;
+    }
+    const char *path = argv[first];
+    rf_err_t err = {0};
+    rf_job_spec_t *spec = NULL;
+    if (rf_job_spec_load_file(path, &spec, &err)) {
+        fprintf(stderr, "reelfarm: %s\n", err.msg);
+        return RF_EXIT_USAGE;
+    }
+    rf_job_spec_destroy(&spec);
+    rf_client_t *c = NULL;
+    if (rf_client_new(rf_cli_endpoint(ep), &c, &err)) {
+        fprintf(stderr, "reelfarm: %s\n", err.msg);
+        return RF_EXIT_USAGE;
+    }
+    char job_id[64];
+    int rc = rf_client_submit(c, path, job_id, sizeof(job_id), &err);
+    if (rc) {
+        fprintf(stderr, "reelfarm: %s\n", err.msg);
+        rf_client_destroy(&c);
+        return s_exit_for(rc);
+    }
+    printf("%s\n", job_id);
+    fflush(stdout);
+    int code = RF_EXIT_OK;
+    if (wait) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = s_on_signal;
+        sigaction(SIGINT, &sa, NULL);
+        code = rf_cli_follow(c, job_id, quiet, false, &s_interrupted);
+    }
+    rf_client_destroy(&c);
+    return code;
+}
+
+static void s_json_string(const char *s)
+{
+    putchar('"');
+    for (; s && *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\')
+            printf("\\%c", ch);
+        else if (ch < 0x20)
+            printf("\\u%04x", ch);
+        else
+            putchar(ch);
+    }
+    putchar('"');
+}
+
+static void s_print_status(const Reelfarm__JobStatus *st, bool json)
+{
+    if (json) {
+        printf("{\"id\":");
+        s_json_string(st->job_id);
+        printf(",\"name\":");
+        s_json_string(st->name);
+        printf(",\"state\":");
+        s_json_string(st->state);
+        printf(",\"chunks_total\":%u,\"chunks_done\":%u,\"chunks_failed\":%u,\"frames_total\":%" PRIu64
+               ",\"frames_done\":%" PRIu64 ",\"fps\":%.2f,\"output\":",
+               st->chunks_total, st->chunks_done, st->chunks_failed, st->frames_total, st->frames_done,
+               st->fps);
+        s_json_string(st->output);
+        printf(",\"message\":");
+        s_json_string(st->message);
+        printf(",\"chunks\":[");
+        for (size_t i = 0; i < st->n_chunks; i++) {
+            const Reelfarm__ChunkStatus *c = st->chunks[i];
+            printf("%s{\"index\":%u,\"state\":", i ? "," : "", c->index);
+            s_json_string(c->state);
+            printf(",\"frame_start\":%" PRId64 ",\"frame_end\":%" PRId64 ",\"attempts\":%u,\"worker\":",
+                   c->frame_start, c->frame_end, c->attempts);
+            s_json_string(c->worker);
+            printf(",\"frames_done\":%" PRIu64 ",\"fps\":%.2f}", c->frames_done, c->fps);
+        }
+        printf("]}\n");
+        return;
+    }
+    printf("%s  %-10s %-24s chunks %u/%u  frames %" PRIu64 "/%" PRIu64 "  %.1f fps\n", st->job_id,
+           st->state, st->name, st->chunks_done, st->chunks_total, st->frames_done, st->frames_total,
+           st->fps);
+    if (st->message && *st->message)
+        printf("  %s\n", st->message);
+    for (size_t i = 0; i < st->n_chunks; i++) {
+        const Reelfarm__ChunkStatus *c = st->chunks[i];
+        printf("  chunk %-4u %-8s frames %" PRId64 "-%" PRId64 "  attempts %u  %s\n", c->index,
+               c->state, c->frame_start, c->frame_end - 1, c->attempts, c->worker);
+    }
+}
+
+static int s_job_request(int argc, char **argv, const char *usage, const char *action)
+{
+    const char *ep = NULL;
+    bool json = false;
+    int first = s_flags(argc, argv, usage, &ep, &json, NULL, NULL);
+    if (first < 0 || first != argc - 1) {
+        if (first >= 0)
+            fprintf(stderr, "usage: %s\n", usage);
+        return RF_EXIT_USAGE;
+    }
+    rf_err_t err = {0};
+    rf_client_t *c = NULL;
+    if (rf_client_new(rf_cli_endpoint(ep), &c, &err)) {
+        fprintf(stderr, "reelfarm: %s\n", err.msg);
+        return RF_EXIT_USAGE;
+    }
+    Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
+    Reelfarm__JobQuery q = REELFARM__JOB_QUERY__INIT;
+    Reelfarm__JobAction a = REELFARM__JOB_ACTION__INIT;
+    if (action) {
+        a.job_id = argv[first];
+        a.action = (char *)action;
+        env.body_case = REELFARM__ENVELOPE__BODY_JOB_ACTION;
+        env.job_action = &a;
+    } else {
+        q.job_id = argv[first];
+        q.with_chunks = true;
+        env.body_case = REELFARM__ENVELOPE__BODY_JOB_QUERY;
+        env.job_query = &q;
+    }
+    rf_msg_t *reply = NULL;
+    int rc = rf_client_call(c, &env, &reply, RF_CLIENT_TIMEOUT_MS, &err);
+    rf_client_destroy(&c);
+    if (rc) {
+        fprintf(stderr, "reelfarm: %s\n", err.msg);
+        return s_exit_for(rc);
+    }
+    const Reelfarm__Envelope *r = rf_msg_env(reply);
+    int code = RF_EXIT_OK;
+    if (r->body_case == REELFARM__ENVELOPE__BODY_JOB_STATUS)
+        s_print_status(r->job_status, json);
+    else
+        code = RF_EXIT_FAILED;
+    rf_msg_destroy(&reply);
+    return code;
+}
+
+int rf_cli_status(int argc, char **argv)
+{
+    return s_job_request(argc, argv, "reelfarm status JOB_ID [--json] [--coordinator EP]", NULL);
+}
+
+int rf_cli_cancel(int argc, char **argv)
+{
+    return s_job_request(argc, argv, "reelfarm cancel JOB_ID [--json] [--coordinator EP]", "cancel");
+}
+
+int rf_cli_jobs(int argc, char **argv)
+{
+    const char *usage = "reelfarm jobs [--json] [--coordinator EP]";
+    const char *ep = NULL;
+    bool json = false;
+    int first = s_flags(argc, argv, usage, &ep, &json, NULL, NULL);
+    if (first < 0 || first != argc) {
+        if (first >= 0)
+            fprintf(stderr, "usage: %s\n", usage);
+        return RF_EXIT_USAGE;
+    }
+    rf_err_t err = {0};
+    rf_client_t *c = NULL;
+    if (rf_client_new(rf_cli_endpoint(ep), &c, &err)) {
+        fprintf(stderr, "reelfarm: %s\n", err.msg);
+        return RF_EXIT_USAGE;
+    }
+    Reelfarm__JobList list = REELFARM__JOB_LIST__INIT;
+    Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
+    env.body_case = REELFARM__ENVELOPE__BODY_JOB_LIST;
+    env.job_list = &list;
+    rf_msg_t *reply = NULL;
+    int rc = rf_client_call(c, &env, &reply, RF_CLIENT_TIMEOUT_MS, &err);
+    rf_client_destroy(&c);
+    if (rc) {
+        fprintf(stderr, "reelfarm: %s\n", err.msg);
+        return s_exit_for(rc);
+    }
+    const Reelfarm__Envelope *r = rf_msg_env(reply);
+    if (r->body_case == REELFARM__ENVELOPE__BODY_JOB_LIST) {
+        if (json)
+            printf("[");
+        for (size_t i = 0; i < r->job_list->n_jobs; i++) {
+            if (json && i)
+                printf(",");
+            s_print_status(r->job_list->jobs[i], json);
+        }
+        if (json)
+            printf("]\n");
+    }
+    rf_msg_destroy(&reply);
+    return RF_EXIT_OK;
+}

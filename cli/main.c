@@ -1,0 +1,54 @@
+/* reelfarm: the command farm users type. See cli/cli.h for exit codes and docs/CLI.md. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+#ifndef RF_VERSION
+#define RF_VERSION "0.1.0"
+#endif
+
+static void s_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: reelfarm COMMAND [ARGS]\n"
+            "\n"
+            "  render JOB.yaml [--workers N]    render a job on a private farm on this machine\n"
+            "  submit JOB.yaml [--wait]         send a job to a running coordinator; prints its id\n"
+            "  status JOB_ID [--json]           a job's state and chunks\n"
+            "  jobs [--json]                    every job the coordinator knows\n"
+            "  cancel JOB_ID                    cancel a job\n"
+            "  version                          print the version\n"
+            "\n"
+            "Coordinator: --coordinator tcp://HOST:7601, or REELFARM_COORDINATOR.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        s_usage(stderr);
+        return RF_EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "render"))
+        return rf_cli_render(argc - 1, argv + 1);
+    if (!strcmp(cmd, "submit"))
+        return rf_cli_submit(argc - 1, argv + 1);
+    if (!strcmp(cmd, "status"))
+        return rf_cli_status(argc - 1, argv + 1);
+    if (!strcmp(cmd, "jobs"))
+        return rf_cli_jobs(argc - 1, argv + 1);
+    if (!strcmp(cmd, "cancel"))
+        return rf_cli_cancel(argc - 1, argv + 1);
+    if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
+        printf("reelfarm %s\n", RF_VERSION);
+        return RF_EXIT_OK;
+    }
+    if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
+        s_usage(stdout);
+        return RF_EXIT_OK;
+    }
+    fprintf(stderr, "reelfarm: unknown command '%s'\n\n", cmd);
+    s_usage(stderr);
+    return RF_EXIT_USAGE;
+}

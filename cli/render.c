@@ -1,0 +1,216 @@
+/* render.c - `reelfarm render JOB.yaml [--workers N]`: a whole job on an embedded local farm.
+ *
+ * A private coordinator and N workers run on threads of this process and talk over real ZeroMQ
+ * sockets on loopback (ports chosen by the system), exactly as a cluster would: the one-machine
+ * default is the same code path as the farm, not a shortcut around it. Everything is torn down
+ * before the command exits, so no process or socket outlives it.
+ */
+#include <ftw.h>
+#include <getopt.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "config.h"
+#include "coordinator.h"
+#include "log.h"
+#include "worker.h"
+
+#define RF_RENDER_MAX_WORKERS 64
+
+static volatile int s_interrupted;
+
+static void s_on_sigint(int sig)
+{
+    (void)sig;
+    s_interrupted = 1;
+}
+
+static void *s_coordinator_main(void *arg)
+{
+    rf_coordinator_run(arg);
+    return NULL;
+}
+
+static void *s_worker_main(void *arg)
+{
+    rf_worker_run(arg);
+    return NULL;
+}
+
+static int s_rm_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+    (void)st;
+    (void)type;
+    (void)ftw;
+    return remove(path) == 0 ? 0 : 0; /* keep going: remove what can be removed */
+}
+
+/* Removes the private state folder (made by mkdtemp, so nobody else's files are in it). */
+static void s_rmtree(const char *path)
+{
+    nftw(path, s_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void s_usage(FILE *f)
+{
+    fprintf(f, "usage: reelfarm render JOB.yaml [--workers N] [--keep-state] [--verbose] [--quiet]\n"
+               "  Renders the job on a private farm on this machine and prints the output path.\n");
+}
+
+int rf_cli_render(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"workers", required_argument, NULL, 'w'},
+        {"keep-state", no_argument, NULL, 'k'},
+        {"verbose", no_argument, NULL, 'v'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    long nworkers = 2;
+    bool keep = false, verbose = false, quiet = false;
+    int opt;
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "w:vqh", opts, NULL)) != -1) {
+        char *end = NULL;
+        switch (opt) {
+        case 'w':
+            nworkers = strtol(optarg, &end, 10);
+            if (!end || *end || nworkers < 1 || nworkers > RF_RENDER_MAX_WORKERS) {
+                fprintf(stderr, "reelfarm render: --workers: expected 1..%d, got '%s'\n",
+                        RF_RENDER_MAX_WORKERS, optarg);
+                return RF_EXIT_USAGE;
+            }
+            break;
+        case 'k': keep = true; break;
+        case 'v': verbose = true; break;
+        case 'q': quiet = true; break;
+        case 'h': s_usage(stdout); return RF_EXIT_OK;
+        default: s_usage(stderr); return RF_EXIT_USAGE;
+        }
+    }
+    if (optind != argc - 1) {
+        s_usage(stderr);
+        return RF_EXIT_USAGE;
+    }
+    const char *spec_path = argv[optind];
+    rf_err_t err = {0};
+    rf_job_spec_t *spec = NULL;
+    /* Check the spec here first: its errors name the file and line, before anything starts. */
+    if (rf_job_spec_load_file(spec_path, &spec, &err)) {
+        fprintf(stderr, "reelfarm: %s\n", err.msg);
+        return RF_EXIT_USAGE;
+    }
+    struct stat st;
+    if (stat(spec->input, &st) != 0) {
+        fprintf(stderr, "reelfarm: %s: input '%s': no such file\n", spec_path, spec->input);
+        rf_job_spec_destroy(&spec);
+        return RF_EXIT_USAGE;
+    }
+    rf_job_spec_destroy(&spec);
+    rf_log_setup(verbose ? RF_LOG_INFO : RF_LOG_WARN, RF_LOG_AUTO, 2);
+
+    const char *tmp = getenv("TMPDIR");
+    char state[PATH_MAX];
+    snprintf(state, sizeof(state), "%s/reelfarm-render-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(state)) {
+        fprintf(stderr, "reelfarm: cannot create a state folder in '%s'\n", tmp ? tmp : "/tmp");
+        return RF_EXIT_FAILED;
+    }
+    int code = RF_EXIT_FAILED;
+    rf_coordinator_t *coord = NULL;
+    rf_worker_t *workers[RF_RENDER_MAX_WORKERS] = {0};
+    pthread_t coord_thread, worker_threads[RF_RENDER_MAX_WORKERS];
+    bool coord_running = false;
+    long started = 0;
+    rf_client_t *client = NULL;
+    rf_coordinator_config_t *ccfg = NULL;
+    rf_worker_config_t *wcfg = NULL;
+
+    if (rf_coordinator_config_load(NULL, &ccfg, &err) ||
+        rf_config_set_string(&ccfg->state_dir, state) ||
+        rf_config_set_string(&ccfg->listen_workers, "tcp://127.0.0.1:*") ||
+        rf_config_set_string(&ccfg->listen_clients, "tcp://127.0.0.1:*") ||
+        rf_config_set_string(&ccfg->listen_blobs, "tcp://127.0.0.1:*")) {
+        fprintf(stderr, "reelfarm: %s\n", err.code ? err.msg : "out of memory");
+        goto out;
+    }
+    if (rf_coordinator_new(ccfg, &coord, &err)) {
+        fprintf(stderr, "reelfarm: cannot start the local coordinator: %s\n", err.msg);
+        goto out;
+    }
+    if (pthread_create(&coord_thread, NULL, s_coordinator_main, coord) != 0) {
+        fprintf(stderr, "reelfarm: cannot start the local coordinator thread\n");
+        goto out;
+    }
+    coord_running = true;
+    for (long i = 0; i < nworkers; i++) {
+        char name[32], cache[PATH_MAX + 64];
+        snprintf(name, sizeof(name), "local-%ld", i + 1);
+        snprintf(cache, sizeof(cache), "%s/worker-%ld", state, i + 1);
+        rf_worker_config_destroy(&wcfg);
+        if (rf_worker_config_load(NULL, &wcfg, &err) ||
+            rf_config_set_string(&wcfg->coordinator, rf_coordinator_endpoint(coord, RF_EP_WORKERS)) ||
+            rf_config_set_string(&wcfg->blobs, rf_coordinator_endpoint(coord, RF_EP_BLOBS)) ||
+            rf_config_set_string(&wcfg->name, name) || rf_config_set_string(&wcfg->cache_dir, cache)) {
+            fprintf(stderr, "reelfarm: %s\n", err.code ? err.msg : "out of memory");
+            goto out;
+        }
+        wcfg->slots = 1;
+        if (rf_worker_new(wcfg, &workers[i], &err)) {
+            fprintf(stderr, "reelfarm: cannot start local worker %ld: %s\n", i + 1, err.msg);
+            goto out;
+        }
+        if (pthread_create(&worker_threads[i], NULL, s_worker_main, workers[i]) != 0) {
+            rf_worker_destroy(&workers[i]);
+            fprintf(stderr, "reelfarm: cannot start local worker thread %ld\n", i + 1);
+            goto out;
+        }
+        started++;
+    }
+    if (rf_client_new(rf_coordinator_endpoint(coord, RF_EP_CLIENTS), &client, &err)) {
+        fprintf(stderr, "reelfarm: %s\n", err.msg);
+        goto out;
+    }
+    char job_id[64];
+    if (rf_client_submit(client, spec_path, job_id, sizeof(job_id), &err)) {
+        fprintf(stderr, "reelfarm: %s\n", err.msg);
+        code = err.code == RF_ECONFIG || err.code == RF_ENOENT ? RF_EXIT_USAGE : RF_EXIT_FAILED;
+        goto out;
+    }
+    struct sigaction sa, old_int, old_term;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = s_on_sigint;
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    code = rf_cli_follow(client, job_id, quiet, true, &s_interrupted);
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+out:
+    rf_client_destroy(&client);
+    for (long i = 0; i < started; i++)
+        rf_worker_stop(workers[i], false);
+    for (long i = 0; i < started; i++) {
+        pthread_join(worker_threads[i], NULL);
+        rf_worker_destroy(&workers[i]);
+    }
+    if (coord_running) {
+        rf_coordinator_stop(coord);
+        pthread_join(coord_thread, NULL);
+    }
+    rf_coordinator_destroy(&coord);
+    rf_coordinator_config_destroy(&ccfg);
+    rf_worker_config_destroy(&wcfg);
+    if (keep)
+        fprintf(stderr, "reelfarm: state kept in '%s'\n", state);
+    else
+        s_rmtree(state);
+    return code;
+}

@@ -1,0 +1,912 @@
+/* blob.c - the content-addressed blob store and the blob transfer protocol (see blob.h).
+ *
+ * Server: one thread owns a ROUTER socket and answers with zmq_poll (100 ms timeout, so a stop
+ * request is seen quickly). Downloads are stateless: each BlobGet is answered from the file with
+ * one pread. Uploads are stateful, keyed by (peer routing id, sha): pieces must arrive in order,
+ * are appended to a temp file and hashed as they come, and the last piece commits the blob.
+ *
+ * Clients: a blocking call with its own DEALER socket. Credit-based flow control after zguide's
+ * fileio3: at most RF_BLOB_CREDITS requests (downloads) or pieces (uploads) are outstanding, and
+ * each reply returns one credit. Nothing is resent: one connection delivers in order, so a lost
+ * piece shows up as no progress and ends in RF_ETIMEDOUT; the caller retries the whole transfer.
+ */
+#include "blob.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "codec.h"
+#include "log.h"
+#include "rftime.h"
+#include "zbridge.h"
+
+#define RF_BLOB_POLL_MS 100                /* server: how often the stop flag is checked */
+#define RF_BLOB_CLIENT_POLL_MS 50          /* client: how often cancel and the timeout are checked */
+#define RF_BLOB_STALE_MS (120 * 1000)      /* a partial upload without a piece for this long goes */
+#define RF_BLOB_ROUTING_ID_MAX 255         /* libzmq's own limit on routing ids */
+#define RF_BLOB_TAG_MAX 64                 /* bytes of a temp-file tag kept */
+
+/* ---------------------------------------------------------------------------------------------
+ * Store helpers
+ */
+
+int rf_blob_path(const char *blob_dir, const char *sha_hex, char *path, size_t size)
+{
+    if (!rf_sha256_hex_valid(sha_hex))
+        return RF_EINVAL; /* never build a path from a name that is not a hash */
+    int n = snprintf(path, size, "%s/%s", blob_dir, sha_hex);
+    if (n < 0 || (size_t)n >= size)
+        return RF_ETOOBIG;
+    return 0;
+}
+
+static int s_mkdir(const char *path)
+{
+    if (mkdir(path, 0755) == 0 || errno == EEXIST)
+        return 0;
+    return RF_EIO;
+}
+
+int rf_blob_tmp_path(const char *blob_dir, const char *tag, char *path, size_t size)
+{
+    char dir[PATH_MAX];
+    int n = snprintf(dir, sizeof dir, "%s/tmp", blob_dir);
+    if (n < 0 || (size_t)n >= sizeof dir)
+        return RF_ETOOBIG;
+    if (s_mkdir(blob_dir) != 0 || s_mkdir(dir) != 0)
+        return RF_EIO;
+
+    /* The tag only helps a human reading the folder; keep it short and harmless in a file name. */
+    char safe[RF_BLOB_TAG_MAX + 1];
+    size_t len = 0;
+    for (const char *p = tag != NULL ? tag : ""; *p != '\0' && len < RF_BLOB_TAG_MAX; p++) {
+        char c = *p;
+        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+        safe[len++] = ok ? c : '_';
+    }
+    safe[len] = '\0';
+
+    if (sodium_init() < 0)
+        return RF_EIO;
+    uint8_t rnd[8];
+    char rnd_hex[2 * sizeof rnd + 1];
+    randombytes_buf(rnd, sizeof rnd);
+    rf_hex(rnd, sizeof rnd, rnd_hex);
+    n = snprintf(path, size, "%s/%s.%s.part", dir, len > 0 ? safe : "blob", rnd_hex);
+    if (n < 0 || (size_t)n >= size)
+        return RF_ETOOBIG;
+    return 0;
+}
+
+static int s_fsync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return RF_EIO;
+    int rc = fsync(fd) == 0 ? 0 : RF_EIO;
+    close(fd);
+    return rc;
+}
+
+static int s_fsync_path(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? RF_ENOENT : RF_EIO;
+    int rc = fsync(fd) == 0 ? 0 : RF_EIO;
+    close(fd);
+    return rc;
+}
+
+/* The second half of a commit, shared by rf_blob_commit and the upload server: the temp file is
+ * durable and known to hash to sha_hex; give it its real name, or drop it when that name exists. */
+static int s_install(const char *blob_dir, const char *tmp_path, const char *sha_hex, rf_err_t *err)
+{
+    char dest[PATH_MAX];
+    if (rf_blob_path(blob_dir, sha_hex, dest, sizeof dest) != 0)
+        return rf_err_set(err, RF_ETOOBIG, "blob folder '%s': path too long", blob_dir);
+    struct stat st;
+    if (stat(dest, &st) == 0 && S_ISREG(st.st_mode)) {
+        unlink(tmp_path); /* same name, same bytes: keep the one already there */
+        return 0;
+    }
+    if (rename(tmp_path, dest) != 0)
+        return rf_err_set(err, RF_EIO, "blob '%s': rename from '%s' failed: %s", sha_hex, tmp_path,
+                          strerror(errno));
+    if (s_fsync_dir(blob_dir) != 0)
+        return rf_err_set(err, RF_EIO, "blob folder '%s': fsync failed: %s", blob_dir, strerror(errno));
+    return 0;
+}
+
+int rf_blob_commit(const char *blob_dir, const char *tmp_path, char sha_hex[RF_SHA256_HEX_LEN + 1],
+                   uint64_t *size, rf_err_t *err)
+{
+    uint8_t digest[RF_SHA256_LEN];
+    uint64_t bytes = 0;
+    int rc = s_fsync_path(tmp_path);
+    if (rc != 0)
+        return rf_err_set(err, rc, "blob temp file '%s': cannot open for fsync: %s", tmp_path, strerror(errno));
+    rc = rf_sha256_file(tmp_path, digest, &bytes);
+    if (rc != 0)
+        return rf_err_set(err, rc, "blob temp file '%s': cannot hash: %s", tmp_path, rf_strerror(rc));
+    rf_hex(digest, sizeof digest, sha_hex);
+    rc = s_install(blob_dir, tmp_path, sha_hex, err);
+    if (rc != 0)
+        return rc;
+    if (size != NULL)
+        *size = bytes;
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Wire helpers, shared by server and clients
+ */
+
+static int s_write_all(int fd, const void *data, size_t len)
+{
+    const unsigned char *p = data;
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return RF_EIO;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* Packs env and sends it, prefixed by a routing id when id is not NULL (server side). Never
+ * blocks: a peer that vanished or is at its high-water mark loses the reply, which its own
+ * timeout then reports. */
+static int s_send_env(void *sock, const void *id, size_t id_len, Reelfarm__Envelope *env)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    int rc = rf_msg_pack(env, RF_BLOB_MAX_FRAME, &buf, &len);
+    if (rc != 0)
+        return rc;
+    if (id != NULL && zmq_send(sock, id, id_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
+        rc = errno == EHOSTUNREACH ? RF_EUNAVAIL : errno == EAGAIN ? RF_EAGAIN : RF_EIO;
+        goto cleanup;
+    }
+    if (zmq_send(sock, buf, len, ZMQ_DONTWAIT) < 0)
+        rc = errno == EAGAIN ? RF_EAGAIN : RF_EIO;
+
+cleanup:
+    free(buf);
+    return rc;
+}
+
+/* Receives one message of up to `want` parts into parts[] (initialised here; the caller closes
+ * exactly `*got` of them). Extra parts are read and dropped, and *got is set to want + 1 so the
+ * caller can tell. Returns 0, RF_EAGAIN when nothing is waiting, or RF_EIO. */
+static int s_recv_parts(void *sock, zmq_msg_t *parts, int want, int *got)
+{
+    int n = 0;
+    int more = 1;
+    int over = 0;
+    *got = 0;
+    while (more) {
+        zmq_msg_t scratch;
+        zmq_msg_t *m = n < want ? &parts[n] : &scratch;
+        zmq_msg_init(m);
+        if (zmq_msg_recv(m, sock, ZMQ_DONTWAIT) < 0) {
+            int e = errno;
+            zmq_msg_close(m);
+            for (int i = 0; i < n; i++)
+                zmq_msg_close(&parts[i]);
+            return e == EAGAIN && n == 0 && !over ? RF_EAGAIN : RF_EIO;
+        }
+        more = zmq_msg_more(m);
+        if (m == &scratch) {
+            zmq_msg_close(m);
+            over = 1;
+        } else {
+            n++;
+        }
+    }
+    *got = over ? want + 1 : n;
+    if (over) {
+        for (int i = 0; i < n; i++)
+            zmq_msg_close(&parts[i]);
+    }
+    return 0;
+}
+
+static void *s_dealer(void *zctx, const char *endpoint, rf_err_t *err)
+{
+    void *sock = zmq_socket(zctx, ZMQ_DEALER);
+    if (sock == NULL) {
+        rf_err_set(err, RF_EIO, "blob socket: %s", zmq_strerror(errno));
+        return NULL;
+    }
+    if (rf_zsock_setup(sock, ZMQ_DEALER, RF_BLOB_MAX_FRAME) != 0 || zmq_connect(sock, endpoint) != 0) {
+        rf_err_set(err, RF_EUNAVAIL, "blob server '%s': cannot connect: %s", endpoint, zmq_strerror(errno));
+        zmq_close(sock);
+        return NULL;
+    }
+    return sock;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Server
+ */
+
+typedef struct s_upload {
+    uint8_t peer[RF_BLOB_ROUTING_ID_MAX];
+    size_t peer_len;
+    char sha[RF_SHA256_HEX_LEN + 1];
+    char tmp_path[PATH_MAX];
+    int fd;
+    uint64_t total;     /* size the peer announced in the first piece */
+    uint64_t received;  /* bytes written so far: the next piece must start here */
+    rf_sha256_t hash;   /* over the bytes received, so the last piece needs no re-read */
+    uint64_t last_ms;   /* monotonic time of the last piece, for stale removal */
+} s_upload_t;
+
+struct rf_blob_server {
+    void *sock;                                 /* ROUTER, owned by the thread while it runs */
+    char endpoint[256];
+    char blob_dir[PATH_MAX];
+    pthread_t thread;
+    atomic_int stop;
+    s_upload_t *uploads[RF_BLOB_MAX_UPLOADS];   /* partial uploads, NULL slots free */
+};
+
+static void s_upload_drop(rf_blob_server_t *s, int i)
+{
+    s_upload_t *u = s->uploads[i];
+    if (u == NULL)
+        return;
+    if (u->fd >= 0)
+        close(u->fd);
+    unlink(u->tmp_path);
+    free(u);
+    s->uploads[i] = NULL;
+}
+
+static int s_upload_find(rf_blob_server_t *s, const void *peer, size_t peer_len, const char *sha)
+{
+    for (int i = 0; i < RF_BLOB_MAX_UPLOADS; i++) {
+        s_upload_t *u = s->uploads[i];
+        if (u != NULL && u->peer_len == peer_len && memcmp(u->peer, peer, peer_len) == 0 &&
+            strcmp(u->sha, sha) == 0)
+            return i;
+    }
+    return -1;
+}
+
+static void s_reply_error(rf_blob_server_t *s, const void *peer, size_t peer_len, const char *sha,
+                          const char *msg)
+{
+    Reelfarm__BlobError be = REELFARM__BLOB_ERROR__INIT;
+    Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
+    be.sha256 = (char *)sha;
+    be.message = (char *)msg;
+    env.body_case = REELFARM__ENVELOPE__BODY_BLOB_ERROR;
+    env.blob_error = &be;
+    s_send_env(s->sock, peer, peer_len, &env);
+}
+
+static void s_reply_ack(rf_blob_server_t *s, const void *peer, size_t peer_len, const char *sha,
+                        uint64_t offset, int complete)
+{
+    Reelfarm__BlobAck ack = REELFARM__BLOB_ACK__INIT;
+    Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
+    ack.sha256 = (char *)sha;
+    ack.offset = offset;
+    ack.complete = complete != 0;
+    env.body_case = REELFARM__ENVELOPE__BODY_BLOB_ACK;
+    env.blob_ack = &ack;
+    s_send_env(s->sock, peer, peer_len, &env);
+}
+
+static void s_serve_get(rf_blob_server_t *s, const void *peer, size_t peer_len, const Reelfarm__BlobGet *get)
+{
+    int fd = -1;
+    uint8_t *buf = NULL;
+    char path[PATH_MAX];
+
+    if (!rf_sha256_hex_valid(get->sha256)) {
+        s_reply_error(s, peer, peer_len, "", "invalid blob name");
+        goto cleanup;
+    }
+    if (rf_blob_path(s->blob_dir, get->sha256, path, sizeof path) != 0) {
+        s_reply_error(s, peer, peer_len, get->sha256, "blob path too long");
+        goto cleanup;
+    }
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        s_reply_error(s, peer, peer_len, get->sha256, "no such blob");
+        goto cleanup;
+    }
+    uint64_t size = (uint64_t)st.st_size;
+    if (get->offset > size) {
+        s_reply_error(s, peer, peer_len, get->sha256, "offset past the end of the blob");
+        goto cleanup;
+    }
+    size_t want = get->length < RF_BLOB_PIECE ? get->length : RF_BLOB_PIECE;
+    if (want > size - get->offset)
+        want = (size_t)(size - get->offset);
+    buf = malloc(want > 0 ? want : 1);
+    if (buf == NULL) {
+        s_reply_error(s, peer, peer_len, get->sha256, "server out of memory");
+        goto cleanup;
+    }
+    size_t have = 0;
+    while (have < want) {
+        ssize_t n = pread(fd, buf + have, want - have, (off_t)(get->offset + have));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        have += (size_t)n;
+    }
+    if (have != want) {
+        s_reply_error(s, peer, peer_len, get->sha256, "read failed");
+        goto cleanup;
+    }
+
+    Reelfarm__BlobPiece piece = REELFARM__BLOB_PIECE__INIT;
+    Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
+    piece.sha256 = get->sha256;
+    piece.offset = get->offset;
+    piece.total_size = size;
+    piece.data.data = buf;
+    piece.data.len = want;
+    env.body_case = REELFARM__ENVELOPE__BODY_BLOB_PIECE;
+    env.blob_piece = &piece;
+    s_send_env(s->sock, peer, peer_len, &env);
+
+cleanup:
+    free(buf);
+    if (fd >= 0)
+        close(fd);
+}
+
+/* Starts an upload for the first piece. Returns its slot, or -1 after replying an error. When the
+ * blob is already stored the upload is answered as complete at once and -2 is returned. */
+static int s_upload_start(rf_blob_server_t *s, const void *peer, size_t peer_len, const Reelfarm__BlobPiece *p)
+{
+    char path[PATH_MAX];
+    struct stat st;
+    if (rf_blob_path(s->blob_dir, p->sha256, path, sizeof path) == 0 && stat(path, &st) == 0 &&
+        S_ISREG(st.st_mode) && (uint64_t)st.st_size == p->total_size) {
+        s_reply_ack(s, peer, peer_len, p->sha256, p->total_size, 1);
+        return -2;
+    }
+    int slot = -1;
+    for (int i = 0; i < RF_BLOB_MAX_UPLOADS && slot < 0; i++)
+        if (s->uploads[i] == NULL)
+            slot = i;
+    if (slot < 0) {
+        s_reply_error(s, peer, peer_len, p->sha256, "too many uploads in progress, try again later");
+        return -1;
+    }
+    s_upload_t *u = calloc(1, sizeof *u);
+    if (u == NULL) {
+        s_reply_error(s, peer, peer_len, p->sha256, "server out of memory");
+        return -1;
+    }
+    u->fd = -1;
+    memcpy(u->peer, peer, peer_len);
+    u->peer_len = peer_len;
+    snprintf(u->sha, sizeof u->sha, "%s", p->sha256);
+    u->total = p->total_size;
+    rf_sha256_init(&u->hash);
+    if (rf_blob_tmp_path(s->blob_dir, p->sha256, u->tmp_path, sizeof u->tmp_path) == 0)
+        u->fd = open(u->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (u->fd < 0) {
+        RF_WARN("blob", "upload of '%s': cannot create temp file '%s': %s", u->sha, u->tmp_path, strerror(errno));
+        s_reply_error(s, peer, peer_len, p->sha256, "server cannot create a temp file");
+        free(u);
+        return -1;
+    }
+    s->uploads[slot] = u;
+    return slot;
+}
+
+/* Fsyncs, verifies and installs a fully received upload, then answers it. */
+static void s_upload_finish(rf_blob_server_t *s, int slot)
+{
+    s_upload_t *u = s->uploads[slot];
+    uint8_t digest[RF_SHA256_LEN];
+    char hex[RF_SHA256_HEX_LEN + 1];
+    rf_err_t err = {0};
+
+    if (fsync(u->fd) != 0) {
+        s_reply_error(s, u->peer, u->peer_len, u->sha, "server cannot fsync the blob");
+        goto cleanup;
+    }
+    close(u->fd);
+    u->fd = -1;
+    rf_sha256_final(&u->hash, digest);
+    rf_hex(digest, sizeof digest, hex);
+    if (strcmp(hex, u->sha) != 0) {
+        RF_WARN("blob", "upload of '%s': bytes hash to '%s', rejected", u->sha, hex);
+        s_reply_error(s, u->peer, u->peer_len, u->sha, "bytes do not hash to the blob name");
+        goto cleanup;
+    }
+    if (s_install(s->blob_dir, u->tmp_path, u->sha, &err) != 0) {
+        RF_ERROR("blob", "%s", err.msg);
+        s_reply_error(s, u->peer, u->peer_len, u->sha, "server cannot store the blob");
+        goto cleanup;
+    }
+    s_reply_ack(s, u->peer, u->peer_len, u->sha, u->received, 1);
+
+cleanup:
+    s_upload_drop(s, slot); /* the temp file is gone already when it was installed */
+}
+
+static void s_serve_piece(rf_blob_server_t *s, const void *peer, size_t peer_len, const Reelfarm__BlobPiece *p)
+{
+    if (!rf_sha256_hex_valid(p->sha256)) {
+        s_reply_error(s, peer, peer_len, "", "invalid blob name");
+        return;
+    }
+    if (p->total_size > RF_BLOB_MAX_SIZE || p->data.len > RF_BLOB_PIECE) {
+        s_reply_error(s, peer, peer_len, p->sha256, "blob or piece over the size limit");
+        int old = s_upload_find(s, peer, peer_len, p->sha256);
+        if (old >= 0)
+            s_upload_drop(s, old);
+        return;
+    }
+    int slot = s_upload_find(s, peer, peer_len, p->sha256);
+    if (slot < 0) {
+        if (p->offset != 0) {
+            s_reply_error(s, peer, peer_len, p->sha256, "piece out of order: no upload in progress");
+            return;
+        }
+        slot = s_upload_start(s, peer, peer_len, p);
+        if (slot < 0)
+            return;
+    }
+    s_upload_t *u = s->uploads[slot];
+    if (p->offset != u->received || p->total_size != u->total || p->data.len > u->total - u->received) {
+        s_reply_error(s, peer, peer_len, p->sha256, "piece out of order or past the announced size");
+        s_upload_drop(s, slot);
+        return;
+    }
+    if (s_write_all(u->fd, p->data.data, p->data.len) != 0) {
+        RF_WARN("blob", "upload of '%s': write to '%s' failed: %s", u->sha, u->tmp_path, strerror(errno));
+        s_reply_error(s, peer, peer_len, p->sha256, "server cannot write the blob");
+        s_upload_drop(s, slot);
+        return;
+    }
+    rf_sha256_update(&u->hash, p->data.data, p->data.len);
+    u->received += p->data.len;
+    u->last_ms = rf_now_ms();
+    if (u->received == u->total)
+        s_upload_finish(s, slot);
+    else
+        s_reply_ack(s, peer, peer_len, u->sha, u->received, 0);
+}
+
+static void s_serve_one(rf_blob_server_t *s, const zmq_msg_t *id, const zmq_msg_t *frame)
+{
+    const void *peer = zmq_msg_data((zmq_msg_t *)id);
+    size_t peer_len = zmq_msg_size((zmq_msg_t *)id);
+    size_t len = zmq_msg_size((zmq_msg_t *)frame);
+    rf_msg_t *m = NULL;
+
+    if (peer_len == 0 || peer_len > RF_BLOB_ROUTING_ID_MAX)
+        return;
+    int rc = rf_msg_unpack(zmq_msg_data((zmq_msg_t *)frame), len, RF_BLOB_MAX_FRAME, RF_CODEC_BUDGET(len), &m);
+    if (rc != 0) {
+        RF_WARN("blob", "dropped a %zu-byte frame: %s", len, rf_strerror(rc));
+        return;
+    }
+    const Reelfarm__Envelope *env = rf_msg_env(m);
+    switch (env->body_case) {
+    case REELFARM__ENVELOPE__BODY_BLOB_GET:
+        s_serve_get(s, peer, peer_len, env->blob_get);
+        break;
+    case REELFARM__ENVELOPE__BODY_BLOB_PIECE:
+        s_serve_piece(s, peer, peer_len, env->blob_piece);
+        break;
+    default:
+        RF_WARN("blob", "dropped an unexpected '%s' message", rf_msg_body_name(env));
+        break;
+    }
+    rf_msg_destroy(&m);
+}
+
+static void s_drop_stale(rf_blob_server_t *s)
+{
+    uint64_t now = rf_now_ms();
+    for (int i = 0; i < RF_BLOB_MAX_UPLOADS; i++) {
+        s_upload_t *u = s->uploads[i];
+        if (u != NULL && now - u->last_ms > RF_BLOB_STALE_MS) {
+            RF_WARN("blob", "upload of '%s': no piece for %d s, removed", u->sha, RF_BLOB_STALE_MS / 1000);
+            s_upload_drop(s, i);
+        }
+    }
+}
+
+static void *s_server_main(void *arg)
+{
+    rf_blob_server_t *s = arg;
+    uint64_t last_sweep = rf_now_ms();
+    while (!atomic_load(&s->stop)) {
+        zmq_pollitem_t item = {.socket = s->sock, .events = ZMQ_POLLIN};
+        int n = zmq_poll(&item, 1, RF_BLOB_POLL_MS);
+        if (n < 0 && errno != EINTR)
+            break; /* context terminated under us */
+        /* Drain what is waiting, but look at the stop flag between messages. */
+        while (!atomic_load(&s->stop)) {
+            zmq_msg_t parts[2];
+            int got = 0;
+            if (s_recv_parts(s->sock, parts, 2, &got) != 0)
+                break;
+            if (got == 2)
+                s_serve_one(s, &parts[0], &parts[1]);
+            for (int i = 0; i < got && i < 2; i++)
+                zmq_msg_close(&parts[i]);
+        }
+        if (rf_now_ms() - last_sweep >= 1000) {
+            s_drop_stale(s);
+            last_sweep = rf_now_ms();
+        }
+    }
+    return NULL;
+}
+
+int rf_blob_server_new(void *zctx, const char *endpoint, const char *blob_dir, rf_blob_server_t **out,
+                       rf_err_t *err)
+{
+    int rc = 0;
+    rf_blob_server_t *s = NULL;
+    char tmp_dir[PATH_MAX];
+
+    *out = NULL;
+    s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return rf_err_set(err, RF_ENOMEM, "blob server: out of memory");
+    int n = snprintf(s->blob_dir, sizeof s->blob_dir, "%s", blob_dir);
+    int m = snprintf(tmp_dir, sizeof tmp_dir, "%s/tmp", blob_dir);
+    if (n < 0 || (size_t)n >= sizeof s->blob_dir || m < 0 || (size_t)m >= sizeof tmp_dir) {
+        rc = rf_err_set(err, RF_ETOOBIG, "blob folder '%.64s...': path too long", blob_dir);
+        goto cleanup;
+    }
+    if (s_mkdir(blob_dir) != 0 || s_mkdir(tmp_dir) != 0) {
+        rc = rf_err_set(err, RF_EIO, "blob folder '%s': cannot create: %s", blob_dir, strerror(errno));
+        goto cleanup;
+    }
+    s->sock = zmq_socket(zctx, ZMQ_ROUTER);
+    if (s->sock == NULL) {
+        rc = rf_err_set(err, RF_EIO, "blob server: cannot create a socket: %s", zmq_strerror(errno));
+        goto cleanup;
+    }
+    if (rf_zsock_setup(s->sock, ZMQ_ROUTER, RF_BLOB_MAX_FRAME) != 0 || zmq_bind(s->sock, endpoint) != 0) {
+        rc = rf_err_set(err, RF_EIO, "blob server: cannot bind '%s': %s", endpoint, zmq_strerror(errno));
+        goto cleanup;
+    }
+    size_t elen = sizeof s->endpoint;
+    if (zmq_getsockopt(s->sock, ZMQ_LAST_ENDPOINT, s->endpoint, &elen) != 0)
+        snprintf(s->endpoint, sizeof s->endpoint, "%s", endpoint);
+    atomic_init(&s->stop, 0);
+    /* The socket moves to the new thread; pthread_create is the full barrier libzmq asks for. */
+    if (pthread_create(&s->thread, NULL, s_server_main, s) != 0) {
+        rc = rf_err_set(err, RF_EIO, "blob server: cannot start its thread");
+        goto cleanup;
+    }
+    *out = s;
+    s = NULL;
+
+cleanup:
+    if (s != NULL) {
+        if (s->sock != NULL)
+            zmq_close(s->sock);
+        free(s);
+    }
+    return rc;
+}
+
+const char *rf_blob_server_endpoint(const rf_blob_server_t *s)
+{
+    return s != NULL ? s->endpoint : "";
+}
+
+void rf_blob_server_destroy(rf_blob_server_t **sp)
+{
+    if (sp == NULL || *sp == NULL)
+        return;
+    rf_blob_server_t *s = *sp;
+    atomic_store(&s->stop, 1);
+    pthread_join(s->thread, NULL); /* at most one poll timeout */
+    zmq_close(s->sock);
+    for (int i = 0; i < RF_BLOB_MAX_UPLOADS; i++)
+        s_upload_drop(s, i);
+    free(s);
+    *sp = NULL;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Clients
+ */
+
+/* Waits up to RF_BLOB_CLIENT_POLL_MS for one reply and unpacks it into *m (NULL when none came).
+ * Returns 0, RF_ECANCELED, RF_ETIMEDOUT (no progress since *last_progress for timeout_ms),
+ * RF_EPROTO for an unreadable reply, or RF_EIO. */
+static int s_client_wait(void *sock, int timeout_ms, uint64_t last_progress, const atomic_int *cancel,
+                         rf_msg_t **m, rf_err_t *err)
+{
+    *m = NULL;
+    if (cancel != NULL && atomic_load(cancel) != 0)
+        return rf_err_set(err, RF_ECANCELED, "blob transfer cancelled");
+    uint64_t now = rf_now_ms();
+    if (now - last_progress >= (uint64_t)timeout_ms)
+        return rf_err_set(err, RF_ETIMEDOUT, "blob transfer: no progress for %d ms", timeout_ms);
+    uint64_t left = (uint64_t)timeout_ms - (now - last_progress);
+    zmq_pollitem_t item = {.socket = sock, .events = ZMQ_POLLIN};
+    int n = zmq_poll(&item, 1, left < RF_BLOB_CLIENT_POLL_MS ? (long)left : RF_BLOB_CLIENT_POLL_MS);
+    if (n < 0)
+        return errno == EINTR ? 0 : rf_err_set(err, RF_EIO, "blob transfer: poll failed: %s", zmq_strerror(errno));
+    if (n == 0)
+        return 0;
+
+    zmq_msg_t part;
+    int got = 0;
+    int rc = s_recv_parts(sock, &part, 1, &got);
+    if (rc == RF_EAGAIN)
+        return 0;
+    if (rc != 0)
+        return rf_err_set(err, RF_EIO, "blob transfer: receive failed: %s", zmq_strerror(errno));
+    if (got != 1)
+        return rf_err_set(err, RF_EPROTO, "blob transfer: reply with too many frames");
+    size_t len = zmq_msg_size(&part);
+    rc = rf_msg_unpack(zmq_msg_data(&part), len, RF_BLOB_MAX_FRAME, RF_CODEC_BUDGET(len), m);
+    zmq_msg_close(&part);
+    if (rc != 0)
+        return rf_err_set(err, RF_EPROTO, "blob transfer: unreadable reply: %s", rf_strerror(rc));
+    return 0;
+}
+
+int rf_blob_fetch(void *zctx, const char *endpoint, const char *sha_hex, uint64_t size, const char *dest_path,
+                  int timeout_ms, const atomic_int *cancel, rf_err_t *err)
+{
+    int rc = 0;
+    void *sock = NULL;
+    int fd = -1;
+    rf_msg_t *m = NULL;
+    char part_path[PATH_MAX];
+    rf_sha256_t hash;
+    uint64_t requested = 0; /* bytes asked for so far */
+    uint64_t received = 0;  /* bytes written so far; replies come back in request order */
+    int in_flight = 0;
+    int requested_empty = 0;
+
+    if (!rf_sha256_hex_valid(sha_hex))
+        return rf_err_set(err, RF_EINVAL, "blob fetch: invalid blob name");
+    if (size > RF_BLOB_MAX_SIZE)
+        return rf_err_set(err, RF_ETOOBIG, "blob '%s': size %llu over the limit", sha_hex, (unsigned long long)size);
+    int n = snprintf(part_path, sizeof part_path, "%s.part", dest_path);
+    if (n < 0 || (size_t)n >= sizeof part_path)
+        return rf_err_set(err, RF_ETOOBIG, "blob fetch: destination path too long");
+    if (timeout_ms <= 0)
+        timeout_ms = 1;
+
+    fd = open(part_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        rc = rf_err_set(err, RF_EIO, "blob '%s': cannot create '%s': %s", sha_hex, part_path, strerror(errno));
+        goto cleanup;
+    }
+    sock = s_dealer(zctx, endpoint, err);
+    if (sock == NULL) {
+        rc = err != NULL ? err->code : RF_EUNAVAIL;
+        goto cleanup;
+    }
+    rf_sha256_init(&hash);
+    uint64_t last_progress = rf_now_ms();
+
+    /* An empty blob still takes one request: it is how we learn the server has it. */
+    while (received < size || (size == 0 && !requested_empty) || in_flight > 0) {
+        while (in_flight < RF_BLOB_CREDITS && (requested < size || (size == 0 && !requested_empty))) {
+            uint64_t piece = size - requested < RF_BLOB_PIECE ? size - requested : RF_BLOB_PIECE;
+            Reelfarm__BlobGet get = REELFARM__BLOB_GET__INIT;
+            Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
+            get.sha256 = (char *)sha_hex;
+            get.offset = requested;
+            get.length = (uint32_t)piece;
+            env.body_case = REELFARM__ENVELOPE__BODY_BLOB_GET;
+            env.blob_get = &get;
+            rc = s_send_env(sock, NULL, 0, &env);
+            if (rc != 0) {
+                rf_err_set(err, RF_EIO, "blob '%s': cannot send a request: %s", sha_hex, rf_strerror(rc));
+                rc = RF_EIO;
+                goto cleanup;
+            }
+            requested += piece;
+            requested_empty = 1;
+            in_flight++;
+        }
+
+        rc = s_client_wait(sock, timeout_ms, last_progress, cancel, &m, err);
+        if (rc != 0)
+            goto cleanup;
+        if (m == NULL)
+            continue;
+        const Reelfarm__Envelope *env = rf_msg_env(m);
+        if (env->body_case == REELFARM__ENVELOPE__BODY_BLOB_ERROR) {
+            rc = rf_err_set(err, RF_ENOENT, "blob '%s' on '%s': %.200s", sha_hex, endpoint, env->blob_error->message);
+            goto cleanup;
+        }
+        if (env->body_case != REELFARM__ENVELOPE__BODY_BLOB_PIECE) {
+            rc = rf_err_set(err, RF_EPROTO, "blob '%s': unexpected '%s' reply", sha_hex, rf_msg_body_name(env));
+            goto cleanup;
+        }
+        const Reelfarm__BlobPiece *p = env->blob_piece;
+        uint64_t expect = size - received < RF_BLOB_PIECE ? size - received : RF_BLOB_PIECE;
+        if (strcmp(p->sha256, sha_hex) != 0 || p->offset != received) {
+            rc = rf_err_set(err, RF_EPROTO, "blob '%s': piece for another blob or out of order", sha_hex);
+            goto cleanup;
+        }
+        if (p->total_size != size || p->data.len != expect) {
+            rc = rf_err_set(err, RF_EVERIFY, "blob '%s': server has %llu bytes, expected %llu", sha_hex,
+                            (unsigned long long)p->total_size, (unsigned long long)size);
+            goto cleanup;
+        }
+        if (s_write_all(fd, p->data.data, p->data.len) != 0) {
+            rc = rf_err_set(err, RF_EIO, "blob '%s': write to '%s' failed: %s", sha_hex, part_path, strerror(errno));
+            goto cleanup;
+        }
+        rf_sha256_update(&hash, p->data.data, p->data.len);
+        received += p->data.len;
+        in_flight--;
+        last_progress = rf_now_ms();
+        rf_msg_destroy(&m);
+    }
+
+    uint8_t digest[RF_SHA256_LEN];
+    char hex[RF_SHA256_HEX_LEN + 1];
+    rf_sha256_final(&hash, digest);
+    rf_hex(digest, sizeof digest, hex);
+    if (strcmp(hex, sha_hex) != 0) {
+        rc = rf_err_set(err, RF_EVERIFY, "blob '%s': received bytes hash to '%s'", sha_hex, hex);
+        goto cleanup;
+    }
+    if (fsync(fd) != 0 || close(fd) != 0) {
+        fd = -1;
+        rc = rf_err_set(err, RF_EIO, "blob '%s': cannot flush '%s': %s", sha_hex, part_path, strerror(errno));
+        goto cleanup;
+    }
+    fd = -1;
+    if (rename(part_path, dest_path) != 0) {
+        rc = rf_err_set(err, RF_EIO, "blob '%s': cannot rename to '%s': %s", sha_hex, dest_path, strerror(errno));
+        goto cleanup;
+    }
+
+cleanup:
+    rf_msg_destroy(&m);
+    if (sock != NULL)
+        zmq_close(sock); /* LINGER 0: unanswered requests go with it */
+    if (fd >= 0)
+        close(fd);
+    if (rc != 0)
+        unlink(part_path);
+    return rc;
+}
+
+int rf_blob_upload(void *zctx, const char *endpoint, const char *src_path, char sha_hex[RF_SHA256_HEX_LEN + 1],
+                   uint64_t *size, int timeout_ms, const atomic_int *cancel, rf_err_t *err)
+{
+    int rc = 0;
+    void *sock = NULL;
+    int fd = -1;
+    uint8_t *buf = NULL;
+    rf_msg_t *m = NULL;
+    uint8_t digest[RF_SHA256_LEN];
+    uint64_t total = 0;
+    uint64_t sent = 0;   /* bytes sent in pieces so far */
+    uint64_t acked = 0;  /* bytes the server said it stored */
+    int sent_any = 0;
+    int in_flight = 0;
+    int complete = 0;
+
+    if (timeout_ms <= 0)
+        timeout_ms = 1;
+    /* The name comes first: the server files the pieces under it and checks it at the end. */
+    rc = rf_sha256_file(src_path, digest, &total);
+    if (rc != 0)
+        return rf_err_set(err, rc, "blob upload: cannot read '%s': %s", src_path, rf_strerror(rc));
+    rf_hex(digest, sizeof digest, sha_hex);
+    if (total > RF_BLOB_MAX_SIZE)
+        return rf_err_set(err, RF_ETOOBIG, "blob upload: '%s' is over the blob size limit", src_path);
+
+    fd = open(src_path, O_RDONLY | O_CLOEXEC);
+    buf = malloc(RF_BLOB_PIECE);
+    if (fd < 0 || buf == NULL) {
+        rc = rf_err_set(err, fd < 0 ? RF_EIO : RF_ENOMEM, "blob upload: cannot open '%s'", src_path);
+        goto cleanup;
+    }
+    sock = s_dealer(zctx, endpoint, err);
+    if (sock == NULL) {
+        rc = err != NULL ? err->code : RF_EUNAVAIL;
+        goto cleanup;
+    }
+    uint64_t last_progress = rf_now_ms();
+
+    while (!complete) {
+        while (in_flight < RF_BLOB_CREDITS && (sent < total || !sent_any)) {
+            size_t piece = total - sent < RF_BLOB_PIECE ? (size_t)(total - sent) : RF_BLOB_PIECE;
+            size_t have = 0;
+            while (have < piece) {
+                ssize_t r = pread(fd, buf + have, piece - have, (off_t)(sent + have));
+                if (r < 0 && errno == EINTR)
+                    continue;
+                if (r <= 0)
+                    break;
+                have += (size_t)r;
+            }
+            if (have != piece) {
+                rc = rf_err_set(err, RF_EIO, "blob upload: '%s' changed or became unreadable while sending", src_path);
+                goto cleanup;
+            }
+            Reelfarm__BlobPiece p = REELFARM__BLOB_PIECE__INIT;
+            Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
+            p.sha256 = sha_hex;
+            p.offset = sent;
+            p.total_size = total;
+            p.data.data = buf;
+            p.data.len = piece;
+            env.body_case = REELFARM__ENVELOPE__BODY_BLOB_PIECE;
+            env.blob_piece = &p;
+            rc = s_send_env(sock, NULL, 0, &env);
+            if (rc != 0) {
+                rf_err_set(err, RF_EIO, "blob '%s': cannot send a piece: %s", sha_hex, rf_strerror(rc));
+                rc = RF_EIO;
+                goto cleanup;
+            }
+            sent += piece;
+            sent_any = 1;
+            in_flight++;
+        }
+
+        rc = s_client_wait(sock, timeout_ms, last_progress, cancel, &m, err);
+        if (rc != 0)
+            goto cleanup;
+        if (m == NULL)
+            continue;
+        const Reelfarm__Envelope *env = rf_msg_env(m);
+        if (env->body_case == REELFARM__ENVELOPE__BODY_BLOB_ERROR) {
+            rc = rf_err_set(err, RF_EIO, "blob '%s': server '%s' refused the upload: %.200s", sha_hex, endpoint,
+                            env->blob_error->message);
+            goto cleanup;
+        }
+        if (env->body_case != REELFARM__ENVELOPE__BODY_BLOB_ACK || strcmp(env->blob_ack->sha256, sha_hex) != 0 ||
+            env->blob_ack->offset > total || env->blob_ack->offset < acked) {
+            rc = rf_err_set(err, RF_EPROTO, "blob '%s': unexpected '%s' reply", sha_hex, rf_msg_body_name(env));
+            goto cleanup;
+        }
+        acked = env->blob_ack->offset;
+        /* The server may answer complete early when it already has the blob. */
+        complete = env->blob_ack->complete && acked == total;
+        in_flight--;
+        last_progress = rf_now_ms();
+        rf_msg_destroy(&m);
+    }
+    if (size != NULL)
+        *size = total;
+
+cleanup:
+    rf_msg_destroy(&m);
+    if (sock != NULL)
+        zmq_close(sock);
+    if (fd >= 0)
+        close(fd);
+    free(buf);
+    return rc;
+}

@@ -1,0 +1,67 @@
+/* blob.h - content-addressed blobs and their transfer over the blob socket (DESIGN §3).
+ *
+ * A blob is a file named by the lowercase hex SHA-256 of its bytes, stored as <blob_dir>/<sha256>.
+ * Blobs become visible only whole: written to a temp name, fsynced, hashed, renamed, and the folder
+ * fsynced, so a crash never leaves a partial blob under a real name.
+ *
+ * Transfer: 1 MiB pieces (RF_BLOB_PIECE), credit-based (at most `credits` pieces in flight, after
+ * zguide's fileio3), each piece an Envelope on the blob socket. Downloads are BlobGet -> BlobPiece;
+ * uploads are BlobPiece -> BlobAck (the ack returns the credit; the last ack says the blob is
+ * durable and verified). Both ends verify the SHA-256 of the whole blob.
+ *
+ * The server runs on its own thread with its own ROUTER socket, so file I/O and hashing never block
+ * the coordinator's loop. The client functions are blocking: a worker's slot thread calls them.
+ */
+#ifndef RF_BLOB_H
+#define RF_BLOB_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "hash.h"
+
+#define RF_BLOB_CREDITS 8                      /* default pieces in flight */
+#define RF_BLOB_MAX_SIZE (64ULL << 30)          /* largest blob accepted: 64 GiB */
+#define RF_BLOB_MAX_UPLOADS 256                 /* concurrent partial uploads on one server */
+
+/* Path of a blob inside blob_dir. Returns 0 or RF_ETOOBIG when it does not fit in size. */
+int rf_blob_path(const char *blob_dir, const char *sha_hex, char *path, size_t size);
+
+/* Moves a finished temp file (in the same filesystem as blob_dir) into the store: fsync, hash,
+ * rename to <blob_dir>/<sha>, fsync the folder. sha_hex (65 bytes) and size (may be NULL) are set.
+ * When the blob already exists the temp file is removed. */
+int rf_blob_commit(const char *blob_dir, const char *tmp_path, char sha_hex[RF_SHA256_HEX_LEN + 1],
+                   uint64_t *size, rf_err_t *err);
+
+/* Creates a unique temp file path inside <blob_dir>/tmp/ (the folder is created). */
+int rf_blob_tmp_path(const char *blob_dir, const char *tag, char *path, size_t size);
+
+typedef struct rf_blob_server rf_blob_server_t;
+
+/* Binds a ROUTER at endpoint in zctx ("tcp://127.0.0.1:7602", or port "*" for an ephemeral port)
+ * and serves blob_dir from a new thread. */
+int rf_blob_server_new(void *zctx, const char *endpoint, const char *blob_dir,
+                       rf_blob_server_t **out, rf_err_t *err);
+
+/* The endpoint actually bound (ZMQ_LAST_ENDPOINT), e.g. "tcp://127.0.0.1:41234". */
+const char *rf_blob_server_endpoint(const rf_blob_server_t *s);
+
+/* Stops the thread, closes the socket, removes partial uploads; sets *s to NULL; idempotent. */
+void rf_blob_server_destroy(rf_blob_server_t **s);
+
+/* Downloads blob sha_hex (expected size `size`) from the server at endpoint into dest_path
+ * (written to dest_path.part, verified, renamed). Gives up with RF_ETIMEDOUT after timeout_ms
+ * without progress, RF_ECANCELED as soon as *cancel becomes non-zero (cancel may be NULL),
+ * RF_EVERIFY when the bytes do not hash to sha_hex, RF_ENOENT when the server lacks it. */
+int rf_blob_fetch(void *zctx, const char *endpoint, const char *sha_hex, uint64_t size,
+                  const char *dest_path, int timeout_ms, const atomic_int *cancel, rf_err_t *err);
+
+/* Uploads src_path to the server; sha_hex (65 bytes) gets the blob's name. Returns once the server
+ * acknowledged the blob as durable and verified. Errors as for rf_blob_fetch. */
+int rf_blob_upload(void *zctx, const char *endpoint, const char *src_path,
+                   char sha_hex[RF_SHA256_HEX_LEN + 1], uint64_t *size, int timeout_ms,
+                   const atomic_int *cancel, rf_err_t *err);
+
+#endif

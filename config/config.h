@@ -1,0 +1,167 @@
+/* config.h - job specs and daemon configs, loaded from YAML (libfyaml) and validated key by key.
+ *
+ * Every problem is reported as one line naming the file, the line and the key:
+ *   "job.yaml:14: key 'encode.crf': expected an integer in 0..63, got 'high'"
+ * Unknown keys, wrong types, values out of range and missing required keys are all errors. The
+ * loaders never print; they fill an rf_err_t (code RF_ECONFIG, or RF_ENOENT/RF_EIO for the file).
+ *
+ * Schema: DESIGN §4 for jobs; config/examples/ holds commented ready files for all three kinds.
+ */
+#ifndef RF_CONFIG_H
+#define RF_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+
+#define RF_SPEC_MAX_BYTES (1024 * 1024) /* a job spec or config file larger than this is refused */
+#define RF_SPEC_MAX_PASSES 32
+#define RF_SPEC_MAX_PARAMS 64            /* per pass, and encode options */
+#define RF_SPEC_MAX_SUBJECTS 256
+
+/* ---- passes known to this build (the catalogue the spec loader validates against) ---------- */
+
+typedef enum rf_param_type {
+    RF_PARAM_FLOAT,
+    RF_PARAM_INT,
+    RF_PARAM_BOOL,
+    RF_PARAM_ENUM,   /* one of choices, '|'-separated: "source|first-frame" */
+    RF_PARAM_STRING, /* free text (e.g. a model path, resolved against the spec's folder) */
+    RF_PARAM_PATH,   /* a file path, resolved against the spec's folder */
+} rf_param_type_t;
+
+typedef struct rf_param_def {
+    const char *key;
+    rf_param_type_t type;
+    double min, max;     /* for FLOAT and INT */
+    const char *choices; /* for ENUM */
+    const char *def;     /* default as YAML text; NULL means the key is required */
+    const char *doc;     /* one line for `reelfarm passes` and docs */
+} rf_param_def_t;
+
+typedef struct rf_pass_def {
+    const char *name;
+    const char *roles;  /* allowed roles, '|'-separated: "refine" or "generate|refine" */
+    bool temporal;      /* uses context frames */
+    const rf_param_def_t *params;
+    size_t nparams;
+    const char *doc;
+} rf_pass_def_t;
+
+/* The built-in catalogue (config/catalog.c). */
+const rf_pass_def_t *rf_pass_catalog(size_t *count);
+const rf_pass_def_t *rf_pass_find(const char *name);
+
+/* ---- job spec (DESIGN §4) ------------------------------------------------------------------- */
+
+typedef struct rf_param {
+    char *key;
+    char *value; /* canonical text: defaults filled in, paths made absolute */
+} rf_param_t;
+
+typedef struct rf_pass_spec {
+    char *name;
+    char *role;         /* generate | refine */
+    rf_param_t *params; /* every parameter of the pass's definition, defaults filled in */
+    size_t nparams;
+} rf_pass_spec_t;
+
+typedef enum rf_split { RF_SPLIT_SCENE, RF_SPLIT_KEYFRAME } rf_split_t;
+typedef enum rf_audio_mode { RF_AUDIO_COPY, RF_AUDIO_NONE } rf_audio_mode_t;
+
+typedef struct rf_subject {
+    char *name;
+    char *basis;   /* consent | public-domain-historical | licensed | fictional */
+    char *release; /* reference to the release/licence document; may be "" */
+} rf_subject_t;
+
+typedef struct rf_job_spec {
+    int version;          /* 1 */
+    char *source;         /* where the spec came from, for messages ("job.yaml") */
+    char *base_dir;       /* folder relative paths were resolved against (absolute) */
+    char *name;           /* default: the input file's base name without extension */
+    char *input;          /* absolute path */
+    char *output;         /* absolute path */
+    uint64_t seed;        /* default 0 */
+    int priority;         /* 0..100, default 50 */
+    struct {
+        rf_split_t split;       /* default scene */
+        double target_seconds;  /* default 6, > 0 */
+        double max_seconds;     /* default 20, >= target_seconds */
+        int context_frames;     /* default 0, 0..256 */
+        int seam_overlap;       /* default 0, 0..64 */
+        double scene_threshold; /* default 0.3, 0..1: mean luma difference that counts as a cut */
+    } chunking;
+    rf_pass_spec_t *pipeline;
+    size_t npasses;
+    struct {
+        char *codec;          /* libx264 | libx265 | libsvtav1 | ffv1 | prores_ks | h264_nvenc | hevc_nvenc */
+        int crf;              /* -1 = encoder default; range checked per codec */
+        char *preset;         /* NULL = encoder default */
+        char *pix_fmt;        /* NULL = the source's */
+        int64_t bitrate;      /* bits/s, 0 = unset; "8M"/"800k" accepted */
+        int gop;              /* 0 = encoder default */
+        rf_param_t *options;  /* extra encoder AVOptions (key: value) */
+        size_t noptions;
+    } encode;
+    rf_audio_mode_t audio;    /* default copy */
+    struct {
+        rf_subject_t *subjects;
+        size_t nsubjects;
+        bool watermark;       /* default true */
+    } provenance;
+} rf_job_spec_t;
+
+/* Loads a spec file. Relative paths resolve against the file's folder. */
+int rf_job_spec_load_file(const char *path, rf_job_spec_t **out, rf_err_t *err);
+
+/* Loads a spec from memory. source names it in messages; base_dir (absolute) resolves relative
+ * paths. */
+int rf_job_spec_load_string(const char *yaml, size_t len, const char *source, const char *base_dir,
+                            rf_job_spec_t **out, rf_err_t *err);
+
+void rf_job_spec_destroy(rf_job_spec_t **spec);
+
+/* The value of a pass parameter (defaults already filled in), or NULL. */
+const char *rf_pass_spec_param(const rf_pass_spec_t *pass, const char *key);
+
+/* ---- daemon configs ------------------------------------------------------------------------- */
+
+typedef struct rf_coordinator_config {
+    char *source;           /* file it came from, or "" for defaults */
+    char *state_dir;        /* required (or --state) */
+    char *listen_workers;   /* default tcp://127.0.0.1:7600 */
+    char *listen_clients;   /* default tcp://127.0.0.1:7601 */
+    char *listen_blobs;     /* default tcp://127.0.0.1:7602 */
+    int heartbeat_ms;       /* default 1000, 100..60000 */
+    int liveness;           /* default 5, 2..100 */
+    int task_timeout_s;     /* default 600, 10..86400: no progress this long fails the attempt */
+    int max_attempts;       /* default 3, 1..20 */
+    char **media_roots;     /* folders inputs/outputs must stay under; none = anywhere */
+    size_t nmedia_roots;
+    char *log_level;        /* default info */
+} rf_coordinator_config_t;
+
+typedef struct rf_worker_config {
+    char *source;
+    char *coordinator;      /* default tcp://127.0.0.1:7600 */
+    char *blobs;            /* default: the coordinator's host with port 7602 */
+    char *name;             /* default: host name */
+    int slots;              /* default 0 = automatic (one per GPU, or cores/4 on CPU, at least 1) */
+    char *cache_dir;        /* default $XDG_CACHE_HOME/reelfarm or /tmp/reelfarm-<uid> */
+    int drain_grace_s;      /* default 60, 0..86400 */
+    char *log_level;
+} rf_worker_config_t;
+
+/* Defaults, then the file (when path is not NULL). Command-line flags are applied by main.c. */
+int rf_coordinator_config_load(const char *path, rf_coordinator_config_t **out, rf_err_t *err);
+void rf_coordinator_config_destroy(rf_coordinator_config_t **cfg);
+int rf_worker_config_load(const char *path, rf_worker_config_t **out, rf_err_t *err);
+void rf_worker_config_destroy(rf_worker_config_t **cfg);
+
+/* Replaces a string field (frees the old one). Returns 0 or RF_ENOMEM. */
+int rf_config_set_string(char **field, const char *value);
+
+#endif

@@ -1,0 +1,477 @@
+/* daemon.c - coordinator and worker configs: defaults, then an optional YAML file on top.
+ *
+ * Same rules as job specs (yamlread.h): `version: 1` is required in a file, unknown keys, wrong
+ * types and out-of-range values are errors naming file, line and key. Command-line flags are laid
+ * over the result by each main.c with rf_config_set_string and plain assignments.
+ */
+#include "config.h"
+
+#include <assert.h>
+#include <ctype.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "yamlread.h"
+
+#define S_COUNT(a) (sizeof(a) / sizeof((a)[0]))
+#define S_MAX_MEDIA_ROOTS 64
+#define S_ENDPOINT_MAX 512
+#define S_NAME_MAX 128
+#define S_BLOB_PORT "7602" /* DESIGN §3: the coordinator's blob socket */
+#define S_LOG_LEVELS "debug|info|warn|error"
+
+/* What a loader needs besides the message context: the folder relative paths resolve against. */
+typedef struct s_file {
+    rf_yctx_t c;
+    char *text;
+    size_t len;
+    char *base_dir; /* realpath of the file's folder */
+    rf_ydoc_t doc;
+} s_file_t;
+
+int rf_config_set_string(char **field, const char *value)
+{
+    char *copy = NULL;
+
+    assert(field);
+    if (value) {
+        copy = strdup(value);
+        if (!copy)
+            return RF_ENOMEM;
+    }
+    free(*field);
+    *field = copy;
+    return 0;
+}
+
+/* ---- shared pieces -------------------------------------------------------------------------- */
+
+/* Reads and parses path, checks `version: 1`, and fills fields from the root mapping. */
+static int s_file_open(s_file_t *f, const char *path, rf_err_t *err, rf_yfield_t *fields,
+                       size_t nfields)
+{
+    const char *slash;
+    char *folder = NULL;
+    rf_yfield_t *version;
+    int64_t v = 0;
+    size_t n;
+    int line, rc;
+
+    memset(f, 0, sizeof(*f));
+    f->c.source = path;
+    f->c.err = err;
+    rc = rf_yaml_read_file(path, &f->text, &f->len, err);
+    if (rc)
+        goto cleanup;
+    slash = strrchr(path, '/');
+    n = slash ? (size_t)(slash - path) : 0;
+    folder = slash ? strndup(path, n ? n : 1) : strdup(".");
+    if (!folder) {
+        rc = rf_yaml_nomem(&f->c);
+        goto cleanup;
+    }
+    f->base_dir = realpath(folder, NULL);
+    if (!f->base_dir) {
+        rc = rf_err_set(err, RF_EIO, "'%s': cannot resolve its folder", path);
+        goto cleanup;
+    }
+    rc = rf_yaml_parse(&f->c, f->text, f->len, &f->doc);
+    if (rc)
+        goto cleanup;
+    line = rf_yaml_node_line(f->doc.root, 1);
+    rc = rf_yaml_mapping(&f->c, f->doc.root, "", line, fields, nfields);
+    if (rc)
+        goto cleanup;
+    version = rf_yaml_field(fields, nfields, "version");
+    assert(version);
+    if (!version->node) {
+        rc = rf_yaml_missing(&f->c, "", "version", line);
+        goto cleanup;
+    }
+    rc = rf_yaml_int(&f->c, version->node, version->line, "version", 0, INT_MAX, &v);
+    if (rc)
+        goto cleanup;
+    if (v != 1)
+        rc = rf_yaml_error(&f->c, rf_yaml_node_line(version->node, version->line), "version",
+                           "unsupported version %lld (this build reads version 1)", (long long)v);
+cleanup:
+    free(folder);
+    return rc;
+}
+
+static void s_file_close(s_file_t *f)
+{
+    rf_yaml_release(&f->doc);
+    free(f->text);
+    free(f->base_dir);
+    memset(f, 0, sizeof(*f));
+}
+
+/* tcp://HOST:PORT (HOST a name, an address, [v6] or *) or ipc://PATH. */
+static bool s_endpoint_valid(const char *ep)
+{
+    const char *host, *colon, *p;
+    long port;
+
+    if (!strncmp(ep, "ipc://", 6))
+        return ep[6] != '\0';
+    if (strncmp(ep, "tcp://", 6) != 0)
+        return false;
+    host = ep + 6;
+    colon = strrchr(host, ':');
+    if (!colon || colon == host)
+        return false;
+    for (p = host; p < colon; p++)
+        if (!isalnum((unsigned char)*p) && !strchr(".-_*[]:", *p))
+            return false;
+    if (!colon[1] || strlen(colon + 1) > 5)
+        return false;
+    for (p = colon + 1; *p; p++)
+        if (!isdigit((unsigned char)*p))
+            return false;
+    port = strtol(colon + 1, NULL, 10);
+    return port >= 1 && port <= 65535;
+}
+
+static int s_endpoint(s_file_t *f, rf_yfield_t *field, const char *path, char **out)
+{
+    char *text = NULL;
+    int rc;
+
+    rc = rf_yaml_string(&f->c, field->node, field->line, path, false, S_ENDPOINT_MAX, &text);
+    if (rc)
+        return rc;
+    if (!s_endpoint_valid(text)) {
+        rc = rf_yaml_error(&f->c, rf_yaml_node_line(field->node, field->line), path,
+                           "expected an endpoint such as tcp://127.0.0.1:7600 or "
+                           "ipc:///run/reelfarm/workers.sock, got '%s'",
+                           text);
+        free(text);
+        return rc;
+    }
+    free(*out);
+    *out = text;
+    return 0;
+}
+
+/* A folder: relative ones resolve against the config file's folder. */
+static int s_folder(s_file_t *f, rf_yfield_t *field, const char *path, char **out)
+{
+    char *raw = NULL, *abs;
+    int rc;
+
+    rc = rf_yaml_string(&f->c, field->node, field->line, path, false, PATH_MAX, &raw);
+    if (rc)
+        return rc;
+    abs = rf_yaml_path_resolve(f->base_dir, raw);
+    free(raw);
+    if (!abs)
+        return rf_yaml_nomem(&f->c);
+    free(*out);
+    *out = abs;
+    return 0;
+}
+
+static int s_int_field(s_file_t *f, rf_yfield_t *field, const char *path, int64_t min, int64_t max,
+                       int *out)
+{
+    int64_t v = 0;
+    int rc;
+
+    if (!field->node)
+        return 0;
+    rc = rf_yaml_int(&f->c, field->node, field->line, path, min, max, &v);
+    if (rc == 0)
+        *out = (int)v;
+    return rc;
+}
+
+static int s_log_level(s_file_t *f, rf_yfield_t *field, char **out)
+{
+    char *level = NULL;
+    int rc;
+
+    if (!field->node)
+        return 0;
+    rc = rf_yaml_enum(&f->c, field->node, field->line, "log_level", S_LOG_LEVELS, &level);
+    if (rc)
+        return rc;
+    free(*out);
+    *out = level;
+    return 0;
+}
+
+/* ---- coordinator ---------------------------------------------------------------------------- */
+
+static int s_coordinator_defaults(rf_coordinator_config_t *cfg)
+{
+    cfg->heartbeat_ms = 1000;
+    cfg->liveness = 5;
+    cfg->task_timeout_s = 600;
+    cfg->max_attempts = 3;
+    if (rf_config_set_string(&cfg->source, "") ||
+        rf_config_set_string(&cfg->listen_workers, "tcp://127.0.0.1:7600") ||
+        rf_config_set_string(&cfg->listen_clients, "tcp://127.0.0.1:7601") ||
+        rf_config_set_string(&cfg->listen_blobs, "tcp://127.0.0.1:7602") ||
+        rf_config_set_string(&cfg->log_level, "info"))
+        return RF_ENOMEM;
+    return 0;
+}
+
+static int s_listen(s_file_t *f, rf_yfield_t *field, rf_coordinator_config_t *cfg)
+{
+    rf_yfield_t l[] = {{.key = "workers"}, {.key = "clients"}, {.key = "blobs"}};
+    char **targets[] = {&cfg->listen_workers, &cfg->listen_clients, &cfg->listen_blobs};
+    char path[RF_YAML_PATH_MAX];
+    size_t i;
+    int rc;
+
+    rc = rf_yaml_mapping(&f->c, field->node, "listen", field->line, l, S_COUNT(l));
+    for (i = 0; rc == 0 && i < S_COUNT(l); i++)
+        if (l[i].node)
+            rc = s_endpoint(f, &l[i], rf_yaml_path(path, sizeof(path), "listen", l[i].key),
+                            targets[i]);
+    return rc;
+}
+
+static int s_media_roots(s_file_t *f, rf_yfield_t *field, rf_coordinator_config_t *cfg)
+{
+    char path[RF_YAML_PATH_MAX];
+    void *iter = NULL;
+    size_t n, i;
+    int rc;
+
+    rc = rf_yaml_sequence(&f->c, field->node, "media_roots", field->line, S_MAX_MEDIA_ROOTS);
+    if (rc)
+        return rc;
+    n = (size_t)fy_node_sequence_item_count(field->node);
+    cfg->media_roots = calloc(n ? n : 1, sizeof(*cfg->media_roots));
+    if (!cfg->media_roots)
+        return rf_yaml_nomem(&f->c);
+    for (i = 0; i < n; i++) {
+        struct fy_node *item = fy_node_sequence_iterate(field->node, &iter);
+        char *root = NULL;
+
+        rf_yaml_path_index(path, sizeof(path), "media_roots", i);
+        rc = rf_yaml_string(&f->c, item, field->line, path, false, PATH_MAX, &root);
+        if (rc)
+            return rc;
+        cfg->media_roots[cfg->nmedia_roots++] = root;
+        /* Absolute only: a root is a security boundary (DESIGN §9), so it must not depend on the
+         * folder the coordinator happens to start in. */
+        if (root[0] != '/')
+            return rf_yaml_error(&f->c, rf_yaml_node_line(item, field->line), path,
+                                 "expected an absolute path, got '%s'", root);
+        rf_yaml_path_normalize(root);
+    }
+    return 0;
+}
+
+int rf_coordinator_config_load(const char *path, rf_coordinator_config_t **out, rf_err_t *err)
+{
+    rf_yfield_t f[] = {{.key = "version"},      {.key = "state_dir"},   {.key = "listen"},
+                       {.key = "heartbeat_ms"}, {.key = "liveness"},    {.key = "task_timeout_s"},
+                       {.key = "max_attempts"}, {.key = "media_roots"}, {.key = "log_level"}};
+    rf_coordinator_config_t *cfg = NULL;
+    s_file_t file;
+    int rc = 0;
+
+    assert(out);
+    *out = NULL;
+    memset(&file, 0, sizeof(file));
+    cfg = calloc(1, sizeof(*cfg));
+    if (!cfg || s_coordinator_defaults(cfg) != 0) {
+        rc = rf_err_set(err, RF_ENOMEM, "coordinator config: out of memory");
+        goto cleanup;
+    }
+    if (!path)
+        goto done;
+    rc = s_file_open(&file, path, err, f, S_COUNT(f));
+    if (rc)
+        goto cleanup;
+    if (rf_config_set_string(&cfg->source, path)) {
+        rc = rf_yaml_nomem(&file.c);
+        goto cleanup;
+    }
+    if (f[1].node && (rc = s_folder(&file, &f[1], "state_dir", &cfg->state_dir)) != 0)
+        goto cleanup;
+    if (f[2].node && (rc = s_listen(&file, &f[2], cfg)) != 0)
+        goto cleanup;
+    rc = s_int_field(&file, &f[3], "heartbeat_ms", 100, 60000, &cfg->heartbeat_ms);
+    if (rc == 0)
+        rc = s_int_field(&file, &f[4], "liveness", 2, 100, &cfg->liveness);
+    if (rc == 0)
+        rc = s_int_field(&file, &f[5], "task_timeout_s", 10, 86400, &cfg->task_timeout_s);
+    if (rc == 0)
+        rc = s_int_field(&file, &f[6], "max_attempts", 1, 20, &cfg->max_attempts);
+    if (rc == 0 && f[7].node)
+        rc = s_media_roots(&file, &f[7], cfg);
+    if (rc == 0)
+        rc = s_log_level(&file, &f[8], &cfg->log_level);
+    if (rc)
+        goto cleanup;
+done:
+    *out = cfg;
+    cfg = NULL;
+cleanup:
+    s_file_close(&file);
+    rf_coordinator_config_destroy(&cfg);
+    return rc;
+}
+
+void rf_coordinator_config_destroy(rf_coordinator_config_t **cfgp)
+{
+    rf_coordinator_config_t *cfg;
+    size_t i;
+
+    if (!cfgp || !*cfgp)
+        return;
+    cfg = *cfgp;
+    free(cfg->source);
+    free(cfg->state_dir);
+    free(cfg->listen_workers);
+    free(cfg->listen_clients);
+    free(cfg->listen_blobs);
+    for (i = 0; i < cfg->nmedia_roots; i++)
+        free(cfg->media_roots[i]);
+    free(cfg->media_roots);
+    free(cfg->log_level);
+    free(cfg);
+    *cfgp = NULL;
+}
+
+/* ---- worker --------------------------------------------------------------------------------- */
+
+/* tcp://10.0.0.5:7600 -> tcp://10.0.0.5:7602: the coordinator serves blobs on the next socket
+ * of the same host. NULL for an endpoint with no host and port to reuse (ipc://). */
+static char *s_blobs_from_coordinator(const char *coordinator)
+{
+    const char *colon;
+    size_t n;
+    char *out;
+
+    if (strncmp(coordinator, "tcp://", 6) != 0)
+        return NULL;
+    colon = strrchr(coordinator + 6, ':');
+    if (!colon)
+        return NULL;
+    n = (size_t)(colon - coordinator) + 1;
+    out = malloc(n + sizeof(S_BLOB_PORT));
+    if (out) {
+        memcpy(out, coordinator, n);
+        memcpy(out + n, S_BLOB_PORT, sizeof(S_BLOB_PORT));
+    }
+    return out;
+}
+
+static int s_worker_defaults(rf_worker_config_t *cfg)
+{
+    char host[256];
+    char cache[PATH_MAX];
+    const char *xdg = getenv("XDG_CACHE_HOME");
+
+    cfg->slots = 0;
+    cfg->drain_grace_s = 60;
+    if (gethostname(host, sizeof(host)) != 0 || !host[0])
+        snprintf(host, sizeof(host), "worker");
+    host[sizeof(host) - 1] = '\0';
+    /* XDG says a relative XDG_CACHE_HOME is invalid and must be ignored. */
+    if (xdg && xdg[0] == '/' && strlen(xdg) < sizeof(cache) - 16)
+        snprintf(cache, sizeof(cache), "%s/reelfarm", xdg);
+    else
+        snprintf(cache, sizeof(cache), "/tmp/reelfarm-%u", (unsigned)getuid());
+    if (rf_config_set_string(&cfg->source, "") ||
+        rf_config_set_string(&cfg->coordinator, "tcp://127.0.0.1:7600") ||
+        rf_config_set_string(&cfg->name, host) || rf_config_set_string(&cfg->cache_dir, cache) ||
+        rf_config_set_string(&cfg->log_level, "info"))
+        return RF_ENOMEM;
+    return 0;
+}
+
+int rf_worker_config_load(const char *path, rf_worker_config_t **out, rf_err_t *err)
+{
+    rf_yfield_t f[] = {{.key = "version"},       {.key = "coordinator"}, {.key = "blobs"},
+                       {.key = "name"},          {.key = "slots"},       {.key = "cache_dir"},
+                       {.key = "drain_grace_s"}, {.key = "log_level"}};
+    rf_worker_config_t *cfg = NULL;
+    s_file_t file;
+    int rc = 0;
+
+    assert(out);
+    *out = NULL;
+    memset(&file, 0, sizeof(file));
+    cfg = calloc(1, sizeof(*cfg));
+    if (!cfg || s_worker_defaults(cfg) != 0) {
+        rc = rf_err_set(err, RF_ENOMEM, "worker config: out of memory");
+        goto cleanup;
+    }
+    if (path) {
+        rc = s_file_open(&file, path, err, f, S_COUNT(f));
+        if (rc)
+            goto cleanup;
+        if (rf_config_set_string(&cfg->source, path)) {
+            rc = rf_yaml_nomem(&file.c);
+            goto cleanup;
+        }
+        if (f[1].node && (rc = s_endpoint(&file, &f[1], "coordinator", &cfg->coordinator)) != 0)
+            goto cleanup;
+        if (f[2].node && (rc = s_endpoint(&file, &f[2], "blobs", &cfg->blobs)) != 0)
+            goto cleanup;
+        if (f[3].node) {
+            char *name = NULL;
+            rc = rf_yaml_string(&file.c, f[3].node, f[3].line, "name", false, S_NAME_MAX, &name);
+            if (rc)
+                goto cleanup;
+            free(cfg->name);
+            cfg->name = name;
+        }
+        rc = s_int_field(&file, &f[4], "slots", 0, 1024, &cfg->slots);
+        if (rc == 0 && f[5].node)
+            rc = s_folder(&file, &f[5], "cache_dir", &cfg->cache_dir);
+        if (rc == 0)
+            rc = s_int_field(&file, &f[6], "drain_grace_s", 0, 86400, &cfg->drain_grace_s);
+        if (rc == 0)
+            rc = s_log_level(&file, &f[7], &cfg->log_level);
+        if (rc)
+            goto cleanup;
+    }
+    if (!cfg->blobs) {
+        cfg->blobs = s_blobs_from_coordinator(cfg->coordinator);
+        if (!cfg->blobs && strncmp(cfg->coordinator, "tcp://", 6) == 0) {
+            rc = rf_err_set(err, RF_ENOMEM, "worker config: out of memory");
+            goto cleanup;
+        }
+        if (!cfg->blobs) {
+            rc = rf_yaml_error(&file.c, rf_yaml_node_line(f[1].node, f[1].line), "blobs",
+                               "required when coordinator is not a tcp:// endpoint (it is '%s')",
+                               cfg->coordinator);
+            goto cleanup;
+        }
+    }
+    *out = cfg;
+    cfg = NULL;
+cleanup:
+    s_file_close(&file);
+    rf_worker_config_destroy(&cfg);
+    return rc;
+}
+
+void rf_worker_config_destroy(rf_worker_config_t **cfgp)
+{
+    rf_worker_config_t *cfg;
+
+    if (!cfgp || !*cfgp)
+        return;
+    cfg = *cfgp;
+    free(cfg->source);
+    free(cfg->coordinator);
+    free(cfg->blobs);
+    free(cfg->name);
+    free(cfg->cache_dir);
+    free(cfg->log_level);
+    free(cfg);
+    *cfgp = NULL;
+}

@@ -1,0 +1,1476 @@
+/* coordinator.c - the coordinator's loop: worker sessions, scheduling, results, client API.
+ * See coordinator.h for the threading rules and DESIGN §3/§5/§7 for the contracts.
+ */
+#include "coordinator.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <uv.h>
+#include <sodium.h>
+#include <zmq.h>
+
+#include "blob.h"
+#include "codec.h"
+#include "hash.h"
+#include "log.h"
+#include "media.h"
+#include "planner.h"
+#include "rftime.h"
+#include "store.h"
+#include "zbridge.h"
+
+#define COMP "coordinator"
+#define RF_MAX_WORKERS 4096
+#define RF_WORKER_MAX_SLOTS 256
+#define RF_ROUTING_ID_MAX 255
+
+typedef struct c_worker c_worker_t;
+
+/* A chunk as the scheduler sees it: the durable row plus the in-memory lease. */
+typedef struct c_chunk {
+    rf_store_chunk_t row;
+    uint64_t lease;          /* current lease, 0 when none */
+    uint64_t old_lease;      /* the last superseded lease: its late result may still be kept */
+    c_worker_t *worker;      /* holder of the current lease */
+    uint64_t progress_ms;    /* monotonic time of the last progress (task timeout) */
+    uint64_t frames_done;
+    float fps;
+    bool verifying;          /* a result is being verified off the loop */
+} c_chunk_t;
+
+typedef struct c_job {
+    rf_store_job_t row;
+    rf_job_spec_t *spec;
+    rf_media_info_t *info;   /* set once probed (planning or recovery) */
+    c_chunk_t *chunks;
+    size_t nchunks;
+    size_t ndone;
+    int busy;                /* work requests in flight that use this job */
+    struct c_job *next;
+} c_job_t;
+
+struct c_worker {
+    uint8_t rid[RF_ROUTING_ID_MAX]; /* ZeroMQ routing id of its DEALER */
+    size_t rid_len;
+    char name[64];
+    char instance[40];
+    uint32_t slots;
+    uint32_t idle[RF_WORKER_MAX_SLOTS]; /* slot numbers that asked for work */
+    uint32_t nidle;
+    uint64_t last_seen_ms;
+    bool live;
+    c_worker_t *next;
+};
+
+struct rf_coordinator {
+    uv_loop_t loop;
+    uv_async_t stop_async;
+    uv_timer_t tick;
+    void *zctx;
+    rf_zsock_t *wsock;       /* ROUTER for workers */
+    rf_zsock_t *csock;       /* ROUTER for clients */
+    rf_blob_server_t *blobs;
+    char endpoints[3][256];
+    char state_dir[4096];
+    char blob_dir[4200];
+    rf_store_t *store;
+    int heartbeat_ms, liveness, task_timeout_s, max_attempts;
+    c_job_t *jobs;
+    c_worker_t *workers;
+    size_t nworkers;
+    uint64_t next_lease;
+    uint64_t seq;
+    int pending_work;
+    bool stopping;
+};
+
+typedef enum { W_PLAN, W_VERIFY, W_STITCH } c_work_kind_t;
+
+typedef struct c_work {
+    uv_work_t req;
+    rf_coordinator_t *c;
+    c_work_kind_t kind;
+    c_job_t *job;
+    /* plan */
+    bool need_chunks;
+    rf_media_info_t *info;
+    rf_store_chunk_t *chunks;
+    size_t nchunks;
+    /* verify */
+    uint32_t chunk;
+    uint64_t lease;
+    char blob[RF_SHA256_HEX_LEN + 1];
+    uint64_t blob_size;
+    uint64_t expect_frames;
+    uint8_t digest[RF_SHA256_LEN];
+    char worker[64];
+    /* stitch */
+    rf_stitch_chunk_t *parts;
+    char (*paths)[4300];
+    rf_verify_report_t report;
+    int rc;
+    rf_err_t err;
+} c_work_t;
+
+static void s_dispatch(rf_coordinator_t *c);
+static void s_job_fail(rf_coordinator_t *c, c_job_t *job, const char *message);
+
+/* ---- small helpers ---------------------------------------------------------------------------- */
+
+static void s_event(rf_coordinator_t *c, c_job_t *job, const char *level, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void s_event(rf_coordinator_t *c, c_job_t *job, const char *level, const char *fmt, ...)
+{
+    char msg[1200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    rf_store_event(c->store, job->row.id, level, msg);
+    rf_log_level_t lvl = strcmp(level, "error") == 0 ? RF_LOG_ERROR
+                         : strcmp(level, "warn") == 0 ? RF_LOG_WARN
+                                                      : RF_LOG_INFO;
+    rf_log(lvl, COMP, "job %s ('%s'): %s", job->row.id, job->row.name, msg);
+}
+
+static bool s_job_terminal(const c_job_t *job)
+{
+    return !strcmp(job->row.state, "done") || !strcmp(job->row.state, "failed") ||
+           !strcmp(job->row.state, "cancelled");
+}
+
+static void s_set_state(c_job_t *job, const char *state)
+{
+    snprintf(job->row.state, sizeof(job->row.state), "%s", state);
+}
+
+static c_job_t *s_job_find(rf_coordinator_t *c, const char *id)
+{
+    for (c_job_t *j = c->jobs; j; j = j->next)
+        if (!strcmp(j->row.id, id))
+            return j;
+    return NULL;
+}
+
+static c_worker_t *s_worker_by_rid(rf_coordinator_t *c, const void *rid, size_t len)
+{
+    for (c_worker_t *w = c->workers; w; w = w->next)
+        if (w->rid_len == len && memcmp(w->rid, rid, len) == 0)
+            return w;
+    return NULL;
+}
+
+/* Finds the chunk holding lease (current or superseded). */
+static c_chunk_t *s_chunk_by_lease(rf_coordinator_t *c, uint64_t lease, c_job_t **job_out)
+{
+    if (!lease)
+        return NULL;
+    for (c_job_t *j = c->jobs; j; j = j->next) {
+        for (size_t i = 0; i < j->nchunks; i++) {
+            if (j->chunks[i].lease == lease || j->chunks[i].old_lease == lease) {
+                *job_out = j;
+                return &j->chunks[i];
+            }
+        }
+    }
+    return NULL;
+}
+
+static int s_send(rf_coordinator_t *c, rf_zsock_t *sock, const void *rid, size_t rid_len,
+                  Reelfarm__Envelope *env)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    env->seq = ++c->seq;
+    int rc = rf_msg_pack(env, RF_CONTROL_MAX_FRAME, &buf, &len);
+    if (rc) {
+        RF_ERROR(COMP, "cannot pack '%s' message: %s", rf_msg_body_name(env), rf_strerror(rc));
+        return rc;
+    }
+    rf_zparts_t parts = {.count = 2, .data = {rid, buf}, .size = {rid_len, len}};
+    rc = rf_zsock_send(sock, &parts);
+    free(buf);
+    return rc;
+}
+
+static int s_send_worker(rf_coordinator_t *c, c_worker_t *w, Reelfarm__Envelope *env)
+{
+    return s_send(c, c->wsock, w->rid, w->rid_len, env);
+}
+
+/* ---- work off the loop ------------------------------------------------------------------------ */
+
+static void s_work_run(uv_work_t *req)
+{
+    c_work_t *wk = req->data;
+    c_job_t *job = wk->job;
+    switch (wk->kind) {
+    case W_PLAN:
+        wk->rc = rf_media_probe(job->spec->input, &wk->info, &wk->err);
+        if (!wk->rc && wk->need_chunks)
+            wk->rc = rf_plan_job(job->spec, wk->info, wk->c->blob_dir, &wk->chunks, &wk->nchunks,
+                                 &wk->err);
+        break;
+    case W_VERIFY: {
+        char path[4400];
+        struct stat st;
+        uint64_t frames = 0;
+        uint8_t digest[RF_SHA256_LEN];
+        wk->rc = rf_blob_path(wk->c->blob_dir, wk->blob, path, sizeof(path));
+        if (!wk->rc && (stat(path, &st) != 0 || (uint64_t)st.st_size != wk->blob_size))
+            wk->rc = rf_err_set(&wk->err, RF_EVERIFY, "result blob %.12s is missing or has the wrong size",
+                                wk->blob);
+        if (!wk->rc)
+            wk->rc = rf_media_checksum(path, &frames, digest, NULL, NULL, &wk->err);
+        if (!wk->rc && frames != wk->expect_frames)
+            wk->rc = rf_err_set(&wk->err, RF_EVERIFY, "result has %" PRIu64 " frames, expected %" PRIu64,
+                                frames, wk->expect_frames);
+        if (!wk->rc && memcmp(digest, wk->digest, RF_SHA256_LEN) != 0)
+            wk->rc = rf_err_set(&wk->err, RF_EVERIFY,
+                                "frame checksums of the result differ from those the worker reported");
+        break;
+    }
+    case W_STITCH: {
+        wk->rc = 0;
+        if (!wk->info)
+            wk->rc = rf_media_probe(job->spec->input, &wk->info, &wk->err);
+        bool audio = job->spec->audio == RF_AUDIO_COPY && wk->info && wk->info->naudio > 0;
+        if (!wk->rc)
+            wk->rc = rf_media_stitch(wk->info, wk->parts, wk->nchunks, audio, job->spec->output,
+                                     &wk->err);
+        if (!wk->rc)
+            wk->rc = rf_media_verify_output(wk->info, job->spec->output, audio, &wk->report,
+                                            &wk->err);
+        break;
+    }
+    }
+}
+
+static void s_work_done(uv_work_t *req, int status);
+
+static int s_work_start(rf_coordinator_t *c, c_work_t *wk)
+{
+    wk->req.data = wk;
+    wk->c = c;
+    int rc = uv_queue_work(&c->loop, &wk->req, s_work_run, s_work_done);
+    if (rc) {
+        RF_ERROR(COMP, "cannot queue work: %s", uv_strerror(rc));
+        free(wk);
+        return RF_EIO;
+    }
+    c->pending_work++;
+    wk->job->busy++;
+    return 0;
+}
+
+static void s_plan_start(rf_coordinator_t *c, c_job_t *job, bool need_chunks)
+{
+    c_work_t *wk = calloc(1, sizeof(*wk));
+    if (!wk) {
+        s_job_fail(c, job, "out of memory planning the job");
+        return;
+    }
+    wk->kind = W_PLAN;
+    wk->job = job;
+    wk->need_chunks = need_chunks;
+    s_work_start(c, wk);
+}
+
+static void s_stitch_start(rf_coordinator_t *c, c_job_t *job)
+{
+    c_work_t *wk = calloc(1, sizeof(*wk));
+    if (wk) {
+        wk->parts = calloc(job->nchunks, sizeof(*wk->parts));
+        wk->paths = calloc(job->nchunks, sizeof(*wk->paths));
+    }
+    if (!wk || !wk->parts || !wk->paths) {
+        if (wk) {
+            free(wk->parts);
+            free(wk->paths);
+        }
+        free(wk);
+        s_job_fail(c, job, "out of memory starting the stitch");
+        return;
+    }
+    wk->kind = W_STITCH;
+    wk->job = job;
+    wk->nchunks = job->nchunks;
+    for (size_t i = 0; i < job->nchunks; i++) {
+        rf_blob_path(c->blob_dir, job->chunks[i].row.result_blob, wk->paths[i], sizeof(wk->paths[i]));
+        wk->parts[i].path = wk->paths[i];
+        wk->parts[i].frame_start = job->chunks[i].row.frame_start;
+        wk->parts[i].frame_count = job->chunks[i].row.frame_end - job->chunks[i].row.frame_start;
+    }
+    s_set_state(job, "stitching");
+    rf_store_job_set_state(c->store, job->row.id, "stitching", "", NULL);
+    s_event(c, job, "info", "all %zu chunks done; stitching '%s'", job->nchunks, job->spec->output);
+    s_work_start(c, wk);
+}
+
+static void s_chunks_adopt(c_job_t *job, rf_store_chunk_t *rows, size_t n)
+{
+    job->chunks = calloc(n, sizeof(*job->chunks));
+    if (!job->chunks)
+        return;
+    job->nchunks = n;
+    job->ndone = 0;
+    for (size_t i = 0; i < n; i++) {
+        job->chunks[i].row = rows[i];
+        if (!strcmp(rows[i].state, "done"))
+            job->ndone++;
+    }
+    free(rows); /* the strings it pointed to now belong to job->chunks */
+}
+
+static void s_plan_done(rf_coordinator_t *c, c_work_t *wk)
+{
+    c_job_t *job = wk->job;
+    if (wk->rc) {
+        rf_media_info_destroy(&wk->info);
+        s_job_fail(c, job, wk->err.msg);
+        return;
+    }
+    job->info = wk->info;
+    wk->info = NULL;
+    if (s_job_terminal(job)) /* cancelled while planning */
+        return;
+    if (wk->need_chunks) {
+        rf_err_t err = {0};
+        if (rf_store_chunks_insert(c->store, job->row.id, wk->chunks, wk->nchunks, &err)) {
+            rf_store_chunks_free(wk->chunks, wk->nchunks);
+            wk->chunks = NULL;
+            s_job_fail(c, job, err.msg);
+            return;
+        }
+        rf_store_job_set_frames(c->store, job->row.id, job->info->nb_frames, NULL);
+        job->row.frames_total = job->info->nb_frames;
+        s_chunks_adopt(job, wk->chunks, wk->nchunks);
+        wk->chunks = NULL;
+        if (!job->chunks) {
+            s_job_fail(c, job, "out of memory loading chunks");
+            return;
+        }
+        s_set_state(job, "running");
+        s_event(c, job, "info", "planned %zu chunks over %" PRId64 " frames (%.3f fps, %s)",
+                job->nchunks, job->info->nb_frames, av_q2d(job->info->frame_rate),
+                job->info->codec_name);
+    }
+    if (job->ndone == job->nchunks && !strcmp(job->row.state, "running"))
+        s_stitch_start(c, job);
+    else if (!strcmp(job->row.state, "stitching"))
+        s_stitch_start(c, job);
+    s_dispatch(c);
+}
+
+static void s_chunk_requeue(rf_coordinator_t *c, c_job_t *job, c_chunk_t *ch, const char *outcome,
+                            const char *message, bool blame_worker);
+
+static void s_verify_done(rf_coordinator_t *c, c_work_t *wk)
+{
+    c_job_t *job = wk->job;
+    c_chunk_t *ch = &job->chunks[wk->chunk];
+    ch->verifying = false;
+    if (s_job_terminal(job) || !strcmp(ch->row.state, "done"))
+        return;
+    if (wk->rc) {
+        char msg[1200];
+        snprintf(msg, sizeof(msg), "result from '%s' failed verification: %s", wk->worker, wk->err.msg);
+        if (ch->lease == wk->lease || ch->lease == 0) {
+            s_chunk_requeue(c, job, ch, "failed", msg, true);
+        } else {
+            s_event(c, job, "warn", "chunk %u: late %s", ch->row.index, msg);
+        }
+        s_dispatch(c);
+        return;
+    }
+    rf_err_t err = {0};
+    /* Durable before it counts: the blob was fsynced by the blob server; this commit makes the
+     * chunk done. */
+    if (rf_store_chunk_done(c->store, job->row.id, ch->row.index, wk->blob, wk->blob_size, wk->worker,
+                            &err)) {
+        s_job_fail(c, job, err.msg);
+        return;
+    }
+    rf_store_attempt_end(c->store, job->row.id, ch->row.index, ch->row.attempts, "done", "", NULL);
+    snprintf(ch->row.state, sizeof(ch->row.state), "done");
+    snprintf(ch->row.result_blob, sizeof(ch->row.result_blob), "%s", wk->blob);
+    ch->row.result_size = wk->blob_size;
+    snprintf(ch->row.worker, sizeof(ch->row.worker), "%s", wk->worker);
+    ch->frames_done = (uint64_t)(ch->row.frame_end - ch->row.frame_start);
+    /* A superseded holder, if any, is told to stop: the first verified result wins. */
+    if (ch->lease && ch->lease != wk->lease && ch->worker && ch->worker->live) {
+        Reelfarm__Cancel cancel = REELFARM__CANCEL__INIT;
+        Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
+        cancel.lease = ch->lease;
+        cancel.reason = "another attempt's result was kept";
+        env.body_case = REELFARM__ENVELOPE__BODY_CANCEL;
+        env.cancel = &cancel;
+        s_send_worker(c, ch->worker, &env);
+    }
+    ch->lease = 0;
+    ch->old_lease = 0;
+    ch->worker = NULL;
+    job->ndone++;
+    RF_INFO(COMP, "job %s: chunk %u done by %s (%zu/%zu)", job->row.id, ch->row.index, wk->worker,
+            job->ndone, job->nchunks);
+    if (job->ndone == job->nchunks)
+        s_stitch_start(c, job);
+}
+
+static void s_stitch_done(rf_coordinator_t *c, c_work_t *wk)
+{
+    c_job_t *job = wk->job;
+    if (!job->info && wk->info) {
+        job->info = wk->info;
+        wk->info = NULL;
+    }
+    rf_media_info_destroy(&wk->info);
+    if (s_job_terminal(job))
+        return;
+    if (wk->rc) {
+        s_job_fail(c, job, wk->err.msg);
+        return;
+    }
+    s_set_state(job, "done");
+    rf_store_job_set_state(c->store, job->row.id, "done", "", NULL);
+    s_event(c, job, "info",
+            "done: '%s' written and verified (%" PRId64 " frames, %.3f s, %" PRId64 " audio packets%s)",
+            job->spec->output, wk->report.frames, wk->report.duration_s, wk->report.audio_packets,
+            wk->report.audio_packets ? " identical to the source's" : "");
+}
+
+static void s_work_done(uv_work_t *req, int status)
+{
+    c_work_t *wk = req->data;
+    rf_coordinator_t *c = wk->c;
+    c->pending_work--;
+    wk->job->busy--;
+    if (status == UV_ECANCELED || c->stopping) {
+        rf_media_info_destroy(&wk->info);
+        if (wk->chunks)
+            rf_store_chunks_free(wk->chunks, wk->nchunks);
+    } else if (wk->kind == W_PLAN) {
+        s_plan_done(c, wk);
+    } else if (wk->kind == W_VERIFY) {
+        s_verify_done(c, wk);
+    } else {
+        s_stitch_done(c, wk);
+    }
+    free(wk->parts);
+    free(wk->paths);
+    free(wk);
+}
+
+/* ---- scheduling ------------------------------------------------------------------------------- */
+
+static bool s_failed_on(const c_chunk_t *ch, const char *worker)
+{
+    const char *list = ch->row.failed_on ? ch->row.failed_on : "";
+    size_t n = strlen(worker);
+    for (const char *p = list; *p;) {
+        const char *end = strchr(p, ' ');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len == n && !strncmp(p, worker, n))
+            return true;
+        if (!end)
+            break;
+        p = end + 1;
+    }
+    return false;
+}
+
+/* The best chunk for worker w: highest job priority first, then the longest chunk (so the tail of
+ * a job is made of short chunks), never one w already failed. */
+static c_chunk_t *s_pick(rf_coordinator_t *c, c_worker_t *w, c_job_t **job_out)
+{
+    c_chunk_t *best = NULL;
+    c_job_t *best_job = NULL;
+    for (c_job_t *j = c->jobs; j; j = j->next) {
+        if (strcmp(j->row.state, "running") || !j->info)
+            continue;
+        if (best_job && j->row.priority < best_job->row.priority)
+            continue;
+        for (size_t i = 0; i < j->nchunks; i++) {
+            c_chunk_t *ch = &j->chunks[i];
+            if (strcmp(ch->row.state, "queued") || ch->lease || ch->verifying)
+                continue;
+            if (s_failed_on(ch, w->name))
+                continue;
+            int64_t len = ch->row.frame_end - ch->row.frame_start;
+            bool better = !best || j->row.priority > best_job->row.priority ||
+                          (j->row.priority == best_job->row.priority &&
+                           len > best->row.frame_end - best->row.frame_start);
+            if (better) {
+                best = ch;
+                best_job = j;
+            }
+        }
+    }
+    *job_out = best_job;
+    return best;
+}
+
+static void s_params_fill(Reelfarm__Param *storage, Reelfarm__Param **ptrs, const rf_param_t *src,
+                          size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        reelfarm__param__init(&storage[i]);
+        storage[i].key = src[i].key;
+        storage[i].value = src[i].value;
+        ptrs[i] = &storage[i];
+    }
+}
+
+static int s_assign(rf_coordinator_t *c, c_worker_t *w, uint32_t slot, c_job_t *job, c_chunk_t *ch)
+{
+    const rf_job_spec_t *spec = job->spec;
+    uint64_t lease = ++c->next_lease;
+    uint32_t attempt = ch->row.attempts + 1;
+    rf_err_t err = {0};
+    if (rf_store_attempt_begin(c->store, job->row.id, ch->row.index, attempt, w->name, &err)) {
+        RF_ERROR(COMP, "%s", err.msg);
+        return RF_EDB;
+    }
+    ch->row.attempts = attempt;
+
+    size_t nparams = 0;
+    for (size_t i = 0; i < spec->npasses; i++)
+        nparams += spec->pipeline[i].nparams;
+    Reelfarm__PassSpec *passes = calloc(spec->npasses + 1, sizeof(*passes));
+    Reelfarm__PassSpec **pass_ptrs = calloc(spec->npasses + 1, sizeof(*pass_ptrs));
+    Reelfarm__Param *params = calloc(nparams + spec->encode.noptions + 1, sizeof(*params));
+    Reelfarm__Param **param_ptrs = calloc(nparams + spec->encode.noptions + 1, sizeof(*param_ptrs));
+    int rc = 0;
+    if (!passes || !pass_ptrs || !params || !param_ptrs) {
+        rc = RF_ENOMEM;
+        goto out;
+    }
+    size_t used = 0;
+    for (size_t i = 0; i < spec->npasses; i++) {
+        const rf_pass_spec_t *p = &spec->pipeline[i];
+        reelfarm__pass_spec__init(&passes[i]);
+        passes[i].name = p->name;
+        passes[i].role = p->role;
+        passes[i].n_params = p->nparams;
+        passes[i].params = &param_ptrs[used];
+        s_params_fill(&params[used], &param_ptrs[used], p->params, p->nparams);
+        used += p->nparams;
+        pass_ptrs[i] = &passes[i];
+    }
+    Reelfarm__EncodeSpec enc = REELFARM__ENCODE_SPEC__INIT;
+    enc.codec = spec->encode.codec;
+    enc.crf = spec->encode.crf;
+    enc.preset = spec->encode.preset ? spec->encode.preset : "";
+    enc.pix_fmt = spec->encode.pix_fmt ? spec->encode.pix_fmt : "";
+    enc.bitrate = spec->encode.bitrate;
+    enc.gop = (uint32_t)spec->encode.gop;
+    enc.n_options = spec->encode.noptions;
+    enc.options = &param_ptrs[used];
+    s_params_fill(&params[used], &param_ptrs[used], spec->encode.options, spec->encode.noptions);
+
+    Reelfarm__Assign a = REELFARM__ASSIGN__INIT;
+    a.lease = lease;
+    a.job_id = job->row.id;
+    a.chunk = ch->row.index;
+    a.attempt = attempt;
+    a.slot = slot;
+    a.frame_start = ch->row.frame_start;
+    a.frame_end = ch->row.frame_end;
+    a.context_before = ch->row.context_frames;
+    a.ctx_pts = ch->row.ctx_pts;
+    a.start_pts = ch->row.start_pts;
+    a.end_pts = ch->row.end_pts;
+    a.tb_num = job->info->time_base.num;
+    a.tb_den = job->info->time_base.den;
+    a.fps_num = job->info->frame_rate.num;
+    a.fps_den = job->info->frame_rate.den;
+    a.n_pipeline = spec->npasses;
+    a.pipeline = pass_ptrs;
+    a.encode = &enc;
+    a.input_blob = ch->row.input_blob;
+    a.input_size = ch->row.input_size;
+    a.input_path = "";
+    a.seed = spec->seed;
+    a.heartbeat_ms = (uint32_t)c->heartbeat_ms;
+    Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
+    env.body_case = REELFARM__ENVELOPE__BODY_ASSIGN;
+    env.assign = &a;
+    rc = s_send_worker(c, w, &env);
+    if (rc) {
+        rf_store_attempt_end(c->store, job->row.id, ch->row.index, attempt, "lost",
+                             "could not send the assignment", NULL);
+        goto out;
+    }
+    ch->lease = lease;
+    ch->worker = w;
+    ch->progress_ms = rf_now_ms();
+    ch->frames_done = 0;
+    ch->fps = 0;
+    RF_INFO(COMP, "job %s: chunk %u (frames %" PRId64 "-%" PRId64 ") -> %s slot %u, attempt %u",
+            job->row.id, ch->row.index, ch->row.frame_start, ch->row.frame_end - 1, w->name, slot,
+            attempt);
+out:
+    free(passes);
+    free(pass_ptrs);
+    free(params);
+    free(param_ptrs);
+    return rc;
+}
+
+static void s_dispatch(rf_coordinator_t *c)
+{
+    if (c->stopping)
+        return;
+    for (c_worker_t *w = c->workers; w; w = w->next) {
+        while (w->live && w->nidle > 0) {
+            c_job_t *job = NULL;
+            c_chunk_t *ch = s_pick(c, w, &job);
+            if (!ch)
+                break;
+            uint32_t slot = w->idle[w->nidle - 1];
+            int rc = s_assign(c, w, slot, job, ch);
+            if (rc == RF_EUNAVAIL || rc == RF_EIO) {
+                w->live = false; /* it went away; its Hello will bring it back */
+                break;
+            }
+            if (rc)
+                break;
+            w->nidle--;
+        }
+    }
+}
+
+/* Every live worker has failed this chunk: nobody left to try it now. */
+static bool s_failed_everywhere(rf_coordinator_t *c, const c_chunk_t *ch)
+{
+    bool any = false;
+    for (c_worker_t *w = c->workers; w; w = w->next) {
+        if (!w->live)
+            continue;
+        any = true;
+        if (!s_failed_on(ch, w->name))
+            return false;
+    }
+    return any;
+}
+
+static void s_chunk_fail_job(rf_coordinator_t *c, c_job_t *job, c_chunk_t *ch)
+{
+    char *reasons = rf_store_attempt_reasons(c->store, job->row.id, ch->row.index);
+    char msg[2048];
+    snprintf(msg, sizeof(msg), "chunk %u (frames %" PRId64 "-%" PRId64 ") failed: %s", ch->row.index,
+             ch->row.frame_start, ch->row.frame_end - 1, reasons && *reasons ? reasons : "no reason");
+    free(reasons);
+    snprintf(ch->row.state, sizeof(ch->row.state), "failed");
+    rf_store_chunk_failed(c->store, job->row.id, ch->row.index, ch->row.failed_on, "failed", NULL);
+    s_job_fail(c, job, msg);
+}
+
+/* Ends the current attempt of ch and puts the chunk back in the queue, or fails the job when the
+ * chunk has used its attempts or nobody is left to try it. */
+static void s_chunk_requeue(rf_coordinator_t *c, c_job_t *job, c_chunk_t *ch, const char *outcome,
+                            const char *message, bool blame_worker)
+{
+    const char *wname = ch->worker ? ch->worker->name : "";
+    rf_store_attempt_end(c->store, job->row.id, ch->row.index, ch->row.attempts, outcome, message,
+                         NULL);
+    if (blame_worker && *wname && !s_failed_on(ch, wname)) {
+        size_t old = ch->row.failed_on ? strlen(ch->row.failed_on) : 0;
+        char *grown = realloc(ch->row.failed_on, old + strlen(wname) + 2);
+        if (grown) {
+            snprintf(grown + old, strlen(wname) + 2, "%s%s", old ? " " : "", wname);
+            ch->row.failed_on = grown;
+        }
+        rf_store_chunk_failed(c->store, job->row.id, ch->row.index, ch->row.failed_on, "queued", NULL);
+    }
+    s_event(c, job, "warn", "chunk %u attempt %u on '%s' %s: %s", ch->row.index, ch->row.attempts,
+            *wname ? wname : "?", outcome, message);
+    ch->old_lease = ch->lease;
+    ch->lease = 0;
+    ch->worker = NULL;
+    ch->frames_done = 0;
+    ch->fps = 0;
+    if ((int)ch->row.attempts >= c->max_attempts || (blame_worker && s_failed_everywhere(c, ch)))
+        s_chunk_fail_job(c, job, ch);
+}
+
+static void s_cancel_leases(rf_coordinator_t *c, c_job_t *job, const char *reason)
+{
+    for (size_t i = 0; i < job->nchunks; i++) {
+        c_chunk_t *ch = &job->chunks[i];
+        if (!ch->lease)
+            continue;
+        if (ch->worker && ch->worker->live) {
+            Reelfarm__Cancel cancel = REELFARM__CANCEL__INIT;
+            Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
+            cancel.lease = ch->lease;
+            cancel.reason = (char *)reason;
+            env.body_case = REELFARM__ENVELOPE__BODY_CANCEL;
+            env.cancel = &cancel;
+            s_send_worker(c, ch->worker, &env);
+        }
+        rf_store_attempt_end(c->store, job->row.id, ch->row.index, ch->row.attempts, "cancelled",
+                             reason, NULL);
+        ch->lease = 0;
+        ch->old_lease = 0;
+        ch->worker = NULL;
+    }
+}
+
+static void s_job_fail(rf_coordinator_t *c, c_job_t *job, const char *message)
+{
+    if (s_job_terminal(job))
+        return;
+    s_cancel_leases(c, job, "job failed");
+    s_set_state(job, "failed");
+    free(job->row.message);
+    job->row.message = strdup(message);
+    rf_store_job_set_state(c->store, job->row.id, "failed", message, NULL);
+    s_event(c, job, "error", "failed: %s", message);
+}
+
+/* ---- worker messages -------------------------------------------------------------------------- */
+
+static void s_worker_expire(rf_coordinator_t *c, c_worker_t *w, const char *why)
+{
+    if (!w->live)
+        return;
+    w->live = false;
+    w->nidle = 0;
+    RF_WARN(COMP, "worker '%s' %s; its chunks go back to the queue", w->name, why);
+    for (c_job_t *j = c->jobs; j; j = j->next) {
+        for (size_t i = 0; i < j->nchunks; i++) {
+            c_chunk_t *ch = &j->chunks[i];
+            if (ch->lease && ch->worker == w && !s_job_terminal(j))
+                s_chunk_requeue(c, j, ch, "lost", why, false);
+        }
+    }
+}
+
+static void s_on_hello(rf_coordinator_t *c, const void *rid, size_t rid_len, const Reelfarm__Hello *h)
+{
+    if (rid_len > RF_ROUTING_ID_MAX || !h->name || !*h->name || strlen(h->name) >= 64) {
+        RF_WARN(COMP, "dropping Hello with a bad name or routing id");
+        return;
+    }
+    c_worker_t *w = s_worker_by_rid(c, rid, rid_len);
+    if (!w) {
+        if (c->nworkers >= RF_MAX_WORKERS) {
+            RF_WARN(COMP, "refusing worker '%s': %d workers already known", h->name, RF_MAX_WORKERS);
+            return;
+        }
+        w = calloc(1, sizeof(*w));
+        if (!w)
+            return;
+        memcpy(w->rid, rid, rid_len);
+        w->rid_len = rid_len;
+        w->next = c->workers;
+        c->workers = w;
+        c->nworkers++;
+    } else if (w->live) {
+        /* A reconnect (new socket, same id): leases it does not re-announce are lost. */
+        bool restarted = h->instance && strcmp(w->instance, h->instance) != 0;
+        if (restarted)
+            s_worker_expire(c, w, "restarted");
+    }
+    snprintf(w->name, sizeof(w->name), "%s", h->name);
+    snprintf(w->instance, sizeof(w->instance), "%s", h->instance ? h->instance : "");
+    w->slots = h->slots > RF_WORKER_MAX_SLOTS ? RF_WORKER_MAX_SLOTS : h->slots;
+    w->nidle = 0;
+    w->live = true;
+    w->last_seen_ms = rf_now_ms();
+
+    /* Adopt the chunks it still runs; tell it to drop the rest. */
+    uint64_t drop[64];
+    size_t ndrop = 0;
+    for (size_t i = 0; i < h->n_running && i < 1024; i++) {
+        const Reelfarm__LeaseRef *r = h->running[i];
+        c_job_t *job = r->job_id ? s_job_find(c, r->job_id) : NULL;
+        c_chunk_t *ch = job && r->chunk < job->nchunks ? &job->chunks[r->chunk] : NULL;
+        bool adopt = ch && !s_job_terminal(job) && !strcmp(ch->row.state, "queued") &&
+                     (ch->lease == r->lease || (ch->lease == 0 && r->attempt == ch->row.attempts));
+        if (adopt) {
+            ch->lease = r->lease;
+            ch->worker = w;
+            ch->progress_ms = rf_now_ms();
+            if (c->next_lease < r->lease)
+                c->next_lease = r->lease;
+            RF_INFO(COMP, "worker '%s' still runs chunk %u of job %s: adopted", w->name, r->chunk,
+                    job->row.id);
+        } else if (ndrop < 64) {
+            drop[ndrop++] = r->lease;
+        }
+    }
+    Reelfarm__Welcome wel = REELFARM__WELCOME__INIT;
+    wel.heartbeat_ms = (uint32_t)c->heartbeat_ms;
+    wel.liveness = (uint32_t)c->liveness;
+    wel.worker_id = w->name;
+    wel.n_drop_leases = ndrop;
+    wel.drop_leases = drop;
+    Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
+    env.body_case = REELFARM__ENVELOPE__BODY_WELCOME;
+    env.welcome = &wel;
+    s_send_worker(c, w, &env);
+    RF_INFO(COMP, "worker '%s' joined: %u slots, %zu encoders, %s", w->name, w->slots,
+            h->caps ? h->caps->n_encoders : 0,
+            h->caps && h->caps->gpu_model && *h->caps->gpu_model ? h->caps->gpu_model : "no GPU");
+}
+
+static void s_on_done(rf_coordinator_t *c, c_worker_t *w, const Reelfarm__ChunkDone *d)
+{
+    c_job_t *job = NULL;
+    c_chunk_t *ch = s_chunk_by_lease(c, d->lease, &job);
+    if (!ch || s_job_terminal(job) || strcmp(ch->row.state, "queued") || ch->verifying) {
+        RF_DEBUG(COMP, "ignoring result for lease %" PRIu64 " from '%s'", d->lease, w->name);
+        return;
+    }
+    if (!d->result_blob || !rf_sha256_hex_valid(d->result_blob) ||
+        d->checksums_digest.len != RF_SHA256_LEN) {
+        s_chunk_requeue(c, job, ch, "failed", "malformed ChunkDone", true);
+        return;
+    }
+    c_work_t *wk = calloc(1, sizeof(*wk));
+    if (!wk)
+        return;
+    wk->kind = W_VERIFY;
+    wk->job = job;
+    wk->chunk = ch->row.index;
+    wk->lease = d->lease;
+    snprintf(wk->blob, sizeof(wk->blob), "%s", d->result_blob);
+    wk->blob_size = d->result_size;
+    wk->expect_frames = (uint64_t)(ch->row.frame_end - ch->row.frame_start);
+    memcpy(wk->digest, d->checksums_digest.data, RF_SHA256_LEN);
+    snprintf(wk->worker, sizeof(wk->worker), "%s", w->name);
+    ch->verifying = true;
+    if (s_work_start(c, wk))
+        ch->verifying = false;
+}
+
+static void s_on_failed(rf_coordinator_t *c, c_worker_t *w, const Reelfarm__ChunkFailed *f)
+{
+    c_job_t *job = NULL;
+    c_chunk_t *ch = s_chunk_by_lease(c, f->lease, &job);
+    if (!ch || ch->lease != f->lease || s_job_terminal(job))
+        return;
+    char msg[1200];
+    snprintf(msg, sizeof(msg), "%s error: %s", f->error_class ? f->error_class : "unknown",
+             f->message ? f->message : "");
+    if (f->error_class && !strcmp(f->error_class, "cancelled")) {
+        s_chunk_requeue(c, job, ch, "cancelled", msg, false);
+    } else if (!f->retryable) {
+        s_chunk_requeue(c, job, ch, "failed", msg, true);
+        if (!s_job_terminal(job))
+            s_chunk_fail_job(c, job, ch); /* the same input fails the same way everywhere */
+    } else {
+        s_chunk_requeue(c, job, ch, "failed", msg, true);
+    }
+}
+
+static void s_on_worker_msg(rf_zsock_t *s, const rf_zparts_t *msg, void *arg)
+{
+    rf_coordinator_t *c = arg;
+    if (msg->count != 2)
+        return;
+    rf_msg_t *m = NULL;
+    int rc = rf_msg_unpack(msg->data[1], msg->size[1], RF_CONTROL_MAX_FRAME,
+                           RF_CODEC_BUDGET(msg->size[1]), &m);
+    if (rc) {
+        RF_WARN(COMP, "dropped a malformed worker message (%zu bytes): %s", msg->size[1],
+                rf_strerror(rc));
+        return;
+    }
+    const Reelfarm__Envelope *env = rf_msg_env(m);
+    c_worker_t *w = s_worker_by_rid(c, msg->data[0], msg->size[0]);
+    if (env->body_case == REELFARM__ENVELOPE__BODY_HELLO) {
+        s_on_hello(c, msg->data[0], msg->size[0], env->hello);
+        goto out;
+    }
+    if (!w || !w->live) {
+        /* Unknown (we restarted, or it was expired): ask it to say Hello again. */
+        Reelfarm__Disconnect d = REELFARM__DISCONNECT__INIT;
+        Reelfarm__Envelope out = REELFARM__ENVELOPE__INIT;
+        d.reason = "unknown worker: send Hello";
+        out.body_case = REELFARM__ENVELOPE__BODY_DISCONNECT;
+        out.disconnect = &d;
+        s_send(c, c->wsock, msg->data[0], msg->size[0], &out);
+        goto out;
+    }
+    w->last_seen_ms = rf_now_ms();
+    switch (env->body_case) {
+    case REELFARM__ENVELOPE__BODY_READY:
+        if (env->ready->slot < w->slots && w->nidle < w->slots) {
+            bool dup = false;
+            for (uint32_t i = 0; i < w->nidle; i++)
+                dup |= w->idle[i] == env->ready->slot;
+            if (!dup)
+                w->idle[w->nidle++] = env->ready->slot;
+        }
+        s_dispatch(c);
+        break;
+    case REELFARM__ENVELOPE__BODY_PROGRESS: {
+        c_job_t *job = NULL;
+        c_chunk_t *ch = s_chunk_by_lease(c, env->progress->lease, &job);
+        if (ch && ch->lease == env->progress->lease) {
+            ch->progress_ms = rf_now_ms();
+            ch->frames_done = env->progress->frames_done;
+            ch->fps = env->progress->fps;
+        }
+        break;
+    }
+    case REELFARM__ENVELOPE__BODY_CHUNK_DONE:
+        s_on_done(c, w, env->chunk_done);
+        s_dispatch(c);
+        break;
+    case REELFARM__ENVELOPE__BODY_CHUNK_FAILED:
+        s_on_failed(c, w, env->chunk_failed);
+        s_dispatch(c);
+        break;
+    case REELFARM__ENVELOPE__BODY_HEARTBEAT:
+        break;
+    case REELFARM__ENVELOPE__BODY_DISCONNECT:
+        s_worker_expire(c, w, "disconnected");
+        s_dispatch(c);
+        break;
+    default:
+        RF_WARN(COMP, "worker '%s' sent an unexpected '%s' message", w->name, rf_msg_body_name(env));
+        break;
+    }
+out:
+    rf_msg_destroy(&m);
+}
+
+/* ---- client API ------------------------------------------------------------------------------- */
+
+static void s_reply_error(rf_coordinator_t *c, const rf_zparts_t *req, int code, const char *message)
+{
+    Reelfarm__ErrorReply e = REELFARM__ERROR_REPLY__INIT;
+    Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
+    e.code = code;
+    e.message = (char *)message;
+    env.body_case = REELFARM__ENVELOPE__BODY_ERROR;
+    env.error = &e;
+    s_send(c, c->csock, req->data[0], req->size[0], &env);
+}
+
+static void s_new_job_id(char *id, size_t size)
+{
+    uint8_t rnd[6];
+    char hex[13];
+    randombytes_buf(rnd, sizeof(rnd));
+    rf_hex(rnd, sizeof(rnd), hex);
+    snprintf(id, size, "j-%s", hex);
+}
+
+static c_job_t *s_job_add(rf_coordinator_t *c, rf_store_job_t *row, rf_job_spec_t *spec)
+{
+    c_job_t *job = calloc(1, sizeof(*job));
+    if (!job)
+        return NULL;
+    job->row = *row;
+    job->spec = spec;
+    /* Keep submission order: append. */
+    c_job_t **tail = &c->jobs;
+    while (*tail)
+        tail = &(*tail)->next;
+    *tail = job;
+    return job;
+}
+
+static void s_on_submit(rf_coordinator_t *c, const rf_zparts_t *req, const Reelfarm__SubmitJob *sj)
+{
+    rf_err_t err = {0};
+    rf_job_spec_t *spec = NULL;
+    const char *yaml = sj->spec_yaml ? sj->spec_yaml : "";
+    const char *source = sj->spec_path && *sj->spec_path ? sj->spec_path : "job.yaml";
+    if (!sj->base_dir || sj->base_dir[0] != '/') {
+        s_reply_error(c, req, RF_EINVAL, "submit: base_dir must be an absolute path");
+        return;
+    }
+    if (rf_job_spec_load_string(yaml, strlen(yaml), source, sj->base_dir, &spec, &err)) {
+        s_reply_error(c, req, err.code, err.msg);
+        return;
+    }
+    struct stat st;
+    if (stat(spec->input, &st) != 0) {
+        char msg[1200];
+        snprintf(msg, sizeof(msg), "%s: input '%s': %s", source, spec->input, strerror(errno));
+        s_reply_error(c, req, RF_ENOENT, msg);
+        rf_job_spec_destroy(&spec);
+        return;
+    }
+    rf_store_job_t row = {0};
+    s_new_job_id(row.id, sizeof(row.id));
+    row.name = strdup(spec->name);
+    row.spec_yaml = strdup(yaml);
+    row.spec_source = strdup(source);
+    row.base_dir = strdup(sj->base_dir);
+    snprintf(row.state, sizeof(row.state), "planning");
+    row.priority = spec->priority;
+    row.created_ms = rf_wall_ms();
+    row.output = strdup(spec->output);
+    row.message = strdup("");
+    if (!row.name || !row.spec_yaml || !row.spec_source || !row.base_dir || !row.output ||
+        !row.message || rf_store_job_insert(c->store, &row, &err)) {
+        s_reply_error(c, req, err.code ? err.code : RF_ENOMEM, err.code ? err.msg : "out of memory");
+        free(row.name), free(row.spec_yaml), free(row.spec_source), free(row.base_dir);
+        free(row.output), free(row.message);
+        rf_job_spec_destroy(&spec);
+        return;
+    }
+    c_job_t *job = s_job_add(c, &row, spec);
+    if (!job) {
+        s_reply_error(c, req, RF_ENOMEM, "out of memory");
+        return;
+    }
+    s_event(c, job, "info", "submitted: '%s' -> '%s'", spec->input, spec->output);
+    Reelfarm__SubmitReply r = REELFARM__SUBMIT_REPLY__INIT;
+    Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
+    r.job_id = job->row.id;
+    env.body_case = REELFARM__ENVELOPE__BODY_SUBMIT_REPLY;
+    env.submit_reply = &r;
+    s_send(c, c->csock, req->data[0], req->size[0], &env);
+    s_plan_start(c, job, true);
+}
+
+static void s_status_fill(const c_job_t *job, Reelfarm__JobStatus *st)
+{
+    st->job_id = (char *)job->row.id;
+    st->name = job->row.name;
+    st->state = (char *)job->row.state;
+    st->chunks_total = (uint32_t)job->nchunks;
+    st->chunks_done = (uint32_t)job->ndone;
+    st->frames_total = (uint64_t)job->row.frames_total;
+    st->output = job->row.output;
+    st->message = job->row.message ? job->row.message : "";
+    uint64_t frames = 0;
+    float fps = 0;
+    uint32_t failed = 0;
+    for (size_t i = 0; i < job->nchunks; i++) {
+        const c_chunk_t *ch = &job->chunks[i];
+        if (!strcmp(ch->row.state, "done"))
+            frames += (uint64_t)(ch->row.frame_end - ch->row.frame_start);
+        else if (ch->lease)
+            frames += ch->frames_done, fps += ch->fps;
+        if (!strcmp(ch->row.state, "failed"))
+            failed++;
+    }
+    st->frames_done = frames;
+    st->fps = fps;
+    st->chunks_failed = failed;
+}
+
+static void s_on_query(rf_coordinator_t *c, const rf_zparts_t *req, const Reelfarm__JobQuery *q)
+{
+    c_job_t *job = q->job_id ? s_job_find(c, q->job_id) : NULL;
+    if (!job) {
+        char msg[200];
+        snprintf(msg, sizeof(msg), "no job '%.64s'", q->job_id ? q->job_id : "");
+        s_reply_error(c, req, RF_ENOENT, msg);
+        return;
+    }
+    Reelfarm__JobStatus st = REELFARM__JOB_STATUS__INIT;
+    s_status_fill(job, &st);
+    Reelfarm__ChunkStatus *cs = NULL;
+    Reelfarm__ChunkStatus **csp = NULL;
+    if (q->with_chunks && job->nchunks) {
+        cs = calloc(job->nchunks, sizeof(*cs));
+        csp = calloc(job->nchunks, sizeof(*csp));
+        if (cs && csp) {
+            for (size_t i = 0; i < job->nchunks; i++) {
+                const c_chunk_t *ch = &job->chunks[i];
+                reelfarm__chunk_status__init(&cs[i]);
+                cs[i].index = ch->row.index;
+                cs[i].state = ch->lease ? "running" : (char *)ch->row.state;
+                cs[i].frame_start = ch->row.frame_start;
+                cs[i].frame_end = ch->row.frame_end;
+                cs[i].attempts = ch->row.attempts;
+                cs[i].worker = ch->worker ? ch->worker->name : (char *)ch->row.worker;
+                cs[i].frames_done = !strcmp(ch->row.state, "done")
+                                        ? (uint64_t)(ch->row.frame_end - ch->row.frame_start)
+                                        : ch->frames_done;
+                cs[i].fps = ch->fps;
+                csp[i] = &cs[i];
+            }
+            st.n_chunks = job->nchunks;
+            st.chunks = csp;
+        }
+    }
+    Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
+    env.body_case = REELFARM__ENVELOPE__BODY_JOB_STATUS;
+    env.job_status = &st;
+    s_send(c, c->csock, req->data[0], req->size[0], &env);
+    free(cs);
+    free(csp);
+}
+
+static void s_on_list(rf_coordinator_t *c, const rf_zparts_t *req)
+{
+    size_t n = 0;
+    for (c_job_t *j = c->jobs; j; j = j->next)
+        n++;
+    /* Newest last; a reply must fit one control frame, so list at most the last 1000 jobs. */
+    size_t skip = n > 1000 ? n - 1000 : 0;
+    Reelfarm__JobStatus *st = calloc(n + 1, sizeof(*st));
+    Reelfarm__JobStatus **stp = calloc(n + 1, sizeof(*stp));
+    Reelfarm__JobList list = REELFARM__JOB_LIST__INIT;
+    if (st && stp) {
+        size_t k = 0, i = 0;
+        for (c_job_t *j = c->jobs; j; j = j->next, i++) {
+            if (i < skip)
+                continue;
+            reelfarm__job_status__init(&st[k]);
+            s_status_fill(j, &st[k]);
+            stp[k] = &st[k];
+            k++;
+        }
+        list.n_jobs = k;
+        list.jobs = stp;
+    }
+    Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
+    env.body_case = REELFARM__ENVELOPE__BODY_JOB_LIST;
+    env.job_list = &list;
+    s_send(c, c->csock, req->data[0], req->size[0], &env);
+    free(st);
+    free(stp);
+}
+
+static void s_on_action(rf_coordinator_t *c, const rf_zparts_t *req, const Reelfarm__JobAction *a)
+{
+    c_job_t *job = a->job_id ? s_job_find(c, a->job_id) : NULL;
+    if (!job) {
+        s_reply_error(c, req, RF_ENOENT, "no such job");
+        return;
+    }
+    if (a->action && !strcmp(a->action, "cancel")) {
+        if (!s_job_terminal(job)) {
+            s_cancel_leases(c, job, "job cancelled");
+            s_set_state(job, "cancelled");
+            rf_store_job_set_state(c->store, job->row.id, "cancelled", "cancelled by request", NULL);
+            s_event(c, job, "info", "cancelled by request");
+        }
+        Reelfarm__JobQuery q = REELFARM__JOB_QUERY__INIT;
+        q.job_id = job->row.id;
+        s_on_query(c, req, &q);
+        return;
+    }
+    s_reply_error(c, req, RF_EINVAL, "unknown action (known: cancel)");
+}
+
+static void s_on_client_msg(rf_zsock_t *s, const rf_zparts_t *msg, void *arg)
+{
+    rf_coordinator_t *c = arg;
+    if (msg->count != 2)
+        return;
+    rf_msg_t *m = NULL;
+    int rc = rf_msg_unpack(msg->data[1], msg->size[1], RF_CONTROL_MAX_FRAME,
+                           RF_CODEC_BUDGET(msg->size[1]), &m);
+    if (rc) {
+        RF_WARN(COMP, "dropped a malformed client message: %s", rf_strerror(rc));
+        s_reply_error(c, msg, RF_EPROTO, "malformed request");
+        return;
+    }
+    const Reelfarm__Envelope *env = rf_msg_env(m);
+    switch (env->body_case) {
+    case REELFARM__ENVELOPE__BODY_SUBMIT:
+        s_on_submit(c, msg, env->submit);
+        break;
+    case REELFARM__ENVELOPE__BODY_JOB_QUERY:
+        s_on_query(c, msg, env->job_query);
+        break;
+    case REELFARM__ENVELOPE__BODY_JOB_ACTION:
+        s_on_action(c, msg, env->job_action);
+        break;
+    case REELFARM__ENVELOPE__BODY_JOB_LIST:
+        s_on_list(c, msg);
+        break;
+    default:
+        s_reply_error(c, msg, RF_EPROTO, "unexpected request");
+        break;
+    }
+    rf_msg_destroy(&m);
+}
+
+/* ---- timers, lifecycle ------------------------------------------------------------------------ */
+
+static void s_on_tick(uv_timer_t *t)
+{
+    rf_coordinator_t *c = t->data;
+    uint64_t now = rf_now_ms();
+    uint64_t expiry = (uint64_t)c->heartbeat_ms * (uint64_t)c->liveness;
+    Reelfarm__Heartbeat hb = REELFARM__HEARTBEAT__INIT;
+    Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
+    env.body_case = REELFARM__ENVELOPE__BODY_HEARTBEAT;
+    env.heartbeat = &hb;
+    bool changed = false;
+    for (c_worker_t *w = c->workers; w; w = w->next) {
+        if (!w->live)
+            continue;
+        if (now - w->last_seen_ms > expiry) {
+            s_worker_expire(c, w, "stopped answering");
+            changed = true;
+            continue;
+        }
+        if (s_send_worker(c, w, &env) == RF_EUNAVAIL) {
+            s_worker_expire(c, w, "went away");
+            changed = true;
+        }
+    }
+    /* Task timeout: a lease whose holder is alive but makes no progress. */
+    for (c_job_t *j = c->jobs; j; j = j->next) {
+        for (size_t i = 0; i < j->nchunks && !s_job_terminal(j); i++) {
+            c_chunk_t *ch = &j->chunks[i];
+            if (ch->lease && !ch->verifying &&
+                now - ch->progress_ms > (uint64_t)c->task_timeout_s * 1000) {
+                if (ch->worker && ch->worker->live) {
+                    Reelfarm__Cancel cancel = REELFARM__CANCEL__INIT;
+                    Reelfarm__Envelope cenv = REELFARM__ENVELOPE__INIT;
+                    cancel.lease = ch->lease;
+                    cancel.reason = "no progress within the task timeout";
+                    cenv.body_case = REELFARM__ENVELOPE__BODY_CANCEL;
+                    cenv.cancel = &cancel;
+                    s_send_worker(c, ch->worker, &cenv);
+                }
+                char msg[128];
+                snprintf(msg, sizeof(msg), "no progress for %d s", c->task_timeout_s);
+                s_chunk_requeue(c, j, ch, "timed out", msg, true);
+                changed = true;
+            }
+        }
+    }
+    if (changed)
+        s_dispatch(c);
+}
+
+static void s_close_cb(uv_handle_t *h)
+{
+    (void)h;
+}
+
+static void s_on_stop(uv_async_t *a)
+{
+    rf_coordinator_t *c = a->data;
+    if (c->stopping)
+        return;
+    c->stopping = true;
+    RF_INFO(COMP, "stopping");
+    uv_timer_stop(&c->tick);
+    uv_close((uv_handle_t *)&c->tick, s_close_cb);
+    uv_close((uv_handle_t *)&c->stop_async, s_close_cb);
+    rf_zsock_close(c->wsock);
+    rf_zsock_close(c->csock);
+    c->wsock = c->csock = NULL;
+    /* In-flight work finishes on its thread and its result is discarded (s_work_done). */
+}
+
+static int s_bind(void *zctx, int type, const char *endpoint, char *bound, size_t bound_size,
+                  void **out, rf_err_t *err)
+{
+    void *sock = zmq_socket(zctx, type);
+    if (!sock)
+        return rf_err_set(err, RF_EIO, "cannot create socket: %s", zmq_strerror(errno));
+    if (rf_zsock_setup(sock, type, type == ZMQ_ROUTER ? RF_CONTROL_MAX_FRAME : RF_CONTROL_MAX_FRAME) ||
+        zmq_bind(sock, endpoint) != 0) {
+        int e = errno;
+        zmq_close(sock);
+        return rf_err_set(err, RF_EIO, "cannot listen on '%s': %s", endpoint, zmq_strerror(e));
+    }
+    size_t len = bound_size;
+    if (zmq_getsockopt(sock, ZMQ_LAST_ENDPOINT, bound, &len) != 0)
+        snprintf(bound, bound_size, "%s", endpoint);
+    *out = sock;
+    return 0;
+}
+
+static int s_load_jobs(rf_coordinator_t *c, rf_err_t *err)
+{
+    rf_store_job_t *rows = NULL;
+    size_t n = 0;
+    int rc = rf_store_jobs_load(c->store, false, &rows, &n, err);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < n; i++) {
+        rf_store_job_t *row = &rows[i];
+        rf_job_spec_t *spec = NULL;
+        rf_err_t serr = {0};
+        bool terminal = !strcmp(row->state, "done") || !strcmp(row->state, "failed") ||
+                        !strcmp(row->state, "cancelled");
+        if (!terminal && rf_job_spec_load_string(row->spec_yaml, strlen(row->spec_yaml),
+                                                 row->spec_source, row->base_dir, &spec, &serr)) {
+            RF_ERROR(COMP, "job %s: stored spec no longer loads: %s", row->id, serr.msg);
+            rf_store_job_set_state(c->store, row->id, "failed", serr.msg, NULL);
+            snprintf(row->state, sizeof(row->state), "failed");
+            terminal = true;
+        }
+        c_job_t *job = s_job_add(c, row, spec);
+        if (!job) {
+            rf_job_spec_destroy(&spec);
+            continue;
+        }
+        memset(row, 0, sizeof(*row)); /* strings now belong to job->row */
+        rf_store_chunk_t *chunks = NULL;
+        size_t nchunks = 0;
+        if (!rf_store_chunks_load(c->store, job->row.id, &chunks, &nchunks, NULL) && nchunks)
+            s_chunks_adopt(job, chunks, nchunks);
+        else
+            free(chunks);
+        if (terminal)
+            continue;
+        /* Unfinished: probe again (the media index is not stored), then continue. A job that was
+         * planning starts its plan over; done chunks are never rendered again. */
+        bool replan = !strcmp(job->row.state, "planning");
+        RF_INFO(COMP, "job %s ('%s'): resuming in state %s, %zu/%zu chunks done", job->row.id,
+                job->row.name, job->row.state, job->ndone, job->nchunks);
+        s_plan_start(c, job, replan);
+    }
+    rf_store_jobs_free(rows, n);
+    return 0;
+}
+
+int rf_coordinator_new(const rf_coordinator_config_t *cfg, rf_coordinator_t **out, rf_err_t *err)
+{
+    rf_coordinator_t *c = calloc(1, sizeof(*c));
+    if (!c)
+        return rf_err_set(err, RF_ENOMEM, "out of memory");
+    int rc = 0;
+    void *wz = NULL, *cz = NULL;
+    c->heartbeat_ms = cfg->heartbeat_ms;
+    c->liveness = cfg->liveness;
+    c->task_timeout_s = cfg->task_timeout_s;
+    c->max_attempts = cfg->max_attempts;
+    c->next_lease = (uint64_t)rf_wall_ms() << 12; /* unique across restarts */
+    snprintf(c->state_dir, sizeof(c->state_dir), "%s", cfg->state_dir);
+    snprintf(c->blob_dir, sizeof(c->blob_dir), "%s/blobs", c->state_dir);
+    if (mkdir(c->state_dir, 0700) != 0 && errno != EEXIST) {
+        rc = rf_err_set(err, RF_EIO, "state dir '%s': %s", c->state_dir, strerror(errno));
+        goto fail;
+    }
+    if (mkdir(c->blob_dir, 0700) != 0 && errno != EEXIST) {
+        rc = rf_err_set(err, RF_EIO, "'%s': %s", c->blob_dir, strerror(errno));
+        goto fail;
+    }
+    char dbpath[4200];
+    snprintf(dbpath, sizeof(dbpath), "%s/state.db", c->state_dir);
+    rc = rf_store_open(dbpath, &c->store, err);
+    if (rc)
+        goto fail;
+    if (uv_loop_init(&c->loop) != 0) {
+        rc = rf_err_set(err, RF_EIO, "cannot create the event loop");
+        goto fail;
+    }
+    c->zctx = zmq_ctx_new();
+    if (!c->zctx) {
+        rc = rf_err_set(err, RF_EIO, "cannot create a ZeroMQ context");
+        goto fail_loop;
+    }
+    rc = s_bind(c->zctx, ZMQ_ROUTER, cfg->listen_workers, c->endpoints[RF_EP_WORKERS],
+                sizeof(c->endpoints[0]), &wz, err);
+    if (!rc)
+        rc = s_bind(c->zctx, ZMQ_ROUTER, cfg->listen_clients, c->endpoints[RF_EP_CLIENTS],
+                    sizeof(c->endpoints[0]), &cz, err);
+    if (!rc)
+        rc = rf_blob_server_new(c->zctx, cfg->listen_blobs, c->blob_dir, &c->blobs, err);
+    if (rc)
+        goto fail_sockets;
+    snprintf(c->endpoints[RF_EP_BLOBS], sizeof(c->endpoints[0]), "%s",
+             rf_blob_server_endpoint(c->blobs));
+    c->wsock = rf_zsock_new(&c->loop, wz, s_on_worker_msg, c);
+    if (!c->wsock) {
+        rc = rf_err_set(err, RF_EIO, "cannot watch the worker socket");
+        goto fail_sockets;
+    }
+    wz = NULL;
+    c->csock = rf_zsock_new(&c->loop, cz, s_on_client_msg, c);
+    if (!c->csock) {
+        rc = rf_err_set(err, RF_EIO, "cannot watch the client socket");
+        goto fail_sockets;
+    }
+    cz = NULL;
+    uv_timer_init(&c->loop, &c->tick);
+    c->tick.data = c;
+    uv_timer_start(&c->tick, s_on_tick, (uint64_t)c->heartbeat_ms, (uint64_t)c->heartbeat_ms);
+    uv_async_init(&c->loop, &c->stop_async, s_on_stop);
+    c->stop_async.data = c;
+    rc = s_load_jobs(c, err);
+    if (rc)
+        RF_ERROR(COMP, "%s", err->msg); /* the daemon still serves what it could load */
+    RF_INFO(COMP, "listening: workers %s, clients %s, blobs %s; state in '%s'",
+            c->endpoints[RF_EP_WORKERS], c->endpoints[RF_EP_CLIENTS], c->endpoints[RF_EP_BLOBS],
+            c->state_dir);
+    *out = c;
+    return 0;
+
+fail_sockets:
+    if (wz)
+        zmq_close(wz);
+    if (cz)
+        zmq_close(cz);
+    rf_zsock_close(c->wsock);
+    rf_zsock_close(c->csock);
+    c->wsock = c->csock = NULL;
+    rf_blob_server_destroy(&c->blobs);
+    uv_run(&c->loop, UV_RUN_DEFAULT);
+    zmq_ctx_term(c->zctx);
+fail_loop:
+    uv_loop_close(&c->loop);
+fail:
+    rf_store_close(&c->store);
+    free(c);
+    return rc;
+}
+
+const char *rf_coordinator_endpoint(const rf_coordinator_t *c, rf_coordinator_endpoint_t which)
+{
+    return c->endpoints[which];
+}
+
+int rf_coordinator_run(rf_coordinator_t *c)
+{
+    uv_run(&c->loop, UV_RUN_DEFAULT);
+    return 0;
+}
+
+void rf_coordinator_stop(rf_coordinator_t *c)
+{
+    uv_async_send(&c->stop_async);
+}
+
+void rf_coordinator_destroy(rf_coordinator_t **cp)
+{
+    if (!cp || !*cp)
+        return;
+    rf_coordinator_t *c = *cp;
+    if (!c->stopping) {
+        s_on_stop(&c->stop_async);
+        uv_run(&c->loop, UV_RUN_DEFAULT);
+    }
+    rf_blob_server_destroy(&c->blobs);
+    uv_loop_close(&c->loop);
+    zmq_ctx_term(c->zctx);
+    while (c->jobs) {
+        c_job_t *j = c->jobs;
+        c->jobs = j->next;
+        for (size_t i = 0; i < j->nchunks; i++)
+            free(j->chunks[i].row.failed_on);
+        free(j->chunks);
+        rf_job_spec_destroy(&j->spec);
+        rf_media_info_destroy(&j->info);
+        free(j->row.name), free(j->row.spec_yaml), free(j->row.spec_source);
+        free(j->row.base_dir), free(j->row.output), free(j->row.message);
+        free(j);
+    }
+    while (c->workers) {
+        c_worker_t *w = c->workers;
+        c->workers = w->next;
+        free(w);
+    }
+    rf_store_close(&c->store);
+    free(c);
+    *cp = NULL;
+}

@@ -1,0 +1,39 @@
+/* coordinator.h - the farm's coordinator: one libuv loop that owns the worker and client ROUTER
+ * sockets, the SQLite store, the planner, the scheduler and the stitcher (DESIGN §1, §3, §5, §7).
+ *
+ * Heavy work - probing and slicing, verifying a chunk's result, stitching - runs off the loop on the
+ * libuv thread pool; blob data is served by its own thread (common/blob.h). The loop only moves
+ * small control messages and short SQLite writes, so heartbeats are answered while a job stitches.
+ *
+ * It runs standalone (reelfarm-coordinator) or embedded in `reelfarm render` on a thread of its own.
+ */
+#ifndef RF_COORDINATOR_H
+#define RF_COORDINATOR_H
+
+#include "config.h"
+#include "error.h"
+
+typedef struct rf_coordinator rf_coordinator_t;
+
+typedef enum rf_coordinator_endpoint {
+    RF_EP_WORKERS = 0,
+    RF_EP_CLIENTS = 1,
+    RF_EP_BLOBS = 2,
+} rf_coordinator_endpoint_t;
+
+/* Opens (or creates) the state under cfg->state_dir, binds the three sockets, and loads unfinished
+ * jobs so they continue where they stopped. cfg is copied. */
+int rf_coordinator_new(const rf_coordinator_config_t *cfg, rf_coordinator_t **out, rf_err_t *err);
+
+/* The endpoint actually bound (ports chosen by the system when the config said "*"). */
+const char *rf_coordinator_endpoint(const rf_coordinator_t *c, rf_coordinator_endpoint_t which);
+
+/* Runs the loop until rf_coordinator_stop. Returns 0. */
+int rf_coordinator_run(rf_coordinator_t *c);
+
+/* Asks the loop to stop; safe from any thread and from signal handlers' loops. */
+void rf_coordinator_stop(rf_coordinator_t *c);
+
+void rf_coordinator_destroy(rf_coordinator_t **c);
+
+#endif

@@ -1,0 +1,112 @@
+/* reelfarm-coordinator: the standalone coordinator daemon.
+ *
+ *   reelfarm-coordinator --state DIR [--config FILE] [--listen-workers EP] [--listen-clients EP]
+ *                        [--listen-blobs EP] [--log-level LEVEL]
+ *
+ * Flags override the config file, which overrides the defaults (loopback ports 7600-7602).
+ * SIGINT/SIGTERM stop it cleanly; kill -9 loses nothing durable (DESIGN §7).
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "config.h"
+#include "coordinator.h"
+#include "log.h"
+
+static rf_coordinator_t *s_coordinator;
+
+static void s_on_signal(int sig)
+{
+    (void)sig;
+    if (s_coordinator)
+        rf_coordinator_stop(s_coordinator); /* uv_async_send is async-signal-safe */
+}
+
+static void s_usage(FILE *f)
+{
+    fprintf(f, "usage: reelfarm-coordinator --state DIR [--config FILE] [--listen-workers EP]\n"
+               "                            [--listen-clients EP] [--listen-blobs EP] [--log-level LEVEL]\n");
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"state", required_argument, NULL, 's'},
+        {"config", required_argument, NULL, 'c'},
+        {"listen-workers", required_argument, NULL, 'w'},
+        {"listen-clients", required_argument, NULL, 'l'},
+        {"listen-blobs", required_argument, NULL, 'b'},
+        {"log-level", required_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *state = NULL, *config = NULL, *lw = NULL, *lc = NULL, *lb = NULL, *level = NULL;
+    int opt;
+    while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (opt) {
+        case 's': state = optarg; break;
+        case 'c': config = optarg; break;
+        case 'w': lw = optarg; break;
+        case 'l': lc = optarg; break;
+        case 'b': lb = optarg; break;
+        case 'v': level = optarg; break;
+        case 'h': s_usage(stdout); return 0;
+        default: s_usage(stderr); return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "reelfarm-coordinator: unexpected argument '%s'\n", argv[optind]);
+        s_usage(stderr);
+        return 2;
+    }
+    rf_err_t err = {0};
+    rf_coordinator_config_t *cfg = NULL;
+    if (rf_coordinator_config_load(config, &cfg, &err)) {
+        fprintf(stderr, "reelfarm-coordinator: %s\n", err.msg);
+        return 2;
+    }
+    if ((state && rf_config_set_string(&cfg->state_dir, state)) ||
+        (lw && rf_config_set_string(&cfg->listen_workers, lw)) ||
+        (lc && rf_config_set_string(&cfg->listen_clients, lc)) ||
+        (lb && rf_config_set_string(&cfg->listen_blobs, lb)) ||
+        (level && rf_config_set_string(&cfg->log_level, level))) {
+        fprintf(stderr, "reelfarm-coordinator: out of memory\n");
+        return 1;
+    }
+    if (!cfg->state_dir || !*cfg->state_dir) {
+        fprintf(stderr, "reelfarm-coordinator: no state folder: pass --state DIR or set state_dir in "
+                        "the config\n");
+        s_usage(stderr);
+        rf_coordinator_config_destroy(&cfg);
+        return 2;
+    }
+    int lvl = rf_log_level_parse(cfg->log_level ? cfg->log_level : "info");
+    if (lvl < 0) {
+        fprintf(stderr, "reelfarm-coordinator: unknown log level '%s' (debug|info|warn|error|off)\n",
+                cfg->log_level);
+        rf_coordinator_config_destroy(&cfg);
+        return 2;
+    }
+    rf_log_setup((rf_log_level_t)lvl, RF_LOG_AUTO, 2);
+    signal(SIGPIPE, SIG_IGN);
+    if (rf_coordinator_new(cfg, &s_coordinator, &err)) {
+        fprintf(stderr, "reelfarm-coordinator: %s\n", err.msg);
+        rf_coordinator_config_destroy(&cfg);
+        return 1;
+    }
+    rf_coordinator_config_destroy(&cfg);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = s_on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    rf_coordinator_run(s_coordinator);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    rf_coordinator_destroy(&s_coordinator);
+    return 0;
+}

@@ -1,0 +1,482 @@
+/* store.c - SQLite state for the coordinator. See store.h for what is durable and why. */
+#include "store.h"
+
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "rftime.h"
+
+struct rf_store {
+    sqlite3 *db;
+};
+
+/* Forward-only migrations: entry i takes the schema from version i to i + 1. */
+static const char *const s_migrations[] = {
+    "CREATE TABLE jobs ("
+    "  id TEXT PRIMARY KEY, name TEXT NOT NULL, spec_yaml TEXT NOT NULL, spec_source TEXT NOT NULL,"
+    "  base_dir TEXT NOT NULL, state TEXT NOT NULL, priority INTEGER NOT NULL,"
+    "  created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL, frames_total INTEGER NOT NULL DEFAULT 0,"
+    "  output TEXT NOT NULL, message TEXT NOT NULL DEFAULT '');"
+    "CREATE TABLE chunks ("
+    "  job_id TEXT NOT NULL REFERENCES jobs(id), idx INTEGER NOT NULL,"
+    "  frame_start INTEGER NOT NULL, frame_end INTEGER NOT NULL, context_frames INTEGER NOT NULL,"
+    "  ctx_pts INTEGER NOT NULL, start_pts INTEGER NOT NULL, end_pts INTEGER NOT NULL,"
+    "  input_blob TEXT NOT NULL, input_size INTEGER NOT NULL, state TEXT NOT NULL,"
+    "  attempts INTEGER NOT NULL DEFAULT 0, result_blob TEXT NOT NULL DEFAULT '',"
+    "  result_size INTEGER NOT NULL DEFAULT 0, worker TEXT NOT NULL DEFAULT '',"
+    "  failed_on TEXT NOT NULL DEFAULT '', PRIMARY KEY (job_id, idx));"
+    "CREATE TABLE attempts ("
+    "  job_id TEXT NOT NULL, idx INTEGER NOT NULL, attempt INTEGER NOT NULL, worker TEXT NOT NULL,"
+    "  started_ms INTEGER NOT NULL, ended_ms INTEGER, outcome TEXT, message TEXT,"
+    "  PRIMARY KEY (job_id, idx, attempt));"
+    "CREATE TABLE workers ("
+    "  name TEXT PRIMARY KEY, first_seen_ms INTEGER NOT NULL, last_seen_ms INTEGER NOT NULL,"
+    "  caps TEXT NOT NULL DEFAULT '');"
+    "CREATE TABLE events ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT, job_id TEXT NOT NULL, ts_ms INTEGER NOT NULL,"
+    "  level TEXT NOT NULL, message TEXT NOT NULL);"
+    "CREATE INDEX events_job ON events(job_id, id);"
+    "CREATE INDEX jobs_state ON jobs(state);",
+};
+
+static int s_fail(rf_store_t *s, rf_err_t *err, const char *what)
+{
+    return rf_err_set(err, RF_EDB, "state database: %s: %s", what, sqlite3_errmsg(s->db));
+}
+
+static int s_exec(rf_store_t *s, const char *sql, rf_err_t *err)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        rf_err_set(err, RF_EDB, "state database: %s", msg ? msg : "error");
+        sqlite3_free(msg);
+        return RF_EDB;
+    }
+    return 0;
+}
+
+static int s_migrate(rf_store_t *s, rf_err_t *err)
+{
+    sqlite3_stmt *st = NULL;
+    int version = 0;
+    if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
+        return s_fail(s, err, "reading schema version");
+    if (sqlite3_step(st) == SQLITE_ROW)
+        version = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    int latest = (int)(sizeof(s_migrations) / sizeof(s_migrations[0]));
+    if (version > latest)
+        return rf_err_set(err, RF_EDB,
+                          "state database has schema version %d, newer than this build's %d; "
+                          "use a newer reelfarm-coordinator",
+                          version, latest);
+    for (int v = version; v < latest; v++) {
+        char sql[64];
+        int rc = s_exec(s, "BEGIN IMMEDIATE", err);
+        if (rc)
+            return rc;
+        rc = s_exec(s, s_migrations[v], err);
+        snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", v + 1);
+        if (!rc)
+            rc = s_exec(s, sql, err);
+        if (rc) {
+            s_exec(s, "ROLLBACK", NULL);
+            return rc;
+        }
+        rc = s_exec(s, "COMMIT", err);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+int rf_store_open(const char *path, rf_store_t **out, rf_err_t *err)
+{
+    rf_store_t *s = calloc(1, sizeof(*s));
+    if (!s)
+        return rf_err_set(err, RF_ENOMEM, "out of memory");
+    int rc = 0;
+    if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                        NULL) != SQLITE_OK) {
+        rc = rf_err_set(err, RF_EDB, "'%s': cannot open state database: %s", path,
+                        s->db ? sqlite3_errmsg(s->db) : "out of memory");
+        goto out;
+    }
+    sqlite3_busy_timeout(s->db, 5000);
+    /* WAL: readers never block the writer; FULL: a committed state change survives power loss. */
+    rc = s_exec(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;", err);
+    if (!rc)
+        rc = s_migrate(s, err);
+    if (rc)
+        rf_err_prefix(err, "'%s': ", path);
+out:
+    if (rc) {
+        rf_store_close(&s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+void rf_store_close(rf_store_t **sp)
+{
+    if (!sp || !*sp)
+        return;
+    sqlite3_close((*sp)->db);
+    free(*sp);
+    *sp = NULL;
+}
+
+/* Prepares sql and binds arguments described by types: 't' text, 'i' int64, 'n' NULL. */
+static sqlite3_stmt *s_prepare(rf_store_t *s, const char *sql, const char *types, va_list ap)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return NULL;
+    for (int i = 0; types[i]; i++) {
+        int ok = SQLITE_OK;
+        if (types[i] == 't') {
+            const char *v = va_arg(ap, const char *);
+            ok = sqlite3_bind_text(st, i + 1, v ? v : "", -1, SQLITE_TRANSIENT);
+        } else if (types[i] == 'i') {
+            ok = sqlite3_bind_int64(st, i + 1, va_arg(ap, int64_t));
+        } else {
+            ok = sqlite3_bind_null(st, i + 1);
+        }
+        if (ok != SQLITE_OK) {
+            sqlite3_finalize(st);
+            return NULL;
+        }
+    }
+    return st;
+}
+
+/* Runs one statement that returns no rows. */
+static int s_run(rf_store_t *s, rf_err_t *err, const char *what, const char *sql, const char *types,
+                 ...)
+{
+    va_list ap;
+    va_start(ap, types);
+    sqlite3_stmt *st = s_prepare(s, sql, types, ap);
+    va_end(ap);
+    if (!st)
+        return s_fail(s, err, what);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return s_fail(s, err, what);
+    return 0;
+}
+
+int rf_store_job_insert(rf_store_t *s, const rf_store_job_t *j, rf_err_t *err)
+{
+    int64_t now = rf_wall_ms();
+    return s_run(s, err, "inserting job",
+                 "INSERT INTO jobs(id, name, spec_yaml, spec_source, base_dir, state, priority,"
+                 " created_ms, updated_ms, output, message) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                 "ttttttiiitt", j->id, j->name, j->spec_yaml, j->spec_source, j->base_dir, j->state,
+                 (int64_t)j->priority, now, now, j->output, j->message);
+}
+
+int rf_store_job_set_state(rf_store_t *s, const char *job_id, const char *state, const char *message,
+                           rf_err_t *err)
+{
+    return s_run(s, err, "updating job state",
+                 "UPDATE jobs SET state = ?, message = ?, updated_ms = ? WHERE id = ?", "ttit", state,
+                 message ? message : "", rf_wall_ms(), job_id);
+}
+
+int rf_store_job_set_frames(rf_store_t *s, const char *job_id, int64_t frames_total, rf_err_t *err)
+{
+    return s_run(s, err, "updating job", "UPDATE jobs SET frames_total = ? WHERE id = ?", "it",
+                 frames_total, job_id);
+}
+
+int rf_store_chunks_insert(rf_store_t *s, const char *job_id, const rf_store_chunk_t *c, size_t n,
+                           rf_err_t *err)
+{
+    int rc = s_exec(s, "BEGIN IMMEDIATE", err);
+    if (rc)
+        return rc;
+    /* A re-plan after a crash during planning starts from nothing: no chunk was leased yet. */
+    rc = s_run(s, err, "clearing chunks", "DELETE FROM chunks WHERE job_id = ?", "t", job_id);
+    for (size_t i = 0; !rc && i < n; i++) {
+        rc = s_run(s, err, "inserting chunk",
+                   "INSERT INTO chunks(job_id, idx, frame_start, frame_end, context_frames, ctx_pts,"
+                   " start_pts, end_pts, input_blob, input_size, state)"
+                   " VALUES (?,?,?,?,?,?,?,?,?,?,'queued')",
+                   "tiiiiiiiti", job_id, (int64_t)c[i].index, c[i].frame_start, c[i].frame_end,
+                   (int64_t)c[i].context_frames, c[i].ctx_pts, c[i].start_pts, c[i].end_pts,
+                   c[i].input_blob, (int64_t)c[i].input_size);
+    }
+    if (!rc)
+        rc = s_run(s, err, "updating job", "UPDATE jobs SET state = 'running', updated_ms = ? WHERE id = ?",
+                   "it", rf_wall_ms(), job_id);
+    if (rc) {
+        s_exec(s, "ROLLBACK", NULL);
+        return rc;
+    }
+    return s_exec(s, "COMMIT", err);
+}
+
+int rf_store_attempt_begin(rf_store_t *s, const char *job_id, uint32_t idx, uint32_t attempt,
+                           const char *worker, rf_err_t *err)
+{
+    int rc = s_exec(s, "BEGIN IMMEDIATE", err);
+    if (rc)
+        return rc;
+    rc = s_run(s, err, "recording attempt",
+               "INSERT OR REPLACE INTO attempts(job_id, idx, attempt, worker, started_ms)"
+               " VALUES (?,?,?,?,?)",
+               "tiiti", job_id, (int64_t)idx, (int64_t)attempt, worker, rf_wall_ms());
+    if (!rc)
+        rc = s_run(s, err, "recording attempt",
+                   "UPDATE chunks SET attempts = ? WHERE job_id = ? AND idx = ?", "iti",
+                   (int64_t)attempt, job_id, (int64_t)idx);
+    if (rc) {
+        s_exec(s, "ROLLBACK", NULL);
+        return rc;
+    }
+    return s_exec(s, "COMMIT", err);
+}
+
+int rf_store_attempt_end(rf_store_t *s, const char *job_id, uint32_t idx, uint32_t attempt,
+                         const char *outcome, const char *message, rf_err_t *err)
+{
+    return s_run(s, err, "ending attempt",
+                 "UPDATE attempts SET ended_ms = ?, outcome = ?, message = ?"
+                 " WHERE job_id = ? AND idx = ? AND attempt = ?",
+                 "ittiti", rf_wall_ms(), outcome, message ? message : "", job_id, (int64_t)idx,
+                 (int64_t)attempt);
+}
+
+int rf_store_chunk_done(rf_store_t *s, const char *job_id, uint32_t idx, const char *result_blob,
+                        uint64_t result_size, const char *worker, rf_err_t *err)
+{
+    return s_run(s, err, "marking chunk done",
+                 "UPDATE chunks SET state = 'done', result_blob = ?, result_size = ?, worker = ?"
+                 " WHERE job_id = ? AND idx = ?",
+                 "titti", result_blob, (int64_t)result_size, worker, job_id, (int64_t)idx);
+}
+
+int rf_store_chunk_failed(rf_store_t *s, const char *job_id, uint32_t idx, const char *failed_on,
+                          const char *state, rf_err_t *err)
+{
+    return s_run(s, err, "recording chunk failure",
+                 "UPDATE chunks SET failed_on = ?, state = ? WHERE job_id = ? AND idx = ?", "ttti",
+                 failed_on, state, job_id, (int64_t)idx);
+}
+
+int rf_store_event(rf_store_t *s, const char *job_id, const char *level, const char *message)
+{
+    int rc = s_run(s, NULL, "event", "INSERT INTO events(job_id, ts_ms, level, message) VALUES (?,?,?,?)",
+                   "titt", job_id, rf_wall_ms(), level, message);
+    if (rc)
+        RF_WARN("store", "could not record event for job %s: %s", job_id, sqlite3_errmsg(s->db));
+    return rc;
+}
+
+static char *s_col_dup(sqlite3_stmt *st, int col)
+{
+    const unsigned char *v = sqlite3_column_text(st, col);
+    return strdup(v ? (const char *)v : "");
+}
+
+static void s_col_copy(sqlite3_stmt *st, int col, char *dst, size_t size)
+{
+    const unsigned char *v = sqlite3_column_text(st, col);
+    snprintf(dst, size, "%s", v ? (const char *)v : "");
+}
+
+char *rf_store_attempt_reasons(rf_store_t *s, const char *job_id, uint32_t idx)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT attempt, worker, COALESCE(outcome, 'running'), COALESCE(message, '')"
+                           " FROM attempts WHERE job_id = ? AND idx = ? ORDER BY attempt",
+                           -1, &st, NULL) != SQLITE_OK)
+        return strdup("");
+    sqlite3_bind_text(st, 1, job_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 2, idx);
+    size_t cap = 1024, len = 0;
+    char *out = calloc(1, cap);
+    while (out && sqlite3_step(st) == SQLITE_ROW) {
+        char line[1200];
+        int n = snprintf(line, sizeof(line), "%sattempt %d on %s: %s%s%s", len ? "; " : "",
+                         sqlite3_column_int(st, 0), sqlite3_column_text(st, 1),
+                         sqlite3_column_text(st, 2), *sqlite3_column_text(st, 3) ? ": " : "",
+                         sqlite3_column_text(st, 3));
+        if (n < 0)
+            break;
+        if ((size_t)n >= sizeof(line))
+            n = sizeof(line) - 1;
+        if (len + (size_t)n + 1 > cap) {
+            char *grown = realloc(out, (cap = (len + (size_t)n + 1) * 2));
+            if (!grown)
+                break;
+            out = grown;
+        }
+        memcpy(out + len, line, (size_t)n + 1);
+        len += (size_t)n;
+    }
+    sqlite3_finalize(st);
+    return out ? out : strdup("");
+}
+
+static const char *s_job_cols = "id, name, spec_yaml, spec_source, base_dir, state, priority, created_ms,"
+                                " frames_total, output, message";
+
+static void s_job_row(sqlite3_stmt *st, rf_store_job_t *j)
+{
+    s_col_copy(st, 0, j->id, sizeof(j->id));
+    j->name = s_col_dup(st, 1);
+    j->spec_yaml = s_col_dup(st, 2);
+    j->spec_source = s_col_dup(st, 3);
+    j->base_dir = s_col_dup(st, 4);
+    s_col_copy(st, 5, j->state, sizeof(j->state));
+    j->priority = sqlite3_column_int(st, 6);
+    j->created_ms = sqlite3_column_int64(st, 7);
+    j->frames_total = sqlite3_column_int64(st, 8);
+    j->output = s_col_dup(st, 9);
+    j->message = s_col_dup(st, 10);
+}
+
+static int s_jobs_query(rf_store_t *s, const char *where, const char *arg, rf_store_job_t **jobs,
+                        size_t *n, rf_err_t *err)
+{
+    char sql[512];
+    snprintf(sql, sizeof(sql), "SELECT %s FROM jobs %s ORDER BY created_ms, id", s_job_cols, where);
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return s_fail(s, err, "loading jobs");
+    if (arg)
+        sqlite3_bind_text(st, 1, arg, -1, SQLITE_TRANSIENT);
+    size_t cap = 0, count = 0;
+    rf_store_job_t *list = NULL;
+    int rc = 0, step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        if (count == cap) {
+            size_t ncap = cap ? cap * 2 : 16;
+            rf_store_job_t *grown = realloc(list, ncap * sizeof(*list));
+            if (!grown) {
+                rc = rf_err_set(err, RF_ENOMEM, "out of memory loading jobs");
+                break;
+            }
+            list = grown;
+            cap = ncap;
+        }
+        memset(&list[count], 0, sizeof(list[count]));
+        s_job_row(st, &list[count++]);
+    }
+    if (!rc && step != SQLITE_DONE)
+        rc = s_fail(s, err, "loading jobs");
+    sqlite3_finalize(st);
+    if (rc) {
+        rf_store_jobs_free(list, count);
+        return rc;
+    }
+    *jobs = list;
+    *n = count;
+    return 0;
+}
+
+int rf_store_jobs_load(rf_store_t *s, bool unfinished_only, rf_store_job_t **jobs, size_t *n,
+                       rf_err_t *err)
+{
+    return s_jobs_query(s,
+                        unfinished_only ? "WHERE state NOT IN ('done', 'failed', 'cancelled')" : "",
+                        NULL, jobs, n, err);
+}
+
+int rf_store_job_load(rf_store_t *s, const char *job_id, rf_store_job_t **job, rf_err_t *err)
+{
+    size_t n = 0;
+    int rc = s_jobs_query(s, "WHERE id = ?", job_id, job, &n, err);
+    if (rc)
+        return rc;
+    if (n == 0) {
+        rf_store_jobs_free(*job, 0);
+        *job = NULL;
+        return rf_err_set(err, RF_ENOENT, "no job '%s'", job_id);
+    }
+    return 0;
+}
+
+void rf_store_jobs_free(rf_store_job_t *jobs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(jobs[i].name);
+        free(jobs[i].spec_yaml);
+        free(jobs[i].spec_source);
+        free(jobs[i].base_dir);
+        free(jobs[i].output);
+        free(jobs[i].message);
+    }
+    free(jobs);
+}
+
+int rf_store_chunks_load(rf_store_t *s, const char *job_id, rf_store_chunk_t **chunks, size_t *n,
+                         rf_err_t *err)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT idx, frame_start, frame_end, context_frames, ctx_pts, start_pts,"
+                           " end_pts, input_blob, input_size, state, attempts, result_blob,"
+                           " result_size, worker, failed_on FROM chunks WHERE job_id = ? ORDER BY idx",
+                           -1, &st, NULL) != SQLITE_OK)
+        return s_fail(s, err, "loading chunks");
+    sqlite3_bind_text(st, 1, job_id, -1, SQLITE_TRANSIENT);
+    size_t cap = 0, count = 0;
+    rf_store_chunk_t *list = NULL;
+    int rc = 0, step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        if (count == cap) {
+            size_t ncap = cap ? cap * 2 : 64;
+            rf_store_chunk_t *grown = realloc(list, ncap * sizeof(*list));
+            if (!grown) {
+                rc = rf_err_set(err, RF_ENOMEM, "out of memory loading chunks");
+                break;
+            }
+            list = grown;
+            cap = ncap;
+        }
+        rf_store_chunk_t *c = &list[count++];
+        memset(c, 0, sizeof(*c));
+        c->index = (uint32_t)sqlite3_column_int64(st, 0);
+        c->frame_start = sqlite3_column_int64(st, 1);
+        c->frame_end = sqlite3_column_int64(st, 2);
+        c->context_frames = (uint32_t)sqlite3_column_int64(st, 3);
+        c->ctx_pts = sqlite3_column_int64(st, 4);
+        c->start_pts = sqlite3_column_int64(st, 5);
+        c->end_pts = sqlite3_column_int64(st, 6);
+        s_col_copy(st, 7, c->input_blob, sizeof(c->input_blob));
+        c->input_size = (uint64_t)sqlite3_column_int64(st, 8);
+        s_col_copy(st, 9, c->state, sizeof(c->state));
+        c->attempts = (uint32_t)sqlite3_column_int64(st, 10);
+        s_col_copy(st, 11, c->result_blob, sizeof(c->result_blob));
+        c->result_size = (uint64_t)sqlite3_column_int64(st, 12);
+        s_col_copy(st, 13, c->worker, sizeof(c->worker));
+        c->failed_on = s_col_dup(st, 14);
+    }
+    if (!rc && step != SQLITE_DONE)
+        rc = s_fail(s, err, "loading chunks");
+    sqlite3_finalize(st);
+    if (rc) {
+        rf_store_chunks_free(list, count);
+        return rc;
+    }
+    *chunks = list;
+    *n = count;
+    return 0;
+}
+
+void rf_store_chunks_free(rf_store_chunk_t *chunks, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(chunks[i].failed_on);
+    free(chunks);
+}

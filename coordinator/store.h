@@ -1,0 +1,96 @@
+/* store.h - the coordinator's durable state: one SQLite file in WAL mode (DESIGN §7).
+ *
+ * What is written here survives kill -9 at any moment: state changes run in transactions with
+ * synchronous=FULL. Leases are deliberately not stored (they die with the process and are re-made
+ * on restart); results are, and a chunk is marked done only after its result blob is durable and
+ * verified. The schema is versioned (PRAGMA user_version) and migrated forward on open.
+ *
+ * The store is used from the coordinator's loop thread only; calls are short (indexed lookups and
+ * single-row writes), never scans of media.
+ */
+#ifndef RF_STORE_H
+#define RF_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+
+#define RF_STORE_SCHEMA_VERSION 1
+
+typedef struct rf_store rf_store_t;
+
+/* Job states: planning -> running -> stitching -> done | failed | cancelled. */
+typedef struct rf_store_job {
+    char id[40];
+    char *name;
+    char *spec_yaml;
+    char *spec_source;
+    char *base_dir;
+    char state[16];
+    int priority;
+    int64_t created_ms;
+    int64_t frames_total;
+    char *output;
+    char *message;
+} rf_store_job_t;
+
+/* Chunk states: queued | done | failed. Leases live in memory only. */
+typedef struct rf_store_chunk {
+    uint32_t index;
+    int64_t frame_start, frame_end;   /* global frame range [start, end) */
+    uint32_t context_frames;
+    int64_t ctx_pts, start_pts, end_pts;
+    char input_blob[65];
+    uint64_t input_size;
+    char state[16];
+    uint32_t attempts;
+    char result_blob[65];
+    uint64_t result_size;
+    char worker[64];                   /* worker whose result was kept */
+    char *failed_on;                   /* space-separated worker names that failed it */
+} rf_store_chunk_t;
+
+int rf_store_open(const char *path, rf_store_t **out, rf_err_t *err);
+void rf_store_close(rf_store_t **s);
+
+int rf_store_job_insert(rf_store_t *s, const rf_store_job_t *job, rf_err_t *err);
+int rf_store_job_set_state(rf_store_t *s, const char *job_id, const char *state, const char *message,
+                           rf_err_t *err);
+int rf_store_job_set_frames(rf_store_t *s, const char *job_id, int64_t frames_total, rf_err_t *err);
+
+/* Inserts all chunks of a job and sets the job running, in one transaction. */
+int rf_store_chunks_insert(rf_store_t *s, const char *job_id, const rf_store_chunk_t *chunks,
+                           size_t n, rf_err_t *err);
+
+/* Records a new attempt (attempts + 1) on chunk idx by worker. */
+int rf_store_attempt_begin(rf_store_t *s, const char *job_id, uint32_t idx, uint32_t attempt,
+                           const char *worker, rf_err_t *err);
+/* Ends an attempt: outcome "done", "failed", "lost", "cancelled", with a message. */
+int rf_store_attempt_end(rf_store_t *s, const char *job_id, uint32_t idx, uint32_t attempt,
+                         const char *outcome, const char *message, rf_err_t *err);
+
+int rf_store_chunk_done(rf_store_t *s, const char *job_id, uint32_t idx, const char *result_blob,
+                        uint64_t result_size, const char *worker, rf_err_t *err);
+int rf_store_chunk_failed(rf_store_t *s, const char *job_id, uint32_t idx, const char *failed_on,
+                          const char *state, rf_err_t *err);
+
+/* Appends an event to the job's log (level: info|warn|error). */
+int rf_store_event(rf_store_t *s, const char *job_id, const char *level, const char *message);
+
+/* Every attempt's message of a chunk, "worker: message; ..." (malloc'd), for a failed job's reason. */
+char *rf_store_attempt_reasons(rf_store_t *s, const char *job_id, uint32_t idx);
+
+/* Loads jobs (all, or only those not finished when unfinished_only) - caller frees with
+ * rf_store_jobs_free. */
+int rf_store_jobs_load(rf_store_t *s, bool unfinished_only, rf_store_job_t **jobs, size_t *n,
+                       rf_err_t *err);
+int rf_store_job_load(rf_store_t *s, const char *job_id, rf_store_job_t **job, rf_err_t *err);
+void rf_store_jobs_free(rf_store_job_t *jobs, size_t n);
+
+int rf_store_chunks_load(rf_store_t *s, const char *job_id, rf_store_chunk_t **chunks, size_t *n,
+                         rf_err_t *err);
+void rf_store_chunks_free(rf_store_chunk_t *chunks, size_t n);
+
+#endif

@@ -1,0 +1,171 @@
+/* media.h - FFmpeg wrappers: probe and frame index, input slices, decode, encode, frame checksums,
+ * the stitcher (our own libavformat remux) and output verification. DESIGN §5, notes/chunked-video.md.
+ *
+ * Frame identity: the global frame index of a frame is its position in the source's presentation
+ * order (the sorted PTS table of the video stream). Everything downstream - chunk ranges, seeds,
+ * stitched timestamps - is a function of that index, never of a chunk-local count.
+ */
+#ifndef RF_MEDIA_H
+#define RF_MEDIA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <libavcodec/avcodec.h>
+#include <libavutil/frame.h>
+#include <libavutil/rational.h>
+
+#include "error.h"
+#include "hash.h"
+
+#define RF_MEDIA_MAX_FRAMES (50 * 1000 * 1000) /* refuse sources with more video frames */
+
+/* ---- probe --------------------------------------------------------------------------------- */
+
+typedef struct rf_media_info {
+    char *path;
+    char format_name[64];   /* demuxer, e.g. "mov,mp4,m4a,3gp,3g2,mj2" */
+    int video_index;        /* stream index of the video stream */
+    char codec_name[32];    /* e.g. "h264" */
+    int width, height;
+    int pix_fmt;            /* enum AVPixelFormat of the decoded frames */
+    AVRational time_base;   /* of the video stream */
+    AVRational frame_rate;  /* nominal (avg_frame_rate, else r_frame_rate) */
+    AVRational sample_aspect_ratio;
+    int color_range, color_primaries, color_trc, color_space, chroma_location; /* AVCodecParameters */
+    int64_t nb_frames;      /* video packets = frames */
+    int64_t *pts;           /* [nb_frames] presentation-ordered PTS table (time_base), strictly increasing */
+    int64_t *keyframes;     /* global frame indices of keyframes, ascending */
+    size_t nkeyframes;
+    bool vfr;               /* frame durations differ by more than 1 tick */
+    bool open_gop;          /* some packet after a keyframe (decode order) shows before it */
+    int64_t frame_duration; /* nominal duration of one frame in time_base */
+    double duration_s;      /* (last pts + frame_duration - first pts) in seconds */
+    int naudio;             /* audio streams */
+    int64_t audio_packets;  /* packets in all audio streams */
+    double rotation;        /* degrees from the display matrix, 0 if none */
+} rf_media_info_t;
+
+/* Opens path, indexes every video packet without decoding (and checks it decodes one frame).
+ * Errors name the file: "'x.mp4': no video stream", "'notes.txt': not a media file (Invalid data
+ * found when processing input)". */
+int rf_media_probe(const char *path, rf_media_info_t **out, rf_err_t *err);
+void rf_media_info_destroy(rf_media_info_t **info);
+
+/* Global index of the keyframe at or before frame (0 if none). */
+int64_t rf_media_keyframe_before(const rf_media_info_t *info, int64_t frame);
+
+/* ---- input slices ---------------------------------------------------------------------------- */
+
+/* Writes the video packets needed to decode presentation frames [from, to) to out_path (NUT, the
+ * source's time base and PTS kept, stream copy, no audio): from the keyframe at or before `from`
+ * (one keyframe earlier when the source has open GOPs) to the last packet in decode order that
+ * any frame in [from, to) needs. NUT may store the timestamps in a finer multiple of the source's
+ * time base (1/24000 becomes 1/48000): they are the same instants, compare them through
+ * rf_decoder_time_base. */
+int rf_media_slice(const rf_media_info_t *info, int64_t from, int64_t to, const char *out_path,
+                   rf_err_t *err);
+
+/* ---- decode ---------------------------------------------------------------------------------- */
+
+typedef struct rf_decoder rf_decoder_t;
+
+/* Opens the best video stream of path for decoding (CPU; threads chosen automatically). */
+int rf_decoder_open(const char *path, rf_decoder_t **out, rf_err_t *err);
+
+/* Decodes the next frame in presentation order into frame (unref'd first). frame->pts is the
+ * best-effort timestamp in rf_decoder_time_base. Returns 1 for a frame, 0 at the end (after
+ * draining the decoder), or a negative code with err set. */
+int rf_decoder_next(rf_decoder_t *d, AVFrame *frame, rf_err_t *err);
+
+AVRational rf_decoder_time_base(const rf_decoder_t *d);
+const AVCodecParameters *rf_decoder_params(const rf_decoder_t *d);
+void rf_decoder_destroy(rf_decoder_t **d);
+
+/* ---- encode ---------------------------------------------------------------------------------- */
+
+typedef struct rf_encode_params {
+    const char *codec;        /* encoder name, e.g. "libx264", "ffv1" */
+    int crf;                  /* -1: default */
+    const char *preset;       /* NULL: default */
+    int pix_fmt;              /* enum AVPixelFormat of the frames passed in and of the output */
+    int64_t bitrate;          /* 0: unset */
+    int gop;                  /* 0: default */
+    const char *const *opt_keys; /* extra AVOptions for the encoder */
+    const char *const *opt_values;
+    size_t nopts;
+    int width, height;
+    AVRational frame_rate;    /* the encoder's time base is its inverse; frame->pts = local index */
+    AVRational sample_aspect_ratio;
+    int color_range, color_primaries, color_trc, color_space, chroma_location;
+    int threads;              /* 0: automatic */
+} rf_encode_params_t;
+
+typedef struct rf_encoder rf_encoder_t;
+
+/* Opens the encoder and a NUT muxer at out_path. Every chunk of a job gets identical settings:
+ * closed GOP, no scene-cut keyframes beyond the GOP, global headers, the first frame an IDR/intra
+ * frame. Error names the codec: "encoder 'libx265' failed to open: ...". */
+int rf_encoder_open(const rf_encode_params_t *p, const char *out_path, rf_encoder_t **out,
+                    rf_err_t *err);
+
+/* Encodes one frame; frame->pts must be the chunk-local index 0, 1, 2, ... */
+int rf_encoder_write(rf_encoder_t *e, const AVFrame *frame, rf_err_t *err);
+
+/* Drains the encoder and writes the trailer. */
+int rf_encoder_finish(rf_encoder_t *e, rf_err_t *err);
+void rf_encoder_destroy(rf_encoder_t **e);
+
+/* 0 when the named encoder exists in this libavcodec and opens with a small test frame;
+ * RF_EUNAVAIL otherwise (err says why: "no such encoder", "unsupported device"). */
+int rf_encoder_probe(const char *codec, rf_err_t *err);
+
+/* ---- frame checksums ------------------------------------------------------------------------- */
+
+/* SHA-256 of the frame's pixels packed with no padding (av_image_copy_to_buffer, align 1): equal to
+ * `ffmpeg -i X -f framehash -hash sha256` for the same decoded frame. */
+void rf_frame_sha256(const AVFrame *frame, uint8_t out[RF_SHA256_LEN]);
+
+/* Decodes every frame of path; *frames gets the count and digest the SHA-256 over the concatenated
+ * per-frame SHA-256s. per_frame (may be NULL) is called for each frame's hash in order. */
+int rf_media_checksum(const char *path, uint64_t *frames, uint8_t digest[RF_SHA256_LEN],
+                      void (*per_frame)(void *arg, int64_t index, const uint8_t sha[RF_SHA256_LEN]),
+                      void *arg, rf_err_t *err);
+
+/* ---- stitch ---------------------------------------------------------------------------------- */
+
+typedef struct rf_stitch_chunk {
+    const char *path;     /* an encoded chunk (NUT from rf_encoder) */
+    int64_t frame_start;  /* global index of its first frame */
+    int64_t frame_count;  /* frames it must hold */
+} rf_stitch_chunk_t;
+
+/* Remuxes chunks (in frame order, contiguous, covering the whole source) into out_path, with the
+ * container chosen by out_path's extension. Video PTS come from the source's PTS table at each
+ * global frame index (so CFR and VFR timestamps equal the source's); DTS follow the encoder's
+ * reorder delay. With copy_audio every audio packet of the source is copied untouched. Rotation,
+ * colour metadata and HDR side data are carried over. Every chunk's codec parameters and extradata
+ * must equal chunk 0's. Writes to a temp file beside out_path and renames it over out_path only
+ * when complete. */
+int rf_media_stitch(const rf_media_info_t *src, const rf_stitch_chunk_t *chunks, size_t nchunks,
+                    bool copy_audio, const char *out_path, rf_err_t *err);
+
+/* ---- verify an output ------------------------------------------------------------------------ */
+
+typedef struct rf_verify_report {
+    int64_t frames;           /* video packets in the output */
+    double duration_s;        /* output video duration */
+    double src_duration_s;
+    int64_t audio_packets;    /* audio packets in the output */
+    bool audio_identical;     /* every audio packet's bytes equal the source's, in order */
+    bool timestamps_increasing; /* video PTS (presentation order) and DTS strictly increase */
+} rf_verify_report_t;
+
+/* Checks out_path against src without decoding: frame count equal, duration within half a frame,
+ * (when check_audio) audio packets identical, timestamps strictly increasing. Returns 0 when all
+ * hold, RF_EVERIFY with err naming the first failure otherwise; report is filled either way. */
+int rf_media_verify_output(const rf_media_info_t *src, const char *out_path, bool check_audio,
+                           rf_verify_report_t *report, rf_err_t *err);
+
+#endif

@@ -1,0 +1,288 @@
+/* test_blob.c - the blob store and transfer protocol: a multi-piece upload and fetch through a
+ * real server over tcp loopback, unknown blobs, cancellation, timeouts, and commit dedupe. */
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <zmq.h>
+
+#include "blob.h"
+#include "codec.h"
+#include "rftime.h"
+
+typedef struct fixture {
+    char root[64];          /* temp folder for everything */
+    char blob_dir[PATH_MAX];
+    void *ctx;
+    rf_blob_server_t *server;
+} fixture_t;
+
+static int s_setup(void **state)
+{
+    fixture_t *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    snprintf(f->root, sizeof f->root, "/tmp/rf_test_blob_XXXXXX");
+    assert_non_null(mkdtemp(f->root));
+    snprintf(f->blob_dir, sizeof f->blob_dir, "%s/blobs", f->root);
+    f->ctx = zmq_ctx_new();
+    assert_non_null(f->ctx);
+    rf_err_t err = {0};
+    assert_int_equal(rf_blob_server_new(f->ctx, "tcp://127.0.0.1:*", f->blob_dir, &f->server, &err), 0);
+    assert_non_null(f->server);
+    assert_non_null(strstr(rf_blob_server_endpoint(f->server), "tcp://127.0.0.1:"));
+    *state = f;
+    return 0;
+}
+
+static int s_teardown(void **state)
+{
+    fixture_t *f = *state;
+    rf_blob_server_destroy(&f->server);
+    assert_null(f->server);
+    rf_blob_server_destroy(&f->server); /* idempotent */
+    zmq_ctx_term(f->ctx);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->root);
+    assert_int_equal(system(cmd), 0);
+    free(f);
+    return 0;
+}
+
+static unsigned char *s_random_file(const char *path, size_t len, unsigned seed)
+{
+    unsigned char *buf = malloc(len > 0 ? len : 1);
+    assert_non_null(buf);
+    uint32_t x = seed * 2654435761u + 1;
+    for (size_t i = 0; i < len; i++) {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        buf[i] = (unsigned char)x;
+    }
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, buf, len), (ssize_t)len);
+    close(fd);
+    return buf;
+}
+
+static unsigned char *s_read_file(const char *path, size_t *len)
+{
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    unsigned char *buf = malloc((size_t)st.st_size + 1);
+    int fd = open(path, O_RDONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(read(fd, buf, (size_t)st.st_size), st.st_size);
+    close(fd);
+    *len = (size_t)st.st_size;
+    return buf;
+}
+
+static int s_count_tmp_files(const fixture_t *f)
+{
+    char cmd[PATH_MAX + 64];
+    snprintf(cmd, sizeof cmd, "ls -A '%s/tmp' | wc -l", f->blob_dir);
+    FILE *p = popen(cmd, "r");
+    int n = -1;
+    assert_int_equal(fscanf(p, "%d", &n), 1);
+    pclose(p);
+    return n;
+}
+
+/* Upload then fetch back, for sizes around the piece size and the credit window. */
+static void test_upload_fetch_round_trip(void **state)
+{
+    fixture_t *f = *state;
+    static const size_t sizes[] = {
+        3 * 1024 * 1024 + 512 * 1024, /* 3.5 MiB: several pieces */
+        0,
+        1,
+        RF_BLOB_PIECE,
+        RF_BLOB_PIECE + 1,
+        (RF_BLOB_CREDITS + 3) * (size_t)RF_BLOB_PIECE + 77, /* more pieces than credits */
+    };
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        char src[PATH_MAX], dest[PATH_MAX], stored[PATH_MAX];
+        snprintf(src, sizeof src, "%s/src-%zu", f->root, i);
+        snprintf(dest, sizeof dest, "%s/dest-%zu", f->root, i);
+        unsigned char *data = s_random_file(src, sizes[i], (unsigned)i + 1);
+
+        char sha[RF_SHA256_HEX_LEN + 1];
+        uint64_t size = 99;
+        rf_err_t err = {0};
+        int rc = rf_blob_upload(f->ctx, rf_blob_server_endpoint(f->server), src, sha, &size, 10000, NULL, &err);
+        if (rc != 0)
+            print_error("upload: %s\n", err.msg);
+        assert_int_equal(rc, 0);
+        assert_int_equal(size, sizes[i]);
+        uint8_t expect[RF_SHA256_LEN];
+        char expect_hex[RF_SHA256_HEX_LEN + 1];
+        rf_sha256(data, sizes[i], expect);
+        assert_string_equal(sha, rf_hex(expect, sizeof expect, expect_hex));
+
+        /* Durable under its name in the store, no temp file left behind. */
+        assert_int_equal(rf_blob_path(f->blob_dir, sha, stored, sizeof stored), 0);
+        struct stat st;
+        assert_int_equal(stat(stored, &st), 0);
+        assert_int_equal((size_t)st.st_size, sizes[i]);
+        assert_int_equal(s_count_tmp_files(f), 0);
+
+        rc = rf_blob_fetch(f->ctx, rf_blob_server_endpoint(f->server), sha, size, dest, 10000, NULL, &err);
+        if (rc != 0)
+            print_error("fetch: %s\n", err.msg);
+        assert_int_equal(rc, 0);
+        size_t got_len = 0;
+        unsigned char *got = s_read_file(dest, &got_len);
+        assert_int_equal(got_len, sizes[i]);
+        if (got_len > 0)
+            assert_memory_equal(got, data, got_len);
+        free(got);
+
+        /* Uploading the same bytes again is answered from the store. */
+        rc = rf_blob_upload(f->ctx, rf_blob_server_endpoint(f->server), src, sha, &size, 10000, NULL, &err);
+        assert_int_equal(rc, 0);
+        assert_int_equal(s_count_tmp_files(f), 0);
+        free(data);
+    }
+}
+
+static void test_fetch_errors(void **state)
+{
+    fixture_t *f = *state;
+    char dest[PATH_MAX];
+    snprintf(dest, sizeof dest, "%s/never", f->root);
+    rf_err_t err = {0};
+    const char *endpoint = rf_blob_server_endpoint(f->server);
+
+    /* Unknown blob. */
+    const char *unknown = "0000000000000000000000000000000000000000000000000000000000000000";
+    assert_int_equal(rf_blob_fetch(f->ctx, endpoint, unknown, 10, dest, 5000, NULL, &err), RF_ENOENT);
+    assert_int_equal(err.code, RF_ENOENT);
+    assert_int_equal(access(dest, F_OK), -1);
+    char part[PATH_MAX + 8];
+    snprintf(part, sizeof part, "%s.part", dest);
+    assert_int_equal(access(part, F_OK), -1);
+
+    /* Names that are not hashes never reach the server or the file system. */
+    static const char *bad[] = {"../../etc/passwd", "abc", ""};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_int_equal(rf_blob_fetch(f->ctx, endpoint, bad[i], 10, dest, 1000, NULL, &err), RF_EINVAL);
+
+    /* A known blob fetched with the wrong expected size fails verification. */
+    char src[PATH_MAX], sha[RF_SHA256_HEX_LEN + 1];
+    snprintf(src, sizeof src, "%s/small", f->root);
+    free(s_random_file(src, 1000, 42));
+    assert_int_equal(rf_blob_upload(f->ctx, endpoint, src, sha, NULL, 5000, NULL, &err), 0);
+    assert_int_equal(rf_blob_fetch(f->ctx, endpoint, sha, 999, dest, 5000, NULL, &err), RF_EVERIFY);
+    assert_int_equal(access(dest, F_OK), -1);
+}
+
+/* A server that never answers: nothing listens on this endpoint. */
+static const char *s_dead_endpoint = "tcp://127.0.0.1:9";
+
+static void *s_cancel_later(void *arg)
+{
+    rf_sleep_ms(150);
+    atomic_store((atomic_int *)arg, 1);
+    return NULL;
+}
+
+static void test_cancel_and_timeout(void **state)
+{
+    fixture_t *f = *state;
+    char dest[PATH_MAX];
+    snprintf(dest, sizeof dest, "%s/cancelled", f->root);
+    const char *sha = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+    rf_err_t err = {0};
+
+    /* Already cancelled. */
+    atomic_int cancel = 1;
+    assert_int_equal(rf_blob_fetch(f->ctx, s_dead_endpoint, sha, 3, dest, 10000, &cancel, &err), RF_ECANCELED);
+
+    /* Cancelled while waiting: returns long before the 10 s timeout. */
+    atomic_store(&cancel, 0);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, s_cancel_later, &cancel), 0);
+    uint64_t start = rf_now_ms();
+    assert_int_equal(rf_blob_fetch(f->ctx, s_dead_endpoint, sha, 3, dest, 10000, &cancel, &err), RF_ECANCELED);
+    uint64_t took = rf_now_ms() - start;
+    pthread_join(t, NULL);
+    assert_true(took >= 100 && took < 2000);
+
+    /* Upload, cancelled the same way. */
+    char src[PATH_MAX], out_sha[RF_SHA256_HEX_LEN + 1];
+    snprintf(src, sizeof src, "%s/upload-src", f->root);
+    free(s_random_file(src, 100, 7));
+    assert_int_equal(rf_blob_upload(f->ctx, s_dead_endpoint, src, out_sha, NULL, 10000, &cancel, &err), RF_ECANCELED);
+
+    /* No progress at all: a timeout. */
+    start = rf_now_ms();
+    assert_int_equal(rf_blob_fetch(f->ctx, s_dead_endpoint, sha, 3, dest, 300, NULL, &err), RF_ETIMEDOUT);
+    took = rf_now_ms() - start;
+    assert_true(took >= 250 && took < 2000);
+    assert_int_equal(access(dest, F_OK), -1);
+}
+
+static void test_commit_dedupe(void **state)
+{
+    fixture_t *f = *state;
+    char tmp1[PATH_MAX], tmp2[PATH_MAX], stored[PATH_MAX];
+    assert_int_equal(rf_blob_tmp_path(f->blob_dir, "chunk-3", tmp1, sizeof tmp1), 0);
+    assert_int_equal(rf_blob_tmp_path(f->blob_dir, "chunk/../3", tmp2, sizeof tmp2), 0);
+    assert_string_not_equal(tmp1, tmp2);
+    assert_non_null(strstr(tmp1, "/tmp/chunk-3."));
+    assert_null(strstr(tmp2, "/../")); /* the tag cannot climb out of tmp/ */
+
+    unsigned char *a = s_random_file(tmp1, 5000, 3);
+    free(s_random_file(tmp2, 5000, 3)); /* same bytes */
+    char sha1[RF_SHA256_HEX_LEN + 1], sha2[RF_SHA256_HEX_LEN + 1];
+    uint64_t size1 = 0, size2 = 0;
+    rf_err_t err = {0};
+    assert_int_equal(rf_blob_commit(f->blob_dir, tmp1, sha1, &size1, &err), 0);
+    assert_int_equal(size1, 5000);
+    assert_int_equal(access(tmp1, F_OK), -1);
+    assert_int_equal(rf_blob_path(f->blob_dir, sha1, stored, sizeof stored), 0);
+    struct stat st1;
+    assert_int_equal(stat(stored, &st1), 0);
+
+    assert_int_equal(rf_blob_commit(f->blob_dir, tmp2, sha2, &size2, &err), 0);
+    assert_string_equal(sha1, sha2);
+    assert_int_equal(size2, 5000);
+    assert_int_equal(access(tmp2, F_OK), -1); /* removed, the stored copy kept */
+    struct stat st2;
+    assert_int_equal(stat(stored, &st2), 0);
+    assert_int_equal(st1.st_ino, st2.st_ino);
+
+    uint8_t digest[RF_SHA256_LEN];
+    char hex[RF_SHA256_HEX_LEN + 1];
+    rf_sha256(a, 5000, digest);
+    assert_string_equal(sha1, rf_hex(digest, sizeof digest, hex));
+    free(a);
+
+    assert_int_equal(rf_blob_commit(f->blob_dir, tmp1, sha1, NULL, &err), RF_ENOENT);
+    char small[8];
+    assert_int_equal(rf_blob_path(f->blob_dir, sha1, small, sizeof small), RF_ETOOBIG);
+    assert_int_equal(rf_blob_path(f->blob_dir, "../x", stored, sizeof stored), RF_EINVAL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_upload_fetch_round_trip, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_fetch_errors, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_cancel_and_timeout, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_commit_dedupe, s_setup, s_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,126 @@
+/* reelfarm-worker: the standalone render node.
+ *
+ *   reelfarm-worker [--coordinator tcp://HOST:7600] [--blobs tcp://HOST:7602] [--slots N]
+ *                   [--name NAME] [--cache DIR] [--config FILE] [--log-level LEVEL]
+ *
+ * SIGTERM drains (finish or, after the grace period, hand back running chunks); SIGINT stops now.
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "log.h"
+#include "worker.h"
+
+static rf_worker_t *s_worker;
+
+static void s_on_signal(int sig)
+{
+    if (s_worker)
+        rf_worker_stop(s_worker, sig == SIGTERM); /* uv_async_send is async-signal-safe */
+}
+
+static void s_usage(FILE *f)
+{
+    fprintf(f, "usage: reelfarm-worker [--coordinator tcp://HOST:7600] [--blobs tcp://HOST:7602]\n"
+               "                       [--slots N] [--name NAME] [--cache DIR] [--config FILE]\n"
+               "                       [--log-level debug|info|warn|error]\n");
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"coordinator", required_argument, NULL, 'c'},
+        {"blobs", required_argument, NULL, 'b'},
+        {"slots", required_argument, NULL, 's'},
+        {"name", required_argument, NULL, 'n'},
+        {"cache", required_argument, NULL, 'd'},
+        {"config", required_argument, NULL, 'f'},
+        {"log-level", required_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *coord = NULL, *blobs = NULL, *name = NULL, *cache = NULL, *config = NULL;
+    const char *level = NULL;
+    long slots = -1;
+    int opt;
+    while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        char *end = NULL;
+        switch (opt) {
+        case 'c': coord = optarg; break;
+        case 'b': blobs = optarg; break;
+        case 'n': name = optarg; break;
+        case 'd': cache = optarg; break;
+        case 'f': config = optarg; break;
+        case 'v': level = optarg; break;
+        case 's':
+            slots = strtol(optarg, &end, 10);
+            if (!end || *end || slots < 1 || slots > RF_WORKER_MAX_SLOTS) {
+                fprintf(stderr, "reelfarm-worker: --slots: expected 1..%d, got '%s'\n",
+                        RF_WORKER_MAX_SLOTS, optarg);
+                return 2;
+            }
+            break;
+        case 'h': s_usage(stdout); return 0;
+        default: s_usage(stderr); return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "reelfarm-worker: unexpected argument '%s'\n", argv[optind]);
+        s_usage(stderr);
+        return 2;
+    }
+    rf_err_t err = {0};
+    rf_worker_config_t *cfg = NULL;
+    if (rf_worker_config_load(config, &cfg, &err)) {
+        fprintf(stderr, "reelfarm-worker: %s\n", err.msg);
+        return 2;
+    }
+    if (coord && rf_config_set_string(&cfg->coordinator, coord))
+        return 1;
+    if (blobs && rf_config_set_string(&cfg->blobs, blobs))
+        return 1;
+    if (coord && !blobs) {
+        /* Same host as the coordinator, blob port 7602 unless the port was explicit. */
+        const char *colon = strrchr(coord, ':');
+        char derived[600];
+        if (colon && colon > coord + 6) {
+            snprintf(derived, sizeof(derived), "%.*s:7602", (int)(colon - coord), coord);
+            if (rf_config_set_string(&cfg->blobs, derived))
+                return 1;
+        }
+    }
+    if ((name && rf_config_set_string(&cfg->name, name)) ||
+        (cache && rf_config_set_string(&cfg->cache_dir, cache)) ||
+        (level && rf_config_set_string(&cfg->log_level, level)))
+        return 1;
+    if (slots > 0)
+        cfg->slots = (int)slots;
+    int lvl = rf_log_level_parse(cfg->log_level ? cfg->log_level : "info");
+    if (lvl < 0) {
+        fprintf(stderr, "reelfarm-worker: unknown log level '%s' (debug|info|warn|error|off)\n",
+                cfg->log_level);
+        return 2;
+    }
+    rf_log_setup((rf_log_level_t)lvl, RF_LOG_AUTO, 2);
+    signal(SIGPIPE, SIG_IGN);
+    if (rf_worker_new(cfg, &s_worker, &err)) {
+        fprintf(stderr, "reelfarm-worker: %s\n", err.msg);
+        rf_worker_config_destroy(&cfg);
+        return 1;
+    }
+    rf_worker_config_destroy(&cfg);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = s_on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    rf_worker_run(s_worker);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    rf_worker_destroy(&s_worker);
+    return 0;
+}

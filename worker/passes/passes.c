@@ -1,0 +1,209 @@
+/* passes.c - the registry of built-in passes and the per-chunk pass chain (DESIGN §6).
+ *
+ * The registry is a constant table of vtables: adding a built-in pass means one line here and one
+ * vtable in its own file (declared in builtin.h). A chain creates every pass of the job's pipeline
+ * through that registry, in spec order, and runs each frame through them in that order.
+ *
+ * Every error a pass reports leaves the chain prefixed with the pass's name and, for frames, the
+ * global frame index, so a failed chunk tells the user which pass broke on which frame:
+ *   "pass 'deflicker' at frame 812: frames out of order: got frame 812 after 700"
+ *
+ * A vtable must provide create, run and destroy; plan (no context wanted) and flush (nothing to
+ * finish) may be NULL.
+ */
+#include "passes.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "builtin.h"
+
+static const rf_pass_vtable_t *const s_builtin[] = {
+    &rf_pass_deflicker,
+};
+
+const rf_pass_vtable_t *rf_pass_builtin(const char *name)
+{
+    if (!name)
+        return NULL;
+    for (size_t i = 0; i < sizeof s_builtin / sizeof s_builtin[0]; i++) {
+        if (strcmp(s_builtin[i]->name, name) == 0)
+            return s_builtin[i];
+    }
+    return NULL;
+}
+
+/* One created pass of a chain. */
+typedef struct s_stage {
+    const rf_pass_vtable_t *vt;
+    void *state; /* what vt->create made; vt->destroy frees it */
+} s_stage_t;
+
+struct rf_pass_chain {
+    s_stage_t *stages;
+    size_t nstages; /* stages created so far (all of them once rf_pass_chain_new succeeded) */
+    int width, height;
+    int context; /* the largest plan() of the chain, cached: plan() is for the planner, not hot */
+};
+
+/* A pass that failed without a message still gets one, so the user never sees a bare prefix. */
+static void s_fill_message(rf_err_t *local, int rc)
+{
+    if (local->code == 0 || local->msg[0] == '\0')
+        rf_err_set(local, rc, "%s", rf_strerror(rc));
+}
+
+/* Copies the pass's error into the caller's err, with "pass 'NAME'<where>: " in front. */
+static int s_report(rf_err_t *err, rf_err_t *local, int rc, const char *name, const char *where)
+{
+    s_fill_message(local, rc);
+    return rf_err_set(err, rc, "pass '%s'%s: %s", name, where, local->msg);
+}
+
+static int s_check_vtable(const rf_pass_vtable_t *vt, const char *name, rf_err_t *err)
+{
+    if (vt->abi != RF_PASS_ABI)
+        return rf_err_set(err, RF_EUNAVAIL,
+                          "pass '%s' was built for pass ABI %d, this worker speaks ABI %d", name,
+                          vt->abi, RF_PASS_ABI);
+    if (!vt->create || !vt->run || !vt->destroy)
+        return rf_err_set(err, RF_EUNAVAIL, "pass '%s' lacks create, run or destroy", name);
+    return 0;
+}
+
+int rf_pass_chain_new(const rf_pass_spec_t *passes, size_t npasses, uint64_t seed, int width,
+                      int height, AVRational frame_rate, rf_pass_chain_t **out, rf_err_t *err)
+{
+    int rc = 0;
+    rf_pass_chain_t *c = NULL;
+
+    assert(out);
+    *out = NULL;
+    if (npasses > RF_SPEC_MAX_PASSES) {
+        rc = rf_err_set(err, RF_ETOOBIG, "%zu passes in the pipeline, at most %d allowed", npasses,
+                        RF_SPEC_MAX_PASSES);
+        goto cleanup;
+    }
+    if (npasses > 0 && !passes) {
+        rc = rf_err_set(err, RF_EINVAL, "pipeline of %zu passes given without the passes", npasses);
+        goto cleanup;
+    }
+    if (width <= 0 || height <= 0) {
+        rc = rf_err_set(err, RF_EINVAL, "invalid frame size %dx%d for the pass chain", width,
+                        height);
+        goto cleanup;
+    }
+    c = calloc(1, sizeof *c);
+    if (!c || (npasses > 0 && !(c->stages = calloc(npasses, sizeof *c->stages)))) {
+        rc = rf_err_set(err, RF_ENOMEM, "out of memory creating a chain of %zu passes", npasses);
+        goto cleanup;
+    }
+    c->width = width;
+    c->height = height;
+
+    for (size_t i = 0; i < npasses; i++) {
+        const rf_pass_spec_t *spec = &passes[i];
+        const char *name = spec->name ? spec->name : "";
+        const rf_pass_vtable_t *vt = rf_pass_builtin(name);
+        rf_err_t local = {0};
+        rf_pass_setup_t setup = {
+            .spec = spec,
+            .seed = seed,
+            .width = width,
+            .height = height,
+            .frame_rate = frame_rate,
+        };
+        void *state = NULL;
+
+        if (!vt) {
+            rc = rf_err_set(err, RF_EUNAVAIL, "unknown pass '%s' (not built into this worker)",
+                            name);
+            goto cleanup;
+        }
+        rc = s_check_vtable(vt, name, err);
+        if (rc < 0)
+            goto cleanup;
+        rc = vt->create(&setup, &state, &local);
+        if (rc < 0) {
+            s_report(err, &local, rc, name, "");
+            goto cleanup;
+        }
+        c->stages[c->nstages].vt = vt;
+        c->stages[c->nstages].state = state;
+        c->nstages++;
+
+        int want = vt->plan ? vt->plan(state) : 0;
+        if (want > c->context)
+            c->context = want;
+    }
+    *out = c;
+    c = NULL;
+    rc = 0;
+
+cleanup:
+    rf_pass_chain_destroy(&c);
+    return rc;
+}
+
+int rf_pass_chain_run(rf_pass_chain_t *c, rf_pframe_t *frame, rf_err_t *err)
+{
+    assert(c && frame);
+    if (frame->width != c->width || frame->height != c->height) {
+        return rf_err_set(err, RF_EINVAL, "frame %lld is %dx%d, the pass chain was made for %dx%d",
+                          (long long)frame->index, frame->width, frame->height, c->width,
+                          c->height);
+    }
+    if (!frame->plane[0] || !frame->plane[1] || !frame->plane[2])
+        return rf_err_set(err, RF_EINVAL, "frame %lld has no pixels", (long long)frame->index);
+
+    for (size_t i = 0; i < c->nstages; i++) {
+        const s_stage_t *st = &c->stages[i];
+        rf_err_t local = {0};
+        int rc = st->vt->run(st->state, frame, &local);
+        if (rc < 0) {
+            char where[64];
+            snprintf(where, sizeof where, " at frame %lld", (long long)frame->index);
+            return s_report(err, &local, rc, st->vt->name, where);
+        }
+    }
+    return 0;
+}
+
+int rf_pass_chain_flush(rf_pass_chain_t *c, rf_err_t *err)
+{
+    assert(c);
+    /* Every pass is flushed even after one fails, so none is left half-finished; the first
+     * failure is the one reported. */
+    int first = 0;
+    for (size_t i = 0; i < c->nstages; i++) {
+        const s_stage_t *st = &c->stages[i];
+        rf_err_t local = {0};
+        if (!st->vt->flush)
+            continue;
+        int rc = st->vt->flush(st->state, &local);
+        if (rc < 0 && first == 0)
+            first = s_report(err, &local, rc, st->vt->name, " at the end of the chunk");
+    }
+    return first;
+}
+
+int rf_pass_chain_context(const rf_pass_chain_t *c)
+{
+    assert(c);
+    return c->context;
+}
+
+void rf_pass_chain_destroy(rf_pass_chain_t **cp)
+{
+    if (!cp || !*cp)
+        return;
+    rf_pass_chain_t *c = *cp;
+    /* Reverse order, like unwinding: a later pass may in future borrow from an earlier one. */
+    for (size_t i = c->nstages; i > 0; i--)
+        c->stages[i - 1].vt->destroy(c->stages[i - 1].state);
+    free(c->stages);
+    free(c);
+    *cp = NULL;
+}

@@ -1,0 +1,75 @@
+/* slot.h - renders one leased chunk: fetch the input slice, decode, run the passes, encode exactly
+ * the chunk's frame range, checksum the result and upload it (DESIGN §5, §6).
+ *
+ * rf_slot_render blocks; the worker runs it on the slot's own thread and talks to it only through
+ * the atomics it passes (cancel in, frames_done out), so the control loop never waits on media.
+ * Inside, decoding runs on a second thread feeding a bounded frame queue, so decode and
+ * passes+encode overlap and memory stays bounded whatever the chunk length.
+ */
+#ifndef RF_SLOT_H
+#define RF_SLOT_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <libavutil/rational.h>
+
+#include "config.h"
+#include "error.h"
+#include "hash.h"
+#include "reelfarm.pb-c.h"
+
+#define RF_SLOT_QUEUE_FRAMES 16 /* decoded frames buffered between decode and encode */
+
+/* A validated copy of an Assign message; owns all its strings. */
+typedef struct rf_assignment {
+    uint64_t lease;
+    char job_id[64];
+    uint32_t chunk, attempt, slot;
+    int64_t frame_start, frame_end;
+    uint32_t context_before;
+    int64_t ctx_pts, start_pts, end_pts;
+    AVRational time_base, frame_rate;
+    rf_pass_spec_t *pipeline;
+    size_t npasses;
+    char *codec, *preset, *pix_fmt; /* preset/pix_fmt "" = default/source */
+    int crf;
+    int64_t bitrate;
+    int gop;
+    rf_param_t *options;
+    size_t noptions;
+    char input_blob[RF_SHA256_HEX_LEN + 1];
+    uint64_t input_size;
+    char *input_path;
+    uint64_t seed;
+} rf_assignment_t;
+
+/* Checks and copies an Assign (ranges, blob name, known passes, sizes). err says what is wrong. */
+int rf_assignment_from_msg(const Reelfarm__Assign *msg, rf_assignment_t **out, rf_err_t *err);
+void rf_assignment_destroy(rf_assignment_t **a);
+
+typedef struct rf_slot_env {
+    void *zctx;                /* the worker's ZeroMQ context (for blob sockets) */
+    const char *blob_endpoint; /* the coordinator's blob socket */
+    const char *cache_dir;     /* input slices are cached here by SHA-256; work files too */
+} rf_slot_env_t;
+
+typedef struct rf_slot_result {
+    int rc;                    /* 0 or RF_E* */
+    char error_class[16];      /* input | decode | pass | encode | transfer | internal | cancelled */
+    char message[1024];
+    bool retryable;
+    char result_blob[RF_SHA256_HEX_LEN + 1];
+    uint64_t result_size;
+    uint64_t frames;
+    uint8_t digest[RF_SHA256_LEN]; /* SHA-256 over the per-frame SHA-256s of the decoded result */
+    float fps;
+} rf_slot_result_t;
+
+/* Renders a; returns res->rc. cancel: set non-zero to stop within a frame; frames_done: updated
+ * as frames are encoded (read by the control loop for Progress). */
+int rf_slot_render(const rf_assignment_t *a, const rf_slot_env_t *env, const atomic_int *cancel,
+                   _Atomic uint64_t *frames_done, rf_slot_result_t *res);
+
+#endif
