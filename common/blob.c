@@ -406,6 +406,7 @@ static int s_upload_start(rf_blob_server_t *s, const void *peer, size_t peer_len
     u->peer_len = peer_len;
     snprintf(u->sha, sizeof u->sha, "%s", p->sha256);
     u->total = p->total_size;
+    u->last_ms = rf_now_ms();
     rf_sha256_init(&u->hash);
     if (rf_blob_tmp_path(s->blob_dir, p->sha256, u->tmp_path, sizeof u->tmp_path) == 0)
         u->fd = open(u->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);

@@ -744,7 +744,14 @@ static void s_worker_expire(rf_coordinator_t *c, c_worker_t *w, const char *why)
         return;
     w->live = false;
     w->nidle = 0;
-    RF_WARN(COMP, "worker '%s' %s; its chunks go back to the queue", w->name, why);
+    size_t held = 0;
+    for (c_job_t *j = c->jobs; j; j = j->next)
+        for (size_t i = 0; i < j->nchunks; i++)
+            held += j->chunks[i].lease && j->chunks[i].worker == w;
+    if (held)
+        RF_WARN(COMP, "worker '%s' %s; its %zu chunk(s) go back to the queue", w->name, why, held);
+    else
+        RF_INFO(COMP, "worker '%s' %s", w->name, why);
     for (c_job_t *j = c->jobs; j; j = j->next) {
         for (size_t i = 0; i < j->nchunks; i++) {
             c_chunk_t *ch = &j->chunks[i];

@@ -250,7 +250,7 @@ int rf_store_attempt_end(rf_store_t *s, const char *job_id, uint32_t idx, uint32
     return s_run(s, err, "ending attempt",
                  "UPDATE attempts SET ended_ms = ?, outcome = ?, message = ?"
                  " WHERE job_id = ? AND idx = ? AND attempt = ?",
-                 "ittiti", rf_wall_ms(), outcome, message ? message : "", job_id, (int64_t)idx,
+                 "itttii", rf_wall_ms(), outcome, message ? message : "", job_id, (int64_t)idx,
                  (int64_t)attempt);
 }
 

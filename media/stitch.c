@@ -406,6 +406,11 @@ int rf_media_stitch(const rf_media_info_t *src, const rf_stitch_chunk_t *chunks,
         map[i] = ast->index;
     }
 
+    /* Matroska can store slightly negative times (AAC priming at -21 ms, B-frame DTS); left on
+     * "auto" the muxer would shift the whole timeline instead and no PTS would equal the
+     * source's. MP4 handles its negative DTS with an edit list either way. */
+    if (strcmp(ofmt->name, "matroska") == 0 || strcmp(ofmt->name, "webm") == 0)
+        outf->avoid_negative_ts = AVFMT_AVOID_NEG_TS_DISABLED;
     ret = avio_open(&outf->pb, tmp, AVIO_FLAG_WRITE);
     if (ret < 0) {
         ret = rf_err_set(err, RF_EIO, "'%s': cannot create (%s)", tmp, av_err2str(ret));

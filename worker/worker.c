@@ -13,6 +13,8 @@
 #include <sodium.h>
 #include <zmq.h>
 
+#include <libavutil/log.h>
+
 #include "codec.h"
 #include "hash.h"
 #include "log.h"
@@ -515,15 +517,33 @@ static void s_on_tick(uv_timer_t *t)
 
 /* ---- lifecycle -------------------------------------------------------------------------------- */
 
-static void s_probe(rf_worker_t *w)
+/* Encoder probes open every encoder once per process: they are slow (x265, SVT-AV1 start-up) and
+ * their answer does not change, so embedded farms with many workers share one probe. */
+static pthread_once_t s_probe_once = PTHREAD_ONCE_INIT;
+static bool s_encoder_ok[16];
+
+static void s_probe_encoders(void)
 {
-    for (size_t i = 0; rf_worker_encoders[i] && w->nencoders < 16; i++) {
+    int level = av_log_get_level();
+    /* A failed probe is an answer, not an error: keep FFmpeg's and SVT-AV1's chatter out of the
+     * log (SVT_LOG=1: errors only; set before any SVT encoder is opened). */
+    av_log_set_level(AV_LOG_QUIET);
+    setenv("SVT_LOG", "1", 0);
+    for (size_t i = 0; rf_worker_encoders[i] && i < 16; i++) {
         rf_err_t err = {0};
-        if (rf_encoder_probe(rf_worker_encoders[i], &err) == 0)
-            w->encoders[w->nencoders++] = strdup(rf_worker_encoders[i]);
-        else
+        s_encoder_ok[i] = rf_encoder_probe(rf_worker_encoders[i], &err) == 0;
+        if (!s_encoder_ok[i])
             RF_DEBUG(COMP, "encoder '%s' not available: %s", rf_worker_encoders[i], err.msg);
     }
+    av_log_set_level(level);
+}
+
+static void s_probe(rf_worker_t *w)
+{
+    pthread_once(&s_probe_once, s_probe_encoders);
+    for (size_t i = 0; rf_worker_encoders[i] && i < 16; i++)
+        if (s_encoder_ok[i])
+            w->encoders[w->nencoders++] = strdup(rf_worker_encoders[i]);
     size_t n = 0;
     const rf_pass_def_t *defs = rf_pass_catalog(&n);
     for (size_t i = 0; i < n && w->npasses < 64; i++)

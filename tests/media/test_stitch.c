@@ -81,6 +81,13 @@ static void test_ffv1_mkv_bit_exact(void **state)
     assert_int_equal(rf_media_probe(out, &o, &err), 0);
     assert_int_equal(o->nb_frames, 1001);
     assert_true(o->duration_s > info->duration_s - 0.021 && o->duration_s < info->duration_s + 0.021);
+    /* Matroska stores milliseconds: each frame within half a millisecond of the source's time */
+    for (int64_t i = 0; i < 1001; i++) {
+        double want = (double)info->pts[i] * av_q2d(info->time_base);
+        double got = (double)o->pts[i] * av_q2d(o->time_base);
+        if (got - want > 0.00051 || want - got > 0.00051)
+            fail_msg("frame %lld at %.4f s, source %.4f s", (long long)i, got, want);
+    }
     rf_media_info_destroy(&o);
     rf_media_info_destroy(&info);
     rf_tmpdir_remove(dir);
@@ -126,6 +133,44 @@ static void test_x264_mp4(void **state)
         rf_tmpdir_remove(dir);
 }
 
+/* VFR: the output carries the source's own timestamps, frame by frame; chunk boundaries need
+ * not be keyframes (the worker pre-rolls from the slice's keyframe). */
+static void test_vfr_keeps_source_timestamps(void **state)
+{
+    char src[512], dir[512], p0[1100], p1[1100], out[1100];
+    rf_fixture("vfr-h264", src, sizeof(src));
+    rf_tmpdir(dir, sizeof(dir));
+    rf_media_info_t *info = NULL, *o = NULL;
+    rf_err_t err = {0};
+    assert_int_equal(rf_media_probe(src, &info, &err), 0);
+    assert_true(info->vfr);
+    snprintf(p0, sizeof(p0), "%s/c0.nut", dir);
+    snprintf(p1, sizeof(p1), "%s/c1.nut", dir);
+    snprintf(out, sizeof(out), "%s/out.mkv", dir);
+    rf_test_encode_range(info, 0, 53, "ffv1", dir, p0);
+    rf_test_encode_range(info, 53, 120, "ffv1", dir, p1);
+    rf_stitch_chunk_t c[2] = {{p0, 0, 53}, {p1, 53, 67}};
+    if (rf_media_stitch(info, c, 2, true, out, &err) != 0)
+        fail_msg("stitch: %s", err.msg);
+    assert_int_equal(rf_media_probe(out, &o, &err), 0);
+    assert_int_equal(o->nb_frames, 120);
+    assert_true(o->vfr);
+    for (int64_t i = 0; i < 120; i++)
+        assert_int_equal(av_rescale_q(o->pts[i], o->time_base, info->time_base), info->pts[i]);
+    s_hashes_t a, b;
+    s_checksums(src, 120, &a);
+    s_checksums(out, 120, &b);
+    assert_memory_equal(a.sha, b.sha, 120 * RF_SHA256_LEN);
+    free(a.sha);
+    free(b.sha);
+    rf_verify_report_t rep;
+    if (rf_media_verify_output(info, out, true, &rep, &err) != 0)
+        fail_msg("verify: %s", err.msg);
+    rf_media_info_destroy(&o);
+    rf_media_info_destroy(&info);
+    rf_tmpdir_remove(dir);
+}
+
 static void test_rejects_bad_chunks(void **state)
 {
     char src[512], dir[512], p0[1100], p1[1100], out[1100];
@@ -166,6 +211,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ffv1_mkv_bit_exact),
         cmocka_unit_test(test_x264_mp4),
+        cmocka_unit_test(test_vfr_keeps_source_timestamps),
         cmocka_unit_test(test_rejects_bad_chunks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,91 @@
+# Shared helpers for the end-to-end tests: real binaries, real processes, real sockets, and
+# verification with FFmpeg's own command-line tools (independent of reelfarm's code).
+set -euo pipefail
+
+: "${RF_BIN:?RF_BIN must point at build/bin (ctest sets it)}"
+: "${RF_FIXTURES:?}"
+: "${RF_FIXTURE_DIR:?}"
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/rf-e2e-XXXXXX")
+PIDS=()
+
+cleanup() {
+  local rc=$?
+  for pid in "${PIDS[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  if [ $rc -eq 0 ]; then rm -rf "$WORK"; else echo "e2e: work kept in $WORK" >&2; fi
+}
+trap cleanup EXIT
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+ok() { echo "ok: $*"; }
+
+fixture() { "$RF_FIXTURES/make-media" "$1"; }
+
+# A free TCP port base (three consecutive ports), chosen from the PID to keep parallel tests apart.
+port_base() {
+  local base=$(( 20000 + ($$ % 2000) * 3 ))
+  echo "$base"
+}
+
+# Per-frame SHA-256 of the decoded video, one per line (hash column only).
+frame_hashes() { ffmpeg -v error -i "$1" -map 0:v:0 -f framehash -hash sha256 - | grep -v '^#' | awk -F', *' '{print $NF}'; }
+
+# SHA-256 of every audio packet's data, in order.
+audio_hashes() { ffprobe -v error -select_streams a:0 -show_packets -show_data_hash sha256 -show_entries packet=data_hash -of csv=p=0 "$1" | grep -o "SHA256:[0-9a-f]*"; }
+
+video_packet_count() { ffprobe -v error -select_streams v:0 -count_packets -show_entries stream=nb_read_packets -of csv=p=0 "$1"; }
+decoded_frame_count() { ffprobe -v error -select_streams v:0 -count_frames -show_entries stream=nb_read_frames -of csv=p=0 "$1"; }
+pix_fmt() { ffprobe -v error -select_streams v:0 -show_entries stream=pix_fmt -of csv=p=0 "$1"; }
+
+# Video duration from packets: last pts + duration - first pts (seconds).
+video_duration() {
+  ffprobe -v error -select_streams v:0 -show_entries packet=pts_time,duration_time -of csv=p=0 "$1" |
+    awk -F, 'NR==1{min=$1} {if($1<min)min=$1; if($1+$2>max)max=$1+$2} END{printf "%.6f\n", max-min}'
+}
+
+# Fails unless video PTS (sorted) and DTS (file order) strictly increase.
+check_timestamps() {
+  local f=$1
+  ffprobe -v error -select_streams v:0 -show_entries packet=dts -of csv=p=0 "$f" |
+    awk 'NR>1 && $1<=prev {print "dts not increasing at packet " NR ": " prev " -> " $1; bad=1} {prev=$1} END{exit bad}' ||
+    fail "$f: DTS not strictly increasing"
+  ffprobe -v error -select_streams v:0 -show_entries packet=pts -of csv=p=0 "$f" | sort -n |
+    awk 'NR>1 && $1<=prev {print "duplicate pts " $1; bad=1} {prev=$1} END{exit bad}' ||
+    fail "$f: PTS not strictly increasing"
+}
+
+# Writes a job spec. Usage: write_job FILE INPUT OUTPUT CODEC [extra YAML lines...]
+write_job() {
+  local file=$1 input=$2 output=$3 codec=$4; shift 4
+  {
+    echo "version: 1"
+    echo "name: $(basename "$file" .yaml)"
+    echo "input: $input"
+    echo "output: $output"
+    echo "chunking: {target_seconds: 6, max_seconds: 10}"
+    echo "encode: {codec: $codec}"
+    for line in "$@"; do echo "$line"; done
+  } > "$file"
+}
+
+# Verifies a lossless empty-pipeline render against its source, frame by frame and packet by packet.
+verify_lossless() {
+  local src=$1 out=$2
+  local n_src n_out
+  n_src=$(video_packet_count "$src"); n_out=$(video_packet_count "$out")
+  [ "$n_src" = "$n_out" ] || fail "frame count: source $n_src, output $n_out"
+  ok "frame count $n_out"
+  [ "$(pix_fmt "$src")" = "$(pix_fmt "$out")" ] || fail "pixel format changed: $(pix_fmt "$src") -> $(pix_fmt "$out")"
+  ok "pixel format $(pix_fmt "$out") kept"
+  frame_hashes "$src" > "$WORK/src.hash"; frame_hashes "$out" > "$WORK/out.hash"
+  [ "$(wc -l < "$WORK/src.hash")" = "$n_src" ] || fail "could not hash source frames"
+  cmp -s "$WORK/src.hash" "$WORK/out.hash" || fail "decoded frames differ (first difference: line $(cmp "$WORK/src.hash" "$WORK/out.hash" | awk '{print $NF}'))"
+  ok "all $n_out decoded frames bit-identical (SHA-256)"
+  audio_hashes "$src" > "$WORK/src.audio"; audio_hashes "$out" > "$WORK/out.audio"
+  [ -s "$WORK/src.audio" ] || fail "source has no audio packets"
+  cmp -s "$WORK/src.audio" "$WORK/out.audio" || fail "audio packets differ"
+  ok "$(wc -l < "$WORK/out.audio") audio packets identical"
+  check_timestamps "$out"
+  ok "timestamps strictly increasing"
+}
