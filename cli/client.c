@@ -238,8 +238,13 @@ int rf_cli_follow(rf_client_t *c, const char *job_id, bool quiet, bool print_out
         bool terminal = !strcmp(st->state, "done") || !strcmp(st->state, "failed") ||
                         !strcmp(st->state, "cancelled");
         uint64_t now = rf_now_ms();
-        if (!quiet && (tty || terminal || strcmp(last_state, st->state) ||
-                       last_done != st->chunks_done || now - last_line > 5000)) {
+        /* Lines (not a TTY) only while work is under way: a job that fails before it starts
+         * leaves just its one error line. */
+        bool working = !strcmp(st->state, "running") || !strcmp(st->state, "stitching") ||
+                       !strcmp(st->state, "done");
+        if (!quiet && working &&
+            (tty || strcmp(last_state, st->state) || last_done != st->chunks_done ||
+             now - last_line > 5000)) {
             s_bar(st, tty);
             last_line = now;
             snprintf(last_state, sizeof(last_state), "%s", st->state);
@@ -247,7 +252,7 @@ int rf_cli_follow(rf_client_t *c, const char *job_id, bool quiet, bool print_out
         }
         if (terminal) {
             int code = RF_EXIT_OK;
-            if (tty && !quiet)
+            if (tty && !quiet && last_line)
                 fputc('\n', stderr);
             if (!strcmp(st->state, "done")) {
                 if (print_output)

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "media.h"
 
 #ifndef RF_VERSION
 #define RF_VERSION "0.1.0"
@@ -29,6 +30,7 @@ int main(int argc, char **argv)
         s_usage(stderr);
         return RF_EXIT_USAGE;
     }
+    rf_media_log_init();
     const char *cmd = argv[1];
     if (!strcmp(cmd, "render"))
         return rf_cli_render(argc - 1, argv + 1);

@@ -115,7 +115,8 @@ int rf_cli_render(int argc, char **argv)
         return RF_EXIT_USAGE;
     }
     rf_job_spec_destroy(&spec);
-    rf_log_setup(verbose ? RF_LOG_INFO : RF_LOG_WARN, RF_LOG_AUTO, 2);
+    /* The command reports the outcome itself; the embedded daemons' logs are for --verbose. */
+    rf_log_setup(verbose ? RF_LOG_INFO : RF_LOG_OFF, RF_LOG_AUTO, 2);
 
     const char *tmp = getenv("TMPDIR");
     char state[PATH_MAX];

@@ -16,6 +16,7 @@
 #include "config.h"
 #include "coordinator.h"
 #include "log.h"
+#include "media.h"
 
 static rf_coordinator_t *s_coordinator;
 
@@ -93,6 +94,7 @@ int main(int argc, char **argv)
     }
     rf_log_setup((rf_log_level_t)lvl, RF_LOG_AUTO, 2);
     signal(SIGPIPE, SIG_IGN);
+    rf_media_log_init();
     if (rf_coordinator_new(cfg, &s_coordinator, &err)) {
         fprintf(stderr, "reelfarm-coordinator: %s\n", err.msg);
         rf_coordinator_config_destroy(&cfg);

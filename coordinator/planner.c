@@ -36,10 +36,12 @@ int rf_plan_ranges(const rf_job_spec_t *spec, const rf_media_info_t *info, rf_pl
     int64_t total = info->nb_frames;
     int64_t target = (int64_t)llround(spec->chunking.target_seconds * fps);
     int64_t max = (int64_t)floor(spec->chunking.max_seconds * fps);
+    if (max < 1)
+        max = 1;
+    if (target > max)
+        target = max; /* rounding to whole frames must never take a chunk over max_seconds */
     if (target < 1)
         target = 1;
-    if (max < target)
-        max = target;
     size_t cap = (size_t)(total / target) + 2;
     rf_plan_range_t *r = calloc(cap, sizeof(*r));
     if (!r)
@@ -52,12 +54,13 @@ int rf_plan_ranges(const rf_job_spec_t *spec, const rf_media_info_t *info, rf_pl
             end = total; /* the remainder fits in one chunk: no runt chunk at the end */
         } else {
             /* Prefer a keyframe within half a target of the ideal cut, never past max. */
-            int64_t ideal = start + target;
+            /* Never cut later than last_cut: what follows must not be a runt either. */
+            int64_t ideal = start + target, last_cut = total - target / 2;
             int64_t lo = start + target / 2, hi = start + max;
-            if (hi > total)
-                hi = total;
+            if (hi > last_cut)
+                hi = last_cut;
             int64_t k = s_keyframe_near(info, lo, hi, ideal);
-            end = k > 0 ? k : (ideal < total ? ideal : total);
+            end = k > 0 ? k : (ideal < last_cut ? ideal : last_cut);
         }
         if (count == cap) {
             rf_plan_range_t *grown = realloc(r, (cap *= 2) * sizeof(*r));

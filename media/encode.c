@@ -36,7 +36,7 @@ typedef struct s_params_default {
 
 static const s_params_default_t s_params_defaults[] = {
     {"x264-params", "scenecut=0:open-gop=0"},
-    {"x265-params", "scenecut=0:open-gop=0:repeat-headers=0"},
+    {"x265-params", "scenecut=0:open-gop=0:repeat-headers=0:log-level=error"},
     {"svtav1-params", "scd=0"},
 };
 
@@ -336,7 +336,12 @@ int rf_encoder_probe(const char *codec_name, rf_err_t *err)
     c->pix_fmt = codec->pix_fmts ? codec->pix_fmts[0] : AV_PIX_FMT_YUV420P;
     c->time_base = (AVRational){1, 25};
     c->framerate = (AVRational){25, 1};
-    ret = avcodec_open2(c, codec, NULL);
+    /* x265 prints a banner on every open through its own logger, not av_log. */
+    AVDictionary *probe_opts = NULL;
+    if (s_has_opt(c, "x265-params"))
+        av_dict_set(&probe_opts, "x265-params", "log-level=error", 0);
+    ret = avcodec_open2(c, codec, &probe_opts);
+    av_dict_free(&probe_opts);
     if (ret < 0) {
         ret = rf_err_set(err, RF_EUNAVAIL, "encoder '%s' failed to open: %s", codec_name,
                          av_err2str(ret));

@@ -21,6 +21,9 @@
 
 #define RF_MEDIA_MAX_FRAMES (50 * 1000 * 1000) /* refuse sources with more video frames */
 
+/* Routes FFmpeg's log lines into rf_log at debug level (call once, early in main). */
+void rf_media_log_init(void);
+
 /* ---- probe --------------------------------------------------------------------------------- */
 
 typedef struct rf_media_info {

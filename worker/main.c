@@ -13,6 +13,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "media.h"
 #include "worker.h"
 
 static rf_worker_t *s_worker;
@@ -107,6 +108,7 @@ int main(int argc, char **argv)
     }
     rf_log_setup((rf_log_level_t)lvl, RF_LOG_AUTO, 2);
     signal(SIGPIPE, SIG_IGN);
+    rf_media_log_init();
     if (rf_worker_new(cfg, &s_worker, &err)) {
         fprintf(stderr, "reelfarm-worker: %s\n", err.msg);
         rf_worker_config_destroy(&cfg);

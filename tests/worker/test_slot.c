@@ -1,0 +1,399 @@
+/* test_slot.c - one chunk end to end through rf_slot_render (worker/slot.h): the input slice is
+ * fetched from a real blob server, decoded, encoded losslessly (ffv1) and uploaded; the result must
+ * decode to exactly the chunk's frames, pixel for pixel the source's at the same global indices.
+ * Also: a temporal pass with context frames, cancellation, an unknown encoder, and the checks of
+ * rf_assignment_from_msg.
+ */
+#include <stdatomic.h>
+#include <sys/stat.h>
+
+#include <zmq.h>
+
+#include "blob.h"
+#include "media.h"
+#include "media/fixture.h"
+#include "slot.h"
+
+#define SRC_FRAMES 300
+
+typedef struct t_env {
+    char src[512];
+    char dir[512];
+    char blob_dir[600];
+    char cache_dir[600];
+    rf_media_info_t *info;
+    uint8_t src_sha[SRC_FRAMES][RF_SHA256_LEN];
+    void *zctx;
+    rf_blob_server_t *server;
+    uint64_t next_lease;
+} t_env_t;
+
+/* Per-frame hashes of a decode, into an array of expected capacity. */
+typedef struct t_hashes {
+    uint8_t (*sha)[RF_SHA256_LEN];
+    int64_t cap, count;
+} t_hashes_t;
+
+static void t_collect(void *arg, int64_t index, const uint8_t sha[RF_SHA256_LEN])
+{
+    t_hashes_t *h = arg;
+    if (index < h->cap)
+        memcpy(h->sha[index], sha, RF_SHA256_LEN);
+    h->count = index + 1;
+}
+
+static int t_group_setup(void **state)
+{
+    t_env_t *e = calloc(1, sizeof(*e));
+    assert_non_null(e);
+    rf_fixture("h264-aac-300", e->src, sizeof(e->src));
+    rf_tmpdir(e->dir, sizeof(e->dir));
+    snprintf(e->blob_dir, sizeof(e->blob_dir), "%s/blobs", e->dir);
+    snprintf(e->cache_dir, sizeof(e->cache_dir), "%s/cache", e->dir);
+    assert_int_equal(mkdir(e->blob_dir, 0700), 0);
+    rf_err_t err = {0};
+    if (rf_media_probe(e->src, &e->info, &err) != 0)
+        fail_msg("probe: %s", err.msg);
+    assert_int_equal(e->info->nb_frames, SRC_FRAMES);
+    t_hashes_t h = {.sha = e->src_sha, .cap = SRC_FRAMES};
+    uint64_t n = 0;
+    uint8_t digest[RF_SHA256_LEN];
+    assert_int_equal(rf_media_checksum(e->src, &n, digest, t_collect, &h, &err), 0);
+    assert_int_equal(n, SRC_FRAMES);
+    e->zctx = zmq_ctx_new();
+    assert_non_null(e->zctx);
+    if (rf_blob_server_new(e->zctx, "tcp://127.0.0.1:*", e->blob_dir, &e->server, &err) != 0)
+        fail_msg("blob server: %s", err.msg);
+    e->next_lease = 1000;
+    *state = e;
+    return 0;
+}
+
+static int t_group_teardown(void **state)
+{
+    t_env_t *e = *state;
+    rf_blob_server_destroy(&e->server);
+    zmq_ctx_term(e->zctx);
+    rf_media_info_destroy(&e->info);
+    /* a render leaves no work folder behind */
+    char work[700];
+    snprintf(work, sizeof(work), "%s/work", e->cache_dir);
+    struct stat st;
+    bool leftovers = false;
+    if (stat(work, &st) == 0) {
+        char cmd[800], line[64];
+        snprintf(cmd, sizeof(cmd), "ls -A '%s' | wc -l", work);
+        rf_shell_line(cmd, line, sizeof(line));
+        leftovers = atoi(line) != 0;
+    }
+    rf_tmpdir_remove(e->dir);
+    free(e);
+    return leftovers ? -1 : 0;
+}
+
+/* Slices frames [ctx_start, end) of the source into the blob store; sha/size name the blob. */
+static void t_slice(t_env_t *e, int64_t ctx_start, int64_t end, char sha[RF_SHA256_HEX_LEN + 1],
+                    uint64_t *size)
+{
+    char tmp[1024], named[1100];
+    rf_err_t err = {0};
+    assert_int_equal(rf_blob_tmp_path(e->blob_dir, "slice", tmp, sizeof(tmp)), 0);
+    snprintf(named, sizeof(named), "%s.nut", tmp); /* the muxer is chosen by the extension */
+    if (rf_media_slice(e->info, ctx_start, end, named, &err) != 0)
+        fail_msg("slice [%lld, %lld): %s", (long long)ctx_start, (long long)end, err.msg);
+    if (rf_blob_commit(e->blob_dir, named, sha, size, &err) != 0)
+        fail_msg("commit: %s", err.msg);
+}
+
+/* The pieces of one Assign message; filled by t_assign, pointers into itself. */
+typedef struct t_msg {
+    Reelfarm__Assign m;
+    Reelfarm__EncodeSpec enc;
+    Reelfarm__PassSpec pass;
+    Reelfarm__PassSpec *passes[1];
+    char sha[RF_SHA256_HEX_LEN + 1];
+} t_msg_t;
+
+/* An Assign for frames [start, end) with `context` frames before, its slice committed. */
+static void t_assign(t_env_t *e, t_msg_t *t, int64_t start, int64_t end, uint32_t context,
+                     const char *codec, const char *pass)
+{
+    const rf_media_info_t *info = e->info;
+    int64_t ctx_start = start - context;
+    assert_true(ctx_start >= 0 && end <= info->nb_frames);
+    reelfarm__assign__init(&t->m);
+    reelfarm__encode_spec__init(&t->enc);
+    reelfarm__pass_spec__init(&t->pass);
+    uint64_t size = 0;
+    t_slice(e, ctx_start, end, t->sha, &size);
+    t->m.lease = e->next_lease++;
+    t->m.job_id = (char *)"job-slot-test";
+    t->m.chunk = 0;
+    t->m.attempt = 1;
+    t->m.frame_start = start;
+    t->m.frame_end = end;
+    t->m.context_before = context;
+    t->m.ctx_pts = info->pts[ctx_start];
+    t->m.start_pts = info->pts[start];
+    t->m.end_pts = end < info->nb_frames ? info->pts[end] : INT64_MAX;
+    t->m.tb_num = info->time_base.num;
+    t->m.tb_den = info->time_base.den;
+    t->m.fps_num = info->frame_rate.num;
+    t->m.fps_den = info->frame_rate.den;
+    t->enc.codec = (char *)codec;
+    t->enc.crf = -1;
+    t->m.encode = &t->enc;
+    t->m.input_blob = t->sha;
+    t->m.input_size = size;
+    t->m.seed = 7;
+    if (pass) {
+        t->pass.name = (char *)pass;
+        t->pass.role = (char *)"refine";
+        t->passes[0] = &t->pass;
+        t->m.pipeline = t->passes;
+        t->m.n_pipeline = 1;
+    }
+}
+
+static rf_assignment_t *t_from_msg(const t_msg_t *t)
+{
+    rf_assignment_t *a = NULL;
+    rf_err_t err = {0};
+    if (rf_assignment_from_msg(&t->m, &a, &err) != 0)
+        fail_msg("rf_assignment_from_msg: %s", err.msg);
+    assert_non_null(a);
+    return a;
+}
+
+static rf_slot_env_t t_slot_env(const t_env_t *e)
+{
+    rf_slot_env_t env = {.zctx = e->zctx,
+                         .blob_endpoint = rf_blob_server_endpoint(e->server),
+                         .cache_dir = e->cache_dir};
+    return env;
+}
+
+/* Decodes the result blob of res and returns its per-frame hashes (count in h->count). */
+static void t_result_hashes(const t_env_t *e, const rf_slot_result_t *res, t_hashes_t *h)
+{
+    char path[1024];
+    assert_int_equal(rf_blob_path(e->blob_dir, res->result_blob, path, sizeof(path)), 0);
+    struct stat st;
+    if (stat(path, &st) != 0)
+        fail_msg("result blob %s is not on the server", res->result_blob);
+    assert_int_equal((uint64_t)st.st_size, res->result_size);
+    uint64_t n = 0;
+    uint8_t digest[RF_SHA256_LEN];
+    rf_err_t err = {0};
+    if (rf_media_checksum(path, &n, digest, t_collect, h, &err) != 0)
+        fail_msg("checksum of the result: %s", err.msg);
+    assert_int_equal((int64_t)n, h->count);
+    /* the digest the worker reports is over what the coordinator will decode */
+    assert_memory_equal(digest, res->digest, RF_SHA256_LEN);
+}
+
+/* ---- lossless renders ------------------------------------------------------------------------ */
+
+static void test_render_ffv1_equals_source_frames(void **state)
+{
+    t_env_t *e = *state;
+    static const struct {
+        int64_t start, end;
+    } cases[] = {
+        {0, 50},    /* from the first keyframe, ends inside the second GOP */
+        {100, 130}, /* starts inside a GOP: pre-roll decoded and dropped */
+        {48, 49},   /* a single frame on a keyframe */
+        {250, 300}, /* the last chunk: end_pts is INT64_MAX */
+    };
+    rf_slot_env_t env = t_slot_env(e);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int64_t start = cases[i].start, end = cases[i].end;
+        t_msg_t t;
+        t_assign(e, &t, start, end, 0, "ffv1", NULL);
+        if (end == SRC_FRAMES)
+            assert_int_equal(t.m.end_pts, INT64_MAX);
+        rf_assignment_t *a = t_from_msg(&t);
+        atomic_int cancel = 0;
+        _Atomic uint64_t done = 0;
+        rf_slot_result_t res;
+        int rc = rf_slot_render(a, &env, &cancel, &done, &res);
+        if (rc != 0)
+            fail_msg("case %zu [%lld, %lld): %s: %s", i, (long long)start, (long long)end,
+                     res.error_class, res.message);
+        assert_int_equal(res.rc, 0);
+        assert_int_equal(res.frames, (uint64_t)(end - start));
+        assert_int_equal(atomic_load(&done), (uint64_t)(end - start));
+        assert_true(rf_sha256_hex_valid(res.result_blob));
+
+        uint8_t(*got)[RF_SHA256_LEN] = calloc(SRC_FRAMES, RF_SHA256_LEN);
+        assert_non_null(got);
+        t_hashes_t h = {.sha = got, .cap = SRC_FRAMES};
+        t_result_hashes(e, &res, &h);
+        if (h.count != end - start)
+            fail_msg("case %zu: result has %lld frames, want %lld", i, (long long)h.count,
+                     (long long)(end - start));
+        for (int64_t k = 0; k < h.count; k++)
+            if (memcmp(got[k], e->src_sha[start + k], RF_SHA256_LEN) != 0)
+                fail_msg("case %zu: result frame %lld differs from source frame %lld", i,
+                         (long long)k, (long long)(start + k));
+        free(got);
+        rf_assignment_destroy(&a);
+        assert_null(a);
+    }
+}
+
+static void test_render_with_deflicker_and_context(void **state)
+{
+    t_env_t *e = *state;
+    rf_slot_env_t env = t_slot_env(e);
+    static const struct {
+        int64_t start, end;
+        uint32_t context;
+    } cases[] = {
+        {100, 130, 4}, /* context inside the chunk's GOP */
+        {50, 75, 4},   /* context crosses the keyframe at 48 */
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        t_msg_t t;
+        t_assign(e, &t, cases[i].start, cases[i].end, cases[i].context, "ffv1", "deflicker");
+        rf_assignment_t *a = t_from_msg(&t);
+        assert_int_equal(a->npasses, 1);
+        atomic_int cancel = 0;
+        _Atomic uint64_t done = 0;
+        rf_slot_result_t res;
+        if (rf_slot_render(a, &env, &cancel, &done, &res) != 0)
+            fail_msg("case %zu: %s: %s", i, res.error_class, res.message);
+        int64_t want = cases[i].end - cases[i].start;
+        assert_int_equal(res.frames, (uint64_t)want);
+        assert_int_equal(atomic_load(&done), (uint64_t)want);
+        uint8_t(*got)[RF_SHA256_LEN] = calloc(SRC_FRAMES, RF_SHA256_LEN);
+        assert_non_null(got);
+        t_hashes_t h = {.sha = got, .cap = SRC_FRAMES};
+        t_result_hashes(e, &res, &h);
+        assert_int_equal(h.count, want); /* context frames are not encoded */
+        free(got);
+        rf_assignment_destroy(&a);
+    }
+}
+
+/* ---- failures -------------------------------------------------------------------------------- */
+
+static void test_cancel_before_start(void **state)
+{
+    t_env_t *e = *state;
+    rf_slot_env_t env = t_slot_env(e);
+    /* once with the input not yet cached (cancel stops the fetch), once cached (the decode) */
+    for (int round = 0; round < 2; round++) {
+        t_msg_t t;
+        t_assign(e, &t, 150, 190, 0, "ffv1", NULL);
+        rf_assignment_t *a = t_from_msg(&t);
+        if (round == 1) {
+            atomic_int go = 0;
+            rf_slot_result_t warm;
+            assert_int_equal(rf_slot_render(a, &env, &go, NULL, &warm), 0);
+        }
+        atomic_int cancel = 1;
+        _Atomic uint64_t done = 0;
+        rf_slot_result_t res;
+        assert_int_equal(rf_slot_render(a, &env, &cancel, &done, &res), RF_ECANCELED);
+        assert_int_equal(res.rc, RF_ECANCELED);
+        assert_string_equal(res.error_class, "cancelled");
+        assert_int_equal(atomic_load(&done), 0);
+        assert_string_equal(res.result_blob, "");
+        rf_assignment_destroy(&a);
+    }
+}
+
+static void test_unknown_encoder_fails_as_encode(void **state)
+{
+    t_env_t *e = *state;
+    rf_slot_env_t env = t_slot_env(e);
+    t_msg_t t;
+    t_assign(e, &t, 0, 10, 0, "nosuchcodec", NULL);
+    rf_assignment_t *a = t_from_msg(&t);
+    atomic_int cancel = 0;
+    rf_slot_result_t res;
+    int rc = rf_slot_render(a, &env, &cancel, NULL, &res);
+    assert_true(rc < 0);
+    assert_int_equal(res.rc, rc);
+    assert_string_equal(res.error_class, "encode");
+    if (!strstr(res.message, "nosuchcodec"))
+        fail_msg("message does not name the encoder: %s", res.message);
+    assert_string_equal(res.result_blob, "");
+    rf_assignment_destroy(&a);
+}
+
+static void test_assignment_from_msg_rejects(void **state)
+{
+    t_env_t *e = *state;
+    t_msg_t good;
+    t_assign(e, &good, 0, 10, 0, "ffv1", NULL);
+    enum { RANGE_EMPTY, RANGE_BACKWARDS, RANGE_NEGATIVE, BAD_BLOB, SHORT_BLOB, NO_INPUT, BAD_TB,
+           BAD_FPS, NO_CODEC, UNKNOWN_PASS };
+    static const struct {
+        int what, rc;
+        const char *msg;
+    } cases[] = {
+        {RANGE_EMPTY, RF_EPROTO, "bad frame range 10-10"},
+        {RANGE_BACKWARDS, RF_EPROTO, "bad frame range 10-5"},
+        {RANGE_NEGATIVE, RF_EPROTO, "bad frame range -1-10"},
+        {BAD_BLOB, RF_EPROTO, "bad input blob name"},
+        {SHORT_BLOB, RF_EPROTO, "bad input blob name"},
+        {NO_INPUT, RF_EPROTO, "bad input blob name"},
+        {BAD_TB, RF_EPROTO, "bad time base or frame rate"},
+        {BAD_FPS, RF_EPROTO, "bad time base or frame rate"},
+        {NO_CODEC, RF_EPROTO, "without a job id or an encoder"},
+        {UNKNOWN_PASS, RF_EINVAL, "this worker has no pass 'nosuchpass'"},
+    };
+    char upper[RF_SHA256_HEX_LEN + 1];
+    for (size_t i = 0; i < RF_SHA256_HEX_LEN; i++)
+        upper[i] = 'G';
+    upper[RF_SHA256_HEX_LEN] = '\0';
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        t_msg_t t = good;
+        t.m.encode = &t.enc;
+        switch (cases[i].what) {
+        case RANGE_EMPTY: t.m.frame_start = 10; t.m.frame_end = 10; break;
+        case RANGE_BACKWARDS: t.m.frame_start = 10; t.m.frame_end = 5; break;
+        case RANGE_NEGATIVE: t.m.frame_start = -1; t.m.frame_end = 10; break;
+        case BAD_BLOB: t.m.input_blob = upper; break;
+        case SHORT_BLOB: t.m.input_blob = (char *)"abc123"; break;
+        case NO_INPUT: t.m.input_blob = (char *)""; t.m.input_path = (char *)""; break;
+        case BAD_TB: t.m.tb_den = 0; break;
+        case BAD_FPS: t.m.fps_num = -25; break;
+        case NO_CODEC: t.enc.codec = (char *)""; break;
+        case UNKNOWN_PASS:
+            t.pass.name = (char *)"nosuchpass";
+            t.passes[0] = &t.pass;
+            t.m.pipeline = t.passes;
+            t.m.n_pipeline = 1;
+            break;
+        }
+        rf_assignment_t *a = NULL;
+        rf_err_t err = {0};
+        int rc = rf_assignment_from_msg(&t.m, &a, &err);
+        if (rc != cases[i].rc || !strstr(err.msg, cases[i].msg))
+            fail_msg("case %zu: rc %d '%s', want %d '%s'", i, rc, err.msg, cases[i].rc,
+                     cases[i].msg);
+        assert_null(a);
+    }
+    /* and the good one passes, copying what it was given */
+    rf_assignment_t *a = t_from_msg(&good);
+    assert_string_equal(a->input_blob, good.sha);
+    assert_string_equal(a->codec, "ffv1");
+    assert_int_equal(a->time_base.den, e->info->time_base.den);
+    assert_int_equal(a->frame_end, 10);
+    rf_assignment_destroy(&a);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_render_ffv1_equals_source_frames),
+        cmocka_unit_test(test_render_with_deflicker_and_context),
+        cmocka_unit_test(test_cancel_before_start),
+        cmocka_unit_test(test_unknown_encoder_fails_as_encode),
+        cmocka_unit_test(test_assignment_from_msg_rejects),
+    };
+    return cmocka_run_group_tests(tests, t_group_setup, t_group_teardown);
+}
