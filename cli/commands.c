@@ -117,6 +117,25 @@ int rf_cli_submit(int argc, char **argv)
     return code;
 }
 
+/* Connects to the coordinator and makes one call; on failure prints the error and returns the
+ * exit code (0 with *reply set on success). */
+static int s_call(const char *ep, Reelfarm__Envelope *env, rf_msg_t **reply)
+{
+    rf_err_t err = {0};
+    rf_client_t *c = NULL;
+    if (rf_client_new(rf_cli_endpoint(ep), &c, &err)) {
+        fprintf(stderr, "reelfarm: %s\n", err.msg);
+        return RF_EXIT_USAGE;
+    }
+    int rc = rf_client_call(c, env, reply, RF_CLIENT_TIMEOUT_MS, &err);
+    rf_client_destroy(&c);
+    if (rc) {
+        fprintf(stderr, "reelfarm: %s\n", err.msg);
+        return s_exit_for(rc);
+    }
+    return RF_EXIT_OK;
+}
+
 static void s_json_string(const char *s)
 {
     putchar('"');
@@ -183,12 +202,6 @@ static int s_job_request(int argc, char **argv, const char *usage, const char *a
             fprintf(stderr, "usage: %s\n", usage);
         return RF_EXIT_USAGE;
     }
-    rf_err_t err = {0};
-    rf_client_t *c = NULL;
-    if (rf_client_new(rf_cli_endpoint(ep), &c, &err)) {
-        fprintf(stderr, "reelfarm: %s\n", err.msg);
-        return RF_EXIT_USAGE;
-    }
     Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
     Reelfarm__JobQuery q = REELFARM__JOB_QUERY__INIT;
     Reelfarm__JobAction a = REELFARM__JOB_ACTION__INIT;
@@ -204,14 +217,10 @@ static int s_job_request(int argc, char **argv, const char *usage, const char *a
         env.job_query = &q;
     }
     rf_msg_t *reply = NULL;
-    int rc = rf_client_call(c, &env, &reply, RF_CLIENT_TIMEOUT_MS, &err);
-    rf_client_destroy(&c);
-    if (rc) {
-        fprintf(stderr, "reelfarm: %s\n", err.msg);
-        return s_exit_for(rc);
-    }
+    int code = s_call(ep, &env, &reply);
+    if (code)
+        return code;
     const Reelfarm__Envelope *r = rf_msg_env(reply);
-    int code = RF_EXIT_OK;
     if (r->body_case == REELFARM__ENVELOPE__BODY_JOB_STATUS)
         s_print_status(r->job_status, json);
     else
@@ -241,23 +250,14 @@ int rf_cli_jobs(int argc, char **argv)
             fprintf(stderr, "usage: %s\n", usage);
         return RF_EXIT_USAGE;
     }
-    rf_err_t err = {0};
-    rf_client_t *c = NULL;
-    if (rf_client_new(rf_cli_endpoint(ep), &c, &err)) {
-        fprintf(stderr, "reelfarm: %s\n", err.msg);
-        return RF_EXIT_USAGE;
-    }
     Reelfarm__JobList list = REELFARM__JOB_LIST__INIT;
     Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
     env.body_case = REELFARM__ENVELOPE__BODY_JOB_LIST;
     env.job_list = &list;
     rf_msg_t *reply = NULL;
-    int rc = rf_client_call(c, &env, &reply, RF_CLIENT_TIMEOUT_MS, &err);
-    rf_client_destroy(&c);
-    if (rc) {
-        fprintf(stderr, "reelfarm: %s\n", err.msg);
-        return s_exit_for(rc);
-    }
+    int code = s_call(ep, &env, &reply);
+    if (code)
+        return code;
     const Reelfarm__Envelope *r = rf_msg_env(reply);
     if (r->body_case == REELFARM__ENVELOPE__BODY_JOB_LIST) {
         if (json)

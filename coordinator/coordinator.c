@@ -205,6 +205,20 @@ static int s_send_worker(rf_coordinator_t *c, c_worker_t *w, Reelfarm__Envelope 
     return s_send(c, c->wsock, w->rid, w->rid_len, env);
 }
 
+/* Tells a live worker to stop a lease (it answers with ChunkFailed "cancelled" or nothing). */
+static void s_send_cancel(rf_coordinator_t *c, c_worker_t *w, uint64_t lease, const char *reason)
+{
+    if (!w || !w->live)
+        return;
+    Reelfarm__Cancel cancel = REELFARM__CANCEL__INIT;
+    Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
+    cancel.lease = lease;
+    cancel.reason = (char *)reason;
+    env.body_case = REELFARM__ENVELOPE__BODY_CANCEL;
+    env.cancel = &cancel;
+    s_send_worker(c, w, &env);
+}
+
 /* ---- work off the loop ------------------------------------------------------------------------ */
 
 static void s_work_run(uv_work_t *req)
@@ -405,15 +419,8 @@ static void s_verify_done(rf_coordinator_t *c, c_work_t *wk)
     snprintf(ch->row.worker, sizeof(ch->row.worker), "%s", wk->worker);
     ch->frames_done = (uint64_t)(ch->row.frame_end - ch->row.frame_start);
     /* A superseded holder, if any, is told to stop: the first verified result wins. */
-    if (ch->lease && ch->lease != wk->lease && ch->worker && ch->worker->live) {
-        Reelfarm__Cancel cancel = REELFARM__CANCEL__INIT;
-        Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
-        cancel.lease = ch->lease;
-        cancel.reason = "another attempt's result was kept";
-        env.body_case = REELFARM__ENVELOPE__BODY_CANCEL;
-        env.cancel = &cancel;
-        s_send_worker(c, ch->worker, &env);
-    }
+    if (ch->lease && ch->lease != wk->lease)
+        s_send_cancel(c, ch->worker, ch->lease, "another attempt's result was kept");
     ch->lease = 0;
     ch->old_lease = 0;
     ch->worker = NULL;
@@ -707,15 +714,7 @@ static void s_cancel_leases(rf_coordinator_t *c, c_job_t *job, const char *reaso
         c_chunk_t *ch = &job->chunks[i];
         if (!ch->lease)
             continue;
-        if (ch->worker && ch->worker->live) {
-            Reelfarm__Cancel cancel = REELFARM__CANCEL__INIT;
-            Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
-            cancel.lease = ch->lease;
-            cancel.reason = (char *)reason;
-            env.body_case = REELFARM__ENVELOPE__BODY_CANCEL;
-            env.cancel = &cancel;
-            s_send_worker(c, ch->worker, &env);
-        }
+        s_send_cancel(c, ch->worker, ch->lease, reason);
         rf_store_attempt_end(c->store, job->row.id, ch->row.index, ch->row.attempts, "cancelled",
                              reason, NULL);
         ch->lease = 0;
@@ -880,19 +879,26 @@ static void s_on_failed(rf_coordinator_t *c, c_worker_t *w, const Reelfarm__Chun
     }
 }
 
+/* Unpacks [routing id, envelope] from a ROUTER; NULL (logged) when malformed. */
+static rf_msg_t *s_unpack(const rf_zparts_t *msg, const char *from)
+{
+    rf_msg_t *m = NULL;
+    if (msg->count != 2)
+        return NULL;
+    int rc = rf_msg_unpack(msg->data[1], msg->size[1], RF_CONTROL_MAX_FRAME,
+                           RF_CODEC_BUDGET(msg->size[1]), &m);
+    if (rc)
+        RF_WARN(COMP, "dropped a malformed %s message (%zu bytes): %s", from, msg->size[1],
+                rf_strerror(rc));
+    return m;
+}
+
 static void s_on_worker_msg(rf_zsock_t *s, const rf_zparts_t *msg, void *arg)
 {
     rf_coordinator_t *c = arg;
-    if (msg->count != 2)
+    rf_msg_t *m = s_unpack(msg, "worker");
+    if (!m)
         return;
-    rf_msg_t *m = NULL;
-    int rc = rf_msg_unpack(msg->data[1], msg->size[1], RF_CONTROL_MAX_FRAME,
-                           RF_CODEC_BUDGET(msg->size[1]), &m);
-    if (rc) {
-        RF_WARN(COMP, "dropped a malformed worker message (%zu bytes): %s", msg->size[1],
-                rf_strerror(rc));
-        return;
-    }
     const Reelfarm__Envelope *env = rf_msg_env(m);
     c_worker_t *w = s_worker_by_rid(c, msg->data[0], msg->size[0]);
     if (env->body_case == REELFARM__ENVELOPE__BODY_HELLO) {
@@ -1173,14 +1179,10 @@ static void s_on_action(rf_coordinator_t *c, const rf_zparts_t *req, const Reelf
 static void s_on_client_msg(rf_zsock_t *s, const rf_zparts_t *msg, void *arg)
 {
     rf_coordinator_t *c = arg;
-    if (msg->count != 2)
-        return;
-    rf_msg_t *m = NULL;
-    int rc = rf_msg_unpack(msg->data[1], msg->size[1], RF_CONTROL_MAX_FRAME,
-                           RF_CODEC_BUDGET(msg->size[1]), &m);
-    if (rc) {
-        RF_WARN(COMP, "dropped a malformed client message: %s", rf_strerror(rc));
-        s_reply_error(c, msg, RF_EPROTO, "malformed request");
+    rf_msg_t *m = s_unpack(msg, "client");
+    if (!m) {
+        if (msg->count == 2)
+            s_reply_error(c, msg, RF_EPROTO, "malformed request");
         return;
     }
     const Reelfarm__Envelope *env = rf_msg_env(m);
@@ -1235,15 +1237,7 @@ static void s_on_tick(uv_timer_t *t)
             c_chunk_t *ch = &j->chunks[i];
             if (ch->lease && !ch->verifying &&
                 now - ch->progress_ms > (uint64_t)c->task_timeout_s * 1000) {
-                if (ch->worker && ch->worker->live) {
-                    Reelfarm__Cancel cancel = REELFARM__CANCEL__INIT;
-                    Reelfarm__Envelope cenv = REELFARM__ENVELOPE__INIT;
-                    cancel.lease = ch->lease;
-                    cancel.reason = "no progress within the task timeout";
-                    cenv.body_case = REELFARM__ENVELOPE__BODY_CANCEL;
-                    cenv.cancel = &cancel;
-                    s_send_worker(c, ch->worker, &cenv);
-                }
+                s_send_cancel(c, ch->worker, ch->lease, "no progress within the task timeout");
                 char msg[128];
                 snprintf(msg, sizeof(msg), "no progress for %d s", c->task_timeout_s);
                 s_chunk_requeue(c, j, ch, "timed out", msg, true);
