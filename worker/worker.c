@@ -16,6 +16,7 @@
 #include <libavutil/log.h>
 
 #include "codec.h"
+#include "gpu.h"
 #include "hash.h"
 #include "log.h"
 #include "media.h"
@@ -74,6 +75,9 @@ struct rf_worker {
     size_t nencoders;
     char *passes[64];
     size_t npasses;
+    char gpu_model[128];         /* first working device's name, "" on CPU nodes */
+    uint64_t vram_bytes;         /* most free memory on any working device */
+    int ngpus;                   /* devices that passed the self-test */
     /* stopping */
     atomic_int stop_request;     /* 0 none, 1 drain, 2 now */
     bool draining;
@@ -223,7 +227,8 @@ static void s_send_hello(rf_worker_t *w)
     caps.n_passes = w->npasses;
     caps.passes = w->passes;
     caps.cpu_cores = (uint32_t)sysconf(_SC_NPROCESSORS_ONLN);
-    caps.gpu_model = "";
+    caps.gpu_model = w->gpu_model;
+    caps.vram_bytes = w->vram_bytes;
     Reelfarm__LeaseRef refs[RF_WORKER_MAX_SLOTS], *ref_ptrs[RF_WORKER_MAX_SLOTS];
     size_t nrefs = 0;
     for (uint32_t i = 0; i < w->nslots; i++) {
@@ -521,6 +526,7 @@ static void s_on_tick(uv_timer_t *t)
  * their answer does not change, so embedded farms with many workers share one probe. */
 static pthread_once_t s_probe_once = PTHREAD_ONCE_INIT;
 static bool s_encoder_ok[16];
+static rf_gpu_info_t s_gpu;
 
 static void s_probe_encoders(void)
 {
@@ -536,6 +542,7 @@ static void s_probe_encoders(void)
             RF_DEBUG(COMP, "encoder '%s' not available: %s", rf_worker_encoders[i], err.msg);
     }
     av_log_set_level(level);
+    rf_gpu_probe(&s_gpu);
 }
 
 static void s_probe(rf_worker_t *w)
@@ -544,6 +551,21 @@ static void s_probe(rf_worker_t *w)
     for (size_t i = 0; rf_worker_encoders[i] && i < 16; i++)
         if (s_encoder_ok[i])
             w->encoders[w->nencoders++] = strdup(rf_worker_encoders[i]);
+    /* Only devices where our own kernel ran count. */
+    for (int i = 0; i < s_gpu.ndevices; i++) {
+        const rf_gpu_device_t *d = &s_gpu.devices[i];
+        if (!d->kernel_ok) {
+            RF_WARN(COMP, "GPU %d (%s) failed the kernel self-test; not offered", d->index, d->name);
+            continue;
+        }
+        w->ngpus++;
+        if (!*w->gpu_model)
+            snprintf(w->gpu_model, sizeof(w->gpu_model), "%s", d->name);
+        if (d->free_bytes > w->vram_bytes)
+            w->vram_bytes = d->free_bytes;
+    }
+    if (s_gpu.ndevices == 0)
+        RF_INFO(COMP, "no GPU: %s", s_gpu.note);
     size_t n = 0;
     const rf_pass_def_t *defs = rf_pass_catalog(&n);
     for (size_t i = 0; i < n && w->npasses < 64; i++)
@@ -566,9 +588,6 @@ int rf_worker_new(const rf_worker_config_t *cfg, rf_worker_t **out, rf_err_t *er
         gethostname(host, sizeof(host) - 1);
         snprintf(w->name, sizeof(w->name), "%.40s-%ld", host, (long)getpid());
     }
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    int slots = cfg->slots > 0 ? cfg->slots : (int)(cores / 4 > 0 ? cores / 4 : 1);
-    w->nslots = (uint32_t)(slots > RF_WORKER_MAX_SLOTS ? RF_WORKER_MAX_SLOTS : slots);
     w->drain_grace_s = cfg->drain_grace_s;
     /* A random instance id tells the coordinator a restart (leases lost) from a reconnect. */
     uint8_t rnd[16];
@@ -579,10 +598,6 @@ int rf_worker_new(const rf_worker_config_t *cfg, rf_worker_t **out, rf_err_t *er
     w->backoff_ms = RF_BACKOFF_MIN_MS;
     w->heartbeat_ms = 1000;
     w->liveness = 5;
-    for (uint32_t i = 0; i < w->nslots; i++) {
-        w->slots[i].w = w;
-        w->slots[i].index = i;
-    }
     w->env.blob_endpoint = w->blob_endpoint;
     w->env.cache_dir = w->cache_dir;
     if (uv_loop_init(&w->loop) != 0) {
@@ -601,11 +616,20 @@ int rf_worker_new(const rf_worker_config_t *cfg, rf_worker_t **out, rf_err_t *er
     uv_timer_init(&w->loop, &w->tick);
     w->tick.data = w;
     s_probe(w);
+    /* One slot per working GPU; on CPU-only nodes one per 4 cores (an encoder uses several). */
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    int slots = cfg->slots > 0 ? cfg->slots : w->ngpus > 0 ? w->ngpus : (int)(cores / 4 > 0 ? cores / 4 : 1);
+    w->nslots = (uint32_t)(slots > RF_WORKER_MAX_SLOTS ? RF_WORKER_MAX_SLOTS : slots);
+    for (uint32_t i = 0; i < w->nslots; i++) {
+        w->slots[i].w = w;
+        w->slots[i].index = i;
+    }
     char list[256] = "";
     size_t used = 0;
     for (size_t i = 0; i < w->nencoders && used < sizeof(list); i++)
         used += (size_t)snprintf(list + used, sizeof(list) - used, " %s", w->encoders[i]);
-    RF_INFO(COMP, "'%s': %u slots, encoders:%s", w->name, w->nslots, w->nencoders ? list : " none");
+    RF_INFO(COMP, "'%s': %u slots, GPU: %s, encoders:%s", w->name, w->nslots,
+            w->ngpus ? w->gpu_model : "none", w->nencoders ? list : " none");
     *out = w;
     return 0;
 }
