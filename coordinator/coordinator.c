@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <uv.h>
 #include <sodium.h>
 #include <zmq.h>
@@ -120,6 +121,7 @@ typedef struct c_work {
 
 static void s_dispatch(rf_coordinator_t *c);
 static void s_job_fail(rf_coordinator_t *c, c_job_t *job, const char *message);
+static void s_job_release_blobs(rf_coordinator_t *c, c_job_t *job);
 
 /* ---- small helpers ---------------------------------------------------------------------------- */
 
@@ -451,6 +453,7 @@ static void s_stitch_done(rf_coordinator_t *c, c_work_t *wk)
             "done: '%s' written and verified (%" PRId64 " frames, %.3f s, %" PRId64 " audio packets%s)",
             job->spec->output, wk->report.frames, wk->report.duration_s, wk->report.audio_packets,
             wk->report.audio_packets ? " identical to the source's" : "");
+    s_job_release_blobs(c, job);
 }
 
 static void s_work_done(uv_work_t *req, int status)
@@ -733,6 +736,29 @@ static void s_job_fail(rf_coordinator_t *c, c_job_t *job, const char *message)
     job->row.message = strdup(message);
     rf_store_job_set_state(c->store, job->row.id, "failed", message, NULL);
     s_event(c, job, "error", "failed: %s", message);
+    s_job_release_blobs(c, job);
+}
+
+/* A finished job's input slices and chunk results are deleted unless an unfinished job still
+ * names them (blobs are content-addressed, so two jobs on the same input share slices). The
+ * output file is the product; the state keeps the job's record and events. */
+static void s_job_release_blobs(rf_coordinator_t *c, c_job_t *job)
+{
+    size_t removed = 0;
+    for (size_t i = 0; i < job->nchunks; i++) {
+        const char *names[2] = {job->chunks[i].row.input_blob, job->chunks[i].row.result_blob};
+        for (int k = 0; k < 2; k++) {
+            bool in_use = true;
+            char path[4400];
+            if (!rf_sha256_hex_valid(names[k]) ||
+                rf_store_blob_in_use(c->store, names[k], &in_use, NULL) || in_use ||
+                rf_blob_path(c->blob_dir, names[k], path, sizeof(path)))
+                continue;
+            removed += unlink(path) == 0;
+        }
+    }
+    if (removed)
+        RF_INFO(COMP, "job %s: removed %zu blobs it no longer needs", job->row.id, removed);
 }
 
 /* ---- worker messages -------------------------------------------------------------------------- */
@@ -1010,10 +1036,21 @@ static void s_on_submit(rf_coordinator_t *c, const rf_zparts_t *req, const Reelf
         s_reply_error(c, req, err.code, err.msg);
         return;
     }
+    /* Cheap checks now, so a user learns at submit what would otherwise fail at the end. */
     struct stat st;
-    if (stat(spec->input, &st) != 0) {
-        char msg[1200];
+    char msg[9000] = "";
+    char outdir[4096];
+    snprintf(outdir, sizeof(outdir), "%s", spec->output);
+    char *slash = strrchr(outdir, '/');
+    if (slash)
+        *(slash == outdir ? slash + 1 : slash) = '\0';
+    if (stat(spec->input, &st) != 0)
         snprintf(msg, sizeof(msg), "%s: input '%s': %s", source, spec->input, strerror(errno));
+    else if (!S_ISREG(st.st_mode))
+        snprintf(msg, sizeof(msg), "%s: input '%s': not a regular file", source, spec->input);
+    else if (access(outdir, W_OK) != 0)
+        snprintf(msg, sizeof(msg), "%s: output folder '%s': %s", source, outdir, strerror(errno));
+    if (*msg) {
         s_reply_error(c, req, RF_ENOENT, msg);
         rf_job_spec_destroy(&spec);
         return;
@@ -1167,6 +1204,8 @@ static void s_on_action(rf_coordinator_t *c, const rf_zparts_t *req, const Reelf
             s_set_state(job, "cancelled");
             rf_store_job_set_state(c->store, job->row.id, "cancelled", "cancelled by request", NULL);
             s_event(c, job, "info", "cancelled by request");
+            if (!job->busy)
+                s_job_release_blobs(c, job); /* a plan in flight writes slices: skip then */
         }
         Reelfarm__JobQuery q = REELFARM__JOB_QUERY__INIT;
         q.job_id = job->row.id;

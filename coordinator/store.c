@@ -271,6 +271,24 @@ int rf_store_chunk_failed(rf_store_t *s, const char *job_id, uint32_t idx, const
                  failed_on, state, job_id, (int64_t)idx);
 }
 
+int rf_store_blob_in_use(rf_store_t *s, const char *sha, bool *in_use, rf_err_t *err)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT 1 FROM chunks c JOIN jobs j ON j.id = c.job_id"
+                           " WHERE j.state NOT IN ('done', 'failed', 'cancelled')"
+                           " AND (c.input_blob = ?1 OR c.result_blob = ?1) LIMIT 1",
+                           -1, &st, NULL) != SQLITE_OK)
+        return s_fail(s, err, "checking blob use");
+    sqlite3_bind_text(st, 1, sha, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return s_fail(s, err, "checking blob use");
+    *in_use = rc == SQLITE_ROW;
+    return 0;
+}
+
 int rf_store_event(rf_store_t *s, const char *job_id, const char *level, const char *message)
 {
     int rc = s_run(s, NULL, "event", "INSERT INTO events(job_id, ts_ms, level, message) VALUES (?,?,?,?)",

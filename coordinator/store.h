@@ -76,6 +76,10 @@ int rf_store_chunk_done(rf_store_t *s, const char *job_id, uint32_t idx, const c
 int rf_store_chunk_failed(rf_store_t *s, const char *job_id, uint32_t idx, const char *failed_on,
                           const char *state, rf_err_t *err);
 
+/* Whether any chunk of a job that is not finished (done/failed/cancelled) still names blob sha
+ * as its input or result: a blob nobody unfinished needs can be deleted. */
+int rf_store_blob_in_use(rf_store_t *s, const char *sha, bool *in_use, rf_err_t *err);
+
 /* Appends an event to the job's log (level: info|warn|error). */
 int rf_store_event(rf_store_t *s, const char *job_id, const char *level, const char *message);
 

@@ -385,7 +385,7 @@ int rf_slot_render(const rf_assignment_t *a, const rf_slot_env_t *env, const ato
                    _Atomic uint64_t *frames_done, rf_slot_result_t *res)
 {
     memset(res, 0, sizeof(*res));
-    char input[4200], workdir[4200], out_path[4400];
+    char input[4200] = "", workdir[4200], out_path[4400];
     rf_err_t err = {0};
     rf_decoder_t *dec = NULL;
     rf_encoder_t *enc = NULL;
@@ -612,6 +612,10 @@ out:
     pthread_cond_destroy(&q.changed);
     unlink(out_path);
     rmdir(workdir);
+    /* A chunk never comes back to a worker for the same attempt, and a retry after a failure goes
+     * elsewhere: the cached slice has served its purpose. */
+    if (*a->input_blob && *input)
+        unlink(input);
     res->rc = rc;
     return rc;
 }

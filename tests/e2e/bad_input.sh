@@ -36,6 +36,8 @@ check bad-yaml 2 "bad-yaml.yaml:" \
   "version: 1" "input: [in.mp4" "output: out.mkv"
 check missing-spec-key 2 "key 'output': required key missing" \
   "version: 1" "input: in.mp4" "encode: {codec: ffv1}"
+check no-output-folder 2 "output folder '$WORK/nodir': No such file or directory" \
+  "version: 1" "input: in.mp4" "output: nodir/out.mkv" "encode: {codec: ffv1}"
 [ ! -e "$WORK/out.mkv" ] || fail "an output was written"
 
 # The spec file itself missing, and a usage error.
