@@ -3,6 +3,7 @@
  */
 #include "coordinator.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -43,6 +44,7 @@ typedef struct c_chunk {
     uint64_t frames_done;
     float fps;
     bool verifying;          /* a result is being verified off the loop */
+    uint64_t hold_until_ms;  /* after a restart: keep it for the worker that ran it to re-announce */
 } c_chunk_t;
 
 typedef struct c_job {
@@ -221,6 +223,17 @@ static void s_send_cancel(rf_coordinator_t *c, c_worker_t *w, uint64_t lease, co
     s_send_worker(c, w, &env);
 }
 
+/* Deletes a blob unless an unfinished job still names it. */
+static bool s_blob_drop(rf_coordinator_t *c, const char *sha)
+{
+    bool in_use = true;
+    char path[4400];
+    if (!rf_sha256_hex_valid(sha) || rf_store_blob_in_use(c->store, sha, &in_use, NULL) || in_use ||
+        rf_blob_path(c->blob_dir, sha, path, sizeof(path)))
+        return false;
+    return unlink(path) == 0;
+}
+
 /* ---- work off the loop ------------------------------------------------------------------------ */
 
 static void s_work_run(uv_work_t *req)
@@ -330,7 +343,7 @@ static void s_stitch_start(rf_coordinator_t *c, c_job_t *job)
     s_work_start(c, wk);
 }
 
-static void s_chunks_adopt(c_job_t *job, rf_store_chunk_t *rows, size_t n)
+static void s_chunks_adopt(c_job_t *job, rf_store_chunk_t *rows, size_t n, uint64_t hold_ms)
 {
     job->chunks = calloc(n, sizeof(*job->chunks));
     if (!job->chunks)
@@ -341,6 +354,8 @@ static void s_chunks_adopt(c_job_t *job, rf_store_chunk_t *rows, size_t n)
         job->chunks[i].row = rows[i];
         if (!strcmp(rows[i].state, "done"))
             job->ndone++;
+        else if (!strcmp(rows[i].state, "queued") && rows[i].attempt_open && hold_ms)
+            job->chunks[i].hold_until_ms = rf_now_ms() + hold_ms;
     }
     free(rows); /* the strings it pointed to now belong to job->chunks */
 }
@@ -367,7 +382,7 @@ static void s_plan_done(rf_coordinator_t *c, c_work_t *wk)
         }
         rf_store_job_set_frames(c->store, job->row.id, job->info->nb_frames, NULL);
         job->row.frames_total = job->info->nb_frames;
-        s_chunks_adopt(job, wk->chunks, wk->nchunks);
+        s_chunks_adopt(job, wk->chunks, wk->nchunks, 0);
         wk->chunks = NULL;
         if (!job->chunks) {
             s_job_fail(c, job, "out of memory loading chunks");
@@ -386,7 +401,7 @@ static void s_plan_done(rf_coordinator_t *c, c_work_t *wk)
 }
 
 static void s_chunk_requeue(rf_coordinator_t *c, c_job_t *job, c_chunk_t *ch, const char *outcome,
-                            const char *message, bool blame_worker);
+                            const char *message, const char *blame);
 
 static void s_verify_done(rf_coordinator_t *c, c_work_t *wk)
 {
@@ -399,7 +414,9 @@ static void s_verify_done(rf_coordinator_t *c, c_work_t *wk)
         char msg[1200];
         snprintf(msg, sizeof(msg), "result from '%s' failed verification: %s", wk->worker, wk->err.msg);
         if (ch->lease == wk->lease || ch->lease == 0) {
-            s_chunk_requeue(c, job, ch, "failed", msg, true);
+            rf_store_chunk_requeued(c->store, job->row.id, ch->row.index, NULL);
+            s_blob_drop(c, wk->blob);
+            s_chunk_requeue(c, job, ch, "failed", msg, wk->worker);
         } else {
             s_event(c, job, "warn", "chunk %u: late %s", ch->row.index, msg);
         }
@@ -509,7 +526,7 @@ static c_chunk_t *s_pick(rf_coordinator_t *c, c_worker_t *w, c_job_t **job_out)
             continue;
         for (size_t i = 0; i < j->nchunks; i++) {
             c_chunk_t *ch = &j->chunks[i];
-            if (strcmp(ch->row.state, "queued") || ch->lease || ch->verifying)
+            if (strcmp(ch->row.state, "queued") || ch->lease || ch->verifying || ch->hold_until_ms)
                 continue;
             if (s_failed_on(ch, w->name))
                 continue;
@@ -684,11 +701,13 @@ static void s_chunk_fail_job(rf_coordinator_t *c, c_job_t *job, c_chunk_t *ch)
 }
 
 /* Ends the current attempt of ch and puts the chunk back in the queue, or fails the job when the
- * chunk has used its attempts or nobody is left to try it. */
+ * chunk has used its attempts or nobody is left to try it. blame names the worker at fault (it
+ * will not get this chunk again), or is NULL when no worker is (lost, cancelled). */
 static void s_chunk_requeue(rf_coordinator_t *c, c_job_t *job, c_chunk_t *ch, const char *outcome,
-                            const char *message, bool blame_worker)
+                            const char *message, const char *blame)
 {
-    const char *wname = ch->worker ? ch->worker->name : "";
+    bool blame_worker = blame != NULL;
+    const char *wname = blame ? blame : ch->worker ? ch->worker->name : "";
     rf_store_attempt_end(c->store, job->row.id, ch->row.index, ch->row.attempts, outcome, message,
                          NULL);
     if (blame_worker && *wname && !s_failed_on(ch, wname)) {
@@ -746,16 +765,8 @@ static void s_job_release_blobs(rf_coordinator_t *c, c_job_t *job)
 {
     size_t removed = 0;
     for (size_t i = 0; i < job->nchunks; i++) {
-        const char *names[2] = {job->chunks[i].row.input_blob, job->chunks[i].row.result_blob};
-        for (int k = 0; k < 2; k++) {
-            bool in_use = true;
-            char path[4400];
-            if (!rf_sha256_hex_valid(names[k]) ||
-                rf_store_blob_in_use(c->store, names[k], &in_use, NULL) || in_use ||
-                rf_blob_path(c->blob_dir, names[k], path, sizeof(path)))
-                continue;
-            removed += unlink(path) == 0;
-        }
+        removed += s_blob_drop(c, job->chunks[i].row.input_blob);
+        removed += s_blob_drop(c, job->chunks[i].row.result_blob);
     }
     if (removed)
         RF_INFO(COMP, "job %s: removed %zu blobs it no longer needs", job->row.id, removed);
@@ -781,7 +792,7 @@ static void s_worker_expire(rf_coordinator_t *c, c_worker_t *w, const char *why)
         for (size_t i = 0; i < j->nchunks; i++) {
             c_chunk_t *ch = &j->chunks[i];
             if (ch->lease && ch->worker == w && !s_job_terminal(j))
-                s_chunk_requeue(c, j, ch, "lost", why, false);
+                s_chunk_requeue(c, j, ch, "lost", why, NULL);
         }
     }
 }
@@ -829,6 +840,7 @@ static void s_on_hello(rf_coordinator_t *c, const void *rid, size_t rid_len, con
         bool adopt = ch && !s_job_terminal(job) && !strcmp(ch->row.state, "queued") &&
                      (ch->lease == r->lease || (ch->lease == 0 && r->attempt == ch->row.attempts));
         if (adopt) {
+            ch->hold_until_ms = 0;
             ch->lease = r->lease;
             ch->worker = w;
             ch->progress_ms = rf_now_ms();
@@ -855,6 +867,34 @@ static void s_on_hello(rf_coordinator_t *c, const void *rid, size_t rid_len, con
             h->caps && h->caps->gpu_model && *h->caps->gpu_model ? h->caps->gpu_model : "no GPU");
 }
 
+/* Verifies a result off the loop. The result is recorded first (state 'verifying'), so a
+ * coordinator that dies meanwhile verifies it again on restart instead of rendering it again. */
+static void s_verify_start(rf_coordinator_t *c, c_job_t *job, c_chunk_t *ch, uint64_t lease,
+                           const char *blob, uint64_t size, const uint8_t digest[RF_SHA256_LEN],
+                           const char *worker, bool record)
+{
+    char digest_hex[RF_SHA256_HEX_LEN + 1];
+    rf_hex(digest, RF_SHA256_LEN, digest_hex);
+    if (record)
+        rf_store_chunk_verifying(c->store, job->row.id, ch->row.index, blob, size, digest_hex, worker,
+                                 NULL);
+    c_work_t *wk = calloc(1, sizeof(*wk));
+    if (!wk)
+        return;
+    wk->kind = W_VERIFY;
+    wk->job = job;
+    wk->chunk = ch->row.index;
+    wk->lease = lease;
+    snprintf(wk->blob, sizeof(wk->blob), "%s", blob);
+    wk->blob_size = size;
+    wk->expect_frames = (uint64_t)(ch->row.frame_end - ch->row.frame_start);
+    memcpy(wk->digest, digest, RF_SHA256_LEN);
+    snprintf(wk->worker, sizeof(wk->worker), "%s", worker);
+    ch->verifying = true;
+    if (s_work_start(c, wk))
+        ch->verifying = false;
+}
+
 static void s_on_done(rf_coordinator_t *c, c_worker_t *w, const Reelfarm__ChunkDone *d)
 {
     c_job_t *job = NULL;
@@ -865,24 +905,11 @@ static void s_on_done(rf_coordinator_t *c, c_worker_t *w, const Reelfarm__ChunkD
     }
     if (!d->result_blob || !rf_sha256_hex_valid(d->result_blob) ||
         d->checksums_digest.len != RF_SHA256_LEN) {
-        s_chunk_requeue(c, job, ch, "failed", "malformed ChunkDone", true);
+        s_chunk_requeue(c, job, ch, "failed", "malformed ChunkDone", w->name);
         return;
     }
-    c_work_t *wk = calloc(1, sizeof(*wk));
-    if (!wk)
-        return;
-    wk->kind = W_VERIFY;
-    wk->job = job;
-    wk->chunk = ch->row.index;
-    wk->lease = d->lease;
-    snprintf(wk->blob, sizeof(wk->blob), "%s", d->result_blob);
-    wk->blob_size = d->result_size;
-    wk->expect_frames = (uint64_t)(ch->row.frame_end - ch->row.frame_start);
-    memcpy(wk->digest, d->checksums_digest.data, RF_SHA256_LEN);
-    snprintf(wk->worker, sizeof(wk->worker), "%s", w->name);
-    ch->verifying = true;
-    if (s_work_start(c, wk))
-        ch->verifying = false;
+    s_verify_start(c, job, ch, d->lease, d->result_blob, d->result_size, d->checksums_digest.data,
+                   w->name, true);
 }
 
 static void s_on_failed(rf_coordinator_t *c, c_worker_t *w, const Reelfarm__ChunkFailed *f)
@@ -895,13 +922,13 @@ static void s_on_failed(rf_coordinator_t *c, c_worker_t *w, const Reelfarm__Chun
     snprintf(msg, sizeof(msg), "%s error: %s", f->error_class ? f->error_class : "unknown",
              f->message ? f->message : "");
     if (f->error_class && !strcmp(f->error_class, "cancelled")) {
-        s_chunk_requeue(c, job, ch, "cancelled", msg, false);
+        s_chunk_requeue(c, job, ch, "cancelled", msg, NULL);
     } else if (!f->retryable) {
-        s_chunk_requeue(c, job, ch, "failed", msg, true);
+        s_chunk_requeue(c, job, ch, "failed", msg, w->name);
         if (!s_job_terminal(job))
             s_chunk_fail_job(c, job, ch); /* the same input fails the same way everywhere */
     } else {
-        s_chunk_requeue(c, job, ch, "failed", msg, true);
+        s_chunk_requeue(c, job, ch, "failed", msg, w->name);
     }
 }
 
@@ -1137,7 +1164,7 @@ static void s_on_query(rf_coordinator_t *c, const rf_zparts_t *req, const Reelfa
                 const c_chunk_t *ch = &job->chunks[i];
                 reelfarm__chunk_status__init(&cs[i]);
                 cs[i].index = ch->row.index;
-                cs[i].state = ch->lease ? "running" : (char *)ch->row.state;
+                cs[i].state = ch->verifying ? "verifying" : ch->lease ? "running" : (char *)ch->row.state;
                 cs[i].frame_start = ch->row.frame_start;
                 cs[i].frame_end = ch->row.frame_end;
                 cs[i].attempts = ch->row.attempts;
@@ -1274,12 +1301,19 @@ static void s_on_tick(uv_timer_t *t)
     for (c_job_t *j = c->jobs; j; j = j->next) {
         for (size_t i = 0; i < j->nchunks && !s_job_terminal(j); i++) {
             c_chunk_t *ch = &j->chunks[i];
+            if (ch->hold_until_ms && now >= ch->hold_until_ms) {
+                ch->hold_until_ms = 0; /* nobody re-announced it: render it again */
+                rf_store_attempt_end(c->store, j->row.id, ch->row.index, ch->row.attempts, "lost",
+                                     "its worker did not come back after the coordinator restarted",
+                                     NULL);
+                changed = true;
+            }
             if (ch->lease && !ch->verifying &&
                 now - ch->progress_ms > (uint64_t)c->task_timeout_s * 1000) {
                 s_send_cancel(c, ch->worker, ch->lease, "no progress within the task timeout");
                 char msg[128];
                 snprintf(msg, sizeof(msg), "no progress for %d s", c->task_timeout_s);
-                s_chunk_requeue(c, j, ch, "timed out", msg, true);
+                s_chunk_requeue(c, j, ch, "timed out", msg, ch->worker ? ch->worker->name : NULL);
                 changed = true;
             }
         }
@@ -1328,6 +1362,36 @@ static int s_bind(void *zctx, int type, const char *endpoint, char *bound, size_
     return 0;
 }
 
+/* Before anything can upload: partial files in blobs/tmp are from a previous life, and blobs no
+ * unfinished job names (a result whose chunk never became done, a finished job's leftovers) are
+ * garbage. */
+static void s_sweep_blobs(rf_coordinator_t *c)
+{
+    char tmpdir[4300], path[8700];
+    size_t removed = 0;
+    snprintf(tmpdir, sizeof(tmpdir), "%s/tmp", c->blob_dir);
+    const char *dirs[2] = {tmpdir, c->blob_dir};
+    for (int k = 0; k < 2; k++) {
+        DIR *d = opendir(dirs[k]);
+        if (!d)
+            continue;
+        struct dirent *e;
+        while ((e = readdir(d)) != NULL) {
+            bool in_use = true;
+            if (e->d_name[0] == '.')
+                continue;
+            if (k == 1 && (!rf_sha256_hex_valid(e->d_name) ||
+                           rf_store_blob_in_use(c->store, e->d_name, &in_use, NULL) || in_use))
+                continue;
+            snprintf(path, sizeof(path), "%s/%s", dirs[k], e->d_name);
+            removed += unlink(path) == 0;
+        }
+        closedir(d);
+    }
+    if (removed)
+        RF_INFO(COMP, "removed %zu leftover blob files", removed);
+}
+
 static int s_load_jobs(rf_coordinator_t *c, rf_err_t *err)
 {
     rf_store_job_t *rows = NULL;
@@ -1356,12 +1420,27 @@ static int s_load_jobs(rf_coordinator_t *c, rf_err_t *err)
         memset(row, 0, sizeof(*row)); /* strings now belong to job->row */
         rf_store_chunk_t *chunks = NULL;
         size_t nchunks = 0;
+        /* A chunk that was running when we stopped is held for twice the liveness window: its
+         * worker reconnects, re-announces it and keeps rendering instead of starting over. */
         if (!rf_store_chunks_load(c->store, job->row.id, &chunks, &nchunks, NULL) && nchunks)
-            s_chunks_adopt(job, chunks, nchunks);
+            s_chunks_adopt(job, chunks, nchunks, 2ULL * (uint64_t)c->heartbeat_ms * (uint64_t)c->liveness);
         else
             free(chunks);
         if (terminal)
             continue;
+        /* Results that arrived but were not verified yet are verified now, not rendered again. */
+        for (size_t k = 0; k < job->nchunks; k++) {
+            c_chunk_t *ch = &job->chunks[k];
+            uint8_t digest[RF_SHA256_LEN];
+            if (strcmp(ch->row.state, "verifying"))
+                continue;
+            snprintf(ch->row.state, sizeof(ch->row.state), "queued");
+            if (rf_sha256_from_hex(ch->row.result_digest, digest) == 0)
+                s_verify_start(c, job, ch, 0, ch->row.result_blob, ch->row.result_size, digest,
+                               ch->row.worker, false);
+            else
+                rf_store_chunk_requeued(c->store, job->row.id, ch->row.index, NULL);
+        }
         /* Unfinished: probe again (the media index is not stored), then continue. A job that was
          * planning starts its plan over; done chunks are never rendered again. */
         bool replan = !strcmp(job->row.state, "planning");
@@ -1414,8 +1493,10 @@ int rf_coordinator_new(const rf_coordinator_config_t *cfg, rf_coordinator_t **ou
     if (!rc)
         rc = s_bind(c->zctx, ZMQ_ROUTER, cfg->listen_clients, c->endpoints[RF_EP_CLIENTS],
                     sizeof(c->endpoints[0]), &cz, err);
-    if (!rc)
+    if (!rc) {
+        s_sweep_blobs(c);
         rc = rf_blob_server_new(c->zctx, cfg->listen_blobs, c->blob_dir, &c->blobs, err);
+    }
     if (rc)
         goto fail_sockets;
     snprintf(c->endpoints[RF_EP_BLOBS], sizeof(c->endpoints[0]), "%s",

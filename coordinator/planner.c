@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "blob.h"
@@ -25,9 +26,46 @@ static int64_t s_keyframe_near(const rf_media_info_t *info, int64_t lo, int64_t 
     return best;
 }
 
-int rf_plan_ranges(const rf_job_spec_t *spec, const rf_media_info_t *info, rf_plan_range_t **out,
-                   size_t *n, rf_err_t *err)
+/* Index of the first cut >= from, or ncuts. */
+static size_t s_cut_at_or_after(const int64_t *cuts, size_t ncuts, int64_t from)
 {
+    size_t lo = 0, hi = ncuts;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (cuts[mid] < from)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Copies the usable cuts (inside (0, total), strictly ascending) so the rule can trust them. */
+static int s_clean_cuts(const int64_t *cuts, size_t ncuts, int64_t total, int64_t **out,
+                        size_t *nout, rf_err_t *err)
+{
+    *out = NULL;
+    *nout = 0;
+    if (ncuts == 0)
+        return 0;
+    int64_t *c = malloc(ncuts * sizeof(*c));
+    if (!c)
+        return rf_err_set(err, RF_ENOMEM, "out of memory planning %zu scene cuts", ncuts);
+    size_t n = 0;
+    for (size_t i = 0; i < ncuts; i++)
+        if (cuts[i] > 0 && cuts[i] < total && (n == 0 || cuts[i] > c[n - 1]))
+            c[n++] = cuts[i];
+    *out = c;
+    *nout = n;
+    return 0;
+}
+
+int rf_plan_ranges_scenes(const rf_job_spec_t *spec, const rf_media_info_t *info,
+                          const int64_t *scene_cuts, size_t nscene_cuts, rf_plan_range_t **out,
+                          size_t *n, rf_err_t *err)
+{
+    *out = NULL;
+    *n = 0;
     if (info->nb_frames <= 0)
         return rf_err_set(err, RF_EINVAL, "'%s': no video frames", info->path);
     double fps = av_q2d(info->frame_rate);
@@ -42,43 +80,99 @@ int rf_plan_ranges(const rf_job_spec_t *spec, const rf_media_info_t *info, rf_pl
         target = max; /* rounding to whole frames must never take a chunk over max_seconds */
     if (target < 1)
         target = 1;
-    size_t cap = (size_t)(total / target) + 2;
+    int64_t half = target / 2 > 0 ? target / 2 : 1; /* a chunk this long is not a runt */
+    int64_t *cuts = NULL;
+    size_t ncuts = 0;
+    int rc = s_clean_cuts(scene_cuts, nscene_cuts, total, &cuts, &ncuts, err);
+    if (rc)
+        return rc;
+    size_t cap = (size_t)(total / target) + ncuts + 2;
     rf_plan_range_t *r = calloc(cap, sizeof(*r));
-    if (!r)
-        return rf_err_set(err, RF_ENOMEM, "out of memory planning %lld frames", (long long)total);
+    if (!r) {
+        rc = rf_err_set(err, RF_ENOMEM, "out of memory planning %lld frames", (long long)total);
+        goto out;
+    }
     size_t count = 0;
     int64_t start = 0;
+    bool scene_start = true; /* frame 0 starts the first scene */
     while (start < total) {
-        int64_t end;
-        if (total - start <= max && total - start < target + target / 2) {
-            end = total; /* the remainder fits in one chunk: no runt chunk at the end */
+        int64_t end = -1;
+        bool at_cut = false;
+        /* Never cut later than last_cut: what follows must not be a runt either. */
+        int64_t last_cut = total - half;
+        /* 1. the first cut at least half a target in, within max, leaving no runt */
+        size_t ci = s_cut_at_or_after(cuts, ncuts, start + half);
+        int64_t next_cut = ci < ncuts ? cuts[ci] : -1;
+        if (next_cut > 0 && next_cut - start <= max && next_cut <= last_cut) {
+            end = next_cut;
+            at_cut = true;
+        } else if (total - start <= max && total - start < target + target / 2) {
+            end = total; /* 2. the remainder fits in one chunk: no runt chunk at the end */
         } else {
-            /* Prefer a keyframe within half a target of the ideal cut, never past max. */
-            /* Never cut later than last_cut: what follows must not be a runt either. */
-            int64_t ideal = start + target, last_cut = total - target / 2;
-            int64_t lo = start + target / 2, hi = start + max;
-            if (hi > last_cut)
-                hi = last_cut;
+            /* 3. forced: prefer a keyframe within half a target of the ideal cut, never past
+             * max, and leave the next scene cut at least half a target into the next chunk. */
+            int64_t ideal = start + target, lo = start + target / 2, hi = start + max;
+            int64_t limit = last_cut;
+            if (next_cut > 0 && next_cut <= last_cut && next_cut - half < limit)
+                limit = next_cut - half;
+            if (hi > limit)
+                hi = limit;
             int64_t k = s_keyframe_near(info, lo, hi, ideal);
-            end = k > 0 ? k : (ideal < last_cut ? ideal : last_cut);
-        }
-        if (count == cap) {
-            rf_plan_range_t *grown = realloc(r, (cap *= 2) * sizeof(*r));
-            if (!grown) {
-                free(r);
-                return rf_err_set(err, RF_ENOMEM, "out of memory planning chunks");
-            }
-            r = grown;
+            end = k > 0 ? k : (ideal < limit ? ideal : limit);
+            if (end <= start)
+                end = start + 1; /* cannot happen with max >= target; never loop forever */
         }
         r[count].start = start;
         r[count].end = end;
         int64_t ctx = start - spec->chunking.context_frames;
         r[count].ctx_start = ctx > 0 ? ctx : 0;
+        r[count].scene_start = scene_start;
         count++;
+        if (count == cap && end < total) {
+            rf_plan_range_t *grown = realloc(r, (cap *= 2) * sizeof(*r));
+            if (!grown) {
+                rc = rf_err_set(err, RF_ENOMEM, "out of memory planning chunks");
+                goto out;
+            }
+            r = grown;
+        }
         start = end;
+        scene_start = at_cut;
     }
     *out = r;
     *n = count;
+    r = NULL;
+out:
+    free(r);
+    free(cuts);
+    return rc;
+}
+
+int rf_plan_ranges(const rf_job_spec_t *spec, const rf_media_info_t *info, rf_plan_range_t **out,
+                   size_t *n, rf_err_t *err)
+{
+    return rf_plan_ranges_scenes(spec, info, NULL, 0, out, n, err);
+}
+
+/* The scene cuts of the source when the spec asks for them (none otherwise). */
+static int s_detect_scenes(const rf_job_spec_t *spec, const rf_media_info_t *info, int64_t **cuts,
+                           size_t *ncuts, rf_err_t *err)
+{
+    *cuts = NULL;
+    *ncuts = 0;
+    if (spec->chunking.split != RF_SPLIT_SCENE)
+        return 0;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int rc = rf_media_scenes(info, spec->chunking.scene_threshold, cuts, ncuts, err);
+    if (rc) {
+        rf_err_prefix(err, "scene detection: ");
+        return rc;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    rf_log(RF_LOG_INFO, "planner", "'%s': %zu scene cuts in %lld frames (threshold %.3f, %.2f s)",
+           info->path, *ncuts, (long long)info->nb_frames, spec->chunking.scene_threshold, s);
     return 0;
 }
 
@@ -87,7 +181,12 @@ int rf_plan_job(const rf_job_spec_t *spec, const rf_media_info_t *info, const ch
 {
     rf_plan_range_t *ranges = NULL;
     size_t count = 0;
-    int rc = rf_plan_ranges(spec, info, &ranges, &count, err);
+    int64_t *cuts = NULL;
+    size_t ncuts = 0;
+    int rc = s_detect_scenes(spec, info, &cuts, &ncuts, err);
+    if (!rc)
+        rc = rf_plan_ranges_scenes(spec, info, cuts, ncuts, &ranges, &count, err);
+    free(cuts);
     if (rc)
         return rc;
     rf_store_chunk_t *chunks = calloc(count, sizeof(*chunks));

@@ -41,6 +41,8 @@ static const char *const s_migrations[] = {
     "  level TEXT NOT NULL, message TEXT NOT NULL);"
     "CREATE INDEX events_job ON events(job_id, id);"
     "CREATE INDEX jobs_state ON jobs(state);",
+    /* 2: results are recorded when they arrive, so a restart re-verifies instead of re-rendering. */
+    "ALTER TABLE chunks ADD COLUMN result_digest TEXT NOT NULL DEFAULT '';",
 };
 
 static int s_fail(rf_store_t *s, rf_err_t *err, const char *what)
@@ -263,6 +265,24 @@ int rf_store_chunk_done(rf_store_t *s, const char *job_id, uint32_t idx, const c
                  "titti", result_blob, (int64_t)result_size, worker, job_id, (int64_t)idx);
 }
 
+int rf_store_chunk_verifying(rf_store_t *s, const char *job_id, uint32_t idx, const char *result_blob,
+                             uint64_t result_size, const char *digest_hex, const char *worker,
+                             rf_err_t *err)
+{
+    return s_run(s, err, "recording a result",
+                 "UPDATE chunks SET state = 'verifying', result_blob = ?, result_size = ?,"
+                 " result_digest = ?, worker = ? WHERE job_id = ? AND idx = ?",
+                 "tittti", result_blob, (int64_t)result_size, digest_hex, worker, job_id, (int64_t)idx);
+}
+
+int rf_store_chunk_requeued(rf_store_t *s, const char *job_id, uint32_t idx, rf_err_t *err)
+{
+    return s_run(s, err, "requeueing a chunk",
+                 "UPDATE chunks SET state = 'queued', result_blob = '', result_size = 0,"
+                 " result_digest = '', worker = '' WHERE job_id = ? AND idx = ?",
+                 "ti", job_id, (int64_t)idx);
+}
+
 int rf_store_chunk_failed(rf_store_t *s, const char *job_id, uint32_t idx, const char *failed_on,
                           const char *state, rf_err_t *err)
 {
@@ -444,7 +464,10 @@ int rf_store_chunks_load(rf_store_t *s, const char *job_id, rf_store_chunk_t **c
     if (sqlite3_prepare_v2(s->db,
                            "SELECT idx, frame_start, frame_end, context_frames, ctx_pts, start_pts,"
                            " end_pts, input_blob, input_size, state, attempts, result_blob,"
-                           " result_size, worker, failed_on FROM chunks WHERE job_id = ? ORDER BY idx",
+                           " result_size, worker, failed_on, result_digest, EXISTS(SELECT 1 FROM attempts a"
+                           " WHERE a.job_id = chunks.job_id AND a.idx = chunks.idx"
+                           " AND a.attempt = chunks.attempts AND a.ended_ms IS NULL)"
+                           " FROM chunks WHERE job_id = ? ORDER BY idx",
                            -1, &st, NULL) != SQLITE_OK)
         return s_fail(s, err, "loading chunks");
     sqlite3_bind_text(st, 1, job_id, -1, SQLITE_TRANSIENT);
@@ -479,6 +502,8 @@ int rf_store_chunks_load(rf_store_t *s, const char *job_id, rf_store_chunk_t **c
         c->result_size = (uint64_t)sqlite3_column_int64(st, 12);
         s_col_copy(st, 13, c->worker, sizeof(c->worker));
         c->failed_on = s_col_dup(st, 14);
+        s_col_copy(st, 15, c->result_digest, sizeof(c->result_digest));
+        c->attempt_open = sqlite3_column_int(st, 16) != 0;
     }
     if (!rc && step != SQLITE_DONE)
         rc = s_fail(s, err, "loading chunks");

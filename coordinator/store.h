@@ -17,7 +17,7 @@
 
 #include "error.h"
 
-#define RF_STORE_SCHEMA_VERSION 1
+#define RF_STORE_SCHEMA_VERSION 2
 
 typedef struct rf_store rf_store_t;
 
@@ -36,7 +36,8 @@ typedef struct rf_store_job {
     char *message;
 } rf_store_job_t;
 
-/* Chunk states: queued | done | failed. Leases live in memory only. */
+/* Chunk states: queued | verifying (a result arrived and is being checked) | done | failed.
+ * Leases live in memory only. */
 typedef struct rf_store_chunk {
     uint32_t index;
     int64_t frame_start, frame_end;   /* global frame range [start, end) */
@@ -48,8 +49,11 @@ typedef struct rf_store_chunk {
     uint32_t attempts;
     char result_blob[65];
     uint64_t result_size;
+    char result_digest[65];            /* hex SHA-256 over the result's per-frame SHA-256s */
     char worker[64];                   /* worker whose result was kept */
     char *failed_on;                   /* space-separated worker names that failed it */
+    bool attempt_open;                 /* its latest attempt never ended: it was running when the
+                                          coordinator stopped (loaded only, never stored) */
 } rf_store_chunk_t;
 
 int rf_store_open(const char *path, rf_store_t **out, rf_err_t *err);
@@ -73,6 +77,12 @@ int rf_store_attempt_end(rf_store_t *s, const char *job_id, uint32_t idx, uint32
 
 int rf_store_chunk_done(rf_store_t *s, const char *job_id, uint32_t idx, const char *result_blob,
                         uint64_t result_size, const char *worker, rf_err_t *err);
+/* A result arrived: remember it (state 'verifying') until it is verified or rejected. */
+int rf_store_chunk_verifying(rf_store_t *s, const char *job_id, uint32_t idx, const char *result_blob,
+                             uint64_t result_size, const char *digest_hex, const char *worker,
+                             rf_err_t *err);
+/* The result was rejected: back to 'queued', result forgotten. */
+int rf_store_chunk_requeued(rf_store_t *s, const char *job_id, uint32_t idx, rf_err_t *err);
 int rf_store_chunk_failed(rf_store_t *s, const char *job_id, uint32_t idx, const char *failed_on,
                           const char *state, rf_err_t *err);
 

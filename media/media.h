@@ -136,6 +136,30 @@ int rf_media_checksum(const char *path, uint64_t *frames, uint8_t digest[RF_SHA2
                       void (*per_frame)(void *arg, int64_t index, const uint8_t sha[RF_SHA256_LEN]),
                       void *arg, rf_err_t *err);
 
+/* ---- scene cuts ----------------------------------------------------------------------------- */
+
+#define RF_SCENE_MAX_SIDE 64     /* the luma thumbnail's long side, in pixels, at most */
+#define RF_SCENE_WINDOW 8        /* previous differences whose median measures ordinary motion */
+#define RF_SCENE_PEAK_FACTOR 2.0 /* a cut's difference must exceed this many times that median */
+#define RF_SCENE_MIN_FRAMES 12   /* shortest scene: a cut closer than this to the last is dropped */
+
+/* Finds hard cuts in the video of info->path (which info describes). Every frame is decoded (frame
+ * threads, loop filter skipped: the thumbnails only need to be close to the real pixels) and its
+ * luma is box-averaged down to at most RF_SCENE_MAX_SIDE pixels on the long side: plane 0 for YUV
+ * and gray formats of any depth, swscale's gray conversion for RGB and anything else. d(i) is the
+ * mean absolute difference between the thumbnails of frames i-1 and i, as a fraction of the full
+ * sample range (0..1). Frame i starts a new scene when all of these hold:
+ *   - d(i) >= threshold;
+ *   - d(i) > RF_SCENE_PEAK_FACTOR x the median of the up to RF_SCENE_WINDOW differences before it
+ *     (fast motion or noise makes every difference large; a cut stands out from its neighbours);
+ *   - d(i) >= d(i+1) (a cut smeared over two frames is placed on its larger step);
+ *   - i is at least RF_SCENE_MIN_FRAMES after the previous cut (frame 0 counts as one).
+ * *cuts (malloc'd, may be NULL when *ncuts is 0) gets the global frame indices of those frames,
+ * ascending, never 0. threshold outside 0..1 is RF_EINVAL; decode failures are RF_EMEDIA and name
+ * the file and frame. Costs one full decode of the source: call it off the event loop. */
+int rf_media_scenes(const rf_media_info_t *info, double threshold, int64_t **cuts, size_t *ncuts,
+                    rf_err_t *err);
+
 /* ---- stitch ---------------------------------------------------------------------------------- */
 
 typedef struct rf_stitch_chunk {

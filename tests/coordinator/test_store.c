@@ -115,7 +115,7 @@ static void t_chunks(rf_store_chunk_t c[3])
 
 /* ---- schema --------------------------------------------------------------------------------- */
 
-static void test_open_creates_schema_v1_in_wal(void **state)
+static void test_open_creates_latest_schema_in_wal(void **state)
 {
     t_ctx_t *c = *state;
     rf_store_t *s = t_open(c->db);
@@ -124,7 +124,7 @@ static void test_open_creates_schema_v1_in_wal(void **state)
     t_query(c->db, "PRAGMA journal_mode", v, sizeof(v));
     assert_string_equal(v, "wal");
     t_query(c->db, "PRAGMA user_version", v, sizeof(v));
-    assert_string_equal(v, "1");
+    assert_int_equal(atoi(v), RF_STORE_SCHEMA_VERSION);
     rf_store_close(&s);
     assert_null(s);
     rf_store_close(&s); /* idempotent */
@@ -157,7 +157,36 @@ static void test_reopen_is_idempotent(void **state)
     }
     char v[64];
     t_query(c->db, "PRAGMA user_version", v, sizeof(v));
+    assert_int_equal(atoi(v), RF_STORE_SCHEMA_VERSION);
+}
+
+/* A version-1 file (before results were recorded on arrival) is migrated forward on open, its
+ * data kept. */
+static void test_migrates_version_1(void **state)
+{
+    t_ctx_t *c = *state;
+    rf_store_t *s = t_open(c->db);
+    rf_store_job_t j;
+    t_job(&j, "job-old", "running");
+    rf_err_t err = {0};
+    assert_int_equal(rf_store_job_insert(s, &j, &err), 0);
+    rf_store_close(&s);
+    t_exec(c->db, "ALTER TABLE chunks DROP COLUMN result_digest");
+    t_exec(c->db, "PRAGMA user_version = 1");
+    s = t_open(c->db);
+    char v[64];
+    t_query(c->db, "PRAGMA user_version", v, sizeof(v));
+    assert_int_equal(atoi(v), RF_STORE_SCHEMA_VERSION);
+    t_query(c->db, "SELECT count(*) FROM pragma_table_info('chunks') WHERE name = 'result_digest'", v,
+            sizeof(v));
     assert_string_equal(v, "1");
+    rf_store_job_t *jobs = NULL;
+    size_t n = 0;
+    assert_int_equal(rf_store_jobs_load(s, false, &jobs, &n, &err), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(jobs[0].id, "job-old");
+    rf_store_jobs_free(jobs, n);
+    rf_store_close(&s);
 }
 
 static void test_newer_schema_is_refused(void **state)
@@ -544,8 +573,9 @@ static void test_events_insert(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_open_creates_schema_v1_in_wal, t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_open_creates_latest_schema_in_wal, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_reopen_is_idempotent, t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_migrates_version_1, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_newer_schema_is_refused, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_open_unwritable_path_names_it, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_job_round_trip, t_setup, t_teardown),

@@ -13,7 +13,7 @@ cleanup() {
   local rc=$?
   for pid in "${PIDS[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
-  if [ $rc -eq 0 ]; then rm -rf "$WORK"; else echo "e2e: work kept in $WORK" >&2; fi
+  if [ $rc -eq 0 ] && [ -z "${RF_KEEP:-}" ]; then rm -rf "$WORK"; else echo "e2e: work kept in $WORK" >&2; fi
 }
 trap cleanup EXIT
 
