@@ -52,6 +52,11 @@ int rf_cli_submit(int argc, char **argv);
 int rf_cli_status(int argc, char **argv);
 int rf_cli_jobs(int argc, char **argv);
 int rf_cli_cancel(int argc, char **argv);
+int rf_cli_pause(int argc, char **argv);
+int rf_cli_resume(int argc, char **argv);
+int rf_cli_retry(int argc, char **argv);
+int rf_cli_workers(int argc, char **argv);
+int rf_cli_logs(int argc, char **argv);
 
 /* The endpoint: --coordinator flag, else $REELFARM_COORDINATOR, else the default. */
 const char *rf_cli_endpoint(const char *flag);

@@ -8,6 +8,7 @@
 
 #include "cli.h"
 #include "config.h"
+#include "rftime.h"
 
 static volatile int s_interrupted;
 
@@ -237,6 +238,167 @@ int rf_cli_status(int argc, char **argv)
 int rf_cli_cancel(int argc, char **argv)
 {
     return s_job_request(argc, argv, "reelfarm cancel JOB_ID [--json] [--coordinator EP]", "cancel");
+}
+
+int rf_cli_pause(int argc, char **argv)
+{
+    return s_job_request(argc, argv, "reelfarm pause JOB_ID [--json] [--coordinator EP]", "pause");
+}
+
+int rf_cli_resume(int argc, char **argv)
+{
+    return s_job_request(argc, argv, "reelfarm resume JOB_ID [--json] [--coordinator EP]", "resume");
+}
+
+int rf_cli_retry(int argc, char **argv)
+{
+    return s_job_request(argc, argv, "reelfarm retry JOB_ID [--json] [--coordinator EP]", "retry");
+}
+
+int rf_cli_workers(int argc, char **argv)
+{
+    const char *usage = "reelfarm workers [--json] [--coordinator EP]";
+    const char *ep = NULL;
+    bool json = false;
+    int first = s_flags(argc, argv, usage, &ep, &json, NULL, NULL);
+    if (first < 0 || first != argc) {
+        if (first >= 0)
+            fprintf(stderr, "usage: %s\n", usage);
+        return RF_EXIT_USAGE;
+    }
+    Reelfarm__WorkerList req = REELFARM__WORKER_LIST__INIT;
+    Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
+    env.body_case = REELFARM__ENVELOPE__BODY_WORKER_LIST;
+    env.worker_list = &req;
+    rf_msg_t *reply = NULL;
+    int code = s_call(ep, &env, &reply);
+    if (code)
+        return code;
+    const Reelfarm__Envelope *r = rf_msg_env(reply);
+    if (r->body_case != REELFARM__ENVELOPE__BODY_WORKER_LIST) {
+        rf_msg_destroy(&reply);
+        return RF_EXIT_FAILED;
+    }
+    const Reelfarm__WorkerList *l = r->worker_list;
+    if (json)
+        printf("[");
+    else
+        printf("%-24s %-12s %5s %5s %6s %6s %8s  %s\n", "NAME", "STATE", "SLOTS", "BUSY", "DONE",
+               "FAILED", "SEEN", "GPU");
+    for (size_t i = 0; i < l->n_workers; i++) {
+        const Reelfarm__WorkerInfo *w = l->workers[i];
+        const char *state = !w->live ? "gone" : w->quarantined ? "quarantined" : "ready";
+        if (json) {
+            printf("%s{\"name\":", i ? "," : "");
+            s_json_string(w->name);
+            printf(",\"state\":\"%s\",\"slots\":%u,\"busy\":%u,\"chunks_done\":%u,"
+                   "\"chunks_failed\":%u,\"last_seen_ms_ago\":%" PRIu64 ",\"vram_bytes\":%" PRIu64
+                   ",\"gpu_model\":",
+                   state, w->slots, w->busy, w->chunks_done, w->chunks_failed, w->last_seen_ms_ago,
+                   w->vram_bytes);
+            s_json_string(w->gpu_model);
+            printf(",\"capabilities\":");
+            s_json_string(w->capabilities);
+            printf("}");
+        } else {
+            printf("%-24s %-12s %5u %5u %6u %6u %7.1fs  %s\n", w->name, state, w->slots, w->busy,
+                   w->chunks_done, w->chunks_failed, (double)w->last_seen_ms_ago / 1000.0,
+                   w->gpu_model && *w->gpu_model ? w->gpu_model : "-");
+        }
+    }
+    if (json)
+        printf("]\n");
+    rf_msg_destroy(&reply);
+    return RF_EXIT_OK;
+}
+
+/* Fetches events after *after; prints them; returns an exit code. */
+static int s_events_round(const char *ep, const char *job, int64_t *after, bool json)
+{
+    Reelfarm__EventQuery q = REELFARM__EVENT_QUERY__INIT;
+    q.job_id = (char *)job;
+    q.after_id = *after;
+    q.limit = 500;
+    Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
+    env.body_case = REELFARM__ENVELOPE__BODY_EVENT_QUERY;
+    env.event_query = &q;
+    rf_msg_t *reply = NULL;
+    int code = s_call(ep, &env, &reply);
+    if (code)
+        return code;
+    const Reelfarm__Envelope *r = rf_msg_env(reply);
+    if (r->body_case == REELFARM__ENVELOPE__BODY_EVENT_LIST) {
+        for (size_t i = 0; i < r->event_list->n_events; i++) {
+            const Reelfarm__Event *e = r->event_list->events[i];
+            char ts[32];
+            rf_wall_format(e->ts_ms, ts, sizeof(ts));
+            if (json) {
+                printf("{\"id\":%" PRId64 ",\"ts\":\"%s\",\"level\":", e->id, ts);
+                s_json_string(e->level);
+                printf(",\"message\":");
+                s_json_string(e->message);
+                printf("}\n");
+            } else {
+                printf("%s %-5s %s\n", ts, e->level, e->message);
+            }
+            *after = e->id;
+        }
+        fflush(stdout);
+    }
+    rf_msg_destroy(&reply);
+    return RF_EXIT_OK;
+}
+
+static bool s_job_ended(const char *ep, const char *job)
+{
+    Reelfarm__JobQuery q = REELFARM__JOB_QUERY__INIT;
+    q.job_id = (char *)job;
+    Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
+    env.body_case = REELFARM__ENVELOPE__BODY_JOB_QUERY;
+    env.job_query = &q;
+    rf_msg_t *reply = NULL;
+    if (s_call(ep, &env, &reply))
+        return true;
+    const Reelfarm__Envelope *r = rf_msg_env(reply);
+    bool ended = r->body_case != REELFARM__ENVELOPE__BODY_JOB_STATUS ||
+                 !strcmp(r->job_status->state, "done") || !strcmp(r->job_status->state, "failed") ||
+                 !strcmp(r->job_status->state, "cancelled");
+    rf_msg_destroy(&reply);
+    return ended;
+}
+
+int rf_cli_logs(int argc, char **argv)
+{
+    const char *usage = "reelfarm logs JOB_ID [--follow] [--json] [--coordinator EP]";
+    const char *ep = NULL;
+    bool json = false, follow = false;
+    /* --follow shares the --wait slot of the common flag parser. */
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--follow") || !strcmp(argv[i], "-f"))
+            argv[i] = "--wait";
+    int first = s_flags(argc, argv, usage, &ep, &json, &follow, NULL);
+    if (first < 0 || first != argc - 1) {
+        if (first >= 0)
+            fprintf(stderr, "usage: %s\n", usage);
+        return RF_EXIT_USAGE;
+    }
+    const char *job = argv[first];
+    int64_t after = 0;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = s_on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    for (;;) {
+        int code = s_events_round(ep, job, &after, json);
+        if (code || !follow)
+            return code;
+        if (s_job_ended(ep, job)) /* one more round: events written as it ended */
+            return s_events_round(ep, job, &after, json);
+        for (int i = 0; i < 5 && !s_interrupted; i++)
+            rf_sleep_ms(100);
+        if (s_interrupted)
+            return RF_EXIT_INTERRUPTED;
+    }
 }
 
 int rf_cli_jobs(int argc, char **argv)

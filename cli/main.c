@@ -18,7 +18,11 @@ static void s_usage(FILE *f)
             "  submit JOB.yaml [--wait]         send a job to a running coordinator; prints its id\n"
             "  status JOB_ID [--json]           a job's state and chunks\n"
             "  jobs [--json]                    every job the coordinator knows\n"
-            "  cancel JOB_ID                    cancel a job\n"
+            "  cancel JOB_ID                    cancel a job (a failed one: give it up, free its data)\n"
+            "  pause JOB_ID / resume JOB_ID     stop starting new chunks of a job / start again\n"
+            "  retry JOB_ID                     run a failed job's failed chunks again\n"
+            "  workers [--json]                 the workers, their slots, failures and GPUs\n"
+            "  logs JOB_ID [--follow] [--json]  a job's events\n"
             "  version                          print the version\n"
             "\n"
             "Coordinator: --coordinator tcp://HOST:7601, or REELFARM_COORDINATOR.\n");
@@ -42,6 +46,16 @@ int main(int argc, char **argv)
         return rf_cli_jobs(argc - 1, argv + 1);
     if (!strcmp(cmd, "cancel"))
         return rf_cli_cancel(argc - 1, argv + 1);
+    if (!strcmp(cmd, "pause"))
+        return rf_cli_pause(argc - 1, argv + 1);
+    if (!strcmp(cmd, "resume"))
+        return rf_cli_resume(argc - 1, argv + 1);
+    if (!strcmp(cmd, "retry"))
+        return rf_cli_retry(argc - 1, argv + 1);
+    if (!strcmp(cmd, "workers"))
+        return rf_cli_workers(argc - 1, argv + 1);
+    if (!strcmp(cmd, "logs"))
+        return rf_cli_logs(argc - 1, argv + 1);
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
         printf("reelfarm %s\n", RF_VERSION);
         return RF_EXIT_OK;

@@ -31,6 +31,8 @@
 #define RF_MAX_WORKERS 4096
 #define RF_WORKER_MAX_SLOTS 256
 #define RF_ROUTING_ID_MAX 255
+#define RF_QUARANTINE_JOBS 2             /* failing chunks of this many distinct jobs ... */
+#define RF_QUARANTINE_WINDOW_MS 600000   /* ... within 10 minutes quarantines a worker */
 
 typedef struct c_worker c_worker_t;
 
@@ -45,6 +47,7 @@ typedef struct c_chunk {
     float fps;
     bool verifying;          /* a result is being verified off the loop */
     uint64_t hold_until_ms;  /* after a restart: keep it for the worker that ran it to re-announce */
+    uint32_t attempt_base;   /* attempts before the last `retry`: the limit counts from here */
 } c_chunk_t;
 
 typedef struct c_job {
@@ -55,6 +58,7 @@ typedef struct c_job {
     size_t nchunks;
     size_t ndone;
     int busy;                /* work requests in flight that use this job */
+    bool paused;             /* no new chunks start; running ones finish */
     struct c_job *next;
 } c_job_t;
 
@@ -68,6 +72,14 @@ struct c_worker {
     uint32_t nidle;
     uint64_t last_seen_ms;
     bool live;
+    char caps[1024];         /* " enc1 enc2 ... | pass1 pass2 " as announced, for matching */
+    char gpu_model[128];
+    uint64_t vram_bytes;
+    /* Quarantine: a worker whose chunks fail in several jobs is the likely culprit. */
+    char failed_jobs[RF_QUARANTINE_JOBS][40]; /* distinct jobs it failed chunks of, recently */
+    uint64_t failed_ms[RF_QUARANTINE_JOBS];
+    bool quarantined;
+    uint32_t chunks_done, chunks_failed;
     c_worker_t *next;
 };
 
@@ -446,6 +458,9 @@ static void s_verify_done(rf_coordinator_t *c, c_work_t *wk)
     job->ndone++;
     RF_INFO(COMP, "job %s: chunk %u done by %s (%zu/%zu)", job->row.id, ch->row.index, wk->worker,
             job->ndone, job->nchunks);
+    for (c_worker_t *x = c->workers; x; x = x->next)
+        if (!strcmp(x->name, wk->worker))
+            x->chunks_done++;
     if (job->ndone == job->nchunks)
         s_stitch_start(c, job);
 }
@@ -513,31 +528,62 @@ static bool s_failed_on(const c_chunk_t *ch, const char *worker)
     return false;
 }
 
-/* The best chunk for worker w: highest job priority first, then the longest chunk (so the tail of
- * a job is made of short chunks), never one w already failed. */
+/* Whether worker w announced `what` (an encoder or a pass name) in its capabilities. */
+static bool s_worker_has(const c_worker_t *w, const char *what)
+{
+    char needle[80];
+    snprintf(needle, sizeof(needle), " %s ", what);
+    return strstr(w->caps, needle) != NULL;
+}
+
+/* Capability matching: the job's encoder opened on w, and w has every pass of the pipeline. */
+static bool s_worker_can(const c_worker_t *w, const c_job_t *j)
+{
+    if (!s_worker_has(w, j->spec->encode.codec))
+        return false;
+    for (size_t i = 0; i < j->spec->npasses; i++)
+        if (!s_worker_has(w, j->spec->pipeline[i].name))
+            return false;
+    return true;
+}
+
+/* The chunk for worker w. Jobs share the slots in proportion to their priority (weight =
+ * priority + 1): the job with the fewest running chunks per unit of weight goes next, so a
+ * priority-80 job runs about four chunks for each one of a priority-20 job, and no running job
+ * starves. Within a job the longest queued chunk goes first (so a job's tail is made of short
+ * chunks), never one w already failed, and only if w has the job's encoder and passes. */
 static c_chunk_t *s_pick(rf_coordinator_t *c, c_worker_t *w, c_job_t **job_out)
 {
     c_chunk_t *best = NULL;
     c_job_t *best_job = NULL;
+    uint64_t best_running = 0;
     for (c_job_t *j = c->jobs; j; j = j->next) {
-        if (strcmp(j->row.state, "running") || !j->info)
+        if (strcmp(j->row.state, "running") || !j->info || j->paused || !s_worker_can(w, j))
             continue;
-        if (best_job && j->row.priority < best_job->row.priority)
-            continue;
+        c_chunk_t *cand = NULL;
+        uint64_t running = 0;
         for (size_t i = 0; i < j->nchunks; i++) {
             c_chunk_t *ch = &j->chunks[i];
+            running += ch->lease != 0;
             if (strcmp(ch->row.state, "queued") || ch->lease || ch->verifying || ch->hold_until_ms)
                 continue;
             if (s_failed_on(ch, w->name))
                 continue;
-            int64_t len = ch->row.frame_end - ch->row.frame_start;
-            bool better = !best || j->row.priority > best_job->row.priority ||
-                          (j->row.priority == best_job->row.priority &&
-                           len > best->row.frame_end - best->row.frame_start);
-            if (better) {
-                best = ch;
-                best_job = j;
-            }
+            if (!cand || ch->row.frame_end - ch->row.frame_start > cand->row.frame_end - cand->row.frame_start)
+                cand = ch;
+        }
+        if (!cand)
+            continue;
+        /* (running + 1) / weight, compared by cross-multiplication; ties: higher priority, then
+         * the older job (list order). */
+        uint64_t key = (running + 1) * (uint64_t)(best_job ? best_job->row.priority + 1 : 1);
+        uint64_t best_key = (best_running + 1) * (uint64_t)(j->row.priority + 1);
+        bool better = !best || key < best_key ||
+                      (key == best_key && j->row.priority > best_job->row.priority);
+        if (better) {
+            best = cand;
+            best_job = j;
+            best_running = running;
         }
     }
     *job_out = best_job;
@@ -656,7 +702,7 @@ static void s_dispatch(rf_coordinator_t *c)
     if (c->stopping)
         return;
     for (c_worker_t *w = c->workers; w; w = w->next) {
-        while (w->live && w->nidle > 0) {
+        while (w->live && !w->quarantined && w->nidle > 0) {
             c_job_t *job = NULL;
             c_chunk_t *ch = s_pick(c, w, &job);
             if (!ch)
@@ -679,7 +725,7 @@ static bool s_failed_everywhere(rf_coordinator_t *c, const c_chunk_t *ch)
 {
     bool any = false;
     for (c_worker_t *w = c->workers; w; w = w->next) {
-        if (!w->live)
+        if (!w->live || w->quarantined)
             continue;
         any = true;
         if (!s_failed_on(ch, w->name))
@@ -700,6 +746,38 @@ static void s_chunk_fail_job(rf_coordinator_t *c, c_job_t *job, c_chunk_t *ch)
     s_job_fail(c, job, msg);
 }
 
+/* Counts a failure against worker `name`; failures in RF_QUARANTINE_JOBS distinct jobs within the
+ * window quarantine it (no more work until it restarts: a new instance starts clean). */
+static void s_worker_failed(rf_coordinator_t *c, const char *name, const c_job_t *job)
+{
+    c_worker_t *w = NULL;
+    for (c_worker_t *x = c->workers; x && !w; x = x->next)
+        if (!strcmp(x->name, name))
+            w = x;
+    if (!w)
+        return;
+    w->chunks_failed++;
+    uint64_t now = rf_now_ms();
+    size_t slot = 0, distinct = 0;
+    bool found = false;
+    for (size_t i = 0; i < RF_QUARANTINE_JOBS && !found; i++)
+        if (!strcmp(w->failed_jobs[i], job->row.id))
+            slot = i, found = true; /* this job again: refresh its entry */
+    for (size_t i = 1; i < RF_QUARANTINE_JOBS && !found; i++)
+        if (w->failed_ms[i] < w->failed_ms[slot])
+            slot = i; /* a new job: replace the oldest entry */
+    snprintf(w->failed_jobs[slot], sizeof(w->failed_jobs[slot]), "%s", job->row.id);
+    w->failed_ms[slot] = now;
+    for (size_t i = 0; i < RF_QUARANTINE_JOBS; i++)
+        distinct += w->failed_jobs[i][0] && now - w->failed_ms[i] <= RF_QUARANTINE_WINDOW_MS;
+    if (distinct >= RF_QUARANTINE_JOBS && !w->quarantined) {
+        w->quarantined = true;
+        w->nidle = 0;
+        RF_WARN(COMP, "worker '%s' quarantined: it failed chunks of %d different jobs within %d min",
+                w->name, RF_QUARANTINE_JOBS, RF_QUARANTINE_WINDOW_MS / 60000);
+    }
+}
+
 /* Ends the current attempt of ch and puts the chunk back in the queue, or fails the job when the
  * chunk has used its attempts or nobody is left to try it. blame names the worker at fault (it
  * will not get this chunk again), or is NULL when no worker is (lost, cancelled). */
@@ -710,6 +788,8 @@ static void s_chunk_requeue(rf_coordinator_t *c, c_job_t *job, c_chunk_t *ch, co
     const char *wname = blame ? blame : ch->worker ? ch->worker->name : "";
     rf_store_attempt_end(c->store, job->row.id, ch->row.index, ch->row.attempts, outcome, message,
                          NULL);
+    if (blame_worker && *wname)
+        s_worker_failed(c, wname, job);
     if (blame_worker && *wname && !s_failed_on(ch, wname)) {
         size_t old = ch->row.failed_on ? strlen(ch->row.failed_on) : 0;
         char *grown = realloc(ch->row.failed_on, old + strlen(wname) + 2);
@@ -726,7 +806,8 @@ static void s_chunk_requeue(rf_coordinator_t *c, c_job_t *job, c_chunk_t *ch, co
     ch->worker = NULL;
     ch->frames_done = 0;
     ch->fps = 0;
-    if ((int)ch->row.attempts >= c->max_attempts || (blame_worker && s_failed_everywhere(c, ch)))
+    if ((int)(ch->row.attempts - ch->attempt_base) >= c->max_attempts ||
+        (blame_worker && s_failed_everywhere(c, ch)))
         s_chunk_fail_job(c, job, ch);
 }
 
@@ -755,10 +836,10 @@ static void s_job_fail(rf_coordinator_t *c, c_job_t *job, const char *message)
     job->row.message = strdup(message);
     rf_store_job_set_state(c->store, job->row.id, "failed", message, NULL);
     s_event(c, job, "error", "failed: %s", message);
-    s_job_release_blobs(c, job);
+    /* Blobs stay: `retry` continues from the chunks already done; `cancel` releases them. */
 }
 
-/* A finished job's input slices and chunk results are deleted unless an unfinished job still
+/* A done or cancelled job's input slices and chunk results are deleted unless an unfinished job still
  * names them (blobs are content-addressed, so two jobs on the same input share slices). The
  * output file is the product; the state keeps the job's record and events. */
 static void s_job_release_blobs(rf_coordinator_t *c, c_job_t *job)
@@ -823,8 +904,29 @@ static void s_on_hello(rf_coordinator_t *c, const void *rid, size_t rid_len, con
         if (restarted)
             s_worker_expire(c, w, "restarted");
     }
+    if (strcmp(w->instance, h->instance ? h->instance : "") != 0) {
+        /* A new process: whatever made the old one fail may be gone. */
+        w->quarantined = false;
+        memset(w->failed_jobs, 0, sizeof(w->failed_jobs));
+        memset(w->failed_ms, 0, sizeof(w->failed_ms));
+    }
     snprintf(w->name, sizeof(w->name), "%s", h->name);
     snprintf(w->instance, sizeof(w->instance), "%s", h->instance ? h->instance : "");
+    size_t used = 0;
+    w->caps[0] = '\0';
+    w->gpu_model[0] = '\0';
+    w->vram_bytes = 0;
+    if (h->caps) {
+        used += (size_t)snprintf(w->caps, sizeof(w->caps), " ");
+        for (size_t i = 0; i < h->caps->n_encoders && used < sizeof(w->caps); i++)
+            if (h->caps->encoders[i] && strlen(h->caps->encoders[i]) < 64 && !strchr(h->caps->encoders[i], ' '))
+                used += (size_t)snprintf(w->caps + used, sizeof(w->caps) - used, "%s ", h->caps->encoders[i]);
+        for (size_t i = 0; i < h->caps->n_passes && used < sizeof(w->caps); i++)
+            if (h->caps->passes[i] && strlen(h->caps->passes[i]) < 64 && !strchr(h->caps->passes[i], ' '))
+                used += (size_t)snprintf(w->caps + used, sizeof(w->caps) - used, "%s ", h->caps->passes[i]);
+        snprintf(w->gpu_model, sizeof(w->gpu_model), "%s", h->caps->gpu_model ? h->caps->gpu_model : "");
+        w->vram_bytes = h->caps->vram_bytes;
+    }
     w->slots = h->slots > RF_WORKER_MAX_SLOTS ? RF_WORKER_MAX_SLOTS : h->slots;
     w->nidle = 0;
     w->live = true;
@@ -1120,7 +1222,7 @@ static void s_status_fill(const c_job_t *job, Reelfarm__JobStatus *st)
 {
     st->job_id = (char *)job->row.id;
     st->name = job->row.name;
-    st->state = (char *)job->row.state;
+    st->state = job->paused && !strcmp(job->row.state, "running") ? "paused" : (char *)job->row.state;
     st->chunks_total = (uint32_t)job->nchunks;
     st->chunks_done = (uint32_t)job->ndone;
     st->frames_total = (uint64_t)job->row.frames_total;
@@ -1218,15 +1320,51 @@ static void s_on_list(rf_coordinator_t *c, const rf_zparts_t *req)
     free(stp);
 }
 
+/* retry: a failed job continues; its failed chunks get a fresh set of attempts on every worker. */
+static const char *s_job_retry(rf_coordinator_t *c, c_job_t *job)
+{
+    if (strcmp(job->row.state, "failed"))
+        return "only a failed job can be retried";
+    size_t again = 0;
+    for (size_t i = 0; i < job->nchunks; i++) {
+        c_chunk_t *ch = &job->chunks[i];
+        if (!strcmp(ch->row.state, "done"))
+            continue;
+        snprintf(ch->row.state, sizeof(ch->row.state), "queued");
+        free(ch->row.failed_on);
+        ch->row.failed_on = NULL;
+        ch->attempt_base = ch->row.attempts;
+        rf_store_chunk_failed(c->store, job->row.id, ch->row.index, "", "queued", NULL);
+        again++;
+    }
+    free(job->row.message);
+    job->row.message = strdup("");
+    bool planned = job->info && job->nchunks;
+    s_set_state(job, planned ? (job->ndone == job->nchunks ? "stitching" : "running") : "planning");
+    rf_store_job_set_state(c->store, job->row.id, job->row.state, "", NULL);
+    s_event(c, job, "info", "retry requested: %zu chunks queued again", again);
+    if (!planned)
+        s_plan_start(c, job, job->nchunks == 0);
+    else if (job->ndone == job->nchunks)
+        s_stitch_start(c, job);
+    s_dispatch(c);
+    return NULL;
+}
+
 static void s_on_action(rf_coordinator_t *c, const rf_zparts_t *req, const Reelfarm__JobAction *a)
 {
     c_job_t *job = a->job_id ? s_job_find(c, a->job_id) : NULL;
+    const char *action = a->action ? a->action : "";
+    const char *refused = NULL;
     if (!job) {
-        s_reply_error(c, req, RF_ENOENT, "no such job");
+        char msg[200];
+        snprintf(msg, sizeof(msg), "no job '%.64s'", a->job_id ? a->job_id : "");
+        s_reply_error(c, req, RF_ENOENT, msg);
         return;
     }
-    if (a->action && !strcmp(a->action, "cancel")) {
-        if (!s_job_terminal(job)) {
+    if (!strcmp(action, "cancel")) {
+        /* A failed job can be cancelled too: that gives up on a retry and frees its blobs. */
+        if (!s_job_terminal(job) || !strcmp(job->row.state, "failed")) {
             s_cancel_leases(c, job, "job cancelled");
             s_set_state(job, "cancelled");
             rf_store_job_set_state(c->store, job->row.id, "cancelled", "cancelled by request", NULL);
@@ -1234,12 +1372,112 @@ static void s_on_action(rf_coordinator_t *c, const rf_zparts_t *req, const Reelf
             if (!job->busy)
                 s_job_release_blobs(c, job); /* a plan in flight writes slices: skip then */
         }
-        Reelfarm__JobQuery q = REELFARM__JOB_QUERY__INIT;
-        q.job_id = job->row.id;
-        s_on_query(c, req, &q);
+    } else if (!strcmp(action, "pause") || !strcmp(action, "resume")) {
+        bool pause = !strcmp(action, "pause");
+        if (s_job_terminal(job)) {
+            refused = "the job has ended";
+        } else if (job->paused != pause) {
+            job->paused = pause;
+            rf_store_job_set_paused(c->store, job->row.id, pause, NULL);
+            s_event(c, job, "info", pause ? "paused: running chunks finish, no new ones start"
+                                          : "resumed");
+            if (!pause)
+                s_dispatch(c);
+        }
+    } else if (!strcmp(action, "retry")) {
+        refused = s_job_retry(c, job);
+    } else {
+        refused = "unknown action (known: cancel, pause, resume, retry)";
+    }
+    if (refused) {
+        char msg[300];
+        snprintf(msg, sizeof(msg), "job %s: cannot %s: %s", job->row.id, action, refused);
+        s_reply_error(c, req, RF_EINVAL, msg);
         return;
     }
-    s_reply_error(c, req, RF_EINVAL, "unknown action (known: cancel)");
+    Reelfarm__JobQuery q = REELFARM__JOB_QUERY__INIT;
+    q.job_id = job->row.id;
+    s_on_query(c, req, &q);
+}
+
+static void s_on_workers(rf_coordinator_t *c, const rf_zparts_t *req)
+{
+    size_t n = 0;
+    for (c_worker_t *w = c->workers; w; w = w->next)
+        n++;
+    Reelfarm__WorkerInfo *info = calloc(n + 1, sizeof(*info));
+    Reelfarm__WorkerInfo **ptrs = calloc(n + 1, sizeof(*ptrs));
+    Reelfarm__WorkerList list = REELFARM__WORKER_LIST__INIT;
+    uint64_t now = rf_now_ms();
+    if (info && ptrs) {
+        size_t k = 0;
+        for (c_worker_t *w = c->workers; w && k < 2000; w = w->next, k++) {
+            Reelfarm__WorkerInfo *wi = &info[k];
+            reelfarm__worker_info__init(wi);
+            wi->name = w->name;
+            wi->live = w->live;
+            wi->quarantined = w->quarantined;
+            wi->slots = w->slots;
+            uint32_t busy = 0;
+            for (c_job_t *j = c->jobs; j; j = j->next)
+                for (size_t i = 0; i < j->nchunks; i++)
+                    busy += j->chunks[i].lease && j->chunks[i].worker == w;
+            wi->busy = busy;
+            wi->gpu_model = w->gpu_model;
+            wi->vram_bytes = w->vram_bytes;
+            wi->capabilities = w->caps;
+            wi->chunks_done = w->chunks_done;
+            wi->chunks_failed = w->chunks_failed;
+            wi->last_seen_ms_ago = now - w->last_seen_ms;
+            ptrs[k] = wi;
+            list.n_workers = k + 1;
+        }
+        list.workers = ptrs;
+    }
+    Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
+    env.body_case = REELFARM__ENVELOPE__BODY_WORKER_LIST;
+    env.worker_list = &list;
+    s_send(c, c->csock, req->data[0], req->size[0], &env);
+    free(info);
+    free(ptrs);
+}
+
+static void s_on_events(rf_coordinator_t *c, const rf_zparts_t *req, const Reelfarm__EventQuery *q)
+{
+    if (!q->job_id || !s_job_find(c, q->job_id)) {
+        s_reply_error(c, req, RF_ENOENT, "no such job");
+        return;
+    }
+    size_t limit = q->limit == 0 || q->limit > 500 ? 500 : q->limit;
+    rf_store_event_t *ev = NULL;
+    size_t n = 0;
+    rf_err_t err = {0};
+    if (rf_store_events_load(c->store, q->job_id, q->after_id, limit, &ev, &n, &err)) {
+        s_reply_error(c, req, err.code, err.msg);
+        return;
+    }
+    Reelfarm__Event *items = calloc(n + 1, sizeof(*items));
+    Reelfarm__Event **ptrs = calloc(n + 1, sizeof(*ptrs));
+    Reelfarm__EventList list = REELFARM__EVENT_LIST__INIT;
+    if (items && ptrs) {
+        for (size_t i = 0; i < n; i++) {
+            reelfarm__event__init(&items[i]);
+            items[i].id = ev[i].id;
+            items[i].ts_ms = ev[i].ts_ms;
+            items[i].level = ev[i].level;
+            items[i].message = ev[i].message;
+            ptrs[i] = &items[i];
+        }
+        list.n_events = n;
+        list.events = ptrs;
+    }
+    Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
+    env.body_case = REELFARM__ENVELOPE__BODY_EVENT_LIST;
+    env.event_list = &list;
+    s_send(c, c->csock, req->data[0], req->size[0], &env);
+    free(items);
+    free(ptrs);
+    free(ev);
 }
 
 static void s_on_client_msg(rf_zsock_t *s, const rf_zparts_t *msg, void *arg)
@@ -1264,6 +1502,12 @@ static void s_on_client_msg(rf_zsock_t *s, const rf_zparts_t *msg, void *arg)
         break;
     case REELFARM__ENVELOPE__BODY_JOB_LIST:
         s_on_list(c, msg);
+        break;
+    case REELFARM__ENVELOPE__BODY_WORKER_LIST:
+        s_on_workers(c, msg);
+        break;
+    case REELFARM__ENVELOPE__BODY_EVENT_QUERY:
+        s_on_events(c, msg, env->event_query);
         break;
     default:
         s_reply_error(c, msg, RF_EPROTO, "unexpected request");
@@ -1418,6 +1662,7 @@ static int s_load_jobs(rf_coordinator_t *c, rf_err_t *err)
             continue;
         }
         memset(row, 0, sizeof(*row)); /* strings now belong to job->row */
+        job->paused = job->row.paused;
         rf_store_chunk_t *chunks = NULL;
         size_t nchunks = 0;
         /* A chunk that was running when we stopped is held for twice the liveness window: its

@@ -43,6 +43,8 @@ static const char *const s_migrations[] = {
     "CREATE INDEX jobs_state ON jobs(state);",
     /* 2: results are recorded when they arrive, so a restart re-verifies instead of re-rendering. */
     "ALTER TABLE chunks ADD COLUMN result_digest TEXT NOT NULL DEFAULT '';",
+    /* 3: pausing a job survives a restart. */
+    "ALTER TABLE jobs ADD COLUMN paused INTEGER NOT NULL DEFAULT 0;",
 };
 
 static int s_fail(rf_store_t *s, rf_err_t *err, const char *what)
@@ -172,6 +174,18 @@ static int s_run(rf_store_t *s, rf_err_t *err, const char *what, const char *sql
     if (rc != SQLITE_DONE)
         return s_fail(s, err, what);
     return 0;
+}
+
+static char *s_col_dup(sqlite3_stmt *st, int col)
+{
+    const unsigned char *v = sqlite3_column_text(st, col);
+    return strdup(v ? (const char *)v : "");
+}
+
+static void s_col_copy(sqlite3_stmt *st, int col, char *dst, size_t size)
+{
+    const unsigned char *v = sqlite3_column_text(st, col);
+    snprintf(dst, size, "%s", v ? (const char *)v : "");
 }
 
 int rf_store_job_insert(rf_store_t *s, const rf_store_job_t *j, rf_err_t *err)
@@ -309,6 +323,43 @@ int rf_store_blob_in_use(rf_store_t *s, const char *sha, bool *in_use, rf_err_t 
     return 0;
 }
 
+int rf_store_job_set_paused(rf_store_t *s, const char *job_id, bool paused, rf_err_t *err)
+{
+    return s_run(s, err, "pausing job", "UPDATE jobs SET paused = ?, updated_ms = ? WHERE id = ?", "iit",
+                 (int64_t)paused, rf_wall_ms(), job_id);
+}
+
+int rf_store_events_load(rf_store_t *s, const char *job_id, int64_t after_id, size_t max,
+                         rf_store_event_t **events, size_t *n, rf_err_t *err)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT id, ts_ms, level, message FROM events WHERE job_id = ? AND id > ?"
+                           " ORDER BY id LIMIT ?",
+                           -1, &st, NULL) != SQLITE_OK)
+        return s_fail(s, err, "loading events");
+    sqlite3_bind_text(st, 1, job_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 2, after_id);
+    sqlite3_bind_int64(st, 3, (int64_t)max);
+    rf_store_event_t *list = calloc(max ? max : 1, sizeof(*list));
+    size_t count = 0;
+    if (!list) {
+        sqlite3_finalize(st);
+        return rf_err_set(err, RF_ENOMEM, "out of memory loading events");
+    }
+    while (count < max && sqlite3_step(st) == SQLITE_ROW) {
+        list[count].id = sqlite3_column_int64(st, 0);
+        list[count].ts_ms = sqlite3_column_int64(st, 1);
+        s_col_copy(st, 2, list[count].level, sizeof(list[count].level));
+        s_col_copy(st, 3, list[count].message, sizeof(list[count].message));
+        count++;
+    }
+    sqlite3_finalize(st);
+    *events = list;
+    *n = count;
+    return 0;
+}
+
 int rf_store_event(rf_store_t *s, const char *job_id, const char *level, const char *message)
 {
     int rc = s_run(s, NULL, "event", "INSERT INTO events(job_id, ts_ms, level, message) VALUES (?,?,?,?)",
@@ -316,18 +367,6 @@ int rf_store_event(rf_store_t *s, const char *job_id, const char *level, const c
     if (rc)
         RF_WARN("store", "could not record event for job %s: %s", job_id, sqlite3_errmsg(s->db));
     return rc;
-}
-
-static char *s_col_dup(sqlite3_stmt *st, int col)
-{
-    const unsigned char *v = sqlite3_column_text(st, col);
-    return strdup(v ? (const char *)v : "");
-}
-
-static void s_col_copy(sqlite3_stmt *st, int col, char *dst, size_t size)
-{
-    const unsigned char *v = sqlite3_column_text(st, col);
-    snprintf(dst, size, "%s", v ? (const char *)v : "");
 }
 
 char *rf_store_attempt_reasons(rf_store_t *s, const char *job_id, uint32_t idx)
@@ -366,7 +405,7 @@ char *rf_store_attempt_reasons(rf_store_t *s, const char *job_id, uint32_t idx)
 }
 
 static const char *s_job_cols = "id, name, spec_yaml, spec_source, base_dir, state, priority, created_ms,"
-                                " frames_total, output, message";
+                                " frames_total, output, message, paused";
 
 static void s_job_row(sqlite3_stmt *st, rf_store_job_t *j)
 {
@@ -381,6 +420,7 @@ static void s_job_row(sqlite3_stmt *st, rf_store_job_t *j)
     j->frames_total = sqlite3_column_int64(st, 8);
     j->output = s_col_dup(st, 9);
     j->message = s_col_dup(st, 10);
+    j->paused = sqlite3_column_int(st, 11) != 0;
 }
 
 static int s_jobs_query(rf_store_t *s, const char *where, const char *arg, rf_store_job_t **jobs,

@@ -17,7 +17,7 @@
 
 #include "error.h"
 
-#define RF_STORE_SCHEMA_VERSION 2
+#define RF_STORE_SCHEMA_VERSION 3
 
 typedef struct rf_store rf_store_t;
 
@@ -34,6 +34,7 @@ typedef struct rf_store_job {
     int64_t frames_total;
     char *output;
     char *message;
+    bool paused;              /* no new chunks start while set */
 } rf_store_job_t;
 
 /* Chunk states: queued | verifying (a result arrived and is being checked) | done | failed.
@@ -89,6 +90,19 @@ int rf_store_chunk_failed(rf_store_t *s, const char *job_id, uint32_t idx, const
 /* Whether any chunk of a job that is not finished (done/failed/cancelled) still names blob sha
  * as its input or result: a blob nobody unfinished needs can be deleted. */
 int rf_store_blob_in_use(rf_store_t *s, const char *sha, bool *in_use, rf_err_t *err);
+
+int rf_store_job_set_paused(rf_store_t *s, const char *job_id, bool paused, rf_err_t *err);
+
+/* One stored event. */
+typedef struct rf_store_event {
+    int64_t id, ts_ms;
+    char level[8];
+    char message[1024];
+} rf_store_event_t;
+
+/* Events of a job with id > after_id, oldest first, at most max (malloc'd array). */
+int rf_store_events_load(rf_store_t *s, const char *job_id, int64_t after_id, size_t max,
+                         rf_store_event_t **events, size_t *n, rf_err_t *err);
 
 /* Appends an event to the job's log (level: info|warn|error). */
 int rf_store_event(rf_store_t *s, const char *job_id, const char *level, const char *message);

@@ -92,7 +92,6 @@ static int s_settle(s_scan_t *s, double next, rf_err_t *err)
     if (s->cand < 0)
         return 0;
     int64_t i = s->cand;
-    if (getenv("RF_SCENE_DEBUG")) fprintf(stderr, "%lld %.4f med %.4f next %.4f\n", (long long)i, s->cand_diff, s->cand_median, next);
     double d = s->cand_diff;
     s->cand = -1;
     if (d >= s->threshold && d > RF_SCENE_PEAK_FACTOR * s->cand_median && d >= next &&

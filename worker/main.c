@@ -2,6 +2,10 @@
  *
  *   reelfarm-worker [--coordinator tcp://HOST:7600] [--blobs tcp://HOST:7602] [--slots N]
  *                   [--name NAME] [--cache DIR] [--config FILE] [--log-level LEVEL]
+ *                   [--test-fault KIND[@N]]
+ *
+ * --test-fault (or REELFARM_TEST_FAULT) is for tests only: the worker misbehaves on purpose
+ * (see rf_worker_set_test_fault in worker.h).
  *
  * SIGTERM drains (finish or, after the grace period, hand back running chunks); SIGINT stops now.
  */
@@ -28,7 +32,9 @@ static void s_usage(FILE *f)
 {
     fprintf(f, "usage: reelfarm-worker [--coordinator tcp://HOST:7600] [--blobs tcp://HOST:7602]\n"
                "                       [--slots N] [--name NAME] [--cache DIR] [--config FILE]\n"
-               "                       [--log-level debug|info|warn|error]\n");
+               "                       [--log-level debug|info|warn|error]\n"
+               "                       [--test-fault bad-checksum|wrong-count|hang|slow:MS[@N]]"
+               " (tests only)\n");
 }
 
 int main(int argc, char **argv)
@@ -41,11 +47,12 @@ int main(int argc, char **argv)
         {"cache", required_argument, NULL, 'd'},
         {"config", required_argument, NULL, 'f'},
         {"log-level", required_argument, NULL, 'v'},
+        {"test-fault", required_argument, NULL, 't'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *coord = NULL, *blobs = NULL, *name = NULL, *cache = NULL, *config = NULL;
-    const char *level = NULL;
+    const char *level = NULL, *fault = getenv("REELFARM_TEST_FAULT");
     long slots = -1;
     int opt;
     while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -57,6 +64,7 @@ int main(int argc, char **argv)
         case 'd': cache = optarg; break;
         case 'f': config = optarg; break;
         case 'v': level = optarg; break;
+        case 't': fault = optarg; break;
         case 's':
             slots = strtol(optarg, &end, 10);
             if (!end || *end || slots < 1 || slots > RF_WORKER_MAX_SLOTS) {
@@ -115,6 +123,11 @@ int main(int argc, char **argv)
         return 1;
     }
     rf_worker_config_destroy(&cfg);
+    if (rf_worker_set_test_fault(s_worker, fault, &err)) {
+        fprintf(stderr, "reelfarm-worker: --test-fault: %s\n", err.msg);
+        rf_worker_destroy(&s_worker);
+        return 2;
+    }
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = s_on_signal;

@@ -296,6 +296,90 @@ out:
     return NULL;
 }
 
+/* ---- test faults ------------------------------------------------------------------------------ */
+
+static const char *const s_fault_names[] = {
+    [RF_SLOT_FAULT_NONE] = "none",
+    [RF_SLOT_FAULT_BAD_CHECKSUM] = "bad-checksum",
+    [RF_SLOT_FAULT_WRONG_COUNT] = "wrong-count",
+    [RF_SLOT_FAULT_HANG] = "hang",
+    [RF_SLOT_FAULT_SLOW] = "slow",
+};
+
+const char *rf_slot_fault_name(rf_slot_fault_kind_t kind)
+{
+    return kind >= RF_SLOT_FAULT_NONE && kind <= RF_SLOT_FAULT_SLOW ? s_fault_names[kind] : "?";
+}
+
+/* Parses a whole decimal number in [min, max]; false when s is anything else. */
+static bool s_parse_u32(const char *s, size_t len, uint32_t min, uint32_t max, uint32_t *out)
+{
+    if (len == 0 || len > 9)
+        return false;
+    uint32_t v = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+        v = v * 10 + (uint32_t)(s[i] - '0');
+    }
+    if (v < min || v > max)
+        return false;
+    *out = v;
+    return true;
+}
+
+int rf_slot_fault_parse(const char *spec, rf_slot_fault_t *out, rf_err_t *err)
+{
+    memset(out, 0, sizeof(*out));
+    if (!spec || !*spec)
+        return 0;
+    static const char usage[] = "expected bad-checksum, wrong-count, hang or slow:MS, "
+                                "optionally followed by @N (the first N chunks only)";
+    size_t len = strlen(spec);
+    if (len >= sizeof(out->spec))
+        return rf_err_set(err, RF_EINVAL, "test fault '%.40s...' is too long: %s", spec, usage);
+    const char *at = strchr(spec, '@');
+    size_t kind_len = at ? (size_t)(at - spec) : len;
+    rf_slot_fault_t f = {0};
+    if (at && !s_parse_u32(at + 1, strlen(at + 1), 1, 1000000, &f.limit))
+        return rf_err_set(err, RF_EINVAL, "test fault '%s': '@%s' is not a chunk count 1..1000000",
+                          spec, at + 1);
+    static const char slow[] = "slow:";
+    if (kind_len == 12 && !strncmp(spec, "bad-checksum", kind_len)) {
+        f.kind = RF_SLOT_FAULT_BAD_CHECKSUM;
+    } else if (kind_len == 11 && !strncmp(spec, "wrong-count", kind_len)) {
+        f.kind = RF_SLOT_FAULT_WRONG_COUNT;
+    } else if (kind_len == 4 && !strncmp(spec, "hang", kind_len)) {
+        f.kind = RF_SLOT_FAULT_HANG;
+    } else if (kind_len >= sizeof(slow) - 1 && !strncmp(spec, slow, sizeof(slow) - 1)) {
+        const char *ms = spec + sizeof(slow) - 1;
+        if (!s_parse_u32(ms, kind_len - (sizeof(slow) - 1), 1, RF_SLOT_FAULT_MAX_SLOW_MS,
+                         &f.slow_ms))
+            return rf_err_set(err, RF_EINVAL, "test fault '%s': slow needs milliseconds 1..%d",
+                              spec, RF_SLOT_FAULT_MAX_SLOW_MS);
+        f.kind = RF_SLOT_FAULT_SLOW;
+    } else {
+        return rf_err_set(err, RF_EINVAL, "unknown test fault '%s': %s", spec, usage);
+    }
+    snprintf(f.spec, sizeof(f.spec), "%s", spec);
+    *out = f;
+    return 0;
+}
+
+/* Sleeps ms, waking every RF_SLOT_FAULT_POLL_MS to look at the cancel flag. Returns false when
+ * cancelled. */
+static bool s_fault_sleep(uint64_t ms, const atomic_int *cancel)
+{
+    while (ms > 0) {
+        if (cancel && atomic_load(cancel))
+            return false;
+        uint64_t step = ms < RF_SLOT_FAULT_POLL_MS ? ms : RF_SLOT_FAULT_POLL_MS;
+        rf_sleep_ms(step);
+        ms -= step;
+    }
+    return !(cancel && atomic_load(cancel));
+}
+
 /* ---- render ------------------------------------------------------------------------------------ */
 
 static int s_fail(rf_slot_result_t *res, int rc, const char *klass, bool retryable, const char *fmt,
@@ -403,6 +487,8 @@ int rf_slot_render(const rf_assignment_t *a, const rf_slot_env_t *env, const ato
     int rc = 0;
     uint64_t expected = (uint64_t)(a->frame_end - a->frame_start);
     uint64_t encoded = 0, t0 = rf_now_ms();
+    uint64_t dropped = 0; /* frames the wrong-count test fault kept from the encoder */
+    rf_slot_fault_kind_t fault = env->fault.kind;
     /* Frames arrive contiguous from the first one the queue carries: with passes the first
      * context frame, without them the chunk's first frame. */
     int64_t next_index = a->npasses ? a->frame_start - (int64_t)a->context_before : a->frame_start;
@@ -536,6 +622,10 @@ int rf_slot_render(const rf_assignment_t *a, const rf_slot_env_t *env, const ato
                 goto out;
             }
         }
+        if (fault == RF_SLOT_FAULT_WRONG_COUNT && expected > 1 && encoded + dropped == expected - 1) {
+            dropped++; /* test fault: the chunk's last frame never reaches the encoder */
+            continue;
+        }
         /* The encoder's clock is the chunk-local frame index (DESIGN §5). */
         AVFrame *w = (AVFrame *)out;
         int64_t src_pts = w->pts;
@@ -550,6 +640,18 @@ int rf_slot_render(const rf_assignment_t *a, const rf_slot_env_t *env, const ato
         encoded++;
         if (frames_done)
             atomic_store(frames_done, encoded);
+        if (fault == RF_SLOT_FAULT_SLOW && !s_fault_sleep(env->fault.slow_ms, cancel)) {
+            rc = s_fail(res, RF_ECANCELED, "cancelled", true, "cancelled");
+            goto out;
+        }
+        if (fault == RF_SLOT_FAULT_HANG && cancel) {
+            RF_WARN(COMP, "chunk %u of job %s: test fault 'hang': stopping after frame %" PRId64
+                    " until cancelled", a->chunk, a->job_id, a->frame_start);
+            while (s_fault_sleep(RF_SLOT_FAULT_POLL_MS, cancel))
+                ;
+            rc = s_fail(res, RF_ECANCELED, "cancelled", true, "cancelled");
+            goto out;
+        }
     }
     pthread_join(decoder, NULL);
     decoding = false;
@@ -561,7 +663,7 @@ int rf_slot_render(const rf_assignment_t *a, const rf_slot_env_t *env, const ato
         rc = s_fail(res, rc, "pass", true, "%s", err.msg);
         goto out;
     }
-    if (encoded != expected) {
+    if (encoded + dropped != expected) {
         rc = s_fail(res, RF_EMEDIA, "decode", true,
                     "decoded %" PRIu64 " frames for frames %" PRId64 "-%" PRId64 ", expected %" PRIu64,
                     encoded, a->frame_start, a->frame_end - 1, expected);
@@ -581,11 +683,21 @@ int rf_slot_render(const rf_assignment_t *a, const rf_slot_env_t *env, const ato
         rc = s_fail(res, rc, "encode", true, "checking the encoded chunk: %s", err.msg);
         goto out;
     }
-    if (res->frames != expected) {
+    if (res->frames + dropped != expected) {
         rc = s_fail(res, RF_EVERIFY, "encode", true,
                     "the encoded chunk decodes to %" PRIu64 " frames, expected %" PRIu64, res->frames,
                     expected);
         goto out;
+    }
+    if (fault == RF_SLOT_FAULT_WRONG_COUNT) {
+        RF_WARN(COMP, "chunk %u of job %s: test fault 'wrong-count': dropped %" PRIu64
+                " frame, reporting %" PRIu64 " frames for %" PRIu64, a->chunk, a->job_id, dropped,
+                expected, res->frames);
+        res->frames = expected; /* the digest stays that of what was encoded */
+    } else if (fault == RF_SLOT_FAULT_BAD_CHECKSUM) {
+        RF_WARN(COMP, "chunk %u of job %s: test fault 'bad-checksum': reporting a corrupt digest",
+                a->chunk, a->job_id);
+        res->digest[0] ^= 0x01;
     }
     rc = rf_blob_upload(env->zctx, env->blob_endpoint, out_path, res->result_blob, &res->result_size,
                         RF_TRANSFER_TIMEOUT_MS, cancel, &err);

@@ -49,10 +49,39 @@ typedef struct rf_assignment {
 int rf_assignment_from_msg(const Reelfarm__Assign *msg, rf_assignment_t **out, rf_err_t *err);
 void rf_assignment_destroy(rf_assignment_t **a);
 
+/* Test-only fault injection (`reelfarm-worker --test-fault KIND[@N]`): makes a real worker
+ * misbehave on purpose so that multi-process tests can check how the coordinator copes with a
+ * corrupt result, a hung slot or a slow one. Off (RF_SLOT_FAULT_NONE) unless asked for. */
+typedef enum rf_slot_fault_kind {
+    RF_SLOT_FAULT_NONE = 0,
+    RF_SLOT_FAULT_BAD_CHECKSUM, /* report the digest with one bit flipped */
+    RF_SLOT_FAULT_WRONG_COUNT,  /* encode one frame less, report the expected count anyway */
+    RF_SLOT_FAULT_HANG,         /* after the first frame, wait (checking cancel) until cancelled */
+    RF_SLOT_FAULT_SLOW,         /* sleep slow_ms after every encoded frame */
+} rf_slot_fault_kind_t;
+
+#define RF_SLOT_FAULT_MAX_SLOW_MS 60000 /* slow:MS accepts 1..this */
+#define RF_SLOT_FAULT_POLL_MS 50        /* hang and slow check the cancel flag this often */
+
+typedef struct rf_slot_fault {
+    rf_slot_fault_kind_t kind;
+    uint32_t slow_ms; /* RF_SLOT_FAULT_SLOW: delay per encoded frame */
+    uint32_t limit;   /* only the first `limit` chunks a worker renders misbehave; 0 = all */
+    char spec[64];    /* the spec as given, for logs */
+} rf_slot_fault_t;
+
+/* Parses "bad-checksum", "wrong-count", "hang" or "slow:MS", each optionally followed by "@N"
+ * (N >= 1). NULL or "" means no fault. err says what is wrong with a bad spec (RF_EINVAL). */
+int rf_slot_fault_parse(const char *spec, rf_slot_fault_t *out, rf_err_t *err);
+
+/* The name of a fault kind ("none", "bad-checksum", ...). */
+const char *rf_slot_fault_name(rf_slot_fault_kind_t kind);
+
 typedef struct rf_slot_env {
     void *zctx;                /* the worker's ZeroMQ context (for blob sockets) */
     const char *blob_endpoint; /* the coordinator's blob socket */
     const char *cache_dir;     /* input slices are cached here by SHA-256; work files too */
+    rf_slot_fault_t fault;     /* test fault for this chunk (the worker applies @N); zero = none */
 } rf_slot_env_t;
 
 typedef struct rf_slot_result {

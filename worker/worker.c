@@ -46,6 +46,7 @@ typedef struct w_slot {
     atomic_int cancel;
     _Atomic uint64_t frames_done;
     uint64_t started_ms;
+    rf_slot_env_t env;           /* the worker's env, with the test fault if it applies to this chunk */
     rf_slot_result_t res;
 } w_slot_t;
 
@@ -64,6 +65,8 @@ struct rf_worker {
     uint32_t nslots;
     w_slot_t slots[RF_WORKER_MAX_SLOTS];
     rf_slot_env_t env;
+    rf_slot_fault_t fault;       /* test fault asked for (--test-fault); kind NONE = behave */
+    uint32_t fault_chunks;       /* chunks the test fault was applied to so far (loop thread) */
     /* session */
     bool welcomed;
     uint32_t heartbeat_ms, liveness;
@@ -148,7 +151,7 @@ static void s_send_result(rf_worker_t *w, w_slot_t *s)
 static void *s_slot_main(void *arg)
 {
     w_slot_t *s = arg;
-    rf_slot_render(s->a, &s->w->env, &s->cancel, &s->frames_done, &s->res);
+    rf_slot_render(s->a, &s->env, &s->cancel, &s->frames_done, &s->res);
     atomic_store(&s->thread_done, true);
     uv_async_send(&s->w->wake);
     return NULL;
@@ -162,6 +165,15 @@ static void s_slot_start(rf_worker_t *w, rf_assignment_t *a)
     atomic_store(&s->frames_done, 0);
     atomic_store(&s->thread_done, false);
     memset(&s->res, 0, sizeof(s->res));
+    s->env = w->env;
+    memset(&s->env.fault, 0, sizeof(s->env.fault));
+    if (w->fault.kind != RF_SLOT_FAULT_NONE &&
+        (w->fault.limit == 0 || w->fault_chunks < w->fault.limit)) {
+        s->env.fault = w->fault;
+        w->fault_chunks++;
+        RF_WARN(COMP, "slot %u: test fault '%s' applies to chunk %u of job %s (%u so far)", a->slot,
+                w->fault.spec, a->chunk, a->job_id, w->fault_chunks);
+    }
     s->started_ms = rf_now_ms();
     s->state = SLOT_RUNNING;
     if (pthread_create(&s->thread, NULL, s_slot_main, s) != 0) {
@@ -631,6 +643,20 @@ int rf_worker_new(const rf_worker_config_t *cfg, rf_worker_t **out, rf_err_t *er
     RF_INFO(COMP, "'%s': %u slots, GPU: %s, encoders:%s", w->name, w->nslots,
             w->ngpus ? w->gpu_model : "none", w->nencoders ? list : " none");
     *out = w;
+    return 0;
+}
+
+int rf_worker_set_test_fault(rf_worker_t *w, const char *spec, rf_err_t *err)
+{
+    rf_slot_fault_t f;
+    int rc = rf_slot_fault_parse(spec, &f, err);
+    if (rc)
+        return rc;
+    w->fault = f;
+    w->fault_chunks = 0;
+    if (f.kind != RF_SLOT_FAULT_NONE)
+        RF_WARN(COMP, "test fault '%s' is active: this worker misbehaves on purpose (%s)", f.spec,
+                f.limit ? "for its first chunks only" : "on every chunk");
     return 0;
 }
 

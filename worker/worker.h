@@ -24,6 +24,14 @@ typedef struct rf_worker rf_worker_t;
 /* Probes capabilities and prepares the session; connects when run. cfg is copied. */
 int rf_worker_new(const rf_worker_config_t *cfg, rf_worker_t **out, rf_err_t *err);
 
+/* For tests only: makes this worker misbehave on purpose, so multi-process tests can check how
+ * the coordinator copes with bad workers. spec is "bad-checksum" (a digest with one bit flipped),
+ * "wrong-count" (the last frame dropped, the expected count reported), "hang" (the slot stops after
+ * its first frame until cancelled) or "slow:MS" (MS ms per frame), optionally "@N": only the first
+ * N chunks this worker renders. NULL or "" turns it off. Call before rf_worker_run. Returns
+ * RF_EINVAL (err says why) for an unknown spec. */
+int rf_worker_set_test_fault(rf_worker_t *w, const char *spec, rf_err_t *err);
+
 /* Runs until stopped. Returns 0. */
 int rf_worker_run(rf_worker_t *w);
 

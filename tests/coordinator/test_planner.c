@@ -1,7 +1,9 @@
 /* test_planner.c - chunk planning (coordinator/planner.h): rf_plan_ranges on hand-built sources
  * (contiguous cover, max length, keyframe cuts, no runt at the end, context frames, bad input),
- * and rf_plan_job on a real fixture (every chunk's input slice is a blob that decodes to the
- * chunk's frames and its context).
+ * rf_plan_ranges_scenes on hand-made cut lists (cuts become boundaries, short scenes collate, a
+ * forced boundary leaves room for the next cut; a seeded random sweep of the same invariants),
+ * and rf_plan_job on real fixtures (every chunk's input slice is a blob that decodes to the
+ * chunk's frames and its context; on the `scenes` fixture every known cut starts a chunk).
  */
 #include <math.h>
 #include <sys/stat.h>
@@ -210,6 +212,171 @@ static void test_ranges_reject_empty_or_rateless_sources(void **state)
     }
 }
 
+/* ---- scene-aware planning ------------------------------------------------------------------- */
+
+/* Keyframes as in t_case_t; cuts (0-terminated) are handed to rf_plan_ranges_scenes as they are. */
+typedef struct t_scene_case {
+    const char *name;
+    int64_t frames;
+    double target_s, max_s; /* at 24 fps */
+    int64_t kf_every;
+    int64_t cuts[MAXK];
+    size_t ncuts;
+    int64_t want[MAXK];     /* expected chunk ends, 0-terminated */
+    const char *starts;     /* per chunk: 'S' starts a scene, 'F' is a forced boundary */
+} t_scene_case_t;
+
+/* At 24 fps, target 2 s / max 4 s: T = 48, M = 96, H = 24. */
+static const t_scene_case_t s_scene_cases[] = {
+    {"the scenes fixture: every cut is a boundary, a long scene gets a keyframe", 366, 2, 4, 48,
+     {60, 146, 198, 308}, 4, {60, 146, 198, 240, 308, 366}, "SSSSFS"},
+    {"short scenes are collated into the chunk after the last boundary", 240, 2, 4, 0,
+     {10, 30, 40, 100, 110}, 5, {30, 100, 148, 196, 240}, "SSSFF"},
+    {"a cut that would leave a runt at the end is not a boundary", 200, 2, 4, 0, {100, 190}, 2,
+     {48, 100, 148, 200}, "SFSF"},
+    {"a forced boundary leaves the next cut half a target in", 400, 2, 4, 0, {130}, 1,
+     {48, 130, 178, 226, 274, 322, 370, 400}, "SFSFFFFF"},
+    {"a forced boundary moves before the ideal to make room", 400, 2, 4, 0, {120}, 1,
+     {48, 120, 168, 216, 264, 312, 360, 400}, "SFSFFFFF"},
+    {"out-of-range and unordered cuts are ignored", 300, 2, 4, 0, {0, -5, 500, 60, 50}, 5,
+     {60, 108, 156, 204, 252, 300}, "SSFFFF"},
+    {"a scene exactly max long is one chunk", 300, 2, 4, 0, {96, 192}, 2, {96, 192, 240, 300},
+     "SSSF"},
+    {"a cut wins over a keyframe nearer the target", 300, 2, 4, 48, {70}, 1,
+     {70, 96, 144, 192, 240, 300}, "SSFFFF"},
+    {"no cuts: keyframe planning", 300, 2, 4, 48, {0}, 0, {48, 96, 144, 192, 240, 300}, "SFFFFF"},
+};
+
+static void t_check_scene_invariants(const char *name, const rf_plan_range_t *r, size_t n,
+                                     int64_t frames, int64_t target, int64_t max,
+                                     const int64_t *cuts, size_t ncuts)
+{
+    int64_t half = target / 2 > 0 ? target / 2 : 1;
+    for (size_t i = 0; i < n; i++) {
+        int64_t s = r[i].start, e = r[i].end;
+        if (s != (i ? r[i - 1].end : 0) || e <= s)
+            fail_msg("case '%s': chunk %zu is [%lld, %lld)", name, i, (long long)s, (long long)e);
+        if (e - s > max)
+            fail_msg("case '%s': chunk %zu has %lld frames, over max %lld", name, i,
+                     (long long)(e - s), (long long)max);
+        bool is_cut = s == 0;
+        for (size_t k = 0; k < ncuts; k++)
+            if (cuts[k] == s)
+                is_cut = true;
+        if (r[i].scene_start != is_cut)
+            fail_msg("case '%s': chunk %zu at %lld: scene_start %d, want %d", name, i,
+                     (long long)s, r[i].scene_start, is_cut);
+    }
+    if (r[n - 1].end != frames)
+        fail_msg("case '%s': the chunks end at %lld, not %lld", name, (long long)r[n - 1].end,
+                 (long long)frames);
+    /* every cut at least H after the previous one and H before the end starts a chunk */
+    int64_t prev = 0;
+    for (size_t k = 0; k < ncuts; k++) {
+        int64_t c = cuts[k];
+        if (c - prev >= half && frames - c >= half) {
+            bool found = false;
+            for (size_t i = 0; i < n; i++)
+                if (r[i].start == c)
+                    found = true;
+            if (!found)
+                fail_msg("case '%s': cut %lld (%lld after the previous) starts no chunk", name,
+                         (long long)c, (long long)(c - prev));
+        }
+        prev = c;
+    }
+}
+
+static void test_ranges_scenes_table(void **state)
+{
+    (void)state;
+    for (size_t ci = 0; ci < sizeof(s_scene_cases) / sizeof(s_scene_cases[0]); ci++) {
+        const t_scene_case_t *sc = &s_scene_cases[ci];
+        t_case_t c = {.name = sc->name, .frames = sc->frames, .fps = {24, 1},
+                      .target_s = sc->target_s, .max_s = sc->max_s, .kf_every = sc->kf_every};
+        rf_media_info_t info;
+        int64_t *pts = NULL, *kf = NULL;
+        t_info(&c, &info, &pts, &kf);
+        rf_job_spec_t spec;
+        t_spec(&c, &spec);
+        rf_plan_range_t *r = NULL;
+        size_t n = 0;
+        rf_err_t err = {0};
+        if (rf_plan_ranges_scenes(&spec, &info, sc->cuts, sc->ncuts, &r, &n, &err) != 0)
+            fail_msg("case '%s': %s", sc->name, err.msg);
+        size_t nwant = 0;
+        while (nwant < MAXK && sc->want[nwant])
+            nwant++;
+        if (n != nwant)
+            fail_msg("case '%s': %zu chunks, want %zu", sc->name, n, nwant);
+        for (size_t i = 0; i < n; i++) {
+            if (r[i].end != sc->want[i])
+                fail_msg("case '%s': chunk %zu ends at %lld, want %lld", sc->name, i,
+                         (long long)r[i].end, (long long)sc->want[i]);
+            if (r[i].scene_start != (sc->starts[i] == 'S'))
+                fail_msg("case '%s': chunk %zu scene_start %d, want %c", sc->name, i,
+                         r[i].scene_start, sc->starts[i]);
+        }
+        /* the valid cuts only: ascending, inside the source */
+        int64_t valid[MAXK];
+        size_t nvalid = 0;
+        for (size_t k = 0; k < sc->ncuts; k++)
+            if (sc->cuts[k] > 0 && sc->cuts[k] < sc->frames &&
+                (nvalid == 0 || sc->cuts[k] > valid[nvalid - 1]))
+                valid[nvalid++] = sc->cuts[k];
+        t_check_scene_invariants(sc->name, r, n, sc->frames, (int64_t)llround(sc->target_s * 24),
+                                 (int64_t)floor(sc->max_s * 24), valid, nvalid);
+        free(r);
+        free(pts);
+        free(kf);
+    }
+}
+
+/* Seeded random sources, cut lists and chunk lengths: the invariants hold for all of them. */
+static void test_ranges_scenes_random(void **state)
+{
+    (void)state;
+    uint64_t seed = 0x9e3779b97f4a7c15u;
+    for (int round = 0; round < 2000; round++) {
+        seed = seed * 6364136223846793005u + 1442695040888963407u;
+        uint64_t x = seed >> 16;
+        int64_t frames = 1 + (int64_t)(x % 3000);
+        int64_t target = 1 + (int64_t)((x >> 12) % 200);
+        int64_t max = target + (int64_t)((x >> 20) % 300);
+        int64_t kf_every = (int64_t)((x >> 30) % 120);
+        int64_t cuts[MAXK];
+        size_t ncuts = 0;
+        int64_t at = 0;
+        while (ncuts < MAXK) {
+            seed = seed * 6364136223846793005u + 1442695040888963407u;
+            at += 1 + (int64_t)((seed >> 33) % (uint64_t)(2 * max + 1));
+            if (at >= frames)
+                break;
+            cuts[ncuts++] = at;
+        }
+        char name[128];
+        snprintf(name, sizeof(name), "random %d: %lld frames, T %lld, M %lld, gop %lld, %zu cuts",
+                 round, (long long)frames, (long long)target, (long long)max, (long long)kf_every,
+                 ncuts);
+        t_case_t c = {.name = name, .frames = frames, .fps = {1, 1}, .target_s = (double)target,
+                      .max_s = (double)max, .kf_every = kf_every};
+        rf_media_info_t info;
+        int64_t *pts = NULL, *kf = NULL;
+        t_info(&c, &info, &pts, &kf);
+        rf_job_spec_t spec;
+        t_spec(&c, &spec);
+        rf_plan_range_t *r = NULL;
+        size_t n = 0;
+        rf_err_t err = {0};
+        if (rf_plan_ranges_scenes(&spec, &info, cuts, ncuts, &r, &n, &err) != 0)
+            fail_msg("case '%s': %s", name, err.msg);
+        t_check_scene_invariants(name, r, n, frames, target, max, cuts, ncuts);
+        free(r);
+        free(pts);
+        free(kf);
+    }
+}
+
 /* ---- rf_plan_job on a real source ----------------------------------------------------------- */
 
 static void test_plan_job_writes_decodable_slices(void **state)
@@ -231,6 +398,7 @@ static void test_plan_job_writes_decodable_slices(void **state)
     spec.chunking.target_seconds = 2;
     spec.chunking.max_seconds = 4;
     spec.chunking.context_frames = 3;
+    spec.chunking.split = RF_SPLIT_KEYFRAME;
     rf_store_chunk_t *chunks = NULL;
     size_t n = 0;
     if (rf_plan_job(&spec, info, blobdir, &chunks, &n, &err) != 0)
@@ -295,12 +463,71 @@ static void test_plan_job_writes_decodable_slices(void **state)
     rf_tmpdir_remove(dir);
 }
 
+/* rf_plan_job with split: scene on the `scenes` fixture: every known cut starts a chunk. */
+static void test_plan_job_cuts_at_scene_changes(void **state)
+{
+    (void)state;
+    char src[512], dir[512], blobdir[600], cuts_path[600];
+    rf_fixture("scenes", src, sizeof(src));
+    snprintf(cuts_path, sizeof(cuts_path), "%s/scenes.cuts", getenv("RF_FIXTURE_DIR"));
+    FILE *fp = fopen(cuts_path, "r");
+    assert_non_null(fp);
+    long long want[MAXK];
+    size_t nwant = 0;
+    while (nwant < MAXK && fscanf(fp, "%lld", &want[nwant]) == 1)
+        nwant++;
+    fclose(fp);
+    assert_true(nwant >= 3);
+
+    rf_tmpdir(dir, sizeof(dir));
+    snprintf(blobdir, sizeof(blobdir), "%s/blobs", dir);
+    assert_int_equal(mkdir(blobdir, 0700), 0);
+    rf_media_info_t *info = NULL;
+    rf_err_t err = {0};
+    if (rf_media_probe(src, &info, &err) != 0)
+        fail_msg("probe: %s", err.msg);
+    rf_job_spec_t spec;
+    memset(&spec, 0, sizeof(spec));
+    spec.chunking.split = RF_SPLIT_SCENE;
+    spec.chunking.scene_threshold = 0.1;
+    spec.chunking.target_seconds = 2;
+    spec.chunking.max_seconds = 4;
+    rf_store_chunk_t *chunks = NULL;
+    size_t n = 0;
+    if (rf_plan_job(&spec, info, blobdir, &chunks, &n, &err) != 0)
+        fail_msg("plan: %s", err.msg);
+    int64_t max = (int64_t)floor(4 * av_q2d(info->frame_rate));
+    for (size_t i = 0; i < n; i++)
+        if (chunks[i].frame_end - chunks[i].frame_start > max)
+            fail_msg("chunk %zu has %lld frames, over %lld", i,
+                     (long long)(chunks[i].frame_end - chunks[i].frame_start), (long long)max);
+    for (size_t k = 0; k < nwant; k++) {
+        bool found = false;
+        for (size_t i = 0; i < n; i++)
+            if (chunks[i].frame_start == want[k])
+                found = true;
+        if (!found)
+            fail_msg("known cut %lld starts no chunk", want[k]);
+    }
+    rf_store_chunks_free(chunks, n);
+
+    /* a bad threshold is the spec's problem, reported as such */
+    spec.chunking.scene_threshold = 2;
+    assert_int_equal(rf_plan_job(&spec, info, blobdir, &chunks, &n, &err), RF_EINVAL);
+    assert_non_null(strstr(err.msg, "scene detection: "));
+    rf_media_info_destroy(&info);
+    rf_tmpdir_remove(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ranges_invariants),
         cmocka_unit_test(test_ranges_reject_empty_or_rateless_sources),
+        cmocka_unit_test(test_ranges_scenes_table),
+        cmocka_unit_test(test_ranges_scenes_random),
         cmocka_unit_test(test_plan_job_writes_decodable_slices),
+        cmocka_unit_test(test_plan_job_cuts_at_scene_changes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -172,6 +172,7 @@ static void test_migrates_version_1(void **state)
     assert_int_equal(rf_store_job_insert(s, &j, &err), 0);
     rf_store_close(&s);
     t_exec(c->db, "ALTER TABLE chunks DROP COLUMN result_digest");
+    t_exec(c->db, "ALTER TABLE jobs DROP COLUMN paused");
     t_exec(c->db, "PRAGMA user_version = 1");
     s = t_open(c->db);
     char v[64];
