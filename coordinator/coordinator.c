@@ -37,8 +37,12 @@
 typedef struct c_worker c_worker_t;
 
 /* A chunk as the scheduler sees it: the durable row plus the in-memory lease. */
+typedef struct c_job c_job_t;
+
 typedef struct c_chunk {
     rf_store_chunk_t row;
+    c_job_t *job;            /* owner */
+    bool returned;           /* in job->returned: queued again after leaving the queue order */
     uint64_t lease;          /* current lease, 0 when none */
     uint64_t old_lease;      /* the last superseded lease: its late result may still be kept */
     c_worker_t *worker;      /* holder of the current lease */
@@ -50,7 +54,7 @@ typedef struct c_chunk {
     uint32_t attempt_base;   /* attempts before the last `retry`: the limit counts from here */
 } c_chunk_t;
 
-typedef struct c_job {
+struct c_job {
     rf_store_job_t row;
     rf_job_spec_t *spec;
     rf_media_info_t *info;   /* set once probed (planning or recovery) */
@@ -59,8 +63,16 @@ typedef struct c_job {
     size_t ndone;
     int busy;                /* work requests in flight that use this job */
     bool paused;             /* no new chunks start; running ones finish */
+    uint32_t running;        /* chunks with a lease (fair share reads this) */
+    /* Dispatch order: every chunk, longest first, and a cursor past those that left the queue.
+     * A chunk queued again (failed, lost, rejected, retried) goes to `returned`, checked first.
+     * Picking is O(jobs), not O(chunks). */
+    uint32_t *order;
+    size_t cursor;
+    uint32_t *returned;
+    size_t nreturned, returned_cap;
     struct c_job *next;
-} c_job_t;
+};
 
 struct c_worker {
     uint8_t rid[RF_ROUTING_ID_MAX]; /* ZeroMQ routing id of its DEALER */
@@ -83,6 +95,17 @@ struct c_worker {
     c_worker_t *next;
 };
 
+/* Open-addressing hash map from lease id to chunk (linear probing, backward-shift deletion). */
+typedef struct c_leaseslot {
+    uint64_t key;            /* 0 = empty (lease ids are never 0) */
+    c_chunk_t *chunk;
+} c_leaseslot_t;
+
+typedef struct c_leasemap {
+    c_leaseslot_t *slots;
+    size_t cap, n;           /* cap is a power of two, n <= cap / 2 */
+} c_leasemap_t;
+
 struct rf_coordinator {
     uv_loop_t loop;
     uv_async_t stop_async;
@@ -99,6 +122,7 @@ struct rf_coordinator {
     c_job_t *jobs;
     c_worker_t *workers;
     size_t nworkers;
+    c_leasemap_t leases;     /* lease id -> chunk, for current and superseded leases */
     uint64_t next_lease;
     uint64_t seq;
     int pending_work;
@@ -134,6 +158,7 @@ typedef struct c_work {
 } c_work_t;
 
 static void s_dispatch(rf_coordinator_t *c);
+static bool s_failed_on(const c_chunk_t *ch, const char *worker);
 static void s_job_fail(rf_coordinator_t *c, c_job_t *job, const char *message);
 static void s_job_release_blobs(rf_coordinator_t *c, c_job_t *job);
 
@@ -183,22 +208,6 @@ static c_worker_t *s_worker_by_rid(rf_coordinator_t *c, const void *rid, size_t 
     return NULL;
 }
 
-/* Finds the chunk holding lease (current or superseded). */
-static c_chunk_t *s_chunk_by_lease(rf_coordinator_t *c, uint64_t lease, c_job_t **job_out)
-{
-    if (!lease)
-        return NULL;
-    for (c_job_t *j = c->jobs; j; j = j->next) {
-        for (size_t i = 0; i < j->nchunks; i++) {
-            if (j->chunks[i].lease == lease || j->chunks[i].old_lease == lease) {
-                *job_out = j;
-                return &j->chunks[i];
-            }
-        }
-    }
-    return NULL;
-}
-
 static int s_send(rf_coordinator_t *c, rf_zsock_t *sock, const void *rid, size_t rid_len,
                   Reelfarm__Envelope *env)
 {
@@ -244,6 +253,210 @@ static bool s_blob_drop(rf_coordinator_t *c, const char *sha)
         rf_blob_path(c->blob_dir, sha, path, sizeof(path)))
         return false;
     return unlink(path) == 0;
+}
+
+/* ---- leases and the dispatch order ------------------------------------------------------------ */
+
+static size_t s_lm_index(uint64_t key, size_t cap)
+{
+    key ^= key >> 33;
+    key *= 0xff51afd7ed558ccdULL;
+    key ^= key >> 33;
+    return (size_t)key & (cap - 1);
+}
+
+static c_chunk_t *s_lm_get(const c_leasemap_t *m, uint64_t key)
+{
+    if (!key || !m->cap)
+        return NULL;
+    for (size_t i = s_lm_index(key, m->cap);; i = (i + 1) & (m->cap - 1)) {
+        if (m->slots[i].key == key)
+            return m->slots[i].chunk;
+        if (!m->slots[i].key)
+            return NULL;
+    }
+}
+
+static int s_lm_put(c_leasemap_t *m, uint64_t key, c_chunk_t *chunk)
+{
+    if ((m->n + 1) * 2 > m->cap) {
+        size_t ncap = m->cap ? m->cap * 2 : 1024;
+        c_leaseslot_t *grown = calloc(ncap, sizeof(*grown));
+        if (!grown)
+            return RF_ENOMEM;
+        for (size_t i = 0; i < m->cap; i++) {
+            if (!m->slots[i].key)
+                continue;
+            size_t k = s_lm_index(m->slots[i].key, ncap);
+            while (grown[k].key)
+                k = (k + 1) & (ncap - 1);
+            grown[k] = m->slots[i];
+        }
+        free(m->slots);
+        m->slots = grown;
+        m->cap = ncap;
+    }
+    size_t i = s_lm_index(key, m->cap);
+    while (m->slots[i].key && m->slots[i].key != key)
+        i = (i + 1) & (m->cap - 1);
+    if (!m->slots[i].key)
+        m->n++;
+    m->slots[i].key = key;
+    m->slots[i].chunk = chunk;
+    return 0;
+}
+
+static void s_lm_del(c_leasemap_t *m, uint64_t key)
+{
+    if (!key || !m->cap)
+        return;
+    size_t i = s_lm_index(key, m->cap);
+    while (m->slots[i].key != key) {
+        if (!m->slots[i].key)
+            return;
+        i = (i + 1) & (m->cap - 1);
+    }
+    /* Backward shift: move later entries of the probe run into the hole. */
+    for (size_t j = (i + 1) & (m->cap - 1); m->slots[j].key; j = (j + 1) & (m->cap - 1)) {
+        size_t home = s_lm_index(m->slots[j].key, m->cap);
+        if (((j - home) & (m->cap - 1)) >= ((j - i) & (m->cap - 1))) {
+            m->slots[i] = m->slots[j];
+            i = j;
+        }
+    }
+    m->slots[i].key = 0;
+    m->slots[i].chunk = NULL;
+    m->n--;
+}
+
+/* Gives ch a lease held by w. */
+static void s_lease_set(rf_coordinator_t *c, c_chunk_t *ch, uint64_t lease, c_worker_t *w)
+{
+    if (!ch->lease)
+        ch->job->running++;
+    else
+        s_lm_del(&c->leases, ch->lease);
+    ch->lease = lease;
+    ch->worker = w;
+    if (s_lm_put(&c->leases, lease, ch))
+        RF_ERROR(COMP, "out of memory recording lease %" PRIu64, lease);
+}
+
+/* Ends ch's lease. keep_old: remember it as superseded (a late result may still count). */
+static void s_lease_clear(rf_coordinator_t *c, c_chunk_t *ch, bool keep_old)
+{
+    if (ch->old_lease && (ch->old_lease != ch->lease || !keep_old))
+        s_lm_del(&c->leases, ch->old_lease);
+    ch->old_lease = 0;
+    if (ch->lease) {
+        ch->job->running--;
+        if (keep_old)
+            ch->old_lease = ch->lease;
+        else
+            s_lm_del(&c->leases, ch->lease);
+    }
+    ch->lease = 0;
+    ch->worker = NULL;
+}
+
+static bool s_dispatchable(const c_chunk_t *ch)
+{
+    return !strcmp(ch->row.state, "queued") && !ch->lease && !ch->verifying && !ch->hold_until_ms;
+}
+
+/* ch is queued again after having left the dispatch order. */
+static void s_chunk_returned(c_chunk_t *ch)
+{
+    c_job_t *j = ch->job;
+    if (ch->returned || !j->order)
+        return;
+    if (j->nreturned == j->returned_cap) {
+        size_t ncap = j->returned_cap ? j->returned_cap * 2 : 16;
+        uint32_t *grown = realloc(j->returned, ncap * sizeof(*grown));
+        if (!grown)
+            return; /* the chunk stays behind the cursor: s_order_rebuild on the next plan/load */
+        j->returned = grown;
+        j->returned_cap = ncap;
+    }
+    j->returned[j->nreturned++] = ch->row.index;
+    ch->returned = true;
+}
+
+static int s_order_cmp(const void *a, const void *b, void *arg)
+{
+    const c_job_t *j = arg;
+    const c_chunk_t *x = &j->chunks[*(const uint32_t *)a], *y = &j->chunks[*(const uint32_t *)b];
+    int64_t lx = x->row.frame_end - x->row.frame_start, ly = y->row.frame_end - y->row.frame_start;
+    if (lx != ly)
+        return lx > ly ? -1 : 1;
+    return x->row.index < y->row.index ? -1 : 1;
+}
+
+/* Builds the longest-first dispatch order once the job's chunks are known. */
+static void s_order_build(c_job_t *j)
+{
+    free(j->order);
+    j->order = calloc(j->nchunks + 1, sizeof(*j->order));
+    j->cursor = 0;
+    j->nreturned = 0;
+    if (!j->order)
+        return;
+    for (size_t i = 0; i < j->nchunks; i++) {
+        j->order[i] = (uint32_t)i;
+        j->chunks[i].job = j;
+        j->chunks[i].returned = false;
+    }
+    qsort_r(j->order, j->nchunks, sizeof(*j->order), s_order_cmp, j);
+}
+
+/* The chunk of j that worker w should run next, or NULL. Returned chunks first (they are few),
+ * then the order from the cursor, which skips for good what left the queue. */
+static c_chunk_t *s_job_next(c_job_t *j, const c_worker_t *w)
+{
+    c_chunk_t *best = NULL;
+    for (size_t i = 0; i < j->nreturned; i++) {
+        c_chunk_t *ch = &j->chunks[j->returned[i]];
+        if (!s_dispatchable(ch) || s_failed_on(ch, w->name))
+            continue;
+        if (!best || ch->row.frame_end - ch->row.frame_start > best->row.frame_end - best->row.frame_start)
+            best = ch;
+    }
+    if (best)
+        return best;
+    while (j->cursor < j->nchunks && !s_dispatchable(&j->chunks[j->order[j->cursor]]))
+        j->cursor++;
+    /* Chunks past the cursor are fresh (nobody failed them) unless a retry returned them; look
+     * further only when w failed the one at the cursor. */
+    for (size_t k = j->cursor; k < j->nchunks; k++) {
+        c_chunk_t *ch = &j->chunks[j->order[k]];
+        if (s_dispatchable(ch) && !s_failed_on(ch, w->name))
+            return ch;
+    }
+    return NULL;
+}
+
+/* ch got a lease: drop it from the returned list if it was there. */
+static void s_chunk_taken(c_chunk_t *ch)
+{
+    c_job_t *j = ch->job;
+    if (!ch->returned)
+        return;
+    for (size_t i = 0; i < j->nreturned; i++) {
+        if (j->returned[i] == ch->row.index) {
+            j->returned[i] = j->returned[--j->nreturned];
+            break;
+        }
+    }
+    ch->returned = false;
+}
+
+/* Finds the chunk holding lease (current or superseded). */
+static c_chunk_t *s_chunk_by_lease(rf_coordinator_t *c, uint64_t lease, c_job_t **job_out)
+{
+    c_chunk_t *ch = s_lm_get(&c->leases, lease);
+    if (ch)
+        *job_out = ch->job;
+    return ch;
 }
 
 /* ---- work off the loop ------------------------------------------------------------------------ */
@@ -363,6 +576,7 @@ static void s_chunks_adopt(c_job_t *job, rf_store_chunk_t *rows, size_t n, uint6
     job->nchunks = n;
     job->ndone = 0;
     for (size_t i = 0; i < n; i++) {
+        job->chunks[i].job = job;
         job->chunks[i].row = rows[i];
         if (!strcmp(rows[i].state, "done"))
             job->ndone++;
@@ -370,6 +584,7 @@ static void s_chunks_adopt(c_job_t *job, rf_store_chunk_t *rows, size_t n, uint6
             job->chunks[i].hold_until_ms = rf_now_ms() + hold_ms;
     }
     free(rows); /* the strings it pointed to now belong to job->chunks */
+    s_order_build(job);
 }
 
 static void s_plan_done(rf_coordinator_t *c, c_work_t *wk)
@@ -452,9 +667,7 @@ static void s_verify_done(rf_coordinator_t *c, c_work_t *wk)
     /* A superseded holder, if any, is told to stop: the first verified result wins. */
     if (ch->lease && ch->lease != wk->lease)
         s_send_cancel(c, ch->worker, ch->lease, "another attempt's result was kept");
-    ch->lease = 0;
-    ch->old_lease = 0;
-    ch->worker = NULL;
+    s_lease_clear(c, ch, false);
     job->ndone++;
     RF_INFO(COMP, "job %s: chunk %u done by %s (%zu/%zu)", job->row.id, ch->row.index, wk->worker,
             job->ndone, job->nchunks);
@@ -556,34 +769,22 @@ static c_chunk_t *s_pick(rf_coordinator_t *c, c_worker_t *w, c_job_t **job_out)
 {
     c_chunk_t *best = NULL;
     c_job_t *best_job = NULL;
-    uint64_t best_running = 0;
     for (c_job_t *j = c->jobs; j; j = j->next) {
-        if (strcmp(j->row.state, "running") || !j->info || j->paused || !s_worker_can(w, j))
+        if (strcmp(j->row.state, "running") || !j->info || j->paused || !j->order ||
+            !s_worker_can(w, j))
             continue;
-        c_chunk_t *cand = NULL;
-        uint64_t running = 0;
-        for (size_t i = 0; i < j->nchunks; i++) {
-            c_chunk_t *ch = &j->chunks[i];
-            running += ch->lease != 0;
-            if (strcmp(ch->row.state, "queued") || ch->lease || ch->verifying || ch->hold_until_ms)
+        /* (running + 1) / weight, compared by cross-multiplication before looking for a chunk
+         * (the cheap test first); ties: higher priority, then the older job (list order). */
+        if (best_job) {
+            uint64_t key = ((uint64_t)j->running + 1) * (uint64_t)(best_job->row.priority + 1);
+            uint64_t best_key = ((uint64_t)best_job->running + 1) * (uint64_t)(j->row.priority + 1);
+            if (key > best_key || (key == best_key && j->row.priority <= best_job->row.priority))
                 continue;
-            if (s_failed_on(ch, w->name))
-                continue;
-            if (!cand || ch->row.frame_end - ch->row.frame_start > cand->row.frame_end - cand->row.frame_start)
-                cand = ch;
         }
-        if (!cand)
-            continue;
-        /* (running + 1) / weight, compared by cross-multiplication; ties: higher priority, then
-         * the older job (list order). */
-        uint64_t key = (running + 1) * (uint64_t)(best_job ? best_job->row.priority + 1 : 1);
-        uint64_t best_key = (best_running + 1) * (uint64_t)(j->row.priority + 1);
-        bool better = !best || key < best_key ||
-                      (key == best_key && j->row.priority > best_job->row.priority);
-        if (better) {
+        c_chunk_t *cand = s_job_next(j, w);
+        if (cand) {
             best = cand;
             best_job = j;
-            best_running = running;
         }
     }
     *job_out = best_job;
@@ -681,8 +882,8 @@ static int s_assign(rf_coordinator_t *c, c_worker_t *w, uint32_t slot, c_job_t *
                              "could not send the assignment", NULL);
         goto out;
     }
-    ch->lease = lease;
-    ch->worker = w;
+    s_lease_set(c, ch, lease, w);
+    s_chunk_taken(ch);
     ch->progress_ms = rf_now_ms();
     ch->frames_done = 0;
     ch->fps = 0;
@@ -801,9 +1002,8 @@ static void s_chunk_requeue(rf_coordinator_t *c, c_job_t *job, c_chunk_t *ch, co
     }
     s_event(c, job, "warn", "chunk %u attempt %u on '%s' %s: %s", ch->row.index, ch->row.attempts,
             *wname ? wname : "?", outcome, message);
-    ch->old_lease = ch->lease;
-    ch->lease = 0;
-    ch->worker = NULL;
+    s_lease_clear(c, ch, true);
+    s_chunk_returned(ch);
     ch->frames_done = 0;
     ch->fps = 0;
     if ((int)(ch->row.attempts - ch->attempt_base) >= c->max_attempts ||
@@ -820,9 +1020,7 @@ static void s_cancel_leases(rf_coordinator_t *c, c_job_t *job, const char *reaso
         s_send_cancel(c, ch->worker, ch->lease, reason);
         rf_store_attempt_end(c->store, job->row.id, ch->row.index, ch->row.attempts, "cancelled",
                              reason, NULL);
-        ch->lease = 0;
-        ch->old_lease = 0;
-        ch->worker = NULL;
+        s_lease_clear(c, ch, false);
     }
 }
 
@@ -943,8 +1141,8 @@ static void s_on_hello(rf_coordinator_t *c, const void *rid, size_t rid_len, con
                      (ch->lease == r->lease || (ch->lease == 0 && r->attempt == ch->row.attempts));
         if (adopt) {
             ch->hold_until_ms = 0;
-            ch->lease = r->lease;
-            ch->worker = w;
+            s_lease_set(c, ch, r->lease, w);
+            s_chunk_taken(ch);
             ch->progress_ms = rf_now_ms();
             if (c->next_lease < r->lease)
                 c->next_lease = r->lease;
@@ -1335,6 +1533,7 @@ static const char *s_job_retry(rf_coordinator_t *c, c_job_t *job)
         ch->row.failed_on = NULL;
         ch->attempt_base = ch->row.attempts;
         rf_store_chunk_failed(c->store, job->row.id, ch->row.index, "", "queued", NULL);
+        s_chunk_returned(ch);
         again++;
     }
     free(job->row.message);
@@ -1547,6 +1746,7 @@ static void s_on_tick(uv_timer_t *t)
             c_chunk_t *ch = &j->chunks[i];
             if (ch->hold_until_ms && now >= ch->hold_until_ms) {
                 ch->hold_until_ms = 0; /* nobody re-announced it: render it again */
+                s_chunk_returned(ch);
                 rf_store_attempt_end(c->store, j->row.id, ch->row.index, ch->row.attempts, "lost",
                                      "its worker did not come back after the coordinator restarted",
                                      NULL);
@@ -1825,6 +2025,8 @@ void rf_coordinator_destroy(rf_coordinator_t **cp)
         for (size_t i = 0; i < j->nchunks; i++)
             free(j->chunks[i].row.failed_on);
         free(j->chunks);
+        free(j->order);
+        free(j->returned);
         rf_job_spec_destroy(&j->spec);
         rf_media_info_destroy(&j->info);
         free(j->row.name), free(j->row.spec_yaml), free(j->row.spec_source);
@@ -1836,6 +2038,7 @@ void rf_coordinator_destroy(rf_coordinator_t **cp)
         c->workers = w->next;
         free(w);
     }
+    free(c->leases.slots);
     rf_store_close(&c->store);
     free(c);
     *cp = NULL;

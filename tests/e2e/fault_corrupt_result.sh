@@ -22,7 +22,7 @@ start_worker() { # NAME [--test-fault SPEC]; sets LAST_PID (no subshell: PIDS mu
   LAST_PID=$!; PIDS+=("$LAST_PID")
 }
 wait_connected() { # NAME
-  for _ in $(seq 1 100); do grep -q '"msg":"connected to' "$WORK/$1.log" 2>/dev/null && return 0; sleep 0.1; done
+  for _ in $(seq 1 200); do grep -q '"msg":"connected to' "$WORK/$1.log" 2>/dev/null && return 0; sleep 0.1; done
   fail "worker $1 did not connect: $(tail -5 "$WORK/$1.log")"
 }
 job_state() { grep -o '^{"id":"[^"]*","name":"[^"]*","state":"[a-z]*"' "$1" | grep -o '[a-z]*"$' | tr -d '"'; }
@@ -43,7 +43,8 @@ run_case() { # FAULT BAD GOOD
   wait_connected "$good"
   write_job "$WORK/$fault.yaml" in.mp4 "$fault.mkv" ffv1
   job=$("$RF_BIN/reelfarm" submit "$WORK/$fault.yaml") || fail "submit failed: $(tail -5 "$WORK/coordinator.log")"
-  for _ in $(seq 1 300); do
+  local t0; t0=$(date +%s)
+  while [ $(( $(date +%s) - t0 )) -lt 30 ]; do
     "$RF_BIN/reelfarm" status "$job" --json > "$WORK/st.json" 2>/dev/null || true
     state=$(job_state "$WORK/st.json")
     case "$state" in done|failed|cancelled) break ;; esac

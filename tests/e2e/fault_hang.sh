@@ -31,7 +31,7 @@ start_worker() { # NAME [--test-fault SPEC]; sets LAST_PID (no subshell: PIDS mu
   LAST_PID=$!; PIDS+=("$LAST_PID")
 }
 wait_connected() { # NAME
-  for _ in $(seq 1 100); do grep -q '"msg":"connected to' "$WORK/$1.log" 2>/dev/null && return 0; sleep 0.1; done
+  for _ in $(seq 1 200); do grep -q '"msg":"connected to' "$WORK/$1.log" 2>/dev/null && return 0; sleep 0.1; done
   fail "worker $1 did not connect: $(tail -5 "$WORK/$1.log")"
 }
 job_state() { grep -o '^{"id":"[^"]*","name":"[^"]*","state":"[a-z]*"' "$1" | grep -o '[a-z]*"$' | tr -d '"'; }
@@ -48,12 +48,15 @@ write_job "$WORK/hang.yaml" in.mp4 hang.mkv ffv1
 job=$("$RF_BIN/reelfarm" submit "$WORK/hang.yaml") || fail "submit failed: $(tail -5 "$WORK/coordinator.log")"
 t0=$(date +%s)
 state=""
-for _ in $(seq 1 300); do # 30 s: 10 s of timeout, its 1 s tick, and the re-render
+while [ $(( $(date +%s) - t0 )) -lt 30 ]; do # 10 s of timeout, the 1 s tick, and the re-render
   "$RF_BIN/reelfarm" status "$job" --json > "$WORK/st.json" 2>/dev/null || true
   state=$(job_state "$WORK/st.json")
   case "$state" in done|failed|cancelled) break ;; esac
-  sleep 0.1
+  sleep 0.2
 done
+if [ "$state" = running ] && grep -q '"state":"running","frame_start":[0-9]*,"frame_end":[0-9]*,"attempts":1,"worker":"stuck"' "$WORK/st.json"; then
+  fail "the task timeout (10 s) never freed the stuck chunk in 30 s: the stuck worker's Progress messages (frames_done unchanged) must not count as progress: $(cat "$WORK/st.json")"
+fi
 [ "$state" = done ] ||
   fail "job ended '$state' after $(( $(date +%s) - t0 )) s: $(cat "$WORK/st.json"); coordinator: $(grep "$job" "$WORK/coordinator.log" | tail -3)"
 ok "job done after $(( $(date +%s) - t0 )) s despite the stuck worker"
