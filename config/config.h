@@ -92,7 +92,7 @@ typedef struct rf_job_spec {
         double max_seconds;     /* default 20, >= target_seconds */
         int context_frames;     /* default 0, 0..256 */
         int seam_overlap;       /* default 0, 0..64 */
-        double scene_threshold; /* default 0.3, 0..1: mean luma difference that counts as a cut */
+        double scene_threshold; /* default 0.1, 0..1: mean luma step (64 px thumbnails) that can be a cut */
     } chunking;
     rf_pass_spec_t *pipeline;
     size_t npasses;

@@ -595,7 +595,7 @@ static int s_defaults(rf_job_spec_t *spec)
     spec->chunking.split = RF_SPLIT_SCENE;
     spec->chunking.target_seconds = 6;
     spec->chunking.max_seconds = 20;
-    spec->chunking.scene_threshold = 0.3;
+    spec->chunking.scene_threshold = 0.1;
     spec->encode.codec = s_strdup("libx264");
     spec->encode.crf = 18;
     spec->encode.preset = s_strdup("medium");

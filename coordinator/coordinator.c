@@ -31,6 +31,7 @@
 #define RF_MAX_WORKERS 4096
 #define RF_WORKER_MAX_SLOTS 256
 #define RF_ROUTING_ID_MAX 255
+#define RF_BLOB_GRACE_MS 30000           /* a released blob is deleted this much later */
 #define RF_QUARANTINE_JOBS 2             /* failing chunks of this many distinct jobs ... */
 #define RF_QUARANTINE_WINDOW_MS 600000   /* ... within 10 minutes quarantines a worker */
 
@@ -106,6 +107,12 @@ typedef struct c_leasemap {
     size_t cap, n;           /* cap is a power of two, n <= cap / 2 */
 } c_leasemap_t;
 
+/* A blob waiting to be deleted. */
+typedef struct c_doomed {
+    char sha[RF_SHA256_HEX_LEN + 1];
+    uint64_t due_ms;
+} c_doomed_t;
+
 struct rf_coordinator {
     uv_loop_t loop;
     uv_async_t stop_async;
@@ -123,6 +130,8 @@ struct rf_coordinator {
     c_worker_t *workers;
     size_t nworkers;
     c_leasemap_t leases;     /* lease id -> chunk, for current and superseded leases */
+    c_doomed_t *doomed;      /* blobs to delete once their grace period is over */
+    size_t ndoomed, doomed_cap;
     uint64_t next_lease;
     uint64_t seq;
     int pending_work;
@@ -245,7 +254,7 @@ static void s_send_cancel(rf_coordinator_t *c, c_worker_t *w, uint64_t lease, co
 }
 
 /* Deletes a blob unless an unfinished job still names it. */
-static bool s_blob_drop(rf_coordinator_t *c, const char *sha)
+static bool s_blob_drop_now(rf_coordinator_t *c, const char *sha)
 {
     bool in_use = true;
     char path[4400];
@@ -253,6 +262,44 @@ static bool s_blob_drop(rf_coordinator_t *c, const char *sha)
         rf_blob_path(c->blob_dir, sha, path, sizeof(path)))
         return false;
     return unlink(path) == 0;
+}
+
+/* Schedules a blob for deletion RF_BLOB_GRACE_MS from now. Not at once: blobs are content-
+ * addressed, so another job's identical result may have just been uploaded (the blob server
+ * answers "already stored") with its ChunkDone still on the way; by the deadline that chunk is
+ * recorded and the blob counts as in use. */
+static bool s_blob_drop(rf_coordinator_t *c, const char *sha)
+{
+    if (!rf_sha256_hex_valid(sha))
+        return false;
+    if (c->ndoomed == c->doomed_cap) {
+        size_t ncap = c->doomed_cap ? c->doomed_cap * 2 : 64;
+        c_doomed_t *grown = realloc(c->doomed, ncap * sizeof(*grown));
+        if (!grown)
+            return false;
+        c->doomed = grown;
+        c->doomed_cap = ncap;
+    }
+    snprintf(c->doomed[c->ndoomed].sha, sizeof(c->doomed[0].sha), "%s", sha);
+    c->doomed[c->ndoomed].due_ms = rf_now_ms() + RF_BLOB_GRACE_MS;
+    c->ndoomed++;
+    return true;
+}
+
+/* Deletes the scheduled blobs whose time has come (called every tick). */
+static void s_blob_reap(rf_coordinator_t *c, bool all)
+{
+    uint64_t now = rf_now_ms();
+    size_t kept = 0, removed = 0;
+    for (size_t i = 0; i < c->ndoomed; i++) {
+        if (all || now >= c->doomed[i].due_ms)
+            removed += s_blob_drop_now(c, c->doomed[i].sha);
+        else
+            c->doomed[kept++] = c->doomed[i];
+    }
+    c->ndoomed = kept;
+    if (removed)
+        RF_INFO(COMP, "removed %zu blobs no job needs", removed);
 }
 
 /* ---- leases and the dispatch order ------------------------------------------------------------ */
@@ -1048,7 +1095,7 @@ static void s_job_release_blobs(rf_coordinator_t *c, c_job_t *job)
         removed += s_blob_drop(c, job->chunks[i].row.result_blob);
     }
     if (removed)
-        RF_INFO(COMP, "job %s: removed %zu blobs it no longer needs", job->row.id, removed);
+        RF_DEBUG(COMP, "job %s: %zu blobs scheduled for deletion", job->row.id, removed);
 }
 
 /* ---- worker messages -------------------------------------------------------------------------- */
@@ -1227,6 +1274,10 @@ static void s_on_failed(rf_coordinator_t *c, c_worker_t *w, const Reelfarm__Chun
         s_chunk_requeue(c, job, ch, "failed", msg, w->name);
         if (!s_job_terminal(job))
             s_chunk_fail_job(c, job, ch); /* the same input fails the same way everywhere */
+    } else if (f->error_class && !strcmp(f->error_class, "transfer")) {
+        /* Moving bytes failed (network, blob server): not the worker's rendering at fault. It
+         * costs an attempt but does not bar the worker from the chunk. */
+        s_chunk_requeue(c, job, ch, "failed", msg, NULL);
     } else {
         s_chunk_requeue(c, job, ch, "failed", msg, w->name);
     }
@@ -1284,7 +1335,10 @@ static void s_on_worker_msg(rf_zsock_t *s, const rf_zparts_t *msg, void *arg)
         c_job_t *job = NULL;
         c_chunk_t *ch = s_chunk_by_lease(c, env->progress->lease, &job);
         if (ch && ch->lease == env->progress->lease) {
-            ch->progress_ms = rf_now_ms();
+            /* The task timeout measures progress, not liveness: a Progress that reports no new
+             * frame does not renew it (workers send one every second whatever happens). */
+            if (env->progress->frames_done > ch->frames_done)
+                ch->progress_ms = rf_now_ms();
             ch->frames_done = env->progress->frames_done;
             ch->fps = env->progress->fps;
         }
@@ -1727,6 +1781,7 @@ static void s_on_tick(uv_timer_t *t)
     env.body_case = REELFARM__ENVELOPE__BODY_HEARTBEAT;
     env.heartbeat = &hb;
     bool changed = false;
+    s_blob_reap(c, false);
     for (c_worker_t *w = c->workers; w; w = w->next) {
         if (!w->live)
             continue;
@@ -2038,6 +2093,8 @@ void rf_coordinator_destroy(rf_coordinator_t **cp)
         c->workers = w->next;
         free(w);
     }
+    s_blob_reap(c, true);
+    free(c->doomed);
     free(c->leases.slots);
     rf_store_close(&c->store);
     free(c);

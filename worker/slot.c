@@ -298,19 +298,6 @@ out:
 
 /* ---- test faults ------------------------------------------------------------------------------ */
 
-static const char *const s_fault_names[] = {
-    [RF_SLOT_FAULT_NONE] = "none",
-    [RF_SLOT_FAULT_BAD_CHECKSUM] = "bad-checksum",
-    [RF_SLOT_FAULT_WRONG_COUNT] = "wrong-count",
-    [RF_SLOT_FAULT_HANG] = "hang",
-    [RF_SLOT_FAULT_SLOW] = "slow",
-};
-
-const char *rf_slot_fault_name(rf_slot_fault_kind_t kind)
-{
-    return kind >= RF_SLOT_FAULT_NONE && kind <= RF_SLOT_FAULT_SLOW ? s_fault_names[kind] : "?";
-}
-
 /* Parses a whole decimal number in [min, max]; false when s is anything else. */
 static bool s_parse_u32(const char *s, size_t len, uint32_t min, uint32_t max, uint32_t *out)
 {
@@ -401,7 +388,7 @@ static int s_fail(rf_slot_result_t *res, int rc, const char *klass, bool retryab
 
 static int s_mkdirs(const char *path)
 {
-    char buf[4096];
+    char buf[4400];
     snprintf(buf, sizeof(buf), "%s", path);
     for (char *p = buf + 1; *p; p++) {
         if (*p != '/')
@@ -417,22 +404,16 @@ static int s_mkdirs(const char *path)
 }
 
 /* Where the input slice is: fetched into the cache (kept: a retry or a backup run reuses it). */
-static int s_input(const rf_assignment_t *a, const rf_slot_env_t *env, const atomic_int *cancel,
-                   char *path, size_t size, rf_slot_result_t *res)
+/* Fetches the input slice into this lease's own work folder. Not a shared cache: several slots
+ * may want the same blob at once (jobs on one input share slices), and a slice is used once. */
+static int s_input(const rf_assignment_t *a, const rf_slot_env_t *env, const char *workdir,
+                   const atomic_int *cancel, char *path, size_t size, rf_slot_result_t *res)
 {
     if (!*a->input_blob) {
         snprintf(path, size, "%s", a->input_path);
         return 0;
     }
-    char dir[4096];
-    snprintf(dir, sizeof(dir), "%s/blobs", env->cache_dir);
-    if (s_mkdirs(dir))
-        return s_fail(res, RF_EIO, "input", true, "cannot create cache folder '%s': %s", dir,
-                      strerror(errno));
-    snprintf(path, size, "%s/%s", dir, a->input_blob);
-    struct stat st;
-    if (stat(path, &st) == 0 && (uint64_t)st.st_size == a->input_size)
-        return 0;
+    snprintf(path, size, "%s/input.nut", workdir);
     rf_err_t err = {0};
     int rc = rf_blob_fetch(env->zctx, env->blob_endpoint, a->input_blob, a->input_size, path,
                            RF_TRANSFER_TIMEOUT_MS, cancel, &err);
@@ -469,7 +450,7 @@ int rf_slot_render(const rf_assignment_t *a, const rf_slot_env_t *env, const ato
                    _Atomic uint64_t *frames_done, rf_slot_result_t *res)
 {
     memset(res, 0, sizeof(*res));
-    char input[4200] = "", workdir[4200], out_path[4400];
+    char input[4400] = "", workdir[4200], out_path[4400];
     rf_err_t err = {0};
     rf_decoder_t *dec = NULL;
     rf_encoder_t *enc = NULL;
@@ -504,7 +485,7 @@ int rf_slot_render(const rf_assignment_t *a, const rf_slot_env_t *env, const ato
         rc = s_fail(res, RF_EIO, "internal", true, "cannot create '%s': %s", workdir, strerror(errno));
         goto out;
     }
-    rc = s_input(a, env, cancel, input, sizeof(input), res);
+    rc = s_input(a, env, workdir, cancel, input, sizeof(input), res);
     if (rc)
         goto out;
     rc = rf_decoder_open(input, &dec, &err);
@@ -723,11 +704,9 @@ out:
     pthread_mutex_destroy(&q.lock);
     pthread_cond_destroy(&q.changed);
     unlink(out_path);
-    rmdir(workdir);
-    /* A chunk never comes back to a worker for the same attempt, and a retry after a failure goes
-     * elsewhere: the cached slice has served its purpose. */
     if (*a->input_blob && *input)
         unlink(input);
+    rmdir(workdir);
     res->rc = rc;
     return rc;
 }

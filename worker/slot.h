@@ -74,9 +74,6 @@ typedef struct rf_slot_fault {
  * (N >= 1). NULL or "" means no fault. err says what is wrong with a bad spec (RF_EINVAL). */
 int rf_slot_fault_parse(const char *spec, rf_slot_fault_t *out, rf_err_t *err);
 
-/* The name of a fault kind ("none", "bad-checksum", ...). */
-const char *rf_slot_fault_name(rf_slot_fault_kind_t kind);
-
 typedef struct rf_slot_env {
     void *zctx;                /* the worker's ZeroMQ context (for blob sockets) */
     const char *blob_endpoint; /* the coordinator's blob socket */

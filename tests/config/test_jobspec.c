@@ -402,7 +402,7 @@ static void test_defaults(void **state)
     assert_true(spec->chunking.max_seconds == 20);
     assert_int_equal(spec->chunking.context_frames, 0);
     assert_int_equal(spec->chunking.seam_overlap, 0);
-    assert_true(spec->chunking.scene_threshold == 0.3);
+    assert_true(spec->chunking.scene_threshold == 0.1);
     assert_int_equal(spec->npasses, 0);
     assert_string_equal(spec->encode.codec, "libx264");
     assert_int_equal(spec->encode.crf, 18);

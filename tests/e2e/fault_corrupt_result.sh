@@ -70,7 +70,8 @@ grep "failed verification" "$WORK/coordinator.log" | grep "'bad2'" | grep -q "fr
   fail "wrong-count: the rejection does not mention frames: $(grep "failed verification" "$WORK/coordinator.log" | tail -1)"
 ok "wrong-count: rejected for its frame count"
 
-left=$(find "$WORK/state/blobs" -maxdepth 1 -type f | wc -l)
-[ "$left" = 0 ] || fail "$left blobs left in the store after both jobs finished"
 stop_pid "${PIDS[0]}"
 ok "coordinator stopped on SIGTERM"
+# Released blobs are deleted after a grace period, or when the coordinator stops.
+left=$(find "$WORK/state/blobs" -maxdepth 1 -type f | wc -l)
+[ "$left" = 0 ] || fail "$left blobs left in the store after both jobs finished"
