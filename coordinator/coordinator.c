@@ -117,6 +117,7 @@ struct rf_coordinator {
     uv_loop_t loop;
     uv_async_t stop_async;
     uv_timer_t tick;
+    uv_prepare_t flush;      /* commits the turn's batched state changes before the loop waits */
     void *zctx;
     rf_zsock_t *wsock;       /* ROUTER for workers */
     rf_zsock_t *csock;       /* ROUTER for clients */
@@ -1461,6 +1462,7 @@ static void s_on_submit(rf_coordinator_t *c, const rf_zparts_t *req, const Reelf
         return;
     }
     s_event(c, job, "info", "submitted: '%s' -> '%s'", spec->input, spec->output);
+    rf_store_flush(c->store, NULL); /* the id we hand out must survive a crash */
     Reelfarm__SubmitReply r = REELFARM__SUBMIT_REPLY__INIT;
     Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
     r.job_id = job->row.id;
@@ -1826,6 +1828,14 @@ static void s_close_cb(uv_handle_t *h)
     (void)h;
 }
 
+static void s_on_flush(uv_prepare_t *p)
+{
+    rf_coordinator_t *c = p->data;
+    rf_err_t err = {0};
+    if (rf_store_flush(c->store, &err))
+        RF_ERROR(COMP, "%s", err.msg);
+}
+
 static void s_on_stop(uv_async_t *a)
 {
     rf_coordinator_t *c = a->data;
@@ -1836,6 +1846,8 @@ static void s_on_stop(uv_async_t *a)
     uv_timer_stop(&c->tick);
     uv_close((uv_handle_t *)&c->tick, s_close_cb);
     uv_close((uv_handle_t *)&c->stop_async, s_close_cb);
+    uv_prepare_stop(&c->flush);
+    uv_close((uv_handle_t *)&c->flush, s_close_cb);
     rf_zsock_close(c->wsock);
     rf_zsock_close(c->csock);
     c->wsock = c->csock = NULL;
@@ -1979,6 +1991,9 @@ int rf_coordinator_new(const rf_coordinator_config_t *cfg, rf_coordinator_t **ou
     rc = rf_store_open(dbpath, &c->store, err);
     if (rc)
         goto fail;
+    /* Group commit: the state changes of one loop turn (assignments, results, events) share one
+     * transaction and one fsync, flushed before the loop waits for I/O again. */
+    rf_store_batch(c->store, true);
     if (uv_loop_init(&c->loop) != 0) {
         rc = rf_err_set(err, RF_EIO, "cannot create the event loop");
         goto fail;
@@ -2018,6 +2033,9 @@ int rf_coordinator_new(const rf_coordinator_config_t *cfg, rf_coordinator_t **ou
     uv_timer_start(&c->tick, s_on_tick, (uint64_t)c->heartbeat_ms, (uint64_t)c->heartbeat_ms);
     uv_async_init(&c->loop, &c->stop_async, s_on_stop);
     c->stop_async.data = c;
+    uv_prepare_init(&c->loop, &c->flush);
+    c->flush.data = c;
+    uv_prepare_start(&c->flush, s_on_flush);
     rc = s_load_jobs(c, err);
     if (rc)
         RF_ERROR(COMP, "%s", err->msg); /* the daemon still serves what it could load */
@@ -2099,4 +2117,68 @@ void rf_coordinator_destroy(rf_coordinator_t **cp)
     rf_store_close(&c->store);
     free(c);
     *cp = NULL;
+}
+
+int rf_coordinator_bench_job(rf_coordinator_t *c, size_t nchunks, int frames_per_chunk, char *job_id,
+                             rf_err_t *err)
+{
+    if (nchunks == 0 || frames_per_chunk <= 0 || nchunks * (size_t)frames_per_chunk > RF_MEDIA_MAX_FRAMES)
+        return rf_err_set(err, RF_EINVAL, "bench job: bad size");
+    const char *yaml = "version: 1\nname: bench\ninput: bench-input.nut\noutput: bench-output.mkv\n"
+                       "encode: {codec: ffv1}\n";
+    rf_job_spec_t *spec = NULL;
+    int rc = rf_job_spec_load_string(yaml, strlen(yaml), "bench.yaml", c->state_dir, &spec, err);
+    if (rc)
+        return rc;
+    rf_media_info_t *info = calloc(1, sizeof(*info));
+    rf_store_chunk_t *rows = calloc(nchunks, sizeof(*rows));
+    rf_store_job_t row = {0};
+    if (!info || !rows) {
+        rc = rf_err_set(err, RF_ENOMEM, "out of memory");
+        goto fail;
+    }
+    info->time_base = (AVRational){1, 25};
+    info->frame_rate = (AVRational){25, 1};
+    info->nb_frames = (int64_t)(nchunks * (size_t)frames_per_chunk);
+    for (size_t i = 0; i < nchunks; i++) {
+        rows[i].index = (uint32_t)i;
+        rows[i].frame_start = (int64_t)i * frames_per_chunk;
+        rows[i].frame_end = rows[i].frame_start + frames_per_chunk;
+        rows[i].ctx_pts = rows[i].start_pts = rows[i].frame_start;
+        rows[i].end_pts = rows[i].frame_end;
+        memset(rows[i].input_blob, '0', RF_SHA256_HEX_LEN);
+        rows[i].input_size = 1;
+        snprintf(rows[i].state, sizeof(rows[i].state), "queued");
+    }
+    s_new_job_id(row.id, sizeof(row.id));
+    row.name = strdup("bench");
+    row.spec_yaml = strdup(yaml);
+    row.spec_source = strdup("bench.yaml");
+    row.base_dir = strdup(c->state_dir);
+    snprintf(row.state, sizeof(row.state), "running");
+    row.priority = 50;
+    row.output = strdup(spec->output);
+    row.message = strdup("");
+    rc = rf_store_job_insert(c->store, &row, err);
+    if (!rc)
+        rc = rf_store_chunks_insert(c->store, row.id, rows, nchunks, err);
+    if (rc)
+        goto fail;
+    c_job_t *job = s_job_add(c, &row, spec);
+    if (!job) {
+        rc = rf_err_set(err, RF_ENOMEM, "out of memory");
+        goto fail;
+    }
+    job->info = info;
+    job->row.frames_total = info->nb_frames;
+    s_chunks_adopt(job, rows, nchunks, 0);
+    snprintf(job_id, 64, "%s", job->row.id);
+    return 0;
+fail:
+    free(row.name), free(row.spec_yaml), free(row.spec_source), free(row.base_dir);
+    free(row.output), free(row.message);
+    free(rows);
+    free(info);
+    rf_job_spec_destroy(&spec);
+    return rc;
 }

@@ -36,4 +36,11 @@ void rf_coordinator_stop(rf_coordinator_t *c);
 
 void rf_coordinator_destroy(rf_coordinator_t **c);
 
+/* For the scheduler benchmark (bench/): adds a running job of nchunks chunks of frames_per_chunk
+ * frames each, with encoder "ffv1", no passes, and input blobs that do not exist, so that
+ * simulated workers can be assigned chunks without any media. Call before rf_coordinator_run, on
+ * the thread that created c. job_id (64 bytes) gets the id. */
+int rf_coordinator_bench_job(rf_coordinator_t *c, size_t nchunks, int frames_per_chunk, char *job_id,
+                             rf_err_t *err);
+
 #endif

@@ -12,6 +12,8 @@
 
 struct rf_store {
     sqlite3 *db;
+    bool batching; /* writes join one transaction until rf_store_flush (group commit) */
+    bool in_txn;   /* that transaction is open */
 };
 
 /* Forward-only migrations: entry i takes the schema from version i to i + 1. */
@@ -61,6 +63,49 @@ static int s_exec(rf_store_t *s, const char *sql, rf_err_t *err)
         return RF_EDB;
     }
     return 0;
+}
+
+/* With batching on, the first write after a flush opens the transaction the next writes join. */
+static int s_batch_open(rf_store_t *s, rf_err_t *err)
+{
+    if (!s->batching || s->in_txn)
+        return 0;
+    int rc = s_exec(s, "BEGIN IMMEDIATE", err);
+    if (!rc)
+        s->in_txn = true;
+    return rc;
+}
+
+/* A group of writes that must land together: a savepoint, inside the batch when there is one. */
+static int s_group_begin(rf_store_t *s, rf_err_t *err)
+{
+    int rc = s_batch_open(s, err);
+    return rc ? rc : s_exec(s, "SAVEPOINT rf_group", err);
+}
+
+static int s_group_end(rf_store_t *s, int rc, rf_err_t *err)
+{
+    if (rc) {
+        s_exec(s, "ROLLBACK TO rf_group", NULL);
+        s_exec(s, "RELEASE rf_group", NULL);
+        return rc;
+    }
+    return s_exec(s, "RELEASE rf_group", err);
+}
+
+void rf_store_batch(rf_store_t *s, bool on)
+{
+    if (!on)
+        rf_store_flush(s, NULL);
+    s->batching = on;
+}
+
+int rf_store_flush(rf_store_t *s, rf_err_t *err)
+{
+    if (!s->in_txn)
+        return 0;
+    s->in_txn = false;
+    return s_exec(s, "COMMIT", err);
 }
 
 static int s_migrate(rf_store_t *s, rf_err_t *err)
@@ -130,6 +175,7 @@ void rf_store_close(rf_store_t **sp)
 {
     if (!sp || !*sp)
         return;
+    rf_store_flush(*sp, NULL);
     sqlite3_close((*sp)->db);
     free(*sp);
     *sp = NULL;
@@ -163,6 +209,9 @@ static sqlite3_stmt *s_prepare(rf_store_t *s, const char *sql, const char *types
 static int s_run(rf_store_t *s, rf_err_t *err, const char *what, const char *sql, const char *types,
                  ...)
 {
+    int brc = s_batch_open(s, err);
+    if (brc)
+        return brc;
     va_list ap;
     va_start(ap, types);
     sqlite3_stmt *st = s_prepare(s, sql, types, ap);
@@ -215,7 +264,7 @@ int rf_store_job_set_frames(rf_store_t *s, const char *job_id, int64_t frames_to
 int rf_store_chunks_insert(rf_store_t *s, const char *job_id, const rf_store_chunk_t *c, size_t n,
                            rf_err_t *err)
 {
-    int rc = s_exec(s, "BEGIN IMMEDIATE", err);
+    int rc = s_group_begin(s, err);
     if (rc)
         return rc;
     /* A re-plan after a crash during planning starts from nothing: no chunk was leased yet. */
@@ -232,17 +281,13 @@ int rf_store_chunks_insert(rf_store_t *s, const char *job_id, const rf_store_chu
     if (!rc)
         rc = s_run(s, err, "updating job", "UPDATE jobs SET state = 'running', updated_ms = ? WHERE id = ?",
                    "it", rf_wall_ms(), job_id);
-    if (rc) {
-        s_exec(s, "ROLLBACK", NULL);
-        return rc;
-    }
-    return s_exec(s, "COMMIT", err);
+    return s_group_end(s, rc, err);
 }
 
 int rf_store_attempt_begin(rf_store_t *s, const char *job_id, uint32_t idx, uint32_t attempt,
                            const char *worker, rf_err_t *err)
 {
-    int rc = s_exec(s, "BEGIN IMMEDIATE", err);
+    int rc = s_group_begin(s, err);
     if (rc)
         return rc;
     rc = s_run(s, err, "recording attempt",
@@ -253,11 +298,7 @@ int rf_store_attempt_begin(rf_store_t *s, const char *job_id, uint32_t idx, uint
         rc = s_run(s, err, "recording attempt",
                    "UPDATE chunks SET attempts = ? WHERE job_id = ? AND idx = ?", "iti",
                    (int64_t)attempt, job_id, (int64_t)idx);
-    if (rc) {
-        s_exec(s, "ROLLBACK", NULL);
-        return rc;
-    }
-    return s_exec(s, "COMMIT", err);
+    return s_group_end(s, rc, err);
 }
 
 int rf_store_attempt_end(rf_store_t *s, const char *job_id, uint32_t idx, uint32_t attempt,

@@ -58,7 +58,14 @@ typedef struct rf_store_chunk {
 } rf_store_chunk_t;
 
 int rf_store_open(const char *path, rf_store_t **out, rf_err_t *err);
+/* Flushes what is batched, then closes. */
 void rf_store_close(rf_store_t **s);
+
+/* Group commit. With batching on, every write joins one open transaction that rf_store_flush
+ * commits (one fsync for many state changes). The coordinator flushes once per loop turn and
+ * before anything that depends on durability (a reply naming a new job). Off by default. */
+void rf_store_batch(rf_store_t *s, bool on);
+int rf_store_flush(rf_store_t *s, rf_err_t *err);
 
 int rf_store_job_insert(rf_store_t *s, const rf_store_job_t *job, rf_err_t *err);
 int rf_store_job_set_state(rf_store_t *s, const char *job_id, const char *state, const char *message,
