@@ -32,6 +32,7 @@
 #define RF_WORKER_MAX_SLOTS 256
 #define RF_ROUTING_ID_MAX 255
 #define RF_BLOB_GRACE_MS 30000           /* a released blob is deleted this much later */
+#define RF_BACKUP_DONE_PERMILLE 900      /* backup runs start when a job is 90% done */
 #define RF_QUARANTINE_JOBS 2             /* failing chunks of this many distinct jobs ... */
 #define RF_QUARANTINE_WINDOW_MS 600000   /* ... within 10 minutes quarantines a worker */
 
@@ -53,6 +54,10 @@ typedef struct c_chunk {
     bool verifying;          /* a result is being verified off the loop */
     uint64_t hold_until_ms;  /* after a restart: keep it for the worker that ran it to re-announce */
     uint32_t attempt_base;   /* attempts before the last `retry`: the limit counts from here */
+    uint32_t lease_attempt;  /* attempt number of the current lease */
+    uint64_t backup_lease;   /* a backup run of this chunk on another worker, 0 when none */
+    c_worker_t *backup_worker;
+    uint32_t backup_attempt;
 } c_chunk_t;
 
 struct c_job {
@@ -154,6 +159,7 @@ typedef struct c_work {
     /* verify */
     uint32_t chunk;
     uint64_t lease;
+    uint32_t attempt;        /* attempt number of the lease that produced the result */
     char blob[RF_SHA256_HEX_LEN + 1];
     uint64_t blob_size;
     uint64_t expect_frames;
@@ -171,6 +177,7 @@ static void s_dispatch(rf_coordinator_t *c);
 static bool s_failed_on(const c_chunk_t *ch, const char *worker);
 static void s_job_fail(rf_coordinator_t *c, c_job_t *job, const char *message);
 static void s_job_release_blobs(rf_coordinator_t *c, c_job_t *job);
+static void s_worker_failed(rf_coordinator_t *c, const char *name, const c_job_t *job);
 
 /* ---- small helpers ---------------------------------------------------------------------------- */
 
@@ -405,6 +412,18 @@ static void s_lease_clear(rf_coordinator_t *c, c_chunk_t *ch, bool keep_old)
     }
     ch->lease = 0;
     ch->worker = NULL;
+}
+
+/* Ends a backup run; cancel_reason non-NULL tells its worker to stop. */
+static void s_backup_clear(rf_coordinator_t *c, c_chunk_t *ch, const char *cancel_reason)
+{
+    if (!ch->backup_lease)
+        return;
+    if (cancel_reason)
+        s_send_cancel(c, ch->backup_worker, ch->backup_lease, cancel_reason);
+    s_lm_del(&c->leases, ch->backup_lease);
+    ch->backup_lease = 0;
+    ch->backup_worker = NULL;
 }
 
 static bool s_dispatchable(const c_chunk_t *ch)
@@ -688,7 +707,13 @@ static void s_verify_done(rf_coordinator_t *c, c_work_t *wk)
     if (wk->rc) {
         char msg[1200];
         snprintf(msg, sizeof(msg), "result from '%s' failed verification: %s", wk->worker, wk->err.msg);
-        if (ch->lease == wk->lease || ch->lease == 0) {
+        if (wk->lease && wk->lease == ch->backup_lease) {
+            s_event(c, job, "warn", "chunk %u: backup %s", ch->row.index, msg);
+            rf_store_attempt_end(c->store, job->row.id, ch->row.index, wk->attempt, "failed", msg, NULL);
+            s_backup_clear(c, ch, NULL);
+            s_worker_failed(c, wk->worker, job);
+            s_blob_drop(c, wk->blob);
+        } else if (ch->lease == wk->lease || ch->lease == 0) {
             rf_store_chunk_requeued(c->store, job->row.id, ch->row.index, NULL);
             s_blob_drop(c, wk->blob);
             s_chunk_requeue(c, job, ch, "failed", msg, wk->worker);
@@ -706,15 +731,19 @@ static void s_verify_done(rf_coordinator_t *c, c_work_t *wk)
         s_job_fail(c, job, err.msg);
         return;
     }
-    rf_store_attempt_end(c->store, job->row.id, ch->row.index, ch->row.attempts, "done", "", NULL);
+    rf_store_attempt_end(c->store, job->row.id, ch->row.index, wk->attempt, "done", "", NULL);
     snprintf(ch->row.state, sizeof(ch->row.state), "done");
     snprintf(ch->row.result_blob, sizeof(ch->row.result_blob), "%s", wk->blob);
     ch->row.result_size = wk->blob_size;
     snprintf(ch->row.worker, sizeof(ch->row.worker), "%s", wk->worker);
     ch->frames_done = (uint64_t)(ch->row.frame_end - ch->row.frame_start);
     /* A superseded holder, if any, is told to stop: the first verified result wins. */
-    if (ch->lease && ch->lease != wk->lease)
+    if (ch->lease && ch->lease != wk->lease) {
         s_send_cancel(c, ch->worker, ch->lease, "another attempt's result was kept");
+        rf_store_attempt_end(c->store, job->row.id, ch->row.index, ch->lease_attempt, "superseded",
+                             "another attempt's result was kept", NULL);
+    }
+    s_backup_clear(c, ch, wk->lease == ch->backup_lease ? NULL : "another attempt's result was kept");
     s_lease_clear(c, ch, false);
     job->ndone++;
     RF_INFO(COMP, "job %s: chunk %u done by %s (%zu/%zu)", job->row.id, ch->row.index, wk->worker,
@@ -850,7 +879,8 @@ static void s_params_fill(Reelfarm__Param *storage, Reelfarm__Param **ptrs, cons
     }
 }
 
-static int s_assign(rf_coordinator_t *c, c_worker_t *w, uint32_t slot, c_job_t *job, c_chunk_t *ch)
+static int s_assign(rf_coordinator_t *c, c_worker_t *w, uint32_t slot, c_job_t *job, c_chunk_t *ch,
+                    bool backup)
 {
     const rf_job_spec_t *spec = job->spec;
     uint64_t lease = ++c->next_lease;
@@ -930,8 +960,19 @@ static int s_assign(rf_coordinator_t *c, c_worker_t *w, uint32_t slot, c_job_t *
                              "could not send the assignment", NULL);
         goto out;
     }
+    if (backup) {
+        ch->backup_lease = lease;
+        ch->backup_worker = w;
+        ch->backup_attempt = attempt;
+        if (s_lm_put(&c->leases, lease, ch))
+            RF_ERROR(COMP, "out of memory recording lease %" PRIu64, lease);
+        s_event(c, job, "info", "backup run of chunk %u on '%s' (attempt %u): '%s' is the slowest",
+                ch->row.index, w->name, attempt, ch->worker ? ch->worker->name : "?");
+        goto out;
+    }
     s_lease_set(c, ch, lease, w);
     s_chunk_taken(ch);
+    ch->lease_attempt = attempt;
     ch->progress_ms = rf_now_ms();
     ch->frames_done = 0;
     ch->fps = 0;
@@ -946,6 +987,40 @@ out:
     return rc;
 }
 
+/* The straggler worth a backup run on idle worker w: in a job at least 90% done, the running
+ * chunk (without a backup yet, not held by w, not failed on w) with the most estimated time left.
+ * Whichever run's result is verified first wins; the other is cancelled. */
+static c_chunk_t *s_pick_backup(rf_coordinator_t *c, c_worker_t *w, c_job_t **job_out)
+{
+    c_chunk_t *best = NULL;
+    double best_left = 0;
+    uint64_t now = rf_now_ms();
+    for (c_job_t *j = c->jobs; j; j = j->next) {
+        if (strcmp(j->row.state, "running") || j->paused || !j->order || !s_worker_can(w, j) ||
+            j->ndone * 1000 < j->nchunks * RF_BACKUP_DONE_PERMILLE)
+            continue;
+        for (size_t i = 0; i < j->nchunks; i++) {
+            c_chunk_t *ch = &j->chunks[i];
+            if (!ch->lease || ch->verifying || ch->backup_lease || ch->worker == w ||
+                s_failed_on(ch, w->name))
+                continue;
+            /* Estimated seconds left at its current rate; a chunk with no progress report yet
+             * counts as having everything left at one frame per second of its age. */
+            double frames_left = (double)(ch->row.frame_end - ch->row.frame_start) - (double)ch->frames_done;
+            double fps = ch->fps > 0 ? ch->fps : 1.0;
+            double left = frames_left / fps;
+            if (now - ch->progress_ms < 2000 && ch->fps <= 0)
+                continue; /* just started: give it a moment to report */
+            if (!best || left > best_left) {
+                best = ch;
+                best_left = left;
+                *job_out = j;
+            }
+        }
+    }
+    return best;
+}
+
 static void s_dispatch(rf_coordinator_t *c)
 {
     if (c->stopping)
@@ -954,10 +1029,15 @@ static void s_dispatch(rf_coordinator_t *c)
         while (w->live && !w->quarantined && w->nidle > 0) {
             c_job_t *job = NULL;
             c_chunk_t *ch = s_pick(c, w, &job);
+            bool backup = false;
+            if (!ch) {
+                ch = s_pick_backup(c, w, &job);
+                backup = true;
+            }
             if (!ch)
                 break;
             uint32_t slot = w->idle[w->nidle - 1];
-            int rc = s_assign(c, w, slot, job, ch);
+            int rc = s_assign(c, w, slot, job, ch, backup);
             if (rc == RF_EUNAVAIL || rc == RF_EIO) {
                 w->live = false; /* it went away; its Hello will bring it back */
                 break;
@@ -1035,8 +1115,8 @@ static void s_chunk_requeue(rf_coordinator_t *c, c_job_t *job, c_chunk_t *ch, co
 {
     bool blame_worker = blame != NULL;
     const char *wname = blame ? blame : ch->worker ? ch->worker->name : "";
-    rf_store_attempt_end(c->store, job->row.id, ch->row.index, ch->row.attempts, outcome, message,
-                         NULL);
+    rf_store_attempt_end(c->store, job->row.id, ch->row.index, ch->lease ? ch->lease_attempt : ch->row.attempts,
+                         outcome, message, NULL);
     if (blame_worker && *wname)
         s_worker_failed(c, wname, job);
     if (blame_worker && *wname && !s_failed_on(ch, wname)) {
@@ -1066,8 +1146,12 @@ static void s_cancel_leases(rf_coordinator_t *c, c_job_t *job, const char *reaso
         if (!ch->lease)
             continue;
         s_send_cancel(c, ch->worker, ch->lease, reason);
-        rf_store_attempt_end(c->store, job->row.id, ch->row.index, ch->row.attempts, "cancelled",
+        rf_store_attempt_end(c->store, job->row.id, ch->row.index, ch->lease_attempt, "cancelled",
                              reason, NULL);
+        if (ch->backup_lease)
+            rf_store_attempt_end(c->store, job->row.id, ch->row.index, ch->backup_attempt,
+                                 "cancelled", reason, NULL);
+        s_backup_clear(c, ch, reason);
         s_lease_clear(c, ch, false);
     }
 }
@@ -1118,6 +1202,11 @@ static void s_worker_expire(rf_coordinator_t *c, c_worker_t *w, const char *why)
     for (c_job_t *j = c->jobs; j; j = j->next) {
         for (size_t i = 0; i < j->nchunks; i++) {
             c_chunk_t *ch = &j->chunks[i];
+            if (ch->backup_lease && ch->backup_worker == w) {
+                rf_store_attempt_end(c->store, j->row.id, ch->row.index, ch->backup_attempt, "lost",
+                                     why, NULL);
+                s_backup_clear(c, ch, NULL);
+            }
             if (ch->lease && ch->worker == w && !s_job_terminal(j))
                 s_chunk_requeue(c, j, ch, "lost", why, NULL);
         }
@@ -1191,6 +1280,7 @@ static void s_on_hello(rf_coordinator_t *c, const void *rid, size_t rid_len, con
             ch->hold_until_ms = 0;
             s_lease_set(c, ch, r->lease, w);
             s_chunk_taken(ch);
+            ch->lease_attempt = r->attempt;
             ch->progress_ms = rf_now_ms();
             if (c->next_lease < r->lease)
                 c->next_lease = r->lease;
@@ -1233,6 +1323,9 @@ static void s_verify_start(rf_coordinator_t *c, c_job_t *job, c_chunk_t *ch, uin
     wk->job = job;
     wk->chunk = ch->row.index;
     wk->lease = lease;
+    wk->attempt = lease && lease == ch->backup_lease ? ch->backup_attempt
+                  : lease && lease == ch->lease     ? ch->lease_attempt
+                                                    : ch->row.attempts;
     snprintf(wk->blob, sizeof(wk->blob), "%s", blob);
     wk->blob_size = size;
     wk->expect_frames = (uint64_t)(ch->row.frame_end - ch->row.frame_start);
@@ -1264,6 +1357,16 @@ static void s_on_failed(rf_coordinator_t *c, c_worker_t *w, const Reelfarm__Chun
 {
     c_job_t *job = NULL;
     c_chunk_t *ch = s_chunk_by_lease(c, f->lease, &job);
+    if (ch && f->lease == ch->backup_lease) {
+        /* A backup run that failed costs nothing but its attempt: the primary still runs. */
+        bool cancelled = f->error_class && !strcmp(f->error_class, "cancelled");
+        rf_store_attempt_end(c->store, job->row.id, ch->row.index, ch->backup_attempt,
+                             cancelled ? "cancelled" : "failed", f->message ? f->message : "", NULL);
+        s_backup_clear(c, ch, NULL);
+        if (!cancelled && (!f->error_class || strcmp(f->error_class, "transfer")))
+            s_worker_failed(c, w->name, job);
+        return;
+    }
     if (!ch || ch->lease != f->lease || s_job_terminal(job))
         return;
     char msg[1200];
