@@ -16,7 +16,7 @@
  * Not a test (STYLE item 9): results go to docs/PERFORMANCE.md with the command, machine and date.
  *
  *   reelfarm-sched-bench [--workers W] [--chunks N] [--frames-per-chunk F] [--sweep]
- *                        [--log-level LEVEL] [--timeout S]
+ *                        [--log-level LEVEL] [--timeout S] [--progress]
  */
 #include <errno.h>
 #include <ftw.h>
@@ -142,6 +142,7 @@ static int s_send_hello(sb_sim_t *w, int i)
 }
 
 /* The Ready frame is the same for every worker and every time: packed once. */
+static bool s_progress; /* --progress: one line a second on stderr */
 static uint8_t *s_ready_buf;
 static size_t s_ready_len;
 
@@ -282,7 +283,8 @@ static int s_run_one(int nworkers, size_t nchunks, int fpc, double timeout_s, sb
             fprintf(stderr, "sched-bench: worker %d: cannot send Ready: %s\n", i, zmq_strerror(errno));
             goto out;
         }
-    uint64_t last_assign = start, wave_end = 0, last_hb_check = start;
+    uint64_t last_assign = start, wave_end = 0, last_hb_check = start, last_report = start;
+    size_t last_count = 0;
     size_t wave = (size_t)nworkers < nchunks ? (size_t)nworkers : nchunks;
     while (r->assigned < nchunks) {
         uint64_t now = rf_now_ns();
@@ -298,6 +300,14 @@ static int s_run_one(int nworkers, size_t nchunks, int fpc, double timeout_s, sb
             for (int i = 0; i < nworkers; i++)
                 if (now - sims[i].sent_ns > SB_HEARTBEAT_NS)
                     s_send_heartbeat(&sims[i]);
+        }
+        if (s_progress && now - last_report >= SB_HEARTBEAT_NS) {
+            fprintf(stderr, "sched-bench: %6.1f s  %zu assigned  %.0f/s over the last %.1f s\n",
+                    (double)(now - start) / 1e9, r->assigned,
+                    (double)(r->assigned - last_count) / ((double)(now - last_report) / 1e9),
+                    (double)(now - last_report) / 1e9);
+            last_report = now;
+            last_count = r->assigned;
         }
         int n = zmq_poll(items, nworkers, 100);
         if (n < 0) {
@@ -435,14 +445,15 @@ static void s_cpu_model(char *buf, size_t size)
 static void s_usage(FILE *f)
 {
     fprintf(f, "usage: reelfarm-sched-bench [--workers W] [--chunks N] [--frames-per-chunk F] [--sweep]\n"
-               "                            [--log-level debug|info|warn|error|off] [--timeout S]\n"
+               "                            [--log-level debug|info|warn|error|off] [--timeout S] [--progress]\n"
                "  --workers W           simulated workers, one slot each (default 1000, at most %d)\n"
                "  --chunks N            chunks in the bench job (default 100000)\n"
                "  --frames-per-chunk F  frames per chunk (default 24)\n"
                "  --sweep               also run with 100 and 10 workers (fresh coordinator each)\n"
                "  --log-level L         the coordinator's log level (default warn: an INFO line per\n"
                "                        assignment would measure stderr)\n"
-               "  --timeout S           give up after S s without an Assign (default 30)\n",
+               "  --timeout S           give up after S s without an Assign (default 30)\n"
+               "  --progress            print the assignment rate every second on stderr\n",
             SB_MAX_WORKERS);
 }
 
@@ -459,11 +470,12 @@ int main(int argc, char **argv)
         {"sweep", no_argument, NULL, 's'},
         {"log-level", required_argument, NULL, 'l'},
         {"timeout", required_argument, NULL, 't'},
+        {"progress", no_argument, NULL, 'p'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     int o;
-    while ((o = getopt_long(argc, argv, "w:n:f:sl:t:h", opts, NULL)) != -1) {
+    while ((o = getopt_long(argc, argv, "w:n:f:sl:t:ph", opts, NULL)) != -1) {
         switch (o) {
         case 'w': nworkers = atoi(optarg); break;
         case 'n': nchunks = atoll(optarg); break;
@@ -471,6 +483,7 @@ int main(int argc, char **argv)
         case 's': sweep = true; break;
         case 'l': level = rf_log_level_parse(optarg); break;
         case 't': timeout_s = atof(optarg); break;
+        case 'p': s_progress = true; break;
         case 'h': s_usage(stdout); return 0;
         default: s_usage(stderr); return 2;
         }

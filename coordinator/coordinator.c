@@ -33,6 +33,7 @@
 #define RF_ROUTING_ID_MAX 255
 #define RF_BLOB_GRACE_MS 30000           /* a released blob is deleted this much later */
 #define RF_BACKUP_DONE_PERMILLE 900      /* backup runs start when a job is 90% done */
+#define RF_WORKER_BUCKETS 4096           /* routing-id hash buckets */
 #define RF_QUARANTINE_JOBS 2             /* failing chunks of this many distinct jobs ... */
 #define RF_QUARANTINE_WINDOW_MS 600000   /* ... within 10 minutes quarantines a worker */
 
@@ -99,6 +100,7 @@ struct c_worker {
     bool quarantined;
     uint32_t chunks_done, chunks_failed;
     c_worker_t *next;
+    c_worker_t *bucket_next; /* chain in rf_coordinator.worker_buckets */
 };
 
 /* Open-addressing hash map from lease id to chunk (linear probing, backward-shift deletion). */
@@ -134,6 +136,7 @@ struct rf_coordinator {
     int heartbeat_ms, liveness, task_timeout_s, max_attempts;
     c_job_t *jobs;
     c_worker_t *workers;
+    c_worker_t *worker_buckets[RF_WORKER_BUCKETS];
     size_t nworkers;
     c_leasemap_t leases;     /* lease id -> chunk, for current and superseded leases */
     c_doomed_t *doomed;      /* blobs to delete once their grace period is over */
@@ -217,9 +220,18 @@ static c_job_t *s_job_find(rf_coordinator_t *c, const char *id)
     return NULL;
 }
 
+static size_t s_rid_bucket(const void *rid, size_t len)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ ((const uint8_t *)rid)[i]) * 1099511628211ULL;
+    return (size_t)(h % RF_WORKER_BUCKETS);
+}
+
+/* The worker with this routing id: a hash lookup, every worker message needs one. */
 static c_worker_t *s_worker_by_rid(rf_coordinator_t *c, const void *rid, size_t len)
 {
-    for (c_worker_t *w = c->workers; w; w = w->next)
+    for (c_worker_t *w = c->worker_buckets[s_rid_bucket(rid, len)]; w; w = w->bucket_next)
         if (w->rid_len == len && memcmp(w->rid, rid, len) == 0)
             return w;
     return NULL;
@@ -1021,32 +1033,39 @@ static c_chunk_t *s_pick_backup(rf_coordinator_t *c, c_worker_t *w, c_job_t **jo
     return best;
 }
 
+/* Fills worker w's idle slots. */
+static void s_dispatch_worker(rf_coordinator_t *c, c_worker_t *w)
+{
+    while (!c->stopping && w->live && !w->quarantined && w->nidle > 0) {
+        c_job_t *job = NULL;
+        c_chunk_t *ch = s_pick(c, w, &job);
+        bool backup = false;
+        if (!ch) {
+            ch = s_pick_backup(c, w, &job);
+            backup = true;
+        }
+        if (!ch)
+            break;
+        uint32_t slot = w->idle[w->nidle - 1];
+        int rc = s_assign(c, w, slot, job, ch, backup);
+        if (rc == RF_EUNAVAIL || rc == RF_EIO) {
+            w->live = false; /* it went away; its Hello will bring it back */
+            break;
+        }
+        if (rc)
+            break;
+        w->nidle--;
+    }
+}
+
+/* Fills every idle slot: after something made work available (a plan, a requeue, a resume). A
+ * Ready only needs its own worker filled (s_dispatch_worker), which keeps the cost of a Ready
+ * independent of the number of workers. */
 static void s_dispatch(rf_coordinator_t *c)
 {
-    if (c->stopping)
-        return;
-    for (c_worker_t *w = c->workers; w; w = w->next) {
-        while (w->live && !w->quarantined && w->nidle > 0) {
-            c_job_t *job = NULL;
-            c_chunk_t *ch = s_pick(c, w, &job);
-            bool backup = false;
-            if (!ch) {
-                ch = s_pick_backup(c, w, &job);
-                backup = true;
-            }
-            if (!ch)
-                break;
-            uint32_t slot = w->idle[w->nidle - 1];
-            int rc = s_assign(c, w, slot, job, ch, backup);
-            if (rc == RF_EUNAVAIL || rc == RF_EIO) {
-                w->live = false; /* it went away; its Hello will bring it back */
-                break;
-            }
-            if (rc)
-                break;
-            w->nidle--;
-        }
-    }
+    for (c_worker_t *w = c->workers; w && !c->stopping; w = w->next)
+        if (w->nidle)
+            s_dispatch_worker(c, w);
 }
 
 /* Every live worker has failed this chunk: nobody left to try it now. */
@@ -1232,6 +1251,9 @@ static void s_on_hello(rf_coordinator_t *c, const void *rid, size_t rid_len, con
         w->rid_len = rid_len;
         w->next = c->workers;
         c->workers = w;
+        size_t b = s_rid_bucket(rid, rid_len);
+        w->bucket_next = c->worker_buckets[b];
+        c->worker_buckets[b] = w;
         c->nworkers++;
     } else if (w->live) {
         /* A reconnect (new socket, same id): leases it does not re-announce are lost. */
@@ -1433,7 +1455,7 @@ static void s_on_worker_msg(rf_zsock_t *s, const rf_zparts_t *msg, void *arg)
             if (!dup)
                 w->idle[w->nidle++] = env->ready->slot;
         }
-        s_dispatch(c);
+        s_dispatch_worker(c, w);
         break;
     case REELFARM__ENVELOPE__BODY_PROGRESS: {
         c_job_t *job = NULL;

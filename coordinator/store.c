@@ -10,8 +10,16 @@
 #include "log.h"
 #include "rftime.h"
 
+#define RF_STORE_STMT_CACHE 32
+
 struct rf_store {
     sqlite3 *db;
+    /* Prepared statements of s_run, keyed by the (static) SQL text's address: the hot writes -
+     * one attempt per assignment - are prepared once, not once per call. */
+    struct {
+        const char *sql;
+        sqlite3_stmt *st;
+    } cache[RF_STORE_STMT_CACHE];
     bool batching; /* writes join one transaction until rf_store_flush (group commit) */
     bool in_txn;   /* that transaction is open */
 };
@@ -176,17 +184,16 @@ void rf_store_close(rf_store_t **sp)
     if (!sp || !*sp)
         return;
     rf_store_flush(*sp, NULL);
+    for (size_t i = 0; i < RF_STORE_STMT_CACHE; i++)
+        sqlite3_finalize((*sp)->cache[i].st);
     sqlite3_close((*sp)->db);
     free(*sp);
     *sp = NULL;
 }
 
-/* Prepares sql and binds arguments described by types: 't' text, 'i' int64, 'n' NULL. */
-static sqlite3_stmt *s_prepare(rf_store_t *s, const char *sql, const char *types, va_list ap)
+/* Binds arguments described by types: 't' text, 'i' int64, 'n' NULL. */
+static int s_bind(sqlite3_stmt *st, const char *types, va_list ap)
 {
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
-        return NULL;
     for (int i = 0; types[i]; i++) {
         int ok = SQLITE_OK;
         if (types[i] == 't') {
@@ -197,29 +204,54 @@ static sqlite3_stmt *s_prepare(rf_store_t *s, const char *sql, const char *types
         } else {
             ok = sqlite3_bind_null(st, i + 1);
         }
-        if (ok != SQLITE_OK) {
-            sqlite3_finalize(st);
-            return NULL;
-        }
+        if (ok != SQLITE_OK)
+            return -1;
+    }
+    return 0;
+}
+
+/* The cached statement for sql (a string literal), prepared on first use. */
+static sqlite3_stmt *s_cached(rf_store_t *s, const char *sql)
+{
+    size_t free_slot = RF_STORE_STMT_CACHE;
+    for (size_t i = 0; i < RF_STORE_STMT_CACHE; i++) {
+        if (s->cache[i].sql == sql)
+            return s->cache[i].st;
+        if (!s->cache[i].sql && free_slot == RF_STORE_STMT_CACHE)
+            free_slot = i;
+    }
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK)
+        return NULL;
+    if (free_slot < RF_STORE_STMT_CACHE) {
+        s->cache[free_slot].sql = sql;
+        s->cache[free_slot].st = st;
     }
     return st;
 }
 
-/* Runs one statement that returns no rows. */
+/* Runs one statement that returns no rows. sql must be a string literal (it keys the cache). */
 static int s_run(rf_store_t *s, rf_err_t *err, const char *what, const char *sql, const char *types,
                  ...)
 {
     int brc = s_batch_open(s, err);
     if (brc)
         return brc;
-    va_list ap;
-    va_start(ap, types);
-    sqlite3_stmt *st = s_prepare(s, sql, types, ap);
-    va_end(ap);
+    sqlite3_stmt *st = s_cached(s, sql);
     if (!st)
         return s_fail(s, err, what);
-    int rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    bool cached = false;
+    for (size_t i = 0; i < RF_STORE_STMT_CACHE && !cached; i++)
+        cached = s->cache[i].st == st;
+    va_list ap;
+    va_start(ap, types);
+    int bound = s_bind(st, types, ap);
+    va_end(ap);
+    int rc = bound == 0 ? sqlite3_step(st) : SQLITE_ERROR;
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (!cached)
+        sqlite3_finalize(st);
     if (rc != SQLITE_DONE)
         return s_fail(s, err, what);
     return 0;
