@@ -765,6 +765,8 @@ static void s_verify_done(rf_coordinator_t *c, c_work_t *wk)
             x->chunks_done++;
     if (job->ndone == job->nchunks)
         s_stitch_start(c, job);
+    else
+        s_dispatch(c); /* more done may make a backup run worthwhile for an idle worker */
 }
 
 static void s_stitch_done(rf_coordinator_t *c, c_work_t *wk)
