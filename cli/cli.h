@@ -7,6 +7,7 @@
 #ifndef RF_CLI_H
 #define RF_CLI_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -57,8 +58,37 @@ int rf_cli_resume(int argc, char **argv);
 int rf_cli_retry(int argc, char **argv);
 int rf_cli_workers(int argc, char **argv);
 int rf_cli_logs(int argc, char **argv);
+int rf_cli_watch(int argc, char **argv);   /* watch.c */
+int rf_cli_passes(int argc, char **argv);  /* tools.c */
+int rf_cli_keygen(int argc, char **argv);  /* tools.c */
+int rf_cli_doctor(int argc, char **argv);  /* tools.c */
 
-/* The endpoint: --coordinator flag, else $REELFARM_COORDINATOR, else the default. */
+/* ---- settings (cliconfig.c) ------------------------------------------------------------------ */
+
+/* cli.yaml: `version: 1`, `coordinator: EP`, `keys: DIR` (docs/CLI.md). */
+typedef struct rf_cli_config {
+    char path[PATH_MAX];   /* the file that was read; "" when there is none */
+    char coordinator[512]; /* "" when the file does not set it */
+    char keys[PATH_MAX];   /* absolute or relative to the file's folder; "" when not set */
+} rf_cli_config_t;
+
+/* $XDG_CONFIG_HOME/reelfarm, else ~/.config/reelfarm. RF_ECONFIG when neither can be found. */
+int rf_cli_config_dir(char *out, size_t size, rf_err_t *err);
+
+/* Reads cli.yaml from rf_cli_config_dir. A missing file is fine (everything ""); a bad one is
+ * RF_ECONFIG "<file>:<line>: key '<key>': <what is wrong>". */
+int rf_cli_config_load(rf_cli_config_t *cfg, rf_err_t *err);
+
+/* The coordinator's client endpoint: the flag, else $REELFARM_COORDINATOR, else cli.yaml's
+ * `coordinator:`, else RF_DEFAULT_CLIENT_ENDPOINT. The file is read only when it is needed, so a
+ * broken one fails (RF_ECONFIG) only when neither the flag nor the environment is set. */
+int rf_cli_resolve_endpoint(const char *flag, char *out, size_t size, rf_err_t *err);
+
+/* The keys folder: cli.yaml's `keys:`, else rf_cli_config_dir()/keys. */
+int rf_cli_keys_dir(char *out, size_t size, rf_err_t *err);
+
+/* The endpoint without cli.yaml: --coordinator flag, else $REELFARM_COORDINATOR, else the
+ * default. Kept for callers that cannot report an error; commands use rf_cli_resolve_endpoint. */
 const char *rf_cli_endpoint(const char *flag);
 
 #endif

@@ -1,4 +1,5 @@
-/* commands.c - the subcommands that talk to a running coordinator: submit, status, jobs, cancel. */
+/* commands.c - the subcommands that talk to a running coordinator: submit, status, jobs, cancel.
+ * The endpoint comes from rf_cli_resolve_endpoint (flag > environment > cli.yaml > default). */
 #include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -93,7 +94,9 @@ int rf_cli_submit(int argc, char **argv)
     }
     rf_job_spec_destroy(&spec);
     rf_client_t *c = NULL;
-    if (rf_client_new(rf_cli_endpoint(ep), &c, &err)) {
+    char endpoint[512];
+    if (rf_cli_resolve_endpoint(ep, endpoint, sizeof(endpoint), &err) ||
+        rf_client_new(endpoint, &c, &err)) {
         fprintf(stderr, "reelfarm: %s\n", err.msg);
         return RF_EXIT_USAGE;
     }
@@ -124,7 +127,9 @@ static int s_call(const char *ep, Reelfarm__Envelope *env, rf_msg_t **reply)
 {
     rf_err_t err = {0};
     rf_client_t *c = NULL;
-    if (rf_client_new(rf_cli_endpoint(ep), &c, &err)) {
+    char endpoint[512];
+    if (rf_cli_resolve_endpoint(ep, endpoint, sizeof(endpoint), &err) ||
+        rf_client_new(endpoint, &c, &err)) {
         fprintf(stderr, "reelfarm: %s\n", err.msg);
         return RF_EXIT_USAGE;
     }

@@ -23,9 +23,15 @@ static void s_usage(FILE *f)
             "  retry JOB_ID                     run a failed job's failed chunks again\n"
             "  workers [--json]                 the workers, their slots, failures and GPUs\n"
             "  logs JOB_ID [--follow] [--json]  a job's events\n"
+            "  watch JOB_ID                     follow a job and its running chunks (Ctrl-C stops\n"
+            "                                   watching; the job goes on)\n"
+            "  passes [--json]                  the built-in passes and their parameters\n"
+            "  keygen [--out DIR] [--name N]    make a CURVE key pair (N.key, N.pub)\n"
+            "  doctor [--json]                  check this machine and the coordinator\n"
             "  version                          print the version\n"
             "\n"
-            "Coordinator: --coordinator tcp://HOST:7601, or REELFARM_COORDINATOR.\n");
+            "Coordinator: --coordinator tcp://HOST:7601, else REELFARM_COORDINATOR, else\n"
+            "'coordinator:' in $XDG_CONFIG_HOME/reelfarm/cli.yaml, else tcp://127.0.0.1:7601.\n");
 }
 
 int main(int argc, char **argv)
@@ -56,6 +62,14 @@ int main(int argc, char **argv)
         return rf_cli_workers(argc - 1, argv + 1);
     if (!strcmp(cmd, "logs"))
         return rf_cli_logs(argc - 1, argv + 1);
+    if (!strcmp(cmd, "watch"))
+        return rf_cli_watch(argc - 1, argv + 1);
+    if (!strcmp(cmd, "passes"))
+        return rf_cli_passes(argc - 1, argv + 1);
+    if (!strcmp(cmd, "keygen"))
+        return rf_cli_keygen(argc - 1, argv + 1);
+    if (!strcmp(cmd, "doctor"))
+        return rf_cli_doctor(argc - 1, argv + 1);
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
         printf("reelfarm %s\n", RF_VERSION);
         return RF_EXIT_OK;

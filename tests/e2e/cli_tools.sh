@@ -1,0 +1,160 @@
+#!/usr/bin/env bash
+# The person-and-script tools of the `reelfarm` command: `passes`, `keygen`, `doctor`, `watch`,
+# and where the coordinator endpoint comes from (flag > REELFARM_COORDINATOR > cli.yaml > default).
+# A standalone coordinator and worker on private ports (port_base + 9000) serve the parts that
+# need a farm.
+source "$(dirname "$0")/lib.bash"
+R=$RF_BIN/reelfarm
+unset REELFARM_COORDINATOR
+export XDG_CONFIG_HOME=$WORK/cfg
+export HOME=$WORK/home
+mkdir -p "$HOME"
+
+# ---- passes ----------------------------------------------------------------------------------
+"$R" passes > "$WORK/passes.txt" || fail "passes exited $?"
+grep -q '^deflicker ' "$WORK/passes.txt" || fail "passes: no deflicker: $(cat "$WORK/passes.txt")"
+grep -q '^ *strength  *float  *0\.\.1 ' "$WORK/passes.txt" || fail "passes: no strength row"
+grep -q '^ *window  *int  *1\.\.120 ' "$WORK/passes.txt" || fail "passes: no window row"
+"$R" passes --json > "$WORK/passes.json" || fail "passes --json exited $?"
+python3 - "$WORK/passes.json" <<'EOF' || fail "passes --json: $(cat "$WORK/passes.json")"
+import json, sys
+passes = {p["name"]: p for p in json.load(open(sys.argv[1]))}
+d = passes["deflicker"]
+assert d["roles"] == ["refine"] and d["temporal"] is True and d["doc"], d
+params = {p["key"]: p for p in d["params"]}
+s, w = params["strength"], params["window"]
+assert s["type"] == "float" and s["min"] == 0 and s["max"] == 1 and s["default"] == "0.6", s
+assert w["type"] == "int" and w["min"] == 1 and w["max"] == 120 and w["default"] == "8", w
+assert s["doc"] and w["doc"]
+EOF
+"$R" passes --bogus 2> /dev/null && fail "passes accepted --bogus"
+ok "passes: human table and JSON list deflicker with strength and window"
+
+# ---- keygen ----------------------------------------------------------------------------------
+pub=$("$R" keygen --out "$WORK/keys" --name node1 2> "$WORK/keygen.err") || fail "keygen: $(cat "$WORK/keygen.err")"
+[ "$(stat -c %a "$WORK/keys/node1.key")" = 600 ] || fail "node1.key mode $(stat -c %a "$WORK/keys/node1.key")"
+[ "$(stat -c %a "$WORK/keys/node1.pub")" = 644 ] || fail "node1.pub mode $(stat -c %a "$WORK/keys/node1.pub")"
+z85='[][0-9a-zA-Z.:+=^!/*?&<>(){}@%$#-]\{40\}' # the 85 characters of Z85, 40 of them
+echo "$pub" | grep -qx "$z85" || fail "printed public key is not 40 Z85 characters: '$pub'"
+grep -qxF "public = \"$pub\"" "$WORK/keys/node1.key" || fail "node1.key lacks the public line"
+grep -qx "secret = \"$z85\"" "$WORK/keys/node1.key" || fail "node1.key lacks a Z85 secret line"
+grep -qxF "public = \"$pub\"" "$WORK/keys/node1.pub" || fail "node1.pub lacks the public line"
+! grep -q '^secret' "$WORK/keys/node1.pub" || fail "node1.pub holds the secret key"
+set +e
+"$R" keygen --out "$WORK/keys" --name node1 > /dev/null 2> "$WORK/keygen2.err"; rc=$?
+set -e
+[ $rc = 2 ] || fail "keygen over an existing pair exited $rc, expected 2"
+grep -q "already exists.*--force" "$WORK/keygen2.err" || fail "keygen refusal unclear: $(cat "$WORK/keygen2.err")"
+grep -qxF "public = \"$pub\"" "$WORK/keys/node1.pub" || fail "refused keygen changed the files"
+pub2=$("$R" keygen --out "$WORK/keys" --name node1 --force 2> /dev/null) || fail "keygen --force failed"
+[ "$pub2" != "$pub" ] && grep -qxF "public = \"$pub2\"" "$WORK/keys/node1.pub" || fail "--force did not replace the pair"
+[ "$(stat -c %a "$WORK/keys/node1.key")" = 600 ] || fail "replaced node1.key mode is not 600"
+# The default folder: $XDG_CONFIG_HOME/reelfarm/keys/client.{key,pub}
+"$R" keygen > /dev/null 2>&1 || fail "keygen with defaults failed"
+[ -f "$XDG_CONFIG_HOME/reelfarm/keys/client.key" ] && [ -f "$XDG_CONFIG_HOME/reelfarm/keys/client.pub" ] ||
+  fail "keygen did not write to \$XDG_CONFIG_HOME/reelfarm/keys"
+ok "keygen: 0600 secret and 0644 public files, 40-char Z85 keys, refuses to overwrite, --force replaces"
+
+# ---- doctor without a coordinator ------------------------------------------------------------
+base=$(( $(port_base) + 9000 ))
+W=tcp://127.0.0.1:$base; C=tcp://127.0.0.1:$((base + 1)); B=tcp://127.0.0.1:$((base + 2))
+set +e
+"$R" doctor --coordinator "$C" > "$WORK/doctor0.txt" 2> "$WORK/doctor0.err"; rc=$?
+set -e
+[ $rc = 0 ] || [ $rc = 1 ] || fail "doctor exited $rc"
+grep -q "^warn  *coordinator .*cannot reach.*start reelfarm-coordinator or set --coordinator/REELFARM_COORDINATOR" "$WORK/doctor0.txt" ||
+  fail "doctor without a coordinator: no warn line: $(cat "$WORK/doctor0.txt")"
+grep -q '^ok  *encoder  *libx264 opens' "$WORK/doctor0.txt" || fail "doctor: libx264 not ok: $(cat "$WORK/doctor0.txt")"
+grep -q '^ok  *keys ' "$WORK/doctor0.txt" || fail "doctor: the key pair made above not found"
+ok "doctor without a coordinator warns how to reach one (exit $rc)"
+
+# ---- a farm ----------------------------------------------------------------------------------
+"$RF_BIN/reelfarm-coordinator" --state "$WORK/state" --listen-workers "$W" --listen-clients "$C" \
+  --listen-blobs "$B" > /dev/null 2> "$WORK/coordinator.log" &
+PIDS+=("$!")
+"$RF_BIN/reelfarm-worker" --coordinator "$W" --blobs "$B" --name cliw --slots 2 --cache "$WORK/cache" \
+  > /dev/null 2> "$WORK/worker.log" &
+PIDS+=("$!")
+for _ in $(seq 1 100); do "$R" jobs --coordinator "$C" > /dev/null 2>&1 && break; sleep 0.1; done
+
+set +e
+"$R" doctor --coordinator "$C" > "$WORK/doctor.txt" 2> /dev/null; rc=$?
+set -e
+[ $rc = 0 ] || [ $rc = 1 ] || fail "doctor exited $rc"
+grep -q "^ok  *coordinator  *$C answers: 0 jobs" "$WORK/doctor.txt" || fail "doctor: coordinator not ok: $(cat "$WORK/doctor.txt")"
+grep -q '^ok  *encoder  *libx264 opens' "$WORK/doctor.txt" || fail "doctor: libx264 not ok"
+for lib in libavformat libavcodec libzmq libuv sqlite libsodium libfyaml curve tmpdir; do
+  grep -q "^[a-z]*  *$lib " "$WORK/doctor.txt" || fail "doctor: no $lib line"
+done
+grep -q '^\(ok\|warn\)  *gpu ' "$WORK/doctor.txt" || fail "doctor: no gpu line"
+"$R" doctor --json --coordinator "$C" > "$WORK/doctor.json" 2> /dev/null || true
+python3 - "$WORK/doctor.json" <<'EOF' || fail "doctor --json: $(cat "$WORK/doctor.json")"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert isinstance(d["ok"], bool)
+checks = d["checks"]
+assert all(c["status"] in ("ok", "warn", "fail") and set(c) == {"check", "status", "detail", "fix"} for c in checks)
+assert any(c["check"] == "coordinator" and c["status"] == "ok" for c in checks)
+assert any(c["check"] == "encoder" and c["detail"] == "libx264 opens" and c["status"] == "ok" for c in checks)
+EOF
+ok "doctor with a coordinator: every check reported, coordinator and libx264 ok (exit $rc)"
+
+# ---- cli.yaml precedence ---------------------------------------------------------------------
+mkdir -p "$XDG_CONFIG_HOME/reelfarm"
+printf 'version: 1\ncoordinator: %s\n' "$C" > "$XDG_CONFIG_HOME/reelfarm/cli.yaml"
+"$R" jobs > /dev/null 2> "$WORK/jobs.err" || fail "jobs with cli.yaml only: $(cat "$WORK/jobs.err")"
+ok "cli.yaml's coordinator is used with no flag or environment"
+dead=tcp://127.0.0.1:$((base + 3))
+set +e
+REELFARM_COORDINATOR=$dead "$R" jobs > /dev/null 2> "$WORK/env.err"; rc=$?
+set -e
+[ $rc = 3 ] && grep -q "$dead" "$WORK/env.err" || fail "REELFARM_COORDINATOR did not override cli.yaml (exit $rc: $(cat "$WORK/env.err"))"
+REELFARM_COORDINATOR=$dead "$R" jobs --coordinator "$C" > /dev/null || fail "--coordinator did not override the environment"
+ok "REELFARM_COORDINATOR overrides cli.yaml; --coordinator overrides both"
+printf 'version: 1\ncoordinator: %s\ncolour: blue\n' "$C" > "$XDG_CONFIG_HOME/reelfarm/cli.yaml"
+set +e
+"$R" jobs > /dev/null 2> "$WORK/bad.err"; rc=$?
+set -e
+[ $rc = 2 ] || fail "a bad cli.yaml: exit $rc, expected 2"
+[ "$(wc -l < "$WORK/bad.err")" = 1 ] && grep -q "^reelfarm: $XDG_CONFIG_HOME/reelfarm/cli.yaml:3: key 'colour': unknown key" "$WORK/bad.err" ||
+  fail "bad cli.yaml message: $(cat "$WORK/bad.err")"
+printf 'version: 2\n' > "$XDG_CONFIG_HOME/reelfarm/cli.yaml"
+set +e
+"$R" jobs > /dev/null 2> "$WORK/bad2.err"; rc=$?
+set -e
+[ $rc = 2 ] && grep -q "cli.yaml:1: key 'version'" "$WORK/bad2.err" || fail "version: 2 accepted (exit $rc: $(cat "$WORK/bad2.err"))"
+"$R" jobs --coordinator "$C" > /dev/null || fail "a bad cli.yaml blocks --coordinator"
+rm "$XDG_CONFIG_HOME/reelfarm/cli.yaml"
+ok "a bad cli.yaml is one file:line:key error and exit 2"
+
+# ---- watch -----------------------------------------------------------------------------------
+export REELFARM_COORDINATOR=$C
+src=$(fixture h264-aac-300)
+cp "$src" "$WORK/in.mp4"
+write_job "$WORK/w.yaml" in.mp4 out.mkv ffv1
+id=$("$R" submit "$WORK/w.yaml") || fail "submit failed"
+timeout 300 "$R" watch "$id" > "$WORK/watch.txt" 2> "$WORK/watch.err" || fail "watch exited $?: $(cat "$WORK/watch.err")"
+grep -q "^$id done: 100% 300/300 frames" "$WORK/watch.txt" || fail "watch: no final line: $(cat "$WORK/watch.txt")"
+grep -q "^$id [a-z]*: [0-9]*% [0-9]*/300 frames, chunks [0-9]*/[0-9]*, " "$WORK/watch.txt" || fail "watch: no progress line"
+! grep -q $'\033' "$WORK/watch.txt" || fail "watch wrote terminal escapes to a file"
+[ -s "$WORK/out.mkv" ] || fail "no output"
+ok "watch follows the job to its end with plain lines ($(wc -l < "$WORK/watch.txt") lines) and exits 0"
+# Ctrl-C stops watching and leaves the job alone: watch a paused job, interrupt, check its state.
+write_job "$WORK/w2.yaml" in.mp4 out2.mkv ffv1
+id2=$("$R" submit "$WORK/w2.yaml")
+"$R" pause "$id2" > /dev/null || fail "pause failed"
+"$R" watch "$id2" > "$WORK/watch2.txt" 2> "$WORK/watch2.err" &
+wpid=$!
+sleep 1.5
+kill -INT "$wpid"
+set +e
+wait "$wpid"; rc=$?
+set -e
+[ $rc = 130 ] || fail "watch after Ctrl-C exited $rc, expected 130"
+"$R" status "$id2" --json | grep -q '"state":"\(paused\|running\|planning\|done\)"' || fail "Ctrl-C on watch changed the job: $("$R" status "$id2")"
+"$R" cancel "$id2" > /dev/null
+set +e
+"$R" watch "$id2" > /dev/null 2> "$WORK/watch3.err"; rc=$?
+set -e
+[ $rc = 1 ] && grep -q "cancelled" "$WORK/watch3.err" || fail "watch on a cancelled job: exit $rc, $(cat "$WORK/watch3.err")"
+ok "Ctrl-C stops watching (130) and leaves the job; a cancelled job ends watch with 1"
