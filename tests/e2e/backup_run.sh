@@ -5,18 +5,9 @@
 source "$(dirname "$0")/lib.bash"
 src=$(fixture h264-aac-300)
 cp "$src" "$WORK/in.mp4"
-base=$(( $(port_base) + 8000 ))
-W=tcp://127.0.0.1:$base; C=tcp://127.0.0.1:$((base + 1)); B=tcp://127.0.0.1:$((base + 2))
-export REELFARM_COORDINATOR=$C
-"$RF_BIN/reelfarm-coordinator" --state "$WORK/state" --listen-workers "$W" --listen-clients "$C" \
-  --listen-blobs "$B" > /dev/null 2> "$WORK/coordinator.log" &
-PIDS+=("$!")
-start_worker() { # name fault
-  "$RF_BIN/reelfarm-worker" --coordinator "$W" --blobs "$B" --name "$1" --cache "$WORK/cache-$1" \
-    --slots 1 ${2:+--test-fault "$2"} > /dev/null 2> "$WORK/$1.log" &
-  PIDS+=("$!")
-}
-start_worker slow slow:4000@1      # its first chunk (10 frames) would take 40 s
+farm_ports
+start_coordinator
+start_worker slow --test-fault slow:4000@1      # its first chunk (10 frames) would take 40 s
 write_job "$WORK/job.yaml" in.mp4 out.mkv ffv1 
 sed -i 's/target_seconds: 6, max_seconds: 10/split: keyframe, target_seconds: 0.4, max_seconds: 0.5/' "$WORK/job.yaml"
 job=$("$RF_BIN/reelfarm" submit "$WORK/job.yaml") || fail "submit failed"

@@ -8,18 +8,10 @@
 source "$(dirname "$0")/lib.bash"
 src=$(fixture h264-aac-1001) # 1001 frames at 23.976 fps: 7 chunks of about 144 frames
 cp "$src" "$WORK/in.mp4"
-base=$(( $(port_base) + 6000 ))
-W=tcp://127.0.0.1:$base; C=tcp://127.0.0.1:$((base + 1)); B=tcp://127.0.0.1:$((base + 2))
-export REELFARM_COORDINATOR=$C
+farm_ports
 
-"$RF_BIN/reelfarm-coordinator" --state "$WORK/state" --listen-workers "$W" --listen-clients "$C" \
-  --listen-blobs "$B" > "$WORK/coordinator.out" 2> "$WORK/coordinator.log" &
-PIDS+=("$!")
-for name in w1 w2; do
-  "$RF_BIN/reelfarm-worker" --coordinator "$W" --blobs "$B" --name "$name" --cache "$WORK/cache-$name" \
-    --slots 1 --test-fault slow:30 > "$WORK/$name.out" 2> "$WORK/$name.log" &
-  PIDS+=("$!")
-done
+start_coordinator
+for name in w1 w2; do start_worker "$name" --test-fault slow:30; done
 job_state() { grep -o '^{"id":"[^"]*","name":"[^"]*","state":"[a-z]*"' "$1" | grep -o '[a-z]*"$' | tr -d '"'; }
 
 write_job "$WORK/cancel.yaml" in.mp4 cancel.mkv ffv1

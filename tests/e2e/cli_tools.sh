@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The person-and-script tools of the `reelfarm` command: `passes`, `keygen`, `doctor`, `watch`,
 # and where the coordinator endpoint comes from (flag > REELFARM_COORDINATOR > cli.yaml > default).
-# A standalone coordinator and worker on private ports (port_base + 9000) serve the parts that
+# A standalone coordinator and worker on private ports (farm_ports) serve the parts that
 # need a farm.
 source "$(dirname "$0")/lib.bash"
 R=$RF_BIN/reelfarm
@@ -56,8 +56,8 @@ pub2=$("$R" keygen --out "$WORK/keys" --name node1 --force 2> /dev/null) || fail
 ok "keygen: 0600 secret and 0644 public files, 40-char Z85 keys, refuses to overwrite, --force replaces"
 
 # ---- doctor without a coordinator ------------------------------------------------------------
-base=$(( $(port_base) + 9000 ))
-W=tcp://127.0.0.1:$base; C=tcp://127.0.0.1:$((base + 1)); B=tcp://127.0.0.1:$((base + 2))
+farm_ports
+unset REELFARM_COORDINATOR # this script sets it only where it tests the precedence
 set +e
 "$R" doctor --coordinator "$C" > "$WORK/doctor0.txt" 2> "$WORK/doctor0.err"; rc=$?
 set -e
@@ -69,12 +69,8 @@ grep -q '^ok  *keys ' "$WORK/doctor0.txt" || fail "doctor: the key pair made abo
 ok "doctor without a coordinator warns how to reach one (exit $rc)"
 
 # ---- a farm ----------------------------------------------------------------------------------
-"$RF_BIN/reelfarm-coordinator" --state "$WORK/state" --listen-workers "$W" --listen-clients "$C" \
-  --listen-blobs "$B" > /dev/null 2> "$WORK/coordinator.log" &
-PIDS+=("$!")
-"$RF_BIN/reelfarm-worker" --coordinator "$W" --blobs "$B" --name cliw --slots 2 --cache "$WORK/cache" \
-  > /dev/null 2> "$WORK/worker.log" &
-PIDS+=("$!")
+start_coordinator
+start_worker cliw --slots 2
 for _ in $(seq 1 100); do "$R" jobs --coordinator "$C" > /dev/null 2>&1 && break; sleep 0.1; done
 
 set +e
@@ -104,7 +100,7 @@ mkdir -p "$XDG_CONFIG_HOME/reelfarm"
 printf 'version: 1\ncoordinator: %s\n' "$C" > "$XDG_CONFIG_HOME/reelfarm/cli.yaml"
 "$R" jobs > /dev/null 2> "$WORK/jobs.err" || fail "jobs with cli.yaml only: $(cat "$WORK/jobs.err")"
 ok "cli.yaml's coordinator is used with no flag or environment"
-dead=tcp://127.0.0.1:$((base + 3))
+dead=tcp://127.0.0.1:$(( $(port_base) + 3 ))  # the port after the farm's three: nobody listens
 set +e
 REELFARM_COORDINATOR=$dead "$R" jobs > /dev/null 2> "$WORK/env.err"; rc=$?
 set -e

@@ -5,21 +5,10 @@
 source "$(dirname "$0")/lib.bash"
 src=$(fixture h264-aac-1001)
 cp "$src" "$WORK/in.mp4"
-base=$(( $(port_base) + 3000 ))
-W=tcp://127.0.0.1:$base; C=tcp://127.0.0.1:$((base + 1)); B=tcp://127.0.0.1:$((base + 2))
-export REELFARM_COORDINATOR=$C
+farm_ports
 
-start_coordinator() {
-  "$RF_BIN/reelfarm-coordinator" --state "$WORK/state" --listen-workers "$W" --listen-clients "$C" \
-    --listen-blobs "$B" > /dev/null 2>> "$WORK/coordinator.log" &
-  COORD=$!; PIDS+=("$COORD")
-}
 start_coordinator
-for name in wa wb; do
-  "$RF_BIN/reelfarm-worker" --coordinator "$W" --blobs "$B" --name "$name" --cache "$WORK/cache-$name" \
-    --slots 1 > /dev/null 2> "$WORK/$name.log" &
-  PIDS+=("$!")
-done
+for name in wa wb; do start_worker "$name"; done
 
 write_job "$WORK/job.yaml" in.mp4 out.mp4 libx265
 sed -i 's/target_seconds: 6, max_seconds: 10/target_seconds: 4, max_seconds: 6/' "$WORK/job.yaml"

@@ -6,18 +6,9 @@
 source "$(dirname "$0")/lib.bash"
 src=$(fixture h264-aac-1001)
 cp "$src" "$WORK/in.mp4"
-base=$(port_base)
-W=tcp://127.0.0.1:$base; C=tcp://127.0.0.1:$((base + 1)); B=tcp://127.0.0.1:$((base + 2))
-export REELFARM_COORDINATOR=$C
+farm_ports
 
-"$RF_BIN/reelfarm-coordinator" --state "$WORK/state" --listen-workers "$W" --listen-clients "$C" \
-  --listen-blobs "$B" > "$WORK/coordinator.out" 2> "$WORK/coordinator.log" &
-coord=$!; PIDS+=("$coord")
-start_worker() { # sets LAST_PID (no subshell: PIDS must see it for the cleanup trap)
-  "$RF_BIN/reelfarm-worker" --coordinator "$W" --blobs "$B" --name "$1" --cache "$WORK/cache-$1" \
-    --slots 1 > "$WORK/$1.out" 2> "$WORK/$1.log" &
-  LAST_PID=$!; PIDS+=("$LAST_PID")
-}
+start_coordinator
 start_worker wa; victim=$LAST_PID
 
 # libx265 at this size is slow enough that the victim is surely inside a chunk when it dies.

@@ -6,16 +6,10 @@
 source "$(dirname "$0")/lib.bash"
 src=$(fixture h264-aac-1001)
 cp "$src" "$WORK/in.mp4"
-base=$(( $(port_base) + 7000 ))
-W=tcp://127.0.0.1:$base; C=tcp://127.0.0.1:$((base + 1)); B=tcp://127.0.0.1:$((base + 2))
-export REELFARM_COORDINATOR=$C
-"$RF_BIN/reelfarm-coordinator" --state "$WORK/state" --listen-workers "$W" --listen-clients "$C" \
-  --listen-blobs "$B" > /dev/null 2> "$WORK/coordinator.log" &
-PIDS+=("$!")
-# slow:40 sleeps 15 ms per frame: chunk times no longer depend on this machine's 2 cores.
-"$RF_BIN/reelfarm-worker" --coordinator "$W" --blobs "$B" --name farm --slots 7 --cache "$WORK/cache" \
-  --test-fault slow:40 > /dev/null 2> "$WORK/worker.log" &
-PIDS+=("$!")
+farm_ports
+start_coordinator
+# slow:40 sleeps 40 ms per frame: chunk times no longer depend on this machine's 2 cores.
+start_worker farm --slots 7 --test-fault slow:40
 
 ids=()
 for p in 20 40 80; do

@@ -7,20 +7,10 @@
 source "$(dirname "$0")/lib.bash"
 src=$(fixture h264-aac-300) # 300 frames at 25 fps: two chunks of 6 s
 cp "$src" "$WORK/in.mp4"
-base=$(( $(port_base) + 4000 ))
-W=tcp://127.0.0.1:$base; C=tcp://127.0.0.1:$((base + 1)); B=tcp://127.0.0.1:$((base + 2))
-export REELFARM_COORDINATOR=$C
+farm_ports
 
-"$RF_BIN/reelfarm-coordinator" --state "$WORK/state" --listen-workers "$W" --listen-clients "$C" \
-  --listen-blobs "$B" > "$WORK/coordinator.out" 2> "$WORK/coordinator.log" &
-PIDS+=("$!")
+start_coordinator
 
-start_worker() { # NAME [--test-fault SPEC]; sets LAST_PID (no subshell: PIDS must see it)
-  local name=$1; shift
-  "$RF_BIN/reelfarm-worker" --coordinator "$W" --blobs "$B" --name "$name" --cache "$WORK/cache-$name" \
-    --slots 1 "$@" > "$WORK/$name.out" 2> "$WORK/$name.log" &
-  LAST_PID=$!; PIDS+=("$LAST_PID")
-}
 wait_connected() { # NAME
   for _ in $(seq 1 200); do grep -q '"msg":"connected to' "$WORK/$1.log" 2>/dev/null && return 0; sleep 0.1; done
   fail "worker $1 did not connect: $(tail -5 "$WORK/$1.log")"

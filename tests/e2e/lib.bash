@@ -22,10 +22,39 @@ ok() { echo "ok: $*"; }
 
 fixture() { "$RF_FIXTURES/make-media" "$1"; }
 
-# A free TCP port base (three consecutive ports), chosen from the PID to keep parallel tests apart.
+# Three consecutive TCP ports for this script's daemons: from the script's name (so scripts that
+# ctest runs side by side never share them) and the PID (so reruns do not wait for TIME_WAIT).
 port_base() {
-  local base=$(( 20000 + ($$ % 2000) * 3 ))
-  echo "$base"
+  local name h
+  name=$(basename "$0")
+  h=$(printf '%s' "$name" | cksum | cut -d' ' -f1)
+  echo $(( 20000 + (h % 1500) * 24 + ($$ % 8) * 3 ))
+}
+
+# Sets W, C and B (worker, client and blob endpoints on this script's ports) and points the CLI at
+# the client socket.
+farm_ports() {
+  local base; base=$(port_base)
+  W=tcp://127.0.0.1:$base; C=tcp://127.0.0.1:$((base + 1)); B=tcp://127.0.0.1:$((base + 2))
+  export REELFARM_COORDINATOR=$C
+}
+
+# Starts reelfarm-coordinator on the farm_ports with its state in $WORK/state; extra arguments are
+# passed on. Sets COORD (no subshell: PIDS must see it for the cleanup trap). Log:
+# $WORK/coordinator.log (appended, so a restarted coordinator's lines follow the first one's).
+start_coordinator() {
+  "$RF_BIN/reelfarm-coordinator" --state "$WORK/state" --listen-workers "$W" --listen-clients "$C" \
+    --listen-blobs "$B" "$@" > "$WORK/coordinator.out" 2>> "$WORK/coordinator.log" &
+  COORD=$!; PIDS+=("$COORD")
+}
+
+# Starts reelfarm-worker NAME (1 slot unless the extra arguments say otherwise) with its cache in
+# $WORK/cache-NAME and its log in $WORK/NAME.log. Sets LAST_PID.
+start_worker() {
+  local name=$1; shift
+  "$RF_BIN/reelfarm-worker" --coordinator "$W" --blobs "$B" --name "$name" --cache "$WORK/cache-$name" \
+    --slots 1 "$@" > "$WORK/$name.out" 2> "$WORK/$name.log" &
+  LAST_PID=$!; PIDS+=("$LAST_PID")
 }
 
 # Per-frame SHA-256 of the decoded video, one per line (hash column only).

@@ -8,18 +8,10 @@ src=$(fixture scenes)
 cuts_file="$RF_FIXTURE_DIR/scenes.cuts"
 [ -s "$cuts_file" ] || fail "fixture scenes has no $cuts_file"
 cp "$src" "$WORK/in.mp4"
-base=$(port_base)
-W=tcp://127.0.0.1:$base; C=tcp://127.0.0.1:$((base + 1)); B=tcp://127.0.0.1:$((base + 2))
-export REELFARM_COORDINATOR=$C
+farm_ports
 
-"$RF_BIN/reelfarm-coordinator" --state "$WORK/state" --listen-workers "$W" --listen-clients "$C" \
-  --listen-blobs "$B" > "$WORK/coordinator.out" 2> "$WORK/coordinator.log" &
-PIDS+=("$!")
-for name in wa wb; do
-  "$RF_BIN/reelfarm-worker" --coordinator "$W" --blobs "$B" --name "$name" --cache "$WORK/cache-$name" \
-    --slots 1 > "$WORK/$name.out" 2> "$WORK/$name.log" &
-  PIDS+=("$!")
-done
+start_coordinator
+for name in wa wb; do start_worker "$name"; done
 
 # The fixture's softest cut is a mean luma step of about 0.13: 0.1 finds them all (see test_scene).
 cat > "$WORK/job.yaml" <<YAML
