@@ -16,7 +16,7 @@
 #include "config.h"
 
 #define S_COUNT(a) (sizeof(a) / sizeof((a)[0]))
-#define S_BASE "/work/jobs"
+#define S_BASE "/srv/reelfarm-jobs"
 #define S_HEAD "version: 1\ninput: in.mov\noutput: out.mp4\n" /* lines 1-3 of most cases */
 
 typedef struct s_case {
@@ -245,9 +245,9 @@ static const s_case_t s_errors[] = {
      "nothing"},
     /* paths */
     {"input is output", "version: 1\ninput: a.mov\noutput: ./x/../a.mov\n", RF_ECONFIG,
-     "job.yaml:3: key 'output': is the same file as input ('/work/jobs/a.mov'); the render would "
+     "job.yaml:3: key 'output': is the same file as input ('/srv/reelfarm-jobs/a.mov'); the render would "
      "overwrite its own source"},
-    {"input is output absolute", "version: 1\ninput: a.mov\noutput: /work/jobs//a.mov\n",
+    {"input is output absolute", "version: 1\ninput: a.mov\noutput: /srv/reelfarm-jobs//a.mov\n",
      RF_ECONFIG, "job.yaml:3: key 'output': is the same file as input ..."},
 };
 
