@@ -36,9 +36,65 @@ static const rf_param_def_t s_deflicker_params[] = {
             "it)"},
 };
 
+/* grade: exposure (in linear light, exact sRGB curve), contrast, saturation and gamma, applied in
+ * that order, clamped to [0, 1] at the end. Defaults are the identity. Not temporal. */
+static const rf_param_def_t s_grade_params[] = {
+    {.key = "exposure",
+     .type = RF_PARAM_FLOAT,
+     .min = -4,
+     .max = 4,
+     .def = "0",
+     .doc = "stops: linear light (sRGB curve) times 2^exposure"},
+    {.key = "contrast",
+     .type = RF_PARAM_FLOAT,
+     .min = 0,
+     .max = 4,
+     .def = "1",
+     .doc = "slope around mid-grey 0.5 of the encoded values: (v - 0.5) * contrast + 0.5"},
+    {.key = "saturation",
+     .type = RF_PARAM_FLOAT,
+     .min = 0,
+     .max = 4,
+     .def = "1",
+     .doc = "0 is grey (Rec.709 luma), 1 unchanged: Y + (v - Y) * saturation"},
+    {.key = "gamma",
+     .type = RF_PARAM_FLOAT,
+     .min = 0.1,
+     .max = 10,
+     .def = "1",
+     .doc = "v^(1/gamma): above 1 brightens the mid-tones, below 1 darkens them"},
+};
+
+/* sharpen: an unsharp mask with a separable Gaussian blur (edges replicated). Stateless, so not
+ * temporal. */
+static const rf_param_def_t s_sharpen_params[] = {
+    {.key = "amount",
+     .type = RF_PARAM_FLOAT,
+     .min = 0,
+     .max = 5,
+     .def = "0.5",
+     .doc = "how much of the detail (v - blur) is added back; 0 leaves frames untouched"},
+    {.key = "radius",
+     .type = RF_PARAM_FLOAT,
+     .min = 0.1,
+     .max = 10,
+     .def = "1",
+     .doc = "Gaussian sigma of the blur in pixels (kernel half-width ceil(3 * radius))"},
+    {.key = "threshold",
+     .type = RF_PARAM_FLOAT,
+     .min = 0,
+     .max = 1,
+     .def = "0",
+     .doc = "detail |v - blur| at or below this is left alone (keeps grain and noise down)"},
+};
+
 static const rf_pass_def_t s_catalog[] = {
     S_PASS("deflicker", "refine", true, s_deflicker_params,
            "removes brightness flicker with a moving average of frame brightness"),
+    S_PASS("grade", "refine", false, s_grade_params,
+           "colour grade: exposure, contrast, saturation and gamma, in that order"),
+    S_PASS("sharpen", "refine", false, s_sharpen_params,
+           "unsharp mask: adds back the difference from a Gaussian blur"),
 };
 
 const rf_pass_def_t *rf_pass_catalog(size_t *count)

@@ -131,8 +131,9 @@ static const s_case_t s_errors[] = {
      "job.yaml:4: key 'pipeline[0]': expected a mapping, got 'deflicker'"},
     {"pass missing", S_HEAD "pipeline:\n  - {strength: 0.5}\n", RF_ECONFIG,
      "job.yaml:5: key 'pipeline[0].pass': required key missing"},
-    {"pass unknown", S_HEAD "pipeline:\n  - pass: deflicker\n  - pass: sharpen\n", RF_ECONFIG,
-     "job.yaml:6: key 'pipeline[1].pass': unknown pass 'sharpen' (known: deflicker)"},
+    {"pass unknown", S_HEAD "pipeline:\n  - pass: deflicker\n  - pass: emboss\n", RF_ECONFIG,
+     "job.yaml:6: key 'pipeline[1].pass': unknown pass 'emboss' (known: deflicker, grade, "
+     "sharpen)"},
     {"pass not a string", S_HEAD "pipeline:\n  - pass: [a]\n", RF_ECONFIG,
      "job.yaml:5: key 'pipeline[0].pass': expected a string, got a sequence"},
     {"bad role", S_HEAD "pipeline:\n  - {pass: deflicker, role: generate}\n", RF_ECONFIG,
@@ -554,7 +555,7 @@ static void test_catalog(void **state)
     (void)state;
     assert_true(n >= 1);
     assert_ptr_equal(rf_pass_find("deflicker"), &cat[0]);
-    assert_null(rf_pass_find("sharpen"));
+    assert_null(rf_pass_find("emboss"));
     assert_null(rf_pass_find(NULL));
     assert_true(cat[0].temporal);
     assert_string_equal(cat[0].roles, "refine");

@@ -28,8 +28,8 @@ check missing-input 2 "input '$WORK/nothere.mp4': no such file" \
   "version: 1" "input: nothere.mp4" "output: out.mkv" "encode: {codec: ffv1}"
 check not-video 1 "'$WORK/notes.mp4': not a media file" \
   "version: 1" "input: notes.mp4" "output: out.mkv" "encode: {codec: ffv1}"
-check unknown-pass 2 "unknown-pass.yaml:5: key 'pipeline[0].pass': unknown pass 'sharpen'" \
-  "version: 1" "input: in.mp4" "output: out.mkv" "pipeline:" "  - {pass: sharpen}" "encode: {codec: ffv1}"
+check unknown-pass 2 "unknown-pass.yaml:5: key 'pipeline[0].pass': unknown pass 'emboss'" \
+  "version: 1" "input: in.mp4" "output: out.mkv" "pipeline:" "  - {pass: emboss}" "encode: {codec: ffv1}"
 check wrong-type 2 "wrong-type.yaml:4: key 'priority': expected an integer" \
   "version: 1" "input: in.mp4" "output: out.mkv" "priority: high" "encode: {codec: ffv1}"
 check bad-yaml 2 "bad-yaml.yaml:" \

@@ -53,7 +53,7 @@ static void test_builtin_registry(void **state)
     assert_non_null(vt->create);
     assert_non_null(vt->run);
     assert_non_null(vt->destroy);
-    assert_null(rf_pass_builtin("sharpen"));
+    assert_null(rf_pass_builtin("emboss"));
     assert_null(rf_pass_builtin(""));
     assert_null(rf_pass_builtin(NULL));
     assert_null(rf_pass_builtin("Deflicker"));
@@ -123,13 +123,13 @@ static void test_unknown_pass(void **state)
     (void)state;
     rf_param_t p1[2];
     rf_pass_spec_t specs[2] = {t_deflicker(p1, "0.5", "4"),
-                               {.name = (char *)"sharpen", .role = (char *)"refine"}};
+                               {.name = (char *)"emboss", .role = (char *)"refine"}};
     rf_pass_chain_t *c = NULL;
     rf_err_t err = {0};
     assert_int_equal(rf_pass_chain_new(specs, 2, 0, W, H, t_fps, &c, &err), RF_EUNAVAIL);
     assert_null(c);
     assert_int_equal(err.code, RF_EUNAVAIL);
-    assert_non_null(strstr(err.msg, "unknown pass 'sharpen'"));
+    assert_non_null(strstr(err.msg, "unknown pass 'emboss'"));
 }
 
 /* A pass's own creation error keeps its text, behind the pass's name. */

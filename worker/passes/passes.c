@@ -14,6 +14,8 @@
 #include "passes.h"
 
 #include <assert.h>
+#include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +24,8 @@
 
 static const rf_pass_vtable_t *const s_builtin[] = {
     &rf_pass_deflicker,
+    &rf_pass_grade,
+    &rf_pass_sharpen,
 };
 
 const rf_pass_vtable_t *rf_pass_builtin(const char *name)
@@ -33,6 +37,24 @@ const rf_pass_vtable_t *rf_pass_builtin(const char *name)
             return s_builtin[i];
     }
     return NULL;
+}
+
+int rf_pass_param_double(const rf_pass_spec_t *spec, const char *key, double def, double min,
+                         double max, double *out, rf_err_t *err)
+{
+    const char *text = rf_pass_spec_param(spec, key);
+    if (!text) {
+        *out = def;
+        return 0;
+    }
+    char *end = NULL;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (errno != 0 || end == text || *end != '\0' || !isfinite(v) || v < min || v > max)
+        return rf_err_set(err, RF_ECONFIG, "parameter '%s': expected a number in %g..%g, got '%s'",
+                          key, min, max, text);
+    *out = v;
+    return 0;
 }
 
 /* One created pass of a chain. */
