@@ -475,7 +475,7 @@ int rf_slot_render(const rf_assignment_t *a, const rf_slot_env_t *env, const ato
     int64_t next_index = a->npasses ? a->frame_start - (int64_t)a->context_before : a->frame_start;
     const char *opt_keys[RF_SPEC_MAX_PARAMS], *opt_values[RF_SPEC_MAX_PARAMS];
 
-    snprintf(workdir, sizeof(workdir), "%s/work/%" PRIu64, env->cache_dir, a->lease);
+    snprintf(workdir, sizeof(workdir), "%s/leases/%" PRIu64, env->cache_dir, a->lease);
     snprintf(out_path, sizeof(out_path), "%s/chunk.nut", workdir);
     if (!conv) {
         rc = s_fail(res, RF_ENOMEM, "internal", true, "out of memory");

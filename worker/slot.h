@@ -77,7 +77,7 @@ int rf_slot_fault_parse(const char *spec, rf_slot_fault_t *out, rf_err_t *err);
 typedef struct rf_slot_env {
     void *zctx;                /* the worker's ZeroMQ context (for blob sockets) */
     const char *blob_endpoint; /* the coordinator's blob socket */
-    const char *cache_dir;     /* input slices are cached here by SHA-256; work files too */
+    const char *cache_dir;     /* per-lease folders (input slice, encoded chunk) live under leases/ */
     rf_slot_fault_t fault;     /* test fault for this chunk (the worker applies @N); zero = none */
 } rf_slot_env_t;
 

@@ -66,7 +66,7 @@ grep -q "\"msg\":\"chunk $chunk of job $job failed (cancelled)" "$WORK/stuck.log
   fail "worker stuck did not stop the chunk after the Cancel: $(tail -5 "$WORK/stuck.log")"
 kill -0 "$stuck" 2>/dev/null || fail "worker stuck died"
 ok "worker stuck received the Cancel, stopped the chunk, and is still alive"
-[ -z "$(find "$WORK/cache-stuck" -path '*/work/*' 2>/dev/null)" ] || fail "the stuck worker left work files: $(find "$WORK/cache-stuck" -path '*/work/*')"
+[ -z "$(find "$WORK/cache-stuck" -path '*/leases/*' 2>/dev/null)" ] || fail "the stuck worker left work files: $(find "$WORK/cache-stuck" -path '*/leases/*')"
 n=$(video_packet_count "$WORK/hang.mkv"); [ "$n" = 300 ] || fail "output has $n frames"
 cmp -s <(frame_hashes "$WORK/in.mp4") <(frame_hashes "$WORK/hang.mkv") || fail "output frames differ from the source"
 ok "output lossless: 300 frames bit-identical"

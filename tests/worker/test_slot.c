@@ -77,7 +77,7 @@ static int t_group_teardown(void **state)
     rf_media_info_destroy(&e->info);
     /* a render leaves no work folder behind */
     char work[700];
-    snprintf(work, sizeof(work), "%s/work", e->cache_dir);
+    snprintf(work, sizeof(work), "%s/leases", e->cache_dir);
     struct stat st;
     bool leftovers = false;
     if (stat(work, &st) == 0) {
