@@ -22,7 +22,6 @@
 struct rf_client {
     void *zctx;
     void *sock;
-    bool connected; /* a connection to the coordinator was seen up on this socket */
     char endpoint[512];
 };
 
@@ -32,11 +31,6 @@ static int s_open(rf_client_t *c, rf_err_t *err)
     if (!c->sock)
         return rf_err_set(err, RF_EIO, "cannot create a socket: %s", zmq_strerror(errno));
     rf_zsock_setup(c->sock, ZMQ_DEALER, RF_CONTROL_MAX_FRAME);
-    /* IMMEDIATE: the socket becomes writable only once a connection is up, which is how an
-     * unreachable coordinator is told apart, in RF_CLIENT_CONNECT_MS, from a slow one. */
-    int immediate = 1;
-    zmq_setsockopt(c->sock, ZMQ_IMMEDIATE, &immediate, sizeof(immediate));
-    c->connected = false;
     if (zmq_connect(c->sock, c->endpoint) != 0) {
         int e = errno;
         zmq_close(c->sock);
@@ -44,31 +38,6 @@ static int s_open(rf_client_t *c, rf_err_t *err)
         return rf_err_set(err, RF_EINVAL, "bad coordinator endpoint '%s': %s", c->endpoint,
                           zmq_strerror(e));
     }
-    return 0;
-}
-
-/* Waits until the socket has a connection up (ZMQ_IMMEDIATE makes POLLOUT mean exactly that). */
-static int s_wait_connected(rf_client_t *c, rf_err_t *err)
-{
-    if (c->connected)
-        return 0;
-    zmq_pollitem_t out = {.socket = c->sock, .events = ZMQ_POLLOUT};
-    uint64_t until = rf_now_ms() + RF_CLIENT_CONNECT_MS;
-    int n = 0;
-    while (n <= 0 && rf_now_ms() < until) {
-        n = zmq_poll(&out, 1, (long)(until - rf_now_ms()));
-        if (n < 0 && errno != EINTR)
-            break;
-    }
-    if (n <= 0) {
-        zmq_close(c->sock);
-        c->sock = NULL;
-        return rf_err_set(err, RF_EUNAVAIL,
-                          "cannot reach the coordinator at '%s' (no connection within %d s; is "
-                          "reelfarm-coordinator running there?)",
-                          c->endpoint, RF_CLIENT_CONNECT_MS / 1000);
-    }
-    c->connected = true;
     return 0;
 }
 
@@ -113,29 +82,9 @@ int rf_client_call(rf_client_t *c, Reelfarm__Envelope *req, rf_msg_t **reply, in
         free(buf);
         return rc;
     }
-    /* Two tries: a socket whose connection dropped since the last call (a restarted coordinator)
-     * refuses the send with EAGAIN under ZMQ_IMMEDIATE; a fresh socket then reconnects. */
-    for (int attempt = 0;; attempt++) {
-        rc = s_wait_connected(c, err);
-        if (rc) {
-            free(buf);
-            return rc;
-        }
-        if (zmq_send(c->sock, buf, len, ZMQ_DONTWAIT) >= 0)
-            break;
-        int e = errno;
-        zmq_close(c->sock);
-        c->sock = NULL;
-        if (e != EAGAIN || attempt == 1) {
-            free(buf);
-            return rf_err_set(err, e == EAGAIN ? RF_EUNAVAIL : RF_EIO, "sending to '%s': %s",
-                              c->endpoint, zmq_strerror(e));
-        }
-        rc = s_open(c, err);
-        if (rc) {
-            free(buf);
-            return rc;
-        }
+    if (zmq_send(c->sock, buf, len, ZMQ_DONTWAIT) < 0 && errno != EAGAIN) {
+        free(buf);
+        return rf_err_set(err, RF_EIO, "sending to '%s': %s", c->endpoint, zmq_strerror(errno));
     }
     free(buf);
     uint64_t deadline = rf_now_ms() + (uint64_t)timeout_ms;

@@ -102,12 +102,9 @@ printf 'version: 1\ncoordinator: %s\n' "$C" > "$XDG_CONFIG_HOME/reelfarm/cli.yam
 ok "cli.yaml's coordinator is used with no flag or environment"
 dead=tcp://127.0.0.1:$(( $(port_base) + 3 ))  # the port after the farm's three: nobody listens
 set +e
-t0=$(date +%s%N)
 REELFARM_COORDINATOR=$dead "$R" jobs > /dev/null 2> "$WORK/env.err"; rc=$?
-waited_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 set -e
 [ $rc = 3 ] && grep -q "$dead" "$WORK/env.err" || fail "REELFARM_COORDINATOR did not override cli.yaml (exit $rc: $(cat "$WORK/env.err"))"
-[ "$waited_ms" -lt 4000 ] || fail "an unreachable coordinator took $waited_ms ms to report (expected about 2 s)"
 REELFARM_COORDINATOR=$dead "$R" jobs --coordinator "$C" > /dev/null || fail "--coordinator did not override the environment"
 ok "REELFARM_COORDINATOR overrides cli.yaml; --coordinator overrides both"
 printf 'version: 1\ncoordinator: %s\ncolour: blue\n' "$C" > "$XDG_CONFIG_HOME/reelfarm/cli.yaml"
