@@ -18,14 +18,10 @@
 
 #define W 16
 #define H 8
-#define N ((size_t)W * H)
+
+#include "worker/pass_fixture.h"
 
 /* ---- helpers ------------------------------------------------------------------------------- */
-
-typedef struct t_pass {
-    const rf_pass_vtable_t *vt;
-    void *state;
-} t_pass_t;
 
 static rf_pass_spec_t t_spec(rf_param_t params[2], const char *strength, const char *window)
 {
@@ -42,31 +38,7 @@ static int t_pass_new(const char *strength, const char *window, t_pass_t *p, rf_
 {
     rf_param_t params[2];
     rf_pass_spec_t spec = t_spec(params, strength, window);
-    rf_pass_setup_t setup = {
-        .spec = &spec, .seed = 1, .width = W, .height = H, .frame_rate = {25, 1}};
-    p->vt = rf_pass_builtin("deflicker");
-    assert_non_null(p->vt);
-    p->state = NULL;
-    return p->vt->create(&setup, &p->state, err);
-}
-
-static void t_pass_free(t_pass_t *p)
-{
-    if (p->state)
-        p->vt->destroy(p->state);
-    p->state = NULL;
-}
-
-static void t_frame_init(rf_pframe_t *f, int64_t index)
-{
-    memset(f, 0, sizeof *f);
-    f->index = index;
-    f->width = W;
-    f->height = H;
-    for (int p = 0; p < 3; p++) {
-        f->plane[p] = calloc(N, sizeof(float));
-        assert_non_null(f->plane[p]);
-    }
+    return t_pass_create(spec.name, spec.params, spec.nparams, W, H, p, err);
 }
 
 static void t_frame_fill(rf_pframe_t *f, float v)
@@ -74,13 +46,6 @@ static void t_frame_fill(rf_pframe_t *f, float v)
     for (int p = 0; p < 3; p++)
         for (size_t i = 0; i < N; i++)
             f->plane[p][i] = v;
-}
-
-static void t_frame_free(rf_pframe_t *f)
-{
-    for (int p = 0; p < 3; p++)
-        free(f->plane[p]);
-    memset(f, 0, sizeof *f);
 }
 
 /* Runs flat grey frames of the given values and checks every output sample against want. */

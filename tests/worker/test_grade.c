@@ -18,14 +18,10 @@
 
 #define W 8
 #define H 4
-#define N ((size_t)W * H)
+
+#include "worker/pass_fixture.h"
 
 /* ---- helpers ------------------------------------------------------------------------------- */
-
-typedef struct t_pass {
-    const rf_pass_vtable_t *vt;
-    void *state;
-} t_pass_t;
 
 /* The four parameters as the spec loader would hand them over (defaults filled in). */
 typedef struct t_grade_params {
@@ -42,33 +38,7 @@ static int t_pass_new(t_grade_params_t gp, t_pass_t *p, rf_err_t *err)
         {.key = (char *)"saturation", .value = (char *)gp.saturation},
         {.key = (char *)"gamma", .value = (char *)gp.gamma},
     };
-    rf_pass_spec_t spec = {
-        .name = (char *)"grade", .role = (char *)"refine", .params = params, .nparams = 4};
-    rf_pass_setup_t setup = {
-        .spec = &spec, .seed = 1, .width = W, .height = H, .frame_rate = {25, 1}};
-    p->vt = rf_pass_builtin("grade");
-    assert_non_null(p->vt);
-    p->state = NULL;
-    return p->vt->create(&setup, &p->state, err);
-}
-
-static void t_pass_free(t_pass_t *p)
-{
-    if (p->state)
-        p->vt->destroy(p->state);
-    p->state = NULL;
-}
-
-static void t_frame_init(rf_pframe_t *f, int64_t index)
-{
-    memset(f, 0, sizeof *f);
-    f->index = index;
-    f->width = W;
-    f->height = H;
-    for (int p = 0; p < 3; p++) {
-        f->plane[p] = calloc(N, sizeof(float));
-        assert_non_null(f->plane[p]);
-    }
+    return t_pass_create("grade", params, 4, W, H, p, err);
 }
 
 static void t_frame_fill_rgb(rf_pframe_t *f, float r, float g, float b)
@@ -78,13 +48,6 @@ static void t_frame_fill_rgb(rf_pframe_t *f, float r, float g, float b)
         f->plane[1][i] = g;
         f->plane[2][i] = b;
     }
-}
-
-static void t_frame_free(rf_pframe_t *f)
-{
-    for (int p = 0; p < 3; p++)
-        free(f->plane[p]);
-    memset(f, 0, sizeof *f);
 }
 
 /* Runs one flat grey frame of value in through a grade and returns the output (all samples of all

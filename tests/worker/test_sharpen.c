@@ -19,15 +19,11 @@
 
 #define W 16
 #define H 8
-#define N ((size_t)W * H)
+
+#include "worker/pass_fixture.h"
 #define T_HALF_MAX 30
 
 /* ---- helpers ------------------------------------------------------------------------------- */
-
-typedef struct t_pass {
-    const rf_pass_vtable_t *vt;
-    void *state;
-} t_pass_t;
 
 static int t_pass_new_size(const char *amount, const char *radius, const char *threshold, int width,
                            int height, t_pass_t *p, rf_err_t *err)
@@ -37,46 +33,13 @@ static int t_pass_new_size(const char *amount, const char *radius, const char *t
         {.key = (char *)"radius", .value = (char *)radius},
         {.key = (char *)"threshold", .value = (char *)threshold},
     };
-    rf_pass_spec_t spec = {
-        .name = (char *)"sharpen", .role = (char *)"refine", .params = params, .nparams = 3};
-    rf_pass_setup_t setup = {
-        .spec = &spec, .seed = 1, .width = width, .height = height, .frame_rate = {25, 1}};
-    p->vt = rf_pass_builtin("sharpen");
-    assert_non_null(p->vt);
-    p->state = NULL;
-    return p->vt->create(&setup, &p->state, err);
+    return t_pass_create("sharpen", params, 3, width, height, p, err);
 }
 
 static int t_pass_new(const char *amount, const char *radius, const char *threshold, t_pass_t *p,
                       rf_err_t *err)
 {
     return t_pass_new_size(amount, radius, threshold, W, H, p, err);
-}
-
-static void t_pass_free(t_pass_t *p)
-{
-    if (p->state)
-        p->vt->destroy(p->state);
-    p->state = NULL;
-}
-
-static void t_frame_init(rf_pframe_t *f, int64_t index)
-{
-    memset(f, 0, sizeof *f);
-    f->index = index;
-    f->width = W;
-    f->height = H;
-    for (int p = 0; p < 3; p++) {
-        f->plane[p] = calloc(N, sizeof(float));
-        assert_non_null(f->plane[p]);
-    }
-}
-
-static void t_frame_free(rf_pframe_t *f)
-{
-    for (int p = 0; p < 3; p++)
-        free(f->plane[p]);
-    memset(f, 0, sizeof *f);
 }
 
 static void t_frame_copy(rf_pframe_t *dst, const rf_pframe_t *src)
