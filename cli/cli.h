@@ -87,8 +87,4 @@ int rf_cli_resolve_endpoint(const char *flag, char *out, size_t size, rf_err_t *
 /* The keys folder: cli.yaml's `keys:`, else rf_cli_config_dir()/keys. */
 int rf_cli_keys_dir(char *out, size_t size, rf_err_t *err);
 
-/* The endpoint without cli.yaml: --coordinator flag, else $REELFARM_COORDINATOR, else the
- * default. Kept for callers that cannot report an error; commands use rf_cli_resolve_endpoint. */
-const char *rf_cli_endpoint(const char *flag);
-
 #endif

@@ -270,11 +270,3 @@ int rf_cli_follow(rf_client_t *c, const char *job_id, bool quiet, bool print_out
         rf_sleep_ms(tty ? 200 : 500);
     }
 }
-
-const char *rf_cli_endpoint(const char *flag)
-{
-    if (flag && *flag)
-        return flag;
-    const char *env = getenv("REELFARM_COORDINATOR");
-    return env && *env ? env : RF_DEFAULT_CLIENT_ENDPOINT;
-}
