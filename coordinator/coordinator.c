@@ -168,9 +168,14 @@ typedef struct c_work {
     uint64_t expect_frames;
     uint8_t digest[RF_SHA256_LEN];
     char worker[64];
+    rf_store_seam_t seam_head, seam_tail; /* side parts of the result (blob "" when none) */
+    uint32_t head_overlap, tail_overlap;  /* frames each side part must hold */
     /* stitch */
-    rf_stitch_chunk_t *parts;
-    char (*paths)[4300];
+    rf_stitch_chunk_t *parts;  /* up to 2 per chunk: its seam, then its own result */
+    char (*paths)[4400];
+    rf_store_chunk_t *rows;    /* the chunks' rows, copied for the pool thread */
+    bool *seam;                /* parts[i] is a cross-faded seam (a temp file) */
+    size_t nparts, nseams;
     rf_verify_report_t report;
     int rc;
     rf_err_t err;
@@ -540,6 +545,113 @@ static c_chunk_t *s_chunk_by_lease(rf_coordinator_t *c, uint64_t lease, c_job_t 
 
 /* ---- work off the loop ------------------------------------------------------------------------ */
 
+/* Checks a seam side part of a result like the result itself: present exactly when the chunk
+ * has that overlap, the right size, frame count and frame checksums. */
+static int s_verify_seam(c_work_t *wk, const char *which, const rf_store_seam_t *seam, uint32_t expect)
+{
+    if (!expect && !*seam->blob)
+        return 0;
+    if (!expect || !*seam->blob)
+        return rf_err_set(&wk->err, RF_EVERIFY, "seam %s part %s, expected %s", which,
+                          *seam->blob ? "sent" : "missing", expect ? "one" : "none");
+    char path[4400];
+    struct stat st;
+    uint64_t frames = 0;
+    uint8_t digest[RF_SHA256_LEN], want[RF_SHA256_LEN];
+    int rc = rf_blob_path(wk->c->blob_dir, seam->blob, path, sizeof(path));
+    if (!rc && (stat(path, &st) != 0 || (uint64_t)st.st_size != seam->size))
+        rc = rf_err_set(&wk->err, RF_EVERIFY, "seam %s part %.12s is missing or has the wrong size",
+                        which, seam->blob);
+    if (!rc && rf_sha256_from_hex(seam->digest, want) != 0)
+        rc = rf_err_set(&wk->err, RF_EVERIFY, "seam %s part: malformed checksum digest", which);
+    if (!rc)
+        rc = rf_media_checksum(path, &frames, digest, NULL, NULL, &wk->err);
+    if (!rc && frames != expect)
+        rc = rf_err_set(&wk->err, RF_EVERIFY, "seam %s part has %" PRIu64 " frames, expected %u",
+                        which, frames, expect);
+    if (!rc && memcmp(digest, want, RF_SHA256_LEN) != 0)
+        rc = rf_err_set(&wk->err, RF_EVERIFY,
+                        "frame checksums of the seam %s part differ from those the worker reported",
+                        which);
+    return rc;
+}
+
+/* Encodes the cross-faded seams of a job and lists every part the stitcher joins, in frame
+ * order: a chunk with a head overlap k contributes the seam (k frames, cross-faded from the
+ * previous chunk's tail part and its own head part) and then its own result (the rest). */
+static int s_stitch_prepare(c_work_t *wk)
+{
+    c_job_t *job = wk->job;
+    const rf_job_spec_t *spec = job->spec;
+    const char *opt_keys[RF_SPEC_MAX_PARAMS], *opt_values[RF_SPEC_MAX_PARAMS];
+    size_t nopts = spec->encode.noptions < RF_SPEC_MAX_PARAMS ? spec->encode.noptions : RF_SPEC_MAX_PARAMS;
+    for (size_t i = 0; i < nopts; i++) {
+        opt_keys[i] = spec->encode.options[i].key;
+        opt_values[i] = spec->encode.options[i].value;
+    }
+    /* The settings every worker encodes with (worker/slot.c): the same job spec, the source's
+     * frame rate, aspect ratio and colour description. */
+    rf_encode_params_t p = {
+        .codec = spec->encode.codec,
+        .crf = spec->encode.crf,
+        .preset = spec->encode.preset,
+        .bitrate = spec->encode.bitrate,
+        .gop = spec->encode.gop,
+        .opt_keys = opt_keys,
+        .opt_values = opt_values,
+        .nopts = nopts,
+        .frame_rate = wk->info->frame_rate,
+        .sample_aspect_ratio = wk->info->sample_aspect_ratio,
+        .color_range = wk->info->color_range,
+        .color_primaries = wk->info->color_primaries,
+        .color_trc = wk->info->color_trc,
+        .color_space = wk->info->color_space,
+        .chroma_location = wk->info->chroma_location,
+    };
+    size_t n = 0;
+    for (size_t i = 0; i < wk->nchunks; i++) {
+        const rf_store_chunk_t *r = &wk->rows[i];
+        int64_t head = r->head_overlap;
+        if (head > 0) {
+            const rf_store_chunk_t *prev = &wk->rows[i - 1];
+            char tail_path[4400], head_path[4400];
+            /* Under blobs/tmp/: a crash mid-stitch leaves nothing the next start does not sweep. */
+            char tmp[4300];
+            int rc = rf_blob_tmp_path(wk->c->blob_dir, "seam", tmp, sizeof(tmp));
+            if (rc)
+                return rf_err_set(&wk->err, rc, "'%s': cannot make a temp file for a seam",
+                                  wk->c->blob_dir);
+            snprintf(wk->paths[n], sizeof(wk->paths[n]), "%s.nut", tmp); /* the muxer goes by it */
+            wk->seam[n] = true;
+            if (!rc)
+                rc = rf_blob_path(wk->c->blob_dir, prev->seam_tail.blob, tail_path, sizeof(tail_path));
+            if (!rc)
+                rc = rf_blob_path(wk->c->blob_dir, r->seam_head.blob, head_path, sizeof(head_path));
+            if (rc)
+                return rf_err_set(&wk->err, RF_EVERIFY, "chunk %zu: a seam part is missing", i);
+            rc = rf_media_seam_encode(tail_path, head_path, head, &p, wk->paths[n], &wk->err);
+            if (rc) {
+                unlink(wk->paths[n]);
+                rf_err_prefix(&wk->err, "seam before chunk %zu (frames %" PRId64 "-%" PRId64 "): ", i,
+                              r->frame_start, r->frame_start + head - 1);
+                return rc;
+            }
+            wk->parts[n].path = wk->paths[n];
+            wk->parts[n].frame_start = r->frame_start;
+            wk->parts[n].frame_count = head;
+            wk->nseams++;
+            n++;
+        }
+        rf_blob_path(wk->c->blob_dir, r->result_blob, wk->paths[n], sizeof(wk->paths[n]));
+        wk->parts[n].path = wk->paths[n];
+        wk->parts[n].frame_start = r->frame_start + head;
+        wk->parts[n].frame_count = r->frame_end - r->frame_start - head;
+        n++;
+    }
+    wk->nparts = n;
+    return 0;
+}
+
 static void s_work_run(uv_work_t *req)
 {
     c_work_t *wk = req->data;
@@ -568,6 +680,10 @@ static void s_work_run(uv_work_t *req)
         if (!wk->rc && memcmp(digest, wk->digest, RF_SHA256_LEN) != 0)
             wk->rc = rf_err_set(&wk->err, RF_EVERIFY,
                                 "frame checksums of the result differ from those the worker reported");
+        if (!wk->rc)
+            wk->rc = s_verify_seam(wk, "head", &wk->seam_head, wk->head_overlap);
+        if (!wk->rc)
+            wk->rc = s_verify_seam(wk, "tail", &wk->seam_tail, wk->tail_overlap);
         break;
     }
     case W_STITCH: {
@@ -576,8 +692,14 @@ static void s_work_run(uv_work_t *req)
             wk->rc = rf_media_probe(job->spec->input, &wk->info, &wk->err);
         bool audio = job->spec->audio == RF_AUDIO_COPY && wk->info && wk->info->naudio > 0;
         if (!wk->rc)
-            wk->rc = rf_media_stitch(wk->info, wk->parts, wk->nchunks, audio, job->spec->output,
+            wk->rc = s_stitch_prepare(wk);
+        if (!wk->rc)
+            wk->rc = rf_media_stitch(wk->info, wk->parts, wk->nparts, audio, job->spec->output,
                                      &wk->err);
+        /* The cross-faded seams are parts of this stitch only. */
+        for (size_t i = 0; i < wk->nparts; i++)
+            if (wk->seam[i])
+                unlink(wk->paths[i]);
         if (!wk->rc)
             wk->rc = rf_media_verify_output(wk->info, job->spec->output, audio, &wk->report,
                                             &wk->err);
@@ -620,13 +742,17 @@ static void s_stitch_start(rf_coordinator_t *c, c_job_t *job)
 {
     c_work_t *wk = calloc(1, sizeof(*wk));
     if (wk) {
-        wk->parts = calloc(job->nchunks, sizeof(*wk->parts));
-        wk->paths = calloc(job->nchunks, sizeof(*wk->paths));
+        wk->parts = calloc(2 * job->nchunks, sizeof(*wk->parts));
+        wk->paths = calloc(2 * job->nchunks, sizeof(*wk->paths));
+        wk->rows = calloc(job->nchunks, sizeof(*wk->rows));
+        wk->seam = calloc(2 * job->nchunks, sizeof(*wk->seam));
     }
-    if (!wk || !wk->parts || !wk->paths) {
+    if (!wk || !wk->parts || !wk->paths || !wk->rows || !wk->seam) {
         if (wk) {
+            free(wk->seam);
             free(wk->parts);
             free(wk->paths);
+            free(wk->rows);
         }
         free(wk);
         s_job_fail(c, job, "out of memory starting the stitch");
@@ -636,10 +762,8 @@ static void s_stitch_start(rf_coordinator_t *c, c_job_t *job)
     wk->job = job;
     wk->nchunks = job->nchunks;
     for (size_t i = 0; i < job->nchunks; i++) {
-        rf_blob_path(c->blob_dir, job->chunks[i].row.result_blob, wk->paths[i], sizeof(wk->paths[i]));
-        wk->parts[i].path = wk->paths[i];
-        wk->parts[i].frame_start = job->chunks[i].row.frame_start;
-        wk->parts[i].frame_count = job->chunks[i].row.frame_end - job->chunks[i].row.frame_start;
+        wk->rows[i] = job->chunks[i].row;
+        wk->rows[i].failed_on = NULL; /* the copy must not share the loop's strings */
     }
     s_set_state(job, "stitching");
     rf_store_job_set_state(c->store, job->row.id, "stitching", "", NULL);
@@ -709,6 +833,16 @@ static void s_plan_done(rf_coordinator_t *c, c_work_t *wk)
 static void s_chunk_requeue(rf_coordinator_t *c, c_job_t *job, c_chunk_t *ch, const char *outcome,
                             const char *message, const char *blame);
 
+/* Schedules a rejected result's blobs for deletion. */
+static void s_result_drop(rf_coordinator_t *c, const c_work_t *wk)
+{
+    s_blob_drop(c, wk->blob);
+    if (*wk->seam_head.blob)
+        s_blob_drop(c, wk->seam_head.blob);
+    if (*wk->seam_tail.blob)
+        s_blob_drop(c, wk->seam_tail.blob);
+}
+
 static void s_verify_done(rf_coordinator_t *c, c_work_t *wk)
 {
     c_job_t *job = wk->job;
@@ -724,10 +858,10 @@ static void s_verify_done(rf_coordinator_t *c, c_work_t *wk)
             rf_store_attempt_end(c->store, job->row.id, ch->row.index, wk->attempt, "failed", msg, NULL);
             s_backup_clear(c, ch, NULL);
             s_worker_failed(c, wk->worker, job);
-            s_blob_drop(c, wk->blob);
+            s_result_drop(c, wk);
         } else if (ch->lease == wk->lease || ch->lease == 0) {
             rf_store_chunk_requeued(c->store, job->row.id, ch->row.index, NULL);
-            s_blob_drop(c, wk->blob);
+            s_result_drop(c, wk);
             s_chunk_requeue(c, job, ch, "failed", msg, wk->worker);
         } else {
             s_event(c, job, "warn", "chunk %u: late %s", ch->row.index, msg);
@@ -743,8 +877,11 @@ static void s_verify_done(rf_coordinator_t *c, c_work_t *wk)
         s_job_fail(c, job, err.msg);
         return;
     }
+    rf_store_chunk_seams(c->store, job->row.id, ch->row.index, &wk->seam_head, &wk->seam_tail, NULL);
     rf_store_attempt_end(c->store, job->row.id, ch->row.index, wk->attempt, "done", "", NULL);
     snprintf(ch->row.state, sizeof(ch->row.state), "done");
+    ch->row.seam_head = wk->seam_head;
+    ch->row.seam_tail = wk->seam_tail;
     snprintf(ch->row.result_blob, sizeof(ch->row.result_blob), "%s", wk->blob);
     ch->row.result_size = wk->blob_size;
     snprintf(ch->row.worker, sizeof(ch->row.worker), "%s", wk->worker);
@@ -811,6 +948,8 @@ static void s_work_done(uv_work_t *req, int status)
     }
     free(wk->parts);
     free(wk->paths);
+    free(wk->rows);
+    free(wk->seam);
     free(wk);
 }
 
@@ -965,6 +1104,9 @@ static int s_assign(rf_coordinator_t *c, c_worker_t *w, uint32_t slot, c_job_t *
     a.input_path = "";
     a.seed = spec->seed;
     a.heartbeat_ms = (uint32_t)c->heartbeat_ms;
+    a.head_overlap = ch->row.head_overlap;
+    a.tail_overlap = ch->row.tail_overlap;
+    a.tail_end_pts = ch->row.tail_end_pts;
     Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
     env.body_case = REELFARM__ENVELOPE__BODY_ASSIGN;
     env.assign = &a;
@@ -1199,6 +1341,10 @@ static void s_job_release_blobs(rf_coordinator_t *c, c_job_t *job)
     for (size_t i = 0; i < job->nchunks; i++) {
         removed += s_blob_drop(c, job->chunks[i].row.input_blob);
         removed += s_blob_drop(c, job->chunks[i].row.result_blob);
+        if (*job->chunks[i].row.seam_head.blob)
+            removed += s_blob_drop(c, job->chunks[i].row.seam_head.blob);
+        if (*job->chunks[i].row.seam_tail.blob)
+            removed += s_blob_drop(c, job->chunks[i].row.seam_tail.blob);
     }
     if (removed)
         RF_DEBUG(COMP, "job %s: %zu blobs scheduled for deletion", job->row.id, removed);
@@ -1333,13 +1479,16 @@ static void s_on_hello(rf_coordinator_t *c, const void *rid, size_t rid_len, con
  * coordinator that dies meanwhile verifies it again on restart instead of rendering it again. */
 static void s_verify_start(rf_coordinator_t *c, c_job_t *job, c_chunk_t *ch, uint64_t lease,
                            const char *blob, uint64_t size, const uint8_t digest[RF_SHA256_LEN],
+                           const rf_store_seam_t *head, const rf_store_seam_t *tail,
                            const char *worker, bool record)
 {
     char digest_hex[RF_SHA256_HEX_LEN + 1];
     rf_hex(digest, RF_SHA256_LEN, digest_hex);
-    if (record)
+    if (record) {
         rf_store_chunk_verifying(c->store, job->row.id, ch->row.index, blob, size, digest_hex, worker,
                                  NULL);
+        rf_store_chunk_seams(c->store, job->row.id, ch->row.index, head, tail, NULL);
+    }
     c_work_t *wk = calloc(1, sizeof(*wk));
     if (!wk)
         return;
@@ -1352,12 +1501,32 @@ static void s_verify_start(rf_coordinator_t *c, c_job_t *job, c_chunk_t *ch, uin
                                                     : ch->row.attempts;
     snprintf(wk->blob, sizeof(wk->blob), "%s", blob);
     wk->blob_size = size;
-    wk->expect_frames = (uint64_t)(ch->row.frame_end - ch->row.frame_start);
+    /* The result's own stream starts after the head overlap (that part is a side part). */
+    wk->expect_frames = (uint64_t)(ch->row.frame_end - ch->row.frame_start - ch->row.head_overlap);
     memcpy(wk->digest, digest, RF_SHA256_LEN);
     snprintf(wk->worker, sizeof(wk->worker), "%s", worker);
+    wk->seam_head = *head;
+    wk->seam_tail = *tail;
+    wk->head_overlap = ch->row.head_overlap;
+    wk->tail_overlap = ch->row.tail_overlap;
     ch->verifying = true;
     if (s_work_start(c, wk))
         ch->verifying = false;
+}
+
+/* A seam part as the worker reported it; false when it is malformed. */
+static bool s_seam_from_msg(const Reelfarm__SeamPart *m, rf_store_seam_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (!m || !m->blob || !*m->blob)
+        return true;
+    if (!rf_sha256_hex_valid(m->blob) || m->checksums_digest.len != RF_SHA256_LEN)
+        return false;
+    snprintf(out->blob, sizeof(out->blob), "%s", m->blob);
+    out->size = m->size;
+    out->frames = m->frame_count;
+    rf_hex(m->checksums_digest.data, RF_SHA256_LEN, out->digest);
+    return true;
 }
 
 static void s_on_done(rf_coordinator_t *c, c_worker_t *w, const Reelfarm__ChunkDone *d)
@@ -1368,13 +1537,15 @@ static void s_on_done(rf_coordinator_t *c, c_worker_t *w, const Reelfarm__ChunkD
         RF_DEBUG(COMP, "ignoring result for lease %" PRIu64 " from '%s'", d->lease, w->name);
         return;
     }
+    rf_store_seam_t head, tail;
     if (!d->result_blob || !rf_sha256_hex_valid(d->result_blob) ||
-        d->checksums_digest.len != RF_SHA256_LEN) {
+        d->checksums_digest.len != RF_SHA256_LEN || !s_seam_from_msg(d->seam_head, &head) ||
+        !s_seam_from_msg(d->seam_tail, &tail)) {
         s_chunk_requeue(c, job, ch, "failed", "malformed ChunkDone", w->name);
         return;
     }
     s_verify_start(c, job, ch, d->lease, d->result_blob, d->result_size, d->checksums_digest.data,
-                   w->name, true);
+                   &head, &tail, w->name, true);
 }
 
 static void s_on_failed(rf_coordinator_t *c, c_worker_t *w, const Reelfarm__ChunkFailed *f)
@@ -2076,6 +2247,7 @@ static int s_load_jobs(rf_coordinator_t *c, rf_err_t *err)
             snprintf(ch->row.state, sizeof(ch->row.state), "queued");
             if (rf_sha256_from_hex(ch->row.result_digest, digest) == 0)
                 s_verify_start(c, job, ch, 0, ch->row.result_blob, ch->row.result_size, digest,
+                               &ch->row.seam_head, &ch->row.seam_tail,
                                ch->row.worker, false);
             else
                 rf_store_chunk_requeued(c->store, job->row.id, ch->row.index, NULL);

@@ -60,6 +60,25 @@ static int s_clean_cuts(const int64_t *cuts, size_t ncuts, int64_t total, int64_
     return 0;
 }
 
+/* Seam overlap at forced boundaries: chunk i (not a scene start) shares its first k frames with
+ * chunk i - 1, which renders them past its end. k is at most the chunk's length minus one, so the
+ * chunk's own encoded part is never empty. */
+static void s_plan_overlaps(rf_plan_range_t *r, size_t n, int seam_overlap)
+{
+    for (size_t i = 0; i < n; i++) {
+        int64_t k = 0;
+        if (i > 0 && !r[i].scene_start && seam_overlap > 0) {
+            k = seam_overlap;
+            if (k > r[i].end - r[i].start - 1)
+                k = r[i].end - r[i].start - 1;
+        }
+        r[i].head_overlap = (uint32_t)k;
+        r[i].tail_overlap = 0;
+        if (i > 0)
+            r[i - 1].tail_overlap = (uint32_t)k;
+    }
+}
+
 int rf_plan_ranges_scenes(const rf_job_spec_t *spec, const rf_media_info_t *info,
                           const int64_t *scene_cuts, size_t nscene_cuts, rf_plan_range_t **out,
                           size_t *n, rf_err_t *err)
@@ -139,6 +158,7 @@ int rf_plan_ranges_scenes(const rf_job_spec_t *spec, const rf_media_info_t *info
         start = end;
         scene_start = at_cut;
     }
+    s_plan_overlaps(r, count, spec->chunking.seam_overlap);
     *out = r;
     *n = count;
     r = NULL;
@@ -204,6 +224,10 @@ int rf_plan_job(const rf_job_spec_t *spec, const rf_media_info_t *info, const ch
         c->ctx_pts = info->pts[r->ctx_start];
         c->start_pts = info->pts[r->start];
         c->end_pts = r->end < info->nb_frames ? info->pts[r->end] : INT64_MAX;
+        c->head_overlap = r->head_overlap;
+        c->tail_overlap = r->tail_overlap;
+        int64_t tail_end = r->end + r->tail_overlap;
+        c->tail_end_pts = tail_end < info->nb_frames ? info->pts[tail_end] : INT64_MAX;
         snprintf(c->state, sizeof(c->state), "queued");
         char tmp[4096];
         rc = rf_blob_tmp_path(blob_dir, "slice", tmp, sizeof(tmp));
@@ -214,7 +238,7 @@ int rf_plan_job(const rf_job_spec_t *spec, const rf_media_info_t *info, const ch
         /* rf_media_slice picks the NUT muxer from the name; the temp name has no extension. */
         char named[4200];
         snprintf(named, sizeof(named), "%s.nut", tmp);
-        rc = rf_media_slice(info, r->ctx_start, r->end, named, err);
+        rc = rf_media_slice(info, r->ctx_start, r->end + r->tail_overlap, named, err);
         if (!rc)
             rc = rf_blob_commit(blob_dir, named, c->input_blob, &c->input_size, err);
         if (rc) {

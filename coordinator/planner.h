@@ -18,6 +18,10 @@
  *   3. Else a forced boundary: the keyframe in (s + H, s + M] nearest s + T, else s + T; never
  *      past total - H (no runt after it) nor past c' - H where c' is the first cut after s + H
  *      (so that cut still gets rule 1 in the next chunk).
+ * Seam overlap: at a forced boundary b (not a scene cut) with seam_overlap k > 0, frames
+ * [b, b + min(k, next chunk's length - 1)) are rendered by both neighbours - the earlier one past
+ * its end - and cross-faded by the stitcher; scene cuts never get an overlap (a cut is a hard
+ * change by intent).
  * So every cut at least H after the previous cut (frame 0 counts as one) and at least H before
  * the end is a chunk boundary; forced boundaries appear only inside scenes longer than M (or where
  * a short scene was collated into a chunk that then reached M).
@@ -40,6 +44,9 @@ typedef struct rf_plan_range {
     int64_t ctx_start;    /* first context frame (start - context_frames, clamped at 0) */
     bool scene_start;     /* start is frame 0 or a scene cut; false: a forced boundary inside a
                            * scene, where seam_overlap cross-fades belong */
+    uint32_t head_overlap; /* frames from start also rendered by the previous chunk (seam_overlap
+                            * at a forced boundary, at most end - start - 1; 0 at scene starts) */
+    uint32_t tail_overlap; /* frames from end this chunk also renders (the next one's head) */
 } rf_plan_range_t;
 
 /* Computes the ranges only (pure: no I/O), on keyframes alone (split: keyframe). *ranges is

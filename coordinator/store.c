@@ -1,6 +1,7 @@
 /* store.c - SQLite state for the coordinator. See store.h for what is durable and why. */
 #include "store.h"
 
+#include <inttypes.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -55,6 +56,14 @@ static const char *const s_migrations[] = {
     "ALTER TABLE chunks ADD COLUMN result_digest TEXT NOT NULL DEFAULT '';",
     /* 3: pausing a job survives a restart. */
     "ALTER TABLE jobs ADD COLUMN paused INTEGER NOT NULL DEFAULT 0;",
+    /* 4: seam overlaps (planned per chunk, their side parts recorded with the result) and each
+     * chunk's scene colour reference. */
+    "ALTER TABLE chunks ADD COLUMN head_overlap INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE chunks ADD COLUMN tail_overlap INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE chunks ADD COLUMN tail_end_pts INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE chunks ADD COLUMN seam_head TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE chunks ADD COLUMN seam_tail TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE chunks ADD COLUMN color_ref TEXT NOT NULL DEFAULT '';",
 };
 
 static int s_fail(rf_store_t *s, rf_err_t *err, const char *what)
@@ -304,11 +313,13 @@ int rf_store_chunks_insert(rf_store_t *s, const char *job_id, const rf_store_chu
     for (size_t i = 0; !rc && i < n; i++) {
         rc = s_run(s, err, "inserting chunk",
                    "INSERT INTO chunks(job_id, idx, frame_start, frame_end, context_frames, ctx_pts,"
-                   " start_pts, end_pts, input_blob, input_size, state)"
-                   " VALUES (?,?,?,?,?,?,?,?,?,?,'queued')",
-                   "tiiiiiiiti", job_id, (int64_t)c[i].index, c[i].frame_start, c[i].frame_end,
+                   " start_pts, end_pts, input_blob, input_size, state, head_overlap, tail_overlap,"
+                   " tail_end_pts, color_ref)"
+                   " VALUES (?,?,?,?,?,?,?,?,?,?,'queued',?,?,?,?)",
+                   "tiiiiiiitiiiit", job_id, (int64_t)c[i].index, c[i].frame_start, c[i].frame_end,
                    (int64_t)c[i].context_frames, c[i].ctx_pts, c[i].start_pts, c[i].end_pts,
-                   c[i].input_blob, (int64_t)c[i].input_size);
+                   c[i].input_blob, (int64_t)c[i].input_size, (int64_t)c[i].head_overlap,
+                   (int64_t)c[i].tail_overlap, c[i].tail_end_pts, c[i].color_ref);
     }
     if (!rc)
         rc = s_run(s, err, "updating job", "UPDATE jobs SET state = 'running', updated_ms = ? WHERE id = ?",
@@ -362,11 +373,49 @@ int rf_store_chunk_verifying(rf_store_t *s, const char *job_id, uint32_t idx, co
                  "tittti", result_blob, (int64_t)result_size, digest_hex, worker, job_id, (int64_t)idx);
 }
 
+void rf_store_seam_format(const rf_store_seam_t *seam, char *out, size_t size)
+{
+    if (!seam || !*seam->blob)
+        snprintf(out, size, "%s", "");
+    else
+        snprintf(out, size, "%s %" PRIu64 " %" PRIu64 " %s", seam->blob, seam->size, seam->frames,
+                 seam->digest);
+}
+
+bool rf_store_seam_parse(const char *text, rf_store_seam_t *seam)
+{
+    memset(seam, 0, sizeof(*seam));
+    if (!text || !*text)
+        return true;
+    char blob[65], digest[65];
+    unsigned long long size, frames;
+    if (sscanf(text, "%64s %llu %llu %64s", blob, &size, &frames, digest) != 4) {
+        return false;
+    }
+    snprintf(seam->blob, sizeof(seam->blob), "%s", blob);
+    snprintf(seam->digest, sizeof(seam->digest), "%s", digest);
+    seam->size = size;
+    seam->frames = frames;
+    return true;
+}
+
+int rf_store_chunk_seams(rf_store_t *s, const char *job_id, uint32_t idx, const rf_store_seam_t *head,
+                         const rf_store_seam_t *tail, rf_err_t *err)
+{
+    char h[200], t[200];
+    rf_store_seam_format(head, h, sizeof(h));
+    rf_store_seam_format(tail, t, sizeof(t));
+    return s_run(s, err, "recording seam parts",
+                 "UPDATE chunks SET seam_head = ?, seam_tail = ? WHERE job_id = ? AND idx = ?", "ttti",
+                 h, t, job_id, (int64_t)idx);
+}
+
 int rf_store_chunk_requeued(rf_store_t *s, const char *job_id, uint32_t idx, rf_err_t *err)
 {
     return s_run(s, err, "requeueing a chunk",
                  "UPDATE chunks SET state = 'queued', result_blob = '', result_size = 0,"
-                 " result_digest = '', worker = '' WHERE job_id = ? AND idx = ?",
+                 " result_digest = '', worker = '', seam_head = '', seam_tail = ''"
+                 " WHERE job_id = ? AND idx = ?",
                  "ti", job_id, (int64_t)idx);
 }
 
@@ -384,7 +433,9 @@ int rf_store_blob_in_use(rf_store_t *s, const char *sha, bool *in_use, rf_err_t 
     if (sqlite3_prepare_v2(s->db,
                            "SELECT 1 FROM chunks c JOIN jobs j ON j.id = c.job_id"
                            " WHERE j.state NOT IN ('done', 'failed', 'cancelled')"
-                           " AND (c.input_blob = ?1 OR c.result_blob = ?1) LIMIT 1",
+                           " AND (c.input_blob = ?1 OR c.result_blob = ?1"
+                           " OR substr(c.seam_head, 1, 64) = ?1 OR substr(c.seam_tail, 1, 64) = ?1)"
+                           " LIMIT 1",
                            -1, &st, NULL) != SQLITE_OK)
         return s_fail(s, err, "checking blob use");
     sqlite3_bind_text(st, 1, sha, -1, SQLITE_TRANSIENT);
@@ -579,7 +630,8 @@ int rf_store_chunks_load(rf_store_t *s, const char *job_id, rf_store_chunk_t **c
                            " end_pts, input_blob, input_size, state, attempts, result_blob,"
                            " result_size, worker, failed_on, result_digest, EXISTS(SELECT 1 FROM attempts a"
                            " WHERE a.job_id = chunks.job_id AND a.idx = chunks.idx"
-                           " AND a.attempt = chunks.attempts AND a.ended_ms IS NULL)"
+                           " AND a.attempt = chunks.attempts AND a.ended_ms IS NULL),"
+                           " head_overlap, tail_overlap, tail_end_pts, seam_head, seam_tail, color_ref"
                            " FROM chunks WHERE job_id = ? ORDER BY idx",
                            -1, &st, NULL) != SQLITE_OK)
         return s_fail(s, err, "loading chunks");
@@ -617,6 +669,12 @@ int rf_store_chunks_load(rf_store_t *s, const char *job_id, rf_store_chunk_t **c
         c->failed_on = s_col_dup(st, 14);
         s_col_copy(st, 15, c->result_digest, sizeof(c->result_digest));
         c->attempt_open = sqlite3_column_int(st, 16) != 0;
+        c->head_overlap = (uint32_t)sqlite3_column_int64(st, 17);
+        c->tail_overlap = (uint32_t)sqlite3_column_int64(st, 18);
+        c->tail_end_pts = sqlite3_column_int64(st, 19);
+        rf_store_seam_parse((const char *)sqlite3_column_text(st, 20), &c->seam_head);
+        rf_store_seam_parse((const char *)sqlite3_column_text(st, 21), &c->seam_tail);
+        s_col_copy(st, 22, c->color_ref, sizeof(c->color_ref));
     }
     if (!rc && step != SQLITE_DONE)
         rc = s_fail(s, err, "loading chunks");

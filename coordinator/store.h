@@ -17,7 +17,7 @@
 
 #include "error.h"
 
-#define RF_STORE_SCHEMA_VERSION 3
+#define RF_STORE_SCHEMA_VERSION 4
 
 typedef struct rf_store rf_store_t;
 
@@ -37,6 +37,14 @@ typedef struct rf_store_job {
     bool paused;              /* no new chunks start while set */
 } rf_store_job_t;
 
+/* A lossless side part of a chunk's result (seam overlap frames), blob "" when none. */
+typedef struct rf_store_seam {
+    char blob[65];
+    uint64_t size;
+    uint64_t frames;
+    char digest[65];                   /* hex SHA-256 over its per-frame SHA-256s */
+} rf_store_seam_t;
+
 /* Chunk states: queued | verifying (a result arrived and is being checked) | done | failed.
  * Leases live in memory only. */
 typedef struct rf_store_chunk {
@@ -55,6 +63,12 @@ typedef struct rf_store_chunk {
     char *failed_on;                   /* space-separated worker names that failed it */
     bool attempt_open;                 /* its latest attempt never ended: it was running when the
                                           coordinator stopped (loaded only, never stored) */
+    /* Seam overlap (DESIGN §5): frames [frame_start, frame_start + head_overlap) are also
+     * rendered by the previous chunk, [frame_end, frame_end + tail_overlap) by the next one. */
+    uint32_t head_overlap, tail_overlap;
+    int64_t tail_end_pts;              /* source PTS of frame_end + tail_overlap (INT64_MAX: end) */
+    rf_store_seam_t seam_head, seam_tail; /* side parts of the recorded result */
+    char color_ref[160];               /* the scene's colour reference ("" when not computed) */
 } rf_store_chunk_t;
 
 int rf_store_open(const char *path, rf_store_t **out, rf_err_t *err);
@@ -89,6 +103,14 @@ int rf_store_chunk_done(rf_store_t *s, const char *job_id, uint32_t idx, const c
 int rf_store_chunk_verifying(rf_store_t *s, const char *job_id, uint32_t idx, const char *result_blob,
                              uint64_t result_size, const char *digest_hex, const char *worker,
                              rf_err_t *err);
+/* Records the side parts of the result just recorded (NULL or blob "": none). */
+int rf_store_chunk_seams(rf_store_t *s, const char *job_id, uint32_t idx, const rf_store_seam_t *head,
+                         const rf_store_seam_t *tail, rf_err_t *err);
+/* The column text of a seam part ("sha size frames digest", "" for none) and back; parse returns
+ * false (and an empty part) for text it does not understand. */
+void rf_store_seam_format(const rf_store_seam_t *seam, char *out, size_t size);
+bool rf_store_seam_parse(const char *text, rf_store_seam_t *seam);
+
 /* The result was rejected: back to 'queued', result forgotten. */
 int rf_store_chunk_requeued(rf_store_t *s, const char *job_id, uint32_t idx, rf_err_t *err);
 int rf_store_chunk_failed(rf_store_t *s, const char *job_id, uint32_t idx, const char *failed_on,

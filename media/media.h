@@ -160,6 +160,21 @@ int rf_media_checksum(const char *path, uint64_t *frames, uint8_t digest[RF_SHA2
 int rf_media_scenes(const rf_media_info_t *info, double threshold, int64_t **cuts, size_t *ncuts,
                     rf_err_t *err);
 
+/* ---- seams ---------------------------------------------------------------------------------- */
+
+/* out = (a x (den - num) + b x num + den / 2) / den for every sample, out allocated here with a's
+ * size and format and b's properties. Planar formats of 8-16 bits per sample only (YUV, RGB, gray,
+ * with or without alpha); others are RF_EINVAL. With a == b the result equals a exactly. */
+int rf_frame_crossfade(const AVFrame *a, const AVFrame *b, int num, int den, AVFrame *out,
+                       rf_err_t *err);
+
+/* Cross-fades a seam: `outgoing` and `incoming` (lossless side parts from the two neighbours of a
+ * forced boundary) must each decode to exactly count frames of one size and format; frame j of the
+ * result is rf_frame_crossfade(outgoing j, incoming j, j + 1, count + 1) - the later chunk fades
+ * in - encoded with params (size and pixel format taken from the frames) into out_path (NUT). */
+int rf_media_seam_encode(const char *outgoing, const char *incoming, int64_t count,
+                         const rf_encode_params_t *params, const char *out_path, rf_err_t *err);
+
 /* ---- stitch ---------------------------------------------------------------------------------- */
 
 typedef struct rf_stitch_chunk {

@@ -379,6 +379,55 @@ static void test_ranges_scenes_random(void **state)
 
 /* ---- rf_plan_job on a real source ----------------------------------------------------------- */
 
+/* Seam overlap: only forced boundaries get one, clamped to the later chunk's length minus one,
+ * and each chunk's tail equals the next one's head. */
+static void test_ranges_seam_overlap(void **state)
+{
+    (void)state;
+    /* 24 fps, target 2 s, max 4 s, no keyframes: a cut at 100 is a boundary, the rest forced. */
+    t_case_t c = {.name = "seams", .frames = 300, .fps = {24, 1}, .target_s = 2, .max_s = 4};
+    rf_media_info_t info;
+    int64_t *pts = NULL, *kf = NULL;
+    t_info(&c, &info, &pts, &kf);
+    rf_job_spec_t spec;
+    t_spec(&c, &spec);
+    const int64_t cuts[] = {100};
+    for (int k = 0; k <= 64; k += 8) {
+        spec.chunking.seam_overlap = k;
+        rf_plan_range_t *r = NULL;
+        size_t n = 0;
+        rf_err_t err = {0};
+        assert_int_equal(rf_plan_ranges_scenes(&spec, &info, cuts, 1, &r, &n, &err), 0);
+        assert_true(n >= 3);
+        for (size_t i = 0; i < n; i++) {
+            int64_t len = r[i].end - r[i].start;
+            uint32_t want = 0;
+            if (i > 0 && !r[i].scene_start)
+                want = (uint32_t)(k < len - 1 ? k : len - 1);
+            if (r[i].head_overlap != want)
+                fail_msg("k=%d chunk %zu [%lld,%lld) scene_start %d: head %u, want %u", k, i,
+                         (long long)r[i].start, (long long)r[i].end, r[i].scene_start,
+                         r[i].head_overlap, want);
+            uint32_t tail = i + 1 < n ? r[i + 1].head_overlap : 0;
+            assert_int_equal(r[i].tail_overlap, tail);
+            if (r[i].start == 100)
+                assert_int_equal(r[i].head_overlap, 0); /* a scene cut is never cross-faded */
+        }
+        /* with an overlap asked for, the forced boundaries of this plan get one */
+        size_t forced = 0;
+        for (size_t i = 1; i < n; i++)
+            forced += !r[i].scene_start;
+        assert_true(forced >= 1);
+        if (k > 0)
+            for (size_t i = 1; i < n; i++)
+                if (!r[i].scene_start)
+                    assert_true(r[i].head_overlap > 0);
+        free(r);
+    }
+    free(pts);
+    free(kf);
+}
+
 static void test_plan_job_writes_decodable_slices(void **state)
 {
     (void)state;
@@ -526,6 +575,7 @@ int main(void)
         cmocka_unit_test(test_ranges_reject_empty_or_rateless_sources),
         cmocka_unit_test(test_ranges_scenes_table),
         cmocka_unit_test(test_ranges_scenes_random),
+        cmocka_unit_test(test_ranges_seam_overlap),
         cmocka_unit_test(test_plan_job_writes_decodable_slices),
         cmocka_unit_test(test_plan_job_cuts_at_scene_changes),
     };

@@ -110,6 +110,10 @@ static void t_chunks(rf_store_chunk_t c[3])
         c[i].end_pts = i == 2 ? INT64_MAX : 512 * 100 * (int64_t)(i + 1);
         snprintf(c[i].input_blob, sizeof(c[i].input_blob), "%s", i % 2 ? SHA_B : SHA_A);
         c[i].input_size = 1000000 + i;
+        c[i].head_overlap = i == 2 ? 5 : 0; /* a forced boundary before chunk 2 */
+        c[i].tail_overlap = i == 1 ? 5 : 0;
+        c[i].tail_end_pts = i == 1 ? 512 * 205 : c[i].end_pts;
+        snprintf(c[i].color_ref, sizeof(c[i].color_ref), "0.%u,0.01,-0.02,0.1,0.05,0.04", 5 + i);
     }
 }
 
@@ -173,12 +177,22 @@ static void test_migrates_version_1(void **state)
     rf_store_close(&s);
     t_exec(c->db, "ALTER TABLE chunks DROP COLUMN result_digest");
     t_exec(c->db, "ALTER TABLE jobs DROP COLUMN paused");
+    const char *v4[] = {"head_overlap", "tail_overlap", "tail_end_pts", "seam_head", "seam_tail",
+                        "color_ref"};
+    for (size_t i = 0; i < sizeof(v4) / sizeof(v4[0]); i++) {
+        char sql[128];
+        snprintf(sql, sizeof(sql), "ALTER TABLE chunks DROP COLUMN %s", v4[i]);
+        t_exec(c->db, sql);
+    }
     t_exec(c->db, "PRAGMA user_version = 1");
     s = t_open(c->db);
     char v[64];
     t_query(c->db, "PRAGMA user_version", v, sizeof(v));
     assert_int_equal(atoi(v), RF_STORE_SCHEMA_VERSION);
     t_query(c->db, "SELECT count(*) FROM pragma_table_info('chunks') WHERE name = 'result_digest'", v,
+            sizeof(v));
+    assert_string_equal(v, "1");
+    t_query(c->db, "SELECT count(*) FROM pragma_table_info('chunks') WHERE name = 'seam_tail'", v,
             sizeof(v));
     assert_string_equal(v, "1");
     rf_store_job_t *jobs = NULL;
@@ -345,8 +359,33 @@ static void test_chunks_insert_then_load(void **state)
         assert_int_equal(out[i].result_size, 0);
         assert_string_equal(out[i].worker, "");
         assert_string_equal(out[i].failed_on, "");
+        assert_int_equal(out[i].head_overlap, in[i].head_overlap);
+        assert_int_equal(out[i].tail_overlap, in[i].tail_overlap);
+        assert_int_equal(out[i].tail_end_pts, in[i].tail_end_pts);
+        assert_string_equal(out[i].color_ref, in[i].color_ref);
+        assert_string_equal(out[i].seam_head.blob, "");
     }
     assert_int_equal(out[2].end_pts, INT64_MAX);
+    rf_store_chunks_free(out, n);
+
+    /* seam parts recorded with a result come back; a requeue forgets them */
+    rf_store_seam_t head = {.size = 1234, .frames = 5}, tail = {0};
+    snprintf(head.blob, sizeof(head.blob), "%s", SHA_R);
+    snprintf(head.digest, sizeof(head.digest), "%s", SHA_A);
+    assert_int_equal(rf_store_chunk_seams(s, "job-c", 2, &head, &tail, &err), 0);
+    assert_int_equal(rf_store_chunks_load(s, "job-c", &out, &n, &err), 0);
+    assert_string_equal(out[2].seam_head.blob, SHA_R);
+    assert_string_equal(out[2].seam_head.digest, SHA_A);
+    assert_int_equal(out[2].seam_head.size, 1234);
+    assert_int_equal(out[2].seam_head.frames, 5);
+    assert_string_equal(out[2].seam_tail.blob, "");
+    rf_store_chunks_free(out, n);
+    bool in_use = false;
+    assert_int_equal(rf_store_blob_in_use(s, SHA_R, &in_use, &err), 0);
+    assert_true(in_use); /* a seam part is a blob the job needs */
+    assert_int_equal(rf_store_chunk_requeued(s, "job-c", 2, &err), 0);
+    assert_int_equal(rf_store_chunks_load(s, "job-c", &out, &n, &err), 0);
+    assert_string_equal(out[2].seam_head.blob, "");
     rf_store_chunks_free(out, n);
 
     /* inserting the chunks set the job running */
