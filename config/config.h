@@ -45,6 +45,8 @@ typedef struct rf_pass_def {
     const char *name;
     const char *roles;  /* allowed roles, '|'-separated: "refine" or "generate|refine" */
     bool temporal;      /* uses context frames */
+    bool gpu;           /* runs only on a worker with a CUDA device */
+    int64_t vram_mib;   /* free VRAM it needs on that device, 0 if it does not say */
     const rf_param_def_t *params;
     size_t nparams;
     const char *doc;
@@ -112,6 +114,10 @@ typedef struct rf_job_spec {
         size_t nsubjects;
         bool watermark;       /* default true */
     } provenance;
+    struct {
+        bool gpu;             /* default false; a pass that needs a GPU implies it */
+        int64_t vram_mib;     /* default 0; free VRAM a worker must report, implies gpu */
+    } requirements;
 } rf_job_spec_t;
 
 /* Loads a spec file. Relative paths resolve against the file's folder. */
@@ -123,6 +129,10 @@ int rf_job_spec_load_string(const char *yaml, size_t len, const char *source, co
                             rf_job_spec_t **out, rf_err_t *err);
 
 void rf_job_spec_destroy(rf_job_spec_t **spec);
+
+/* What a worker must have for this job: the spec's requirements joined with those of every pass
+ * of its pipeline (a GPU if any needs one, the most VRAM any asks for). */
+void rf_job_spec_requirements(const rf_job_spec_t *spec, bool *gpu, int64_t *vram_mib);
 
 /* The value of a pass parameter (defaults already filled in), or NULL. */
 const char *rf_pass_spec_param(const rf_pass_spec_t *pass, const char *key);

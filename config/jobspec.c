@@ -352,6 +352,31 @@ static int s_chunking(s_loader_t *l, struct fy_node *node, int line)
     return 0;
 }
 
+/* requirements: what a worker must have to get this job's chunks (on top of its encoder and
+ * passes, which are always matched). */
+static int s_requirements(s_loader_t *l, struct fy_node *node, int line)
+{
+    rf_yfield_t f[] = {{.key = "gpu"}, {.key = "vram_mib"}};
+    int64_t iv = 0;
+    int rc = rf_yaml_mapping(&l->c, node, "requirements", line, f, S_COUNT(f));
+    if (rc)
+        return rc;
+    if (f[0].node) {
+        rc = rf_yaml_bool(&l->c, f[0].node, f[0].line, "requirements.gpu", &l->spec->requirements.gpu);
+        if (rc)
+            return rc;
+    }
+    if (f[1].node) {
+        rc = rf_yaml_int(&l->c, f[1].node, f[1].line, "requirements.vram_mib", 0, 16 * 1024 * 1024, &iv);
+        if (rc)
+            return rc;
+        l->spec->requirements.vram_mib = iv;
+        if (iv > 0)
+            l->spec->requirements.gpu = true; /* VRAM only exists on a GPU */
+    }
+    return 0;
+}
+
 /* "8000000", "8M", "800k", "2.5M" -> bits/s. */
 static bool s_parse_bitrate(const char *text, int64_t *out)
 {
@@ -643,7 +668,7 @@ static int s_load(s_loader_t *l, const char *yaml, size_t len)
     rf_yfield_t f[] = {{.key = "version"},  {.key = "name"},      {.key = "input"},
                        {.key = "output"},   {.key = "seed"},      {.key = "priority"},
                        {.key = "chunking"}, {.key = "pipeline"},  {.key = "encode"},
-                       {.key = "audio"},    {.key = "provenance"}};
+                       {.key = "audio"},    {.key = "provenance"}, {.key = "requirements"}};
     rf_job_spec_t *spec = l->spec;
     rf_ydoc_t doc;
     int64_t iv = 0;
@@ -738,6 +763,11 @@ static int s_load(s_loader_t *l, const char *yaml, size_t len)
     }
     if (f[10].node) {
         rc = s_provenance(l, f[10].node, f[10].line);
+        if (rc)
+            goto cleanup;
+    }
+    if (f[11].node) {
+        rc = s_requirements(l, f[11].node, f[11].line);
         if (rc)
             goto cleanup;
     }
@@ -890,4 +920,20 @@ const char *rf_pass_spec_param(const rf_pass_spec_t *pass, const char *key)
         if (!strcmp(pass->params[i].key, key))
             return pass->params[i].value;
     return NULL;
+}
+
+void rf_job_spec_requirements(const rf_job_spec_t *spec, bool *gpu, int64_t *vram_mib)
+{
+    *gpu = spec->requirements.gpu;
+    *vram_mib = spec->requirements.vram_mib;
+    for (size_t i = 0; i < spec->npasses; i++) {
+        const rf_pass_def_t *def = rf_pass_find(spec->pipeline[i].name);
+        if (!def)
+            continue;
+        *gpu = *gpu || def->gpu;
+        if (def->vram_mib > *vram_mib)
+            *vram_mib = def->vram_mib;
+    }
+    if (*vram_mib > 0)
+        *gpu = true;
 }

@@ -70,6 +70,8 @@ struct c_job {
     size_t ndone;
     int busy;                /* work requests in flight that use this job */
     bool paused;             /* no new chunks start; running ones finish */
+    bool needs_gpu;          /* rf_job_spec_requirements: only workers with a CUDA device */
+    int64_t needs_vram_mib;  /* ... reporting at least this much free VRAM */
     uint32_t running;        /* chunks with a lease (fair share reads this) */
     /* Dispatch order: every chunk, longest first, and a cursor past those that left the queue.
      * A chunk queued again (failed, lost, rejected, retried) goes to `returned`, checked first.
@@ -790,6 +792,26 @@ static void s_chunks_adopt(c_job_t *job, rf_store_chunk_t *rows, size_t n, uint6
     s_order_build(job);
 }
 
+static bool s_worker_can(const c_worker_t *w, const c_job_t *j);
+
+/* Says in the job's events when no live worker can run it now (it waits for one to join). */
+static void s_requirements_note(rf_coordinator_t *c, c_job_t *job)
+{
+    for (c_worker_t *w = c->workers; w; w = w->next)
+        if (w->live && !w->quarantined && s_worker_can(w, job))
+            return;
+    char need[160];
+    snprintf(need, sizeof(need), "encoder '%s'%s%s", job->spec->encode.codec,
+             job->needs_gpu ? ", a GPU" : "", job->needs_vram_mib ? " with free VRAM" : "");
+    if (job->needs_vram_mib)
+        snprintf(need + strlen(need), sizeof(need) - strlen(need), " >= %" PRId64 " MiB",
+                 job->needs_vram_mib);
+    for (size_t i = 0; i < job->spec->npasses; i++)
+        snprintf(need + strlen(need), sizeof(need) - strlen(need), "%s pass '%s'",
+                 i ? "," : "; ", job->spec->pipeline[i].name);
+    s_event(c, job, "warn", "waiting: no live worker has what this job needs (%s)", need);
+}
+
 static void s_plan_done(rf_coordinator_t *c, c_work_t *wk)
 {
     c_job_t *job = wk->job;
@@ -822,6 +844,7 @@ static void s_plan_done(rf_coordinator_t *c, c_work_t *wk)
         s_event(c, job, "info", "planned %zu chunks over %" PRId64 " frames (%.3f fps, %s)",
                 job->nchunks, job->info->nb_frames, av_q2d(job->info->frame_rate),
                 job->info->codec_name);
+        s_requirements_note(c, job);
     }
     if (job->ndone == job->nchunks && !strcmp(job->row.state, "running"))
         s_stitch_start(c, job);
@@ -983,6 +1006,10 @@ static bool s_worker_has(const c_worker_t *w, const char *what)
 static bool s_worker_can(const c_worker_t *w, const c_job_t *j)
 {
     if (!s_worker_has(w, j->spec->encode.codec))
+        return false;
+    if (j->needs_gpu && !*w->gpu_model)
+        return false;
+    if (j->needs_vram_mib > 0 && w->vram_bytes < (uint64_t)j->needs_vram_mib * 1024 * 1024)
         return false;
     for (size_t i = 0; i < j->spec->npasses; i++)
         if (!s_worker_has(w, j->spec->pipeline[i].name))
@@ -1694,6 +1721,7 @@ static c_job_t *s_job_add(rf_coordinator_t *c, rf_store_job_t *row, rf_job_spec_
         return NULL;
     job->row = *row;
     job->spec = spec;
+    rf_job_spec_requirements(spec, &job->needs_gpu, &job->needs_vram_mib);
     /* Keep submission order: append. */
     c_job_t **tail = &c->jobs;
     while (*tail)

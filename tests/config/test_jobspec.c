@@ -30,7 +30,13 @@ static const s_case_t s_errors[] = {
     /* unknown keys, top level and nested */
     {"unknown top key", S_HEAD "inptu: x.mov\n", RF_ECONFIG,
      "job.yaml:4: key 'inptu': unknown key (expected one of: version, name, input, output, seed, "
-     "priority, chunking, pipeline, encode, audio, provenance)"},
+     "priority, chunking, pipeline, encode, audio, provenance, requirements)"},
+    {"unknown requirements key", S_HEAD "requirements: {gpus: 2}\n", RF_ECONFIG,
+     "job.yaml:4: key 'requirements.gpus': unknown key (expected one of: gpu, vram_mib)"},
+    {"negative vram", S_HEAD "requirements: {vram_mib: -1}\n", RF_ECONFIG,
+     "job.yaml:4: key 'requirements.vram_mib': ..."},
+    {"gpu not a bool", S_HEAD "requirements: {gpu: maybe}\n", RF_ECONFIG,
+     "job.yaml:4: key 'requirements.gpu': ..."},
     {"unknown chunking key", S_HEAD "chunking: {split: scene, targt: 5}\n", RF_ECONFIG,
      "job.yaml:4: key 'chunking.targt': unknown key (expected one of: split, target_seconds, "
      "max_seconds, context_frames, seam_overlap, scene_threshold)"},
@@ -385,6 +391,29 @@ static rf_job_spec_t *s_load_ok(const char *yaml)
     return spec;
 }
 
+static void test_requirements(void **state)
+{
+    (void)state;
+    rf_job_spec_t *spec = s_load_ok(S_HEAD);
+    bool gpu = true;
+    int64_t vram = -1;
+    rf_job_spec_requirements(spec, &gpu, &vram);
+    assert_false(gpu);
+    assert_int_equal(vram, 0);
+    rf_job_spec_destroy(&spec);
+    spec = s_load_ok(S_HEAD "requirements: {gpu: true}\n");
+    rf_job_spec_requirements(spec, &gpu, &vram);
+    assert_true(gpu);
+    assert_int_equal(vram, 0);
+    rf_job_spec_destroy(&spec);
+    /* VRAM implies a GPU */
+    spec = s_load_ok(S_HEAD "requirements: {vram_mib: 20000}\n");
+    rf_job_spec_requirements(spec, &gpu, &vram);
+    assert_true(gpu);
+    assert_int_equal(vram, 20000);
+    rf_job_spec_destroy(&spec);
+}
+
 static void test_defaults(void **state)
 {
     rf_job_spec_t *spec = s_load_ok("version: 1\ninput: plates/in.v2.mov\noutput: out/o.mp4\n");
@@ -721,6 +750,7 @@ int main(void)
         cmocka_unit_test(test_string_too_big),
         cmocka_unit_test(test_relative_base_dir_refused),
         cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_requirements),
         cmocka_unit_test(test_full_spec),
         cmocka_unit_test(test_encode_variants),
         cmocka_unit_test(test_empty_pipeline_and_sections),
