@@ -70,6 +70,7 @@ struct c_job {
     size_t ndone;
     int busy;                /* work requests in flight that use this job */
     bool paused;             /* no new chunks start; running ones finish */
+    uint32_t holding;        /* chunks with hold_until_ms set (after a restart) */
     bool needs_gpu;          /* rf_job_spec_requirements: only workers with a CUDA device */
     int64_t needs_vram_mib;  /* ... reporting at least this much free VRAM */
     uint32_t running;        /* chunks with a lease (fair share reads this) */
@@ -404,6 +405,27 @@ static void s_lm_del(c_leasemap_t *m, uint64_t key)
 }
 
 /* Gives ch a lease held by w. */
+/* A copy of the lease map's entries (current, backup and superseded leases): what the scans of
+ * live leases walk - O(leases), never O(all chunks) - and safe to act on while the map changes
+ * (each entry is re-checked against its chunk before use). *out is malloc'd; 0 or RF_ENOMEM. */
+static int s_leases_snapshot(const c_leasemap_t *m, c_leaseslot_t **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    if (!m->n)
+        return 0;
+    c_leaseslot_t *copy = malloc(m->n * sizeof(*copy));
+    if (!copy)
+        return RF_ENOMEM;
+    size_t k = 0;
+    for (size_t i = 0; i < m->cap && k < m->n; i++)
+        if (m->slots[i].key)
+            copy[k++] = m->slots[i];
+    *out = copy;
+    *n = k;
+    return 0;
+}
+
 static void s_lease_set(rf_coordinator_t *c, c_chunk_t *ch, uint64_t lease, c_worker_t *w)
 {
     if (!ch->lease)
@@ -785,8 +807,10 @@ static void s_chunks_adopt(c_job_t *job, rf_store_chunk_t *rows, size_t n, uint6
         job->chunks[i].row = rows[i];
         if (!strcmp(rows[i].state, "done"))
             job->ndone++;
-        else if (!strcmp(rows[i].state, "queued") && rows[i].attempt_open && hold_ms)
+        else if (!strcmp(rows[i].state, "queued") && rows[i].attempt_open && hold_ms) {
             job->chunks[i].hold_until_ms = rf_now_ms() + hold_ms;
+            job->holding++;
+        }
     }
     free(rows); /* the strings it pointed to now belong to job->chunks */
     s_order_build(job);
@@ -1385,26 +1409,30 @@ static void s_worker_expire(rf_coordinator_t *c, c_worker_t *w, const char *why)
         return;
     w->live = false;
     w->nidle = 0;
-    size_t held = 0;
-    for (c_job_t *j = c->jobs; j; j = j->next)
-        for (size_t i = 0; i < j->nchunks; i++)
-            held += j->chunks[i].lease && j->chunks[i].worker == w;
+    c_leaseslot_t *leases = NULL;
+    size_t n = 0, held = 0;
+    if (s_leases_snapshot(&c->leases, &leases, &n)) {
+        RF_ERROR(COMP, "out of memory expiring worker '%s'", w->name);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        held += leases[i].key == leases[i].chunk->lease && leases[i].chunk->worker == w;
     if (held)
         RF_WARN(COMP, "worker '%s' %s; its %zu chunk(s) go back to the queue", w->name, why, held);
     else
         RF_INFO(COMP, "worker '%s' %s", w->name, why);
-    for (c_job_t *j = c->jobs; j; j = j->next) {
-        for (size_t i = 0; i < j->nchunks; i++) {
-            c_chunk_t *ch = &j->chunks[i];
-            if (ch->backup_lease && ch->backup_worker == w) {
-                rf_store_attempt_end(c->store, j->row.id, ch->row.index, ch->backup_attempt, "lost",
-                                     why, NULL);
-                s_backup_clear(c, ch, NULL);
-            }
-            if (ch->lease && ch->worker == w && !s_job_terminal(j))
-                s_chunk_requeue(c, j, ch, "lost", why, NULL);
+    for (size_t i = 0; i < n; i++) {
+        c_chunk_t *ch = leases[i].chunk;
+        c_job_t *j = ch->job;
+        if (leases[i].key == ch->backup_lease && ch->backup_worker == w) {
+            rf_store_attempt_end(c->store, j->row.id, ch->row.index, ch->backup_attempt, "lost", why,
+                                 NULL);
+            s_backup_clear(c, ch, NULL);
         }
+        if (leases[i].key == ch->lease && ch->worker == w && !s_job_terminal(j))
+            s_chunk_requeue(c, j, ch, "lost", why, NULL);
     }
+    free(leases);
 }
 
 static void s_on_hello(rf_coordinator_t *c, const void *rid, size_t rid_len, const Reelfarm__Hello *h)
@@ -1474,6 +1502,8 @@ static void s_on_hello(rf_coordinator_t *c, const void *rid, size_t rid_len, con
         bool adopt = ch && !s_job_terminal(job) && !strcmp(ch->row.state, "queued") &&
                      (ch->lease == r->lease || (ch->lease == 0 && r->attempt == ch->row.attempts));
         if (adopt) {
+            if (ch->hold_until_ms)
+                job->holding--;
             ch->hold_until_ms = 0;
             s_lease_set(c, ch, r->lease, w);
             s_chunk_taken(ch);
@@ -2123,28 +2153,39 @@ static void s_on_tick(uv_timer_t *t)
             changed = true;
         }
     }
-    /* Task timeout: a lease whose holder is alive but makes no progress. */
+    /* After a restart: chunks nobody re-announced in time are rendered again. */
     for (c_job_t *j = c->jobs; j; j = j->next) {
-        for (size_t i = 0; i < j->nchunks && !s_job_terminal(j); i++) {
+        for (size_t i = 0; i < j->nchunks && j->holding && !s_job_terminal(j); i++) {
             c_chunk_t *ch = &j->chunks[i];
             if (ch->hold_until_ms && now >= ch->hold_until_ms) {
-                ch->hold_until_ms = 0; /* nobody re-announced it: render it again */
+                ch->hold_until_ms = 0;
+                j->holding--;
                 s_chunk_returned(ch);
                 rf_store_attempt_end(c->store, j->row.id, ch->row.index, ch->row.attempts, "lost",
                                      "its worker did not come back after the coordinator restarted",
                                      NULL);
                 changed = true;
             }
-            if (ch->lease && !ch->verifying &&
-                now - ch->progress_ms > (uint64_t)c->task_timeout_s * 1000) {
-                s_send_cancel(c, ch->worker, ch->lease, "no progress within the task timeout");
-                char msg[128];
-                snprintf(msg, sizeof(msg), "no progress for %d s", c->task_timeout_s);
-                s_chunk_requeue(c, j, ch, "timed out", msg, ch->worker ? ch->worker->name : NULL);
-                changed = true;
-            }
         }
     }
+    /* Task timeout: a lease whose holder is alive but makes no progress. */
+    c_leaseslot_t *leases = NULL;
+    size_t nleases = 0;
+    if (s_leases_snapshot(&c->leases, &leases, &nleases))
+        RF_ERROR(COMP, "out of memory checking task timeouts");
+    for (size_t i = 0; i < nleases; i++) {
+        c_chunk_t *ch = leases[i].chunk;
+        c_job_t *j = ch->job;
+        if (leases[i].key != ch->lease || s_job_terminal(j) || ch->verifying ||
+            now - ch->progress_ms <= (uint64_t)c->task_timeout_s * 1000)
+            continue;
+        s_send_cancel(c, ch->worker, ch->lease, "no progress within the task timeout");
+        char msg[128];
+        snprintf(msg, sizeof(msg), "no progress for %d s", c->task_timeout_s);
+        s_chunk_requeue(c, j, ch, "timed out", msg, ch->worker ? ch->worker->name : NULL);
+        changed = true;
+    }
+    free(leases);
     if (changed)
         s_dispatch(c);
 }
