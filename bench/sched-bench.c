@@ -44,6 +44,8 @@
 #define SB_MAX_WORKERS 4000 /* the coordinator knows at most 4096 workers */
 #define SB_HEARTBEAT_NS (1000ull * 1000 * 1000)
 
+static bool s_inproc; /* --transport inproc */
+
 typedef struct sb_sim {
     void *sock;
     uint64_t ready_ns; /* send time of the outstanding Ready, 0 when none */
@@ -194,7 +196,8 @@ static int s_run_one(int nworkers, size_t nchunks, int fpc, double timeout_s, sb
     }
 
     if (rf_coordinator_config_load(NULL, &cfg, &err) || rf_config_set_string(&cfg->state_dir, state) ||
-        rf_config_set_string(&cfg->listen_workers, "tcp://127.0.0.1:*") ||
+        rf_config_set_string(&cfg->listen_workers,
+                             s_inproc ? "inproc://rf-sched-bench-workers" : "tcp://127.0.0.1:*") ||
         rf_config_set_string(&cfg->listen_clients, "tcp://127.0.0.1:*") ||
         rf_config_set_string(&cfg->listen_blobs, "tcp://127.0.0.1:*")) {
         fprintf(stderr, "sched-bench: %s\n", err.code ? err.msg : "out of memory");
@@ -219,8 +222,9 @@ static int s_run_one(int nworkers, size_t nchunks, int fpc, double timeout_s, sb
         coord_clock = CLOCK_PROCESS_CPUTIME_ID;
     const char *ep = rf_coordinator_endpoint(coord, RF_EP_WORKERS);
 
-    ctx = zmq_ctx_new();
-    if (!ctx || zmq_ctx_set(ctx, ZMQ_MAX_SOCKETS, nworkers + 16)) {
+    /* inproc: the simulated workers share the coordinator's context (no TCP, no I/O threads). */
+    ctx = s_inproc ? rf_coordinator_zmq_context(coord) : zmq_ctx_new();
+    if (!ctx || zmq_ctx_set(ctx, ZMQ_MAX_SOCKETS, nworkers + 64)) {
         fprintf(stderr, "sched-bench: zmq context: %s\n", zmq_strerror(errno));
         goto out;
     }
@@ -382,13 +386,15 @@ out:
         rf_coordinator_stop(coord);
         pthread_join(thread, NULL);
     }
-    rf_coordinator_destroy(&coord);
-    rf_coordinator_config_destroy(&cfg);
+    /* Our sockets first: over inproc they live in the coordinator's context, which its destroy
+     * terminates (and that waits for every socket of the context to be closed). */
     if (sims)
         for (int i = 0; i < nworkers; i++)
             if (sims[i].sock)
                 zmq_close(sims[i].sock);
-    if (ctx)
+    rf_coordinator_destroy(&coord);
+    rf_coordinator_config_destroy(&cfg);
+    if (ctx && !s_inproc)
         zmq_ctx_term(ctx);
     nftw(state, s_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     free(sims);
@@ -445,11 +451,15 @@ static void s_cpu_model(char *buf, size_t size)
 static void s_usage(FILE *f)
 {
     fprintf(f, "usage: reelfarm-sched-bench [--workers W] [--chunks N] [--frames-per-chunk F] [--sweep]\n"
-               "                            [--log-level debug|info|warn|error|off] [--timeout S] [--progress]\n"
+               "                            [--transport tcp|inproc] [--log-level debug|info|warn|error|off]\n"
+               "                            [--timeout S] [--progress]\n"
                "  --workers W           simulated workers, one slot each (default 1000, at most %d)\n"
                "  --chunks N            chunks in the bench job (default 100000)\n"
                "  --frames-per-chunk F  frames per chunk (default 24)\n"
                "  --sweep               also run with 100 and 10 workers (fresh coordinator each)\n"
+               "  --transport T         tcp (default: loopback TCP, as a farm) or inproc (the workers'\n"
+               "                        sockets in the coordinator's ZeroMQ context: no kernel, no I/O\n"
+               "                        threads - the scheduler's own cost)\n"
                "  --log-level L         the coordinator's log level (default warn: an INFO line per\n"
                "                        assignment would measure stderr)\n"
                "  --timeout S           give up after S s without an Assign (default 30)\n"
@@ -471,6 +481,7 @@ int main(int argc, char **argv)
         {"log-level", required_argument, NULL, 'l'},
         {"timeout", required_argument, NULL, 't'},
         {"progress", no_argument, NULL, 'p'},
+        {"transport", required_argument, NULL, 'T'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -484,6 +495,13 @@ int main(int argc, char **argv)
         case 'l': level = rf_log_level_parse(optarg); break;
         case 't': timeout_s = atof(optarg); break;
         case 'p': s_progress = true; break;
+        case 'T':
+            if (strcmp(optarg, "tcp") && strcmp(optarg, "inproc")) {
+                fprintf(stderr, "reelfarm-sched-bench: --transport: expected tcp or inproc, got '%s'\n", optarg);
+                return 2;
+            }
+            s_inproc = !strcmp(optarg, "inproc");
+            break;
         case 'h': s_usage(stdout); return 0;
         default: s_usage(stderr); return 2;
         }
@@ -522,6 +540,7 @@ int main(int argc, char **argv)
         snprintf(un.release, sizeof(un.release), "?");
     printf("reelfarm scheduler benchmark, %s\n", date);
     printf("machine: %ld cores (nproc), %s, Linux %s\n", sysconf(_SC_NPROCESSORS_ONLN), cpu, un.release);
+    printf("transport: %s\n", s_inproc ? "inproc (one ZeroMQ context, no TCP)" : "tcp (loopback)");
     printf("coordinator log level: %s\n\n", level == RF_LOG_DEBUG  ? "debug"
                                             : level == RF_LOG_INFO ? "info"
                                             : level == RF_LOG_WARN ? "warn"

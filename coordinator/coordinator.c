@@ -71,6 +71,12 @@ struct c_job {
     int busy;                /* work requests in flight that use this job */
     bool paused;             /* no new chunks start; running ones finish */
     uint32_t holding;        /* chunks with hold_until_ms set (after a restart) */
+    /* The parts of every Assign that are the same for all its chunks (pipeline, encoder), made
+     * once on the first assignment instead of once per assignment. */
+    Reelfarm__PassSpec *pb_passes, **pb_pass_ptrs;
+    Reelfarm__Param *pb_params, **pb_param_ptrs;
+    Reelfarm__EncodeSpec pb_encode;
+    bool pb_ready;
     bool needs_gpu;          /* rf_job_spec_requirements: only workers with a CUDA device */
     int64_t needs_vram_mib;  /* ... reporting at least this much free VRAM */
     uint32_t running;        /* chunks with a lease (fair share reads this) */
@@ -186,6 +192,19 @@ typedef struct c_work {
 
 static void s_dispatch(rf_coordinator_t *c);
 static bool s_failed_on(const c_chunk_t *ch, const char *worker);
+
+static void s_job_pb_free(c_job_t *job)
+{
+    free(job->pb_passes);
+    free(job->pb_pass_ptrs);
+    free(job->pb_params);
+    free(job->pb_param_ptrs);
+    job->pb_passes = NULL;
+    job->pb_pass_ptrs = NULL;
+    job->pb_params = NULL;
+    job->pb_param_ptrs = NULL;
+    job->pb_ready = false;
+}
 static void s_job_fail(rf_coordinator_t *c, c_job_t *job, const char *message);
 static void s_job_release_blobs(rf_coordinator_t *c, c_job_t *job);
 static void s_worker_failed(rf_coordinator_t *c, const char *name, const c_job_t *job);
@@ -1083,6 +1102,52 @@ static void s_params_fill(Reelfarm__Param *storage, Reelfarm__Param **ptrs, cons
     }
 }
 
+/* Builds job->pb_* (once): the Assign's pipeline and encoder, pointing into the job's spec. */
+static int s_job_pb(c_job_t *job)
+{
+    if (job->pb_ready)
+        return 0;
+    const rf_job_spec_t *spec = job->spec;
+    size_t nparams = 0;
+    for (size_t i = 0; i < spec->npasses; i++)
+        nparams += spec->pipeline[i].nparams;
+    job->pb_passes = calloc(spec->npasses + 1, sizeof(*job->pb_passes));
+    job->pb_pass_ptrs = calloc(spec->npasses + 1, sizeof(*job->pb_pass_ptrs));
+    job->pb_params = calloc(nparams + spec->encode.noptions + 1, sizeof(*job->pb_params));
+    job->pb_param_ptrs = calloc(nparams + spec->encode.noptions + 1, sizeof(*job->pb_param_ptrs));
+    if (!job->pb_passes || !job->pb_pass_ptrs || !job->pb_params || !job->pb_param_ptrs) {
+        s_job_pb_free(job);
+        return RF_ENOMEM;
+    }
+    size_t used = 0;
+    for (size_t i = 0; i < spec->npasses; i++) {
+        const rf_pass_spec_t *p = &spec->pipeline[i];
+        Reelfarm__PassSpec *ps = &job->pb_passes[i];
+        reelfarm__pass_spec__init(ps);
+        ps->name = p->name;
+        ps->role = p->role;
+        ps->n_params = p->nparams;
+        ps->params = &job->pb_param_ptrs[used];
+        s_params_fill(&job->pb_params[used], &job->pb_param_ptrs[used], p->params, p->nparams);
+        used += p->nparams;
+        job->pb_pass_ptrs[i] = ps;
+    }
+    Reelfarm__EncodeSpec *enc = &job->pb_encode;
+    reelfarm__encode_spec__init(enc);
+    enc->codec = spec->encode.codec;
+    enc->crf = spec->encode.crf;
+    enc->preset = spec->encode.preset ? spec->encode.preset : "";
+    enc->pix_fmt = spec->encode.pix_fmt ? spec->encode.pix_fmt : "";
+    enc->bitrate = spec->encode.bitrate;
+    enc->gop = (uint32_t)spec->encode.gop;
+    enc->n_options = spec->encode.noptions;
+    enc->options = &job->pb_param_ptrs[used];
+    s_params_fill(&job->pb_params[used], &job->pb_param_ptrs[used], spec->encode.options,
+                  spec->encode.noptions);
+    job->pb_ready = true;
+    return 0;
+}
+
 static int s_assign(rf_coordinator_t *c, c_worker_t *w, uint32_t slot, c_job_t *job, c_chunk_t *ch,
                     bool backup)
 {
@@ -1095,41 +1160,9 @@ static int s_assign(rf_coordinator_t *c, c_worker_t *w, uint32_t slot, c_job_t *
         return RF_EDB;
     }
     ch->row.attempts = attempt;
-
-    size_t nparams = 0;
-    for (size_t i = 0; i < spec->npasses; i++)
-        nparams += spec->pipeline[i].nparams;
-    Reelfarm__PassSpec *passes = calloc(spec->npasses + 1, sizeof(*passes));
-    Reelfarm__PassSpec **pass_ptrs = calloc(spec->npasses + 1, sizeof(*pass_ptrs));
-    Reelfarm__Param *params = calloc(nparams + spec->encode.noptions + 1, sizeof(*params));
-    Reelfarm__Param **param_ptrs = calloc(nparams + spec->encode.noptions + 1, sizeof(*param_ptrs));
-    int rc = 0;
-    if (!passes || !pass_ptrs || !params || !param_ptrs) {
-        rc = RF_ENOMEM;
-        goto out;
-    }
-    size_t used = 0;
-    for (size_t i = 0; i < spec->npasses; i++) {
-        const rf_pass_spec_t *p = &spec->pipeline[i];
-        reelfarm__pass_spec__init(&passes[i]);
-        passes[i].name = p->name;
-        passes[i].role = p->role;
-        passes[i].n_params = p->nparams;
-        passes[i].params = &param_ptrs[used];
-        s_params_fill(&params[used], &param_ptrs[used], p->params, p->nparams);
-        used += p->nparams;
-        pass_ptrs[i] = &passes[i];
-    }
-    Reelfarm__EncodeSpec enc = REELFARM__ENCODE_SPEC__INIT;
-    enc.codec = spec->encode.codec;
-    enc.crf = spec->encode.crf;
-    enc.preset = spec->encode.preset ? spec->encode.preset : "";
-    enc.pix_fmt = spec->encode.pix_fmt ? spec->encode.pix_fmt : "";
-    enc.bitrate = spec->encode.bitrate;
-    enc.gop = (uint32_t)spec->encode.gop;
-    enc.n_options = spec->encode.noptions;
-    enc.options = &param_ptrs[used];
-    s_params_fill(&params[used], &param_ptrs[used], spec->encode.options, spec->encode.noptions);
+    int rc = s_job_pb(job);
+    if (rc)
+        return rc;
 
     Reelfarm__Assign a = REELFARM__ASSIGN__INIT;
     a.lease = lease;
@@ -1148,8 +1181,8 @@ static int s_assign(rf_coordinator_t *c, c_worker_t *w, uint32_t slot, c_job_t *
     a.fps_num = job->info->frame_rate.num;
     a.fps_den = job->info->frame_rate.den;
     a.n_pipeline = spec->npasses;
-    a.pipeline = pass_ptrs;
-    a.encode = &enc;
+    a.pipeline = job->pb_pass_ptrs;
+    a.encode = &job->pb_encode;
     a.input_blob = ch->row.input_blob;
     a.input_size = ch->row.input_size;
     a.input_path = "";
@@ -1187,10 +1220,6 @@ static int s_assign(rf_coordinator_t *c, c_worker_t *w, uint32_t slot, c_job_t *
             job->row.id, ch->row.index, ch->row.frame_start, ch->row.frame_end - 1, w->name, slot,
             attempt);
 out:
-    free(passes);
-    free(pass_ptrs);
-    free(params);
-    free(param_ptrs);
     return rc;
 }
 
@@ -2437,6 +2466,11 @@ const char *rf_coordinator_endpoint(const rf_coordinator_t *c, rf_coordinator_en
     return c->endpoints[which];
 }
 
+void *rf_coordinator_zmq_context(rf_coordinator_t *c)
+{
+    return c->zctx;
+}
+
 int rf_coordinator_run(rf_coordinator_t *c)
 {
     uv_run(&c->loop, UV_RUN_DEFAULT);
@@ -2468,6 +2502,7 @@ void rf_coordinator_destroy(rf_coordinator_t **cp)
         free(j->chunks);
         free(j->order);
         free(j->returned);
+        s_job_pb_free(j);
         rf_job_spec_destroy(&j->spec);
         rf_media_info_destroy(&j->info);
         free(j->row.name), free(j->row.spec_yaml), free(j->row.spec_source);

@@ -28,6 +28,10 @@ int rf_coordinator_new(const rf_coordinator_config_t *cfg, rf_coordinator_t **ou
 /* The endpoint actually bound (ports chosen by the system when the config said "*"). */
 const char *rf_coordinator_endpoint(const rf_coordinator_t *c, rf_coordinator_endpoint_t which);
 
+/* The coordinator's ZeroMQ context, for peers in the same process on inproc:// endpoints (the
+ * scheduler benchmark). Close every socket made in it before rf_coordinator_destroy. */
+void *rf_coordinator_zmq_context(rf_coordinator_t *c);
+
 /* Runs the loop until rf_coordinator_stop. Returns 0. */
 int rf_coordinator_run(rf_coordinator_t *c);
 

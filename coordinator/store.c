@@ -333,14 +333,12 @@ int rf_store_attempt_begin(rf_store_t *s, const char *job_id, uint32_t idx, uint
     int rc = s_group_begin(s, err);
     if (rc)
         return rc;
+    /* One row per assignment, the hottest write there is: chunks.attempts is not updated here
+     * (rf_store_chunks_load takes the highest attempt number from this table). */
     rc = s_run(s, err, "recording attempt",
                "INSERT OR REPLACE INTO attempts(job_id, idx, attempt, worker, started_ms)"
                " VALUES (?,?,?,?,?)",
                "tiiti", job_id, (int64_t)idx, (int64_t)attempt, worker, rf_wall_ms());
-    if (!rc)
-        rc = s_run(s, err, "recording attempt",
-                   "UPDATE chunks SET attempts = ? WHERE job_id = ? AND idx = ?", "iti",
-                   (int64_t)attempt, job_id, (int64_t)idx);
     return s_group_end(s, rc, err);
 }
 
@@ -627,12 +625,15 @@ int rf_store_chunks_load(rf_store_t *s, const char *job_id, rf_store_chunk_t **c
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(s->db,
                            "SELECT idx, frame_start, frame_end, context_frames, ctx_pts, start_pts,"
-                           " end_pts, input_blob, input_size, state, attempts, result_blob,"
-                           " result_size, worker, failed_on, result_digest, EXISTS(SELECT 1 FROM attempts a"
-                           " WHERE a.job_id = chunks.job_id AND a.idx = chunks.idx"
-                           " AND a.attempt = chunks.attempts AND a.ended_ms IS NULL),"
+                           " end_pts, input_blob, input_size, state, COALESCE(m.top, attempts),"
+                           " result_blob, result_size, worker, failed_on, result_digest,"
+                           " EXISTS(SELECT 1 FROM attempts a WHERE a.job_id = chunks.job_id"
+                           " AND a.idx = chunks.idx AND a.attempt = COALESCE(m.top, chunks.attempts)"
+                           " AND a.ended_ms IS NULL),"
                            " head_overlap, tail_overlap, tail_end_pts, seam_head, seam_tail, color_ref"
-                           " FROM chunks WHERE job_id = ? ORDER BY idx",
+                           " FROM chunks LEFT JOIN (SELECT idx AS top_idx, MAX(attempt) AS top"
+                           " FROM attempts WHERE job_id = ?1 GROUP BY idx) m ON m.top_idx = chunks.idx"
+                           " WHERE job_id = ?1 ORDER BY idx",
                            -1, &st, NULL) != SQLITE_OK)
         return s_fail(s, err, "loading chunks");
     sqlite3_bind_text(st, 1, job_id, -1, SQLITE_TRANSIENT);
