@@ -100,6 +100,64 @@ static void test_x264(void **state)
     s_round_trip("libx264", false);
 }
 
+/* Encodes 4 synthetic frames with `threads` encoder threads; returns the extradata (malloc'd). */
+static uint8_t *s_extradata_with_threads(const char *codec, int threads, const char *path, int *size)
+{
+    rf_encode_params_t p = {.codec = codec, .crf = -1, .pix_fmt = AV_PIX_FMT_YUV420P, .width = 128,
+                            .height = 96, .frame_rate = {25, 1}, .sample_aspect_ratio = {1, 1},
+                            .threads = threads};
+    rf_encoder_t *enc = NULL;
+    rf_err_t err = {0};
+    if (rf_encoder_open(&p, path, &enc, &err))
+        fail_msg("%s: %s", codec, err.msg);
+    for (int i = 0; i < 4; i++) {
+        AVFrame *f = av_frame_alloc();
+        f->format = AV_PIX_FMT_YUV420P;
+        f->width = 128;
+        f->height = 96;
+        assert_int_equal(av_frame_get_buffer(f, 0), 0);
+        for (int pl = 0; pl < 3; pl++)
+            memset(f->data[pl], 40 * i + 20 * pl, (size_t)f->linesize[pl] * (pl ? 48 : 96));
+        f->pts = i;
+        assert_int_equal(rf_encoder_write(enc, f, &err), 0);
+        av_frame_free(&f);
+    }
+    assert_int_equal(rf_encoder_finish(enc, &err), 0);
+    rf_encoder_destroy(&enc);
+    bool key = false;
+    int64_t packets = 0;
+    uint8_t *extra = NULL;
+    AVRational tb;
+    s_inspect(path, &key, &packets, &extra, size, &tb);
+    assert_int_equal(packets, 4);
+    return extra;
+}
+
+/* Workers differ in core counts: the headers every chunk must share may not depend on the
+ * encoder's thread count (x265 writes its thread and pool counts into an SEI unless told not to). */
+static void test_headers_independent_of_threads(void **state)
+{
+    (void)state;
+    const char *codecs[] = {"libx264", "libx265", "ffv1"};
+    char dir[512], a[700], b[700];
+    rf_tmpdir(dir, sizeof(dir));
+    for (size_t i = 0; i < sizeof(codecs) / sizeof(codecs[0]); i++) {
+        rf_err_t err = {0};
+        if (rf_encoder_probe(codecs[i], &err) != 0)
+            continue; /* not in this libavcodec */
+        snprintf(a, sizeof(a), "%s/%s-1.nut", dir, codecs[i]);
+        snprintf(b, sizeof(b), "%s/%s-4.nut", dir, codecs[i]);
+        int sa = 0, sb = 0;
+        uint8_t *ea = s_extradata_with_threads(codecs[i], 1, a, &sa);
+        uint8_t *eb = s_extradata_with_threads(codecs[i], 4, b, &sb);
+        if (sa != sb || memcmp(ea, eb, (size_t)sa) != 0)
+            fail_msg("%s: extradata differs between 1 and 4 threads (%d and %d bytes)", codecs[i], sa, sb);
+        free(ea);
+        free(eb);
+    }
+    rf_tmpdir_remove(dir);
+}
+
 static void test_errors(void **state)
 {
     rf_err_t err = {0};
@@ -127,6 +185,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ffv1),
         cmocka_unit_test(test_x264),
+        cmocka_unit_test(test_headers_independent_of_threads),
         cmocka_unit_test(test_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
