@@ -36,7 +36,10 @@ typedef struct s_params_default {
 
 static const s_params_default_t s_params_defaults[] = {
     {"x264-params", "scenecut=0:open-gop=0"},
-    {"x265-params", "scenecut=0:open-gop=0:repeat-headers=0:log-level=error"},
+    /* info=0: x265's informational SEI, part of the global headers, lists the thread and pool
+     * counts, so workers with different core counts would make different extradata and their
+     * chunks could not be stitched. */
+    {"x265-params", "scenecut=0:open-gop=0:repeat-headers=0:info=0:log-level=error"},
     {"svtav1-params", "scd=0"},
 };
 
