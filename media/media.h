@@ -210,4 +210,51 @@ typedef struct rf_verify_report {
 int rf_media_verify_output(const rf_media_info_t *src, const char *out_path, bool check_audio,
                            rf_verify_report_t *report, rf_err_t *err);
 
+/* ==== colour statistics in Oklab (media/color.c) ==============================================
+ *
+ * Shared by the coordinator (each scene's reference statistics, computed from the source at plan
+ * time) and the worker's color-match pass (each frame's statistics). Oklab (Björn Ottosson, 2020)
+ * is a perceptual space: L is lightness 0 (black) .. 1 (white), a is green(-)..red(+), b is
+ * blue(-)..yellow(+); equal distances look roughly equally different, so matching means and
+ * spreads there moves colours the way a colourist would, not the way code values happen to lie.
+ *
+ * Input RGB is gamma-encoded 0..1 and is decoded with the sRGB EOTF (IEC 61966-2-1, the exact
+ * piecewise curve: v/12.92 up to 0.04045, ((v+0.055)/1.055)^2.4 above), whatever the source's
+ * real transfer: BT.709 video on a display is close to it, and the pipeline's frames carry no
+ * transfer tag to do better. Primaries are taken as BT.709/sRGB. Values outside 0..1 are decoded
+ * with the curve mirrored about 0 (sign(v) * eotf(|v|)), so the conversion is a bijection on all
+ * reals and a round trip never clamps.
+ */
+
+/* Per-channel statistics of an image in Oklab: channel 0 = L, 1 = a, 2 = b. std is the population
+ * standard deviation (divided by the number of pixels, not n - 1). */
+typedef struct rf_color_stats {
+    double mean[3];
+    double std[3];
+} rf_color_stats_t;
+
+#define RF_COLOR_STATS_TEXT_MAX 128 /* rf_color_stats_format's buffer; 6 x %.6g fits easily */
+
+/* Gamma-encoded sRGB (0..1 nominal) to Oklab, and back. In place is allowed (in == out). */
+void rf_color_srgb_to_oklab(const double rgb[3], double lab[3]);
+void rf_color_oklab_to_srgb(const double lab[3], double rgb[3]);
+
+/* Mean and standard deviation of L, a, b over a planar float RGB image (plane[0..2] = R, G, B,
+ * each width*height floats, rows contiguous). step >= 1 subsamples: only pixels whose x and y
+ * are multiples of step are read (step 1 = every pixel; step 4 reads 1/16 of them). Sums are in
+ * double in a fixed order, so the result is deterministic. RF_EINVAL (message says why) for a
+ * missing plane, a size <= 0 or a step < 1. */
+int rf_color_stats(const float *const plane[3], int width, int height, int step,
+                   rf_color_stats_t *out, rf_err_t *err);
+
+/* "Lmean,amean,bmean,Lstd,astd,bstd": 6 numbers with %.6g, no spaces. Returns the length written
+ * (snprintf's), at most RF_COLOR_STATS_TEXT_MAX - 1 when size is that large. */
+int rf_color_stats_format(const rf_color_stats_t *s, char *buf, size_t size);
+
+/* Parses that text: exactly 6 comma-separated finite numbers (blanks around them allowed), the
+ * last three >= 0. Anything else is RF_EINVAL with a message quoting the text and saying what is
+ * wrong ("colour statistics 'x': expected 6 comma-separated numbers (L,a,b means then standard
+ * deviations), got 2"). */
+int rf_color_stats_parse(const char *text, rf_color_stats_t *out, rf_err_t *err);
+
 #endif
