@@ -807,6 +807,7 @@ static void s_stitch_start(rf_coordinator_t *c, c_job_t *job)
     for (size_t i = 0; i < job->nchunks; i++) {
         wk->rows[i] = job->chunks[i].row;
         wk->rows[i].failed_on = NULL; /* the copy must not share the loop's strings */
+        wk->rows[i].color_ref = NULL;
     }
     s_set_state(job, "stitching");
     rf_store_job_set_state(c->store, job->row.id, "stitching", "", NULL);
@@ -1191,6 +1192,7 @@ static int s_assign(rf_coordinator_t *c, c_worker_t *w, uint32_t slot, c_job_t *
     a.head_overlap = ch->row.head_overlap;
     a.tail_overlap = ch->row.tail_overlap;
     a.tail_end_pts = ch->row.tail_end_pts;
+    a.color_ref = ch->row.color_ref ? ch->row.color_ref : "";
     Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
     env.body_case = REELFARM__ENVELOPE__BODY_ASSIGN;
     env.assign = &a;
@@ -2498,7 +2500,7 @@ void rf_coordinator_destroy(rf_coordinator_t **cp)
         c_job_t *j = c->jobs;
         c->jobs = j->next;
         for (size_t i = 0; i < j->nchunks; i++)
-            free(j->chunks[i].row.failed_on);
+            free(j->chunks[i].row.failed_on), free(j->chunks[i].row.color_ref);
         free(j->chunks);
         free(j->order);
         free(j->returned);

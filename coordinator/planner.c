@@ -174,25 +174,127 @@ int rf_plan_ranges(const rf_job_spec_t *spec, const rf_media_info_t *info, rf_pl
     return rf_plan_ranges_scenes(spec, info, NULL, 0, out, n, err);
 }
 
-/* The scene cuts of the source when the spec asks for them (none otherwise). */
+bool rf_plan_wants_colors(const rf_job_spec_t *spec)
+{
+    for (size_t i = 0; i < spec->npasses; i++) {
+        const char *ref = rf_pass_spec_param(&spec->pipeline[i], "reference");
+        if (!strcmp(spec->pipeline[i].name, "color-match") && ref && !strcmp(ref, "source"))
+            return true;
+    }
+    return false;
+}
+
+int rf_plan_color_refs(const rf_media_info_t *info, const rf_color_stats_t *colors,
+                       const int64_t *cuts, size_t ncuts, rf_plan_range_t *ranges, size_t n,
+                       char **refs, rf_err_t *err)
+{
+    for (size_t i = 0; i < n; i++)
+        refs[i] = NULL;
+    /* Scenes: [0, cut 1), [cut 1, cut 2), ... [last cut, total), pooled over their frames. */
+    size_t nscenes = ncuts + 1;
+    int64_t *first = malloc(nscenes * sizeof(*first));
+    char (*text)[RF_COLOR_STATS_TEXT_MAX] = malloc(nscenes * sizeof(*text));
+    int rc = 0;
+    if (!first || !text) {
+        rc = rf_err_set(err, RF_ENOMEM, "out of memory pooling scene colours");
+        goto out;
+    }
+    size_t k = 0;
+    first[k++] = 0;
+    for (size_t i = 0; i < ncuts; i++)
+        if (cuts[i] > first[k - 1] && cuts[i] < info->nb_frames)
+            first[k++] = cuts[i];
+    nscenes = k;
+    for (size_t sc = 0; sc < nscenes; sc++) {
+        int64_t a = first[sc], b = sc + 1 < nscenes ? first[sc + 1] : info->nb_frames;
+        double sum[3] = {0}, sq[3] = {0};
+        int64_t count = 0;
+        for (int64_t f = a; f < b; f++) {
+            const rf_color_stats_t *c = &colors[f];
+            if (isnan(c->mean[0]))
+                continue;
+            for (int ch = 0; ch < 3; ch++) {
+                sum[ch] += c->mean[ch];
+                sq[ch] += c->std[ch] * c->std[ch] + c->mean[ch] * c->mean[ch];
+            }
+            count++;
+        }
+        if (!count) {
+            rc = rf_err_set(err, RF_EMEDIA, "'%s': no frame of the scene at frames %" PRId64 "-%" PRId64
+                            " decoded for its colour reference", info->path, a, b - 1);
+            goto out;
+        }
+        /* Equal sample counts per frame: the scene's moments are the frames' moments averaged. */
+        rf_color_stats_t pooled;
+        for (int ch = 0; ch < 3; ch++) {
+            pooled.mean[ch] = sum[ch] / (double)count;
+            double var = sq[ch] / (double)count - pooled.mean[ch] * pooled.mean[ch];
+            pooled.std[ch] = var > 0 ? sqrt(var) : 0;
+        }
+        rf_color_stats_format(&pooled, text[sc], sizeof(text[sc]));
+    }
+    for (size_t i = 0; i < n; i++) {
+        int64_t lo = ranges[i].ctx_start, hi = ranges[i].end + ranges[i].tail_overlap;
+        size_t len = 0, cap = 256;
+        char *s = malloc(cap);
+        if (!s) {
+            rc = rf_err_set(err, RF_ENOMEM, "out of memory listing scene colours");
+            goto out;
+        }
+        s[0] = '\0';
+        for (size_t sc = 0; sc < nscenes; sc++) {
+            int64_t a = first[sc], b = sc + 1 < nscenes ? first[sc + 1] : info->nb_frames;
+            if (b <= lo || a >= hi)
+                continue;
+            char entry[RF_COLOR_STATS_TEXT_MAX + 32];
+            int m = snprintf(entry, sizeof(entry), "%s%" PRId64 ":%s", len ? ";" : "", a, text[sc]);
+            if (len + (size_t)m + 1 > cap) {
+                cap = (len + (size_t)m + 1) * 2;
+                char *grown = realloc(s, cap);
+                if (!grown) {
+                    free(s);
+                    rc = rf_err_set(err, RF_ENOMEM, "out of memory listing scene colours");
+                    goto out;
+                }
+                s = grown;
+            }
+            memcpy(s + len, entry, (size_t)m + 1);
+            len += (size_t)m;
+        }
+        refs[i] = s;
+    }
+out:
+    if (rc)
+        for (size_t i = 0; i < n; i++) {
+            free(refs[i]);
+            refs[i] = NULL;
+        }
+    free(first);
+    free(text);
+    return rc;
+}
+
+/* The scene cuts of the source (and each frame's colours when colors is not NULL) when the spec
+ * asks for them (none otherwise). */
 static int s_detect_scenes(const rf_job_spec_t *spec, const rf_media_info_t *info, int64_t **cuts,
-                           size_t *ncuts, rf_err_t *err)
+                           size_t *ncuts, rf_color_stats_t *colors, rf_err_t *err)
 {
     *cuts = NULL;
     *ncuts = 0;
-    if (spec->chunking.split != RF_SPLIT_SCENE)
+    if (spec->chunking.split != RF_SPLIT_SCENE && !colors)
         return 0;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    int rc = rf_media_scenes(info, spec->chunking.scene_threshold, cuts, ncuts, err);
+    int rc = rf_media_scenes(info, spec->chunking.scene_threshold, cuts, ncuts, colors, err);
     if (rc) {
         rf_err_prefix(err, "scene detection: ");
         return rc;
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-    rf_log(RF_LOG_INFO, "planner", "'%s': %zu scene cuts in %lld frames (threshold %.3f, %.2f s)",
-           info->path, *ncuts, (long long)info->nb_frames, spec->chunking.scene_threshold, s);
+    rf_log(RF_LOG_INFO, "planner", "'%s': %zu scene cuts in %lld frames (threshold %.3f, %.2f s%s)",
+           info->path, *ncuts, (long long)info->nb_frames, spec->chunking.scene_threshold, s,
+           colors ? ", with colours" : "");
     return 0;
 }
 
@@ -203,16 +305,36 @@ int rf_plan_job(const rf_job_spec_t *spec, const rf_media_info_t *info, const ch
     size_t count = 0;
     int64_t *cuts = NULL;
     size_t ncuts = 0;
-    int rc = s_detect_scenes(spec, info, &cuts, &ncuts, err);
+    rf_color_stats_t *colors = NULL;
+    char **refs = NULL;
+    rf_store_chunk_t *chunks = NULL;
+    int rc = 0;
+    if (rf_plan_wants_colors(spec) &&
+        !(colors = malloc((size_t)(info->nb_frames > 0 ? info->nb_frames : 1) * sizeof(*colors))))
+        return rf_err_set(err, RF_ENOMEM, "out of memory for %lld frames' colours",
+                          (long long)info->nb_frames);
+    rc = s_detect_scenes(spec, info, &cuts, &ncuts, colors, err);
+    /* With split: keyframe the cuts only delimit the colour references. */
     if (!rc)
-        rc = rf_plan_ranges_scenes(spec, info, cuts, ncuts, &ranges, &count, err);
+        rc = rf_plan_ranges_scenes(spec, info, spec->chunking.split == RF_SPLIT_SCENE ? cuts : NULL,
+                                   spec->chunking.split == RF_SPLIT_SCENE ? ncuts : 0, &ranges,
+                                   &count, err);
+    if (!rc && colors) {
+        refs = calloc(count, sizeof(*refs));
+        rc = refs ? rf_plan_color_refs(info, colors, cuts, ncuts, ranges, count, refs, err)
+                  : rf_err_set(err, RF_ENOMEM, "out of memory planning chunks");
+    }
     free(cuts);
-    if (rc)
-        return rc;
-    rf_store_chunk_t *chunks = calloc(count, sizeof(*chunks));
-    if (!chunks) {
+    free(colors);
+    if (!rc && !(chunks = calloc(count, sizeof(*chunks))))
+        rc = rf_err_set(err, RF_ENOMEM, "out of memory planning chunks");
+    if (rc) {
+        if (refs)
+            for (size_t i = 0; i < count; i++)
+                free(refs[i]);
+        free(refs);
         free(ranges);
-        return rf_err_set(err, RF_ENOMEM, "out of memory planning chunks");
+        return rc;
     }
     for (size_t i = 0; i < count; i++) {
         rf_store_chunk_t *c = &chunks[i];
@@ -224,6 +346,9 @@ int rf_plan_job(const rf_job_spec_t *spec, const rf_media_info_t *info, const ch
         c->ctx_pts = info->pts[r->ctx_start];
         c->start_pts = info->pts[r->start];
         c->end_pts = r->end < info->nb_frames ? info->pts[r->end] : INT64_MAX;
+        c->color_ref = refs ? refs[i] : NULL;
+        if (refs)
+            refs[i] = NULL; /* the chunk owns it now */
         c->head_overlap = r->head_overlap;
         c->tail_overlap = r->tail_overlap;
         int64_t tail_end = r->end + r->tail_overlap;
@@ -250,8 +375,12 @@ int rf_plan_job(const rf_job_spec_t *spec, const rf_media_info_t *info, const ch
     }
 out:
     free(ranges);
+    if (refs)
+        for (size_t i = 0; i < count; i++)
+            free(refs[i]);
+    free(refs);
     if (rc) {
-        free(chunks);
+        rf_store_chunks_free(chunks, count);
         return rc;
     }
     *out = chunks;

@@ -60,6 +60,18 @@ int rf_plan_ranges_scenes(const rf_job_spec_t *spec, const rf_media_info_t *info
                           const int64_t *cuts, size_t ncuts, rf_plan_range_t **ranges, size_t *n,
                           rf_err_t *err);
 
+/* Whether the job's pipeline needs per-scene colour references (color-match, reference: source). */
+bool rf_plan_wants_colors(const rf_job_spec_t *spec);
+
+/* One colour reference per scene: the scenes are [0, cut 1), [cut 1, cut 2), ..., [last, total);
+ * each scene's reference pools its frames' statistics (colors, one per frame, NAN means skipped:
+ * means averaged, variances from the averaged second moments). refs[i] (malloc'd) gets the
+ * references of the scenes range i touches, from its first context frame to its tail overlap:
+ * "FIRST:L,a,b,Ls,as,bs;..." in frame order (store.h color_ref). */
+int rf_plan_color_refs(const rf_media_info_t *info, const rf_color_stats_t *colors,
+                       const int64_t *cuts, size_t ncuts, rf_plan_range_t *ranges, size_t n,
+                       char **refs, rf_err_t *err);
+
 /* Plans the job (running rf_media_scenes first when spec->chunking.split is RF_SPLIT_SCENE, with
  * spec->chunking.scene_threshold) and writes every chunk's input slice into blob_dir. *chunks is malloc'd (free with
  * rf_store_chunks_free). */

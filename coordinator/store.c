@@ -319,7 +319,8 @@ int rf_store_chunks_insert(rf_store_t *s, const char *job_id, const rf_store_chu
                    "tiiiiiiitiiiit", job_id, (int64_t)c[i].index, c[i].frame_start, c[i].frame_end,
                    (int64_t)c[i].context_frames, c[i].ctx_pts, c[i].start_pts, c[i].end_pts,
                    c[i].input_blob, (int64_t)c[i].input_size, (int64_t)c[i].head_overlap,
-                   (int64_t)c[i].tail_overlap, c[i].tail_end_pts, c[i].color_ref);
+                   (int64_t)c[i].tail_overlap, c[i].tail_end_pts,
+                   c[i].color_ref ? c[i].color_ref : "");
     }
     if (!rc)
         rc = s_run(s, err, "updating job", "UPDATE jobs SET state = 'running', updated_ms = ? WHERE id = ?",
@@ -675,7 +676,7 @@ int rf_store_chunks_load(rf_store_t *s, const char *job_id, rf_store_chunk_t **c
         c->tail_end_pts = sqlite3_column_int64(st, 19);
         rf_store_seam_parse((const char *)sqlite3_column_text(st, 20), &c->seam_head);
         rf_store_seam_parse((const char *)sqlite3_column_text(st, 21), &c->seam_tail);
-        s_col_copy(st, 22, c->color_ref, sizeof(c->color_ref));
+        c->color_ref = s_col_dup(st, 22);
     }
     if (!rc && step != SQLITE_DONE)
         rc = s_fail(s, err, "loading chunks");
@@ -691,7 +692,9 @@ int rf_store_chunks_load(rf_store_t *s, const char *job_id, rf_store_chunk_t **c
 
 void rf_store_chunks_free(rf_store_chunk_t *chunks, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         free(chunks[i].failed_on);
+        free(chunks[i].color_ref);
+    }
     free(chunks);
 }

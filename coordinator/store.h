@@ -68,7 +68,11 @@ typedef struct rf_store_chunk {
     uint32_t head_overlap, tail_overlap;
     int64_t tail_end_pts;              /* source PTS of frame_end + tail_overlap (INT64_MAX: end) */
     rf_store_seam_t seam_head, seam_tail; /* side parts of the recorded result */
-    char color_ref[160];               /* the scene's colour reference ("" when not computed) */
+    /* The colour references of the scenes the chunk touches (context and tail overlap included),
+     * "FIRST:L,a,b,Ls,as,bs;FIRST:..." with FIRST a scene's first global frame and the Oklab
+     * means and deviations of the whole scene in the source (media.h rf_color_stats_format);
+     * malloc'd, "" or NULL when the job has no pass that asks for them. */
+    char *color_ref;
 } rf_store_chunk_t;
 
 int rf_store_open(const char *path, rf_store_t **out, rf_err_t *err);

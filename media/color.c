@@ -31,6 +31,42 @@ static double s_inverse_eotf(double l)
     return l < 0 ? -v : v;
 }
 
+int rf_color_yuv_weights(int color_space, int width, int height, double *kr, double *kb)
+{
+    enum AVColorSpace space = (enum AVColorSpace)color_space;
+    switch (space) {
+    case AVCOL_SPC_BT709:
+    case AVCOL_SPC_FCC:
+    case AVCOL_SPC_BT470BG:
+    case AVCOL_SPC_SMPTE170M:
+    case AVCOL_SPC_SMPTE240M:
+    case AVCOL_SPC_BT2020_NCL:
+    case AVCOL_SPC_BT2020_CL:
+        break;
+    default:
+        space = (width > 1024 || height > 576) ? AVCOL_SPC_BT709 : AVCOL_SPC_SMPTE170M;
+    }
+    switch (space) {
+    case AVCOL_SPC_BT709:
+        *kr = 0.2126, *kb = 0.0722;
+        break;
+    case AVCOL_SPC_FCC:
+        *kr = 0.30, *kb = 0.11;
+        break;
+    case AVCOL_SPC_SMPTE240M:
+        *kr = 0.212, *kb = 0.087;
+        break;
+    case AVCOL_SPC_BT2020_NCL:
+    case AVCOL_SPC_BT2020_CL:
+        *kr = 0.2627, *kb = 0.0593;
+        break;
+    default: /* BT.601: BT470BG, SMPTE170M */
+        *kr = 0.299, *kb = 0.114;
+        break;
+    }
+    return (int)space;
+}
+
 void rf_color_srgb_to_oklab(const double rgb[3], double lab[3])
 {
     const double r = s_eotf(rgb[0]), g = s_eotf(rgb[1]), b = s_eotf(rgb[2]);

@@ -157,8 +157,17 @@ int rf_media_checksum(const char *path, uint64_t *frames, uint8_t digest[RF_SHA2
  * *cuts (malloc'd, may be NULL when *ncuts is 0) gets the global frame indices of those frames,
  * ascending, never 0. threshold outside 0..1 is RF_EINVAL; decode failures are RF_EMEDIA and name
  * the file and frame. Costs one full decode of the source: call it off the event loop. */
+struct rf_color_stats;
 int rf_media_scenes(const rf_media_info_t *info, double threshold, int64_t **cuts, size_t *ncuts,
-                    rf_err_t *err);
+                    struct rf_color_stats *colors, rf_err_t *err);
+
+/* With colors (an array of info->nb_frames, else NULL), rf_media_scenes also measures every
+ * frame's colour for the planner's per-scene references: the frame is point-sampled down to at
+ * most RF_SCENE_COLOR_SIDE pixels on the long side (no averaging, so the spread of colours is
+ * kept), converted to RGB with rf_color_yuv_weights' matrix and the frame's range (clamped to
+ * 0..1, as the worker's frame conversion does) and its Oklab statistics stored at the frame's
+ * global index. Frames that did not decode keep mean[0] = NAN. */
+#define RF_SCENE_COLOR_SIDE 160
 
 /* ---- seams ---------------------------------------------------------------------------------- */
 
@@ -234,6 +243,13 @@ typedef struct rf_color_stats {
 } rf_color_stats_t;
 
 #define RF_COLOR_STATS_TEXT_MAX 128 /* rf_color_stats_format's buffer; 6 x %.6g fits easily */
+
+/* The YUV -> RGB matrix of a colour space, as Kr and Kb (Kg = 1 - Kr - Kb): BT.709, FCC,
+ * SMPTE 240M, BT.2020 as tagged; BT.601 for BT470BG/SMPTE170M; untagged (or anything else)
+ * guessed from the size like players do: BT.709 above 1024x576, BT.601 otherwise. Returns the
+ * colour space it used. Shared by the worker's frame conversion and the planner's scene colours,
+ * so both read the same RGB from the same YUV. */
+int rf_color_yuv_weights(int color_space, int width, int height, double *kr, double *kb);
 
 /* Gamma-encoded sRGB (0..1 nominal) to Oklab, and back. In place is allowed (in == out). */
 void rf_color_srgb_to_oklab(const double rgb[3], double lab[3]);

@@ -44,6 +44,14 @@ typedef struct s_scan {
     int64_t last_cut;       /* 0 before the first cut */
     int64_t *cuts;
     size_t ncuts, cap;
+
+    /* colour statistics per frame (rf_media_scenes' colors), when asked for */
+    rf_color_stats_t *colors;
+    struct SwsContext *csws;   /* point-samples the frame down to cw x ch, same format family */
+    int csws_w, csws_h, csws_fmt;
+    AVFrame *small;            /* its output: YUV444P16 (or GBRPF32 for other formats) */
+    float *rgb[3];             /* cw * ch floats each: R, G, B */
+    int cw, ch;
 } s_scan_t;
 
 static int s_cmp_double(const void *a, const void *b)
@@ -213,6 +221,110 @@ static int s_thumb_sws(s_scan_t *s, const AVFrame *f, float *out, rf_err_t *err)
     return 0;
 }
 
+/* Native-endian formats for the colour sampler's output. */
+#if AV_HAVE_BIGENDIAN
+#define S_YUV16 AV_PIX_FMT_YUV444P16BE
+#define S_RGBF AV_PIX_FMT_GBRPF32BE
+#else
+#define S_YUV16 AV_PIX_FMT_YUV444P16LE
+#define S_RGBF AV_PIX_FMT_GBRPF32LE
+#endif
+
+static float s_clamp01(double v)
+{
+    return v < 0 ? 0.0f : v > 1 ? 1.0f : (float)v;
+}
+
+/* The frame's Oklab statistics into s->colors[index] (see rf_media_scenes in media.h). */
+static int s_color(s_scan_t *s, const AVFrame *f, int64_t index, rf_err_t *err)
+{
+    const AVPixFmtDescriptor *d = av_pix_fmt_desc_get(f->format);
+    bool yuv = d && !(d->flags & (AV_PIX_FMT_FLAG_RGB | AV_PIX_FMT_FLAG_PAL | AV_PIX_FMT_FLAG_FLOAT |
+                                  AV_PIX_FMT_FLAG_BAYER | AV_PIX_FMT_FLAG_HWACCEL));
+    if (!s->csws || s->csws_w != f->width || s->csws_h != f->height || s->csws_fmt != f->format) {
+        int side = f->width > f->height ? f->width : f->height;
+        int k = (side + RF_SCENE_COLOR_SIDE - 1) / RF_SCENE_COLOR_SIDE;
+        s->cw = (f->width + k - 1) / k;
+        s->ch = (f->height + k - 1) / k;
+        sws_freeContext(s->csws);
+        /* The yuvj* names are yuv* plus full range for swscale; the range is read below. */
+        enum AVPixelFormat src = f->format;
+        if (src == AV_PIX_FMT_YUVJ420P || src == AV_PIX_FMT_YUVJ422P || src == AV_PIX_FMT_YUVJ444P)
+            src = src == AV_PIX_FMT_YUVJ420P ? AV_PIX_FMT_YUV420P
+                  : src == AV_PIX_FMT_YUVJ422P ? AV_PIX_FMT_YUV422P : AV_PIX_FMT_YUV444P;
+        s->csws = sws_getContext(f->width, f->height, src, s->cw, s->ch, yuv ? S_YUV16 : S_RGBF,
+                                 SWS_POINT | SWS_BITEXACT, NULL, NULL, NULL);
+        if (!s->csws)
+            return rf_err_set(err, RF_EMEDIA, "'%s': cannot sample colours of %s frames",
+                              s->info->path, av_get_pix_fmt_name(f->format));
+        if (yuv) { /* YUV to YUV: keep the codes as they are (no range conversion) */
+            const int *coefs = sws_getCoefficients(SWS_CS_DEFAULT);
+            (void)sws_setColorspaceDetails(s->csws, coefs, 0, coefs, 0, 0, 1 << 16, 1 << 16);
+        }
+        av_frame_free(&s->small);
+        s->small = av_frame_alloc();
+        for (int p = 0; p < 3; p++) {
+            free(s->rgb[p]);
+            s->rgb[p] = malloc((size_t)s->cw * (size_t)s->ch * sizeof(float));
+        }
+        if (!s->small || !s->rgb[0] || !s->rgb[1] || !s->rgb[2])
+            return rf_err_set(err, RF_ENOMEM, "'%s': out of memory", s->info->path);
+        s->small->format = yuv ? S_YUV16 : S_RGBF;
+        s->small->width = s->cw;
+        s->small->height = s->ch;
+        if (av_frame_get_buffer(s->small, 0) < 0)
+            return rf_err_set(err, RF_ENOMEM, "'%s': out of memory", s->info->path);
+        s->csws_w = f->width;
+        s->csws_h = f->height;
+        s->csws_fmt = f->format;
+    }
+    if (sws_scale(s->csws, (const uint8_t *const *)f->data, f->linesize, 0, f->height,
+                  s->small->data, s->small->linesize) <= 0)
+        return rf_err_set(err, RF_EMEDIA, "'%s': colour sampling failed at frame %" PRId64,
+                          s->info->path, index);
+    for (int y = 0; y < s->ch; y++) {
+        float *r = s->rgb[0] + (size_t)y * s->cw, *g = s->rgb[1] + (size_t)y * s->cw,
+              *b = s->rgb[2] + (size_t)y * s->cw;
+        if (!yuv) { /* GBR planes: G, B, R */
+            const float *pg = (const float *)(s->small->data[0] + (ptrdiff_t)y * s->small->linesize[0]);
+            const float *pb = (const float *)(s->small->data[1] + (ptrdiff_t)y * s->small->linesize[1]);
+            const float *pr = (const float *)(s->small->data[2] + (ptrdiff_t)y * s->small->linesize[2]);
+            for (int x = 0; x < s->cw; x++) {
+                r[x] = s_clamp01(pr[x]);
+                g[x] = s_clamp01(pg[x]);
+                b[x] = s_clamp01(pb[x]);
+            }
+            continue;
+        }
+        /* The worker's conversion (worker/passes/pconvert.c): a d-bit code v is v << (16 - d)
+         * here; limited range is 16..235 (chroma 16..240) in 8-bit units, full range 0..2^d-1. */
+        int depth = d->comp[0].depth;
+        bool full = f->color_range == AVCOL_RANGE_JPEG || f->format == AV_PIX_FMT_YUVJ420P ||
+                    f->format == AV_PIX_FMT_YUVJ422P || f->format == AV_PIX_FMT_YUVJ444P;
+        double to16 = (double)(1 << (16 - depth)), max = (double)((1 << depth) - 1);
+        double y_off = full ? 0 : 16 * 256.0, y_span = full ? max * to16 : 219 * 256.0;
+        double c_off = full ? (double)(1 << (depth - 1)) * to16 : 128 * 256.0;
+        double c_span = full ? max * to16 : 224 * 256.0;
+        double kr, kb;
+        rf_color_yuv_weights(f->colorspace, f->width, f->height, &kr, &kb);
+        double kg = 1 - kr - kb;
+        const uint16_t *py = (const uint16_t *)(s->small->data[0] + (ptrdiff_t)y * s->small->linesize[0]);
+        const uint16_t *pu = (const uint16_t *)(s->small->data[1] + (ptrdiff_t)y * s->small->linesize[1]);
+        const uint16_t *pv = (const uint16_t *)(s->small->data[2] + (ptrdiff_t)y * s->small->linesize[2]);
+        bool gray = d->nb_components < 3;
+        for (int x = 0; x < s->cw; x++) {
+            double yy = (py[x] - y_off) / y_span;
+            double cb = gray ? 0 : (pu[x] - c_off) / c_span, cr = gray ? 0 : (pv[x] - c_off) / c_span;
+            double rr = yy + 2 * (1 - kr) * cr, bb = yy + 2 * (1 - kb) * cb;
+            r[x] = s_clamp01(rr);
+            b[x] = s_clamp01(bb);
+            g[x] = s_clamp01((yy - kr * rr - kb * bb) / kg);
+        }
+    }
+    const float *const planes[3] = {s->rgb[0], s->rgb[1], s->rgb[2]};
+    return rf_color_stats(planes, s->cw, s->ch, 1, &s->colors[index], err);
+}
+
 /* One decoded frame: its thumbnail, its difference to the previous one, the rule. */
 static int s_frame(s_scan_t *s, const AVFrame *f, rf_err_t *err)
 {
@@ -229,6 +341,11 @@ static int s_frame(s_scan_t *s, const AVFrame *f, rf_err_t *err)
         index = s->last_index + 1; /* no usable timestamp: the next frame in order */
     s->last_index = index;
     s->decoded++;
+    if (s->colors && index < s->info->nb_frames) {
+        ret = s_color(s, f, index, err);
+        if (ret)
+            return ret;
+    }
 
     float *cur = s->thumb[1];
     const AVPixFmtDescriptor *desc = av_pix_fmt_desc_get(f->format);
@@ -350,16 +467,23 @@ static void s_scan_release(s_scan_t *s)
     free(s->thumb[0]);
     free(s->thumb[1]);
     free(s->cuts);
+    sws_freeContext(s->csws);
+    av_frame_free(&s->small);
+    for (int p = 0; p < 3; p++)
+        free(s->rgb[p]);
 }
 
 int rf_media_scenes(const rf_media_info_t *info, double threshold, int64_t **cuts, size_t *ncuts,
-                    rf_err_t *err)
+                    rf_color_stats_t *colors, rf_err_t *err)
 {
     *cuts = NULL;
     *ncuts = 0;
     if (!(threshold >= 0 && threshold <= 1))
         return rf_err_set(err, RF_EINVAL, "scene threshold %g is outside 0..1", threshold);
-    s_scan_t s = {.info = info, .threshold = threshold, .cand = -1, .last_index = -1};
+    s_scan_t s = {.info = info, .threshold = threshold, .cand = -1, .last_index = -1,
+                  .colors = colors};
+    for (int64_t i = 0; colors && i < info->nb_frames; i++)
+        colors[i].mean[0] = NAN;
     int ret;
     if (!(s.pkt = av_packet_alloc()) || !(s.frame = av_frame_alloc())) {
         ret = rf_err_set(err, RF_ENOMEM, "'%s': out of memory", info->path);

@@ -428,6 +428,49 @@ static void test_ranges_seam_overlap(void **state)
     free(kf);
 }
 
+/* One colour reference per scene, pooled over its frames, listed for every chunk that touches
+ * the scene (its context and tail overlap included). */
+static void test_color_refs(void **state)
+{
+    (void)state;
+    rf_media_info_t info = {.path = (char *)"hand-built.mp4", .nb_frames = 100};
+    rf_color_stats_t colors[100];
+    for (int f = 0; f < 100; f++) {
+        for (int c = 0; c < 3; c++) {
+            /* scene 0 (0-39): means alternate 0.4 / 0.6 with no spread -> pooled 0.5 +- 0.1;
+             * scene 1 (40-99): 0.2 +- 0.05 everywhere */
+            colors[f].mean[c] = f < 40 ? (f % 2 ? 0.6 : 0.4) - 0.1 * c : 0.2;
+            colors[f].std[c] = f < 40 ? 0 : 0.05;
+        }
+    }
+    colors[50].mean[0] = NAN; /* a frame that did not decode is left out */
+    colors[50].mean[1] = 99;
+    const int64_t cuts[] = {40};
+    rf_plan_range_t r[3] = {{.start = 0, .end = 30, .ctx_start = 0},
+                            {.start = 30, .end = 70, .ctx_start = 25, .tail_overlap = 0},
+                            {.start = 70, .end = 100, .ctx_start = 65}};
+    char *refs[3] = {0};
+    rf_err_t err = {0};
+    assert_int_equal(rf_plan_color_refs(&info, colors, cuts, 1, r, 3, refs, &err), 0);
+    assert_string_equal(refs[0], "0:0.5,0.4,0.3,0.1,0.1,0.1");
+    assert_string_equal(refs[1], "0:0.5,0.4,0.3,0.1,0.1,0.1;40:0.2,0.2,0.2,0.05,0.05,0.05");
+    assert_string_equal(refs[2], "40:0.2,0.2,0.2,0.05,0.05,0.05");
+    for (int i = 0; i < 3; i++)
+        free(refs[i]);
+    /* a tail overlap reaching into the next scene lists it too */
+    r[0].end = 40;
+    r[0].tail_overlap = 4;
+    assert_int_equal(rf_plan_color_refs(&info, colors, cuts, 1, r, 1, refs, &err), 0);
+    assert_non_null(strstr(refs[0], ";40:"));
+    free(refs[0]);
+    /* a scene with no decoded frame cannot have a reference */
+    for (int f = 40; f < 100; f++)
+        colors[f].mean[0] = NAN;
+    assert_int_equal(rf_plan_color_refs(&info, colors, cuts, 1, r, 3, refs, &err), RF_EMEDIA);
+    assert_non_null(strstr(err.msg, "frames 40-99"));
+    assert_null(refs[0]);
+}
+
 static void test_plan_job_writes_decodable_slices(void **state)
 {
     (void)state;
@@ -576,6 +619,7 @@ int main(void)
         cmocka_unit_test(test_ranges_scenes_table),
         cmocka_unit_test(test_ranges_scenes_random),
         cmocka_unit_test(test_ranges_seam_overlap),
+        cmocka_unit_test(test_color_refs),
         cmocka_unit_test(test_plan_job_writes_decodable_slices),
         cmocka_unit_test(test_plan_job_cuts_at_scene_changes),
     };

@@ -113,7 +113,9 @@ static void t_chunks(rf_store_chunk_t c[3])
         c[i].head_overlap = i == 2 ? 5 : 0; /* a forced boundary before chunk 2 */
         c[i].tail_overlap = i == 1 ? 5 : 0;
         c[i].tail_end_pts = i == 1 ? 512 * 205 : c[i].end_pts;
-        snprintf(c[i].color_ref, sizeof(c[i].color_ref), "0.%u,0.01,-0.02,0.1,0.05,0.04", 5 + i);
+        static const char *const refs[3] = {"0:0.5,0.01,-0.02,0.1,0.05,0.04", "",
+                                            "180:0.7,0,0,0.2,0.01,0.01;240:0.3,0,0,0.1,0,0"};
+        c[i].color_ref = (char *)refs[i];
     }
 }
 

@@ -34,7 +34,7 @@ static void t_detect(const char *path, double threshold, int64_t **cuts, size_t 
     rf_err_t err = {0};
     if (rf_media_probe(path, &info, &err) != 0)
         fail_msg("probe '%s': %s", path, err.msg);
-    if (rf_media_scenes(info, threshold, cuts, n, &err) != 0)
+    if (rf_media_scenes(info, threshold, cuts, n, NULL, &err) != 0)
         fail_msg("scenes '%s' at %.2f: %s", path, threshold, err.msg);
     rf_media_info_destroy(&info);
 }
@@ -144,7 +144,7 @@ static void test_rejects_bad_input(void **state)
     size_t n = 99;
     static const double bad[] = {-0.1, 1.5, NAN};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        assert_int_equal(rf_media_scenes(info, bad[i], &cuts, &n, &err), RF_EINVAL);
+        assert_int_equal(rf_media_scenes(info, bad[i], &cuts, &n, NULL, &err), RF_EINVAL);
         assert_null(cuts);
         assert_int_equal(n, 0);
         assert_non_null(strstr(err.msg, "scene threshold"));
@@ -152,9 +152,45 @@ static void test_rejects_bad_input(void **state)
     /* the file went away between probe and planning */
     char *saved = info->path;
     info->path = (char *)"/nonexistent/scenes.mp4";
-    assert_int_equal(rf_media_scenes(info, 0.3, &cuts, &n, &err), RF_ENOENT);
+    assert_int_equal(rf_media_scenes(info, 0.3, &cuts, &n, NULL, &err), RF_ENOENT);
     assert_non_null(strstr(err.msg, "'/nonexistent/scenes.mp4'"));
     info->path = saved;
+    rf_media_info_destroy(&info);
+}
+
+/* Per-frame colours on the red-gray fixture (20 frames of pure sRGB red, 20 of 0x808080 gray,
+ * BT.709 limited range, lossless): Oklab values from Björn Ottosson's published numbers for red,
+ * and for gray from the sRGB curve (0x80 = 0.50196 -> linear 0.21586 -> L = cbrt = 0.59987,
+ * a = b = 0). Tolerance 0.01: 8-bit YUV codes, not the exact colours. */
+static void test_frame_colors(void **state)
+{
+    (void)state;
+    char path[512];
+    rf_fixture("red-gray", path, sizeof(path));
+    rf_media_info_t *info = NULL;
+    rf_err_t err = {0};
+    assert_int_equal(rf_media_probe(path, &info, &err), 0);
+    assert_int_equal(info->nb_frames, 40);
+    rf_color_stats_t *colors = calloc(40, sizeof(*colors));
+    int64_t *cuts = NULL;
+    size_t n = 0;
+    if (rf_media_scenes(info, 0.1, &cuts, &n, colors, &err) != 0)
+        fail_msg("%s", err.msg);
+    assert_int_equal(n, 1);
+    assert_int_equal(cuts[0], 20);
+    const double red[3] = {0.627955, 0.224863, 0.125846};
+    const double gray[3] = {0.599871, 0, 0};
+    for (int f = 0; f < 40; f++) {
+        const double *want = f < 20 ? red : gray;
+        for (int c = 0; c < 3; c++) {
+            if (fabs(colors[f].mean[c] - want[c]) > 0.01)
+                fail_msg("frame %d channel %d: mean %.5f, want %.5f", f, c, colors[f].mean[c], want[c]);
+            if (colors[f].std[c] > 0.003)
+                fail_msg("frame %d channel %d: std %.5f on a flat frame", f, c, colors[f].std[c]);
+        }
+    }
+    free(cuts);
+    free(colors);
     rf_media_info_destroy(&info);
 }
 
@@ -165,6 +201,7 @@ int main(void)
         cmocka_unit_test(test_same_cuts_for_other_pixel_formats),
         cmocka_unit_test(test_no_cuts_in_one_shot),
         cmocka_unit_test(test_rejects_bad_input),
+        cmocka_unit_test(test_frame_colors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
