@@ -269,9 +269,12 @@ static int s_mkdirs(const char *path)
     return 0;
 }
 
-/* Where the input slice is: fetched into the cache (kept: a retry or a backup run reuses it). */
-/* Fetches the input slice into this lease's own work folder. Not a shared cache: several slots
- * may want the same blob at once (jobs on one input share slices), and a slice is used once. */
+/* Fetches the input slice and leaves it in this lease's own work folder (a slice is used once).
+ * The download goes through <cache>/partial/<sha>: a fetch cut short (the coordinator restarted,
+ * the network dropped, the lease was cancelled) leaves its verified bytes there, and the next
+ * attempt at the same slice on this worker - a retry, another lease - resumes them instead of
+ * starting over. When another slot is fetching the same slice at this moment, this one fetches
+ * into its own folder instead of waiting. With shared storage (input_path) nothing is copied. */
 static int s_input(const rf_assignment_t *a, const rf_slot_env_t *env, const char *workdir,
                    const atomic_int *cancel, char *path, size_t size, rf_slot_result_t *res)
 {
@@ -279,12 +282,27 @@ static int s_input(const rf_assignment_t *a, const rf_slot_env_t *env, const cha
         snprintf(path, size, "%s", a->input_path);
         return 0;
     }
+    char partial_dir[4200], staged[4400];
     snprintf(path, size, "%s/input.nut", workdir);
+    snprintf(partial_dir, sizeof(partial_dir), "%s/partial", env->cache_dir);
+    snprintf(staged, sizeof(staged), "%s/%s", partial_dir, a->input_blob);
     rf_err_t err = {0};
-    int rc = rf_blob_fetch(env->zctx, env->blob_endpoint, a->input_blob, a->input_size, path,
-                           RF_TRANSFER_TIMEOUT_MS, cancel, &err);
+    rf_blob_xfer_t xfer = {0};
+    int rc = s_mkdirs(partial_dir);
+    if (!rc)
+        rc = rf_blob_fetch(env->zctx, env->blob_endpoint, a->input_blob, a->input_size, staged,
+                           RF_TRANSFER_TIMEOUT_MS, cancel, &xfer, &err);
+    if (!rc && rename(staged, path) != 0)
+        rc = rf_err_set(&err, RF_EIO, "cannot move '%s' to '%s': %s", staged, path, strerror(errno));
+    if (rc == RF_EAGAIN || rc == RF_EIO) /* busy, or the cache cannot hold it: fetch privately */
+        rc = rf_blob_fetch(env->zctx, env->blob_endpoint, a->input_blob, a->input_size, path,
+                           RF_TRANSFER_TIMEOUT_MS, cancel, &xfer, &err);
     if (rc)
         return s_fail(res, rc, "transfer", true, "fetching input %.12s: %s", a->input_blob, err.msg);
+    if (xfer.resumed_from || xfer.reconnects)
+        RF_INFO(COMP, "chunk %u of job %s: input %.12s resumed at %" PRIu64 " bytes, %" PRIu64
+                " bytes fetched after that, %u reconnects", a->chunk, a->job_id, a->input_blob,
+                xfer.resumed_from, xfer.bytes_after_resume, xfer.reconnects);
     return 0;
 }
 
@@ -971,7 +989,7 @@ int rf_slot_render(const rf_assignment_t *a, const rf_slot_env_t *env, const ato
         res->digest[0] ^= 0x01;
     }
     rc = rf_blob_upload(env->zctx, env->blob_endpoint, out_path, res->result_blob, &res->result_size,
-                        RF_TRANSFER_TIMEOUT_MS, cancel, &err);
+                        RF_TRANSFER_TIMEOUT_MS, cancel, NULL, &err);
     if (rc) {
         rc = s_fail(res, rc, "transfer", true, "uploading the result: %s", err.msg);
         goto out;

@@ -121,7 +121,7 @@ static void test_upload_fetch_round_trip(void **state)
         char sha[RF_SHA256_HEX_LEN + 1];
         uint64_t size = 99;
         rf_err_t err = {0};
-        int rc = rf_blob_upload(f->ctx, rf_blob_server_endpoint(f->server), src, sha, &size, 10000, NULL, &err);
+        int rc = rf_blob_upload(f->ctx, rf_blob_server_endpoint(f->server), src, sha, &size, 10000, NULL, NULL, &err);
         if (rc != 0)
             print_error("upload: %s\n", err.msg);
         assert_int_equal(rc, 0);
@@ -138,7 +138,7 @@ static void test_upload_fetch_round_trip(void **state)
         assert_int_equal((size_t)st.st_size, sizes[i]);
         assert_int_equal(s_count_tmp_files(f), 0);
 
-        rc = rf_blob_fetch(f->ctx, rf_blob_server_endpoint(f->server), sha, size, dest, 10000, NULL, &err);
+        rc = rf_blob_fetch(f->ctx, rf_blob_server_endpoint(f->server), sha, size, dest, 10000, NULL, NULL, &err);
         if (rc != 0)
             print_error("fetch: %s\n", err.msg);
         assert_int_equal(rc, 0);
@@ -150,7 +150,7 @@ static void test_upload_fetch_round_trip(void **state)
         free(got);
 
         /* Uploading the same bytes again is answered from the store. */
-        rc = rf_blob_upload(f->ctx, rf_blob_server_endpoint(f->server), src, sha, &size, 10000, NULL, &err);
+        rc = rf_blob_upload(f->ctx, rf_blob_server_endpoint(f->server), src, sha, &size, 10000, NULL, NULL, &err);
         assert_int_equal(rc, 0);
         assert_int_equal(s_count_tmp_files(f), 0);
         free(data);
@@ -167,7 +167,7 @@ static void test_fetch_errors(void **state)
 
     /* Unknown blob. */
     const char *unknown = "0000000000000000000000000000000000000000000000000000000000000000";
-    assert_int_equal(rf_blob_fetch(f->ctx, endpoint, unknown, 10, dest, 5000, NULL, &err), RF_ENOENT);
+    assert_int_equal(rf_blob_fetch(f->ctx, endpoint, unknown, 10, dest, 5000, NULL, NULL, &err), RF_ENOENT);
     assert_int_equal(err.code, RF_ENOENT);
     assert_int_equal(access(dest, F_OK), -1);
     char part[PATH_MAX + 8];
@@ -177,14 +177,14 @@ static void test_fetch_errors(void **state)
     /* Names that are not hashes never reach the server or the file system. */
     static const char *bad[] = {"../../etc/passwd", "abc", ""};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-        assert_int_equal(rf_blob_fetch(f->ctx, endpoint, bad[i], 10, dest, 1000, NULL, &err), RF_EINVAL);
+        assert_int_equal(rf_blob_fetch(f->ctx, endpoint, bad[i], 10, dest, 1000, NULL, NULL, &err), RF_EINVAL);
 
     /* A known blob fetched with the wrong expected size fails verification. */
     char src[PATH_MAX], sha[RF_SHA256_HEX_LEN + 1];
     snprintf(src, sizeof src, "%s/small", f->root);
     free(s_random_file(src, 1000, 42));
-    assert_int_equal(rf_blob_upload(f->ctx, endpoint, src, sha, NULL, 5000, NULL, &err), 0);
-    assert_int_equal(rf_blob_fetch(f->ctx, endpoint, sha, 999, dest, 5000, NULL, &err), RF_EVERIFY);
+    assert_int_equal(rf_blob_upload(f->ctx, endpoint, src, sha, NULL, 5000, NULL, NULL, &err), 0);
+    assert_int_equal(rf_blob_fetch(f->ctx, endpoint, sha, 999, dest, 5000, NULL, NULL, &err), RF_EVERIFY);
     assert_int_equal(access(dest, F_OK), -1);
 }
 
@@ -208,14 +208,14 @@ static void test_cancel_and_timeout(void **state)
 
     /* Already cancelled. */
     atomic_int cancel = 1;
-    assert_int_equal(rf_blob_fetch(f->ctx, s_dead_endpoint, sha, 3, dest, 10000, &cancel, &err), RF_ECANCELED);
+    assert_int_equal(rf_blob_fetch(f->ctx, s_dead_endpoint, sha, 3, dest, 10000, &cancel, NULL, &err), RF_ECANCELED);
 
     /* Cancelled while waiting: returns long before the 10 s timeout. */
     atomic_store(&cancel, 0);
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, s_cancel_later, &cancel), 0);
     uint64_t start = rf_now_ms();
-    assert_int_equal(rf_blob_fetch(f->ctx, s_dead_endpoint, sha, 3, dest, 10000, &cancel, &err), RF_ECANCELED);
+    assert_int_equal(rf_blob_fetch(f->ctx, s_dead_endpoint, sha, 3, dest, 10000, &cancel, NULL, &err), RF_ECANCELED);
     uint64_t took = rf_now_ms() - start;
     pthread_join(t, NULL);
     assert_true(took >= 100 && took < 2000);
@@ -224,11 +224,11 @@ static void test_cancel_and_timeout(void **state)
     char src[PATH_MAX], out_sha[RF_SHA256_HEX_LEN + 1];
     snprintf(src, sizeof src, "%s/upload-src", f->root);
     free(s_random_file(src, 100, 7));
-    assert_int_equal(rf_blob_upload(f->ctx, s_dead_endpoint, src, out_sha, NULL, 10000, &cancel, &err), RF_ECANCELED);
+    assert_int_equal(rf_blob_upload(f->ctx, s_dead_endpoint, src, out_sha, NULL, 10000, &cancel, NULL, &err), RF_ECANCELED);
 
     /* No progress at all: a timeout. */
     start = rf_now_ms();
-    assert_int_equal(rf_blob_fetch(f->ctx, s_dead_endpoint, sha, 3, dest, 300, NULL, &err), RF_ETIMEDOUT);
+    assert_int_equal(rf_blob_fetch(f->ctx, s_dead_endpoint, sha, 3, dest, 300, NULL, NULL, &err), RF_ETIMEDOUT);
     took = rf_now_ms() - start;
     assert_true(took >= 250 && took < 2000);
     assert_int_equal(access(dest, F_OK), -1);
