@@ -907,8 +907,8 @@ static int s_partial_open(s_partial_t *pt, uint64_t size, rf_sha256_t *hash, uin
         kept = 0;
         rf_sha256_init(hash);
     }
-    if (ftruncate(pt->fd, (off_t)kept) != 0)
-        return RF_EIO;
+    if (ftruncate(pt->fd, (off_t)kept) != 0 || lseek(pt->fd, (off_t)kept, SEEK_SET) != (off_t)kept)
+        return RF_EIO; /* writes go on at the end of the kept bytes */
     *from = kept;
     return 0;
 }
@@ -1077,11 +1077,11 @@ int rf_blob_fetch(void *zctx, const char *endpoint, const char *sha_hex, uint64_
         received += p->data.len;
         in_flight--;
         last_progress = last_reply = rf_now_ms();
-        rf_msg_destroy(&m);
         if (xfer != NULL) {
             xfer->bytes += p->data.len;
             xfer->bytes_after_resume += p->data.len;
         }
+        rf_msg_destroy(&m); /* p points into it */
         if (++since_checkpoint >= RF_BLOB_CHECKPOINT_PIECES) {
             s_partial_checkpoint(&pt, received);
             since_checkpoint = 0;
