@@ -2,13 +2,22 @@
  *
  * Server: one thread owns a ROUTER socket and answers with zmq_poll (100 ms timeout, so a stop
  * request is seen quickly). Downloads are stateless: each BlobGet is answered from the file with
- * one pread. Uploads are stateful, keyed by (peer routing id, sha): pieces must arrive in order,
- * are appended to a temp file and hashed as they come, and the last piece commits the blob.
+ * one pread. Uploads are stateful: pieces must arrive in order, are written to a partial file and
+ * hashed as they come, and the last piece commits the blob. A resumable upload (upload_id set) is
+ * keyed by (sha, upload_id), whatever connection its pieces come on, and its partial file lives in
+ * <blob_dir>/partial/<sha>.<upload_id>, outside tmp/ (which the coordinator empties at start), so
+ * it survives a server restart: the first probe after one re-hashes what the file holds and the
+ * upload continues from there. A partial nobody touched for RF_BLOB_PARTIAL_KEEP_S is deleted.
+ * An upload without upload_id (an older client) is keyed by (peer routing id, sha) as before.
  *
  * Clients: a blocking call with its own DEALER socket. Credit-based flow control after zguide's
  * fileio3: at most RF_BLOB_CREDITS requests (downloads) or pieces (uploads) are outstanding, and
- * each reply returns one credit. Nothing is resent: one connection delivers in order, so a lost
- * piece shows up as no progress and ends in RF_ETIMEDOUT; the caller retries the whole transfer.
+ * each reply returns one credit. One connection delivers in order, so a lost piece means a lost
+ * connection (the server restarted, the network dropped): after RF_BLOB_STALL_MS without a reply
+ * the client drops its socket, opens a fresh one and resumes from what is verified - a download
+ * from the bytes it has written, an upload from what the server says it holds - until timeout_ms
+ * passes without progress (RF_ETIMEDOUT). A download that gives up keeps its partial file and
+ * verified offset beside the destination, so the next fetch of the same destination resumes it.
  */
 #include "blob.h"
 
@@ -20,7 +29,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -34,6 +46,8 @@
 #define RF_BLOB_STALE_MS (120 * 1000)      /* a partial upload without a piece for this long goes */
 #define RF_BLOB_ROUTING_ID_MAX 255         /* libzmq's own limit on routing ids */
 #define RF_BLOB_TAG_MAX 64                 /* bytes of a temp-file tag kept */
+#define RF_BLOB_UPLOAD_ID_LEN 32           /* hex digits of an upload id */
+#define RF_BLOB_PARTIAL_SWEEP_MS (60 * 1000) /* how often the server looks for old partials */
 
 /* ---------------------------------------------------------------------------------------------
  * Store helpers
@@ -167,6 +181,56 @@ static int s_write_all(int fd, const void *data, size_t len)
     return 0;
 }
 
+static int s_pwrite_all(int fd, const void *data, size_t len, uint64_t offset)
+{
+    const unsigned char *p = data;
+    while (len > 0) {
+        ssize_t n = pwrite(fd, p, len, (off_t)offset);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return RF_EIO;
+        }
+        p += n;
+        len -= (size_t)n;
+        offset += (uint64_t)n;
+    }
+    return 0;
+}
+
+/* Hashes the first `len` bytes of fd into h. Returns 0 or RF_EIO (the file is shorter). */
+static int s_hash_prefix(int fd, uint64_t len, rf_sha256_t *h)
+{
+    uint8_t *buf = malloc(RF_BLOB_PIECE);
+    if (buf == NULL)
+        return RF_ENOMEM;
+    int rc = 0;
+    for (uint64_t at = 0; at < len && rc == 0;) {
+        size_t want = len - at < RF_BLOB_PIECE ? (size_t)(len - at) : RF_BLOB_PIECE;
+        ssize_t n = pread(fd, buf, want, (off_t)at);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            rc = RF_EIO;
+            break;
+        }
+        rf_sha256_update(h, buf, (size_t)n);
+        at += (uint64_t)n;
+    }
+    free(buf);
+    return rc;
+}
+
+static int s_upload_id_valid(const char *id)
+{
+    if (id == NULL || strlen(id) != RF_BLOB_UPLOAD_ID_LEN)
+        return 0;
+    for (const char *p = id; *p; p++)
+        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+            return 0;
+    return 1;
+}
+
 /* Packs env and sends it, prefixed by a routing id when id is not NULL (server side). Never
  * blocks: a peer that vanished or is at its high-water mark loses the reply, which its own
  * timeout then reports. */
@@ -248,7 +312,8 @@ typedef struct s_upload {
     uint8_t peer[RF_BLOB_ROUTING_ID_MAX];
     size_t peer_len;
     char sha[RF_SHA256_HEX_LEN + 1];
-    char tmp_path[PATH_MAX];
+    char upload_id[RF_BLOB_UPLOAD_ID_LEN + 1]; /* "" = tied to its connection, not resumable */
+    char tmp_path[PATH_MAX];   /* tmp/... or, when resumable, partial/<sha>.<upload_id> */
     int fd;
     uint64_t total;     /* size the peer announced in the first piece */
     uint64_t received;  /* bytes written so far: the next piece must start here */
@@ -263,26 +328,57 @@ struct rf_blob_server {
     pthread_t thread;
     atomic_int stop;
     s_upload_t *uploads[RF_BLOB_MAX_UPLOADS];   /* partial uploads, NULL slots free */
+    uint64_t last_partial_sweep;                /* monotonic ms of the last partial/ sweep */
 };
 
-static void s_upload_drop(rf_blob_server_t *s, int i)
+/* Deletes partial/ files untouched for RF_BLOB_PARTIAL_KEEP_S (an uploader that never came back). */
+static void s_sweep_partials(rf_blob_server_t *s)
+{
+    char dir[PATH_MAX + 16], path[PATH_MAX + 300];
+    snprintf(dir, sizeof dir, "%s/partial", s->blob_dir);
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return;
+    time_t now = time(NULL);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        struct stat st;
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && now - st.st_mtime > RF_BLOB_PARTIAL_KEEP_S) {
+            RF_INFO("blob", "removed partial upload '%s', untouched for %d s", e->d_name, RF_BLOB_PARTIAL_KEEP_S);
+            unlink(path);
+        }
+    }
+    closedir(d);
+}
+
+/* Forgets an upload. Its file goes too, unless keep_partial and it is resumable: then it stays in
+ * partial/ for the uploader to resume (after a stall, or after this server restarts). */
+static void s_upload_drop(rf_blob_server_t *s, int i, int keep_partial)
 {
     s_upload_t *u = s->uploads[i];
     if (u == NULL)
         return;
     if (u->fd >= 0)
         close(u->fd);
-    unlink(u->tmp_path);
+    if (!(keep_partial && u->upload_id[0] != '\0'))
+        unlink(u->tmp_path);
     free(u);
     s->uploads[i] = NULL;
 }
 
-static int s_upload_find(rf_blob_server_t *s, const void *peer, size_t peer_len, const char *sha)
+/* A resumable upload is found by (sha, upload_id) from any connection; another by (peer, sha). */
+static int s_upload_find(rf_blob_server_t *s, const void *peer, size_t peer_len, const char *sha,
+                         const char *upload_id)
 {
     for (int i = 0; i < RF_BLOB_MAX_UPLOADS; i++) {
         s_upload_t *u = s->uploads[i];
-        if (u != NULL && u->peer_len == peer_len && memcmp(u->peer, peer, peer_len) == 0 &&
-            strcmp(u->sha, sha) == 0)
+        if (u == NULL || strcmp(u->sha, sha) != 0 || strcmp(u->upload_id, upload_id) != 0)
+            continue;
+        if (upload_id[0] != '\0' ||
+            (u->peer_len == peer_len && memcmp(u->peer, peer, peer_len) == 0))
             return i;
     }
     return -1;
@@ -300,14 +396,17 @@ static void s_reply_error(rf_blob_server_t *s, const void *peer, size_t peer_len
     s_send_env(s->sock, peer, peer_len, &env);
 }
 
+/* upload_id "" for a connection-bound upload; resume: this ack answers a probe. */
 static void s_reply_ack(rf_blob_server_t *s, const void *peer, size_t peer_len, const char *sha,
-                        uint64_t offset, int complete)
+                        const char *upload_id, uint64_t offset, int complete, int resume)
 {
     Reelfarm__BlobAck ack = REELFARM__BLOB_ACK__INIT;
     Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
     ack.sha256 = (char *)sha;
     ack.offset = offset;
     ack.complete = complete != 0;
+    ack.upload_id = (char *)upload_id;
+    ack.resume = resume != 0;
     env.body_case = REELFARM__ENVELOPE__BODY_BLOB_ACK;
     env.blob_ack = &ack;
     s_send_env(s->sock, peer, peer_len, &env);
@@ -377,17 +476,11 @@ cleanup:
         close(fd);
 }
 
-/* Starts an upload for the first piece. Returns its slot, or -1 after replying an error. When the
- * blob is already stored the upload is answered as complete at once and -2 is returned. */
+/* Starts an upload, or - for a resumable one whose partial file survived (a restart of this
+ * server, or an upload forgotten as stale) - takes it up again: what the file holds is re-hashed
+ * and the upload continues from its end. Returns its slot, or -1 after replying an error. */
 static int s_upload_start(rf_blob_server_t *s, const void *peer, size_t peer_len, const Reelfarm__BlobPiece *p)
 {
-    char path[PATH_MAX];
-    struct stat st;
-    if (rf_blob_path(s->blob_dir, p->sha256, path, sizeof path) == 0 && stat(path, &st) == 0 &&
-        S_ISREG(st.st_mode) && (uint64_t)st.st_size == p->total_size) {
-        s_reply_ack(s, peer, peer_len, p->sha256, p->total_size, 1);
-        return -2;
-    }
     int slot = -1;
     for (int i = 0; i < RF_BLOB_MAX_UPLOADS && slot < 0; i++)
         if (s->uploads[i] == NULL)
@@ -405,11 +498,36 @@ static int s_upload_start(rf_blob_server_t *s, const void *peer, size_t peer_len
     memcpy(u->peer, peer, peer_len);
     u->peer_len = peer_len;
     snprintf(u->sha, sizeof u->sha, "%s", p->sha256);
+    snprintf(u->upload_id, sizeof u->upload_id, "%s", p->upload_id != NULL ? p->upload_id : "");
     u->total = p->total_size;
     u->last_ms = rf_now_ms();
     rf_sha256_init(&u->hash);
-    if (rf_blob_tmp_path(s->blob_dir, p->sha256, u->tmp_path, sizeof u->tmp_path) == 0)
-        u->fd = open(u->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (u->upload_id[0] == '\0') {
+        if (rf_blob_tmp_path(s->blob_dir, p->sha256, u->tmp_path, sizeof u->tmp_path) == 0)
+            u->fd = open(u->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    } else {
+        char dir[PATH_MAX];
+        int n = snprintf(dir, sizeof dir, "%s/partial", s->blob_dir);
+        int m = snprintf(u->tmp_path, sizeof u->tmp_path, "%s/%s.%s", dir, u->sha, u->upload_id);
+        if (n > 0 && (size_t)n < sizeof dir && m > 0 && (size_t)m < sizeof u->tmp_path && s_mkdir(dir) == 0)
+            u->fd = open(u->tmp_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        struct stat st;
+        if (u->fd >= 0 && fstat(u->fd, &st) == 0 && st.st_size > 0) {
+            uint64_t held = (uint64_t)st.st_size;
+            if (held > u->total || s_hash_prefix(u->fd, held, &u->hash) != 0) {
+                held = 0; /* not this blob's prefix after all: start over */
+                rf_sha256_init(&u->hash);
+                if (ftruncate(u->fd, 0) != 0) {
+                    close(u->fd);
+                    u->fd = -1;
+                }
+            }
+            u->received = held;
+            if (held > 0)
+                RF_INFO("blob", "upload of '%s' resumed at %llu of %llu bytes", u->sha,
+                        (unsigned long long)held, (unsigned long long)u->total);
+        }
+    }
     if (u->fd < 0) {
         RF_WARN("blob", "upload of '%s': cannot create temp file '%s': %s", u->sha, u->tmp_path, strerror(errno));
         s_reply_error(s, peer, peer_len, p->sha256, "server cannot create a temp file");
@@ -446,28 +564,66 @@ static void s_upload_finish(rf_blob_server_t *s, int slot)
         s_reply_error(s, u->peer, u->peer_len, u->sha, "server cannot store the blob");
         goto cleanup;
     }
-    s_reply_ack(s, u->peer, u->peer_len, u->sha, u->received, 1);
+    s_reply_ack(s, u->peer, u->peer_len, u->sha, u->upload_id, u->received, 1, 0);
 
 cleanup:
-    s_upload_drop(s, slot); /* the temp file is gone already when it was installed */
+    s_upload_drop(s, slot, 0); /* the temp file is gone already when it was installed */
+}
+
+/* True (after answering complete) when the blob is already stored with that size. */
+static int s_already_stored(rf_blob_server_t *s, const void *peer, size_t peer_len, const Reelfarm__BlobPiece *p,
+                            const char *upload_id, int resume)
+{
+    char path[PATH_MAX];
+    struct stat st;
+    if (rf_blob_path(s->blob_dir, p->sha256, path, sizeof path) == 0 && stat(path, &st) == 0 &&
+        S_ISREG(st.st_mode) && (uint64_t)st.st_size == p->total_size) {
+        s_reply_ack(s, peer, peer_len, p->sha256, upload_id, p->total_size, 1, resume);
+        return 1;
+    }
+    return 0;
 }
 
 static void s_serve_piece(rf_blob_server_t *s, const void *peer, size_t peer_len, const Reelfarm__BlobPiece *p)
 {
+    const char *upload_id = p->upload_id != NULL ? p->upload_id : "";
     if (!rf_sha256_hex_valid(p->sha256)) {
         s_reply_error(s, peer, peer_len, "", "invalid blob name");
         return;
     }
-    if (p->total_size > RF_BLOB_MAX_SIZE || p->data.len > RF_BLOB_PIECE) {
-        s_reply_error(s, peer, peer_len, p->sha256, "blob or piece over the size limit");
-        int old = s_upload_find(s, peer, peer_len, p->sha256);
-        if (old >= 0)
-            s_upload_drop(s, old);
+    if ((upload_id[0] != '\0' || p->resume) && !s_upload_id_valid(upload_id)) {
+        s_reply_error(s, peer, peer_len, p->sha256, "invalid upload id");
         return;
     }
-    int slot = s_upload_find(s, peer, peer_len, p->sha256);
+    int slot = s_upload_find(s, peer, peer_len, p->sha256, upload_id);
+    if (p->total_size > RF_BLOB_MAX_SIZE || p->data.len > RF_BLOB_PIECE) {
+        s_reply_error(s, peer, peer_len, p->sha256, "blob or piece over the size limit");
+        if (slot >= 0)
+            s_upload_drop(s, slot, 0);
+        return;
+    }
+    if (p->resume) {
+        /* A probe: say how much we hold (0 for an upload we never saw), or that we have it all. */
+        if (s_already_stored(s, peer, peer_len, p, upload_id, 1))
+            return;
+        if (slot < 0 && (slot = s_upload_start(s, peer, peer_len, p)) < 0)
+            return;
+        s_upload_t *u = s->uploads[slot];
+        if (u->total != p->total_size) {
+            s_reply_error(s, peer, peer_len, p->sha256, "upload resumed with another size");
+            s_upload_drop(s, slot, 0);
+            return;
+        }
+        memcpy(u->peer, peer, peer_len); /* later acks go to the connection that probed */
+        u->peer_len = peer_len;
+        u->last_ms = rf_now_ms();
+        s_reply_ack(s, peer, peer_len, u->sha, u->upload_id, u->received, 0, 1);
+        return;
+    }
     if (slot < 0) {
-        if (p->offset != 0) {
+        if (s_already_stored(s, peer, peer_len, p, upload_id, 0))
+            return;
+        if (p->offset != 0 && upload_id[0] == '\0') {
             s_reply_error(s, peer, peer_len, p->sha256, "piece out of order: no upload in progress");
             return;
         }
@@ -476,24 +632,37 @@ static void s_serve_piece(rf_blob_server_t *s, const void *peer, size_t peer_len
             return;
     }
     s_upload_t *u = s->uploads[slot];
-    if (p->offset != u->received || p->total_size != u->total || p->data.len > u->total - u->received) {
-        s_reply_error(s, peer, peer_len, p->sha256, "piece out of order or past the announced size");
-        s_upload_drop(s, slot);
+    if (p->total_size != u->total) {
+        s_reply_error(s, peer, peer_len, p->sha256, "piece past the announced size");
+        s_upload_drop(s, slot, 0);
         return;
     }
-    if (s_write_all(u->fd, p->data.data, p->data.len) != 0) {
+    if (u->upload_id[0] != '\0' && p->offset != u->received) {
+        /* Resumable: a piece sent before a reconnect that arrived late (or a duplicate). The bytes
+         * come from the same file; ignore it and say where we are, which returns its credit. */
+        s_reply_ack(s, peer, peer_len, u->sha, u->upload_id, u->received, 0, 0);
+        return;
+    }
+    if (p->offset != u->received || p->data.len > u->total - u->received) {
+        s_reply_error(s, peer, peer_len, p->sha256, "piece out of order or past the announced size");
+        s_upload_drop(s, slot, 0);
+        return;
+    }
+    if (s_pwrite_all(u->fd, p->data.data, p->data.len, u->received) != 0) {
         RF_WARN("blob", "upload of '%s': write to '%s' failed: %s", u->sha, u->tmp_path, strerror(errno));
         s_reply_error(s, peer, peer_len, p->sha256, "server cannot write the blob");
-        s_upload_drop(s, slot);
+        s_upload_drop(s, slot, 0);
         return;
     }
     rf_sha256_update(&u->hash, p->data.data, p->data.len);
     u->received += p->data.len;
     u->last_ms = rf_now_ms();
+    memcpy(u->peer, peer, peer_len);
+    u->peer_len = peer_len;
     if (u->received == u->total)
         s_upload_finish(s, slot);
     else
-        s_reply_ack(s, peer, peer_len, u->sha, u->received, 0);
+        s_reply_ack(s, peer, peer_len, u->sha, u->upload_id, u->received, 0, 0);
 }
 
 static void s_serve_one(rf_blob_server_t *s, const zmq_msg_t *id, const zmq_msg_t *frame)
@@ -531,8 +700,9 @@ static void s_drop_stale(rf_blob_server_t *s)
     for (int i = 0; i < RF_BLOB_MAX_UPLOADS; i++) {
         s_upload_t *u = s->uploads[i];
         if (u != NULL && now - u->last_ms > RF_BLOB_STALE_MS) {
-            RF_WARN("blob", "upload of '%s': no piece for %d s, removed", u->sha, RF_BLOB_STALE_MS / 1000);
-            s_upload_drop(s, i);
+            RF_WARN("blob", "upload of '%s': no piece for %d s, %s", u->sha, RF_BLOB_STALE_MS / 1000,
+                    u->upload_id[0] ? "set aside (resumable)" : "removed");
+            s_upload_drop(s, i, 1);
         }
     }
 }
@@ -560,6 +730,10 @@ static void *s_server_main(void *arg)
         if (rf_now_ms() - last_sweep >= 1000) {
             s_drop_stale(s);
             last_sweep = rf_now_ms();
+        }
+        if (rf_now_ms() - s->last_partial_sweep >= RF_BLOB_PARTIAL_SWEEP_MS) {
+            s_sweep_partials(s);
+            s->last_partial_sweep = rf_now_ms();
         }
     }
     return NULL;
@@ -599,6 +773,8 @@ int rf_blob_server_new(void *zctx, const char *endpoint, const char *blob_dir, r
     if (zmq_getsockopt(s->sock, ZMQ_LAST_ENDPOINT, s->endpoint, &elen) != 0)
         snprintf(s->endpoint, sizeof s->endpoint, "%s", endpoint);
     atomic_init(&s->stop, 0);
+    s_sweep_partials(s);
+    s->last_partial_sweep = rf_now_ms();
     /* The socket moves to the new thread; pthread_create is the full barrier libzmq asks for. */
     if (pthread_create(&s->thread, NULL, s_server_main, s) != 0) {
         rc = rf_err_set(err, RF_EIO, "blob server: cannot start its thread");
@@ -630,7 +806,7 @@ void rf_blob_server_destroy(rf_blob_server_t **sp)
     pthread_join(s->thread, NULL); /* at most one poll timeout */
     zmq_close(s->sock);
     for (int i = 0; i < RF_BLOB_MAX_UPLOADS; i++)
-        s_upload_drop(s, i);
+        s_upload_drop(s, i, 1); /* resumable partials stay for the uploader's next connection */
     free(s);
     *sp = NULL;
 }
@@ -676,42 +852,158 @@ static int s_client_wait(void *sock, int timeout_ms, uint64_t last_progress, con
     return 0;
 }
 
+/* A download's partial state beside its destination: dest.part (the bytes) and dest.part.offset
+ * (how many of them are fsynced and count: the verified offset a later fetch resumes from). */
+typedef struct s_partial {
+    char part[PATH_MAX];
+    char offset[PATH_MAX + 16];
+    int fd;
+} s_partial_t;
+
+/* Records `bytes` as the resume point: data first (fdatasync), then the offset file (temp +
+ * rename), so the recorded offset never covers bytes a crash could lose. */
+static void s_partial_checkpoint(const s_partial_t *pt, uint64_t bytes)
+{
+    char tmp[PATH_MAX + 32], text[32];
+    if (fdatasync(pt->fd) != 0)
+        return;
+    snprintf(tmp, sizeof tmp, "%s.tmp", pt->offset);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return;
+    int n = snprintf(text, sizeof text, "%llu\n", (unsigned long long)bytes);
+    int ok = s_write_all(fd, text, (size_t)n) == 0;
+    close(fd);
+    if (!ok || rename(tmp, pt->offset) != 0)
+        unlink(tmp);
+}
+
+/* Opens (and locks) dest.part; when a verified offset was kept, re-hashes those bytes into *hash
+ * and returns the offset in *from. RF_EAGAIN when another fetch holds the lock. */
+static int s_partial_open(s_partial_t *pt, uint64_t size, rf_sha256_t *hash, uint64_t *from)
+{
+    *from = 0;
+    rf_sha256_init(hash);
+    pt->fd = open(pt->part, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (pt->fd < 0)
+        return RF_EIO;
+    if (flock(pt->fd, LOCK_EX | LOCK_NB) != 0) {
+        int busy = errno == EWOULDBLOCK;
+        close(pt->fd);
+        pt->fd = -1;
+        return busy ? RF_EAGAIN : RF_EIO;
+    }
+    uint64_t kept = 0;
+    FILE *f = fopen(pt->offset, "r");
+    if (f != NULL) {
+        unsigned long long v = 0;
+        if (fscanf(f, "%llu", &v) == 1)
+            kept = v;
+        fclose(f);
+    }
+    struct stat st;
+    if (kept > size || fstat(pt->fd, &st) != 0 || (uint64_t)st.st_size < kept ||
+        (kept > 0 && s_hash_prefix(pt->fd, kept, hash) != 0)) {
+        kept = 0;
+        rf_sha256_init(hash);
+    }
+    if (ftruncate(pt->fd, (off_t)kept) != 0 || lseek(pt->fd, (off_t)kept, SEEK_SET) != (off_t)kept)
+        return RF_EIO; /* writes go on at the end of the kept bytes */
+    *from = kept;
+    return 0;
+}
+
+/* Closes the partial; keeps it (checkpointed at `bytes`) when there is something to resume. */
+static void s_partial_close(s_partial_t *pt, uint64_t bytes, int keep)
+{
+    if (pt->fd < 0)
+        return;
+    if (keep && bytes > 0) {
+        s_partial_checkpoint(pt, bytes);
+    } else {
+        unlink(pt->part);
+        unlink(pt->offset);
+    }
+    close(pt->fd); /* releases the lock */
+    pt->fd = -1;
+}
+
+/* Errors after which a partial transfer is worth keeping: the bytes so far are still good. */
+static int s_resumable_error(int rc)
+{
+    return rc == RF_ETIMEDOUT || rc == RF_ECANCELED || rc == RF_EIO || rc == RF_EUNAVAIL;
+}
+
+static void s_xfer_reset(rf_blob_xfer_t *x)
+{
+    if (x == NULL)
+        return;
+    x->resumed_from = 0;
+    x->bytes = 0;
+    x->bytes_after_resume = 0;
+    x->reconnects = 0;
+}
+
+/* Drops sock and opens a fresh one: a restarted server or a broken connection loses what was in
+ * flight, and a new connection is the only way to know the old one's replies will not come. */
+static int s_reconnect(void *zctx, const char *endpoint, void **sock, rf_blob_xfer_t *x, rf_err_t *err)
+{
+    zmq_close(*sock);
+    *sock = s_dealer(zctx, endpoint, err);
+    if (*sock == NULL)
+        return err != NULL ? err->code : RF_EUNAVAIL;
+    if (x != NULL)
+        x->reconnects++;
+    return 0;
+}
+
 int rf_blob_fetch(void *zctx, const char *endpoint, const char *sha_hex, uint64_t size, const char *dest_path,
-                  int timeout_ms, const atomic_int *cancel, rf_err_t *err)
+                  int timeout_ms, const atomic_int *cancel, rf_blob_xfer_t *xfer, rf_err_t *err)
 {
     int rc = 0;
     void *sock = NULL;
-    int fd = -1;
     rf_msg_t *m = NULL;
-    char part_path[PATH_MAX];
+    s_partial_t pt = {.fd = -1};
     rf_sha256_t hash;
     uint64_t requested = 0; /* bytes asked for so far */
     uint64_t received = 0;  /* bytes written so far; replies come back in request order */
+    uint64_t since_checkpoint = 0;
     int in_flight = 0;
     int requested_empty = 0;
 
+    s_xfer_reset(xfer);
     if (!rf_sha256_hex_valid(sha_hex))
         return rf_err_set(err, RF_EINVAL, "blob fetch: invalid blob name");
     if (size > RF_BLOB_MAX_SIZE)
         return rf_err_set(err, RF_ETOOBIG, "blob '%s': size %llu over the limit", sha_hex, (unsigned long long)size);
-    int n = snprintf(part_path, sizeof part_path, "%s.part", dest_path);
-    if (n < 0 || (size_t)n >= sizeof part_path)
+    int n = snprintf(pt.part, sizeof pt.part, "%s.part", dest_path);
+    int o = snprintf(pt.offset, sizeof pt.offset, "%s.part.offset", dest_path);
+    if (n < 0 || (size_t)n >= sizeof pt.part || o < 0 || (size_t)o >= sizeof pt.offset)
         return rf_err_set(err, RF_ETOOBIG, "blob fetch: destination path too long");
     if (timeout_ms <= 0)
         timeout_ms = 1;
 
-    fd = open(part_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        rc = rf_err_set(err, RF_EIO, "blob '%s': cannot create '%s': %s", sha_hex, part_path, strerror(errno));
+    rc = s_partial_open(&pt, size, &hash, &received);
+    if (rc == RF_EAGAIN)
+        return rf_err_set(err, RF_EAGAIN, "blob '%s': another transfer is writing '%s'", sha_hex, pt.part);
+    if (rc != 0) {
+        rc = rf_err_set(err, RF_EIO, "blob '%s': cannot create '%s': %s", sha_hex, pt.part, strerror(errno));
         goto cleanup;
+    }
+    requested = received;
+    if (received > 0) {
+        RF_INFO("blob", "blob '%.12s': resuming a download at %llu of %llu bytes", sha_hex,
+                (unsigned long long)received, (unsigned long long)size);
+        if (xfer != NULL)
+            xfer->resumed_from = received;
     }
     sock = s_dealer(zctx, endpoint, err);
     if (sock == NULL) {
         rc = err != NULL ? err->code : RF_EUNAVAIL;
         goto cleanup;
     }
-    rf_sha256_init(&hash);
     uint64_t last_progress = rf_now_ms();
+    uint64_t last_reply = last_progress; /* the stall clock: reset by replies and reconnects */
 
     /* An empty blob still takes one request: it is how we learn the server has it. */
     while (received < size || (size == 0 && !requested_empty) || in_flight > 0) {
@@ -738,8 +1030,25 @@ int rf_blob_fetch(void *zctx, const char *endpoint, const char *sha_hex, uint64_
         rc = s_client_wait(sock, timeout_ms, last_progress, cancel, &m, err);
         if (rc != 0)
             goto cleanup;
-        if (m == NULL)
+        if (m == NULL) {
+            if (in_flight == 0 || rf_now_ms() - last_reply < RF_BLOB_STALL_MS)
+                continue;
+            /* Stalled: ask again, from what we have, on a fresh connection. */
+            rc = s_reconnect(zctx, endpoint, &sock, xfer, err);
+            if (rc != 0)
+                goto cleanup;
+            requested = received;
+            requested_empty = 0;
+            in_flight = 0;
+            if (xfer != NULL) {
+                xfer->resumed_from = received;
+                xfer->bytes_after_resume = 0;
+            }
+            RF_INFO("blob", "blob '%.12s': no reply for %d ms, reconnected, resuming at %llu", sha_hex,
+                    RF_BLOB_STALL_MS, (unsigned long long)received);
+            last_reply = rf_now_ms(); /* timeout_ms still counts from the last piece */
             continue;
+        }
         const Reelfarm__Envelope *env = rf_msg_env(m);
         if (env->body_case == REELFARM__ENVELOPE__BODY_BLOB_ERROR) {
             rc = rf_err_set(err, RF_ENOENT, "blob '%s' on '%s': %.200s", sha_hex, endpoint, env->blob_error->message);
@@ -760,15 +1069,25 @@ int rf_blob_fetch(void *zctx, const char *endpoint, const char *sha_hex, uint64_
                             (unsigned long long)p->total_size, (unsigned long long)size);
             goto cleanup;
         }
-        if (s_write_all(fd, p->data.data, p->data.len) != 0) {
-            rc = rf_err_set(err, RF_EIO, "blob '%s': write to '%s' failed: %s", sha_hex, part_path, strerror(errno));
+        if (s_write_all(pt.fd, p->data.data, p->data.len) != 0) {
+            rc = rf_err_set(err, RF_EIO, "blob '%s': write to '%s' failed: %s", sha_hex, pt.part, strerror(errno));
             goto cleanup;
         }
         rf_sha256_update(&hash, p->data.data, p->data.len);
         received += p->data.len;
         in_flight--;
-        last_progress = rf_now_ms();
-        rf_msg_destroy(&m);
+        last_progress = last_reply = rf_now_ms();
+        if (xfer != NULL) {
+            xfer->bytes += p->data.len;
+            xfer->bytes_after_resume += p->data.len;
+        }
+        rf_msg_destroy(&m); /* p points into it */
+        if (++since_checkpoint >= RF_BLOB_CHECKPOINT_PIECES) {
+            s_partial_checkpoint(&pt, received);
+            since_checkpoint = 0;
+        }
+        if (xfer != NULL && xfer->on_progress != NULL)
+            xfer->on_progress(xfer->arg, received, size);
     }
 
     uint8_t digest[RF_SHA256_LEN];
@@ -779,30 +1098,28 @@ int rf_blob_fetch(void *zctx, const char *endpoint, const char *sha_hex, uint64_
         rc = rf_err_set(err, RF_EVERIFY, "blob '%s': received bytes hash to '%s'", sha_hex, hex);
         goto cleanup;
     }
-    if (fsync(fd) != 0 || close(fd) != 0) {
-        fd = -1;
-        rc = rf_err_set(err, RF_EIO, "blob '%s': cannot flush '%s': %s", sha_hex, part_path, strerror(errno));
+    if (fsync(pt.fd) != 0) {
+        rc = rf_err_set(err, RF_EIO, "blob '%s': cannot flush '%s': %s", sha_hex, pt.part, strerror(errno));
         goto cleanup;
     }
-    fd = -1;
-    if (rename(part_path, dest_path) != 0) {
+    if (rename(pt.part, dest_path) != 0) {
         rc = rf_err_set(err, RF_EIO, "blob '%s': cannot rename to '%s': %s", sha_hex, dest_path, strerror(errno));
         goto cleanup;
     }
+    unlink(pt.offset);
+    close(pt.fd);
+    pt.fd = -1;
 
 cleanup:
     rf_msg_destroy(&m);
     if (sock != NULL)
         zmq_close(sock); /* LINGER 0: unanswered requests go with it */
-    if (fd >= 0)
-        close(fd);
-    if (rc != 0)
-        unlink(part_path);
+    s_partial_close(&pt, received, rc != 0 && s_resumable_error(rc));
     return rc;
 }
 
 int rf_blob_upload(void *zctx, const char *endpoint, const char *src_path, char sha_hex[RF_SHA256_HEX_LEN + 1],
-                   uint64_t *size, int timeout_ms, const atomic_int *cancel, rf_err_t *err)
+                   uint64_t *size, int timeout_ms, const atomic_int *cancel, rf_blob_xfer_t *xfer, rf_err_t *err)
 {
     int rc = 0;
     void *sock = NULL;
@@ -810,13 +1127,16 @@ int rf_blob_upload(void *zctx, const char *endpoint, const char *src_path, char 
     uint8_t *buf = NULL;
     rf_msg_t *m = NULL;
     uint8_t digest[RF_SHA256_LEN];
+    char upload_id[RF_BLOB_UPLOAD_ID_LEN + 1];
     uint64_t total = 0;
     uint64_t sent = 0;   /* bytes sent in pieces so far */
     uint64_t acked = 0;  /* bytes the server said it stored */
     int sent_any = 0;
     int in_flight = 0;
+    int probing = 0;     /* a resume probe is out: send nothing until it is answered */
     int complete = 0;
 
+    s_xfer_reset(xfer);
     if (timeout_ms <= 0)
         timeout_ms = 1;
     /* The name comes first: the server files the pieces under it and checks it at the end. */
@@ -826,6 +1146,11 @@ int rf_blob_upload(void *zctx, const char *endpoint, const char *src_path, char 
     rf_hex(digest, sizeof digest, sha_hex);
     if (total > RF_BLOB_MAX_SIZE)
         return rf_err_set(err, RF_ETOOBIG, "blob upload: '%s' is over the blob size limit", src_path);
+    if (sodium_init() < 0)
+        return rf_err_set(err, RF_EIO, "blob upload: libsodium failed to initialise");
+    uint8_t rnd[RF_BLOB_UPLOAD_ID_LEN / 2];
+    randombytes_buf(rnd, sizeof rnd);
+    rf_hex(rnd, sizeof rnd, upload_id);
 
     fd = open(src_path, O_RDONLY | O_CLOEXEC);
     buf = malloc(RF_BLOB_PIECE);
@@ -839,9 +1164,10 @@ int rf_blob_upload(void *zctx, const char *endpoint, const char *src_path, char 
         goto cleanup;
     }
     uint64_t last_progress = rf_now_ms();
+    uint64_t last_reply = last_progress;
 
     while (!complete) {
-        while (in_flight < RF_BLOB_CREDITS && (sent < total || !sent_any)) {
+        while (!probing && in_flight < RF_BLOB_CREDITS && (sent < total || !sent_any)) {
             size_t piece = total - sent < RF_BLOB_PIECE ? (size_t)(total - sent) : RF_BLOB_PIECE;
             size_t have = 0;
             while (have < piece) {
@@ -863,6 +1189,7 @@ int rf_blob_upload(void *zctx, const char *endpoint, const char *src_path, char 
             p.total_size = total;
             p.data.data = buf;
             p.data.len = piece;
+            p.upload_id = upload_id;
             env.body_case = REELFARM__ENVELOPE__BODY_BLOB_PIECE;
             env.blob_piece = &p;
             rc = s_send_env(sock, NULL, 0, &env);
@@ -871,16 +1198,49 @@ int rf_blob_upload(void *zctx, const char *endpoint, const char *src_path, char 
                 rc = RF_EIO;
                 goto cleanup;
             }
+            if (in_flight == 0)
+                last_reply = rf_now_ms(); /* the stall clock runs only while something is out */
             sent += piece;
             sent_any = 1;
             in_flight++;
+            if (xfer != NULL) {
+                xfer->bytes += piece;
+                xfer->bytes_after_resume += piece;
+            }
         }
 
         rc = s_client_wait(sock, timeout_ms, last_progress, cancel, &m, err);
         if (rc != 0)
             goto cleanup;
-        if (m == NULL)
+        if (m == NULL) {
+            if ((in_flight == 0 && !probing) || rf_now_ms() - last_reply < RF_BLOB_STALL_MS)
+                continue;
+            /* Stalled: on a fresh connection, ask the server how much it holds, go on from there. */
+            rc = s_reconnect(zctx, endpoint, &sock, xfer, err);
+            if (rc != 0)
+                goto cleanup;
+            Reelfarm__BlobPiece p = REELFARM__BLOB_PIECE__INIT;
+            Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
+            p.sha256 = sha_hex;
+            p.total_size = total;
+            p.upload_id = upload_id;
+            p.resume = 1;
+            env.body_case = REELFARM__ENVELOPE__BODY_BLOB_PIECE;
+            env.blob_piece = &p;
+            rc = s_send_env(sock, NULL, 0, &env);
+            if (rc != 0) {
+                rf_err_set(err, RF_EIO, "blob '%s': cannot send a resume probe: %s", sha_hex, rf_strerror(rc));
+                rc = RF_EIO;
+                goto cleanup;
+            }
+            probing = 1;
+            in_flight = 0;
+            last_reply = rf_now_ms();
+            RF_INFO("blob", "blob '%.12s': no reply for %d ms, reconnected, asking how much the server holds",
+                    sha_hex, RF_BLOB_STALL_MS);
             continue;
+        }
+        last_reply = rf_now_ms();
         const Reelfarm__Envelope *env = rf_msg_env(m);
         if (env->body_case == REELFARM__ENVELOPE__BODY_BLOB_ERROR) {
             rc = rf_err_set(err, RF_EIO, "blob '%s': server '%s' refused the upload: %.200s", sha_hex, endpoint,
@@ -888,16 +1248,37 @@ int rf_blob_upload(void *zctx, const char *endpoint, const char *src_path, char 
             goto cleanup;
         }
         if (env->body_case != REELFARM__ENVELOPE__BODY_BLOB_ACK || strcmp(env->blob_ack->sha256, sha_hex) != 0 ||
-            env->blob_ack->offset > total || env->blob_ack->offset < acked) {
+            env->blob_ack->offset > total) {
             rc = rf_err_set(err, RF_EPROTO, "blob '%s': unexpected '%s' reply", sha_hex, rf_msg_body_name(env));
             goto cleanup;
         }
-        acked = env->blob_ack->offset;
+        const Reelfarm__BlobAck *ack = env->blob_ack;
+        if (probing) {
+            /* The answer to the probe: what the server holds is where we go on. A server that
+             * does not know probes treats it as an empty first piece and answers 0: same thing. */
+            probing = 0;
+            sent = acked = ack->offset;
+            sent_any = sent > 0;
+            if (xfer != NULL) {
+                xfer->resumed_from = acked;
+                xfer->bytes_after_resume = 0;
+            }
+            RF_INFO("blob", "blob '%.12s': upload resumes at %llu of %llu bytes", sha_hex,
+                    (unsigned long long)acked, (unsigned long long)total);
+        } else {
+            if (ack->offset < acked) {
+                rc = rf_err_set(err, RF_EPROTO, "blob '%s': acknowledged offset went back", sha_hex);
+                goto cleanup;
+            }
+            acked = ack->offset;
+            in_flight--;
+        }
         /* The server may answer complete early when it already has the blob. */
-        complete = env->blob_ack->complete && acked == total;
-        in_flight--;
+        complete = ack->complete && ack->offset == total;
         last_progress = rf_now_ms();
         rf_msg_destroy(&m);
+        if (xfer != NULL && xfer->on_progress != NULL)
+            xfer->on_progress(xfer->arg, acked, total);
     }
     if (size != NULL)
         *size = total;

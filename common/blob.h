@@ -9,6 +9,16 @@
  * uploads are BlobPiece -> BlobAck (the ack returns the credit; the last ack says the blob is
  * durable and verified). Both ends verify the SHA-256 of the whole blob.
  *
+ * Resuming: a transfer whose connection drops (server restart, network blip) shows as no reply for
+ * RF_BLOB_STALL_MS; the client then opens a fresh socket and continues from the last verified
+ * offset instead of starting over - a download from the bytes it has written (re-requested by
+ * offset), an upload from what the server says it holds (a BlobPiece probe with `resume`, answered
+ * by a BlobAck with `resume`; uploads carry a random `upload_id` so the server can find them from
+ * any connection, and it keeps their partial files in <blob_dir>/partial/ across restarts). A
+ * download that gives up (timeout, cancel) keeps dest.part and its verified offset in
+ * dest.part.offset; the next fetch to the same dest resumes them. The SHA-256 is still checked over
+ * the whole blob at the end, so a bad partial can only fail the transfer, never pass it.
+ *
  * The server runs on its own thread with its own ROUTER socket, so file I/O and hashing never block
  * the coordinator's loop. The client functions are blocking: a worker's slot thread calls them.
  */
@@ -25,6 +35,9 @@
 #define RF_BLOB_CREDITS 8                      /* default pieces in flight */
 #define RF_BLOB_MAX_SIZE (64ULL << 30)          /* largest blob accepted: 64 GiB */
 #define RF_BLOB_MAX_UPLOADS 256                 /* concurrent partial uploads on one server */
+#define RF_BLOB_STALL_MS 2000                   /* no reply with requests out: reconnect and resume */
+#define RF_BLOB_CHECKPOINT_PIECES 16            /* a download records its verified offset this often */
+#define RF_BLOB_PARTIAL_KEEP_S (15 * 60)        /* an untouched resumable partial upload is kept this long */
 
 /* Path of a blob inside blob_dir. Returns 0 or RF_ETOOBIG when it does not fit in size. */
 int rf_blob_path(const char *blob_dir, const char *sha_hex, char *path, size_t size);
@@ -51,17 +64,33 @@ const char *rf_blob_server_endpoint(const rf_blob_server_t *s);
 /* Stops the thread, closes the socket, removes partial uploads; sets *s to NULL; idempotent. */
 void rf_blob_server_destroy(rf_blob_server_t **s);
 
+/* What one transfer did (out), and an optional progress hook (in). May be NULL. */
+typedef struct rf_blob_xfer {
+    /* in: called after every piece with the bytes verified so far (tests cut connections here) */
+    void (*on_progress)(void *arg, uint64_t done, uint64_t total);
+    void *arg;
+    /* out */
+    uint64_t resumed_from;       /* offset of the last resume (kept partial or reconnect); 0 = none */
+    uint64_t bytes;              /* payload bytes this call moved over the socket */
+    uint64_t bytes_after_resume; /* of which since the last resume */
+    uint32_t reconnects;         /* fresh sockets opened after a stall */
+} rf_blob_xfer_t;
+
 /* Downloads blob sha_hex (expected size `size`) from the server at endpoint into dest_path
- * (written to dest_path.part, verified, renamed). Gives up with RF_ETIMEDOUT after timeout_ms
- * without progress, RF_ECANCELED as soon as *cancel becomes non-zero (cancel may be NULL),
- * RF_EVERIFY when the bytes do not hash to sha_hex, RF_ENOENT when the server lacks it. */
+ * (written to dest_path.part, verified, renamed), resuming a partial left by an earlier call and
+ * reconnecting after stalls (above). Gives up with RF_ETIMEDOUT after timeout_ms without progress,
+ * RF_ECANCELED as soon as *cancel becomes non-zero (cancel may be NULL), RF_EVERIFY when the bytes
+ * do not hash to sha_hex (the partial is deleted), RF_ENOENT when the server lacks it, RF_EAGAIN
+ * when another fetch is writing dest_path.part right now. */
 int rf_blob_fetch(void *zctx, const char *endpoint, const char *sha_hex, uint64_t size,
-                  const char *dest_path, int timeout_ms, const atomic_int *cancel, rf_err_t *err);
+                  const char *dest_path, int timeout_ms, const atomic_int *cancel,
+                  rf_blob_xfer_t *xfer, rf_err_t *err);
 
 /* Uploads src_path to the server; sha_hex (65 bytes) gets the blob's name. Returns once the server
- * acknowledged the blob as durable and verified. Errors as for rf_blob_fetch. */
+ * acknowledged the blob as durable and verified; resumes after stalls from what the server holds.
+ * Errors as for rf_blob_fetch. */
 int rf_blob_upload(void *zctx, const char *endpoint, const char *src_path,
                    char sha_hex[RF_SHA256_HEX_LEN + 1], uint64_t *size, int timeout_ms,
-                   const atomic_int *cancel, rf_err_t *err);
+                   const atomic_int *cancel, rf_blob_xfer_t *xfer, rf_err_t *err);
 
 #endif

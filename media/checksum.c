@@ -2,6 +2,8 @@
  * a user can check any result with the stock CLI. They prove that chunking and stitching lose or
  * alter no frame (DESIGN §5, "verify every output").
  */
+#include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <libavutil/imgutils.h>
@@ -76,4 +78,118 @@ out:
     rf_decoder_destroy(&d);
     av_frame_free(&frame);
     return ret;
+}
+
+/* ---- pipelined checksums ---------------------------------------------------------------------- */
+
+struct rf_frame_hasher {
+    AVCodecContext *ctx;
+    AVFrame *frame;
+    rf_sha256_t all;        /* over the per-frame SHA-256s, in output order */
+    uint64_t frames;
+    bool drained;
+    rf_frame_hash_fn per_frame;
+    void *arg;
+};
+
+int rf_frame_hasher_new(const AVCodecParameters *par, AVRational time_base,
+                        rf_frame_hash_fn per_frame, void *arg, rf_frame_hasher_t **out,
+                        rf_err_t *err)
+{
+    *out = NULL;
+    const AVCodec *codec = avcodec_find_decoder(par->codec_id);
+    if (!codec)
+        return rf_err_set(err, RF_EMEDIA, "no decoder for codec '%s'",
+                          avcodec_get_name(par->codec_id));
+    rf_frame_hasher_t *h = calloc(1, sizeof(*h));
+    int ret;
+    if (!h || !(h->frame = av_frame_alloc()) || !(h->ctx = avcodec_alloc_context3(codec))) {
+        ret = rf_err_set(err, RF_ENOMEM, "frame hasher: out of memory");
+        goto out;
+    }
+    ret = avcodec_parameters_to_context(h->ctx, par);
+    if (ret >= 0) {
+        h->ctx->pkt_timebase = time_base;
+        h->ctx->thread_count = 1; /* decoded pixels do not depend on it; the encoder has the cores */
+        ret = avcodec_open2(h->ctx, codec, NULL);
+    }
+    if (ret < 0) {
+        ret = rf_err_set(err, RF_EMEDIA, "cannot open the %s decoder (%s)", codec->name,
+                         av_err2str(ret));
+        goto out;
+    }
+    rf_sha256_init(&h->all);
+    h->per_frame = per_frame;
+    h->arg = arg;
+    *out = h;
+    h = NULL;
+    ret = 0;
+out:
+    rf_frame_hasher_destroy(&h);
+    return ret;
+}
+
+static int s_hasher_receive(rf_frame_hasher_t *h, rf_err_t *err)
+{
+    for (;;) {
+        int ret = avcodec_receive_frame(h->ctx, h->frame);
+        if (ret == AVERROR(EAGAIN))
+            return 0;
+        if (ret == AVERROR_EOF) {
+            h->drained = true;
+            return 0;
+        }
+        if (ret < 0)
+            return rf_err_set(err, RF_EMEDIA, "decoding the encoded stream failed after frame %"
+                              PRIu64 " (%s)", h->frames, av_err2str(ret));
+        uint8_t sha[RF_SHA256_LEN];
+        rf_frame_sha256(h->frame, sha);
+        av_frame_unref(h->frame);
+        rf_sha256_update(&h->all, sha, sizeof(sha));
+        if (h->per_frame)
+            h->per_frame(h->arg, (int64_t)h->frames, sha);
+        h->frames++;
+    }
+}
+
+int rf_frame_hasher_send(rf_frame_hasher_t *h, const AVPacket *pkt, rf_err_t *err)
+{
+    if (h->drained)
+        return rf_err_set(err, RF_EINVAL, "frame hasher: packet after the end of the stream");
+    for (;;) {
+        int ret = avcodec_send_packet(h->ctx, pkt);
+        if (ret == AVERROR(EAGAIN)) {
+            /* The decoder holds frames we have not taken: take them, then send again. */
+            ret = s_hasher_receive(h, err);
+            if (ret < 0)
+                return ret;
+            continue;
+        }
+        if (ret < 0)
+            return rf_err_set(err, RF_EMEDIA, "decoding the encoded stream failed after frame %"
+                              PRIu64 " (%s)", h->frames, av_err2str(ret));
+        return s_hasher_receive(h, err);
+    }
+}
+
+uint64_t rf_frame_hasher_frames(const rf_frame_hasher_t *h)
+{
+    return h->frames;
+}
+
+void rf_frame_hasher_digest(rf_frame_hasher_t *h, uint8_t digest[RF_SHA256_LEN])
+{
+    rf_sha256_t copy = h->all; /* the running hash stays usable */
+    rf_sha256_final(&copy, digest);
+}
+
+void rf_frame_hasher_destroy(rf_frame_hasher_t **hp)
+{
+    if (!hp || !*hp)
+        return;
+    rf_frame_hasher_t *h = *hp;
+    avcodec_free_context(&h->ctx);
+    av_frame_free(&h->frame);
+    free(h);
+    *hp = NULL;
 }

@@ -23,6 +23,8 @@ struct rf_encoder {
     AVPacket *pkt;
     AVFrame *frame;           /* our reference to the caller's frame, with our pts and type */
     int64_t next_pts;         /* local index the next frame must carry */
+    rf_encoder_packet_fn on_packet; /* sees every packet before the muxer takes it (may be NULL) */
+    void *on_packet_arg;
     bool header_written;
     bool finished;
 };
@@ -70,6 +72,13 @@ static int s_write_packets(rf_encoder_t *e, rf_err_t *err)
                               av_err2str(ret));
         e->pkt->stream_index = e->st->index;
         av_packet_rescale_ts(e->pkt, e->ctx->time_base, e->st->time_base);
+        if (e->on_packet) {
+            ret = e->on_packet(e->on_packet_arg, e->pkt, err);
+            if (ret < 0) {
+                av_packet_unref(e->pkt);
+                return ret;
+            }
+        }
         ret = av_interleaved_write_frame(e->fmt, e->pkt);
         if (ret < 0)
             return rf_err_set(err, RF_EIO, "'%s': writing a %s packet failed (%s)", e->path,
@@ -294,6 +303,22 @@ int rf_encoder_finish(rf_encoder_t *e, rf_err_t *err)
     if (ret < 0)
         return rf_err_set(err, RF_EIO, "'%s': close failed (%s)", e->path, av_err2str(ret));
     return 0;
+}
+
+void rf_encoder_on_packet(rf_encoder_t *e, rf_encoder_packet_fn fn, void *arg)
+{
+    e->on_packet = fn;
+    e->on_packet_arg = arg;
+}
+
+const AVCodecParameters *rf_encoder_params(const rf_encoder_t *e)
+{
+    return e->st->codecpar;
+}
+
+AVRational rf_encoder_time_base(const rf_encoder_t *e)
+{
+    return e->st->time_base;
 }
 
 void rf_encoder_destroy(rf_encoder_t **pe)

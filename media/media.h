@@ -116,6 +116,17 @@ int rf_encoder_open(const rf_encode_params_t *p, const char *out_path, rf_encode
 /* Encodes one frame; frame->pts must be the chunk-local index 0, 1, 2, ... */
 int rf_encoder_write(rf_encoder_t *e, const AVFrame *frame, rf_err_t *err);
 
+/* Called with every packet the encoder produces, in the order it is muxed, before the muxer takes
+ * it (the packet is the encoder's: av_packet_ref it to keep it; timestamps in
+ * rf_encoder_time_base). Returning a negative code (err set) stops the encode with that error.
+ * This is how the worker checksums its output while it encodes (rf_frame_hasher below). */
+typedef int (*rf_encoder_packet_fn)(void *arg, const AVPacket *pkt, rf_err_t *err);
+void rf_encoder_on_packet(rf_encoder_t *e, rf_encoder_packet_fn fn, void *arg);
+
+/* The output stream's parameters (extradata included): what a demuxer of the file would report. */
+const AVCodecParameters *rf_encoder_params(const rf_encoder_t *e);
+AVRational rf_encoder_time_base(const rf_encoder_t *e);
+
 /* Drains the encoder and writes the trailer. */
 int rf_encoder_finish(rf_encoder_t *e, rf_err_t *err);
 void rf_encoder_destroy(rf_encoder_t **e);
@@ -135,6 +146,27 @@ void rf_frame_sha256(const AVFrame *frame, uint8_t out[RF_SHA256_LEN]);
 int rf_media_checksum(const char *path, uint64_t *frames, uint8_t digest[RF_SHA256_LEN],
                       void (*per_frame)(void *arg, int64_t index, const uint8_t sha[RF_SHA256_LEN]),
                       void *arg, rf_err_t *err);
+
+/* Per-frame checksums of a packet stream as it is produced: a decoder fed packet by packet (the
+ * encoder's, through rf_encoder_on_packet), so verifying an encode overlaps the encode instead of
+ * reading the file again afterwards. Same definition as rf_media_checksum: for the packets of a
+ * file, the frame count, the per-frame SHA-256s and the digest equal rf_media_checksum's of that
+ * file (and so `ffmpeg -f framehash -hash sha256`). Single-threaded decoder: it runs beside an
+ * encoder that already uses the cores. */
+typedef struct rf_frame_hasher rf_frame_hasher_t;
+
+typedef void (*rf_frame_hash_fn)(void *arg, int64_t index, const uint8_t sha[RF_SHA256_LEN]);
+
+/* par: the stream's parameters (rf_encoder_params); per_frame may be NULL. */
+int rf_frame_hasher_new(const AVCodecParameters *par, AVRational time_base,
+                        rf_frame_hash_fn per_frame, void *arg, rf_frame_hasher_t **out,
+                        rf_err_t *err);
+/* Decodes pkt and hashes every frame it completes; pkt NULL = end of stream (drains). */
+int rf_frame_hasher_send(rf_frame_hasher_t *h, const AVPacket *pkt, rf_err_t *err);
+/* Frames hashed so far; after the drain, the digest over their SHA-256s (rf_media_checksum's). */
+uint64_t rf_frame_hasher_frames(const rf_frame_hasher_t *h);
+void rf_frame_hasher_digest(rf_frame_hasher_t *h, uint8_t digest[RF_SHA256_LEN]);
+void rf_frame_hasher_destroy(rf_frame_hasher_t **h);
 
 /* ---- scene cuts ----------------------------------------------------------------------------- */
 

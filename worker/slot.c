@@ -9,9 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <libavutil/pixdesc.h>
+#include <stdarg.h>
 #include <libswscale/swscale.h>
 
 #include "blob.h"
@@ -160,142 +162,6 @@ out:
     return 0;
 }
 
-/* ---- bounded frame queue between the decode thread and the encode side ---------------------- */
-
-typedef struct s_fqueue {
-    pthread_mutex_t lock;
-    pthread_cond_t changed;
-    AVFrame *items[RF_SLOT_QUEUE_FRAMES];
-    size_t head, count;
-    bool closed;    /* the producer finished (rc says how) */
-    bool aborted;   /* the consumer gave up: the producer must stop */
-    int rc;
-    rf_err_t err;
-} s_fqueue_t;
-
-/* Takes ownership of *f on success. Returns false when the consumer aborted. */
-static bool s_fq_push(s_fqueue_t *q, AVFrame **f)
-{
-    pthread_mutex_lock(&q->lock);
-    while (q->count == RF_SLOT_QUEUE_FRAMES && !q->aborted)
-        pthread_cond_wait(&q->changed, &q->lock);
-    bool ok = !q->aborted;
-    if (ok) {
-        q->items[(q->head + q->count) % RF_SLOT_QUEUE_FRAMES] = *f;
-        q->count++;
-        *f = NULL;
-        pthread_cond_broadcast(&q->changed);
-    }
-    pthread_mutex_unlock(&q->lock);
-    return ok;
-}
-
-/* Returns a frame, or NULL at the end (q->rc tells whether the producer failed). */
-static AVFrame *s_fq_pop(s_fqueue_t *q)
-{
-    pthread_mutex_lock(&q->lock);
-    while (q->count == 0 && !q->closed)
-        pthread_cond_wait(&q->changed, &q->lock);
-    AVFrame *f = NULL;
-    if (q->count) {
-        f = q->items[q->head];
-        q->head = (q->head + 1) % RF_SLOT_QUEUE_FRAMES;
-        q->count--;
-        pthread_cond_broadcast(&q->changed);
-    }
-    pthread_mutex_unlock(&q->lock);
-    return f;
-}
-
-static void s_fq_finish(s_fqueue_t *q, int rc, const rf_err_t *err)
-{
-    pthread_mutex_lock(&q->lock);
-    q->closed = true;
-    q->rc = rc;
-    if (err)
-        q->err = *err;
-    pthread_cond_broadcast(&q->changed);
-    pthread_mutex_unlock(&q->lock);
-}
-
-static void s_fq_abort(s_fqueue_t *q)
-{
-    pthread_mutex_lock(&q->lock);
-    q->aborted = true;
-    while (q->count) {
-        av_frame_free(&q->items[q->head]);
-        q->head = (q->head + 1) % RF_SLOT_QUEUE_FRAMES;
-        q->count--;
-    }
-    pthread_cond_broadcast(&q->changed);
-    pthread_mutex_unlock(&q->lock);
-}
-
-/* ---- decode thread ---------------------------------------------------------------------------- */
-
-typedef struct s_decode_job {
-    const rf_assignment_t *a;
-    const char *input;
-    const atomic_int *cancel;
-    rf_decoder_t *dec;
-    s_fqueue_t *q;
-    bool want_context; /* context frames are needed only when there are passes */
-} s_decode_job_t;
-
-/* Decodes the slice and pushes the frames of [ctx_pts, end_pts) - frames before start_pts only
- * when passes want context - with pts rescaled to the job's time base. */
-static void *s_decode_main(void *arg)
-{
-    s_decode_job_t *dj = arg;
-    const rf_assignment_t *a = dj->a;
-    rf_err_t err = {0};
-    int rc = 0;
-    AVRational tb = rf_decoder_time_base(dj->dec);
-    AVFrame *f = av_frame_alloc();
-    if (!f) {
-        rc = rf_err_set(&err, RF_ENOMEM, "out of memory");
-        goto out;
-    }
-    int64_t low = dj->want_context ? a->ctx_pts : a->start_pts;
-    for (;;) {
-        if (dj->cancel && atomic_load(dj->cancel)) {
-            rc = rf_err_set(&err, RF_ECANCELED, "cancelled");
-            break;
-        }
-        rc = rf_decoder_next(dj->dec, f, &err);
-        if (rc <= 0)
-            break;
-        if (f->pts == AV_NOPTS_VALUE) {
-            rc = rf_err_set(&err, RF_EMEDIA, "decoded a frame without a timestamp");
-            break;
-        }
-        int64_t pts = av_rescale_q(f->pts, tb, a->time_base);
-        if (pts < low)
-            continue;
-        if (pts >= a->end_pts) {
-            rc = 0; /* presentation order: nothing later belongs to this chunk */
-            break;
-        }
-        f->pts = pts;
-        AVFrame *owned = av_frame_clone(f);
-        if (!owned) {
-            rc = rf_err_set(&err, RF_ENOMEM, "out of memory");
-            break;
-        }
-        if (!s_fq_push(dj->q, &owned)) {
-            av_frame_free(&owned);
-            rc = 0;
-            break;
-        }
-    }
-    if (rc > 0)
-        rc = 0;
-out:
-    av_frame_free(&f);
-    s_fq_finish(dj->q, rc, &err);
-    return NULL;
-}
-
 /* ---- test faults ------------------------------------------------------------------------------ */
 
 /* Parses a whole decimal number in [min, max]; false when s is anything else. */
@@ -403,9 +269,12 @@ static int s_mkdirs(const char *path)
     return 0;
 }
 
-/* Where the input slice is: fetched into the cache (kept: a retry or a backup run reuses it). */
-/* Fetches the input slice into this lease's own work folder. Not a shared cache: several slots
- * may want the same blob at once (jobs on one input share slices), and a slice is used once. */
+/* Fetches the input slice and leaves it in this lease's own work folder (a slice is used once).
+ * The download goes through <cache>/partial/<sha>: a fetch cut short (the coordinator restarted,
+ * the network dropped, the lease was cancelled) leaves its verified bytes there, and the next
+ * attempt at the same slice on this worker - a retry, another lease - resumes them instead of
+ * starting over. When another slot is fetching the same slice at this moment, this one fetches
+ * into its own folder instead of waiting. With shared storage (input_path) nothing is copied. */
 static int s_input(const rf_assignment_t *a, const rf_slot_env_t *env, const char *workdir,
                    const atomic_int *cancel, char *path, size_t size, rf_slot_result_t *res)
 {
@@ -413,12 +282,27 @@ static int s_input(const rf_assignment_t *a, const rf_slot_env_t *env, const cha
         snprintf(path, size, "%s", a->input_path);
         return 0;
     }
+    char partial_dir[4200], staged[4400];
     snprintf(path, size, "%s/input.nut", workdir);
+    snprintf(partial_dir, sizeof(partial_dir), "%s/partial", env->cache_dir);
+    snprintf(staged, sizeof(staged), "%s/%s", partial_dir, a->input_blob);
     rf_err_t err = {0};
-    int rc = rf_blob_fetch(env->zctx, env->blob_endpoint, a->input_blob, a->input_size, path,
-                           RF_TRANSFER_TIMEOUT_MS, cancel, &err);
+    rf_blob_xfer_t xfer = {0};
+    int rc = s_mkdirs(partial_dir);
+    if (!rc)
+        rc = rf_blob_fetch(env->zctx, env->blob_endpoint, a->input_blob, a->input_size, staged,
+                           RF_TRANSFER_TIMEOUT_MS, cancel, &xfer, &err);
+    if (!rc && rename(staged, path) != 0)
+        rc = rf_err_set(&err, RF_EIO, "cannot move '%s' to '%s': %s", staged, path, strerror(errno));
+    if (rc == RF_EAGAIN || rc == RF_EIO) /* busy, or the cache cannot hold it: fetch privately */
+        rc = rf_blob_fetch(env->zctx, env->blob_endpoint, a->input_blob, a->input_size, path,
+                           RF_TRANSFER_TIMEOUT_MS, cancel, &xfer, &err);
     if (rc)
         return s_fail(res, rc, "transfer", true, "fetching input %.12s: %s", a->input_blob, err.msg);
+    if (xfer.resumed_from || xfer.reconnects)
+        RF_INFO(COMP, "chunk %u of job %s: input %.12s resumed at %" PRIu64 " bytes, %" PRIu64
+                " bytes fetched after that, %u reconnects", a->chunk, a->job_id, a->input_blob,
+                xfer.resumed_from, xfer.bytes_after_resume, xfer.reconnects);
     return 0;
 }
 
@@ -446,38 +330,603 @@ static int s_convert(struct SwsContext **sws, const AVFrame *f, int pix_fmt, AVF
     return 0;
 }
 
+/* ---- the pipeline: stages, bounded queues, the first error -------------------------------------
+ *
+ *   decode thread --frames--> pass thread --encode--> encode+mux thread --packets--> verify thread
+ *
+ * With an empty pipeline there is no pass thread: the decode thread feeds the encode queue, and
+ * frames reach the encoder untouched, in their own pixel format. Every stage owns what it holds;
+ * queues hand ownership over. The first stage to fail records why (stage, frame, message) and
+ * aborts every queue, which wakes every stage blocked on a full or empty queue; each then returns
+ * without touching the others. Waits are timed so that a stage blocked on a queue still sees the
+ * cancel flag within RF_SLOT_WAIT_MS.
+ */
+
+
+
+enum { S_DECODE, S_PASSES, S_ENCODE, S_VERIFY, S_NSTAGES };
+static const char *const s_stage_names[S_NSTAGES] = {"decode", "passes", "encode", "verify"};
+
+/* Where a stage's wall time went, for the per-chunk timing line. */
+typedef struct s_stage_time {
+    uint64_t started_ns, ended_ns;
+    uint64_t wait_in_ns;  /* blocked on an empty input queue */
+    uint64_t wait_out_ns; /* blocked on a full output queue */
+} s_stage_time_t;
+
+typedef struct s_queue {
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    void **items;
+    size_t cap, head, count;
+    bool closed;  /* the producer is done: pop returns NULL once empty */
+    bool aborted; /* the pipeline stopped: push and pop fail at once */
+    void (*free_item)(void **item);
+} s_queue_t;
+
+typedef struct s_pipe s_pipe_t;
+
+struct s_pipe {
+    const rf_assignment_t *a;
+    const rf_slot_env_t *env;
+    const atomic_int *cancel;
+    _Atomic uint64_t *frames_done;
+    const char *out_path;
+    int target_fmt;                 /* the encoder's pixel format; AV_PIX_FMT_NONE = the frame's */
+    rf_decoder_t *dec;              /* used by the decode stage only */
+    rf_pass_chain_t *chain;         /* used by the pass stage only; NULL = empty pipeline */
+    s_queue_t frames;               /* decode -> passes */
+    s_queue_t encode;               /* passes (or decode) -> encode */
+    s_queue_t packets;              /* encode -> verify */
+    rf_encoder_t *enc;              /* opened by the encode stage on its first frame */
+    rf_frame_hasher_t *hasher;      /* made with the encoder; used by the verify stage only */
+    s_stage_time_t time[S_NSTAGES];
+    /* results, each written by one stage and read after the joins */
+    uint64_t encoded, dropped;
+    uint64_t hashed;
+    uint8_t digest[RF_SHA256_LEN];
+    /* the first error */
+    pthread_mutex_t lock;
+    atomic_bool failed;
+    int rc;
+    char error_class[16];
+    bool retryable;
+    char message[1024];
+};
+
+static void s_free_frame(void **item)
+{
+    av_frame_free((AVFrame **)item);
+}
+
+static void s_free_packet(void **item)
+{
+    av_packet_free((AVPacket **)item);
+}
+
+static int s_q_init(s_queue_t *q, size_t cap, void (*free_item)(void **))
+{
+    memset(q, 0, sizeof(*q));
+    q->items = calloc(cap, sizeof(*q->items));
+    if (!q->items)
+        return RF_ENOMEM;
+    q->cap = cap;
+    q->free_item = free_item;
+    pthread_mutex_init(&q->lock, NULL);
+    pthread_cond_init(&q->changed, NULL);
+    return 0;
+}
+
+/* Frees what is still queued; the queue must have no users left. */
+static void s_q_release(s_queue_t *q)
+{
+    if (!q->items)
+        return;
+    while (q->count) {
+        q->free_item(&q->items[q->head]);
+        q->head = (q->head + 1) % q->cap;
+        q->count--;
+    }
+    free(q->items);
+    q->items = NULL;
+    pthread_mutex_destroy(&q->lock);
+    pthread_cond_destroy(&q->changed);
+}
+
+static void s_q_close(s_queue_t *q)
+{
+    pthread_mutex_lock(&q->lock);
+    q->closed = true;
+    pthread_cond_broadcast(&q->changed);
+    pthread_mutex_unlock(&q->lock);
+}
+
+static void s_q_abort(s_queue_t *q)
+{
+    if (!q->items)
+        return;
+    pthread_mutex_lock(&q->lock);
+    q->aborted = true;
+    pthread_cond_broadcast(&q->changed);
+    pthread_mutex_unlock(&q->lock);
+}
+
+/* Records the pipeline's first error and stops every stage; later errors are consequences and
+ * are dropped. */
+static void s_pipe_fail(s_pipe_t *p, int rc, const char *klass, bool retryable, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+static void s_pipe_fail(s_pipe_t *p, int rc, const char *klass, bool retryable, const char *fmt, ...)
+{
+    pthread_mutex_lock(&p->lock);
+    if (!atomic_load(&p->failed)) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(p->message, sizeof(p->message), fmt, ap);
+        va_end(ap);
+        p->rc = rc;
+        snprintf(p->error_class, sizeof(p->error_class), "%s",
+                 rc == RF_ECANCELED ? "cancelled" : klass);
+        p->retryable = retryable;
+        atomic_store(&p->failed, true);
+    }
+    pthread_mutex_unlock(&p->lock);
+    s_q_abort(&p->frames);
+    s_q_abort(&p->encode);
+    s_q_abort(&p->packets);
+}
+
+/* True when the pipeline must stop: failed, or cancelled (recorded as the error). */
+static bool s_pipe_stopped(s_pipe_t *p)
+{
+    if (atomic_load(&p->failed))
+        return true;
+    if (p->cancel && atomic_load(p->cancel)) {
+        s_pipe_fail(p, RF_ECANCELED, "cancelled", true, "cancelled");
+        return true;
+    }
+    return false;
+}
+
+/* Waits on q's condition for at most RF_SLOT_WAIT_MS (q->lock held), adding the wait to *waited. */
+static void s_q_wait(s_queue_t *q, uint64_t *waited)
+{
+    uint64_t t0 = rf_now_ns();
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += RF_SLOT_WAIT_MS * 1000000L;
+    ts.tv_sec += ts.tv_nsec / 1000000000L;
+    ts.tv_nsec %= 1000000000L;
+    pthread_cond_timedwait(&q->changed, &q->lock, &ts);
+    *waited += rf_now_ns() - t0;
+}
+
+/* Hands *item to the next stage. False (the item still ours) when the pipeline stopped. */
+static bool s_q_push(s_pipe_t *p, s_queue_t *q, void **item, uint64_t *waited)
+{
+    pthread_mutex_lock(&q->lock);
+    for (;;) {
+        if (q->aborted)
+            break;
+        if (q->count < q->cap) {
+            q->items[(q->head + q->count) % q->cap] = *item;
+            q->count++;
+            *item = NULL;
+            pthread_cond_broadcast(&q->changed);
+            break;
+        }
+        s_q_wait(q, waited);
+        if (p->cancel && atomic_load(p->cancel)) {
+            pthread_mutex_unlock(&q->lock);
+            s_pipe_stopped(p); /* records the cancel and aborts q */
+            pthread_mutex_lock(&q->lock);
+        }
+    }
+    pthread_mutex_unlock(&q->lock);
+    return *item == NULL;
+}
+
+/* The next item, or NULL at the end (closed and empty) or when the pipeline stopped. */
+static void *s_q_pop(s_pipe_t *p, s_queue_t *q, uint64_t *waited)
+{
+    void *item = NULL;
+    pthread_mutex_lock(&q->lock);
+    for (;;) {
+        if (q->aborted)
+            break;
+        if (q->count) {
+            item = q->items[q->head];
+            q->head = (q->head + 1) % q->cap;
+            q->count--;
+            pthread_cond_broadcast(&q->changed);
+            break;
+        }
+        if (q->closed)
+            break;
+        s_q_wait(q, waited);
+        if (p->cancel && atomic_load(p->cancel)) {
+            pthread_mutex_unlock(&q->lock);
+            s_pipe_stopped(p);
+            pthread_mutex_lock(&q->lock);
+        }
+    }
+    pthread_mutex_unlock(&q->lock);
+    return item;
+}
+
+/* ---- stage 1: demux + decode ------------------------------------------------------------------- */
+
+/* Decodes the slice and queues the frames of [ctx_pts, end_pts) - frames before start_pts only
+ * when passes want context - with pts rescaled to the job's time base. */
+static void *s_decode_main(void *arg)
+{
+    s_pipe_t *p = arg;
+    const rf_assignment_t *a = p->a;
+    s_stage_time_t *t = &p->time[S_DECODE];
+    s_queue_t *out = p->chain ? &p->frames : &p->encode;
+    rf_err_t err = {0};
+    AVRational tb = rf_decoder_time_base(p->dec);
+    int64_t low = p->chain ? a->ctx_pts : a->start_pts;
+    int64_t next_index = p->chain ? a->frame_start - (int64_t)a->context_before : a->frame_start;
+    AVFrame *f = av_frame_alloc();
+
+    t->started_ns = rf_now_ns();
+    if (!f) {
+        s_pipe_fail(p, RF_ENOMEM, "internal", true, "decode: out of memory");
+        goto out;
+    }
+    while (!s_pipe_stopped(p)) {
+        int rc = rf_decoder_next(p->dec, f, &err);
+        if (rc == 0)
+            break;
+        if (rc < 0) {
+            s_pipe_fail(p, rc, "decode", true, "decoding frame %" PRId64 ": %s", next_index, err.msg);
+            break;
+        }
+        if (f->pts == AV_NOPTS_VALUE) {
+            s_pipe_fail(p, RF_EMEDIA, "decode", true,
+                        "decoding frame %" PRId64 ": a frame without a timestamp", next_index);
+            break;
+        }
+        int64_t pts = av_rescale_q(f->pts, tb, a->time_base);
+        if (pts < low)
+            continue;
+        if (pts >= a->end_pts)
+            break; /* presentation order: nothing later belongs to this chunk */
+        f->pts = pts;
+        AVFrame *owned = av_frame_clone(f);
+        if (!owned) {
+            s_pipe_fail(p, RF_ENOMEM, "internal", true, "decode: out of memory");
+            break;
+        }
+        if (!s_q_push(p, out, (void **)&owned, &t->wait_out_ns)) {
+            av_frame_free(&owned);
+            break;
+        }
+        next_index++;
+    }
+out:
+    av_frame_free(&f);
+    s_q_close(out); /* after any s_pipe_fail: the next stage sees the error before the end */
+    t->ended_ns = rf_now_ns();
+    return NULL;
+}
+
+/* ---- stage 2: passes (planar RGB fp32 in, the encoder's pixel format out) ---------------------- */
+
+static void *s_passes_main(void *arg)
+{
+    s_pipe_t *p = arg;
+    const rf_assignment_t *a = p->a;
+    s_stage_time_t *t = &p->time[S_PASSES];
+    rf_pconvert_t *conv_in = NULL, *conv_out = NULL;
+    rf_pframe_t pf = {0};
+    rf_err_t err = {0};
+    AVFrame *f = NULL, *out = NULL;
+    /* Frames arrive contiguous from the first context frame. */
+    int64_t index = a->frame_start - (int64_t)a->context_before;
+    int rc;
+
+    t->started_ns = rf_now_ns();
+    for (;; index++) {
+        av_frame_free(&f);
+        f = s_q_pop(p, &p->frames, &t->wait_in_ns);
+        if (!f || s_pipe_stopped(p))
+            break;
+        int fmt = p->target_fmt != AV_PIX_FMT_NONE ? p->target_fmt : f->format;
+        if (!conv_in && (rc = rf_pconvert_new(f->width, f->height, f->format, f->color_range,
+                                              f->colorspace, &conv_in, &err)) != 0) {
+            s_pipe_fail(p, rc, "pass", false, "frame %" PRId64 ": %s", index, err.msg);
+            break;
+        }
+        if (!conv_out && (rc = rf_pconvert_new(f->width, f->height, fmt, f->color_range,
+                                               f->colorspace, &conv_out, &err)) != 0) {
+            s_pipe_fail(p, rc, "pass", false, "frame %" PRId64 ": %s", index, err.msg);
+            break;
+        }
+        rc = rf_pconvert_to_rgb(conv_in, f, &pf, &err);
+        if (!rc) {
+            pf.index = index;
+            pf.pts = f->pts;
+            pf.context = f->pts < a->start_pts;
+            rc = rf_pass_chain_run(p->chain, &pf, &err);
+        }
+        if (rc) {
+            s_pipe_fail(p, rc, "pass", true, "frame %" PRId64 ": %s", index, err.msg);
+            break;
+        }
+        if (pf.context)
+            continue; /* handed to the passes for their state, never encoded */
+        if (!(out = av_frame_alloc())) {
+            s_pipe_fail(p, RF_ENOMEM, "internal", true, "passes: out of memory");
+            break;
+        }
+        rc = rf_pconvert_from_rgb(conv_out, &pf, out, &err);
+        if (rc) {
+            s_pipe_fail(p, rc, "pass", true, "frame %" PRId64 ": %s", index, err.msg);
+            break;
+        }
+        av_frame_copy_props(out, f);
+        if (!s_q_push(p, &p->encode, (void **)&out, &t->wait_out_ns))
+            break;
+    }
+    if (!atomic_load(&p->failed) && (rc = rf_pass_chain_flush(p->chain, &err)) != 0)
+        s_pipe_fail(p, rc, "pass", true, "%s", err.msg);
+    av_frame_free(&f);
+    av_frame_free(&out);
+    rf_pframe_release(&pf);
+    rf_pconvert_destroy(&conv_in);
+    rf_pconvert_destroy(&conv_out);
+    s_q_close(&p->encode);
+    t->ended_ns = rf_now_ns();
+    return NULL;
+}
+
+/* ---- stage 3: encode + mux ---------------------------------------------------------------------- */
+
+/* The encoder's packet hook: a reference to every packet goes to the verify stage. */
+static int s_on_packet(void *arg, const AVPacket *pkt, rf_err_t *err)
+{
+    s_pipe_t *p = arg;
+    AVPacket *copy = av_packet_clone(pkt);
+    if (!copy)
+        return rf_err_set(err, RF_ENOMEM, "out of memory");
+    if (!s_q_push(p, &p->packets, (void **)&copy, &p->time[S_ENCODE].wait_out_ns)) {
+        av_packet_free(&copy);
+        return rf_err_set(err, RF_ECANCELED, "the pipeline stopped");
+    }
+    return 0;
+}
+
+/* Opens the encoder for the first frame's size and format, so a pass that changes either needs
+ * nothing here, and the verify stage's decoder for the stream it will produce. */
+static int s_encoder_open(s_pipe_t *p, const AVFrame *f, rf_err_t *err)
+{
+    const rf_assignment_t *a = p->a;
+    const AVCodecParameters *par = rf_decoder_params(p->dec);
+    const char *opt_keys[RF_SPEC_MAX_PARAMS], *opt_values[RF_SPEC_MAX_PARAMS];
+    size_t nopts = a->noptions < RF_SPEC_MAX_PARAMS ? a->noptions : RF_SPEC_MAX_PARAMS;
+    for (size_t i = 0; i < nopts; i++) {
+        opt_keys[i] = a->options[i].key;
+        opt_values[i] = a->options[i].value;
+    }
+    rf_encode_params_t ep = {
+        .codec = a->codec,
+        .crf = a->crf,
+        .preset = s_opt(a->preset),
+        .pix_fmt = f->format,
+        .bitrate = a->bitrate,
+        .gop = a->gop,
+        .opt_keys = opt_keys,
+        .opt_values = opt_values,
+        .nopts = nopts,
+        .width = f->width,
+        .height = f->height,
+        .frame_rate = a->frame_rate,
+        .sample_aspect_ratio = par->sample_aspect_ratio,
+        .color_range = par->color_range,
+        .color_primaries = par->color_primaries,
+        .color_trc = par->color_trc,
+        .color_space = par->color_space,
+        .chroma_location = par->chroma_location,
+    };
+    int rc = rf_encoder_open(&ep, p->out_path, &p->enc, err);
+    if (rc)
+        return rc;
+    rc = rf_frame_hasher_new(rf_encoder_params(p->enc), rf_encoder_time_base(p->enc), NULL, NULL,
+                             &p->hasher, err);
+    if (rc)
+        return rc;
+    rf_encoder_on_packet(p->enc, s_on_packet, p);
+    return 0;
+}
+
+static void *s_encode_main(void *arg)
+{
+    s_pipe_t *p = arg;
+    const rf_assignment_t *a = p->a;
+    s_stage_time_t *t = &p->time[S_ENCODE];
+    rf_slot_fault_kind_t fault = p->env->fault.kind;
+    uint64_t expected = (uint64_t)(a->frame_end - a->frame_start);
+    struct SwsContext *sws = NULL;
+    AVFrame *f = NULL, *conv = av_frame_alloc();
+    rf_err_t err = {0};
+    int rc;
+
+    t->started_ns = rf_now_ns();
+    if (!conv) {
+        s_pipe_fail(p, RF_ENOMEM, "internal", true, "encode: out of memory");
+        goto out;
+    }
+    for (;;) {
+        av_frame_free(&f);
+        f = s_q_pop(p, &p->encode, &t->wait_in_ns);
+        if (!f || s_pipe_stopped(p))
+            break;
+        int64_t index = a->frame_start + (int64_t)(p->encoded + p->dropped);
+        AVFrame *w = f;
+        if (!p->chain && p->target_fmt != AV_PIX_FMT_NONE && p->target_fmt != f->format) {
+            if (s_convert(&sws, f, p->target_fmt, conv) != 0) {
+                s_pipe_fail(p, RF_EMEDIA, "encode", false, "frame %" PRId64 ": cannot convert %s to %s",
+                            index, av_get_pix_fmt_name(f->format), a->pix_fmt);
+                break;
+            }
+            w = conv;
+        }
+        if (!p->enc && (rc = s_encoder_open(p, w, &err)) != 0) {
+            /* Another worker may have this encoder: retryable elsewhere. */
+            s_pipe_fail(p, rc, "encode", true, "%s", err.msg);
+            break;
+        }
+        if (fault == RF_SLOT_FAULT_WRONG_COUNT && expected > 1 &&
+            p->encoded + p->dropped == expected - 1) {
+            p->dropped++; /* test fault: the chunk's last frame never reaches the encoder */
+            continue;
+        }
+        /* The encoder's clock is the chunk-local frame index (DESIGN §5). */
+        w->pts = (int64_t)p->encoded;
+        rc = rf_encoder_write(p->enc, w, &err);
+        if (rc) {
+            s_pipe_fail(p, rc, "encode", true, "frame %" PRId64 ": %s", index, err.msg);
+            break;
+        }
+        p->encoded++;
+        if (p->frames_done)
+            atomic_store(p->frames_done, p->encoded);
+        if (fault == RF_SLOT_FAULT_SLOW && !s_fault_sleep(p->env->fault.slow_ms, p->cancel)) {
+            s_pipe_stopped(p);
+            break;
+        }
+        if (fault == RF_SLOT_FAULT_HANG && p->cancel) {
+            RF_WARN(COMP, "chunk %u of job %s: test fault 'hang': stopping after frame %" PRId64
+                    " until cancelled", a->chunk, a->job_id, index);
+            while (s_fault_sleep(RF_SLOT_FAULT_POLL_MS, p->cancel))
+                ;
+            s_pipe_stopped(p);
+            break;
+        }
+    }
+    if (atomic_load(&p->failed))
+        goto out;
+    if (p->encoded + p->dropped != expected) {
+        s_pipe_fail(p, RF_EMEDIA, "decode", true,
+                    "decoded %" PRIu64 " frames for frames %" PRId64 "-%" PRId64 ", expected %" PRIu64,
+                    p->encoded + p->dropped, a->frame_start, a->frame_end - 1, expected);
+        goto out;
+    }
+    if (!p->enc) {
+        s_pipe_fail(p, RF_EMEDIA, "decode", true, "no frame to encode");
+        goto out;
+    }
+    rc = rf_encoder_finish(p->enc, &err); /* drains: the last packets go to the verify stage */
+    if (rc)
+        s_pipe_fail(p, rc, "encode", true, "%s", err.msg);
+out:
+    av_frame_free(&f);
+    av_frame_free(&conv);
+    sws_freeContext(sws);
+    s_q_close(&p->packets);
+    t->ended_ns = rf_now_ns();
+    return NULL;
+}
+
+/* ---- stage 4: verify (decode the encoder's packets as they come, hash every frame) ------------- */
+
+static void *s_verify_main(void *arg)
+{
+    s_pipe_t *p = arg;
+    s_stage_time_t *t = &p->time[S_VERIFY];
+    rf_err_t err = {0};
+    AVPacket *pkt = NULL;
+    int rc;
+
+    t->started_ns = rf_now_ns();
+    for (;;) {
+        av_packet_free(&pkt);
+        pkt = s_q_pop(p, &p->packets, &t->wait_in_ns);
+        if (!pkt || s_pipe_stopped(p))
+            break;
+        /* the encode stage made the hasher before it pushed the first packet (queue lock) */
+        rc = rf_frame_hasher_send(p->hasher, pkt, &err);
+        if (rc) {
+            s_pipe_fail(p, rc, "encode", true, "checking the encoded chunk: %s", err.msg);
+            break;
+        }
+    }
+    av_packet_free(&pkt);
+    if (!atomic_load(&p->failed) && p->hasher) {
+        rc = rf_frame_hasher_send(p->hasher, NULL, &err);
+        if (rc) {
+            s_pipe_fail(p, rc, "encode", true, "checking the encoded chunk: %s", err.msg);
+        } else {
+            p->hashed = rf_frame_hasher_frames(p->hasher);
+            rf_frame_hasher_digest(p->hasher, p->digest);
+        }
+    }
+    t->ended_ns = rf_now_ns();
+    return NULL;
+}
+
+/* Logs where the chunk's wall time went, stage by stage: busy = alive and not blocked on a queue.
+ * The stage with the highest busy share is the one to make faster. */
+static void s_log_times(const s_pipe_t *p, uint64_t t0_ns)
+{
+    char line[512];
+    size_t used = 0;
+    double wall = (double)(rf_now_ns() - t0_ns) / 1e9;
+    for (int i = 0; i < S_NSTAGES && used < sizeof(line); i++) {
+        const s_stage_time_t *t = &p->time[i];
+        if (!t->started_ns)
+            continue;
+        uint64_t alive = t->ended_ns > t->started_ns ? t->ended_ns - t->started_ns : 0;
+        uint64_t waits = t->wait_in_ns + t->wait_out_ns;
+        double busy = (double)(alive > waits ? alive - waits : 0) / 1e9;
+        int n = snprintf(line + used, sizeof(line) - used,
+                         "%s%s busy %.2f s (waited %.2f s for input, %.2f s for room)",
+                         used ? "; " : "", s_stage_names[i], busy, (double)t->wait_in_ns / 1e9,
+                         (double)t->wait_out_ns / 1e9);
+        if (n < 0)
+            break;
+        used += (size_t)n;
+    }
+    RF_INFO(COMP, "chunk %u of job %s: %" PRIu64 " frames in %.2f s; %s", p->a->chunk, p->a->job_id,
+            p->encoded, wall, line);
+}
+
 int rf_slot_render(const rf_assignment_t *a, const rf_slot_env_t *env, const atomic_int *cancel,
                    _Atomic uint64_t *frames_done, rf_slot_result_t *res)
 {
     memset(res, 0, sizeof(*res));
     char input[4400] = "", workdir[4200], out_path[4400];
     rf_err_t err = {0};
-    rf_decoder_t *dec = NULL;
-    rf_encoder_t *enc = NULL;
-    rf_pass_chain_t *chain = NULL;
-    rf_pconvert_t *conv_in = NULL, *conv_out = NULL;
-    struct SwsContext *sws = NULL;
-    rf_pframe_t pf = {0};
-    AVFrame *frame = NULL, *conv = av_frame_alloc();
-    s_fqueue_t q;
-    memset(&q, 0, sizeof(q));
-    pthread_mutex_init(&q.lock, NULL);
-    pthread_cond_init(&q.changed, NULL);
-    pthread_t decoder;
-    bool decoding = false;
+    s_pipe_t *p = calloc(1, sizeof(*p));
+    pthread_t threads[S_NSTAGES];
+    bool started[S_NSTAGES] = {false};
+    void *(*mains[S_NSTAGES])(void *) = {s_decode_main, s_passes_main, s_encode_main,
+                                         s_verify_main};
     int rc = 0;
     uint64_t expected = (uint64_t)(a->frame_end - a->frame_start);
-    uint64_t encoded = 0, t0 = rf_now_ms();
-    uint64_t dropped = 0; /* frames the wrong-count test fault kept from the encoder */
+    uint64_t t0 = rf_now_ns();
     rf_slot_fault_kind_t fault = env->fault.kind;
-    /* Frames arrive contiguous from the first one the queue carries: with passes the first
-     * context frame, without them the chunk's first frame. */
-    int64_t next_index = a->npasses ? a->frame_start - (int64_t)a->context_before : a->frame_start;
-    const char *opt_keys[RF_SPEC_MAX_PARAMS], *opt_values[RF_SPEC_MAX_PARAMS];
 
     snprintf(workdir, sizeof(workdir), "%s/leases/%" PRIu64, env->cache_dir, a->lease);
     snprintf(out_path, sizeof(out_path), "%s/chunk.nut", workdir);
-    if (!conv) {
+    if (!p)
+        return s_fail(res, RF_ENOMEM, "internal", true, "out of memory");
+    pthread_mutex_init(&p->lock, NULL);
+    p->a = a;
+    p->env = env;
+    p->cancel = cancel;
+    p->frames_done = frames_done;
+    p->out_path = out_path;
+    p->target_fmt = *a->pix_fmt ? av_get_pix_fmt(a->pix_fmt) : AV_PIX_FMT_NONE;
+    if (*a->pix_fmt && p->target_fmt == AV_PIX_FMT_NONE) {
+        rc = s_fail(res, RF_EINVAL, "encode", false, "unknown pixel format '%s'", a->pix_fmt);
+        goto out;
+    }
+    if (s_q_init(&p->frames, RF_SLOT_QUEUE_DECODED, s_free_frame) ||
+        s_q_init(&p->encode, RF_SLOT_QUEUE_TO_ENCODE, s_free_frame) ||
+        s_q_init(&p->packets, RF_SLOT_QUEUE_PACKETS, s_free_packet)) {
         rc = s_fail(res, RF_ENOMEM, "internal", true, "out of memory");
         goto out;
     }
@@ -488,183 +937,42 @@ int rf_slot_render(const rf_assignment_t *a, const rf_slot_env_t *env, const ato
     rc = s_input(a, env, workdir, cancel, input, sizeof(input), res);
     if (rc)
         goto out;
-    rc = rf_decoder_open(input, &dec, &err);
+    rc = rf_decoder_open(input, &p->dec, &err);
     if (rc) {
         rc = s_fail(res, rc, "decode", true, "%s", err.msg);
         goto out;
     }
-    const AVCodecParameters *par = rf_decoder_params(dec);
     if (a->npasses) {
+        const AVCodecParameters *par = rf_decoder_params(p->dec);
         rc = rf_pass_chain_new(a->pipeline, a->npasses, a->seed, par->width, par->height,
-                               a->frame_rate, &chain, &err);
+                               a->frame_rate, &p->chain, &err);
         if (rc) {
             rc = s_fail(res, rc, "pass", false, "%s", err.msg);
             goto out;
         }
     }
-    s_decode_job_t dj = {.a = a, .input = input, .cancel = cancel, .dec = dec, .q = &q,
-                         .want_context = a->npasses > 0};
-    if (pthread_create(&decoder, NULL, s_decode_main, &dj) != 0) {
-        rc = s_fail(res, RF_EIO, "internal", true, "cannot start the decode thread");
-        goto out;
-    }
-    decoding = true;
-
-    for (;;) {
-        av_frame_free(&frame);
-        frame = s_fq_pop(&q);
-        if (!frame)
+    for (int i = 0; i < S_NSTAGES; i++) {
+        if (i == S_PASSES && !p->chain)
+            continue; /* empty pipeline: decoded frames go straight to the encoder */
+        if (pthread_create(&threads[i], NULL, mains[i], p) != 0) {
+            s_pipe_fail(p, RF_EIO, "internal", true, "cannot start the %s thread", s_stage_names[i]);
             break;
-        if (cancel && atomic_load(cancel)) {
-            rc = s_fail(res, RF_ECANCELED, "cancelled", true, "cancelled");
-            goto out;
         }
-        bool context = frame->pts < a->start_pts;
-        int64_t index = next_index++;
-        const AVFrame *out = frame;
-        int target_fmt = *a->pix_fmt ? av_get_pix_fmt(a->pix_fmt) : frame->format;
-        if (target_fmt == AV_PIX_FMT_NONE) {
-            rc = s_fail(res, RF_EINVAL, "encode", false, "unknown pixel format '%s'", a->pix_fmt);
-            goto out;
-        }
-        if (chain) {
-            if (!conv_in &&
-                (rc = rf_pconvert_new(frame->width, frame->height, frame->format, frame->color_range,
-                                      frame->colorspace, &conv_in, &err)) != 0) {
-                rc = s_fail(res, rc, "pass", false, "%s", err.msg);
-                goto out;
-            }
-            if (!conv_out &&
-                (rc = rf_pconvert_new(frame->width, frame->height, target_fmt, frame->color_range,
-                                      frame->colorspace, &conv_out, &err)) != 0) {
-                rc = s_fail(res, rc, "pass", false, "%s", err.msg);
-                goto out;
-            }
-            rc = rf_pconvert_to_rgb(conv_in, frame, &pf, &err);
-            if (!rc) {
-                pf.index = index;
-                pf.pts = frame->pts;
-                pf.context = context;
-                rc = rf_pass_chain_run(chain, &pf, &err);
-            }
-            if (rc) {
-                rc = s_fail(res, rc, "pass", true, "%s", err.msg);
-                goto out;
-            }
-            if (context)
-                continue;
-            rc = rf_pconvert_from_rgb(conv_out, &pf, conv, &err);
-            if (rc) {
-                rc = s_fail(res, rc, "pass", true, "%s", err.msg);
-                goto out;
-            }
-            av_frame_copy_props(conv, frame);
-            out = conv;
-        } else if (target_fmt != frame->format) {
-            rc = s_convert(&sws, frame, target_fmt, conv);
-            if (rc) {
-                rc = s_fail(res, rc, "encode", false, "cannot convert %s to %s",
-                            av_get_pix_fmt_name(frame->format), a->pix_fmt);
-                goto out;
-            }
-            out = conv;
-        }
-        if (context)
-            continue; /* without passes, context frames are not even decoded into the queue */
-        if (!enc) {
-            for (size_t i = 0; i < a->noptions && i < RF_SPEC_MAX_PARAMS; i++) {
-                opt_keys[i] = a->options[i].key;
-                opt_values[i] = a->options[i].value;
-            }
-            rf_encode_params_t p = {
-                .codec = a->codec,
-                .crf = a->crf,
-                .preset = s_opt(a->preset),
-                .pix_fmt = out->format,
-                .bitrate = a->bitrate,
-                .gop = a->gop,
-                .opt_keys = opt_keys,
-                .opt_values = opt_values,
-                .nopts = a->noptions,
-                .width = out->width,
-                .height = out->height,
-                .frame_rate = a->frame_rate,
-                .sample_aspect_ratio = par->sample_aspect_ratio,
-                .color_range = par->color_range,
-                .color_primaries = par->color_primaries,
-                .color_trc = par->color_trc,
-                .color_space = par->color_space,
-                .chroma_location = par->chroma_location,
-            };
-            rc = rf_encoder_open(&p, out_path, &enc, &err);
-            if (rc) {
-                /* Another worker may have this encoder: retryable elsewhere. */
-                rc = s_fail(res, rc, "encode", true, "%s", err.msg);
-                goto out;
-            }
-        }
-        if (fault == RF_SLOT_FAULT_WRONG_COUNT && expected > 1 && encoded + dropped == expected - 1) {
-            dropped++; /* test fault: the chunk's last frame never reaches the encoder */
-            continue;
-        }
-        /* The encoder's clock is the chunk-local frame index (DESIGN §5). */
-        AVFrame *w = (AVFrame *)out;
-        int64_t src_pts = w->pts;
-        w->pts = (int64_t)encoded;
-        rc = rf_encoder_write(enc, w, &err);
-        w->pts = src_pts;
-        if (rc) {
-            rc = s_fail(res, rc, "encode", true, "frame %" PRId64 ": %s",
-                        a->frame_start + (int64_t)encoded, err.msg);
-            goto out;
-        }
-        encoded++;
-        if (frames_done)
-            atomic_store(frames_done, encoded);
-        if (fault == RF_SLOT_FAULT_SLOW && !s_fault_sleep(env->fault.slow_ms, cancel)) {
-            rc = s_fail(res, RF_ECANCELED, "cancelled", true, "cancelled");
-            goto out;
-        }
-        if (fault == RF_SLOT_FAULT_HANG && cancel) {
-            RF_WARN(COMP, "chunk %u of job %s: test fault 'hang': stopping after frame %" PRId64
-                    " until cancelled", a->chunk, a->job_id, a->frame_start);
-            while (s_fault_sleep(RF_SLOT_FAULT_POLL_MS, cancel))
-                ;
-            rc = s_fail(res, RF_ECANCELED, "cancelled", true, "cancelled");
-            goto out;
-        }
+        started[i] = true;
     }
-    pthread_join(decoder, NULL);
-    decoding = false;
-    if (q.rc) {
-        rc = s_fail(res, q.rc, "decode", q.rc != RF_ECANCELED, "%s", q.err.msg);
+    for (int i = 0; i < S_NSTAGES; i++)
+        if (started[i])
+            pthread_join(threads[i], NULL);
+    if (atomic_load(&p->failed)) {
+        rc = s_fail(res, p->rc, p->error_class, p->retryable, "%s", p->message);
         goto out;
     }
-    if (chain && (rc = rf_pass_chain_flush(chain, &err)) != 0) {
-        rc = s_fail(res, rc, "pass", true, "%s", err.msg);
-        goto out;
-    }
-    if (encoded + dropped != expected) {
-        rc = s_fail(res, RF_EMEDIA, "decode", true,
-                    "decoded %" PRIu64 " frames for frames %" PRId64 "-%" PRId64 ", expected %" PRIu64,
-                    encoded, a->frame_start, a->frame_end - 1, expected);
-        goto out;
-    }
-    rc = rf_encoder_finish(enc, &err);
-    if (rc) {
-        rc = s_fail(res, rc, "encode", true, "%s", err.msg);
-        goto out;
-    }
-    rf_encoder_destroy(&enc);
-    double secs = (double)(rf_now_ms() - t0) / 1000.0;
-    res->fps = secs > 0 ? (float)((double)encoded / secs) : 0;
+    s_log_times(p, t0);
+    res->fps = (float)((double)p->encoded / ((double)(rf_now_ns() - t0) / 1e9));
     /* Checksums of what the coordinator will decode, not of what we fed the encoder. */
-    rc = rf_media_checksum(out_path, &res->frames, res->digest, NULL, NULL, &err);
-    if (rc) {
-        rc = s_fail(res, rc, "encode", true, "checking the encoded chunk: %s", err.msg);
-        goto out;
-    }
-    if (res->frames + dropped != expected) {
+    res->frames = p->hashed;
+    memcpy(res->digest, p->digest, sizeof(res->digest));
+    if (res->frames + p->dropped != expected) {
         rc = s_fail(res, RF_EVERIFY, "encode", true,
                     "the encoded chunk decodes to %" PRIu64 " frames, expected %" PRIu64, res->frames,
                     expected);
@@ -672,7 +980,7 @@ int rf_slot_render(const rf_assignment_t *a, const rf_slot_env_t *env, const ato
     }
     if (fault == RF_SLOT_FAULT_WRONG_COUNT) {
         RF_WARN(COMP, "chunk %u of job %s: test fault 'wrong-count': dropped %" PRIu64
-                " frame, reporting %" PRIu64 " frames for %" PRIu64, a->chunk, a->job_id, dropped,
+                " frame, reporting %" PRIu64 " frames for %" PRIu64, a->chunk, a->job_id, p->dropped,
                 expected, res->frames);
         res->frames = expected; /* the digest stays that of what was encoded */
     } else if (fault == RF_SLOT_FAULT_BAD_CHECKSUM) {
@@ -681,32 +989,29 @@ int rf_slot_render(const rf_assignment_t *a, const rf_slot_env_t *env, const ato
         res->digest[0] ^= 0x01;
     }
     rc = rf_blob_upload(env->zctx, env->blob_endpoint, out_path, res->result_blob, &res->result_size,
-                        RF_TRANSFER_TIMEOUT_MS, cancel, &err);
+                        RF_TRANSFER_TIMEOUT_MS, cancel, NULL, &err);
     if (rc) {
         rc = s_fail(res, rc, "transfer", true, "uploading the result: %s", err.msg);
         goto out;
     }
 out:
-    if (decoding) {
-        s_fq_abort(&q);
-        pthread_join(decoder, NULL);
+    if (p) {
+        s_q_release(&p->frames);
+        s_q_release(&p->encode);
+        s_q_release(&p->packets);
+        rf_frame_hasher_destroy(&p->hasher);
+        rf_encoder_destroy(&p->enc);
+        rf_pass_chain_destroy(&p->chain);
+        rf_decoder_destroy(&p->dec);
+        pthread_mutex_destroy(&p->lock);
+        free(p);
     }
-    s_fq_abort(&q);
-    av_frame_free(&frame);
-    av_frame_free(&conv);
-    rf_pframe_release(&pf);
-    rf_pconvert_destroy(&conv_in);
-    rf_pconvert_destroy(&conv_out);
-    sws_freeContext(sws);
-    rf_pass_chain_destroy(&chain);
-    rf_encoder_destroy(&enc);
-    rf_decoder_destroy(&dec);
-    pthread_mutex_destroy(&q.lock);
-    pthread_cond_destroy(&q.changed);
     unlink(out_path);
     if (*a->input_blob && *input)
         unlink(input);
     rmdir(workdir);
+    if (rc)
+        res->result_blob[0] = '\0';
     res->rc = rc;
     return rc;
 }

@@ -3,8 +3,16 @@
  *
  * rf_slot_render blocks; the worker runs it on the slot's own thread and talks to it only through
  * the atomics it passes (cancel in, frames_done out), so the control loop never waits on media.
- * Inside, decoding runs on a second thread feeding a bounded frame queue, so decode and
- * passes+encode overlap and memory stays bounded whatever the chunk length.
+ * Inside, the chunk flows through a pipeline of threads joined by bounded queues, so the stages
+ * overlap and memory stays bounded whatever the chunk length:
+ *
+ *   demux+decode -> passes -> encode+mux -> verify (decode the encoder's packets, hash each frame)
+ *
+ * With an empty pipeline there is no pass stage and frames reach the encoder untouched, in their
+ * own pixel format. The verify stage computes the per-frame SHA-256s the coordinator checks while
+ * the encoder runs, from the packets it produces, instead of decoding the finished file again.
+ * The first stage to fail stops the others (its error, naming the frame, is the chunk's); every
+ * stage sees the cancel flag within RF_SLOT_WAIT_MS even while blocked on a queue.
  */
 #ifndef RF_SLOT_H
 #define RF_SLOT_H
@@ -20,7 +28,14 @@
 #include "hash.h"
 #include "reelfarm.pb-c.h"
 
-#define RF_SLOT_QUEUE_FRAMES 16 /* decoded frames buffered between decode and encode */
+/* Queue sizes. A frame queue holds frames in the source's format (a 1080p yuv420p frame is 3 MiB,
+ * so 8 + 8 frames are ~48 MiB per slot); enough to ride out per-frame jitter between stages, not
+ * more: a deeper queue only adds memory, since the slowest stage sets the pace. Packets are small
+ * and bursty (an encoder's lookahead flushes many at once at the end). */
+#define RF_SLOT_QUEUE_DECODED 8   /* decoded frames waiting for the pass stage */
+#define RF_SLOT_QUEUE_TO_ENCODE 8 /* frames waiting for the encoder (from passes, or decode) */
+#define RF_SLOT_QUEUE_PACKETS 64  /* encoded packets waiting for the verify stage */
+#define RF_SLOT_WAIT_MS 100       /* longest a queue wait goes without looking at the cancel flag */
 
 /* A validated copy of an Assign message; owns all its strings. */
 typedef struct rf_assignment {
@@ -93,8 +108,9 @@ typedef struct rf_slot_result {
     float fps;
 } rf_slot_result_t;
 
-/* Renders a; returns res->rc. cancel: set non-zero to stop within a frame; frames_done: updated
- * as frames are encoded (read by the control loop for Progress). */
+/* Renders a; returns res->rc. cancel: set non-zero to stop within RF_SLOT_WAIT_MS (or one frame's
+ * work); frames_done: updated as frames are encoded (read by the control loop for Progress). On
+ * failure res says which stage failed and why, naming the global frame index where there is one. */
 int rf_slot_render(const rf_assignment_t *a, const rf_slot_env_t *env, const atomic_int *cancel,
                    _Atomic uint64_t *frames_done, rf_slot_result_t *res);
 

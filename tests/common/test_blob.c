@@ -121,7 +121,7 @@ static void test_upload_fetch_round_trip(void **state)
         char sha[RF_SHA256_HEX_LEN + 1];
         uint64_t size = 99;
         rf_err_t err = {0};
-        int rc = rf_blob_upload(f->ctx, rf_blob_server_endpoint(f->server), src, sha, &size, 10000, NULL, &err);
+        int rc = rf_blob_upload(f->ctx, rf_blob_server_endpoint(f->server), src, sha, &size, 10000, NULL, NULL, &err);
         if (rc != 0)
             print_error("upload: %s\n", err.msg);
         assert_int_equal(rc, 0);
@@ -138,7 +138,7 @@ static void test_upload_fetch_round_trip(void **state)
         assert_int_equal((size_t)st.st_size, sizes[i]);
         assert_int_equal(s_count_tmp_files(f), 0);
 
-        rc = rf_blob_fetch(f->ctx, rf_blob_server_endpoint(f->server), sha, size, dest, 10000, NULL, &err);
+        rc = rf_blob_fetch(f->ctx, rf_blob_server_endpoint(f->server), sha, size, dest, 10000, NULL, NULL, &err);
         if (rc != 0)
             print_error("fetch: %s\n", err.msg);
         assert_int_equal(rc, 0);
@@ -150,7 +150,7 @@ static void test_upload_fetch_round_trip(void **state)
         free(got);
 
         /* Uploading the same bytes again is answered from the store. */
-        rc = rf_blob_upload(f->ctx, rf_blob_server_endpoint(f->server), src, sha, &size, 10000, NULL, &err);
+        rc = rf_blob_upload(f->ctx, rf_blob_server_endpoint(f->server), src, sha, &size, 10000, NULL, NULL, &err);
         assert_int_equal(rc, 0);
         assert_int_equal(s_count_tmp_files(f), 0);
         free(data);
@@ -167,7 +167,7 @@ static void test_fetch_errors(void **state)
 
     /* Unknown blob. */
     const char *unknown = "0000000000000000000000000000000000000000000000000000000000000000";
-    assert_int_equal(rf_blob_fetch(f->ctx, endpoint, unknown, 10, dest, 5000, NULL, &err), RF_ENOENT);
+    assert_int_equal(rf_blob_fetch(f->ctx, endpoint, unknown, 10, dest, 5000, NULL, NULL, &err), RF_ENOENT);
     assert_int_equal(err.code, RF_ENOENT);
     assert_int_equal(access(dest, F_OK), -1);
     char part[PATH_MAX + 8];
@@ -177,14 +177,14 @@ static void test_fetch_errors(void **state)
     /* Names that are not hashes never reach the server or the file system. */
     static const char *bad[] = {"../../etc/passwd", "abc", ""};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-        assert_int_equal(rf_blob_fetch(f->ctx, endpoint, bad[i], 10, dest, 1000, NULL, &err), RF_EINVAL);
+        assert_int_equal(rf_blob_fetch(f->ctx, endpoint, bad[i], 10, dest, 1000, NULL, NULL, &err), RF_EINVAL);
 
     /* A known blob fetched with the wrong expected size fails verification. */
     char src[PATH_MAX], sha[RF_SHA256_HEX_LEN + 1];
     snprintf(src, sizeof src, "%s/small", f->root);
     free(s_random_file(src, 1000, 42));
-    assert_int_equal(rf_blob_upload(f->ctx, endpoint, src, sha, NULL, 5000, NULL, &err), 0);
-    assert_int_equal(rf_blob_fetch(f->ctx, endpoint, sha, 999, dest, 5000, NULL, &err), RF_EVERIFY);
+    assert_int_equal(rf_blob_upload(f->ctx, endpoint, src, sha, NULL, 5000, NULL, NULL, &err), 0);
+    assert_int_equal(rf_blob_fetch(f->ctx, endpoint, sha, 999, dest, 5000, NULL, NULL, &err), RF_EVERIFY);
     assert_int_equal(access(dest, F_OK), -1);
 }
 
@@ -208,14 +208,14 @@ static void test_cancel_and_timeout(void **state)
 
     /* Already cancelled. */
     atomic_int cancel = 1;
-    assert_int_equal(rf_blob_fetch(f->ctx, s_dead_endpoint, sha, 3, dest, 10000, &cancel, &err), RF_ECANCELED);
+    assert_int_equal(rf_blob_fetch(f->ctx, s_dead_endpoint, sha, 3, dest, 10000, &cancel, NULL, &err), RF_ECANCELED);
 
     /* Cancelled while waiting: returns long before the 10 s timeout. */
     atomic_store(&cancel, 0);
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, s_cancel_later, &cancel), 0);
     uint64_t start = rf_now_ms();
-    assert_int_equal(rf_blob_fetch(f->ctx, s_dead_endpoint, sha, 3, dest, 10000, &cancel, &err), RF_ECANCELED);
+    assert_int_equal(rf_blob_fetch(f->ctx, s_dead_endpoint, sha, 3, dest, 10000, &cancel, NULL, &err), RF_ECANCELED);
     uint64_t took = rf_now_ms() - start;
     pthread_join(t, NULL);
     assert_true(took >= 100 && took < 2000);
@@ -224,14 +224,203 @@ static void test_cancel_and_timeout(void **state)
     char src[PATH_MAX], out_sha[RF_SHA256_HEX_LEN + 1];
     snprintf(src, sizeof src, "%s/upload-src", f->root);
     free(s_random_file(src, 100, 7));
-    assert_int_equal(rf_blob_upload(f->ctx, s_dead_endpoint, src, out_sha, NULL, 10000, &cancel, &err), RF_ECANCELED);
+    assert_int_equal(rf_blob_upload(f->ctx, s_dead_endpoint, src, out_sha, NULL, 10000, &cancel, NULL, &err), RF_ECANCELED);
 
     /* No progress at all: a timeout. */
     start = rf_now_ms();
-    assert_int_equal(rf_blob_fetch(f->ctx, s_dead_endpoint, sha, 3, dest, 300, NULL, &err), RF_ETIMEDOUT);
+    assert_int_equal(rf_blob_fetch(f->ctx, s_dead_endpoint, sha, 3, dest, 300, NULL, NULL, &err), RF_ETIMEDOUT);
     took = rf_now_ms() - start;
     assert_true(took >= 250 && took < 2000);
     assert_int_equal(access(dest, F_OK), -1);
+}
+
+/* ---- resuming after the server goes away mid-transfer ----------------------------------------- */
+
+#define RESUME_SIZE (24 * (size_t)RF_BLOB_PIECE + 4321) /* many credit windows */
+#define RESUME_CUT (6 * (uint64_t)RF_BLOB_PIECE)        /* the server dies once this much is done */
+#define RESUME_DOWN_MS (RF_BLOB_STALL_MS + 500)         /* and is back after the client stalled */
+
+typedef struct s_cut {
+    fixture_t *f;
+    char endpoint[256];
+    int cut;           /* the server was stopped */
+    int restart;       /* bring it back RESUME_DOWN_MS later (else leave it down) */
+    pthread_t restarter;
+} s_cut_t;
+
+static void *s_restart_later(void *arg)
+{
+    s_cut_t *c = arg;
+    rf_sleep_ms(RESUME_DOWN_MS);
+    rf_err_t err = {0};
+    if (rf_blob_server_new(c->f->ctx, c->endpoint, c->f->blob_dir, &c->f->server, &err) != 0)
+        print_error("restart: %s\n", err.msg);
+    return NULL;
+}
+
+/* The progress hook: the first time RESUME_CUT bytes are done, the server stops (its in-flight
+ * requests and replies are lost with it), like a coordinator restart. */
+static void s_cut_at(void *arg, uint64_t done, uint64_t total)
+{
+    s_cut_t *c = arg;
+    (void)total;
+    if (c->cut || done < RESUME_CUT)
+        return;
+    c->cut = 1;
+    snprintf(c->endpoint, sizeof c->endpoint, "%s", rf_blob_server_endpoint(c->f->server));
+    rf_blob_server_destroy(&c->f->server);
+    if (c->restart)
+        assert_int_equal(pthread_create(&c->restarter, NULL, s_restart_later, c), 0);
+}
+
+static void test_upload_resumes_after_server_restart(void **state)
+{
+    fixture_t *f = *state;
+    char src[PATH_MAX], sha[RF_SHA256_HEX_LEN + 1], stored[PATH_MAX];
+    snprintf(src, sizeof src, "%s/big-up", f->root);
+    unsigned char *data = s_random_file(src, RESUME_SIZE, 11);
+    s_cut_t cut = {.f = f, .restart = 1};
+    rf_blob_xfer_t x = {.on_progress = s_cut_at, .arg = &cut};
+    rf_err_t err = {0};
+    uint64_t size = 0;
+    char endpoint[256]; /* the server's own string goes with it */
+    snprintf(endpoint, sizeof endpoint, "%s", rf_blob_server_endpoint(f->server));
+    int rc = rf_blob_upload(f->ctx, endpoint, src, sha, &size, 10000, NULL, &x, &err);
+    if (cut.cut)
+        pthread_join(cut.restarter, NULL);
+    if (rc != 0)
+        fail_msg("upload: %s", err.msg);
+    assert_true(cut.cut);
+    assert_int_equal(size, RESUME_SIZE);
+    /* it went on from what the restarted server found on disk, not from 0 */
+    assert_true(x.reconnects >= 1);
+    assert_true(x.resumed_from >= RESUME_CUT && x.resumed_from < RESUME_SIZE);
+    assert_int_equal(x.bytes_after_resume, RESUME_SIZE - x.resumed_from);
+    assert_true(x.bytes_after_resume < RESUME_SIZE);
+    /* and the stored blob is exactly the file */
+    assert_int_equal(rf_blob_path(f->blob_dir, sha, stored, sizeof stored), 0);
+    size_t len = 0;
+    unsigned char *got = s_read_file(stored, &len);
+    assert_int_equal(len, RESUME_SIZE);
+    assert_memory_equal(got, data, len);
+    uint8_t digest[RF_SHA256_LEN];
+    char hex[RF_SHA256_HEX_LEN + 1];
+    rf_sha256(data, RESUME_SIZE, digest);
+    assert_string_equal(sha, rf_hex(digest, sizeof digest, hex));
+    free(got);
+    free(data);
+}
+
+/* Puts RESUME_SIZE random bytes in the store directly; returns them. */
+static unsigned char *s_stored_blob(fixture_t *f, unsigned seed, char sha[RF_SHA256_HEX_LEN + 1])
+{
+    char tmp[PATH_MAX];
+    rf_err_t err = {0};
+    assert_int_equal(rf_blob_tmp_path(f->blob_dir, "big", tmp, sizeof tmp), 0);
+    unsigned char *data = s_random_file(tmp, RESUME_SIZE, seed);
+    assert_int_equal(rf_blob_commit(f->blob_dir, tmp, sha, NULL, &err), 0);
+    return data;
+}
+
+static void s_check_file(const char *path, const unsigned char *data)
+{
+    size_t len = 0;
+    unsigned char *got = s_read_file(path, &len);
+    assert_int_equal(len, RESUME_SIZE);
+    assert_memory_equal(got, data, len);
+    free(got);
+}
+
+static void test_fetch_resumes_after_server_restart(void **state)
+{
+    fixture_t *f = *state;
+    char sha[RF_SHA256_HEX_LEN + 1], dest[PATH_MAX];
+    unsigned char *data = s_stored_blob(f, 12, sha);
+    snprintf(dest, sizeof dest, "%s/big-down", f->root);
+    s_cut_t cut = {.f = f, .restart = 1};
+    rf_blob_xfer_t x = {.on_progress = s_cut_at, .arg = &cut};
+    rf_err_t err = {0};
+    char endpoint[256];
+    snprintf(endpoint, sizeof endpoint, "%s", rf_blob_server_endpoint(f->server));
+    int rc = rf_blob_fetch(f->ctx, endpoint, sha, RESUME_SIZE, dest, 10000, NULL, &x, &err);
+    if (cut.cut)
+        pthread_join(cut.restarter, NULL);
+    if (rc != 0)
+        fail_msg("fetch: %s", err.msg);
+    assert_true(x.reconnects >= 1);
+    assert_true(x.resumed_from >= RESUME_CUT);
+    assert_int_equal(x.bytes_after_resume, RESUME_SIZE - x.resumed_from);
+    assert_int_equal(x.bytes, RESUME_SIZE); /* nothing fetched twice */
+    s_check_file(dest, data);
+    free(data);
+}
+
+/* A fetch that gives up while the server is down keeps its verified bytes; the next fetch to the
+ * same destination, once the server is back, fetches only the rest. */
+static void test_fetch_resumes_a_kept_partial(void **state)
+{
+    fixture_t *f = *state;
+    char sha[RF_SHA256_HEX_LEN + 1], dest[PATH_MAX], part[PATH_MAX + 8];
+    unsigned char *data = s_stored_blob(f, 13, sha);
+    snprintf(dest, sizeof dest, "%s/big-kept", f->root);
+    snprintf(part, sizeof part, "%s.part", dest);
+    s_cut_t cut = {.f = f, .restart = 0};
+    rf_blob_xfer_t x = {.on_progress = s_cut_at, .arg = &cut};
+    rf_err_t err = {0};
+    char endpoint[256];
+    snprintf(endpoint, sizeof endpoint, "%s", rf_blob_server_endpoint(f->server));
+    int rc = rf_blob_fetch(f->ctx, endpoint, sha, RESUME_SIZE, dest, RF_BLOB_STALL_MS + 1000, NULL, &x, &err);
+    assert_int_equal(rc, RF_ETIMEDOUT);
+    assert_true(cut.cut);
+    assert_true(x.reconnects >= 1); /* it tried a fresh connection before giving up */
+    assert_int_equal(access(dest, F_OK), -1);
+    struct stat st;
+    assert_int_equal(stat(part, &st), 0);
+    assert_true((uint64_t)st.st_size >= RESUME_CUT);
+
+    /* The server comes back. */
+    rf_err_t serr = {0};
+    assert_int_equal(rf_blob_server_new(f->ctx, cut.endpoint, f->blob_dir, &f->server, &serr), 0);
+    rf_blob_xfer_t again = {0};
+    rc = rf_blob_fetch(f->ctx, rf_blob_server_endpoint(f->server), sha, RESUME_SIZE, dest, 10000, NULL, &again, &err);
+    if (rc != 0)
+        fail_msg("fetch after restart: %s", err.msg);
+    assert_true(again.resumed_from >= RESUME_CUT);
+    assert_int_equal(again.bytes, RESUME_SIZE - again.resumed_from);
+    assert_true(again.bytes < RESUME_SIZE);
+    assert_int_equal(again.reconnects, 0);
+    s_check_file(dest, data);
+    assert_int_equal(access(part, F_OK), -1); /* no leftovers once done */
+    free(data);
+}
+
+/* A kept partial that does not belong to the blob (corrupted, or another blob's) fails the
+ * SHA-256 check and is deleted: resuming can fail a transfer, never pass bad bytes. */
+static void test_fetch_rejects_a_bad_partial(void **state)
+{
+    fixture_t *f = *state;
+    char sha[RF_SHA256_HEX_LEN + 1], dest[PATH_MAX], part[PATH_MAX + 8], offset[PATH_MAX + 16];
+    unsigned char *data = s_stored_blob(f, 14, sha);
+    snprintf(dest, sizeof dest, "%s/big-bad", f->root);
+    snprintf(part, sizeof part, "%s.part", dest);
+    snprintf(offset, sizeof offset, "%s.part.offset", dest);
+    free(s_random_file(part, 3 * RF_BLOB_PIECE, 99)); /* other bytes */
+    FILE *o = fopen(offset, "w");
+    assert_non_null(o);
+    fprintf(o, "%d\n", 3 * RF_BLOB_PIECE);
+    fclose(o);
+    rf_err_t err = {0};
+    rf_blob_xfer_t x = {0};
+    const char *endpoint = rf_blob_server_endpoint(f->server);
+    assert_int_equal(rf_blob_fetch(f->ctx, endpoint, sha, RESUME_SIZE, dest, 10000, NULL, &x, &err), RF_EVERIFY);
+    assert_int_equal(x.resumed_from, 3 * RF_BLOB_PIECE);
+    assert_int_equal(access(part, F_OK), -1);
+    assert_int_equal(access(offset, F_OK), -1);
+    /* the retry starts from 0 and succeeds */
+    assert_int_equal(rf_blob_fetch(f->ctx, endpoint, sha, RESUME_SIZE, dest, 10000, NULL, &x, &err), 0);
+    assert_int_equal(x.resumed_from, 0);
+    s_check_file(dest, data);
+    free(data);
 }
 
 static void test_commit_dedupe(void **state)
@@ -283,6 +472,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_fetch_errors, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_cancel_and_timeout, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_commit_dedupe, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_upload_resumes_after_server_restart, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_fetch_resumes_after_server_restart, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_fetch_resumes_a_kept_partial, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_fetch_rejects_a_bad_partial, s_setup, s_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,6 +4,7 @@
  * Also: a temporal pass with context frames, cancellation, an unknown encoder, and the checks of
  * rf_assignment_from_msg.
  */
+#include <pthread.h>
 #include <stdatomic.h>
 #include <sys/stat.h>
 
@@ -12,6 +13,7 @@
 #include "blob.h"
 #include "media.h"
 #include "media/fixture.h"
+#include "rftime.h"
 #include "slot.h"
 
 #define SRC_FRAMES 300
@@ -276,7 +278,181 @@ static void test_render_with_deflicker_and_context(void **state)
     }
 }
 
+/* The digest the worker reports, recomputed from the stock CLI's framehash of the uploaded result:
+ * SHA-256 over the per-frame SHA-256s (in output order) that `ffmpeg -f framehash -hash sha256`
+ * prints. The worker computes its digest from the encoder's packets while it encodes (a pipelined
+ * decoder), so this is what proves it equals a decode of the file it uploads. */
+static void t_framehash_digest(const t_env_t *e, const rf_slot_result_t *res, uint64_t *frames,
+                               uint8_t digest[RF_SHA256_LEN])
+{
+    char path[1024], cmd[1400], line[512];
+    assert_int_equal(rf_blob_path(e->blob_dir, res->result_blob, path, sizeof(path)), 0);
+    snprintf(cmd, sizeof(cmd),
+             "ffmpeg -nostdin -v error -i '%s' -map 0:v:0 -f framehash -hash sha256 -", path);
+    FILE *f = popen(cmd, "r");
+    assert_non_null(f);
+    rf_sha256_t all;
+    rf_sha256_init(&all);
+    *frames = 0;
+    while (fgets(line, sizeof(line), f)) {
+        if (line[0] == '#')
+            continue;
+        line[strcspn(line, "\n")] = '\0';
+        const char *hex = strrchr(line, ',');
+        assert_non_null(hex);
+        while (*++hex == ' ')
+            ;
+        uint8_t sha[RF_SHA256_LEN];
+        if (rf_sha256_from_hex(hex, sha) != 0)
+            fail_msg("framehash line without a SHA-256: %s", line);
+        rf_sha256_update(&all, sha, sizeof(sha));
+        (*frames)++;
+    }
+    assert_int_equal(pclose(f), 0);
+    rf_sha256_final(&all, digest);
+}
+
+static void test_reported_digest_equals_ffmpeg_framehash(void **state)
+{
+    t_env_t *e = *state;
+    rf_slot_env_t env = t_slot_env(e);
+    static const struct {
+        int64_t start, end;
+        const char *codec, *pass;
+    } cases[] = {
+        {100, 160, "libx264", NULL},        /* B-frames: decode order differs from output order */
+        {40, 100, "libx264", "deflicker"},  /* through the pass stage */
+        {0, 25, "ffv1", NULL},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        t_msg_t t;
+        t_assign(e, &t, cases[i].start, cases[i].end, cases[i].pass ? 4 : 0, cases[i].codec,
+                 cases[i].pass);
+        rf_assignment_t *a = t_from_msg(&t);
+        atomic_int cancel = 0;
+        rf_slot_result_t res;
+        if (rf_slot_render(a, &env, &cancel, NULL, &res) != 0)
+            fail_msg("case %zu: %s: %s", i, res.error_class, res.message);
+        uint64_t frames = 0;
+        uint8_t digest[RF_SHA256_LEN];
+        t_framehash_digest(e, &res, &frames, digest);
+        assert_int_equal(frames, (uint64_t)(cases[i].end - cases[i].start));
+        assert_int_equal(res.frames, frames);
+        if (memcmp(digest, res.digest, RF_SHA256_LEN) != 0)
+            fail_msg("case %zu: the reported digest differs from ffmpeg's framehash", i);
+        rf_assignment_destroy(&a);
+    }
+}
+
 /* ---- failures -------------------------------------------------------------------------------- */
+
+/* A stage that fails while the others block on full queues: the whole chunk (300 frames, far more
+ * than the queues hold) must end with the failing stage's error, not hang. */
+static void test_stage_failure_stops_the_pipeline(void **state)
+{
+    t_env_t *e = *state;
+    rf_slot_env_t env = t_slot_env(e);
+    static const struct {
+        const char *codec, *pass, *pix_fmt, *klass, *msg;
+    } cases[] = {
+        /* encode fails on its first frame: decode blocks on the full encode queue */
+        {"nosuchcodec", NULL, "", "encode", "nosuchcodec"},
+        /* the same behind the pass stage: decode and passes both block */
+        {"nosuchcodec", "grade", "", "encode", "nosuchcodec"},
+        /* a format the encoder refuses: the frame's own format reaches it */
+        {"ffv1", NULL, "yuyv422", "encode", "does not support pixel format"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        t_msg_t t;
+        t_assign(e, &t, 0, SRC_FRAMES, 0, cases[i].codec, cases[i].pass);
+        t.enc.pix_fmt = (char *)cases[i].pix_fmt;
+        rf_assignment_t *a = t_from_msg(&t);
+        atomic_int cancel = 0;
+        _Atomic uint64_t done = 0;
+        rf_slot_result_t res;
+        int rc = rf_slot_render(a, &env, &cancel, &done, &res);
+        if (rc == 0)
+            fail_msg("case %zu: rendered, expected a failure", i);
+        assert_int_equal(res.rc, rc);
+        if (strcmp(res.error_class, cases[i].klass) != 0 || !strstr(res.message, cases[i].msg))
+            fail_msg("case %zu: %s: '%s', want %s: '...%s...'", i, res.error_class, res.message,
+                     cases[i].klass, cases[i].msg);
+        assert_string_equal(res.result_blob, "");
+        assert_int_equal(atomic_load(&done), 0);
+        rf_assignment_destroy(&a);
+    }
+}
+
+/* Cancelling mid-chunk: every stage is running or blocked on a queue; all must stop. */
+typedef struct t_canceller {
+    _Atomic uint64_t *done;
+    atomic_int *cancel;
+    uint64_t after;
+} t_canceller_t;
+
+static void *t_cancel_main(void *arg)
+{
+    t_canceller_t *c = arg;
+    while (atomic_load(c->done) < c->after)
+        rf_sleep_ms(1);
+    atomic_store(c->cancel, 1);
+    return NULL;
+}
+
+static void test_cancel_mid_chunk(void **state)
+{
+    t_env_t *e = *state;
+    rf_slot_env_t env = t_slot_env(e);
+    static const char *const passes[] = {NULL, "deflicker"};
+    for (size_t i = 0; i < 2; i++) {
+        t_msg_t t;
+        t_assign(e, &t, 10, SRC_FRAMES, passes[i] ? 4 : 0, "libx264", passes[i]);
+        rf_assignment_t *a = t_from_msg(&t);
+        /* 20 ms per frame keeps the chunk from finishing before the cancel lands (6 s in all) */
+        rf_err_t ferr = {0};
+        assert_int_equal(rf_slot_fault_parse("slow:20", &env.fault, &ferr), 0);
+        atomic_int cancel = 0;
+        _Atomic uint64_t done = 0;
+        t_canceller_t c = {.done = &done, .cancel = &cancel, .after = 5};
+        pthread_t th;
+        assert_int_equal(pthread_create(&th, NULL, t_cancel_main, &c), 0);
+        rf_slot_result_t res;
+        int rc = rf_slot_render(a, &env, &cancel, &done, &res);
+        pthread_join(th, NULL);
+        assert_int_equal(rc, RF_ECANCELED);
+        assert_string_equal(res.error_class, "cancelled");
+        assert_true(atomic_load(&done) >= 5 && atomic_load(&done) < SRC_FRAMES - 10);
+        assert_string_equal(res.result_blob, "");
+        rf_assignment_destroy(&a);
+    }
+    env.fault.kind = RF_SLOT_FAULT_NONE;
+}
+
+/* A slice that holds fewer frames than the chunk (shared storage: no blob hash to catch it): the
+ * decode stage ends early, the encode stage reports the shortfall. */
+static void test_short_input_fails_as_decode(void **state)
+{
+    t_env_t *e = *state;
+    rf_slot_env_t env = t_slot_env(e);
+    char path[700], err_path[800];
+    snprintf(path, sizeof(path), "%s/short.nut", e->dir);
+    rf_err_t err = {0};
+    if (rf_media_slice(e->info, 0, 40, path, &err) != 0)
+        fail_msg("slice: %s", err.msg);
+    t_msg_t t;
+    t_assign(e, &t, 0, 80, 0, "ffv1", NULL);
+    t.m.input_blob = (char *)"";
+    t.m.input_path = path;
+    rf_assignment_t *a = t_from_msg(&t);
+    atomic_int cancel = 0;
+    rf_slot_result_t res;
+    assert_true(rf_slot_render(a, &env, &cancel, NULL, &res) < 0);
+    assert_string_equal(res.error_class, "decode");
+    snprintf(err_path, sizeof(err_path), "expected 80");
+    if (!strstr(res.message, err_path))
+        fail_msg("message: %s", res.message);
+    rf_assignment_destroy(&a);
+}
 
 static void test_cancel_before_start(void **state)
 {
@@ -391,6 +567,10 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_render_ffv1_equals_source_frames),
         cmocka_unit_test(test_render_with_deflicker_and_context),
+        cmocka_unit_test(test_reported_digest_equals_ffmpeg_framehash),
+        cmocka_unit_test(test_stage_failure_stops_the_pipeline),
+        cmocka_unit_test(test_cancel_mid_chunk),
+        cmocka_unit_test(test_short_input_fails_as_decode),
         cmocka_unit_test(test_cancel_before_start),
         cmocka_unit_test(test_unknown_encoder_fails_as_encode),
         cmocka_unit_test(test_assignment_from_msg_rejects),
