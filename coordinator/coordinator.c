@@ -990,9 +990,10 @@ static void s_stitch_done(rf_coordinator_t *c, c_work_t *wk)
     s_set_state(job, "done");
     rf_store_job_set_state(c->store, job->row.id, "done", "", NULL);
     s_event(c, job, "info",
-            "done: '%s' written and verified (%" PRId64 " frames, %.3f s, %" PRId64 " audio packets%s)",
+            "done: '%s' written and verified (%" PRId64 " frames, %.3f s, %" PRId64
+            " audio packets%s, %zu cross-faded seams)",
             job->spec->output, wk->report.frames, wk->report.duration_s, wk->report.audio_packets,
-            wk->report.audio_packets ? " identical to the source's" : "");
+            wk->report.audio_packets ? " identical to the source's" : "", wk->nseams);
     s_job_release_blobs(c, job);
 }
 

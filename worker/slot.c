@@ -124,6 +124,15 @@ int rf_assignment_from_msg(const Reelfarm__Assign *m, rf_assignment_t **out, rf_
     a->input_size = m->input_size;
     a->input_path = s_dup(m->input_path);
     a->seed = m->seed;
+    a->head_overlap = m->head_overlap;
+    a->tail_overlap = m->tail_overlap;
+    a->tail_end_pts = m->tail_end_pts;
+    if (a->head_overlap >= (uint64_t)(a->frame_end - a->frame_start) || a->tail_overlap > 4096 ||
+        (a->tail_overlap && a->tail_end_pts <= a->end_pts)) {
+        rc = rf_err_set(err, RF_EPROTO, "assignment with a bad seam overlap (head %u, tail %u)",
+                        a->head_overlap, a->tail_overlap);
+        goto out;
+    }
     if (s_params_copy(m->encode->options, m->encode->n_options, &a->options, &a->noptions)) {
         rc = rf_err_set(err, RF_EPROTO, "assignment with too many encoder options");
         goto out;
@@ -379,6 +388,9 @@ struct s_pipe {
     s_queue_t encode;               /* passes (or decode) -> encode */
     s_queue_t packets;              /* encode -> verify */
     rf_encoder_t *enc;              /* opened by the encode stage on its first frame */
+    rf_encoder_t *side[2];          /* seam head / tail parts (ffv1), opened on their first frame */
+    char side_path[2][4400];
+    uint64_t side_frames[2];
     rf_frame_hasher_t *hasher;      /* made with the encoder; used by the verify stage only */
     s_stage_time_t time[S_NSTAGES];
     /* results, each written by one stage and read after the joins */
@@ -591,7 +603,7 @@ static void *s_decode_main(void *arg)
         int64_t pts = av_rescale_q(f->pts, tb, a->time_base);
         if (pts < low)
             continue;
-        if (pts >= a->end_pts)
+        if (pts >= (a->tail_overlap ? a->tail_end_pts : a->end_pts))
             break; /* presentation order: nothing later belongs to this chunk */
         f->pts = pts;
         AVFrame *owned = av_frame_clone(f);
@@ -741,13 +753,44 @@ static int s_encoder_open(s_pipe_t *p, const AVFrame *f, rf_err_t *err)
     return 0;
 }
 
+/* A seam side part: the frames exactly as the main encoder would get them, losslessly. */
+static int s_side_write(s_pipe_t *p, int which, AVFrame *w, rf_err_t *err)
+{
+    if (!p->side[which]) {
+        const AVCodecParameters *par = rf_decoder_params(p->dec);
+        rf_encode_params_t ep = {
+            .codec = "ffv1",
+            .crf = -1,
+            .pix_fmt = w->format,
+            .width = w->width,
+            .height = w->height,
+            .frame_rate = p->a->frame_rate,
+            .sample_aspect_ratio = par->sample_aspect_ratio,
+            .color_range = par->color_range,
+            .color_primaries = par->color_primaries,
+            .color_trc = par->color_trc,
+            .color_space = par->color_space,
+            .chroma_location = par->chroma_location,
+        };
+        int rc = rf_encoder_open(&ep, p->side_path[which], &p->side[which], err);
+        if (rc)
+            return rc;
+    }
+    w->pts = (int64_t)p->side_frames[which];
+    int rc = rf_encoder_write(p->side[which], w, err);
+    if (!rc)
+        p->side_frames[which]++;
+    return rc;
+}
+
 static void *s_encode_main(void *arg)
 {
     s_pipe_t *p = arg;
     const rf_assignment_t *a = p->a;
     s_stage_time_t *t = &p->time[S_ENCODE];
     rf_slot_fault_kind_t fault = p->env->fault.kind;
-    uint64_t expected = (uint64_t)(a->frame_end - a->frame_start);
+    uint64_t expected = (uint64_t)(a->frame_end - a->frame_start) - a->head_overlap;
+    uint64_t head_left = a->head_overlap; /* the first frames go to the head part */
     struct SwsContext *sws = NULL;
     AVFrame *f = NULL, *conv = av_frame_alloc();
     rf_err_t err = {0};
@@ -763,7 +806,8 @@ static void *s_encode_main(void *arg)
         f = s_q_pop(p, &p->encode, &t->wait_in_ns);
         if (!f || s_pipe_stopped(p))
             break;
-        int64_t index = a->frame_start + (int64_t)(p->encoded + p->dropped);
+        int64_t index = a->frame_start + (int64_t)(a->head_overlap - head_left) +
+                        (int64_t)(p->encoded + p->dropped + p->side_frames[1]);
         AVFrame *w = f;
         if (!p->chain && p->target_fmt != AV_PIX_FMT_NONE && p->target_fmt != f->format) {
             if (s_convert(&sws, f, p->target_fmt, conv) != 0) {
@@ -772,6 +816,17 @@ static void *s_encode_main(void *arg)
                 break;
             }
             w = conv;
+        }
+        int side = head_left ? 0 : index >= a->frame_end ? 1 : -1;
+        if (side >= 0) {
+            if ((rc = s_side_write(p, side, w, &err)) != 0) {
+                s_pipe_fail(p, rc, "encode", true, "frame %" PRId64 " (seam %s part): %s", index,
+                            side ? "tail" : "head", err.msg);
+                break;
+            }
+            if (side == 0)
+                head_left--;
+            continue;
         }
         if (!p->enc && (rc = s_encoder_open(p, w, &err)) != 0) {
             /* Another worker may have this encoder: retryable elsewhere. */
@@ -808,12 +863,19 @@ static void *s_encode_main(void *arg)
     }
     if (atomic_load(&p->failed))
         goto out;
-    if (p->encoded + p->dropped != expected) {
+    if (p->encoded + p->dropped != expected || head_left || p->side_frames[1] != a->tail_overlap) {
         s_pipe_fail(p, RF_EMEDIA, "decode", true,
                     "decoded %" PRIu64 " frames for frames %" PRId64 "-%" PRId64 ", expected %" PRIu64,
-                    p->encoded + p->dropped, a->frame_start, a->frame_end - 1, expected);
+                    p->encoded + p->dropped + (a->head_overlap - head_left) + p->side_frames[1],
+                    a->frame_start, a->frame_end + (int64_t)a->tail_overlap - 1,
+                    expected + a->head_overlap + a->tail_overlap);
         goto out;
     }
+    for (int s = 0; s < 2; s++)
+        if (p->side[s] && (rc = rf_encoder_finish(p->side[s], &err)) != 0) {
+            s_pipe_fail(p, rc, "encode", true, "seam %s part: %s", s ? "tail" : "head", err.msg);
+            goto out;
+        }
     if (!p->enc) {
         s_pipe_fail(p, RF_EMEDIA, "decode", true, "no frame to encode");
         goto out;
@@ -905,7 +967,7 @@ int rf_slot_render(const rf_assignment_t *a, const rf_slot_env_t *env, const ato
     void *(*mains[S_NSTAGES])(void *) = {s_decode_main, s_passes_main, s_encode_main,
                                          s_verify_main};
     int rc = 0;
-    uint64_t expected = (uint64_t)(a->frame_end - a->frame_start);
+    uint64_t expected = (uint64_t)(a->frame_end - a->frame_start) - a->head_overlap; /* main part */
     uint64_t t0 = rf_now_ns();
     rf_slot_fault_kind_t fault = env->fault.kind;
 
@@ -913,6 +975,8 @@ int rf_slot_render(const rf_assignment_t *a, const rf_slot_env_t *env, const ato
     snprintf(out_path, sizeof(out_path), "%s/chunk.nut", workdir);
     if (!p)
         return s_fail(res, RF_ENOMEM, "internal", true, "out of memory");
+    snprintf(p->side_path[0], sizeof(p->side_path[0]), "%s/seam-head.nut", workdir);
+    snprintf(p->side_path[1], sizeof(p->side_path[1]), "%s/seam-tail.nut", workdir);
     pthread_mutex_init(&p->lock, NULL);
     p->a = a;
     p->env = env;
@@ -994,6 +1058,26 @@ int rf_slot_render(const rf_assignment_t *a, const rf_slot_env_t *env, const ato
         rc = s_fail(res, rc, "transfer", true, "uploading the result: %s", err.msg);
         goto out;
     }
+    for (int s = 0; s < 2; s++) {
+        if (!p->side[s])
+            continue;
+        const char *which = s ? "tail" : "head";
+        rc = rf_media_checksum(p->side_path[s], &res->seam[s].frames, res->seam[s].digest, NULL,
+                               NULL, &err);
+        if (!rc && res->seam[s].frames != p->side_frames[s])
+            rc = rf_err_set(&err, RF_EVERIFY, "decodes to %" PRIu64 " frames, expected %" PRIu64,
+                            res->seam[s].frames, p->side_frames[s]);
+        if (rc) {
+            rc = s_fail(res, rc, "encode", true, "checking the seam %s part: %s", which, err.msg);
+            goto out;
+        }
+        rc = rf_blob_upload(env->zctx, env->blob_endpoint, p->side_path[s], res->seam[s].blob,
+                            &res->seam[s].size, RF_TRANSFER_TIMEOUT_MS, cancel, NULL, &err);
+        if (rc) {
+            rc = s_fail(res, rc, "transfer", true, "uploading the seam %s part: %s", which, err.msg);
+            goto out;
+        }
+    }
 out:
     if (p) {
         s_q_release(&p->frames);
@@ -1001,6 +1085,10 @@ out:
         s_q_release(&p->packets);
         rf_frame_hasher_destroy(&p->hasher);
         rf_encoder_destroy(&p->enc);
+        for (int s = 0; s < 2; s++) {
+            rf_encoder_destroy(&p->side[s]);
+            unlink(p->side_path[s]);
+        }
         rf_pass_chain_destroy(&p->chain);
         rf_decoder_destroy(&p->dec);
         pthread_mutex_destroy(&p->lock);

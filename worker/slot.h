@@ -8,6 +8,10 @@
  *
  *   demux+decode -> passes -> encode+mux -> verify (decode the encoder's packets, hash each frame)
  *
+ * Seam overlap: the head_overlap first frames and the tail_overlap frames after the chunk go to
+ * two small lossless (ffv1) side parts instead of the main encoder; each is checksummed (decoded
+ * again: a few frames) and uploaded like the result, for the stitcher to cross-fade.
+ *
  * With an empty pipeline there is no pass stage and frames reach the encoder untouched, in their
  * own pixel format. The verify stage computes the per-frame SHA-256s the coordinator checks while
  * the encoder runs, from the packets it produces, instead of decoding the finished file again.
@@ -58,6 +62,11 @@ typedef struct rf_assignment {
     uint64_t input_size;
     char *input_path;
     uint64_t seed;
+    /* Seam overlap (proto Assign): frames [frame_start, frame_start + head_overlap) and
+     * [frame_end, frame_end + tail_overlap) are rendered into lossless side parts, the main
+     * result holds [frame_start + head_overlap, frame_end). */
+    uint32_t head_overlap, tail_overlap;
+    int64_t tail_end_pts;
 } rf_assignment_t;
 
 /* Checks and copies an Assign (ranges, blob name, known passes, sizes). err says what is wrong. */
@@ -106,6 +115,12 @@ typedef struct rf_slot_result {
     uint64_t frames;
     uint8_t digest[RF_SHA256_LEN]; /* SHA-256 over the per-frame SHA-256s of the decoded result */
     float fps;
+    /* seam side parts (ffv1, frames as given to the encoder), blob "" when the chunk has none */
+    struct {
+        char blob[RF_SHA256_HEX_LEN + 1];
+        uint64_t size, frames;
+        uint8_t digest[RF_SHA256_LEN];
+    } seam[2]; /* 0: head, 1: tail */
 } rf_slot_result_t;
 
 /* Renders a; returns res->rc. cancel: set non-zero to stop within RF_SLOT_WAIT_MS (or one frame's

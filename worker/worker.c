@@ -121,7 +121,19 @@ static void s_send_result(rf_worker_t *w, w_slot_t *s)
     Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
     Reelfarm__ChunkDone d = REELFARM__CHUNK_DONE__INIT;
     Reelfarm__ChunkFailed f = REELFARM__CHUNK_FAILED__INIT;
+    Reelfarm__SeamPart seams[2] = {REELFARM__SEAM_PART__INIT, REELFARM__SEAM_PART__INIT};
     if (s->res.rc == 0) {
+        for (int i = 0; i < 2; i++) {
+            if (!s->res.seam[i].blob[0])
+                continue;
+            seams[i].blob = s->res.seam[i].blob;
+            seams[i].size = s->res.seam[i].size;
+            seams[i].frame_count = s->res.seam[i].frames;
+            seams[i].checksums_digest.data = s->res.seam[i].digest;
+            seams[i].checksums_digest.len = RF_SHA256_LEN;
+        }
+        d.seam_head = s->res.seam[0].blob[0] ? &seams[0] : NULL;
+        d.seam_tail = s->res.seam[1].blob[0] ? &seams[1] : NULL;
         d.lease = s->a->lease;
         d.result_blob = s->res.result_blob;
         d.result_size = s->res.result_size;
