@@ -52,6 +52,9 @@ int rf_decoder_open(const char *path, rf_decoder_t **out, rf_err_t *err)
     if (ret >= 0) {
         d->ctx->pkt_timebase = st->time_base;
         d->ctx->thread_count = 0; /* automatic; decoded pixels do not depend on it */
+        /* A damaged bitstream is an error, not something to conceal: a farm must not render (or
+         * accept) frames the decoder made up. The error names the frame that failed. */
+        d->ctx->err_recognition |= AV_EF_EXPLODE;
         ret = avcodec_open2(d->ctx, codec, NULL);
     }
     if (ret < 0) {

@@ -454,6 +454,48 @@ static void test_short_input_fails_as_decode(void **state)
     rf_assignment_destroy(&a);
 }
 
+/* A slice damaged in the middle (shared storage again): the decoder does not conceal it; the
+ * chunk fails as a decode error that names the frame and the decoder's reason. */
+static void test_corrupt_input_names_the_frame(void **state)
+{
+    t_env_t *e = *state;
+    rf_slot_env_t env = t_slot_env(e);
+    char path[700];
+    snprintf(path, sizeof(path), "%s/corrupt.nut", e->dir);
+    rf_err_t err = {0};
+    if (rf_media_slice(e->info, 0, 80, path, &err) != 0)
+        fail_msg("slice: %s", err.msg);
+    FILE *f = fopen(path, "r+b");
+    assert_non_null(f);
+    assert_int_equal(fseek(f, 0, SEEK_END), 0);
+    long size = ftell(f);
+    assert_true(size > 20000);
+    /* 4 KiB of bytes inverted in the middle of the packet data */
+    assert_int_equal(fseek(f, size / 2, SEEK_SET), 0);
+    unsigned char buf[4096];
+    assert_int_equal(fread(buf, 1, sizeof(buf), f), sizeof(buf));
+    for (size_t i = 0; i < sizeof(buf); i++)
+        buf[i] ^= 0xA5;
+    assert_int_equal(fseek(f, size / 2, SEEK_SET), 0);
+    assert_int_equal(fwrite(buf, 1, sizeof(buf), f), sizeof(buf));
+    fclose(f);
+    t_msg_t t;
+    t_assign(e, &t, 0, 80, 0, "ffv1", NULL);
+    t.m.input_blob = (char *)"";
+    t.m.input_path = path;
+    rf_assignment_t *a = t_from_msg(&t);
+    atomic_int cancel = 0;
+    rf_slot_result_t res;
+    assert_true(rf_slot_render(a, &env, &cancel, NULL, &res) < 0);
+    assert_string_equal(res.error_class, "decode");
+    long frame = -1;
+    if (sscanf(res.message, "decoding frame %ld:", &frame) != 1 || frame < 0 || frame >= 80 ||
+        strlen(strchr(res.message, ':')) < 4)
+        fail_msg("the message should name the frame and the reason: %s", res.message);
+    print_message("corrupt slice: %s\n", res.message);
+    rf_assignment_destroy(&a);
+}
+
 static void test_cancel_before_start(void **state)
 {
     t_env_t *e = *state;
@@ -571,6 +613,7 @@ int main(void)
         cmocka_unit_test(test_stage_failure_stops_the_pipeline),
         cmocka_unit_test(test_cancel_mid_chunk),
         cmocka_unit_test(test_short_input_fails_as_decode),
+        cmocka_unit_test(test_corrupt_input_names_the_frame),
         cmocka_unit_test(test_cancel_before_start),
         cmocka_unit_test(test_unknown_encoder_fails_as_encode),
         cmocka_unit_test(test_assignment_from_msg_rejects),
