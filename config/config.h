@@ -149,6 +149,9 @@ typedef struct rf_coordinator_config {
     int liveness;           /* default 5, 2..100 */
     int task_timeout_s;     /* default 600, 10..86400: no progress this long fails the attempt */
     int max_attempts;       /* default 3, 1..20 */
+    bool verify_sample;     /* verify: full (default: decode every frame of every result) |
+                             * sample (count every packet, decode the first, last and one random
+                             * GOP against the worker's per-frame checksum list) */
     char **media_roots;     /* folders inputs/outputs must stay under; none = anywhere */
     size_t nmedia_roots;
     char *log_level;        /* default info */

@@ -274,7 +274,8 @@ int rf_coordinator_config_load(const char *path, rf_coordinator_config_t **out, 
 {
     rf_yfield_t f[] = {{.key = "version"},      {.key = "state_dir"},   {.key = "listen"},
                        {.key = "heartbeat_ms"}, {.key = "liveness"},    {.key = "task_timeout_s"},
-                       {.key = "max_attempts"}, {.key = "media_roots"}, {.key = "log_level"}};
+                       {.key = "max_attempts"}, {.key = "media_roots"}, {.key = "log_level"},
+                       {.key = "verify"}};
     rf_coordinator_config_t *cfg = NULL;
     s_file_t file;
     int rc = 0;
@@ -311,6 +312,13 @@ int rf_coordinator_config_load(const char *path, rf_coordinator_config_t **out, 
         rc = s_media_roots(&file, &f[7], cfg);
     if (rc == 0)
         rc = s_log_level(&file, &f[8], &cfg->log_level);
+    if (rc == 0 && f[9].node) {
+        char *mode = NULL;
+        rc = rf_yaml_enum(&file.c, f[9].node, f[9].line, "verify", "full|sample", &mode);
+        if (rc == 0)
+            cfg->verify_sample = !strcmp(mode, "sample");
+        free(mode);
+    }
     if (rc)
         goto cleanup;
 done:

@@ -143,6 +143,7 @@ struct rf_coordinator {
     char blob_dir[4200];
     rf_store_t *store;
     int heartbeat_ms, liveness, task_timeout_s, max_attempts;
+    bool verify_sample;      /* config verify: sample */
     c_job_t *jobs;
     c_worker_t *workers;
     c_worker_t *worker_buckets[RF_WORKER_BUCKETS];
@@ -178,6 +179,8 @@ typedef struct c_work {
     uint8_t digest[RF_SHA256_LEN];
     char worker[64];
     rf_store_seam_t seam_head, seam_tail; /* side parts of the result (blob "" when none) */
+    uint8_t *frame_list;     /* the worker's per-frame SHA-256s (sampled verification), or NULL */
+    uint32_t gops_checked;   /* sampled verification: GOPs decoded (0: every frame was)*/
     uint32_t head_overlap, tail_overlap;  /* frames each side part must hold */
     /* stitch */
     rf_stitch_chunk_t *parts;  /* up to 2 per chunk: its seam, then its own result */
@@ -715,6 +718,16 @@ static void s_work_run(uv_work_t *req)
         if (!wk->rc && (stat(path, &st) != 0 || (uint64_t)st.st_size != wk->blob_size))
             wk->rc = rf_err_set(&wk->err, RF_EVERIFY, "result blob %.12s is missing or has the wrong size",
                                 wk->blob);
+        if (!wk->rc && wk->frame_list) {
+            /* verify: sample - the list's own digest, every packet counted, three GOPs decoded */
+            wk->rc = rf_media_checksum_sample(path, wk->frame_list, wk->expect_frames, wk->digest,
+                                              wk->lease ^ wk->attempt, &wk->gops_checked, &wk->err);
+            if (!wk->rc)
+                wk->rc = s_verify_seam(wk, "head", &wk->seam_head, wk->head_overlap);
+            if (!wk->rc)
+                wk->rc = s_verify_seam(wk, "tail", &wk->seam_tail, wk->tail_overlap);
+            break;
+        }
         if (!wk->rc)
             wk->rc = rf_media_checksum(path, &frames, digest, NULL, NULL, &wk->err);
         if (!wk->rc && frames != wk->expect_frames)
@@ -962,8 +975,12 @@ static void s_verify_done(rf_coordinator_t *c, c_work_t *wk)
     s_backup_clear(c, ch, wk->lease == ch->backup_lease ? NULL : "another attempt's result was kept");
     s_lease_clear(c, ch, false);
     job->ndone++;
-    RF_INFO(COMP, "job %s: chunk %u done by %s (%zu/%zu)", job->row.id, ch->row.index, wk->worker,
-            job->ndone, job->nchunks);
+    if (wk->gops_checked)
+        RF_INFO(COMP, "job %s: chunk %u done by %s (%zu/%zu; sampled check: %u GOPs decoded)",
+                job->row.id, ch->row.index, wk->worker, job->ndone, job->nchunks, wk->gops_checked);
+    else
+        RF_INFO(COMP, "job %s: chunk %u done by %s (%zu/%zu; every frame checked)", job->row.id,
+                ch->row.index, wk->worker, job->ndone, job->nchunks);
     for (c_worker_t *x = c->workers; x; x = x->next)
         if (!strcmp(x->name, wk->worker))
             x->chunks_done++;
@@ -1018,6 +1035,7 @@ static void s_work_done(uv_work_t *req, int status)
     free(wk->paths);
     free(wk->rows);
     free(wk->seam);
+    free(wk->frame_list);
     free(wk);
 }
 
@@ -1569,7 +1587,8 @@ static void s_on_hello(rf_coordinator_t *c, const void *rid, size_t rid_len, con
 static void s_verify_start(rf_coordinator_t *c, c_job_t *job, c_chunk_t *ch, uint64_t lease,
                            const char *blob, uint64_t size, const uint8_t digest[RF_SHA256_LEN],
                            const rf_store_seam_t *head, const rf_store_seam_t *tail,
-                           const char *worker, bool record)
+                           const uint8_t *frame_list, size_t frame_list_len, const char *worker,
+                           bool record)
 {
     char digest_hex[RF_SHA256_HEX_LEN + 1];
     rf_hex(digest, RF_SHA256_LEN, digest_hex);
@@ -1598,6 +1617,11 @@ static void s_verify_start(rf_coordinator_t *c, c_job_t *job, c_chunk_t *ch, uin
     wk->seam_tail = *tail;
     wk->head_overlap = ch->row.head_overlap;
     wk->tail_overlap = ch->row.tail_overlap;
+    /* Sampled verification needs the worker's list for exactly the frames expected; without it
+     * (an older worker, or a result re-verified after a restart) the check is the full one. */
+    if (c->verify_sample && frame_list && frame_list_len == wk->expect_frames * RF_SHA256_LEN &&
+        (wk->frame_list = malloc(frame_list_len)) != NULL)
+        memcpy(wk->frame_list, frame_list, frame_list_len);
     ch->verifying = true;
     if (s_work_start(c, wk))
         ch->verifying = false;
@@ -1634,7 +1658,7 @@ static void s_on_done(rf_coordinator_t *c, c_worker_t *w, const Reelfarm__ChunkD
         return;
     }
     s_verify_start(c, job, ch, d->lease, d->result_blob, d->result_size, d->checksums_digest.data,
-                   &head, &tail, w->name, true);
+                   &head, &tail, d->frame_checksums.data, d->frame_checksums.len, w->name, true);
 }
 
 static void s_on_failed(rf_coordinator_t *c, c_worker_t *w, const Reelfarm__ChunkFailed *f)
@@ -2348,7 +2372,7 @@ static int s_load_jobs(rf_coordinator_t *c, rf_err_t *err)
             snprintf(ch->row.state, sizeof(ch->row.state), "queued");
             if (rf_sha256_from_hex(ch->row.result_digest, digest) == 0)
                 s_verify_start(c, job, ch, 0, ch->row.result_blob, ch->row.result_size, digest,
-                               &ch->row.seam_head, &ch->row.seam_tail,
+                               &ch->row.seam_head, &ch->row.seam_tail, NULL, 0,
                                ch->row.worker, false);
             else
                 rf_store_chunk_requeued(c->store, job->row.id, ch->row.index, NULL);
@@ -2375,6 +2399,7 @@ int rf_coordinator_new(const rf_coordinator_config_t *cfg, rf_coordinator_t **ou
     c->liveness = cfg->liveness;
     c->task_timeout_s = cfg->task_timeout_s;
     c->max_attempts = cfg->max_attempts;
+    c->verify_sample = cfg->verify_sample;
     c->next_lease = (uint64_t)rf_wall_ms() << 12; /* unique across restarts */
     snprintf(c->state_dir, sizeof(c->state_dir), "%s", cfg->state_dir);
     snprintf(c->blob_dir, sizeof(c->blob_dir), "%s/blobs", c->state_dir);

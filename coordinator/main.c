@@ -30,7 +30,8 @@ static void s_on_signal(int sig)
 static void s_usage(FILE *f)
 {
     fprintf(f, "usage: reelfarm-coordinator --state DIR [--config FILE] [--listen-workers EP]\n"
-               "                            [--listen-clients EP] [--listen-blobs EP] [--log-level LEVEL]\n");
+               "                            [--listen-clients EP] [--listen-blobs EP] [--log-level LEVEL]\n"
+               "                            [--verify full|sample]\n");
 }
 
 int main(int argc, char **argv)
@@ -42,10 +43,12 @@ int main(int argc, char **argv)
         {"listen-clients", required_argument, NULL, 'l'},
         {"listen-blobs", required_argument, NULL, 'b'},
         {"log-level", required_argument, NULL, 'v'},
+        {"verify", required_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *state = NULL, *config = NULL, *lw = NULL, *lc = NULL, *lb = NULL, *level = NULL;
+    const char *verify = NULL;
     int opt;
     while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (opt) {
@@ -55,6 +58,15 @@ int main(int argc, char **argv)
         case 'l': lc = optarg; break;
         case 'b': lb = optarg; break;
         case 'v': level = optarg; break;
+        case 'V':
+            if (strcmp(optarg, "full") && strcmp(optarg, "sample")) {
+                fprintf(stderr, "reelfarm-coordinator: --verify: expected full or sample, got '%s'\n",
+                        optarg);
+                s_usage(stderr);
+                return 2;
+            }
+            verify = optarg;
+            break;
         case 'h': s_usage(stdout); return 0;
         default: s_usage(stderr); return 2;
         }
@@ -78,6 +90,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "reelfarm-coordinator: out of memory\n");
         return 1;
     }
+    if (verify)
+        cfg->verify_sample = !strcmp(verify, "sample");
     if (!cfg->state_dir || !*cfg->state_dir) {
         fprintf(stderr, "reelfarm-coordinator: no state folder: pass --state DIR or set state_dir in "
                         "the config\n");

@@ -168,6 +168,15 @@ uint64_t rf_frame_hasher_frames(const rf_frame_hasher_t *h);
 void rf_frame_hasher_digest(rf_frame_hasher_t *h, uint8_t digest[RF_SHA256_LEN]);
 void rf_frame_hasher_destroy(rf_frame_hasher_t **h);
 
+/* Sampled check of an encoded chunk (media/sample.c): list holds the worker's nframes per-frame
+ * SHA-256s, which must hash to digest; the file must hold exactly nframes video packets starting
+ * with a keyframe; its first GOP, last GOP and GOP number (seed mod GOPs) are decoded, each on its
+ * own (closed GOPs), and every frame's SHA-256 must equal the list's. RF_EVERIFY names the first
+ * failure (count, frame); *gops_checked says how many GOPs were decoded. */
+int rf_media_checksum_sample(const char *path, const uint8_t *list, uint64_t nframes,
+                             const uint8_t digest[RF_SHA256_LEN], uint64_t seed,
+                             uint32_t *gops_checked, rf_err_t *err);
+
 /* ---- scene cuts ----------------------------------------------------------------------------- */
 
 #define RF_SCENE_MAX_SIDE 64     /* the luma thumbnail's long side, in pixels, at most */

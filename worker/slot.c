@@ -397,6 +397,9 @@ struct s_pipe {
     uint64_t encoded, dropped;
     uint64_t hashed;
     uint8_t digest[RF_SHA256_LEN];
+    uint8_t *list;                  /* every hashed frame's SHA-256, in order (verify stage) */
+    size_t list_cap;
+    bool list_failed;               /* out of memory growing it: the result goes without a list */
     /* the first error */
     pthread_mutex_t lock;
     atomic_bool failed;
@@ -710,6 +713,28 @@ static int s_on_packet(void *arg, const AVPacket *pkt, rf_err_t *err)
     return 0;
 }
 
+/* The hasher's per-frame hook (verify stage): keeps the list the coordinator can sample. */
+static void s_on_hash(void *arg, int64_t index, const uint8_t sha[RF_SHA256_LEN])
+{
+    s_pipe_t *p = arg;
+    size_t need = ((size_t)index + 1) * RF_SHA256_LEN;
+    if (p->list_failed)
+        return;
+    if (need > p->list_cap) {
+        size_t cap = p->list_cap ? p->list_cap * 2 : 256 * RF_SHA256_LEN;
+        while (cap < need)
+            cap *= 2;
+        uint8_t *grown = realloc(p->list, cap);
+        if (!grown) {
+            p->list_failed = true;
+            return;
+        }
+        p->list = grown;
+        p->list_cap = cap;
+    }
+    memcpy(p->list + (size_t)index * RF_SHA256_LEN, sha, RF_SHA256_LEN);
+}
+
 /* Opens the encoder for the first frame's size and format, so a pass that changes either needs
  * nothing here, and the verify stage's decoder for the stream it will produce. */
 static int s_encoder_open(s_pipe_t *p, const AVFrame *f, rf_err_t *err)
@@ -745,7 +770,7 @@ static int s_encoder_open(s_pipe_t *p, const AVFrame *f, rf_err_t *err)
     int rc = rf_encoder_open(&ep, p->out_path, &p->enc, err);
     if (rc)
         return rc;
-    rc = rf_frame_hasher_new(rf_encoder_params(p->enc), rf_encoder_time_base(p->enc), NULL, NULL,
+    rc = rf_frame_hasher_new(rf_encoder_params(p->enc), rf_encoder_time_base(p->enc), s_on_hash, p,
                              &p->hasher, err);
     if (rc)
         return rc;
@@ -1036,6 +1061,11 @@ int rf_slot_render(const rf_assignment_t *a, const rf_slot_env_t *env, const ato
     /* Checksums of what the coordinator will decode, not of what we fed the encoder. */
     res->frames = p->hashed;
     memcpy(res->digest, p->digest, sizeof(res->digest));
+    if (!p->list_failed && p->list) {
+        res->frame_list = p->list;
+        res->frame_list_frames = p->hashed;
+        p->list = NULL;
+    }
     if (res->frames + p->dropped != expected) {
         rc = s_fail(res, RF_EVERIFY, "encode", true,
                     "the encoded chunk decodes to %" PRIu64 " frames, expected %" PRIu64, res->frames,
@@ -1091,6 +1121,7 @@ out:
         }
         rf_pass_chain_destroy(&p->chain);
         rf_decoder_destroy(&p->dec);
+        free(p->list);
         pthread_mutex_destroy(&p->lock);
         free(p);
     }
@@ -1098,8 +1129,17 @@ out:
     if (*a->input_blob && *input)
         unlink(input);
     rmdir(workdir);
-    if (rc)
+    if (rc) {
         res->result_blob[0] = '\0';
+        rf_slot_result_release(res);
+    }
     res->rc = rc;
     return rc;
+}
+
+void rf_slot_result_release(rf_slot_result_t *res)
+{
+    free(res->frame_list);
+    res->frame_list = NULL;
+    res->frame_list_frames = 0;
 }

@@ -115,6 +115,9 @@ typedef struct rf_slot_result {
     uint64_t frames;
     uint8_t digest[RF_SHA256_LEN]; /* SHA-256 over the per-frame SHA-256s of the decoded result */
     float fps;
+    uint8_t *frame_list;       /* the per-frame SHA-256s of the result, in order, for the
+                                * coordinator's sampled check (rf_slot_result_release frees it) */
+    uint64_t frame_list_frames; /* entries in frame_list */
     /* seam side parts (ffv1, frames as given to the encoder), blob "" when the chunk has none */
     struct {
         char blob[RF_SHA256_HEX_LEN + 1];
@@ -128,5 +131,8 @@ typedef struct rf_slot_result {
  * failure res says which stage failed and why, naming the global frame index where there is one. */
 int rf_slot_render(const rf_assignment_t *a, const rf_slot_env_t *env, const atomic_int *cancel,
                    _Atomic uint64_t *frames_done, rf_slot_result_t *res);
+
+/* Frees what a result owns (its frame list); the result can be reused. */
+void rf_slot_result_release(rf_slot_result_t *res);
 
 #endif

@@ -132,6 +132,10 @@ static void s_send_result(rf_worker_t *w, w_slot_t *s)
             seams[i].checksums_digest.data = s->res.seam[i].digest;
             seams[i].checksums_digest.len = RF_SHA256_LEN;
         }
+        if (s->res.frame_list) {
+            d.frame_checksums.data = s->res.frame_list;
+            d.frame_checksums.len = (size_t)s->res.frame_list_frames * RF_SHA256_LEN;
+        }
         d.seam_head = s->res.seam[0].blob[0] ? &seams[0] : NULL;
         d.seam_tail = s->res.seam[1].blob[0] ? &seams[1] : NULL;
         d.lease = s->a->lease;
@@ -156,6 +160,7 @@ static void s_send_result(rf_worker_t *w, w_slot_t *s)
                 s->res.error_class, s->res.message);
     }
     s_send(w, &env);
+    rf_slot_result_release(&s->res);
 }
 
 /* ---- slots ------------------------------------------------------------------------------------ */

@@ -9,7 +9,9 @@ src=$(fixture h264-aac-300) # 300 frames at 25 fps: two chunks of 6 s
 cp "$src" "$WORK/in.mp4"
 farm_ports
 
-start_coordinator
+# RF_E2E_VERIFY=sample runs the same cases with the coordinator's sampled verification
+# (fault_corrupt_result_sampled.sh).
+start_coordinator ${RF_E2E_VERIFY:+--verify "$RF_E2E_VERIFY"}
 
 wait_connected() { # NAME
   for _ in $(seq 1 200); do grep -q '"msg":"connected to' "$WORK/$1.log" 2>/dev/null && return 0; sleep 0.1; done
@@ -59,6 +61,14 @@ run_case wrong-count bad2 good2
 grep "failed verification" "$WORK/coordinator.log" | grep "'bad2'" | grep -q "frame" ||
   fail "wrong-count: the rejection does not mention frames: $(grep "failed verification" "$WORK/coordinator.log" | tail -1)"
 ok "wrong-count: rejected for its frame count"
+
+if [ "${RF_E2E_VERIFY:-full}" = sample ]; then
+  grep -q "sampled check: [0-9] GOPs decoded" "$WORK/coordinator.log" || fail "no chunk was verified by sampling"
+  ! grep -q "every frame checked" "$WORK/coordinator.log" || fail "a chunk was fully decoded in sample mode"
+  ok "every accepted chunk was verified by sampling"
+else
+  grep -q "every frame checked" "$WORK/coordinator.log" || fail "full verification did not run"
+fi
 
 stop_pid "${PIDS[0]}"
 ok "coordinator stopped on SIGTERM"

@@ -26,7 +26,7 @@ fixture() { "$RF_FIXTURES/make-media" "$1"; }
 # ctest runs side by side never share them) and the PID (so reruns do not wait for TIME_WAIT).
 port_base() {
   local name h
-  name=$(basename "$0")
+  name=${RF_E2E_NAME:-$(basename "$0")}
   h=$(printf '%s' "$name" | cksum | cut -d' ' -f1)
   echo $(( 20000 + (h % 1500) * 24 + ($$ % 8) * 3 ))
 }

@@ -239,6 +239,7 @@ static void test_render_ffv1_equals_source_frames(void **state)
                 fail_msg("case %zu: result frame %lld differs from source frame %lld", i,
                          (long long)k, (long long)(start + k));
         free(got);
+        rf_slot_result_release(&res);
         rf_assignment_destroy(&a);
         assert_null(a);
     }
@@ -274,6 +275,7 @@ static void test_render_with_deflicker_and_context(void **state)
         t_result_hashes(e, &res, &h);
         assert_int_equal(h.count, want); /* context frames are not encoded */
         free(got);
+        rf_slot_result_release(&res);
         rf_assignment_destroy(&a);
     }
 }
@@ -340,6 +342,16 @@ static void test_reported_digest_equals_ffmpeg_framehash(void **state)
         assert_int_equal(res.frames, frames);
         if (memcmp(digest, res.digest, RF_SHA256_LEN) != 0)
             fail_msg("case %zu: the reported digest differs from ffmpeg's framehash", i);
+        /* the per-frame list (for the coordinator's sampled check) is what the digest is made of */
+        assert_non_null(res.frame_list);
+        assert_int_equal(res.frame_list_frames, frames);
+        rf_sha256_t all;
+        uint8_t from_list[RF_SHA256_LEN];
+        rf_sha256_init(&all);
+        rf_sha256_update(&all, res.frame_list, (size_t)frames * RF_SHA256_LEN);
+        rf_sha256_final(&all, from_list);
+        assert_memory_equal(from_list, res.digest, RF_SHA256_LEN);
+        rf_slot_result_release(&res);
         rf_assignment_destroy(&a);
     }
 }
@@ -379,6 +391,7 @@ static void test_stage_failure_stops_the_pipeline(void **state)
                      cases[i].klass, cases[i].msg);
         assert_string_equal(res.result_blob, "");
         assert_int_equal(atomic_load(&done), 0);
+        rf_slot_result_release(&res);
         rf_assignment_destroy(&a);
     }
 }
@@ -423,6 +436,7 @@ static void test_cancel_mid_chunk(void **state)
         assert_string_equal(res.error_class, "cancelled");
         assert_true(atomic_load(&done) >= 5 && atomic_load(&done) < SRC_FRAMES - 10);
         assert_string_equal(res.result_blob, "");
+        rf_slot_result_release(&res);
         rf_assignment_destroy(&a);
     }
     env.fault.kind = RF_SLOT_FAULT_NONE;
@@ -451,6 +465,7 @@ static void test_short_input_fails_as_decode(void **state)
     snprintf(err_path, sizeof(err_path), "expected 80");
     if (!strstr(res.message, err_path))
         fail_msg("message: %s", res.message);
+    rf_slot_result_release(&res);
     rf_assignment_destroy(&a);
 }
 
@@ -493,6 +508,7 @@ static void test_corrupt_input_names_the_frame(void **state)
         strlen(strchr(res.message, ':')) < 4)
         fail_msg("the message should name the frame and the reason: %s", res.message);
     print_message("corrupt slice: %s\n", res.message);
+    rf_slot_result_release(&res);
     rf_assignment_destroy(&a);
 }
 
@@ -509,6 +525,7 @@ static void test_cancel_before_start(void **state)
             atomic_int go = 0;
             rf_slot_result_t warm;
             assert_int_equal(rf_slot_render(a, &env, &go, NULL, &warm), 0);
+            rf_slot_result_release(&warm);
         }
         atomic_int cancel = 1;
         _Atomic uint64_t done = 0;
@@ -518,6 +535,7 @@ static void test_cancel_before_start(void **state)
         assert_string_equal(res.error_class, "cancelled");
         assert_int_equal(atomic_load(&done), 0);
         assert_string_equal(res.result_blob, "");
+        rf_slot_result_release(&res);
         rf_assignment_destroy(&a);
     }
 }
@@ -538,6 +556,7 @@ static void test_unknown_encoder_fails_as_encode(void **state)
     if (!strstr(res.message, "nosuchcodec"))
         fail_msg("message does not name the encoder: %s", res.message);
     assert_string_equal(res.result_blob, "");
+    rf_slot_result_release(&res);
     rf_assignment_destroy(&a);
 }
 
