@@ -39,7 +39,7 @@ static const s_case_t s_errors[] = {
      ":1: key 'version': expected an integer in 0..2147483647, got 'one'"},
     {"coord unknown key", S_COORD, "version: 1\nlistn: {}\n", RF_ECONFIG,
      ":2: key 'listn': unknown key (expected one of: version, state_dir, listen, heartbeat_ms, "
-     "liveness, task_timeout_s, max_attempts, media_roots, log_level)"},
+     "liveness, task_timeout_s, max_attempts, media_roots, log_level, verify)"},
     {"worker unknown key", S_WORKER, "version: 1\nslot: 2\n", RF_ECONFIG,
      ":2: key 'slot': unknown key (expected one of: version, coordinator, blobs, name, slots, "
      "cache_dir, drain_grace_s, log_level)"},
@@ -76,6 +76,8 @@ static const s_case_t s_errors[] = {
      ":2: key 'liveness': expected an integer in 2..100, got '1'"},
     {"task timeout", S_COORD, "version: 1\ntask_timeout_s: 5\n", RF_ECONFIG,
      ":2: key 'task_timeout_s': expected an integer in 10..86400, got '5'"},
+    {"verify mode", S_COORD, "version: 1\nverify: some\n", RF_ECONFIG,
+     ":2: key 'verify': ..."},
     {"max attempts", S_COORD, "version: 1\nmax_attempts: 0\n", RF_ECONFIG,
      ":2: key 'max_attempts': expected an integer in 1..20, got '0'"},
     {"media roots scalar", S_COORD, "version: 1\nmedia_roots: /srv\n", RF_ECONFIG,
@@ -234,7 +236,8 @@ static void test_coordinator_file(void **state)
                               "task_timeout_s: 86400\n"
                               "max_attempts: 20\n"
                               "media_roots: [/srv//media/, /mnt/plates]\n"
-                              "log_level: debug\n");
+                              "log_level: debug\n"
+                              "verify: sample\n");
     rf_coordinator_config_t *cfg = NULL;
     rf_err_t err = {0};
     char *real = realpath(s_tmp, NULL);
@@ -257,6 +260,7 @@ static void test_coordinator_file(void **state)
     assert_string_equal(cfg->media_roots[0], "/srv/media");
     assert_string_equal(cfg->media_roots[1], "/mnt/plates");
     assert_string_equal(cfg->log_level, "debug");
+    assert_true(cfg->verify_sample);
     rf_coordinator_config_destroy(&cfg);
     free(real);
 }
