@@ -166,6 +166,8 @@ typedef struct rf_worker_config {
     char *cache_dir;        /* default $XDG_CACHE_HOME/reelfarm or /tmp/reelfarm-<uid> */
     int drain_grace_s;      /* default 60, 0..86400 */
     char *log_level;
+    char **pass_dirs;       /* folders of pass plugins (*.so) loaded at start; default none */
+    size_t npass_dirs;      /* at most 16 */
 } rf_worker_config_t;
 
 /* Defaults, then the file (when path is not NULL). Command-line flags are applied by main.c. */
@@ -173,6 +175,8 @@ int rf_coordinator_config_load(const char *path, rf_coordinator_config_t **out, 
 void rf_coordinator_config_destroy(rf_coordinator_config_t **cfg);
 int rf_worker_config_load(const char *path, rf_worker_config_t **out, rf_err_t *err);
 void rf_worker_config_destroy(rf_worker_config_t **cfg);
+/* Appends a plugin folder (--pass-dir). RF_ETOOBIG past 16, RF_ENOMEM. */
+int rf_worker_config_add_pass_dir(rf_worker_config_t *cfg, const char *dir);
 
 /* Replaces a string field (frees the old one). Returns 0 or RF_ENOMEM. */
 int rf_config_set_string(char **field, const char *value);
