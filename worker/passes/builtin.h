@@ -14,6 +14,9 @@ extern const rf_pass_vtable_t rf_pass_grade;      /* grade.c */
 extern const rf_pass_vtable_t rf_pass_scale;      /* scale.c */
 extern const rf_pass_vtable_t rf_pass_sharpen;    /* sharpen.c */
 
+/* The pass compiled into the worker with this name, plugins not considered, or NULL (passes.c). */
+const rf_pass_vtable_t *rf_pass_builtin_only(const char *name);
+
 /* The loaded plugin with this name, or NULL (plugin.c). */
 const rf_pass_vtable_t *rf_pass_plugin_find(const char *name);
 

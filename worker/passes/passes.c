@@ -34,7 +34,7 @@ static const rf_pass_vtable_t *const s_builtin[] = {
     &rf_pass_sharpen,
 };
 
-const rf_pass_vtable_t *rf_pass_builtin(const char *name)
+const rf_pass_vtable_t *rf_pass_builtin_only(const char *name)
 {
     if (!name)
         return NULL;
@@ -47,8 +47,13 @@ const rf_pass_vtable_t *rf_pass_builtin(const char *name)
 
 const rf_pass_vtable_t *rf_pass_lookup(const char *name)
 {
-    const rf_pass_vtable_t *vt = rf_pass_builtin(name);
+    const rf_pass_vtable_t *vt = rf_pass_builtin_only(name);
     return vt ? vt : rf_pass_plugin_find(name);
+}
+
+const rf_pass_vtable_t *rf_pass_builtin(const char *name)
+{
+    return rf_pass_lookup(name);
 }
 
 int rf_pass_param_double(const rf_pass_spec_t *spec, const char *key, double def, double min,

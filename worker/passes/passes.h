@@ -77,12 +77,12 @@ typedef struct rf_pass_vtable {
     int (*output_size)(void *state, int *width, int *height);
 } rf_pass_vtable_t;
 
-/* The built-in pass with this name, or NULL. */
-const rf_pass_vtable_t *rf_pass_builtin(const char *name);
-
 /* The pass a pipeline names: a built-in one, else a loaded plugin, else NULL. (Not called
  * rf_pass_find: config.h has that name for the catalogue of built-ins.) */
 const rf_pass_vtable_t *rf_pass_lookup(const char *name);
+/* The same as rf_pass_lookup, under its older name: callers that check "does this worker have
+ * pass X" before a chunk (slot.c) must see plugins too. */
+const rf_pass_vtable_t *rf_pass_builtin(const char *name);
 
 /* ---- plugins: passes from shared objects (docs/passes.md) ------------------------------------
  *

@@ -123,7 +123,7 @@ int rf_pass_plugin_load(const char *path, rf_err_t *err)
         rf_err_prefix(err, "plugin '%s': ", path);
         goto cleanup;
     }
-    if (rf_pass_builtin(vt->name)) {
+    if (rf_pass_builtin_only(vt->name)) {
         rc = rf_err_set(err, RF_EEXIST, "plugin '%s': pass '%s' is a built-in pass of this worker",
                         path, vt->name);
         goto cleanup;
