@@ -11,6 +11,7 @@
  *   RF_TEST_PLUGIN_NEEDS=N    the entry refuses hosts speaking an ABI below N (returns NULL)
  *   RF_TEST_PLUGIN_NO_ENTRY   the entry symbol has another name
  *   RF_TEST_PLUGIN_NAME="x"   the pass is called x (clashes with a built-in, or a second copy)
+ *   RF_TEST_PLUGIN_BAD_SIZE   announces (ABI 2 output_size) a size 2 wider than it hands on
  */
 #include <errno.h>
 #include <math.h>
@@ -88,6 +89,16 @@ static void invert_destroy(void *state)
     free(state);
 }
 
+#ifdef RF_TEST_PLUGIN_BAD_SIZE
+static int invert_output_size(void *state, int *width, int *height)
+{
+    (void)state;
+    (void)height;
+    *width += 2; /* but run() never resizes: the chain must notice */
+    return 0;
+}
+#endif
+
 static const rf_pass_vtable_t invert_vtable = {
     .name = RF_TEST_PLUGIN_NAME,
     .abi = RF_TEST_PLUGIN_ABI,
@@ -96,7 +107,9 @@ static const rf_pass_vtable_t invert_vtable = {
     .run = invert_run,
     .flush = NULL,
     .destroy = invert_destroy,
-#if RF_TEST_PLUGIN_ABI >= 2
+#if defined(RF_TEST_PLUGIN_BAD_SIZE)
+    .output_size = invert_output_size,
+#elif RF_TEST_PLUGIN_ABI >= 2
     .output_size = NULL,
 #endif
 };

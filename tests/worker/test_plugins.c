@@ -163,6 +163,27 @@ static void test_load_dir(void **state)
     assert_non_null(strstr(err.msg, "pass folder '" RF_TEST_PLUGINS "/missing-dir': cannot open"));
 }
 
+/* A pass that announces one size and hands on another is caught at its first frame. */
+static void test_wrong_size_caught(void **state)
+{
+    (void)state;
+    rf_err_t err = {0};
+    assert_int_equal(rf_pass_plugin_load(RF_TEST_PLUGINS "/badsize/invert_badsize.so", &err), 0);
+    rf_pass_chain_t *chain = NULL;
+    assert_int_equal(t_chain_one("invert-badsize", NULL, 0, &chain, &err), 0);
+    int w = 0, h = 0;
+    rf_pass_chain_output_size(chain, &w, &h);
+    assert_int_equal(w, W + 2);
+    assert_int_equal(h, H);
+    rf_pframe_t f;
+    t_frame_init(&f, 9);
+    assert_int_equal(rf_pass_chain_run(chain, &f, &err), RF_EINVAL);
+    assert_non_null(
+        strstr(err.msg, "pass 'invert-badsize' at frame 9: handed on a 5x3 frame, it announced 7x3"));
+    t_frame_free(&f);
+    rf_pass_chain_destroy(&chain);
+}
+
 /* A pipeline naming a plugin the worker does not have fails with a message saying so. */
 static void test_unknown_pass(void **state)
 {
@@ -183,6 +204,7 @@ int main(void)
         cmocka_unit_test_teardown(test_second_copy_refused, t_unload),
         cmocka_unit_test_teardown(test_load_dir, t_unload),
         cmocka_unit_test_teardown(test_unknown_pass, t_unload),
+        cmocka_unit_test_teardown(test_wrong_size_caught, t_unload),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
