@@ -59,7 +59,8 @@ static int invert_create(const rf_pass_setup_t *setup, void **state, rf_err_t *e
                 return set_error(err, RF_ECONFIG, p->key, p->value, "a number in 0..1");
         } else {
             /* The coordinator passes plugin parameters through unchecked: this is the check. */
-            return set_error(err, RF_ECONFIG, p->key, p->value, "no such parameter (known: amount)");
+            return set_error(err, RF_ECONFIG, p->key, p->value,
+                             "no such parameter (known: amount)");
         }
     }
     invert_t *inv = malloc(sizeof *inv);

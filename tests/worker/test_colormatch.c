@@ -246,7 +246,7 @@ static void test_expected_values(void **state)
     } table[] = {
         {"0.7,0.02,-0.03,0.05,0.02,0.03", "1", 0},
         {"0.7,0.02,-0.03,0.05,0.02,0.03", "0.5", 0},
-        {"0.5,0,0,0.2,0.2,0.2", "1", 0},           /* spreads up: gains near 4 (clamped in a,b) */
+        {"0.5,0,0,0.2,0.2,0.2", "1", 0}, /* spreads up: gains near 4 (clamped in a,b) */
         {"0.6,0.05,0.05,0.001,0.0001,0.0001", "1", 0}, /* spreads down: gains clamped at 0.25 */
         {"0.55,0.01,0.01,0.05,0.08,0.08", "0.8", 0.02},
     };
@@ -357,8 +357,8 @@ static void test_scene_ref(void **state)
 
     /* Through a chain, as the worker creates it: the error names the pass and the parameter. */
     rf_param_t params[1] = {{.key = (char *)"reference", .value = (char *)"source"}};
-    rf_pass_spec_t spec = {.name = (char *)"color-match", .role = (char *)"refine",
-                           .params = params, .nparams = 1};
+    rf_pass_spec_t spec = {
+        .name = (char *)"color-match", .role = (char *)"refine", .params = params, .nparams = 1};
     rf_pass_chain_t *chain = NULL;
     assert_int_equal(rf_pass_chain_new(&spec, 1, 1, W, H, (AVRational){25, 1}, &chain, &err),
                      RF_ECONFIG);
@@ -372,10 +372,12 @@ static void test_bad_parameters(void **state)
     static const struct {
         const char *reference, *strength, *smoothing, *scene_ref, *want;
     } table[] = {
-        {"1,2,3", NULL, NULL, NULL, "parameter 'reference': expected 'source' or colour statistics "
-                                    "'1,2,3'"},
-        {"sauce", NULL, NULL, NULL, "parameter 'reference': expected 'source' or colour statistics "
-                                    "'sauce'"},
+        {"1,2,3", NULL, NULL, NULL,
+         "parameter 'reference': expected 'source' or colour statistics "
+         "'1,2,3'"},
+        {"sauce", NULL, NULL, NULL,
+         "parameter 'reference': expected 'source' or colour statistics "
+         "'sauce'"},
         {"0.5,0,0,-0.1,0,0", NULL, NULL, NULL, "L deviation must not be negative"},
         {"source", NULL, NULL, "0.5,0,0", "parameter 'scene_ref': colour statistics '0.5,0,0'"},
         {"source", NULL, NULL, NULL, "parameter 'scene_ref': missing"},
@@ -387,8 +389,8 @@ static void test_bad_parameters(void **state)
     for (size_t k = 0; k < sizeof table / sizeof table[0]; k++) {
         t_pass_t p;
         rf_err_t err = {0};
-        if (t_new(table[k].reference, table[k].strength, table[k].smoothing, table[k].scene_ref,
-                  &p, &err) != RF_ECONFIG)
+        if (t_new(table[k].reference, table[k].strength, table[k].smoothing, table[k].scene_ref, &p,
+                  &err) != RF_ECONFIG)
             fail_msg("case %zu accepted", k);
         assert_null(p.state);
         if (!strstr(err.msg, table[k].want))
@@ -399,9 +401,12 @@ static void test_bad_parameters(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_already_matched),   cmocka_unit_test(test_stats_reach_reference),
-        cmocka_unit_test(test_strength_zero_is_bit_exact), cmocka_unit_test(test_expected_values),
-        cmocka_unit_test(test_smoothing),         cmocka_unit_test(test_scene_ref),
+        cmocka_unit_test(test_already_matched),
+        cmocka_unit_test(test_stats_reach_reference),
+        cmocka_unit_test(test_strength_zero_is_bit_exact),
+        cmocka_unit_test(test_expected_values),
+        cmocka_unit_test(test_smoothing),
+        cmocka_unit_test(test_scene_ref),
         cmocka_unit_test(test_bad_parameters),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -104,9 +104,11 @@ static void test_plugin_validates_parameters(void **state)
         const char *key, *value, *want;
     } table[] = {
         {"amount", "2", "pass 'invert': parameter 'amount': expected a number in 0..1, got '2'"},
-        {"amount", "lots", "pass 'invert': parameter 'amount': expected a number in 0..1, got 'lots'"},
-        {"gain", "1", "pass 'invert': parameter 'gain': expected no such parameter (known: amount), "
-                      "got '1'"},
+        {"amount", "lots",
+         "pass 'invert': parameter 'amount': expected a number in 0..1, got 'lots'"},
+        {"gain", "1",
+         "pass 'invert': parameter 'gain': expected no such parameter (known: amount), "
+         "got '1'"},
     };
     for (size_t k = 0; k < sizeof table / sizeof table[0]; k++) {
         rf_param_t params[1] = {{.key = (char *)table[k].key, .value = (char *)table[k].value}};
@@ -178,8 +180,8 @@ static void test_wrong_size_caught(void **state)
     rf_pframe_t f;
     t_frame_init(&f, 9);
     assert_int_equal(rf_pass_chain_run(chain, &f, &err), RF_EINVAL);
-    assert_non_null(
-        strstr(err.msg, "pass 'invert-badsize' at frame 9: handed on a 5x3 frame, it announced 7x3"));
+    assert_non_null(strstr(
+        err.msg, "pass 'invert-badsize' at frame 9: handed on a 5x3 frame, it announced 7x3"));
     t_frame_free(&f);
     rf_pass_chain_destroy(&chain);
 }

@@ -159,8 +159,8 @@ static void test_constant_stays_constant(void **state)
     static const struct {
         const char *filter;
         int w, h;
-    } table[] = {{"lanczos", 8, 4}, {"lanczos", 24, 12}, {"lanczos", 5, 3},
-                 {"bicubic", 7, 13}, {"lanczos", 16, 3}, {"bicubic", 3, 8}};
+    } table[] = {{"lanczos", 8, 4},  {"lanczos", 24, 12}, {"lanczos", 5, 3},
+                 {"bicubic", 7, 13}, {"lanczos", 16, 3},  {"bicubic", 3, 8}};
     for (size_t k = 0; k < sizeof table / sizeof table[0]; k++) {
         char ws[16], hs[16];
         snprintf(ws, sizeof ws, "%d", table[k].w);
@@ -209,7 +209,7 @@ static void test_scale_by_one_is_identity(void **state)
 static void test_against_reference(void **state)
 {
     (void)state;
-    t_check_against_reference("lanczos", 8, 4, 1e-5);  /* 2x down: kernel stretched to 6 taps */
+    t_check_against_reference("lanczos", 8, 4, 1e-5); /* 2x down: kernel stretched to 6 taps */
     t_check_against_reference("bicubic", 8, 4, 1e-5);
     t_check_against_reference("lanczos", 24, 12, 1e-5); /* 1.5x up */
     t_check_against_reference("lanczos", 16, 3, 1e-5);  /* one axis only */
@@ -225,11 +225,11 @@ static void test_output_size_rules(void **state)
     } table[] = {
         {"1280", "0", 1920, 1080, 1280, 720},
         {"0", "720", 1920, 1080, 1280, 720},
-        {"0", "481", 1920, 1080, 856, 481},  /* 855.1 -> 856 (even) */
-        {"641", "0", 1920, 1080, 641, 360},  /* 360.56 -> 360 */
-        {"1", "0", 16, 8, 1, 2},             /* 0.5 -> at least 2 */
-        {"101", "33", 16, 8, 101, 33},       /* given sizes are used as given */
-        {"8", "0", 16, 9, 8, 4},             /* 4.5 -> 4 (round half of 2.25 = 2) */
+        {"0", "481", 1920, 1080, 856, 481}, /* 855.1 -> 856 (even) */
+        {"641", "0", 1920, 1080, 641, 360}, /* 360.56 -> 360 */
+        {"1", "0", 16, 8, 1, 2},            /* 0.5 -> at least 2 */
+        {"101", "33", 16, 8, 101, 33},      /* given sizes are used as given */
+        {"8", "0", 16, 9, 8, 4},            /* 4.5 -> 4 (round half of 2.25 = 2) */
     };
     for (size_t k = 0; k < sizeof table / sizeof table[0]; k++) {
         rf_pass_chain_t *chain = NULL;
@@ -291,7 +291,8 @@ static void test_bad_parameters(void **state)
     } table[] = {
         {"0", "0", NULL, "pass 'scale': parameters 'width' and 'height': both 0"},
         {NULL, NULL, NULL, "pass 'scale': parameters 'width' and 'height': both 0"},
-        {"-2", "0", NULL, "pass 'scale': parameter 'width': expected an integer in 0..16384, got '-2'"},
+        {"-2", "0", NULL,
+         "pass 'scale': parameter 'width': expected an integer in 0..16384, got '-2'"},
         {"640", "20000", NULL,
          "pass 'scale': parameter 'height': expected an integer in 0..16384, got '20000'"},
         {"6.5", "0", NULL,
@@ -314,9 +315,12 @@ static void test_bad_parameters(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_constant_stays_constant), cmocka_unit_test(test_scale_by_one_is_identity),
-        cmocka_unit_test(test_against_reference),       cmocka_unit_test(test_output_size_rules),
-        cmocka_unit_test(test_chain_hands_on_size),     cmocka_unit_test(test_bad_parameters),
+        cmocka_unit_test(test_constant_stays_constant),
+        cmocka_unit_test(test_scale_by_one_is_identity),
+        cmocka_unit_test(test_against_reference),
+        cmocka_unit_test(test_output_size_rules),
+        cmocka_unit_test(test_chain_hands_on_size),
+        cmocka_unit_test(test_bad_parameters),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -49,19 +49,19 @@
 #define RF_COLORMATCH_WINDOW_MAX 91 /* ceil(3 * 30) + 1 */
 #define RF_COLORMATCH_GAIN_MIN 0.25
 #define RF_COLORMATCH_GAIN_MAX 4.0
-#define RF_COLORMATCH_FLAT 1e-6              /* a deviation below this is a flat channel */
+#define RF_COLORMATCH_FLAT 1e-6             /* a deviation below this is a flat channel */
 #define RF_COLORMATCH_SAMPLES_MAX (1 << 18) /* pixels read for the statistics, about */
 
 typedef struct s_colormatch {
-    rf_color_stats_t ref;   /* target statistics */
+    rf_color_stats_t ref; /* target statistics */
     double strength;
-    double tau;             /* smoothing time constant, frames; 0 = none */
-    int window;             /* frames pooled */
-    double weight[RF_COLORMATCH_WINDOW_MAX]; /* exp(-k / tau), k = age in frames */
+    double tau;                                      /* smoothing time constant, frames; 0 = none */
+    int window;                                      /* frames pooled */
+    double weight[RF_COLORMATCH_WINDOW_MAX];         /* exp(-k / tau), k = age in frames */
     rf_color_stats_t hist[RF_COLORMATCH_WINDOW_MAX]; /* ring of input statistics */
-    int head;               /* where the next statistics go */
-    int count;              /* held, at most window */
-    int step;               /* statistics subsampling for this frame size */
+    int head;                                        /* where the next statistics go */
+    int count;                                       /* held, at most window */
+    int step; /* statistics subsampling for this frame size */
     int64_t last_index;
     bool started;
 } s_colormatch_t;

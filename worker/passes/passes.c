@@ -26,6 +26,8 @@
 
 #include "builtin.h"
 
+/* One line per pass, so adding one is a one-line diff. */
+/* clang-format off */
 static const rf_pass_vtable_t *const s_builtin[] = {
     &rf_pass_colormatch,
     &rf_pass_deflicker,
@@ -33,6 +35,7 @@ static const rf_pass_vtable_t *const s_builtin[] = {
     &rf_pass_scale,
     &rf_pass_sharpen,
 };
+/* clang-format on */
 
 const rf_pass_vtable_t *rf_pass_builtin_only(const char *name)
 {
@@ -96,14 +99,14 @@ int rf_pass_param_int(const rf_pass_spec_t *spec, const char *key, int def, int 
 /* One created pass of a chain. */
 typedef struct s_stage {
     const rf_pass_vtable_t *vt;
-    void *state;           /* what vt->create made; vt->destroy frees it */
+    void *state;               /* what vt->create made; vt->destroy frees it */
     int out_width, out_height; /* the size its run() hands on */
 } s_stage_t;
 
 struct rf_pass_chain {
     s_stage_t *stages;
-    size_t nstages; /* stages created so far (all of them once rf_pass_chain_new succeeded) */
-    int width, height;         /* of the frames given to the chain */
+    size_t nstages;    /* stages created so far (all of them once rf_pass_chain_new succeeded) */
+    int width, height; /* of the frames given to the chain */
     int out_width, out_height; /* of the frames it hands on */
     int context; /* the largest plan() of the chain, cached: plan() is for the planner, not hot */
 };
@@ -255,16 +258,15 @@ int rf_pass_chain_run(rf_pass_chain_t *c, rf_pframe_t *frame, rf_err_t *err)
             snprintf(where, sizeof where, " at frame %lld", (long long)frame->index);
             return s_report(err, &local, rc, st->vt->name, where);
         }
-        if (frame->width != st->out_width || frame->height != st->out_height ||
-            !frame->plane[0] || !frame->plane[1] || !frame->plane[2]) {
-            return rf_err_set(err, RF_EINVAL,
-                              "pass '%s' at frame %lld: handed on a %dx%d frame%s, it announced "
-                              "%dx%d",
-                              st->vt->name, (long long)frame->index, frame->width, frame->height,
-                              frame->plane[0] && frame->plane[1] && frame->plane[2]
-                                  ? ""
-                                  : " without pixels",
-                              st->out_width, st->out_height);
+        if (frame->width != st->out_width || frame->height != st->out_height || !frame->plane[0] ||
+            !frame->plane[1] || !frame->plane[2]) {
+            return rf_err_set(
+                err, RF_EINVAL,
+                "pass '%s' at frame %lld: handed on a %dx%d frame%s, it announced "
+                "%dx%d",
+                st->vt->name, (long long)frame->index, frame->width, frame->height,
+                frame->plane[0] && frame->plane[1] && frame->plane[2] ? "" : " without pixels",
+                st->out_width, st->out_height);
         }
     }
     return 0;

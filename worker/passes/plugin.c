@@ -129,8 +129,10 @@ int rf_pass_plugin_load(const char *path, rf_err_t *err)
         goto cleanup;
     }
     if (rf_pass_plugin_find(vt->name)) {
-        rc = rf_err_set(err, RF_EEXIST, "plugin '%s': pass '%s' is already loaded from another "
-                        "plugin", path, vt->name);
+        rc = rf_err_set(err, RF_EEXIST,
+                        "plugin '%s': pass '%s' is already loaded from another "
+                        "plugin",
+                        path, vt->name);
         goto cleanup;
     }
     s_plugins[s_nplugins].vt = vt;

@@ -40,10 +40,10 @@
 /* Weights of one axis: output o reads taps samples from first[o] (edges already replicated into
  * index[]). */
 typedef struct s_axis {
-    int in, out;     /* sizes */
-    int taps;        /* per output sample */
-    int *index;      /* [out * taps] input sample for each tap */
-    double *weight;  /* [out * taps] normalised weights */
+    int in, out;    /* sizes */
+    int taps;       /* per output sample */
+    int *index;     /* [out * taps] input sample for each tap */
+    double *weight; /* [out * taps] normalised weights */
 } s_axis_t;
 
 typedef struct s_scale {
@@ -152,8 +152,8 @@ static int s_create(const rf_pass_setup_t *setup, void **state, rf_err_t *err)
         goto cleanup;
     const char *filter = rf_pass_spec_param(setup->spec, "filter");
     if (filter && strcmp(filter, "lanczos") != 0 && strcmp(filter, "bicubic") != 0) {
-        rc = rf_err_set(err, RF_ECONFIG, "parameter 'filter': expected lanczos or bicubic, got '%s'",
-                        filter);
+        rc = rf_err_set(err, RF_ECONFIG,
+                        "parameter 'filter': expected lanczos or bicubic, got '%s'", filter);
         goto cleanup;
     }
     sc->bicubic = filter && strcmp(filter, "bicubic") == 0;
