@@ -334,6 +334,48 @@ static void test_smoothing(void **state)
     t_pass_free(&p);
 }
 
+/* Frames [first, end) through a fresh pass (smoothing 2); outputs of [keep, end) go to out. */
+static void t_run_range(int64_t first, int64_t keep, int64_t end, float out[][3][N])
+{
+    t_pass_t p;
+    rf_err_t err = {0};
+    assert_int_equal(t_new("0.6,0.01,0.0,0.08,0.03,0.04", "1", "2", NULL, &p, &err), 0);
+    for (int64_t k = first; k < end; k++) {
+        rf_pframe_t f;
+        t_frame_init(&f, k);
+        t_fill(&f, (int)(k * 5 % 11)); /* statistics change from frame to frame */
+        f.context = k < keep;
+        assert_int_equal(p.vt->run(p.state, &f, &err), 0);
+        if (k >= keep)
+            for (int c = 0; c < 3; c++)
+                memcpy(out[k][c], f.plane[c], N * sizeof(float));
+        t_frame_free(&f);
+    }
+    t_pass_free(&p);
+}
+
+/* One run over 24 frames equals chunks that start with plan() context frames, bit for bit; one
+ * context frame too few shows (so the comparison can fail). */
+static void test_chunking_invariance(void **state)
+{
+    (void)state;
+    enum { FRAMES = 24 };
+    static float whole[FRAMES][3][N], chunked[FRAMES][3][N], short_ctx[FRAMES][3][N];
+    t_pass_t p;
+    rf_err_t err = {0};
+    assert_int_equal(t_new("0.6,0.01,0.0,0.08,0.03,0.04", "1", "2", NULL, &p, &err), 0);
+    const int context = p.vt->plan(p.state);
+    t_pass_free(&p);
+    assert_int_equal(context, 6); /* ceil(3 * 2) */
+
+    t_run_range(0, 0, FRAMES, whole);
+    t_run_range(0, 0, 10, chunked);
+    t_run_range(10 - context, 10, FRAMES, chunked);
+    assert_memory_equal(whole, chunked, sizeof whole);
+    t_run_range(10 - context + 1, 10, FRAMES, short_ctx);
+    assert_memory_not_equal(&whole[10], &short_ctx[10], sizeof whole[10]);
+}
+
 /* reference 'source' uses the coordinator's scene_ref, and refuses to run without it. */
 static void test_scene_ref(void **state)
 {
@@ -408,6 +450,7 @@ int main(void)
         cmocka_unit_test(test_smoothing),
         cmocka_unit_test(test_scene_ref),
         cmocka_unit_test(test_bad_parameters),
+        cmocka_unit_test(test_chunking_invariance),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
