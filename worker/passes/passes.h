@@ -3,12 +3,12 @@
  * A pass is a C vtable, built in or loaded from a plugin (docs/passes.md). Frames reach a pass in
  * presentation order, one at a time, as planar RGB fp32 (values nominally 0..1, full range, the
  * source's primaries), and the pass changes them in place - or, for a pass that changes the frame
- * size (ABI 2, output_size: scale), replaces their planes; every later pass is created for the
- * new size and rf_pass_chain_output_size() says what the encoder gets. Context frames (before the
+ * size (ABI 2, output_size: scale), replaces their planes; every later pass is created for the new
+ * size and rf_pass_chain_output_size() says what the encoder gets. Context frames (before the
  * chunk's first frame) are run through every pass too, so temporal passes warm their state up
- * exactly as if the chunk had started earlier; they are not encoded. Anything random must be a function of (job seed, global frame index) - never of the
- * chunk, the worker or the time - so re-running a chunk, or chunking differently, gives the same
- * frames.
+ * exactly as if the chunk had started earlier; they are not encoded. Anything random must be a
+ * function of (job seed, global frame index) - never of the chunk, the worker or the time - so
+ * re-running a chunk, or chunking differently, gives the same frames.
  *
  * Every pass has a CPU implementation; a CUDA one, where it pays, is tested against it.
  */
