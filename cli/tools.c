@@ -122,7 +122,8 @@ static void s_passes_json(const rf_pass_def_t *cat, size_t n)
                 }
                 printf("]");
             }
-            printf(",\"required\":%s,\"default\":", p->def ? "false" : "true");
+            printf(",\"internal\":%s,\"required\":%s,\"default\":",
+                   p->internal ? "true" : "false", p->def || p->internal ? "false" : "true");
             if (p->def)
                 s_json_string(stdout, p->def);
             else
@@ -148,6 +149,8 @@ static void s_passes_human(const rf_pass_def_t *cat, size_t n)
         for (size_t k = 0; k < d->nparams; k++) {
             const rf_param_def_t *p = &d->params[k];
             char range[256];
+            if (p->internal)
+                continue; /* set by the coordinator, not something a user can write */
             printf("    %-16s %-7s %-16s %-10s %s\n", p->key, s_type_name(p->type),
                    s_range(p, range, sizeof(range)), p->def ? p->def : "(required)",
                    p->doc ? p->doc : "");

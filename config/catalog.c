@@ -8,6 +8,10 @@
  */
 #include "config.h"
 
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define S_COUNT(a) (sizeof(a) / sizeof((a)[0]))
@@ -16,6 +20,112 @@
         .name = (name_), .roles = (roles_), .temporal = (temporal_), .params = (params_),          \
         .nparams = S_COUNT(params_), .doc = (doc_)                                                 \
     }
+#define S_PASS_CHECKED(name_, roles_, temporal_, params_, doc_, check_)                            \
+    {                                                                                              \
+        .name = (name_), .roles = (roles_), .temporal = (temporal_), .params = (params_),          \
+        .nparams = S_COUNT(params_), .doc = (doc_), .check = (check_)                              \
+    }
+
+static const char *s_param(const struct rf_pass_spec *pass, const char *key)
+{
+    for (size_t i = 0; i < pass->nparams; i++)
+        if (!strcmp(pass->params[i].key, key))
+            return pass->params[i].value;
+    return NULL;
+}
+
+/* color-match: reference is "source" or Oklab statistics as six numbers (media.h's text form;
+ * the worker parses it again with rf_color_stats_parse, config does not link media). */
+static int s_colormatch_check(const struct rf_pass_spec *pass, char *why, size_t size)
+{
+    const char *text = s_param(pass, "reference");
+    const char *p = text;
+    if (!text || !strcmp(text, "source"))
+        return 0;
+    for (int k = 0; k < 6; k++) {
+        char *end = NULL;
+        errno = 0;
+        double v = strtod(p, &end);
+        if (end == p || errno || !isfinite(v) || (k >= 3 && v < 0))
+            goto bad;
+        p = end;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (k < 5 && *p++ != ',')
+            goto bad;
+    }
+    if (*p == '\0')
+        return 0;
+bad:
+    snprintf(why, size,
+             "parameter 'reference': expected 'source' or six numbers 'L,a,b,Lstd,astd,bstd' "
+             "(Oklab means then standard deviations >= 0), got '%s'",
+             text);
+    return -1;
+}
+
+/* scale: one of width and height may be 0 (keep the aspect ratio), not both. */
+static int s_scale_check(const struct rf_pass_spec *pass, char *why, size_t size)
+{
+    const char *w = s_param(pass, "width"), *h = s_param(pass, "height");
+    if (w && h && !strcmp(w, "0") && !strcmp(h, "0")) {
+        snprintf(why, size, "parameters 'width' and 'height' are both 0: give at least one (the "
+                            "other 0 keeps the aspect ratio)");
+        return -1;
+    }
+    return 0;
+}
+
+/* color-match: moves each frame's Oklab statistics (means and spreads of L, a, b) to the scene's
+ * reference, Reinhard-style. Temporal: the frame statistics are smoothed over the frames before,
+ * so context feeds them. */
+static const rf_param_def_t s_colormatch_params[] = {
+    {.key = "reference",
+     .type = RF_PARAM_STRING,
+     .def = "source",
+     .doc = "'source' (the scene's statistics, computed from the source at plan time) or six "
+            "numbers 'L,a,b,Lstd,astd,bstd' in Oklab"},
+    {.key = "strength",
+     .type = RF_PARAM_FLOAT,
+     .min = 0,
+     .max = 1,
+     .def = "1",
+     .doc = "fraction of the correction applied: x + strength * (matched - x) in Oklab"},
+    {.key = "smoothing",
+     .type = RF_PARAM_FLOAT,
+     .min = 0,
+     .max = 30,
+     .def = "4",
+     .doc = "time constant in frames of the smoothing of frame statistics (weights exp(-age / "
+            "smoothing) over ceil(3 * smoothing) + 1 frames); 0 = none"},
+    {.key = "scene_ref",
+     .type = RF_PARAM_STRING,
+     .def = NULL,
+     .internal = true,
+     .doc = "internal, set by the coordinator: the scene's statistics for reference 'source'"},
+};
+
+/* scale: Lanczos (a = 3) or bicubic resize, separable. Changes the frame size for every pass
+ * after it and for the encoder. Not temporal. */
+static const rf_param_def_t s_scale_params[] = {
+    {.key = "width",
+     .type = RF_PARAM_INT,
+     .min = 0,
+     .max = 16384,
+     .def = "0",
+     .doc = "output width in pixels; 0 = from height keeping the aspect ratio (rounded to even)"},
+    {.key = "height",
+     .type = RF_PARAM_INT,
+     .min = 0,
+     .max = 16384,
+     .def = "0",
+     .doc = "output height in pixels; 0 = from width keeping the aspect ratio (rounded to even)"},
+    {.key = "filter",
+     .type = RF_PARAM_ENUM,
+     .choices = "lanczos|bicubic",
+     .def = "lanczos",
+     .doc = "resampling kernel: lanczos (a = 3) or bicubic (Keys, a = -0.5)"},
+};
 
 /* deflicker: evens out frame-to-frame brightness by pulling each frame's mean luma towards a
  * moving average. Temporal, so the frames before a chunk (context) feed the average and chunk
@@ -89,10 +199,17 @@ static const rf_param_def_t s_sharpen_params[] = {
 };
 
 static const rf_pass_def_t s_catalog[] = {
+    S_PASS_CHECKED("color-match", "refine", true, s_colormatch_params,
+                   "matches each frame's Oklab colour statistics to the scene's reference",
+                   s_colormatch_check),
     S_PASS("deflicker", "refine", true, s_deflicker_params,
            "removes brightness flicker with a moving average of frame brightness"),
     S_PASS("grade", "refine", false, s_grade_params,
            "colour grade: exposure, contrast, saturation and gamma, in that order"),
+    S_PASS_CHECKED("scale", "refine", false, s_scale_params,
+                   "resizes frames (Lanczos or bicubic); later passes and the encoder get the new "
+                   "size",
+                   s_scale_check),
     S_PASS("sharpen", "refine", false, s_sharpen_params,
            "unsharp mask: adds back the difference from a Gaussian blur"),
 };

@@ -39,7 +39,12 @@ typedef struct rf_param_def {
     const char *choices; /* for ENUM */
     const char *def;     /* default as YAML text; NULL means the key is required */
     const char *doc;     /* one line for `reelfarm passes` and docs */
+    bool internal;       /* set by the coordinator when it assigns a chunk (color-match's
+                            scene_ref), never by users: the spec loader refuses the key and fills
+                            no default; the worker-side pass reads it like any other */
 } rf_param_def_t;
+
+struct rf_pass_spec;
 
 typedef struct rf_pass_def {
     const char *name;
@@ -50,9 +55,14 @@ typedef struct rf_pass_def {
     const rf_param_def_t *params;
     size_t nparams;
     const char *doc;
+    /* Checks that need more than one parameter, or a parameter's text beyond its type (scale:
+     * width and height not both 0; color-match: reference is "source" or six numbers). NULL =
+     * none. Returns 0, or -1 with a message for the user in why. */
+    int (*check)(const struct rf_pass_spec *pass, char *why, size_t size);
 } rf_pass_def_t;
 
-/* The built-in catalogue (config/catalog.c). */
+/* The built-in catalogue (config/catalog.c). Plugin passes (docs/passes.md) are not in it: a job
+ * spec names one with `plugin: true`, and its parameters go to the worker unvalidated. */
 const rf_pass_def_t *rf_pass_catalog(size_t *count);
 const rf_pass_def_t *rf_pass_find(const char *name);
 
@@ -63,10 +73,13 @@ typedef struct rf_param {
     char *value; /* canonical text: defaults filled in, paths made absolute */
 } rf_param_t;
 
+/* Part of the pass plugin ABI (worker/passes/passes.h): plugins read name, role and params. */
 typedef struct rf_pass_spec {
     char *name;
     char *role;         /* generate | refine */
-    rf_param_t *params; /* every parameter of the pass's definition, defaults filled in */
+    rf_param_t *params; /* built-in: every non-internal parameter of the pass's definition,
+                           defaults filled in (plus, on the worker, the coordinator's internal
+                           ones); plugin: the keys the spec gave, as written */
     size_t nparams;
 } rf_pass_spec_t;
 
@@ -166,6 +179,8 @@ typedef struct rf_worker_config {
     char *cache_dir;        /* default $XDG_CACHE_HOME/reelfarm or /tmp/reelfarm-<uid> */
     int drain_grace_s;      /* default 60, 0..86400 */
     char *log_level;
+    char **pass_dirs;       /* folders of pass plugins (*.so) loaded at start; default none */
+    size_t npass_dirs;      /* at most 16 */
 } rf_worker_config_t;
 
 /* Defaults, then the file (when path is not NULL). Command-line flags are applied by main.c. */
@@ -173,6 +188,8 @@ int rf_coordinator_config_load(const char *path, rf_coordinator_config_t **out, 
 void rf_coordinator_config_destroy(rf_coordinator_config_t **cfg);
 int rf_worker_config_load(const char *path, rf_worker_config_t **out, rf_err_t *err);
 void rf_worker_config_destroy(rf_worker_config_t **cfg);
+/* Appends a plugin folder (--pass-dir). RF_ETOOBIG past 16, RF_ENOMEM. */
+int rf_worker_config_add_pass_dir(rf_worker_config_t *cfg, const char *dir);
 
 /* Replaces a string field (frees the old one). Returns 0 or RF_ENOMEM. */
 int rf_config_set_string(char **field, const char *value);

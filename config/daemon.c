@@ -18,6 +18,7 @@
 
 #define S_COUNT(a) (sizeof(a) / sizeof((a)[0]))
 #define S_MAX_MEDIA_ROOTS 64
+#define S_MAX_PASS_DIRS 16
 #define S_ENDPOINT_MAX 512
 #define S_NAME_MAX 128
 #define S_BLOB_PORT "7602" /* DESIGN §3: the coordinator's blob socket */
@@ -375,6 +376,52 @@ static char *s_blobs_from_coordinator(const char *coordinator)
     return out;
 }
 
+/* pass_dirs: folders of pass plugins (docs/passes.md); relative ones resolve against the config
+ * file's folder, like cache_dir. */
+static int s_pass_dirs(s_file_t *f, rf_yfield_t *field, rf_worker_config_t *cfg)
+{
+    char path[RF_YAML_PATH_MAX];
+    void *iter = NULL;
+    size_t n, i;
+    int rc;
+
+    rc = rf_yaml_sequence(&f->c, field->node, "pass_dirs", field->line, S_MAX_PASS_DIRS);
+    if (rc)
+        return rc;
+    n = (size_t)fy_node_sequence_item_count(field->node);
+    cfg->pass_dirs = calloc(n ? n : 1, sizeof(*cfg->pass_dirs));
+    if (!cfg->pass_dirs)
+        return rf_yaml_nomem(&f->c);
+    for (i = 0; i < n; i++) {
+        rf_yfield_t item = {.key = "pass_dirs",
+                            .node = fy_node_sequence_iterate(field->node, &iter),
+                            .line = field->line};
+        char *dir = NULL;
+
+        rf_yaml_path_index(path, sizeof(path), "pass_dirs", i);
+        rc = s_folder(f, &item, path, &dir);
+        if (rc)
+            return rc;
+        cfg->pass_dirs[cfg->npass_dirs++] = dir;
+    }
+    return 0;
+}
+
+int rf_worker_config_add_pass_dir(rf_worker_config_t *cfg, const char *dir)
+{
+    if (cfg->npass_dirs >= S_MAX_PASS_DIRS)
+        return RF_ETOOBIG;
+    char **grown = realloc(cfg->pass_dirs, (cfg->npass_dirs + 1) * sizeof(*grown));
+    if (!grown)
+        return RF_ENOMEM;
+    cfg->pass_dirs = grown;
+    grown[cfg->npass_dirs] = strdup(dir);
+    if (!grown[cfg->npass_dirs])
+        return RF_ENOMEM;
+    cfg->npass_dirs++;
+    return 0;
+}
+
 static int s_worker_defaults(rf_worker_config_t *cfg)
 {
     char host[256];
@@ -403,7 +450,7 @@ int rf_worker_config_load(const char *path, rf_worker_config_t **out, rf_err_t *
 {
     rf_yfield_t f[] = {{.key = "version"},       {.key = "coordinator"}, {.key = "blobs"},
                        {.key = "name"},          {.key = "slots"},       {.key = "cache_dir"},
-                       {.key = "drain_grace_s"}, {.key = "log_level"}};
+                       {.key = "drain_grace_s"}, {.key = "log_level"},   {.key = "pass_dirs"}};
     rf_worker_config_t *cfg = NULL;
     s_file_t file;
     int rc = 0;
@@ -443,6 +490,8 @@ int rf_worker_config_load(const char *path, rf_worker_config_t **out, rf_err_t *
             rc = s_int_field(&file, &f[6], "drain_grace_s", 0, 86400, &cfg->drain_grace_s);
         if (rc == 0)
             rc = s_log_level(&file, &f[7], &cfg->log_level);
+        if (rc == 0 && f[8].node)
+            rc = s_pass_dirs(&file, &f[8], cfg);
         if (rc)
             goto cleanup;
     }
@@ -480,6 +529,9 @@ void rf_worker_config_destroy(rf_worker_config_t **cfgp)
     free(cfg->name);
     free(cfg->cache_dir);
     free(cfg->log_level);
+    for (size_t i = 0; i < cfg->npass_dirs; i++)
+        free(cfg->pass_dirs[i]);
+    free(cfg->pass_dirs);
     free(cfg);
     *cfgp = NULL;
 }

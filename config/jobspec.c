@@ -170,20 +170,82 @@ static void s_choices_list(char *buf, size_t size, const char *choices)
     buf[j] = '\0';
 }
 
+/* A plugin pass ({pass: NAME, plugin: true, role?, any: params}): the coordinator cannot know
+ * its parameters, so every other key is kept as the text written and the worker's plugin
+ * validates it in create() (a bad one fails the chunk for good, naming the pass). */
+static int s_plugin_pass(s_loader_t *l, struct fy_node *node, int line, const char *path,
+                         rf_pass_spec_t *pass)
+{
+    char kpath[RF_YAML_PATH_MAX];
+    struct fy_node_pair *pair;
+    void *iter = NULL;
+    size_t n = (size_t)fy_node_mapping_item_count(node);
+    int rc;
+
+    if (rf_pass_find(pass->name))
+        return rf_yaml_error(&l->c, line, rf_yaml_path(kpath, sizeof(kpath), path, "plugin"),
+                             "pass '%s' is built in, not a plugin: drop 'plugin: true'",
+                             pass->name);
+    if (!s_is_word(pass->name, "_-") || strlen(pass->name) > 63)
+        return rf_yaml_error(&l->c, line, rf_yaml_path(kpath, sizeof(kpath), path, "pass"),
+                             "plugin pass names are 1..63 lowercase letters, digits, '_' and '-', "
+                             "got '%s'",
+                             pass->name);
+    pass->params = calloc(n ? n : 1, sizeof(*pass->params));
+    if (!pass->params)
+        return rf_yaml_nomem(&l->c);
+    while ((pair = fy_node_mapping_iterate(node, &iter)) != NULL) {
+        struct fy_node *knode = fy_node_pair_key(pair), *v = fy_node_pair_value(pair);
+        int kline = rf_yaml_node_line(knode, line);
+        char *key = NULL;
+
+        rc = rf_yaml_string(&l->c, knode, kline, path, false, 64, &key);
+        if (rc)
+            return rc;
+        rf_yaml_path(kpath, sizeof(kpath), path, key);
+        if (!strcmp(key, "pass") || !strcmp(key, "plugin")) {
+            free(key);
+            continue;
+        }
+        if (!strcmp(key, "role")) {
+            free(key);
+            rc = rf_yaml_enum(&l->c, v, kline, kpath, "refine|generate", &pass->role);
+            if (rc)
+                return rc;
+            continue;
+        }
+        rf_param_t *param = &pass->params[pass->nparams++];
+        param->key = key;
+        if (!s_is_word(key, "_-"))
+            return rf_yaml_error(&l->c, kline, kpath,
+                                 "parameter names are lowercase letters, digits, '_' and '-'");
+        if (v && fy_node_get_type(v) != FYNT_SCALAR)
+            return rf_yaml_error(&l->c, kline, kpath, "expected a single value, got a %s",
+                                 fy_node_get_type(v) == FYNT_MAPPING ? "mapping" : "sequence");
+        rc = rf_yaml_string(&l->c, v, kline, kpath, true, S_TEXT_MAX, &param->value);
+        if (rc)
+            return rc;
+    }
+    if (!pass->role && !(pass->role = s_strdup("refine")))
+        return rf_yaml_nomem(&l->c);
+    return 0;
+}
+
 static int s_pass(s_loader_t *l, struct fy_node *node, int line, const char *path,
                   rf_pass_spec_t *pass)
 {
-    char kpath[RF_YAML_PATH_MAX], known[512], allowed[256];
-    rf_yfield_t fields[2 + RF_SPEC_MAX_PARAMS];
+    char kpath[RF_YAML_PATH_MAX], known[512], allowed[256], why[512];
+    rf_yfield_t fields[3 + RF_SPEC_MAX_PARAMS];
     const rf_pass_def_t *def;
     const rf_pass_def_t *catalog;
     size_t ncatalog = 0, i, used = 0;
     char *name = NULL;
+    bool plugin = false;
     int rc;
 
     line = rf_yaml_node_line(node, line);
-    /* The pass decides which keys are valid, so read "pass" before checking the rest. */
-    rc = rf_yaml_free_mapping(&l->c, node, path, line, RF_SPEC_MAX_PARAMS + 2);
+    /* The pass decides which keys are valid, so read "pass" and "plugin" before the rest. */
+    rc = rf_yaml_free_mapping(&l->c, node, path, line, RF_SPEC_MAX_PARAMS + 3);
     if (rc)
         return rc;
     {
@@ -194,6 +256,19 @@ static int s_pass(s_loader_t *l, struct fy_node *node, int line, const char *pat
                             false, S_NAME_MAX, &name);
         if (rc)
             return rc;
+        struct fy_node *gnode = fy_node_mapping_lookup_by_string(node, "plugin", 6);
+        if (gnode) {
+            rc = rf_yaml_bool(&l->c, gnode, line,
+                              rf_yaml_path(kpath, sizeof(kpath), path, "plugin"), &plugin);
+            if (rc) {
+                free(name);
+                return rc;
+            }
+        }
+    }
+    if (plugin) {
+        pass->name = name;
+        return s_plugin_pass(l, node, line, path, pass);
     }
     def = rf_pass_find(name);
     if (!def) {
@@ -204,7 +279,9 @@ static int s_pass(s_loader_t *l, struct fy_node *node, int line, const char *pat
                                      catalog[i].name);
         struct fy_node *pnode = fy_node_mapping_lookup_by_string(node, "pass", 4);
         rc = rf_yaml_error(&l->c, rf_yaml_node_line(pnode, line), kpath,
-                           "unknown pass '%s' (known: %s)", name, known);
+                           "unknown pass '%s' (known: %s; a pass from a worker plugin needs "
+                           "'plugin: true')",
+                           name, known);
         free(name);
         return rc;
     }
@@ -213,9 +290,10 @@ static int s_pass(s_loader_t *l, struct fy_node *node, int line, const char *pat
 
     fields[0].key = "pass";
     fields[1].key = "role";
+    fields[2].key = "plugin";
     for (i = 0; i < def->nparams; i++)
-        fields[2 + i].key = def->params[i].key;
-    rc = rf_yaml_mapping(&l->c, node, path, line, fields, 2 + def->nparams);
+        fields[3 + i].key = def->params[i].key;
+    rc = rf_yaml_mapping(&l->c, node, path, line, fields, 3 + def->nparams);
     if (rc)
         return rc;
 
@@ -245,19 +323,31 @@ static int s_pass(s_loader_t *l, struct fy_node *node, int line, const char *pat
         return rf_yaml_nomem(&l->c);
     for (i = 0; i < def->nparams; i++) {
         const rf_param_def_t *pdef = &def->params[i];
-        rf_yfield_t *f = &fields[2 + i];
+        rf_yfield_t *f = &fields[3 + i];
 
         rf_yaml_path(kpath, sizeof(kpath), path, pdef->key);
+        if (pdef->internal) {
+            /* The coordinator adds it when it assigns a chunk; a user's value would be trusted
+             * by the worker as if the coordinator had computed it. */
+            if (f->node)
+                return rf_yaml_error(&l->c, f->line, kpath,
+                                     "set by the coordinator for pass '%s', not in a job spec",
+                                     def->name);
+            continue;
+        }
         if (!f->node && !pdef->def)
             return rf_yaml_missing(&l->c, path, pdef->key, line);
-        pass->params[i].key = s_strdup(pdef->key);
-        pass->nparams = i + 1;
-        if (!pass->params[i].key)
+        rf_param_t *param = &pass->params[pass->nparams];
+        param->key = s_strdup(pdef->key);
+        pass->nparams++;
+        if (!param->key)
             return rf_yaml_nomem(&l->c);
-        rc = s_param_value(l, pdef, f->node, f->line, kpath, &pass->params[i].value);
+        rc = s_param_value(l, pdef, f->node, f->line, kpath, &param->value);
         if (rc)
             return rc;
     }
+    if (def->check && def->check(pass, why, sizeof(why)) != 0)
+        return rf_yaml_error(&l->c, line, path, "pass '%s': %s", def->name, why);
     return 0;
 }
 

@@ -139,7 +139,7 @@ int rf_color_stats_format(const rf_color_stats_t *s, char *buf, size_t size)
 
 int rf_color_stats_parse(const char *text, rf_color_stats_t *out, rf_err_t *err)
 {
-    static const char *const what[6] = {"L mean", "a mean", "b mean",
+    static const char *const what[6] = {"L mean",      "a mean",      "b mean",
                                         "L deviation", "a deviation", "b deviation"};
     double v[6];
     const char *p = text;
@@ -161,10 +161,11 @@ int rf_color_stats_parse(const char *text, rf_color_stats_t *out, rf_err_t *err)
             p++;
         if (k < 5) {
             if (*p != ',')
-                return rf_err_set(err, RF_EINVAL,
-                                  "colour statistics '%s': expected 6 comma-separated numbers (L,a,b "
-                                  "means then standard deviations), got %d",
-                                  text, k + 1);
+                return rf_err_set(
+                    err, RF_EINVAL,
+                    "colour statistics '%s': expected 6 comma-separated numbers (L,a,b "
+                    "means then standard deviations), got %d",
+                    text, k + 1);
             p++;
         }
     }

@@ -2,6 +2,7 @@
  *
  *   reelfarm-worker [--coordinator tcp://HOST:7600] [--blobs tcp://HOST:7602] [--slots N]
  *                   [--name NAME] [--cache DIR] [--config FILE] [--log-level LEVEL]
+ *                   [--pass-dir DIR]...
  *                   [--test-fault KIND[@N]]
  *
  * --test-fault (or REELFARM_TEST_FAULT) is for tests only: the worker misbehaves on purpose
@@ -18,6 +19,7 @@
 #include "config.h"
 #include "log.h"
 #include "media.h"
+#include "passes.h"
 #include "worker.h"
 
 static rf_worker_t *s_worker;
@@ -32,7 +34,7 @@ static void s_usage(FILE *f)
 {
     fprintf(f, "usage: reelfarm-worker [--coordinator tcp://HOST:7600] [--blobs tcp://HOST:7602]\n"
                "                       [--slots N] [--name NAME] [--cache DIR] [--config FILE]\n"
-               "                       [--log-level debug|info|warn|error]\n"
+               "                       [--log-level debug|info|warn|error] [--pass-dir DIR]...\n"
                "                       [--test-fault bad-checksum|wrong-count|hang|slow:MS[@N]]"
                " (tests only)\n");
 }
@@ -48,11 +50,14 @@ int main(int argc, char **argv)
         {"config", required_argument, NULL, 'f'},
         {"log-level", required_argument, NULL, 'v'},
         {"test-fault", required_argument, NULL, 't'},
+        {"pass-dir", required_argument, NULL, 'p'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *coord = NULL, *blobs = NULL, *name = NULL, *cache = NULL, *config = NULL;
     const char *level = NULL, *fault = getenv("REELFARM_TEST_FAULT");
+    const char *pass_dirs[16];
+    size_t npass_dirs = 0;
     long slots = -1;
     int opt;
     while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -65,6 +70,14 @@ int main(int argc, char **argv)
         case 'f': config = optarg; break;
         case 'v': level = optarg; break;
         case 't': fault = optarg; break;
+        case 'p':
+            if (npass_dirs == sizeof pass_dirs / sizeof pass_dirs[0]) {
+                fprintf(stderr, "reelfarm-worker: --pass-dir: at most %zu folders\n",
+                        sizeof pass_dirs / sizeof pass_dirs[0]);
+                return 2;
+            }
+            pass_dirs[npass_dirs++] = optarg;
+            break;
         case 's':
             slots = strtol(optarg, &end, 10);
             if (!end || *end || slots < 1 || slots > RF_WORKER_MAX_SLOTS) {
@@ -108,6 +121,14 @@ int main(int argc, char **argv)
         return 1;
     if (slots > 0)
         cfg->slots = (int)slots;
+    for (size_t i = 0; i < npass_dirs; i++) {
+        if (rf_worker_config_add_pass_dir(cfg, pass_dirs[i]) != 0) {
+            fprintf(stderr, "reelfarm-worker: --pass-dir '%s': at most 16 pass folders in all\n",
+                    pass_dirs[i]);
+            rf_worker_config_destroy(&cfg);
+            return 2;
+        }
+    }
     int lvl = rf_log_level_parse(cfg->log_level ? cfg->log_level : "info");
     if (lvl < 0) {
         fprintf(stderr, "reelfarm-worker: unknown log level '%s' (debug|info|warn|error|off)\n",
@@ -117,9 +138,23 @@ int main(int argc, char **argv)
     rf_log_setup((rf_log_level_t)lvl, RF_LOG_AUTO, 2);
     signal(SIGPIPE, SIG_IGN);
     rf_media_log_init();
+    /* Plugins load before rf_worker_new, which advertises every pass it can look up, and before
+     * any slot thread exists (the registry is read-only afterwards). A broken plugin stops the
+     * worker: running without a pass the operator asked for would only fail chunks later. */
+    for (size_t i = 0; i < cfg->npass_dirs; i++) {
+        if (rf_pass_plugins_load_dir(cfg->pass_dirs[i], &err)) {
+            fprintf(stderr, "reelfarm-worker: %s\n", err.msg);
+            rf_pass_plugins_unload();
+            rf_worker_config_destroy(&cfg);
+            return 2;
+        }
+    }
+    for (size_t i = 0; i < rf_pass_plugin_count(); i++)
+        RF_INFO("worker", "pass plugin '%s' loaded", rf_pass_plugin_name(i));
     if (rf_worker_new(cfg, &s_worker, &err)) {
         fprintf(stderr, "reelfarm-worker: %s\n", err.msg);
         rf_worker_config_destroy(&cfg);
+        rf_pass_plugins_unload();
         return 1;
     }
     rf_worker_config_destroy(&cfg);
@@ -137,5 +172,6 @@ int main(int argc, char **argv)
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
     rf_worker_destroy(&s_worker);
+    rf_pass_plugins_unload();
     return 0;
 }

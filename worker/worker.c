@@ -600,6 +600,10 @@ static void s_probe(rf_worker_t *w)
     for (size_t i = 0; i < n && w->npasses < 64; i++)
         if (rf_pass_builtin(defs[i].name))
             w->passes[w->npasses++] = strdup(defs[i].name);
+    /* Plugins the process loaded at start (main.c), which the coordinator's matching needs to
+     * see like built-ins: a job naming one goes only to workers advertising it. */
+    for (size_t i = 0; i < rf_pass_plugin_count() && w->npasses < 64; i++)
+        w->passes[w->npasses++] = strdup(rf_pass_plugin_name(i));
 }
 
 int rf_worker_new(const rf_worker_config_t *cfg, rf_worker_t **out, rf_err_t *err)

@@ -42,7 +42,9 @@ static const s_case_t s_errors[] = {
      "liveness, task_timeout_s, max_attempts, media_roots, log_level, verify)"},
     {"worker unknown key", S_WORKER, "version: 1\nslot: 2\n", RF_ECONFIG,
      ":2: key 'slot': unknown key (expected one of: version, coordinator, blobs, name, slots, "
-     "cache_dir, drain_grace_s, log_level)"},
+     "cache_dir, drain_grace_s, log_level, pass_dirs)"},
+    {"pass dirs not a list", S_WORKER, "version: 1\npass_dirs: /opt/passes\n", RF_ECONFIG,
+     ":2: key 'pass_dirs': expected a sequence, got '/opt/passes'"},
     {"coord duplicate", S_COORD, "version: 1\nliveness: 3\nliveness: 4\n", RF_ECONFIG,
      ":3: key 'liveness': duplicate key (first given on line 2)"},
     {"worker duplicate", S_WORKER, "version: 1\nslots: 1\nversion: 1\n", RF_ECONFIG,
@@ -332,7 +334,8 @@ static void test_worker_blobs_derived(void **state)
 static void test_worker_file(void **state)
 {
     const char *path = s_file("version: 1\nname: gpu-7\nslots: 1024\ncache_dir: cache\n"
-                              "drain_grace_s: 0\nlog_level: error\n");
+                              "drain_grace_s: 0\nlog_level: error\n"
+                              "pass_dirs: [/opt/reelfarm/passes, plugins]\n");
     rf_worker_config_t *cfg = NULL;
     rf_err_t err = {0};
     char *real = realpath(s_tmp, NULL);
@@ -348,6 +351,13 @@ static void test_worker_file(void **state)
     assert_string_equal(cfg->cache_dir, want);
     assert_int_equal(cfg->drain_grace_s, 0);
     assert_string_equal(cfg->log_level, "error");
+    assert_int_equal(cfg->npass_dirs, 2);
+    assert_string_equal(cfg->pass_dirs[0], "/opt/reelfarm/passes");
+    snprintf(want, sizeof(want), "%s/plugins", real);
+    assert_string_equal(cfg->pass_dirs[1], want);
+    assert_int_equal(rf_worker_config_add_pass_dir(cfg, "/x"), 0);
+    assert_int_equal(cfg->npass_dirs, 3);
+    assert_string_equal(cfg->pass_dirs[2], "/x");
     rf_worker_config_destroy(&cfg);
     free(real);
 }

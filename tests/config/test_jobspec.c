@@ -138,15 +138,47 @@ static const s_case_t s_errors[] = {
     {"pass missing", S_HEAD "pipeline:\n  - {strength: 0.5}\n", RF_ECONFIG,
      "job.yaml:5: key 'pipeline[0].pass': required key missing"},
     {"pass unknown", S_HEAD "pipeline:\n  - pass: deflicker\n  - pass: emboss\n", RF_ECONFIG,
-     "job.yaml:6: key 'pipeline[1].pass': unknown pass 'emboss' (known: deflicker, grade, "
-     "sharpen)"},
+     "job.yaml:6: key 'pipeline[1].pass': unknown pass 'emboss' (known: color-match, deflicker, "
+     "grade, scale, sharpen; a pass from a worker plugin needs 'plugin: true')"},
+    {"internal param", S_HEAD "pipeline:\n  - {pass: color-match, scene_ref: '0.5,0,0,0.1,0,0'}\n",
+     RF_ECONFIG,
+     "job.yaml:5: key 'pipeline[0].scene_ref': set by the coordinator for pass 'color-match', not "
+     "in a job spec"},
+    {"color-match reference", S_HEAD "pipeline:\n  - {pass: color-match, reference: '1,2,3'}\n",
+     RF_ECONFIG,
+     "job.yaml:5: key 'pipeline[0]': pass 'color-match': parameter 'reference': expected 'source' "
+     "or six numbers 'L,a,b,Lstd,astd,bstd' (Oklab means then standard deviations >= 0), got "
+     "'1,2,3'"},
+    {"color-match negative std", S_HEAD "pipeline:\n  - {pass: color-match, reference: '0.5,0,0,-1,0,0'}\n",
+     RF_ECONFIG,
+     "job.yaml:5: key 'pipeline[0]': pass 'color-match': parameter 'reference': expected 'source' "
+     "or six numbers 'L,a,b,Lstd,astd,bstd' (Oklab means then standard deviations >= 0), got "
+     "'0.5,0,0,-1,0,0'"},
+    {"scale no size", S_HEAD "pipeline:\n  - {pass: scale}\n", RF_ECONFIG,
+     "job.yaml:5: key 'pipeline[0]': pass 'scale': parameters 'width' and 'height' are both 0: give "
+     "at least one (the other 0 keeps the aspect ratio)"},
+    {"scale width range", S_HEAD "pipeline:\n  - {pass: scale, width: 20000}\n", RF_ECONFIG,
+     "job.yaml:5: key 'pipeline[0].width': expected an integer in 0..16384, got '20000'"},
+    {"scale filter", S_HEAD "pipeline:\n  - {pass: scale, width: 640, filter: nearest}\n",
+     RF_ECONFIG,
+     "job.yaml:5: key 'pipeline[0].filter': expected one of lanczos|bicubic, got 'nearest'"},
+    {"plugin clashes", S_HEAD "pipeline:\n  - {pass: grade, plugin: true}\n", RF_ECONFIG,
+     "job.yaml:5: key 'pipeline[0].plugin': pass 'grade' is built in, not a plugin: drop "
+     "'plugin: true'"},
+    {"plugin bad name", S_HEAD "pipeline:\n  - {pass: My Pass, plugin: true}\n", RF_ECONFIG,
+     "job.yaml:5: key 'pipeline[0].pass': plugin pass names are 1..63 lowercase letters, digits, "
+     "'_' and '-', got 'My Pass'"},
+    {"plugin param nested", S_HEAD "pipeline:\n  - {pass: invert, plugin: true, gain: [1]}\n",
+     RF_ECONFIG, "job.yaml:5: key 'pipeline[0].gain': expected a single value, got a sequence"},
+    {"plugin flag type", S_HEAD "pipeline:\n  - {pass: invert, plugin: yes please}\n", RF_ECONFIG,
+     "job.yaml:5: key 'pipeline[0].plugin': expected true or false, got 'yes please'"},
     {"pass not a string", S_HEAD "pipeline:\n  - pass: [a]\n", RF_ECONFIG,
      "job.yaml:5: key 'pipeline[0].pass': expected a string, got a sequence"},
     {"bad role", S_HEAD "pipeline:\n  - {pass: deflicker, role: generate}\n", RF_ECONFIG,
      "job.yaml:5: key 'pipeline[0].role': pass 'deflicker' cannot take role 'generate' (allowed: "
      "refine)"},
     {"unknown param", S_HEAD "pipeline:\n  - pass: deflicker\n    radius: 3\n", RF_ECONFIG,
-     "job.yaml:6: key 'pipeline[0].radius': unknown key (expected one of: pass, role, strength, "
+     "job.yaml:6: key 'pipeline[0].radius': unknown key (expected one of: pass, role, plugin, strength, "
      "window)"},
     {"param float range", S_HEAD "pipeline:\n  - {pass: deflicker, strength: 1.5}\n", RF_ECONFIG,
      "job.yaml:5: key 'pipeline[0].strength': expected a number in 0..1, got '1.5'"},
@@ -574,6 +606,38 @@ static void test_empty_pipeline_and_sections(void **state)
     rf_job_spec_destroy(&spec);
 }
 
+/* A plugin pass keeps its keys as written, role refine by default; color-match gets no
+ * scene_ref from the loader (the coordinator adds it); scale takes one side. */
+static void test_plugin_and_new_passes(void **state)
+{
+    (void)state;
+    rf_job_spec_t *spec = s_load_ok(S_HEAD "pipeline:\n"
+                                           "  - {pass: my-invert, plugin: true, gain: 0.5, "
+                                           "mode: 'fast', empty: ''}\n"
+                                           "  - {pass: color-match, reference: ' 0.6,0,0, 0.2,0.01,0.02'}\n"
+                                           "  - {pass: scale, width: 1280}\n");
+    assert_int_equal(spec->npasses, 3);
+    const rf_pass_spec_t *p = &spec->pipeline[0];
+    assert_string_equal(p->name, "my-invert");
+    assert_string_equal(p->role, "refine");
+    assert_int_equal(p->nparams, 3);
+    assert_string_equal(rf_pass_spec_param(p, "gain"), "0.5");
+    assert_string_equal(rf_pass_spec_param(p, "mode"), "fast");
+    assert_string_equal(rf_pass_spec_param(p, "empty"), "");
+    assert_null(rf_pass_spec_param(p, "plugin"));
+    assert_null(rf_pass_spec_param(p, "pass"));
+    p = &spec->pipeline[1];
+    assert_int_equal(p->nparams, 3);
+    assert_string_equal(rf_pass_spec_param(p, "reference"), " 0.6,0,0, 0.2,0.01,0.02");
+    assert_string_equal(rf_pass_spec_param(p, "strength"), "1");
+    assert_null(rf_pass_spec_param(p, "scene_ref"));
+    p = &spec->pipeline[2];
+    assert_string_equal(rf_pass_spec_param(p, "width"), "1280");
+    assert_string_equal(rf_pass_spec_param(p, "height"), "0");
+    assert_string_equal(rf_pass_spec_param(p, "filter"), "lanczos");
+    rf_job_spec_destroy(&spec);
+}
+
 /* Every pass in the catalogue loads with its defaults: guards rows added later. */
 static void test_catalog(void **state)
 {
@@ -583,23 +647,31 @@ static void test_catalog(void **state)
 
     (void)state;
     assert_true(n >= 1);
-    assert_ptr_equal(rf_pass_find("deflicker"), &cat[0]);
+    const rf_pass_def_t *deflicker = rf_pass_find("deflicker");
+    assert_non_null(deflicker);
+    assert_true(deflicker >= cat && deflicker < cat + n);
     assert_null(rf_pass_find("emboss"));
     assert_null(rf_pass_find(NULL));
-    assert_true(cat[0].temporal);
-    assert_string_equal(cat[0].roles, "refine");
+    assert_true(deflicker->temporal);
+    assert_string_equal(deflicker->roles, "refine");
     for (size_t i = 0; i < n; i++) {
         bool required = false;
+        size_t user_params = 0;
         assert_non_null(cat[i].doc);
         for (size_t j = 0; j < cat[i].nparams; j++) {
             assert_non_null(cat[i].params[j].doc);
+            if (cat[i].params[j].internal)
+                continue; /* never from a spec, so never required there */
             required |= cat[i].params[j].def == NULL;
+            user_params++;
         }
-        if (required)
+        /* A pass with a required parameter, or a check its defaults fail (scale needs a size),
+         * has its own tests. */
+        if (required || !strcmp(cat[i].name, "scale"))
             continue;
         snprintf(yaml, sizeof(yaml), "%spipeline: [{pass: %s}]\n", S_HEAD, cat[i].name);
         rf_job_spec_t *spec = s_load_ok(yaml);
-        assert_int_equal(spec->pipeline[0].nparams, cat[i].nparams);
+        assert_int_equal(spec->pipeline[0].nparams, user_params);
         rf_job_spec_destroy(&spec);
     }
 }
@@ -755,6 +827,7 @@ int main(void)
         cmocka_unit_test(test_encode_variants),
         cmocka_unit_test(test_empty_pipeline_and_sections),
         cmocka_unit_test(test_catalog),
+        cmocka_unit_test(test_plugin_and_new_passes),
         cmocka_unit_test(test_file_relative_paths),
         cmocka_unit_test(test_file_errors),
         cmocka_unit_test(test_same_file_via_link),

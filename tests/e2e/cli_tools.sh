@@ -26,9 +26,17 @@ s, w = params["strength"], params["window"]
 assert s["type"] == "float" and s["min"] == 0 and s["max"] == 1 and s["default"] == "0.6", s
 assert w["type"] == "int" and w["min"] == 1 and w["max"] == 120 and w["default"] == "8", w
 assert s["doc"] and w["doc"]
+c = {p["key"]: p for p in passes["color-match"]["params"]}
+assert c["reference"]["default"] == "source" and c["strength"]["default"] == "1", c
+assert c["scene_ref"]["internal"] is True and c["scene_ref"]["required"] is False, c
+sc = {p["key"]: p for p in passes["scale"]["params"]}
+assert sc["width"]["type"] == "int" and sc["filter"]["choices"] == ["lanczos", "bicubic"], sc
 EOF
+grep -q '^color-match ' "$WORK/passes.txt" || fail "passes: no color-match"
+grep -q '^scale ' "$WORK/passes.txt" || fail "passes: no scale"
+! grep -q 'scene_ref' "$WORK/passes.txt" || fail "passes: lists the internal scene_ref"
 "$R" passes --bogus 2> /dev/null && fail "passes accepted --bogus"
-ok "passes: human table and JSON list deflicker with strength and window"
+ok "passes: human table and JSON list deflicker, color-match and scale with their parameters"
 
 # ---- keygen ----------------------------------------------------------------------------------
 pub=$("$R" keygen --out "$WORK/keys" --name node1 2> "$WORK/keygen.err") || fail "keygen: $(cat "$WORK/keygen.err")"

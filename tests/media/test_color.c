@@ -204,9 +204,9 @@ static void test_text_rejects(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_white_black_grey),  cmocka_unit_test(test_primaries_published),
-        cmocka_unit_test(test_round_trip),        cmocka_unit_test(test_stats_closed_form),
-        cmocka_unit_test(test_stats_bad_input),   cmocka_unit_test(test_text_round_trip),
+        cmocka_unit_test(test_white_black_grey), cmocka_unit_test(test_primaries_published),
+        cmocka_unit_test(test_round_trip),       cmocka_unit_test(test_stats_closed_form),
+        cmocka_unit_test(test_stats_bad_input),  cmocka_unit_test(test_text_round_trip),
         cmocka_unit_test(test_text_rejects),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,6 +1,6 @@
 /* pass_fixture.h - scaffolding shared by the pass tests: create a built-in pass from parameters,
  * free it, and allocate W x H pipeline frames. The including test defines W and H (frame size)
- * and includes cmocka and passes.h first. */
+ * and includes cmocka and passes.h first. A test may use only some helpers (hence "unused"). */
 #ifndef RF_TEST_PASS_FIXTURE_H
 #define RF_TEST_PASS_FIXTURE_H
 
@@ -15,7 +15,7 @@ typedef struct t_pass {
 } t_pass_t;
 
 /* Creates built-in pass `name` (role refine, seed 1, 25 fps) for width x height frames. */
-static int t_pass_create(const char *name, rf_param_t *params, size_t nparams, int width, int height,
+__attribute__((unused)) static int t_pass_create(const char *name, rf_param_t *params, size_t nparams, int width, int height,
                          t_pass_t *p, rf_err_t *err)
 {
     rf_pass_spec_t spec = {
@@ -28,14 +28,14 @@ static int t_pass_create(const char *name, rf_param_t *params, size_t nparams, i
     return p->vt->create(&setup, &p->state, err);
 }
 
-static void t_pass_free(t_pass_t *p)
+__attribute__((unused)) static void t_pass_free(t_pass_t *p)
 {
     if (p->state)
         p->vt->destroy(p->state);
     p->state = NULL;
 }
 
-static void t_frame_init(rf_pframe_t *f, int64_t index)
+__attribute__((unused)) static void t_frame_init(rf_pframe_t *f, int64_t index)
 {
     memset(f, 0, sizeof *f);
     f->index = index;
@@ -47,7 +47,7 @@ static void t_frame_init(rf_pframe_t *f, int64_t index)
     }
 }
 
-static void t_frame_free(rf_pframe_t *f)
+__attribute__((unused)) static void t_frame_free(rf_pframe_t *f)
 {
     for (int p = 0; p < 3; p++)
         free(f->plane[p]);

@@ -9,7 +9,11 @@
  *   "pass 'deflicker' at frame 812: frames out of order: got frame 812 after 700"
  *
  * A vtable must provide create, run and destroy; plan (no context wanted) and flush (nothing to
- * finish) may be NULL.
+ * finish) may be NULL, and so may output_size (ABI 2; the size does not change).
+ *
+ * Frame size: each pass is created for the size the passes before it hand on, and the chain
+ * checks after every run() that the frame has the size the pass announced, so a pass that
+ * resizes wrongly is caught at its first frame, not as a corrupt encode later.
  */
 #include "passes.h"
 
@@ -22,13 +26,18 @@
 
 #include "builtin.h"
 
+/* One line per pass, so adding one is a one-line diff. */
+/* clang-format off */
 static const rf_pass_vtable_t *const s_builtin[] = {
+    &rf_pass_colormatch,
     &rf_pass_deflicker,
     &rf_pass_grade,
+    &rf_pass_scale,
     &rf_pass_sharpen,
 };
+/* clang-format on */
 
-const rf_pass_vtable_t *rf_pass_builtin(const char *name)
+const rf_pass_vtable_t *rf_pass_builtin_only(const char *name)
 {
     if (!name)
         return NULL;
@@ -37,6 +46,17 @@ const rf_pass_vtable_t *rf_pass_builtin(const char *name)
             return s_builtin[i];
     }
     return NULL;
+}
+
+const rf_pass_vtable_t *rf_pass_lookup(const char *name)
+{
+    const rf_pass_vtable_t *vt = rf_pass_builtin_only(name);
+    return vt ? vt : rf_pass_plugin_find(name);
+}
+
+const rf_pass_vtable_t *rf_pass_builtin(const char *name)
+{
+    return rf_pass_lookup(name);
 }
 
 int rf_pass_param_double(const rf_pass_spec_t *spec, const char *key, double def, double min,
@@ -57,16 +77,37 @@ int rf_pass_param_double(const rf_pass_spec_t *spec, const char *key, double def
     return 0;
 }
 
+int rf_pass_param_int(const rf_pass_spec_t *spec, const char *key, int def, int min, int max,
+                      int *out, rf_err_t *err)
+{
+    const char *text = rf_pass_spec_param(spec, key);
+    if (!text) {
+        *out = def;
+        return 0;
+    }
+    char *end = NULL;
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (errno != 0 || end == text || *end != '\0' || v < min || v > max)
+        return rf_err_set(err, RF_ECONFIG,
+                          "parameter '%s': expected an integer in %d..%d, got '%s'", key, min, max,
+                          text);
+    *out = (int)v;
+    return 0;
+}
+
 /* One created pass of a chain. */
 typedef struct s_stage {
     const rf_pass_vtable_t *vt;
-    void *state; /* what vt->create made; vt->destroy frees it */
+    void *state;               /* what vt->create made; vt->destroy frees it */
+    int out_width, out_height; /* the size its run() hands on */
 } s_stage_t;
 
 struct rf_pass_chain {
     s_stage_t *stages;
-    size_t nstages; /* stages created so far (all of them once rf_pass_chain_new succeeded) */
-    int width, height;
+    size_t nstages;    /* stages created so far (all of them once rf_pass_chain_new succeeded) */
+    int width, height; /* of the frames given to the chain */
+    int out_width, out_height; /* of the frames it hands on */
     int context; /* the largest plan() of the chain, cached: plan() is for the planner, not hot */
 };
 
@@ -84,14 +125,33 @@ static int s_report(rf_err_t *err, rf_err_t *local, int rc, const char *name, co
     return rf_err_set(err, rc, "pass '%s'%s: %s", name, where, local->msg);
 }
 
-static int s_check_vtable(const rf_pass_vtable_t *vt, const char *name, rf_err_t *err)
+int rf_pass_vtable_check(const rf_pass_vtable_t *vt, const char *name, rf_err_t *err)
 {
-    if (vt->abi != RF_PASS_ABI)
+    if (vt->abi < RF_PASS_ABI_MIN || vt->abi > RF_PASS_ABI)
         return rf_err_set(err, RF_EUNAVAIL,
-                          "pass '%s' was built for pass ABI %d, this worker speaks ABI %d", name,
-                          vt->abi, RF_PASS_ABI);
+                          "pass '%s' was built for pass ABI %d, this worker loads ABI %d..%d", name,
+                          vt->abi, RF_PASS_ABI_MIN, RF_PASS_ABI);
     if (!vt->create || !vt->run || !vt->destroy)
         return rf_err_set(err, RF_EUNAVAIL, "pass '%s' lacks create, run or destroy", name);
+    return 0;
+}
+
+/* The size stage st hands on for input width x height: output_size exists from ABI 2 only. */
+static int s_stage_size(s_stage_t *st, int width, int height, rf_err_t *err)
+{
+    st->out_width = width;
+    st->out_height = height;
+    if (st->vt->abi < 2 || !st->vt->output_size)
+        return 0;
+    rf_err_t local = {0};
+    int rc = st->vt->output_size(st->state, &st->out_width, &st->out_height);
+    if (rc < 0)
+        return s_report(err, &local, rc, st->vt->name, "");
+    if (st->out_width <= 0 || st->out_height <= 0 || st->out_width > RF_PASS_MAX_DIM ||
+        st->out_height > RF_PASS_MAX_DIM)
+        return rf_err_set(err, RF_EINVAL,
+                          "pass '%s': output size %dx%d out of range (1..%d per side)",
+                          st->vt->name, st->out_width, st->out_height, RF_PASS_MAX_DIM);
     return 0;
 }
 
@@ -124,27 +184,30 @@ int rf_pass_chain_new(const rf_pass_spec_t *passes, size_t npasses, uint64_t see
     }
     c->width = width;
     c->height = height;
+    c->out_width = width;
+    c->out_height = height;
 
     for (size_t i = 0; i < npasses; i++) {
         const rf_pass_spec_t *spec = &passes[i];
         const char *name = spec->name ? spec->name : "";
-        const rf_pass_vtable_t *vt = rf_pass_builtin(name);
+        const rf_pass_vtable_t *vt = rf_pass_lookup(name);
         rf_err_t local = {0};
         rf_pass_setup_t setup = {
             .spec = spec,
             .seed = seed,
-            .width = width,
-            .height = height,
+            .width = c->out_width, /* what the passes before this one hand on */
+            .height = c->out_height,
             .frame_rate = frame_rate,
         };
         void *state = NULL;
 
         if (!vt) {
-            rc = rf_err_set(err, RF_EUNAVAIL, "unknown pass '%s' (not built into this worker)",
+            rc = rf_err_set(err, RF_EUNAVAIL,
+                            "unknown pass '%s' (not built into this worker, nor a loaded plugin)",
                             name);
             goto cleanup;
         }
-        rc = s_check_vtable(vt, name, err);
+        rc = rf_pass_vtable_check(vt, name, err);
         if (rc < 0)
             goto cleanup;
         rc = vt->create(&setup, &state, &local);
@@ -152,9 +215,15 @@ int rf_pass_chain_new(const rf_pass_spec_t *passes, size_t npasses, uint64_t see
             s_report(err, &local, rc, name, "");
             goto cleanup;
         }
-        c->stages[c->nstages].vt = vt;
-        c->stages[c->nstages].state = state;
+        s_stage_t *st = &c->stages[c->nstages];
+        st->vt = vt;
+        st->state = state;
         c->nstages++;
+        rc = s_stage_size(st, c->out_width, c->out_height, err);
+        if (rc < 0)
+            goto cleanup;
+        c->out_width = st->out_width;
+        c->out_height = st->out_height;
 
         int want = vt->plan ? vt->plan(state) : 0;
         if (want > c->context)
@@ -189,6 +258,16 @@ int rf_pass_chain_run(rf_pass_chain_t *c, rf_pframe_t *frame, rf_err_t *err)
             snprintf(where, sizeof where, " at frame %lld", (long long)frame->index);
             return s_report(err, &local, rc, st->vt->name, where);
         }
+        if (frame->width != st->out_width || frame->height != st->out_height || !frame->plane[0] ||
+            !frame->plane[1] || !frame->plane[2]) {
+            return rf_err_set(
+                err, RF_EINVAL,
+                "pass '%s' at frame %lld: handed on a %dx%d frame%s, it announced "
+                "%dx%d",
+                st->vt->name, (long long)frame->index, frame->width, frame->height,
+                frame->plane[0] && frame->plane[1] && frame->plane[2] ? "" : " without pixels",
+                st->out_width, st->out_height);
+        }
     }
     return 0;
 }
@@ -215,6 +294,13 @@ int rf_pass_chain_context(const rf_pass_chain_t *c)
 {
     assert(c);
     return c->context;
+}
+
+void rf_pass_chain_output_size(const rf_pass_chain_t *c, int *width, int *height)
+{
+    assert(c && width && height);
+    *width = c->out_width;
+    *height = c->out_height;
 }
 
 void rf_pass_chain_destroy(rf_pass_chain_t **cp)

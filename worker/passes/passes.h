@@ -1,12 +1,14 @@
 /* passes.h - the pass interface (DESIGN §6) and the built-in passes' registry.
  *
- * A pass is a C vtable. Frames reach a pass in presentation order, one at a time, as planar RGB
- * fp32 (values nominally 0..1, full range, the source's primaries), and the pass changes them in
- * place. Context frames (before the chunk's first frame) are run through every pass too, so
- * temporal passes warm their state up exactly as if the chunk had started earlier; they are not
- * encoded. Anything random must be a function of (job seed, global frame index) - never of the
- * chunk, the worker or the time - so re-running a chunk, or chunking differently, gives the same
- * frames.
+ * A pass is a C vtable, built in or loaded from a plugin (docs/passes.md). Frames reach a pass in
+ * presentation order, one at a time, as planar RGB fp32 (values nominally 0..1, full range, the
+ * source's primaries), and the pass changes them in place - or, for a pass that changes the frame
+ * size (ABI 2, output_size: scale), replaces their planes; every later pass is created for the new
+ * size and rf_pass_chain_output_size() says what the encoder gets. Context frames (before the
+ * chunk's first frame) are run through every pass too, so temporal passes warm their state up
+ * exactly as if the chunk had started earlier; they are not encoded. Anything random must be a
+ * function of (job seed, global frame index) - never of the chunk, the worker or the time - so
+ * re-running a chunk, or chunking differently, gives the same frames.
  *
  * Every pass has a CPU implementation; a CUDA one, where it pays, is tested against it.
  */
@@ -23,9 +25,26 @@
 #include "config.h"
 #include "error.h"
 
-#define RF_PASS_ABI 1
+/* The pass ABI this worker speaks, and the oldest it still loads. A vtable says which one it was
+ * built for in .abi; the host reads only the fields that version has.
+ *   1: name, abi, create, plan, run, flush, destroy.
+ *   2: adds output_size at the end (passes that change the frame size, like scale).
+ * A plugin built for ABI 1 keeps loading: its vtable is shorter and output_size is never read.
+ * The structs below (rf_pframe_t, rf_pass_setup_t, rf_pass_spec_t, rf_param_t, rf_err_t) are part
+ * of the ABI: changing their layout means a new RF_PASS_ABI and RF_PASS_ABI_MIN raised to it. */
+#define RF_PASS_ABI 2
+#define RF_PASS_ABI_MIN 1
 
-/* One frame inside the pipeline. */
+#define RF_PASS_MAX_DIM 16384   /* a pass may not make frames wider or taller than this */
+#define RF_PFRAME_PAD_FLOATS 64 /* slack after each plane for SIMD writers that overrun a row */
+
+/* One frame inside the pipeline.
+ *
+ * Ownership: the planes belong to the frame. Each is av_malloc'd (libavutil) with room for
+ * width*height + RF_PFRAME_PAD_FLOATS floats and freed by rf_pframe_release (av_free). A pass that
+ * changes the frame size (ABI 2, output_size) replaces them in run(): it allocates the new planes
+ * the same way, av_frees the old ones and sets width and height; every other pass changes samples
+ * in place and never touches the pointers. */
 typedef struct rf_pframe {
     int64_t index;    /* global frame index */
     int64_t pts;      /* source PTS (input time base) */
@@ -38,13 +57,13 @@ typedef struct rf_pframe {
 typedef struct rf_pass_setup {
     const rf_pass_spec_t *spec; /* name, role, parameters with defaults filled in */
     uint64_t seed;              /* job seed */
-    int width, height;
+    int width, height;          /* of the frames this pass receives (after earlier passes) */
     AVRational frame_rate;
 } rf_pass_setup_t;
 
 typedef struct rf_pass_vtable {
     const char *name;
-    int abi;            /* RF_PASS_ABI */
+    int abi;            /* the RF_PASS_ABI it was built for (RF_PASS_ABI_MIN..RF_PASS_ABI) */
     /* Parses parameters and allocates state. */
     int (*create)(const rf_pass_setup_t *setup, void **state, rf_err_t *err);
     /* Context frames this pass wants before the chunk's first frame (for the planner). */
@@ -54,10 +73,44 @@ typedef struct rf_pass_vtable {
     /* End of the chunk. */
     int (*flush)(void *state, rf_err_t *err);
     void (*destroy)(void *state);
+    /* ---- ABI 2 ---- */
+    /* The size of the frames run() hands on, given the setup's size (called once, after
+     * create). NULL, or an ABI 1 vtable: the same size. */
+    int (*output_size)(void *state, int *width, int *height);
 } rf_pass_vtable_t;
 
-/* The built-in pass with this name, or NULL. */
+/* The pass a pipeline names: a built-in one, else a loaded plugin, else NULL. (Not called
+ * rf_pass_find: config.h has that name for the catalogue of built-ins.) */
+const rf_pass_vtable_t *rf_pass_lookup(const char *name);
+/* The same as rf_pass_lookup, under its older name: callers that check "does this worker have
+ * pass X" before a chunk (slot.c) must see plugins too. */
 const rf_pass_vtable_t *rf_pass_builtin(const char *name);
+
+/* ---- plugins: passes from shared objects (docs/passes.md) ------------------------------------
+ *
+ * A plugin is a shared object exporting
+ *     const rf_pass_vtable_t *rf_pass_plugin_entry(int host_abi);
+ * which returns its vtable, or NULL when it cannot work with a host speaking host_abi. The host
+ * refuses a vtable whose abi is outside RF_PASS_ABI_MIN..RF_PASS_ABI, one without create, run or
+ * destroy, one with a bad name ([a-z0-9_-], 1..63 characters) and one whose name is a built-in or
+ * an already loaded plugin. The registry is process-wide: loaded once at start, before any slot
+ * thread runs, and only read afterwards (so lookups need no lock); rf_pass_plugins_unload is for
+ * tests and the end of main. */
+#define RF_PASS_PLUGIN_ENTRY "rf_pass_plugin_entry"
+#define RF_PASS_PLUGINS_MAX 64
+
+typedef const rf_pass_vtable_t *(*rf_pass_plugin_entry_fn)(int host_abi);
+
+/* Loads one shared object. Errors name the file and the reason ("plugin '/x/p.so': pass ABI 9,
+ * this worker loads 1..2"). */
+int rf_pass_plugin_load(const char *path, rf_err_t *err);
+/* Loads every *.so directly in dir, in name order; stops at the first failure. */
+int rf_pass_plugins_load_dir(const char *dir, rf_err_t *err);
+size_t rf_pass_plugin_count(void);
+/* The name of loaded plugin i (0..count-1). */
+const char *rf_pass_plugin_name(size_t i);
+/* Forgets every plugin and dlcloses them. No chain may be alive. */
+void rf_pass_plugins_unload(void);
 
 /* A chain of passes for one chunk, in spec order. */
 typedef struct rf_pass_chain rf_pass_chain_t;
@@ -69,6 +122,9 @@ int rf_pass_chain_run(rf_pass_chain_t *c, rf_pframe_t *frame, rf_err_t *err);
 int rf_pass_chain_flush(rf_pass_chain_t *c, rf_err_t *err);
 /* The largest context any pass of the chain asks for. */
 int rf_pass_chain_context(const rf_pass_chain_t *c);
+/* The size of the frames the chain hands on (what the encoder must be opened at): the input size
+ * unless a pass (scale) changes it. */
+void rf_pass_chain_output_size(const rf_pass_chain_t *c, int *width, int *height);
 void rf_pass_chain_destroy(rf_pass_chain_t **c);
 
 /* ---- conversion between decoded frames and pipeline frames (swscale) -------------------------- */

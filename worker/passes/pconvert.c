@@ -42,7 +42,7 @@
 #include "passes.h"
 
 #define RF_PCONVERT_MAX_DIM 16384 /* per side; larger frames are refused before allocating */
-#define RF_PCONVERT_PAD_FLOATS 64 /* slack after each plane for SIMD writers that overrun a row */
+#define RF_PCONVERT_PAD_FLOATS RF_PFRAME_PAD_FLOATS /* passes.h: plane slack, shared with scale */
 #define RF_PCONVERT_FLAGS                                                                          \
     (SWS_BILINEAR | SWS_BITEXACT | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT | SWS_FULL_CHR_H_INP)
 
