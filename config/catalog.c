@@ -232,3 +232,22 @@ const rf_pass_def_t *rf_pass_find(const char *name)
             return &s_catalog[i];
     return NULL;
 }
+
+int rf_pass_context(const rf_pass_spec_t *pass)
+{
+    const char *v;
+    if (!strcmp(pass->name, "deflicker")) {
+        v = rf_pass_spec_param(pass, "window");
+        int window = v ? atoi(v) : 8;
+        return window > 1 ? window - 1 : 0;
+    }
+    if (!strcmp(pass->name, "color-match")) {
+        v = rf_pass_spec_param(pass, "strength");
+        if (v && strtod(v, NULL) == 0.0)
+            return 0; /* identity: no history used */
+        v = rf_pass_spec_param(pass, "smoothing");
+        double tau = v ? strtod(v, NULL) : 4.0;
+        return tau > 0 ? (int)ceil(3.0 * tau) : 0; /* window - 1, window = ceil(3 tau) + 1 */
+    }
+    return 0;
+}

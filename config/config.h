@@ -147,6 +147,16 @@ void rf_job_spec_destroy(rf_job_spec_t **spec);
  * of its pipeline (a GPU if any needs one, the most VRAM any asks for). */
 void rf_job_spec_requirements(const rf_job_spec_t *spec, bool *gpu, int64_t *vram_mib);
 
+/* Frames of history a built-in temporal pass needs before a frame to render it exactly as an
+ * unchunked run would (deflicker: window - 1; color-match: the smoothing window - 1); 0 for
+ * others. Must agree with the pass's plan() in worker/passes/. */
+int rf_pass_context(const rf_pass_spec_t *pass);
+
+/* Context frames a job's chunks get: the spec's context_frames, or more when its temporal passes
+ * need it. Passes run in a chain, so their needs add up: a pass's history is made of frames the
+ * passes before it rendered with their own full history. */
+int rf_job_spec_context(const rf_job_spec_t *spec);
+
 /* The value of a pass parameter (defaults already filled in), or NULL. */
 const char *rf_pass_spec_param(const rf_pass_spec_t *pass, const char *key);
 

@@ -1027,3 +1027,11 @@ void rf_job_spec_requirements(const rf_job_spec_t *spec, bool *gpu, int64_t *vra
     if (*vram_mib > 0)
         *gpu = true;
 }
+
+int rf_job_spec_context(const rf_job_spec_t *spec)
+{
+    int need = 0;
+    for (size_t i = 0; i < spec->npasses; i++)
+        need += rf_pass_context(&spec->pipeline[i]);
+    return need > spec->chunking.context_frames ? need : spec->chunking.context_frames;
+}

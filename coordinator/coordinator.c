@@ -1314,11 +1314,13 @@ static void s_dispatch(rf_coordinator_t *c)
 }
 
 /* Every live worker has failed this chunk: nobody left to try it now. */
+/* Whether every live worker that could run the chunk has failed it (workers that lack its
+ * encoder, passes or requirements would never be offered it, so they do not count). */
 static bool s_failed_everywhere(rf_coordinator_t *c, const c_chunk_t *ch)
 {
     bool any = false;
     for (c_worker_t *w = c->workers; w; w = w->next) {
-        if (!w->live || w->quarantined)
+        if (!w->live || w->quarantined || !s_worker_can(w, ch->job))
             continue;
         any = true;
         if (!s_failed_on(ch, w->name))

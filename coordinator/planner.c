@@ -143,7 +143,7 @@ int rf_plan_ranges_scenes(const rf_job_spec_t *spec, const rf_media_info_t *info
         }
         r[count].start = start;
         r[count].end = end;
-        int64_t ctx = start - spec->chunking.context_frames;
+        int64_t ctx = start - rf_job_spec_context(spec);
         r[count].ctx_start = ctx > 0 ? ctx : 0;
         r[count].scene_start = scene_start;
         count++;

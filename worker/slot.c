@@ -52,6 +52,28 @@ static int s_params_copy(Reelfarm__Param *const *src, size_t n, rf_param_t **out
     return 0;
 }
 
+/* Sets (adds or replaces) one parameter of a pass. */
+static int s_param_set(rf_pass_spec_t *pass, const char *key, const char *value)
+{
+    for (size_t i = 0; i < pass->nparams; i++)
+        if (!strcmp(pass->params[i].key, key)) {
+            char *v = strdup(value);
+            if (!v)
+                return RF_ENOMEM;
+            free(pass->params[i].value);
+            pass->params[i].value = v;
+            return 0;
+        }
+    rf_param_t *grown = realloc(pass->params, (pass->nparams + 1) * sizeof(*grown));
+    if (!grown)
+        return RF_ENOMEM;
+    pass->params = grown;
+    grown[pass->nparams].key = strdup(key);
+    grown[pass->nparams].value = strdup(value);
+    pass->nparams++;
+    return grown[pass->nparams - 1].key && grown[pass->nparams - 1].value ? 0 : RF_ENOMEM;
+}
+
 static void s_params_free(rf_param_t *p, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
@@ -156,6 +178,13 @@ int rf_assignment_from_msg(const Reelfarm__Assign *m, rf_assignment_t **out, rf_
             if (s_params_copy(p->params, p->n_params, &a->pipeline[i].params,
                               &a->pipeline[i].nparams)) {
                 rc = rf_err_set(err, RF_EPROTO, "pass '%s' has too many parameters", p->name);
+                goto out;
+            }
+            /* The scenes' colour references travel once per Assign; color-match reads them as
+             * its internal scene_ref parameter. */
+            if (!strcmp(p->name, "color-match") && m->color_ref && *m->color_ref &&
+                (rc = s_param_set(&a->pipeline[i], "scene_ref", m->color_ref)) != 0) {
+                rc = rf_err_set(err, rc, "out of memory");
                 goto out;
             }
         }
@@ -654,8 +683,11 @@ static void *s_passes_main(void *arg)
             s_pipe_fail(p, rc, "pass", false, "frame %" PRId64 ": %s", index, err.msg);
             break;
         }
-        if (!conv_out && (rc = rf_pconvert_new(f->width, f->height, fmt, f->color_range,
-                                               f->colorspace, &conv_out, &err)) != 0) {
+        /* The frames leave the passes at the chain's output size (a scale pass changes it). */
+        int out_w = f->width, out_h = f->height;
+        rf_pass_chain_output_size(p->chain, &out_w, &out_h);
+        if (!conv_out && (rc = rf_pconvert_new(out_w, out_h, fmt, f->color_range, f->colorspace,
+                                               &conv_out, &err)) != 0) {
             s_pipe_fail(p, rc, "pass", false, "frame %" PRId64 ": %s", index, err.msg);
             break;
         }

@@ -199,10 +199,43 @@ static void test_bad_frames_and_sizes(void **state)
     rf_pass_chain_destroy(&c);
 }
 
+/* The coordinator plans context from the catalogue (rf_pass_context, config/catalog.c); the
+ * worker's passes say what they need in plan(). The two must agree, parameter by parameter. */
+static void test_catalogue_context_matches_plan(void **state)
+{
+    (void)state;
+    struct {
+        const char *pass, *key, *value, *key2, *value2;
+    } cases[] = {
+        {"deflicker", "window", "1", NULL, NULL},   {"deflicker", "window", "8", NULL, NULL},
+        {"deflicker", "window", "120", NULL, NULL}, {"color-match", "smoothing", "0", NULL, NULL},
+        {"color-match", "smoothing", "0.5", NULL, NULL},
+        {"color-match", "smoothing", "4", NULL, NULL},
+        {"color-match", "smoothing", "30", NULL, NULL},
+        {"grade", "exposure", "0.5", NULL, NULL},   {"sharpen", "amount", "1", NULL, NULL},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        rf_param_t params[3] = {{(char *)cases[i].key, (char *)cases[i].value},
+                                {(char *)"reference", (char *)"0.5,0,0,0.1,0.01,0.01"}};
+        size_t np = strcmp(cases[i].pass, "color-match") ? 1 : 2;
+        rf_pass_spec_t spec = {.name = (char *)cases[i].pass, .role = (char *)"refine",
+                               .params = params, .nparams = np};
+        rf_pass_chain_t *chain = NULL;
+        rf_err_t err = {0};
+        if (rf_pass_chain_new(&spec, 1, 1, W, H, (AVRational){25, 1}, &chain, &err) != 0)
+            fail_msg("%s %s=%s: %s", cases[i].pass, cases[i].key, cases[i].value, err.msg);
+        if (rf_pass_chain_context(chain) != rf_pass_context(&spec))
+            fail_msg("%s %s=%s: plan() wants %d frames, the catalogue says %d", cases[i].pass,
+                     cases[i].key, cases[i].value, rf_pass_chain_context(chain), rf_pass_context(&spec));
+        rf_pass_chain_destroy(&chain);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_builtin_registry),
+        cmocka_unit_test(test_catalogue_context_matches_plan),
         cmocka_unit_test(test_catalogue_is_built_in),
         cmocka_unit_test(test_chain_runs_in_order),
         cmocka_unit_test(test_empty_chain),

@@ -10,9 +10,16 @@
  *   strength   float 0..1, default 1   fraction of the correction applied; 0 leaves frames alone
  *   smoothing  float 0..30, default 4  time constant tau in frames of the smoothing of the frame
  *                                      statistics; 0 uses each frame's own statistics
- *   scene_ref  internal (not allowed in job specs): the 6-number statistics for reference
- *              "source"; required then, and a missing one fails the chunk for good (a
- *              coordinator that did not compute it will not on a retry either)
+ *   scene_ref  internal (not allowed in job specs): the references for reference "source",
+ *              one per scene the chunk touches, "FIRST:L,a,b,Ls,as,bs;FIRST:..." (FIRST = the
+ *              scene's first global frame; coordinator/store.h color_ref), or six numbers for
+ *              one reference throughout; required then, and a missing one fails the chunk for
+ *              good (a coordinator that did not compute it will not on a retry either)
+ *
+ * Scenes: each frame is matched to the reference of the scene it belongs to (the last entry whose
+ * FIRST is at or before its global index), and the smoothing history starts afresh at a scene's
+ * first frame - a cut is a change by intent, the previous shot's colours must not leak into the
+ * next one. Both depend only on the global frame index, so chunking does not change the output.
  *
  * Per frame (channel c in L, a, b; Oklab and the sRGB EOTF as media.h's colour section says):
  *   1. the frame's statistics mu_f, sigma_f (rf_color_stats; every pixel up to 2^18 pixels, else
@@ -52,8 +59,18 @@
 #define RF_COLORMATCH_FLAT 1e-6             /* a deviation below this is a flat channel */
 #define RF_COLORMATCH_SAMPLES_MAX (1 << 18) /* pixels read for the statistics, about */
 
+typedef struct s_ref {
+    int64_t first; /* the scene's first global frame (INT64_MIN: every frame) */
+    rf_color_stats_t stats;
+} s_ref_t;
+
+#define RF_COLORMATCH_SCENES_MAX 4096 /* references one chunk may list */
+
 typedef struct s_colormatch {
-    rf_color_stats_t ref; /* target statistics */
+    rf_color_stats_t ref; /* target statistics of the current frame's scene */
+    s_ref_t *refs;        /* every scene's, by first frame ascending */
+    size_t nrefs;
+    size_t cur;           /* refs[cur] is the current frame's; SIZE_MAX before the first frame */
     double strength;
     double tau;                                      /* smoothing time constant, frames; 0 = none */
     int window;                                      /* frames pooled */
@@ -66,23 +83,74 @@ typedef struct s_colormatch {
     bool started;
 } s_colormatch_t;
 
-static int s_reference(const rf_pass_spec_t *spec, rf_color_stats_t *ref, rf_err_t *err)
+/* Parses scene_ref: six numbers, or "FIRST:six;FIRST:six;..." with FIRST ascending. */
+static int s_scene_refs(const char *text, s_colormatch_t *m, rf_err_t *err)
+{
+    rf_err_t local = {0};
+    if (!strchr(text, ':')) {
+        if (!(m->refs = calloc(1, sizeof(*m->refs))))
+            return rf_err_set(err, RF_ENOMEM, "out of memory");
+        m->nrefs = 1;
+        m->refs[0].first = INT64_MIN;
+        if (rf_color_stats_parse(text, &m->refs[0].stats, &local) < 0)
+            return rf_err_set(err, RF_ECONFIG, "parameter 'scene_ref': %s", local.msg);
+        return 0;
+    }
+    size_t n = 1;
+    for (const char *p = text; *p; p++)
+        n += *p == ';';
+    if (n > RF_COLORMATCH_SCENES_MAX)
+        return rf_err_set(err, RF_ECONFIG, "parameter 'scene_ref': %zu scenes, at most %d", n,
+                          RF_COLORMATCH_SCENES_MAX);
+    if (!(m->refs = calloc(n, sizeof(*m->refs))))
+        return rf_err_set(err, RF_ENOMEM, "out of memory");
+    const char *p = text;
+    for (size_t i = 0; i < n; i++) {
+        const char *end = strchr(p, ';');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        char entry[RF_COLOR_STATS_TEXT_MAX + 32];
+        char *colon = NULL, *num_end = NULL;
+        if (len >= sizeof(entry))
+            return rf_err_set(err, RF_ECONFIG, "parameter 'scene_ref': entry %zu is too long", i + 1);
+        memcpy(entry, p, len);
+        entry[len] = '\0';
+        colon = strchr(entry, ':');
+        long long first = colon ? strtoll(entry, &num_end, 10) : -1;
+        if (!colon || num_end != colon || first < 0 ||
+            (i > 0 && first <= m->refs[i - 1].first))
+            return rf_err_set(err, RF_ECONFIG,
+                              "parameter 'scene_ref': entry %zu '%s': expected FIRST:L,a,b,Ls,as,bs "
+                              "with FIRST a frame index after the previous entry's",
+                              i + 1, entry);
+        m->refs[i].first = first;
+        if (rf_color_stats_parse(colon + 1, &m->refs[i].stats, &local) < 0)
+            return rf_err_set(err, RF_ECONFIG, "parameter 'scene_ref': entry %zu: %s", i + 1,
+                              local.msg);
+        m->nrefs = i + 1;
+        p = end ? end + 1 : p + len;
+    }
+    return 0;
+}
+
+static int s_reference(const rf_pass_spec_t *spec, s_colormatch_t *m, rf_err_t *err)
 {
     const char *reference = rf_pass_spec_param(spec, "reference");
     rf_err_t local = {0};
 
     if (!reference || strcmp(reference, "source") == 0) {
         const char *scene = rf_pass_spec_param(spec, "scene_ref");
-        if (!scene)
+        if (!scene || !*scene)
             return rf_err_set(err, RF_ECONFIG,
                               "parameter 'scene_ref': missing, and reference 'source' needs the "
                               "scene's reference statistics from the coordinator (give reference "
                               "as six numbers 'L,a,b,Lstd,astd,bstd' to use fixed statistics)");
-        if (rf_color_stats_parse(scene, ref, &local) < 0)
-            return rf_err_set(err, RF_ECONFIG, "parameter 'scene_ref': %s", local.msg);
-        return 0;
+        return s_scene_refs(scene, m, err);
     }
-    if (rf_color_stats_parse(reference, ref, &local) < 0)
+    if (!(m->refs = calloc(1, sizeof(*m->refs))))
+        return rf_err_set(err, RF_ENOMEM, "out of memory");
+    m->nrefs = 1;
+    m->refs[0].first = INT64_MIN;
+    if (rf_color_stats_parse(reference, &m->refs[0].stats, &local) < 0)
         return rf_err_set(err, RF_ECONFIG, "parameter 'reference': expected 'source' or %s",
                           local.msg);
     return 0;
@@ -106,9 +174,11 @@ static int s_create(const rf_pass_setup_t *setup, void **state, rf_err_t *err)
                               RF_COLORMATCH_SMOOTHING_MAX, &m->tau, err);
     if (rc < 0)
         goto cleanup;
-    rc = s_reference(setup->spec, &m->ref, err);
+    rc = s_reference(setup->spec, m, err);
     if (rc < 0)
         goto cleanup;
+    m->cur = SIZE_MAX;
+    m->ref = m->refs[0].stats;
 
     m->window = m->tau > 0 ? (int)ceil(3.0 * m->tau) + 1 : 1;
     assert(m->window <= RF_COLORMATCH_WINDOW_MAX);
@@ -123,6 +193,8 @@ static int s_create(const rf_pass_setup_t *setup, void **state, rf_err_t *err)
     m = NULL;
 
 cleanup:
+    if (m)
+        free(m->refs);
     free(m);
     return rc;
 }
@@ -177,6 +249,23 @@ static int s_run(void *state, rf_pframe_t *frame, rf_err_t *err)
     if (m->strength == 0.0)
         return 0; /* identity: leave the samples bit-exact (and skip the statistics) */
 
+    /* The scene this frame belongs to; a new scene starts the smoothing afresh. */
+    if (frame->index < m->refs[0].first)
+        return rf_err_set(err, RF_ECONFIG, "no colour reference for frame %lld (the first scene "
+                          "listed starts at frame %lld)", (long long)frame->index,
+                          (long long)m->refs[0].first);
+    size_t at = m->cur == SIZE_MAX ? 0 : m->cur;
+    while (at + 1 < m->nrefs && m->refs[at + 1].first <= frame->index)
+        at++;
+    if (at != m->cur) {
+        if (m->cur != SIZE_MAX && m->refs[at].first == frame->index) {
+            m->head = 0;
+            m->count = 0;
+        }
+        m->cur = at;
+        m->ref = m->refs[at].stats;
+    }
+
     rf_color_stats_t now;
     int rc = rf_color_stats((const float *const *)frame->plane, frame->width, frame->height,
                             m->step, &now, err);
@@ -223,12 +312,16 @@ static int s_flush(void *state, rf_err_t *err)
     m->head = 0;
     m->count = 0;
     m->started = false;
+    m->cur = SIZE_MAX;
     return 0;
 }
 
 static void s_destroy(void *state)
 {
-    free(state);
+    s_colormatch_t *m = state;
+    if (m)
+        free(m->refs);
+    free(m);
 }
 
 const rf_pass_vtable_t rf_pass_colormatch = {
