@@ -408,6 +408,51 @@ static void test_scene_ref(void **state)
     assert_non_null(strstr(err.msg, "pass 'color-match': parameter 'scene_ref': missing"));
 }
 
+/* A chunk that spans scenes gets one reference per scene ("FIRST:stats;..."): each frame is
+ * matched to its own scene's, and the smoothing starts afresh at a scene's first frame (so the
+ * first frame of scene B, smoothed over 4 frames, uses only its own statistics). */
+static void test_scene_list(void **state)
+{
+    (void)state;
+    const t_stats_t ra = {{0.66, 0.015, -0.01}, {0.07, 0.02, 0.025}};
+    const t_stats_t rb = {{0.52, -0.02, 0.03}, {0.05, 0.01, 0.02}};
+    char a[200], b[200], list[450];
+    t_format(ra, a, sizeof(a));
+    t_format(rb, b, sizeof(b));
+    snprintf(list, sizeof(list), "100:%s;104:%s", a, b);
+    t_pass_t p;
+    rf_err_t err = {0};
+    assert_int_equal(t_new("source", "1", "4", list, &p, &err), 0);
+    for (int64_t i = 101; i < 107; i++) {
+        rf_pframe_t f;
+        t_frame_init(&f, i);
+        /* one frame per scene, repeated: smoothed statistics equal the frame's own only if the
+         * history restarts at frame 104 (the frames before it differ) */
+        t_fill(&f, i < 104 ? 0 : 3);
+        double want[3][N];
+        t_expect(&f, t_stats(&f), i < 104 ? ra : rb, 1, want);
+        assert_int_equal(p.vt->run(p.state, &f, &err), 0);
+        t_compare(&f, want, 1e-5);
+        t_frame_free(&f);
+    }
+    t_pass_free(&p);
+    /* a frame before the first scene listed, and malformed lists, are errors */
+    assert_int_equal(t_new("source", "1", "4", list, &p, &err), 0);
+    rf_pframe_t f;
+    t_frame_init(&f, 99);
+    t_fill(&f, 0);
+    assert_int_equal(p.vt->run(p.state, &f, &err), RF_ECONFIG);
+    assert_non_null(strstr(err.msg, "no colour reference for frame 99"));
+    t_frame_free(&f);
+    t_pass_free(&p);
+    snprintf(list, sizeof(list), "104:%s;100:%s", a, b);
+    assert_int_equal(t_new("source", "1", "4", list, &p, &err), RF_ECONFIG);
+    assert_non_null(strstr(err.msg, "entry 2"));
+    snprintf(list, sizeof(list), "x:%s", a);
+    assert_int_equal(t_new("source", "1", "4", list, &p, &err), RF_ECONFIG);
+    assert_non_null(strstr(err.msg, "entry 1"));
+}
+
 static void test_bad_parameters(void **state)
 {
     (void)state;
@@ -449,6 +494,7 @@ int main(void)
         cmocka_unit_test(test_expected_values),
         cmocka_unit_test(test_smoothing),
         cmocka_unit_test(test_scene_ref),
+        cmocka_unit_test(test_scene_list),
         cmocka_unit_test(test_bad_parameters),
         cmocka_unit_test(test_chunking_invariance),
     };
