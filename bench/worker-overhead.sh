@@ -99,7 +99,7 @@ spec bench-pipeline "$pinput" out-pipeline.mkv "$pipeline" >"$work/job-pipeline.
 
 out_of() { [[ "$1" == a ]] && echo "$work/ffmpeg.mp4" || echo "$work/out-$1.mkv"; }
 
-run_case() { # run_case KIND: prints wall seconds
+run_case() { # run_case KIND: prints wall seconds and CPU (user + system) seconds
     local kind=$1 out start end rfbin=$bin workers=1
     out=$(out_of "$kind")
     rm -f "$out"
@@ -107,11 +107,12 @@ run_case() { # run_case KIND: prints wall seconds
     [[ "$kind" == c* ]] && workers=2
     start=$(date +%s.%N)
     if [[ "$kind" == a ]]; then
-        ffmpeg -nostdin -hide_banner -y -i "$input" -map 0:v -map 0:a -c:v libx264 -crf "$crf" \
-            -preset veryfast -c:a copy "$out" >>"$log" 2>&1 || die "ffmpeg failed (see $log)"
+        /usr/bin/time -f "%U %S" -o "$work/cpu" ffmpeg -nostdin -hide_banner -y -i "$input" \
+            -map 0:v -map 0:a -c:v libx264 -crf "$crf" -preset veryfast -c:a copy "$out" \
+            >>"$log" 2>&1 || die "ffmpeg failed (see $log)"
     else
-        "$rfbin/reelfarm" render "$work/job-$kind.yaml" --workers "$workers" --quiet \
-            >"$work/stdout" 2>>"$log" || die "reelfarm ($kind) failed (see $log)"
+        /usr/bin/time -f "%U %S" -o "$work/cpu" "$rfbin/reelfarm" render "$work/job-$kind.yaml" \
+            --workers "$workers" --quiet >"$work/stdout" 2>>"$log" || die "reelfarm ($kind) failed (see $log)"
     fi
     end=$(date +%s.%N)
     [[ -s "$out" ]] || die "$kind: no output"
@@ -123,15 +124,19 @@ run_case() { # run_case KIND: prints wall seconds
             die "$kind: output does not decode: $errors"
         [[ -z "$errors" ]] || die "$kind: decoding reported: $errors"
     fi
-    awk -v s="$start" -v e="$end" 'BEGIN { printf "%.3f", e - s }'
+    awk -v s="$start" -v e="$end" '{ printf "%.3f %.2f", e - s, $1 + $2 }' "$work/cpu"
 }
 
-declare -A times
+# CPU seconds are the steadier number on a shared machine: other people's load stretches the wall
+# clock of every case, but hardly the CPU time each one needs.
+declare -A times cpus
 for ((r = 1; r <= runs; r++)); do
     for kind in "${kinds[@]}"; do
-        t=$(run_case "$kind")
+        result=$(run_case "$kind")
+        read -r t c <<<"$result"
         times[$kind]="${times[$kind]:-} $t"
-        note "round $r/$runs $kind: $t s"
+        cpus[$kind]="${cpus[$kind]:-} $c"
+        note "round $r/$runs $kind: $t s wall, $c s CPU (load $(cut -d' ' -f1 /proc/loadavg))"
     done
 done
 
@@ -145,6 +150,7 @@ cpu_of() { # cpu_of CMD...: user+sys seconds
     awk '{ printf "%.2f", $1 + $2 }' "$work/time"
 }
 verify_cpu=$(cpu_of ffmpeg -nostdin -v error -i "$work/out-b.mkv" -map 0:v:0 -f framehash -hash sha256 -)
+decode_cpu=$(cpu_of ffmpeg -nostdin -v error -i "$work/out-b.mkv" -map 0:v:0 -f null -)
 encode_cpu=$(cpu_of ffmpeg -nostdin -v error -y -i "$input" -map 0:v -c:v libx264 -crf "$crf" \
     -preset veryfast -f null -)
 
@@ -178,14 +184,14 @@ nchunks=$(awk '/^CHUNKS/ { print $2 }' <<<"$stages")
 # ---- report -------------------------------------------------------------------------------------
 cpu=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 a=$(median <<<"${times[a]}")
-echo "### Worker overhead at 1080p — $(date -u +%Y-%m-%d)"
+echo "### Worker overhead at $size — $(date -u +%Y-%m-%d)"
 echo
 echo "- Date: $(date -u '+%Y-%m-%d %H:%M UTC'); machine: $(nproc) cores, ${cpu:-unknown CPU}, $(uname -sr); shared with other work (medians of interleaved rounds)"
 echo "- Input: \`bench/make-bench-clip in.mp4 $size $seconds\` ($in_frames frames, $in_audio AAC packets); libx264 crf $crf, preset veryfast in both"
 echo "- Command: \`RF_BIN=$bin${bin_old:+ RF_BIN_OLD=$bin_old} RF_BENCH_RUNS=$runs bench/worker-overhead.sh\`"
 echo
-echo "| Case | Median s | Rounds s | vs ffmpeg |"
-echo "|---|---:|---|---:|"
+echo "| Case | Median wall s | Rounds wall s | Wall vs ffmpeg | Median CPU s | CPU vs ffmpeg |"
+echo "|---|---:|---|---:|---:|---:|"
 for kind in "${kinds[@]}"; do
     case "$kind" in
         a) label="(a) ffmpeg -i SRC -c:v libx264 -preset veryfast" ;;
@@ -195,12 +201,16 @@ for kind in "${kinds[@]}"; do
         c0) label="(c0) as (c), RF_BIN_OLD" ;;
     esac
     m=$(median <<<"${times[$kind]}")
-    echo "| $label | $m |${times[$kind]} | $(ratio "$m" "$a")× |"
+    mc=$(median <<<"${cpus[$kind]}")
+    echo "| $label | $m |${times[$kind]} | $(ratio "$m" "$a")× | $mc | $(ratio "$mc" "$(median <<<"${cpus[a]}")")× |"
 done
 echo
 b=$(median <<<"${times[b]}")
 echo "- Worker overhead (b)/(a) − 1: $(awk -v b="$b" -v a="$a" 'BEGIN { printf "%+.1f %%", 100 * (b / a - 1) }'); two workers (c)/(a): $(ratio "$(median <<<"${times[c]}")" "$a")×."
-echo "- The coordinator's verification decode of the result (decode + per-frame SHA-256 of all $in_frames frames): $verify_cpu CPU s, against $encode_cpu CPU s for the encode alone (\`ffmpeg ... -f null\`); on 2 cores that is up to $(awk -v v="$verify_cpu" -v a="$a" 'BEGIN { printf "%.0f %%", 100 * v / 2 / a }') of (a)'s wall time if it found both cores busy, $(awk -v v="$verify_cpu" -v b="$b" -v a="$a" 'BEGIN { d = b - a; if (d > 0) printf "%.0f %% of the (b) − (a) gap", 100 * v / 2 / d; else printf "no gap to explain" }')."
+ca=$(median <<<"${cpus[a]}")
+cb=$(median <<<"${cpus[b]}")
+echo "- CPU: (b) uses $(awk -v x="$cb" -v y="$ca" 'BEGIN { printf "%+.1f", x - y }') CPU s more than (a)."
+echo "- One verification decode of the whole result (what the coordinator's \`rf_media_checksum\` does once per chunk, and the worker's verify stage while it encodes): $verify_cpu CPU s with the per-frame SHA-256 (ffmpeg framehash), $decode_cpu CPU s for the decode alone; the encode alone (\`ffmpeg -i SRC -c:v libx264 ... -f null -\`) is $encode_cpu CPU s. ffmpeg's SHA-256 is slower than ours (OpenSSL), so the coordinator's verification is between $(awk -v v="$decode_cpu" -v d="$cb" -v a="$ca" 'BEGIN { g = d - a; if (g > 0) printf "%.0f %%", 100 * v / g; else printf "n/a" }') (decode alone) and $(awk -v v="$verify_cpu" -v d="$cb" -v a="$ca" 'BEGIN { g = d - a; if (g > 0) printf "%.0f %%", 100 * v / g; else printf "n/a" }') of the CPU gap."
 echo
 echo "Pipeline \`$pipeline\` on \`make-bench-clip $size $pseconds\` ($pframes frames), 1 worker, median of $pruns: $pt s wall, $(awk -v f="$pframes" -v t="$pt" 'BEGIN { printf "%.1f", f / t }') frames/s end to end. Where the slot's time went ($nchunks chunks, $chunk_wall s of chunk wall time; busy = running, not blocked on a queue; stages overlap, so shares add up to more than 100 %):"
 echo

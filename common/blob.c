@@ -1134,6 +1134,7 @@ int rf_blob_upload(void *zctx, const char *endpoint, const char *src_path, char 
     int sent_any = 0;
     int in_flight = 0;
     int probing = 0;     /* a resume probe is out: send nothing until it is answered */
+    int resync = 0;      /* the server's state went back: reconnect and probe at once */
     int complete = 0;
 
     s_xfer_reset(xfer);
@@ -1167,7 +1168,7 @@ int rf_blob_upload(void *zctx, const char *endpoint, const char *src_path, char 
     uint64_t last_reply = last_progress;
 
     while (!complete) {
-        while (!probing && in_flight < RF_BLOB_CREDITS && (sent < total || !sent_any)) {
+        while (!probing && !resync && in_flight < RF_BLOB_CREDITS && (sent < total || !sent_any)) {
             size_t piece = total - sent < RF_BLOB_PIECE ? (size_t)(total - sent) : RF_BLOB_PIECE;
             size_t have = 0;
             while (have < piece) {
@@ -1213,8 +1214,9 @@ int rf_blob_upload(void *zctx, const char *endpoint, const char *src_path, char 
         if (rc != 0)
             goto cleanup;
         if (m == NULL) {
-            if ((in_flight == 0 && !probing) || rf_now_ms() - last_reply < RF_BLOB_STALL_MS)
+            if (!resync && ((in_flight == 0 && !probing) || rf_now_ms() - last_reply < RF_BLOB_STALL_MS))
                 continue;
+            resync = 0;
             /* Stalled: on a fresh connection, ask the server how much it holds, go on from there. */
             rc = s_reconnect(zctx, endpoint, &sock, xfer, err);
             if (rc != 0)
@@ -1266,12 +1268,15 @@ int rf_blob_upload(void *zctx, const char *endpoint, const char *src_path, char 
             RF_INFO("blob", "blob '%.12s': upload resumes at %llu of %llu bytes", sha_hex,
                     (unsigned long long)acked, (unsigned long long)total);
         } else {
-            if (ack->offset < acked) {
-                rc = rf_err_set(err, RF_EPROTO, "blob '%s': acknowledged offset went back", sha_hex);
-                goto cleanup;
-            }
-            acked = ack->offset;
             in_flight--;
+            if (ack->offset < acked) {
+                /* The server lost what it held (restarted without its partial file): resync. */
+                RF_WARN("blob", "blob '%.12s': the server went back to %llu bytes, resyncing", sha_hex,
+                        (unsigned long long)ack->offset);
+                resync = 1;
+            } else {
+                acked = ack->offset;
+            }
         }
         /* The server may answer complete early when it already has the blob. */
         complete = ack->complete && ack->offset == total;

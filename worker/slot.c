@@ -1,6 +1,7 @@
 /* slot.c - one chunk, start to finish. See slot.h. */
 #include "slot.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -313,6 +314,27 @@ static int s_mkdirs(const char *path)
  * attempt at the same slice on this worker - a retry, another lease - resumes them instead of
  * starting over. When another slot is fetching the same slice at this moment, this one fetches
  * into its own folder instead of waiting. With shared storage (input_path) nothing is copied. */
+/* Deletes partial downloads nobody resumed for RF_SLOT_PARTIAL_KEEP_S: their chunk went to another
+ * worker, or the job ended. A fetch in progress writes its file, so its mtime is fresh. */
+static void s_sweep_partials(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    char path[4200 + 256 + 2]; /* dir (see s_input) + a name */
+    time_t now = time(NULL);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        struct stat st;
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && now - st.st_mtime > RF_SLOT_PARTIAL_KEEP_S)
+            unlink(path);
+    }
+    closedir(d);
+}
+
 static int s_input(const rf_assignment_t *a, const rf_slot_env_t *env, const char *workdir,
                    const atomic_int *cancel, char *path, size_t size, rf_slot_result_t *res)
 {
@@ -327,6 +349,7 @@ static int s_input(const rf_assignment_t *a, const rf_slot_env_t *env, const cha
     rf_err_t err = {0};
     rf_blob_xfer_t xfer = {0};
     int rc = s_mkdirs(partial_dir);
+    s_sweep_partials(partial_dir);
     if (!rc)
         rc = rf_blob_fetch(env->zctx, env->blob_endpoint, a->input_blob, a->input_size, staged,
                            RF_TRANSFER_TIMEOUT_MS, cancel, &xfer, &err);

@@ -39,6 +39,7 @@
 #define RF_SLOT_QUEUE_DECODED 8   /* decoded frames waiting for the pass stage */
 #define RF_SLOT_QUEUE_TO_ENCODE 8 /* frames waiting for the encoder (from passes, or decode) */
 #define RF_SLOT_QUEUE_PACKETS 64  /* encoded packets waiting for the verify stage */
+#define RF_SLOT_PARTIAL_KEEP_S 3600 /* an input download nobody resumed is deleted after this */
 #define RF_SLOT_WAIT_MS 100       /* longest a queue wait goes without looking at the cancel flag */
 
 /* A validated copy of an Assign message; owns all its strings. */
@@ -101,7 +102,8 @@ int rf_slot_fault_parse(const char *spec, rf_slot_fault_t *out, rf_err_t *err);
 typedef struct rf_slot_env {
     void *zctx;                /* the worker's ZeroMQ context (for blob sockets) */
     const char *blob_endpoint; /* the coordinator's blob socket */
-    const char *cache_dir;     /* per-lease folders (input slice, encoded chunk) live under leases/ */
+    const char *cache_dir;     /* per-lease folders (input slice, encoded chunk) live under leases/;
+                                  input downloads cut short wait in partial/ to be resumed */
     rf_slot_fault_t fault;     /* test fault for this chunk (the worker applies @N); zero = none */
 } rf_slot_env_t;
 

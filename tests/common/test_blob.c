@@ -245,8 +245,11 @@ typedef struct s_cut {
     char endpoint[256];
     int cut;           /* the server was stopped */
     int restart;       /* bring it back RESUME_DOWN_MS later (else leave it down) */
+    int amnesia;       /* bring it back at once, its partial uploads lost */
     pthread_t restarter;
 } s_cut_t;
+
+static void s_check_file(const char *path, const unsigned char *data);
 
 static void *s_restart_later(void *arg)
 {
@@ -271,6 +274,34 @@ static void s_cut_at(void *arg, uint64_t done, uint64_t total)
     rf_blob_server_destroy(&c->f->server);
     if (c->restart)
         assert_int_equal(pthread_create(&c->restarter, NULL, s_restart_later, c), 0);
+    if (c->amnesia) {
+        char cmd[PATH_MAX + 64];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s/partial'", c->f->blob_dir);
+        assert_int_equal(system(cmd), 0);
+        rf_err_t err = {0};
+        assert_int_equal(rf_blob_server_new(c->f->ctx, c->endpoint, c->f->blob_dir, &c->f->server, &err), 0);
+    }
+}
+
+/* A server that comes back without the partial upload (its disk was wiped): acks go back to 0,
+ * and the uploader starts over rather than failing or trusting a wrong offset. */
+static void test_upload_survives_a_server_that_forgot(void **state)
+{
+    fixture_t *f = *state;
+    char src[PATH_MAX], sha[RF_SHA256_HEX_LEN + 1], stored[PATH_MAX], endpoint[256];
+    snprintf(src, sizeof src, "%s/big-forgot", f->root);
+    unsigned char *data = s_random_file(src, RESUME_SIZE, 15);
+    s_cut_t cut = {.f = f, .amnesia = 1};
+    rf_blob_xfer_t x = {.on_progress = s_cut_at, .arg = &cut};
+    rf_err_t err = {0};
+    snprintf(endpoint, sizeof endpoint, "%s", rf_blob_server_endpoint(f->server));
+    if (rf_blob_upload(f->ctx, endpoint, src, sha, NULL, 20000, NULL, &x, &err) != 0)
+        fail_msg("upload: %s", err.msg);
+    assert_true(cut.cut);
+    assert_true(x.bytes > RESUME_SIZE); /* what the server forgot was sent again */
+    assert_int_equal(rf_blob_path(f->blob_dir, sha, stored, sizeof stored), 0);
+    s_check_file(stored, data);
+    free(data);
 }
 
 static void test_upload_resumes_after_server_restart(void **state)
@@ -473,6 +504,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cancel_and_timeout, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_commit_dedupe, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_upload_resumes_after_server_restart, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_upload_survives_a_server_that_forgot, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_fetch_resumes_after_server_restart, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_fetch_resumes_a_kept_partial, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_fetch_rejects_a_bad_partial, s_setup, s_teardown),

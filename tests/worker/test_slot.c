@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <zmq.h>
 
@@ -623,6 +624,62 @@ static void test_assignment_from_msg_rejects(void **state)
     rf_assignment_destroy(&a);
 }
 
+/* Input downloads go through <cache>/partial/<sha>: a partial left there by an attempt that was cut
+ * short is resumed (its bytes kept, the rest fetched, the whole checked against the blob's
+ * SHA-256), and a partial that does not belong to the blob fails the fetch and is thrown away, so
+ * the next attempt starts clean. */
+static void test_input_resumes_a_kept_partial(void **state)
+{
+    t_env_t *e = *state;
+    rf_slot_env_t env = t_slot_env(e);
+    for (int bad = 0; bad < 2; bad++) {
+        t_msg_t t;
+        t_assign(e, &t, 60, 110, 0, "ffv1", NULL);
+        rf_assignment_t *a = t_from_msg(&t);
+        char blob[700], dir[700], part[900], offset[900];
+        assert_int_equal(rf_blob_path(e->blob_dir, a->input_blob, blob, sizeof(blob)), 0);
+        snprintf(dir, sizeof(dir), "%s/partial", e->cache_dir);
+        snprintf(part, sizeof(part), "%s/%s.part", dir, a->input_blob);
+        snprintf(offset, sizeof(offset), "%s/%s.part.offset", dir, a->input_blob);
+        mkdir(e->cache_dir, 0700);
+        mkdir(dir, 0700);
+        /* the first half of the slice as an earlier attempt would have left it (or, when bad,
+         * other bytes of that length) */
+        uint64_t half = a->input_size / 2;
+        assert_true(half > 0);
+        FILE *in = fopen(blob, "rb"), *out = fopen(part, "wb");
+        assert_non_null(in);
+        assert_non_null(out);
+        for (uint64_t i = 0; i < half; i++) {
+            int c = fgetc(in);
+            fputc(bad ? c ^ 0x5a : c, out);
+        }
+        fclose(in);
+        fclose(out);
+        FILE *o = fopen(offset, "w");
+        assert_non_null(o);
+        fprintf(o, "%llu\n", (unsigned long long)half);
+        fclose(o);
+
+        atomic_int cancel = 0;
+        rf_slot_result_t res;
+        int rc = rf_slot_render(a, &env, &cancel, NULL, &res);
+        if (!bad && rc != 0)
+            fail_msg("render with a kept partial: %s: %s", res.error_class, res.message);
+        if (bad) {
+            assert_int_equal(rc, RF_EVERIFY);
+            assert_string_equal(res.error_class, "transfer");
+            assert_true(res.retryable);
+            /* the next attempt starts clean and succeeds */
+            assert_int_equal(rf_slot_render(a, &env, &cancel, NULL, &res), 0);
+        }
+        assert_int_equal(res.frames, 50);
+        assert_int_equal(access(part, F_OK), -1);
+        assert_int_equal(access(offset, F_OK), -1);
+        rf_assignment_destroy(&a);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -633,6 +690,7 @@ int main(void)
         cmocka_unit_test(test_cancel_mid_chunk),
         cmocka_unit_test(test_short_input_fails_as_decode),
         cmocka_unit_test(test_corrupt_input_names_the_frame),
+        cmocka_unit_test(test_input_resumes_a_kept_partial),
         cmocka_unit_test(test_cancel_before_start),
         cmocka_unit_test(test_unknown_encoder_fails_as_encode),
         cmocka_unit_test(test_assignment_from_msg_rejects),
