@@ -5,7 +5,6 @@
  * changed, so a log stays short. Unlike `submit --wait`, Ctrl-C only stops watching: the job goes
  * on (exit 130). The exit code is the job's outcome, as for `submit --wait`.
  */
-#include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
@@ -28,22 +27,6 @@ static void s_on_sigint(int sig)
 {
     (void)sig;
     s_stop = 1;
-}
-
-static int s_exit_for(int rc)
-{
-    switch (rc) {
-    case RF_EUNAVAIL:
-        return RF_EXIT_UNREACHABLE;
-    case RF_EPERM:
-        return RF_EXIT_REFUSED;
-    case RF_ECONFIG:
-    case RF_ENOENT:
-    case RF_EINVAL:
-        return RF_EXIT_USAGE;
-    default:
-        return RF_EXIT_FAILED;
-    }
 }
 
 /* What a non-TTY watch printed last, to print only changes. */
@@ -197,7 +180,7 @@ static int s_watch(rf_client_t *client, const char *job_id, bool tty)
             continue; /* a signal: the loop head sees the flag */
         if (rc) {
             fprintf(stderr, "reelfarm: %s\n", err.msg);
-            code = s_exit_for(rc);
+            code = rf_cli_exit_for(rc);
             break;
         }
         const Reelfarm__Envelope *r = rf_msg_env(reply);
@@ -233,35 +216,10 @@ static int s_watch(rf_client_t *client, const char *job_id, bool tty)
     return code;
 }
 
-int rf_cli_watch(int argc, char **argv)
+int rf_cli_watch(const rf_cli_args_t *a)
 {
-    const char *usage = "reelfarm watch JOB_ID [--coordinator EP]";
-    static const struct option opts[] = {
-        {"coordinator", required_argument, NULL, 'c'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    const char *ep = NULL;
-    int opt;
-    optind = 1;
-    while ((opt = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
-        switch (opt) {
-        case 'c':
-            ep = optarg;
-            break;
-        case 'h':
-            printf("usage: %s\n", usage);
-            return RF_EXIT_OK;
-        default:
-            fprintf(stderr, "usage: %s\n", usage);
-            return RF_EXIT_USAGE;
-        }
-    }
-    if (optind != argc - 1) {
-        fprintf(stderr, "usage: %s\n", usage);
-        return RF_EXIT_USAGE;
-    }
-    const char *job_id = argv[optind];
+    const char *ep = rf_cli_arg(a, "coordinator");
+    const char *job_id = a->operands[0];
     char endpoint[512];
     rf_err_t err = {0};
     rf_client_t *client = NULL;
