@@ -25,15 +25,18 @@ enum {
 };
 
 #define RF_DEFAULT_CLIENT_ENDPOINT "tcp://127.0.0.1:7601"
-#define RF_CLIENT_TIMEOUT_MS 5000
+#define RF_CLIENT_CONNECT_MS 2000  /* no connection this long: the coordinator is unreachable (exit 3) */
+#define RF_CLIENT_TIMEOUT_MS 10000 /* connected, but no reply this long: give up on the request (exit 3) */
 
 /* ---- client ----------------------------------------------------------------------------------- */
 
 typedef struct rf_client rf_client_t;
 
 int rf_client_new(const char *endpoint, rf_client_t **out, rf_err_t *err);
-/* Sends req and waits for the reply. RF_EUNAVAIL when nothing answers within timeout_ms; an
- * ErrorReply becomes its code and message in err. */
+/* Sends req and waits for the reply. RF_EUNAVAIL when no connection is up within
+ * min(RF_CLIENT_CONNECT_MS, timeout_ms) or no reply comes within timeout_ms; RF_ECANCELED when a
+ * signal interrupts the wait; an ErrorReply becomes its code and message in err. Never blocks
+ * longer than connect + timeout. */
 int rf_client_call(rf_client_t *c, Reelfarm__Envelope *req, rf_msg_t **reply, int timeout_ms,
                    rf_err_t *err);
 void rf_client_destroy(rf_client_t **c);

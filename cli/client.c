@@ -3,6 +3,17 @@
  * The CLI is a short-lived process, so plain zmq_poll with timeouts is the right tool here (no
  * event loop). A call that times out throws its socket away: a late reply must never be read as
  * the answer to the next request.
+ *
+ * Unreachable versus slow: the socket has ZMQ_IMMEDIATE, so it becomes writable (POLLOUT) only once
+ * a connection to the coordinator is up. No connection within RF_CLIENT_CONNECT_MS is "cannot
+ * reach" (exit 3); once connected, a request waits up to its own timeout for the reply.
+ *
+ * Nothing here can wait forever: every wait goes through s_poll, which reads the clock once per
+ * slice and never passes zmq_poll a negative (infinite) timeout. (An earlier version computed
+ * `until - rf_now_ms()` after checking `rf_now_ms() < until`; when the millisecond ticked in
+ * between, the unsigned difference wrapped, became -1 as a long, and zmq_poll waited forever for a
+ * connection that never came: the hang seen in CI.) Sends use ZMQ_DONTWAIT, and LINGER is 0, so
+ * zmq_close and zmq_ctx_term do not wait for undelivered requests.
  */
 #include "cli.h"
 
@@ -19,11 +30,39 @@
 #include "rftime.h"
 #include "zbridge.h"
 
+#define S_POLL_SLICE_MS 100 /* longest single zmq_poll: deadlines are re-checked at least this often */
+
 struct rf_client {
     void *zctx;
     void *sock;
+    bool connected; /* POLLOUT was seen on this socket: a connection to the coordinator was up */
     char endpoint[512];
 };
+
+/* Milliseconds left until deadline, 0 when it has passed; one clock read. */
+static long s_left_ms(uint64_t deadline)
+{
+    uint64_t now = rf_now_ms();
+    return now >= deadline ? 0 : (long)(deadline - now);
+}
+
+/* Polls for events until one of them is set or the deadline passes, in slices of at most
+ * S_POLL_SLICE_MS. Returns 1 (ready), 0 (deadline), or RF_ECANCELED when a signal interrupted it
+ * and stop_on_signal is set. */
+static int s_poll(void *sock, short events, uint64_t deadline, bool stop_on_signal)
+{
+    for (;;) {
+        long left = s_left_ms(deadline);
+        if (left <= 0)
+            return 0;
+        zmq_pollitem_t item = {.socket = sock, .events = events};
+        int n = zmq_poll(&item, 1, left < S_POLL_SLICE_MS ? left : S_POLL_SLICE_MS);
+        if (n > 0 && (item.revents & events))
+            return 1;
+        if (n < 0 && errno == EINTR && stop_on_signal)
+            return RF_ECANCELED;
+    }
+}
 
 static int s_open(rf_client_t *c, rf_err_t *err)
 {
@@ -31,6 +70,9 @@ static int s_open(rf_client_t *c, rf_err_t *err)
     if (!c->sock)
         return rf_err_set(err, RF_EIO, "cannot create a socket: %s", zmq_strerror(errno));
     rf_zsock_setup(c->sock, ZMQ_DEALER, RF_CONTROL_MAX_FRAME);
+    int immediate = 1;
+    zmq_setsockopt(c->sock, ZMQ_IMMEDIATE, &immediate, sizeof(immediate));
+    c->connected = false;
     if (zmq_connect(c->sock, c->endpoint) != 0) {
         int e = errno;
         zmq_close(c->sock);
@@ -38,6 +80,33 @@ static int s_open(rf_client_t *c, rf_err_t *err)
         return rf_err_set(err, RF_EINVAL, "bad coordinator endpoint '%s': %s", c->endpoint,
                           zmq_strerror(e));
     }
+    return 0;
+}
+
+static void s_drop_socket(rf_client_t *c)
+{
+    if (c->sock)
+        zmq_close(c->sock);
+    c->sock = NULL;
+    c->connected = false;
+}
+
+/* Waits (at most connect_ms) until the socket has a connection up. */
+static int s_wait_connected(rf_client_t *c, int connect_ms, rf_err_t *err)
+{
+    if (c->connected)
+        return 0;
+    int rc = s_poll(c->sock, ZMQ_POLLOUT, rf_now_ms() + (uint64_t)connect_ms, true);
+    if (rc == RF_ECANCELED)
+        return rf_err_set(err, RF_ECANCELED, "interrupted");
+    if (rc == 0) {
+        s_drop_socket(c);
+        return rf_err_set(err, RF_EUNAVAIL,
+                          "cannot reach the coordinator at '%s' (no connection within %d s; is "
+                          "reelfarm-coordinator running there?)",
+                          c->endpoint, connect_ms / 1000);
+    }
+    c->connected = true;
     return 0;
 }
 
@@ -78,36 +147,61 @@ int rf_client_call(rf_client_t *c, Reelfarm__Envelope *req, rf_msg_t **reply, in
     int rc = rf_msg_pack(req, RF_CONTROL_MAX_FRAME, &buf, &len);
     if (rc)
         return rf_err_set(err, rc, "request too large");
-    if (!c->sock && (rc = s_open(c, err)) != 0) {
-        free(buf);
-        return rc;
+    int connect_ms = timeout_ms < RF_CLIENT_CONNECT_MS ? timeout_ms : RF_CLIENT_CONNECT_MS;
+    /* Two tries: under ZMQ_IMMEDIATE a socket whose connection dropped since the last call (a
+     * restarted coordinator) refuses the send with EAGAIN; a fresh socket then reconnects. Each try
+     * is bounded by connect_ms. */
+    for (int attempt = 0;; attempt++) {
+        if (!c->sock && (rc = s_open(c, err)) != 0) {
+            free(buf);
+            return rc;
+        }
+        if ((rc = s_wait_connected(c, connect_ms, err)) != 0) {
+            free(buf);
+            return rc;
+        }
+        if (zmq_send(c->sock, buf, len, ZMQ_DONTWAIT) >= 0)
+            break;
+        int e = errno;
+        s_drop_socket(c);
+        if (e != EAGAIN || attempt == 1) {
+            free(buf);
+            return rf_err_set(err, e == EAGAIN ? RF_EUNAVAIL : RF_EIO, "sending to '%s': %s",
+                              c->endpoint, zmq_strerror(e));
+        }
     }
-    if (zmq_send(c->sock, buf, len, ZMQ_DONTWAIT) < 0 && errno != EAGAIN) {
-        free(buf);
-        return rf_err_set(err, RF_EIO, "sending to '%s': %s", c->endpoint, zmq_strerror(errno));
-    }
-    free(buf);
     uint64_t deadline = rf_now_ms() + (uint64_t)timeout_ms;
     for (;;) {
-        uint64_t now = rf_now_ms();
-        if (now >= deadline) {
-            zmq_close(c->sock);
-            c->sock = NULL;
-            return rf_err_set(err, RF_EUNAVAIL, "cannot reach the coordinator at '%s' (no answer in %d s)",
+        rc = s_poll(c->sock, ZMQ_POLLIN, deadline, true);
+        if (rc == RF_ECANCELED) {
+            free(buf);
+            return rf_err_set(err, RF_ECANCELED, "interrupted");
+        }
+        if (rc == 0) {
+            free(buf);
+            s_drop_socket(c);
+            return rf_err_set(err, RF_EUNAVAIL,
+                              "the coordinator at '%s' accepted the connection but did not answer "
+                              "in %d s",
                               c->endpoint, timeout_ms / 1000);
         }
-        zmq_pollitem_t item = {.socket = c->sock, .events = ZMQ_POLLIN};
-        int n = zmq_poll(&item, 1, (long)(deadline - now));
-        if (n < 0 && errno == EINTR)
-            return rf_err_set(err, RF_ECANCELED, "interrupted");
-        if (n <= 0)
-            continue;
         zmq_msg_t msg;
         zmq_msg_init(&msg);
         if (zmq_msg_recv(&msg, c->sock, ZMQ_DONTWAIT) < 0) {
             zmq_msg_close(&msg);
             continue;
         }
+        /* Our own request back: a TCP connect to a closed local port can, rarely, connect to
+         * itself (simultaneous open), and a DEALER talks happily to a DEALER. Nobody is there. */
+        if (zmq_msg_size(&msg) == len && memcmp(zmq_msg_data(&msg), buf, len) == 0) {
+            zmq_msg_close(&msg);
+            free(buf);
+            s_drop_socket(c);
+            return rf_err_set(err, RF_EUNAVAIL, "cannot reach the coordinator at '%s' (the "
+                              "connection looped back to this process)", c->endpoint);
+        }
+        free(buf);
+        buf = NULL;
         rc = rf_msg_unpack(zmq_msg_data(&msg), zmq_msg_size(&msg), RF_CONTROL_MAX_FRAME,
                            RF_CODEC_BUDGET(zmq_msg_size(&msg)), reply);
         zmq_msg_close(&msg);

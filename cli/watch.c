@@ -19,6 +19,7 @@
 #define S_WATCH_PERIOD_MS 500     /* redraw / poll period */
 #define S_WATCH_LINE_MAX 512      /* longest line drawn */
 #define S_WATCH_HEARTBEAT_MS 5000 /* not a TTY: the job line at least this often while it runs */
+#define S_WATCH_OUTAGE_MS 15000 /* a coordinator that answered before may be away this long (restart) */
 #define S_WATCH_BAR 16            /* bar width in characters (the job line fits 80 columns) */
 
 static volatile sig_atomic_t s_stop;
@@ -161,6 +162,7 @@ static int s_watch(rf_client_t *client, const char *job_id, bool tty)
 {
     s_seen_t seen = {.chunks_done = UINT32_MAX};
     int drawn = 0, code;
+    uint64_t last_answer = 0; /* when the coordinator last answered; 0 never */
     for (;;) {
         if (s_stop) {
             fprintf(stderr, "reelfarm: stopped watching; job %s goes on\n", job_id);
@@ -178,11 +180,20 @@ static int s_watch(rf_client_t *client, const char *job_id, bool tty)
         int rc = rf_client_call(client, &env, &reply, RF_CLIENT_TIMEOUT_MS, &err);
         if (rc == RF_ECANCELED)
             continue; /* a signal: the loop head sees the flag */
+        /* A coordinator that answered before and now does not is probably restarting: keep asking
+         * (each call gives up within RF_CLIENT_CONNECT_MS) for up to S_WATCH_OUTAGE_MS. One that
+         * never answered is unreachable at once (exit 3). */
+        if (rc == RF_EUNAVAIL && last_answer && rf_now_ms() - last_answer < S_WATCH_OUTAGE_MS) {
+            for (int slept = 0; slept < S_WATCH_PERIOD_MS && !s_stop; slept += 50)
+                rf_sleep_ms(50);
+            continue;
+        }
         if (rc) {
             fprintf(stderr, "reelfarm: %s\n", err.msg);
             code = rf_cli_exit_for(rc);
             break;
         }
+        last_answer = rf_now_ms();
         const Reelfarm__Envelope *r = rf_msg_env(reply);
         if (r->body_case != REELFARM__ENVELOPE__BODY_JOB_STATUS) {
             rf_msg_destroy(&reply);

@@ -16,17 +16,12 @@ grep -q '^deflicker ' "$WORK/passes.txt" || fail "passes: no deflicker: $(cat "$
 grep -q '^ *strength  *float  *0\.\.1 ' "$WORK/passes.txt" || fail "passes: no strength row"
 grep -q '^ *window  *int  *1\.\.120 ' "$WORK/passes.txt" || fail "passes: no window row"
 "$R" passes --json > "$WORK/passes.json" || fail "passes --json exited $?"
-python3 - "$WORK/passes.json" <<'EOF' || fail "passes --json: $(cat "$WORK/passes.json")"
-import json, sys
-passes = {p["name"]: p for p in json.load(open(sys.argv[1]))}
-d = passes["deflicker"]
-assert d["roles"] == ["refine"] and d["temporal"] is True and d["doc"], d
-params = {p["key"]: p for p in d["params"]}
-s, w = params["strength"], params["window"]
-assert s["type"] == "float" and s["min"] == 0 and s["max"] == 1 and s["default"] == "0.6", s
-assert w["type"] == "int" and w["min"] == 1 and w["max"] == 120 and w["default"] == "8", w
-assert s["doc"] and w["doc"]
-EOF
+jq -e '
+  (map(select(.name == "deflicker")) | .[0]) as $d
+  | $d.roles == ["refine"] and $d.temporal == true and ($d.doc | length > 0)
+  and ($d.params | map(select(.key == "strength"))[0] | .type == "float" and .min == 0 and .max == 1 and .default == "0.6" and (.doc | length > 0))
+  and ($d.params | map(select(.key == "window"))[0] | .type == "int" and .min == 1 and .max == 120 and .default == "8" and (.doc | length > 0))
+' "$WORK/passes.json" > /dev/null || fail "passes --json: $(cat "$WORK/passes.json")"
 "$R" passes --bogus 2> /dev/null && fail "passes accepted --bogus"
 ok "passes: human table and JSON list deflicker with strength and window"
 
@@ -84,15 +79,12 @@ for lib in libavformat libavcodec libzmq libuv sqlite libsodium libfyaml curve t
 done
 grep -q '^\(ok\|warn\)  *gpu ' "$WORK/doctor.txt" || fail "doctor: no gpu line"
 "$R" doctor --json --coordinator "$C" > "$WORK/doctor.json" 2> /dev/null || true
-python3 - "$WORK/doctor.json" <<'EOF' || fail "doctor --json: $(cat "$WORK/doctor.json")"
-import json, sys
-d = json.load(open(sys.argv[1]))
-assert isinstance(d["ok"], bool)
-checks = d["checks"]
-assert all(c["status"] in ("ok", "warn", "fail") and set(c) == {"check", "status", "detail", "fix"} for c in checks)
-assert any(c["check"] == "coordinator" and c["status"] == "ok" for c in checks)
-assert any(c["check"] == "encoder" and c["detail"] == "libx264 opens" and c["status"] == "ok" for c in checks)
-EOF
+jq -e '
+  (.ok | type == "boolean")
+  and all(.checks[]; (.status | IN("ok", "warn", "fail")) and (keys == ["check", "detail", "fix", "status"]))
+  and any(.checks[]; .check == "coordinator" and .status == "ok")
+  and any(.checks[]; .check == "encoder" and .detail == "libx264 opens" and .status == "ok")
+' "$WORK/doctor.json" > /dev/null || fail "doctor --json: $(cat "$WORK/doctor.json")"
 ok "doctor with a coordinator: every check reported, coordinator and libx264 ok (exit $rc)"
 
 # ---- cli.yaml precedence ---------------------------------------------------------------------
@@ -102,9 +94,12 @@ printf 'version: 1\ncoordinator: %s\n' "$C" > "$XDG_CONFIG_HOME/reelfarm/cli.yam
 ok "cli.yaml's coordinator is used with no flag or environment"
 dead=tcp://127.0.0.1:$(( $(port_base) + 3 ))  # the port after the farm's three: nobody listens
 set +e
-REELFARM_COORDINATOR=$dead "$R" jobs > /dev/null 2> "$WORK/env.err"; rc=$?
+t0=$(date +%s%N)
+REELFARM_COORDINATOR=$dead timeout 10 "$R" jobs > /dev/null 2> "$WORK/env.err"; rc=$?
+waited_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 set -e
 [ $rc = 3 ] && grep -q "$dead" "$WORK/env.err" || fail "REELFARM_COORDINATOR did not override cli.yaml (exit $rc: $(cat "$WORK/env.err"))"
+[ "$waited_ms" -lt 4000 ] || fail "an unreachable coordinator took $waited_ms ms to report (expected about 2 s)"
 REELFARM_COORDINATOR=$dead "$R" jobs --coordinator "$C" > /dev/null || fail "--coordinator did not override the environment"
 ok "REELFARM_COORDINATOR overrides cli.yaml; --coordinator overrides both"
 printf 'version: 1\ncoordinator: %s\ncolour: blue\n' "$C" > "$XDG_CONFIG_HOME/reelfarm/cli.yaml"
