@@ -146,10 +146,11 @@ int rf_cli_exit_for(int rc);
 
 /* ---- settings (cliconfig.c) ------------------------------------------------------------------ */
 
-/* cli.yaml: `version: 1`, `coordinator: EP`, `keys: DIR` (docs/CLI.md). */
+/* cli.yaml: `version: 1`, `coordinator: EP`, `blobs: EP`, `keys: DIR` (docs/CLI.md). */
 typedef struct rf_cli_config {
     char path[PATH_MAX];   /* the file that was read; "" when there is none */
     char coordinator[512]; /* "" when the file does not set it */
+    char blobs[512];       /* the blob endpoint for fetch; "" when not set */
     char keys[PATH_MAX];   /* absolute or relative to the file's folder; "" when not set */
 } rf_cli_config_t;
 
@@ -164,6 +165,10 @@ int rf_cli_config_load(rf_cli_config_t *cfg, rf_err_t *err);
  * `coordinator:`, else RF_DEFAULT_CLIENT_ENDPOINT. The file is read only when it is needed, so a
  * broken one fails (RF_ECONFIG) only when neither the flag nor the environment is set. */
 int rf_cli_resolve_endpoint(const char *flag, char *out, size_t size, rf_err_t *err);
+
+/* The blob endpoint for fetch: the flag, else $REELFARM_BLOBS, else cli.yaml's `blobs:`, else ""
+ * (then fetch uses the endpoint the coordinator names, see docs/CLI.md). */
+int rf_cli_resolve_blobs(const char *flag, char *out, size_t size, rf_err_t *err);
 
 /* The keys folder: cli.yaml's `keys:`, else rf_cli_config_dir()/keys. */
 int rf_cli_keys_dir(char *out, size_t size, rf_err_t *err);

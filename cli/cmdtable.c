@@ -68,6 +68,15 @@ static const rf_cli_command_t s_commands[] = {
      "Redraws a block of progress bars on a terminal, prints one plain line per change "
      "otherwise. Ctrl-C only stops watching; the job goes on.",
      rf_cli_watch, {S_COORD, S_END}},
+    {"fetch", "JOB_ID", 1, 1, "download a finished job's output from the coordinator",
+     "Asks the coordinator to expose the output as a blob, downloads it over the blob socket "
+     "(SHA-256 verified) and writes it atomically.",
+     rf_cli_fetch,
+     {{"output", 'o', "FILE", false, "where to write it (default: the output's file name)"},
+      {"blobs", 'b', "EP", false, "the coordinator's blob endpoint (tcp://HOST:7602)"},
+      S_JSON,
+      S_COORD,
+      S_END}},
     {"passes", "", 0, 0, "the built-in passes and their parameters",
      "Lists the passes this build knows, with each parameter's type, range and default.",
      rf_cli_passes, {S_JSON, S_END}},

@@ -15,7 +15,7 @@ if (exec 3<> /dev/tcp/127.0.0.1/1) 2> /dev/null; then echo "something listens on
 # A name that does not resolve behaves the same. (No black-hole address: sandboxes and CI runners
 # may proxy outgoing TCP, so a connection there can succeed.)
 for ep in "$closed" tcp://no-such-host.invalid:7601; do
-  for cmd in "jobs" "workers" "status j-1" "cancel j-1" "pause j-1" "logs j-1" "logs j-1 --follow" "watch j-1" "status j-1 --json"; do
+  for cmd in "jobs" "workers" "status j-1" "cancel j-1" "pause j-1" "logs j-1" "logs j-1 --follow" "watch j-1" "fetch j-1" "status j-1 --json"; do
     # shellcheck disable=SC2086 # cmd is split on purpose
     t0=$(date +%s%N)
     set +e; timeout 10 "$R" $cmd --coordinator "$ep" > "$WORK/out" 2> "$WORK/err"; rc=$?; set -e
