@@ -77,6 +77,15 @@ static const rf_cli_command_t s_commands[] = {
       S_JSON,
       S_COORD,
       S_END}},
+    {"verify", "OUTPUT", 1, 1, "check an output file against its source",
+     "Checks frame count, duration, audio packets and timestamps against the source; with "
+     "--lossless, every decoded frame. Provenance (C2PA, signature, watermark) is not checked "
+     "yet.",
+     rf_cli_verify,
+     {{"source", 's', "SRC", false, "the job's input (required for the media checks)"},
+      {"lossless", 'l', NULL, false, "also compare every decoded frame's checksum"},
+      S_JSON,
+      S_END}},
     {"passes", "", 0, 0, "the built-in passes and their parameters",
      "Lists the passes this build knows, with each parameter's type, range and default.",
      rf_cli_passes, {S_JSON, S_END}},
