@@ -44,6 +44,20 @@ void rf_client_destroy(rf_client_t **c);
 /* Submits the spec file at path. job_id gets the id (64 bytes). */
 int rf_client_submit(rf_client_t *c, const char *path, char *job_id, size_t size, rf_err_t *err);
 
+/* Submits a spec held in memory: source names it in messages, base_dir (absolute) resolves its
+ * relative paths. */
+int rf_client_submit_yaml(rf_client_t *c, const char *yaml, const char *source,
+                          const char *base_dir, char *job_id, size_t size, rf_err_t *err);
+
+/* ---- OpenJD import (openjd.c) ------------------------------------------------------------------ */
+
+/* Turns the Open Job Description template at path (the 2023-09 subset in docs/CLI.md) into a
+ * reelfarm job spec: *job_yaml (malloc'd) is checked with the job spec loader, base_dir gets the
+ * template's absolute folder. params are "NAME=VALUE" overrides. Anything outside the subset is
+ * RF_ECONFIG "<file>:<line>: <what>" naming it; a bad --param is RF_EINVAL. */
+int rf_openjd_import(const char *path, const char *const *params, size_t nparams, char **job_yaml,
+                     char *base_dir, size_t base_size, rf_err_t *err);
+
 /* Follows a job until it ends, drawing progress on stderr (a bar on a TTY, lines otherwise, nothing
  * when quiet). Returns an RF_EXIT_* code; on success prints the output path to stdout when
  * print_output. *interrupt (may be NULL) non-zero cancels the job and returns 130. */

@@ -241,16 +241,23 @@ int rf_client_submit(rf_client_t *c, const char *path, char *job_id, size_t size
         free(yaml);
         return rf_err_set(err, RF_ENOENT, "'%s': %s", dir, strerror(errno));
     }
+    int rc = rf_client_submit_yaml(c, yaml, path, absdir, job_id, size, err);
+    free(yaml);
+    return rc;
+}
+
+int rf_client_submit_yaml(rf_client_t *c, const char *yaml, const char *source,
+                          const char *base_dir, char *job_id, size_t size, rf_err_t *err)
+{
     Reelfarm__SubmitJob sj = REELFARM__SUBMIT_JOB__INIT;
-    sj.spec_yaml = yaml;
-    sj.spec_path = (char *)path;
-    sj.base_dir = absdir;
+    sj.spec_yaml = (char *)yaml;
+    sj.spec_path = (char *)source;
+    sj.base_dir = (char *)base_dir;
     Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
     env.body_case = REELFARM__ENVELOPE__BODY_SUBMIT;
     env.submit = &sj;
     rf_msg_t *reply = NULL;
     int rc = rf_client_call(c, &env, &reply, RF_CLIENT_TIMEOUT_MS, err);
-    free(yaml);
     if (rc)
         return rc;
     const Reelfarm__Envelope *r = rf_msg_env(reply);

@@ -1,6 +1,7 @@
 /* commands.c - the subcommands that talk to a running coordinator: submit, status, jobs, cancel.
  * The endpoint comes from rf_cli_resolve_endpoint (flag > environment > cli.yaml > default). */
 #include <inttypes.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,25 +23,47 @@ int rf_cli_submit(const rf_cli_args_t *a)
 {
     const char *ep = rf_cli_arg(a, "coordinator");
     bool wait = rf_cli_has(a, "wait"), quiet = rf_cli_has(a, "quiet");
-    if (a->noperands != 1)
-        return rf_cli_usage_error(a->cmd, "missing JOB.yaml");
-    const char *path = a->operands[0];
+    const char *openjd = rf_cli_arg(a, "openjd");
+    const char *params[RF_CLI_MAX_VALUES];
+    size_t nparams = 0;
+    for (int i = 0; i < a->nvalues; i++)
+        if (!strcmp(a->values[i].flag, "param"))
+            params[nparams++] = a->values[i].value;
+    if (openjd && a->noperands)
+        return rf_cli_usage_error(a->cmd, "give JOB.yaml or '--openjd TEMPLATE.yaml', not both");
+    if (!openjd && a->noperands != 1)
+        return rf_cli_usage_error(a->cmd, "missing JOB.yaml (or '--openjd TEMPLATE.yaml')");
+    if (!openjd && nparams)
+        return rf_cli_usage_error(a->cmd, "flag '--param' is only for --openjd templates");
     rf_err_t err = {0};
-    rf_job_spec_t *spec = NULL;
-    if (rf_job_spec_load_file(path, &spec, &err)) {
-        fprintf(stderr, "reelfarm: %s\n", err.msg);
-        return RF_EXIT_USAGE;
+    char *job_yaml = NULL, base_dir[PATH_MAX];
+    const char *path = openjd ? openjd : a->operands[0];
+    if (openjd) {
+        int rc = rf_openjd_import(openjd, params, nparams, &job_yaml, base_dir, sizeof(base_dir), &err);
+        if (rc) {
+            fprintf(stderr, "reelfarm: %s\n", err.msg);
+            return RF_EXIT_USAGE;
+        }
+    } else {
+        rf_job_spec_t *spec = NULL;
+        if (rf_job_spec_load_file(path, &spec, &err)) {
+            fprintf(stderr, "reelfarm: %s\n", err.msg);
+            return RF_EXIT_USAGE;
+        }
+        rf_job_spec_destroy(&spec);
     }
-    rf_job_spec_destroy(&spec);
     rf_client_t *c = NULL;
     char endpoint[512];
     if (rf_cli_resolve_endpoint(ep, endpoint, sizeof(endpoint), &err) ||
         rf_client_new(endpoint, &c, &err)) {
         fprintf(stderr, "reelfarm: %s\n", err.msg);
+        free(job_yaml);
         return RF_EXIT_USAGE;
     }
     char job_id[64];
-    int rc = rf_client_submit(c, path, job_id, sizeof(job_id), &err);
+    int rc = job_yaml ? rf_client_submit_yaml(c, job_yaml, path, base_dir, job_id, sizeof(job_id), &err)
+                      : rf_client_submit(c, path, job_id, sizeof(job_id), &err);
+    free(job_yaml);
     if (rc) {
         fprintf(stderr, "reelfarm: %s\n", err.msg);
         rf_client_destroy(&c);
