@@ -20,7 +20,8 @@
 #define S_WATCH_LINE_MAX 512      /* longest line drawn */
 #define S_WATCH_HEARTBEAT_MS 5000 /* not a TTY: the job line at least this often while it runs */
 #define S_WATCH_OUTAGE_MS 15000 /* a coordinator that answered before may be away this long (restart) */
-#define S_WATCH_BAR 16            /* bar width in characters (the job line fits 80 columns) */
+#define S_WATCH_BAR 30            /* widest bar, in characters */
+#define S_WATCH_BAR_MIN 5         /* narrower than this, the bar is left out */
 
 static volatile sig_atomic_t s_stop;
 
@@ -39,13 +40,12 @@ typedef struct s_seen {
     size_t nchunks;
 } s_seen_t;
 
-static void s_bar(char *out, size_t size, double frac)
+static void s_bar(char *out, int width, double frac)
 {
-    int fill = (int)(frac * S_WATCH_BAR);
-    size_t i = 0;
-    for (; i < S_WATCH_BAR && i + 1 < size; i++)
-        out[i] = (int)i < fill ? '#' : '.';
-    out[i] = '\0';
+    int fill = (int)(frac * width);
+    for (int i = 0; i < width; i++)
+        out[i] = i < fill ? '#' : '.';
+    out[width] = '\0';
 }
 
 static double s_frac(uint64_t done, uint64_t total)
@@ -54,16 +54,34 @@ static double s_frac(uint64_t done, uint64_t total)
     return f > 1 ? 1 : f;
 }
 
-static void s_job_line(const Reelfarm__JobStatus *st, bool tty, char *out, size_t size)
+/* "PREFIX [bar] SUFFIX" in at most cols columns: the bar takes what the text leaves, up to
+ * S_WATCH_BAR, and is left out when fewer than S_WATCH_BAR_MIN columns remain; only then, when the
+ * text alone is too wide, does the caller's cut at cols shorten it. */
+static void s_with_bar(char *out, size_t size, int cols, const char *prefix, double frac,
+                       const char *suffix)
+{
+    int room = cols - (int)strlen(prefix) - (int)strlen(suffix) - 3; /* " [" and "]" */
+    if (room > S_WATCH_BAR)
+        room = S_WATCH_BAR;
+    if (room < S_WATCH_BAR_MIN) {
+        snprintf(out, size, "%s %s", prefix, suffix);
+        return;
+    }
+    char bar[S_WATCH_BAR + 1];
+    s_bar(bar, room, frac);
+    snprintf(out, size, "%s [%s]%s", prefix, bar, suffix);
+}
+
+static void s_job_line(const Reelfarm__JobStatus *st, bool tty, int cols, char *out, size_t size)
 {
     double frac = s_frac(st->frames_done, st->frames_total);
     if (tty) {
-        char bar[S_WATCH_BAR + 1];
-        s_bar(bar, sizeof(bar), frac);
-        snprintf(out, size,
-                 "%s %-10s [%s] %3.0f%% %" PRIu64 "/%" PRIu64 " frames  chunks %u/%u  %.1f fps",
-                 st->job_id, st->state, bar, frac * 100, st->frames_done, st->frames_total,
-                 st->chunks_done, st->chunks_total, st->fps);
+        char prefix[128], suffix[160];
+        snprintf(prefix, sizeof(prefix), "%s %-9s", st->job_id, st->state);
+        snprintf(suffix, sizeof(suffix), " %3.0f%% %" PRIu64 "/%" PRIu64 " frames  chunks %u/%u  %.1f fps",
+                 frac * 100, st->frames_done, st->frames_total, st->chunks_done, st->chunks_total,
+                 st->fps);
+        s_with_bar(out, size, cols, prefix, frac, suffix);
     } else {
         snprintf(out, size, "%s %s: %.0f%% %" PRIu64 "/%" PRIu64 " frames, chunks %u/%u, %.1f fps",
                  st->job_id, st->state, frac * 100, st->frames_done, st->frames_total,
@@ -71,19 +89,18 @@ static void s_job_line(const Reelfarm__JobStatus *st, bool tty, char *out, size_
     }
 }
 
-static void s_chunk_line(const Reelfarm__ChunkStatus *c, bool tty, char *out, size_t size)
+static void s_chunk_line(const Reelfarm__ChunkStatus *c, bool tty, int cols, char *out, size_t size)
 {
     uint64_t total = c->frame_end > c->frame_start ? (uint64_t)(c->frame_end - c->frame_start) : 0;
     double frac = s_frac(c->frames_done, total);
     const char *worker = c->worker && *c->worker ? c->worker : "-";
     if (tty) {
-        char bar[S_WATCH_BAR + 1];
-        s_bar(bar, sizeof(bar), frac);
-        snprintf(out, size,
-                 "  chunk %-4u [%s] %" PRIu64 "/%" PRIu64 " frames %" PRId64 "-%" PRId64
-                 "  %.1f fps  %s",
-                 c->index, bar, c->frames_done, total, c->frame_start, c->frame_end - 1, c->fps,
-                 worker);
+        char prefix[64], suffix[256];
+        snprintf(prefix, sizeof(prefix), "  chunk %-4u", c->index);
+        snprintf(suffix, sizeof(suffix),
+                 " %" PRIu64 "/%" PRIu64 " frames %" PRId64 "-%" PRId64 "  %.1f fps  %.64s",
+                 c->frames_done, total, c->frame_start, c->frame_end - 1, c->fps, worker);
+        s_with_bar(out, size, cols, prefix, frac, suffix);
     } else {
         snprintf(out, size,
                  "  chunk %u %s: %" PRIu64 "/%" PRIu64 " frames (%" PRId64 "-%" PRId64
@@ -110,13 +127,13 @@ static void s_draw_tty(const Reelfarm__JobStatus *st, int *drawn)
     char line[S_WATCH_LINE_MAX];
     if (*drawn > 0)
         printf("\033[%dA", *drawn);
-    s_job_line(st, true, line, sizeof(line));
+    s_job_line(st, true, cols, line, sizeof(line));
     printf("\r\033[2K%.*s\n", cols, line);
     int n = 1;
     for (size_t i = 0; i < st->n_chunks; i++) {
         if (!s_chunk_active(st->chunks[i]))
             continue;
-        s_chunk_line(st->chunks[i], true, line, sizeof(line));
+        s_chunk_line(st->chunks[i], true, cols, line, sizeof(line));
         printf("\r\033[2K%.*s\n", cols, line);
         n++;
     }
@@ -140,7 +157,7 @@ static int s_print_plain(const Reelfarm__JobStatus *st, s_seen_t *seen)
     }
     if (strcmp(seen->state, st->state) || seen->chunks_done != st->chunks_done ||
         now - seen->last_job_line_ms >= S_WATCH_HEARTBEAT_MS) {
-        s_job_line(st, false, line, sizeof(line));
+        s_job_line(st, false, 0, line, sizeof(line));
         printf("%s\n", line);
         snprintf(seen->state, sizeof(seen->state), "%s", st->state);
         seen->chunks_done = st->chunks_done;
@@ -150,7 +167,7 @@ static int s_print_plain(const Reelfarm__JobStatus *st, s_seen_t *seen)
         const Reelfarm__ChunkStatus *c = st->chunks[i];
         if (!s_chunk_active(c) || seen->chunk_frames[i] == c->frames_done)
             continue;
-        s_chunk_line(c, false, line, sizeof(line));
+        s_chunk_line(c, false, 0, line, sizeof(line));
         printf("%s\n", line);
         seen->chunk_frames[i] = c->frames_done;
     }
