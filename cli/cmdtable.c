@@ -214,7 +214,7 @@ int rf_cli_parse(const rf_cli_command_t *cmd, int argc, char **argv, rf_cli_args
     opts[n] = (struct option){"help", no_argument, NULL, 'h'};
     opts[n + 1] = (struct option){NULL, 0, NULL, 0};
     opterr = 0;
-    optind = 1;
+    optind = 0; /* glibc: 0 also resets the argument permutation state of an earlier parse */
     int opt, index = -1;
     while ((index = -1, opt = getopt_long(argc, argv, shorts, opts, &index)) != -1) {
         const char *seen = argv[optind - 1];
@@ -538,7 +538,7 @@ int rf_cli_man(const rf_cli_args_t *a)
            "\\fBversion: 1\\fR, \\fBcoordinator:\\fR, \\fBblobs:\\fR and \\fBkeys:\\fR; flags "
            "override the environment, which overrides this file\n"
            ".SH SEE ALSO\n"
-           ".BR reelfarm-coordinator (1),\n"
-           ".BR reelfarm-worker (1)\n");
+           "\\fBreelfarm\\-coordinator \\-\\-help\\fR, \\fBreelfarm\\-worker \\-\\-help\\fR, and "
+           "docs/CLI.md in the reelfarm sources (the JSON schemas, cli.yaml, OpenJD templates)\n");
     return RF_EXIT_OK;
 }
