@@ -27,6 +27,7 @@ enum {
 #define RF_DEFAULT_CLIENT_ENDPOINT "tcp://127.0.0.1:7601"
 #define RF_CLIENT_CONNECT_MS 2000  /* no connection this long: the coordinator is unreachable (exit 3) */
 #define RF_CLIENT_TIMEOUT_MS 10000 /* connected, but no reply this long: give up on the request (exit 3) */
+#define RF_CLIENT_OUTAGE_MS 15000  /* watch, submit --wait: a coordinator that answered may be away this long */
 
 /* ---- client ----------------------------------------------------------------------------------- */
 

@@ -19,7 +19,6 @@
 #define S_WATCH_PERIOD_MS 500     /* redraw / poll period */
 #define S_WATCH_LINE_MAX 512      /* longest line drawn */
 #define S_WATCH_HEARTBEAT_MS 5000 /* not a TTY: the job line at least this often while it runs */
-#define S_WATCH_OUTAGE_MS 15000 /* a coordinator that answered before may be away this long (restart) */
 #define S_WATCH_BAR 30            /* widest bar, in characters */
 #define S_WATCH_BAR_MIN 5         /* narrower than this, the bar is left out */
 
@@ -198,9 +197,9 @@ static int s_watch(rf_client_t *client, const char *job_id, bool tty)
         if (rc == RF_ECANCELED)
             continue; /* a signal: the loop head sees the flag */
         /* A coordinator that answered before and now does not is probably restarting: keep asking
-         * (each call gives up within RF_CLIENT_CONNECT_MS) for up to S_WATCH_OUTAGE_MS. One that
+         * (each call gives up within RF_CLIENT_CONNECT_MS) for up to RF_CLIENT_OUTAGE_MS. One that
          * never answered is unreachable at once (exit 3). */
-        if (rc == RF_EUNAVAIL && last_answer && rf_now_ms() - last_answer < S_WATCH_OUTAGE_MS) {
+        if (rc == RF_EUNAVAIL && last_answer && rf_now_ms() - last_answer < RF_CLIENT_OUTAGE_MS) {
             for (int slept = 0; slept < S_WATCH_PERIOD_MS && !s_stop; slept += 50)
                 rf_sleep_ms(50);
             continue;

@@ -73,4 +73,8 @@ for cmd in status cancel pause resume retry; do
   [ $rc = 2 ] && grep -q "no job 'j-000000000000'" "$WORK/u.err" && [ ! -s "$WORK/u.out" ] || fail "$cmd of an unknown job: exit $rc $(cat "$WORK/u.err")"
 done
 ok "retry of a done job is refused (exit 2); an unknown job is exit 2 for status, cancel, pause, resume, retry"
+# A host name is resolved by the CLI (bounded by the 2 s connection limit), then connected.
+"$R" jobs --json --coordinator "tcp://localhost:${C##*:}" > "$WORK/byname.json" 2> "$WORK/byname.err" || fail "jobs via tcp://localhost:PORT failed: $(cat "$WORK/byname.err")"
+jq -e 'length == 2' "$WORK/byname.json" > /dev/null || fail "jobs via localhost: $(cat "$WORK/byname.json")"
+ok "a coordinator named by host name (localhost) is reached"
 "$R" version | grep -qx 'reelfarm [0-9][0-9.]*' || fail "version: $("$R" version)"

@@ -99,7 +99,7 @@ REELFARM_COORDINATOR=$dead timeout 10 "$R" jobs > /dev/null 2> "$WORK/env.err"; 
 waited_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 set -e
 [ $rc = 3 ] && grep -q "$dead" "$WORK/env.err" || fail "REELFARM_COORDINATOR did not override cli.yaml (exit $rc: $(cat "$WORK/env.err"))"
-[ "$waited_ms" -lt 4000 ] || fail "an unreachable coordinator took $waited_ms ms to report (expected about 2 s)"
+[ "$waited_ms" -lt 8000 ] || fail "an unreachable coordinator took $waited_ms ms to report (expected about 2 s; cli_unreachable checks it closely)"
 REELFARM_COORDINATOR=$dead "$R" jobs --coordinator "$C" > /dev/null || fail "--coordinator did not override the environment"
 ok "REELFARM_COORDINATOR overrides cli.yaml; --coordinator overrides both"
 printf 'version: 1\ncoordinator: %s\ncolour: blue\n' "$C" > "$XDG_CONFIG_HOME/reelfarm/cli.yaml"
