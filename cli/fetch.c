@@ -22,7 +22,7 @@
 #include "cli.h"
 
 #define S_FETCH_EXPOSE_MS (10 * 60 * 1000) /* the coordinator hashes the whole output first */
-#define S_FETCH_STALL_MS 30000             /* the download gives up after this long without progress */
+#define S_FETCH_STALL_MS 30000 /* the download gives up after this long without progress */
 
 static atomic_int s_cancel;
 
@@ -58,8 +58,10 @@ static int s_blob_endpoint(const char *configured, const char *bound, const char
     }
     char bhost[256], bport[32], chost[256], cport[32];
     if (!bound || !s_split_endpoint(bound, bhost, sizeof(bhost), bport, sizeof(bport)))
-        return rf_err_set(err, RF_EPROTO, "the coordinator named no usable blob endpoint ('%s'); "
-                          "give one with --blobs or REELFARM_BLOBS", bound ? bound : "");
+        return rf_err_set(err, RF_EPROTO,
+                          "the coordinator named no usable blob endpoint ('%s'); "
+                          "give one with --blobs or REELFARM_BLOBS",
+                          bound ? bound : "");
     bool wildcard = !strcmp(bhost, "0.0.0.0") || !strcmp(bhost, "*") || !strcmp(bhost, "[::]") ||
                     !strcmp(bhost, "::");
     if (wildcard && s_split_endpoint(coordinator, chost, sizeof(chost), cport, sizeof(cport)))
@@ -157,8 +159,8 @@ int rf_cli_fetch(const rf_cli_args_t *a)
         rf_msg_destroy(&reply);
         return RF_EXIT_FAILED;
     }
-    rc = rf_blob_fetch(zctx, blob_ep, fr->sha256, fr->size, dest, S_FETCH_STALL_MS, &s_cancel,
-                       &err);
+    rc =
+        rf_blob_fetch(zctx, blob_ep, fr->sha256, fr->size, dest, S_FETCH_STALL_MS, &s_cancel, &err);
     zmq_ctx_term(zctx);
     struct stat st;
     if (!rc && stat(dest, &st) != 0)

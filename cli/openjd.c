@@ -39,8 +39,8 @@
 
 typedef struct s_param {
     char name[128];
-    char type[8];   /* STRING, INT, FLOAT, PATH */
-    char *value;    /* the default or the --param value */
+    char type[8]; /* STRING, INT, FLOAT, PATH */
+    char *value;  /* the default or the --param value */
     int line;
 } s_param_t;
 
@@ -249,7 +249,8 @@ static int s_int(s_ctx_t *x, struct fy_node *n, int line, const char *where, lon
     return rc;
 }
 
-/* ---- parameters ------------------------------------------------------------------------------- */
+/* ---- parameters -------------------------------------------------------------------------------
+ */
 
 static int s_check_value(s_ctx_t *x, s_param_t *p, struct fy_node *def, int line)
 {
@@ -258,25 +259,33 @@ static int s_check_value(s_ctx_t *x, s_param_t *p, struct fy_node *def, int line
         errno = 0;
         long long v = strtoll(p->value, &end, 10);
         if (!*p->value || *end || errno)
-            return s_fail(x, line, "parameter '%s' (INT): '%s' is not an integer", p->name, p->value);
+            return s_fail(x, line, "parameter '%s' (INT): '%s' is not an integer", p->name,
+                          p->value);
         (void)v;
     } else if (!strcmp(p->type, "FLOAT")) {
         double v = strtod(p->value, &end);
         if (!*p->value || *end || !isfinite(v))
-            return s_fail(x, line, "parameter '%s' (FLOAT): '%s' is not a number", p->name, p->value);
+            return s_fail(x, line, "parameter '%s' (FLOAT): '%s' is not a number", p->name,
+                          p->value);
     }
     double num = strtod(p->value, NULL);
     struct fy_node *n;
     int kline = line;
     bool numeric = !strcmp(p->type, "INT") || !strcmp(p->type, "FLOAT");
-    if (numeric && (n = s_get(def, "minValue", &kline)) && s_scalar(n) && num < strtod(s_scalar(n), NULL))
-        return s_fail(x, line, "parameter '%s': %s is below minValue %s", p->name, p->value, s_scalar(n));
-    if (numeric && (n = s_get(def, "maxValue", &kline)) && s_scalar(n) && num > strtod(s_scalar(n), NULL))
-        return s_fail(x, line, "parameter '%s': %s is above maxValue %s", p->name, p->value, s_scalar(n));
+    if (numeric && (n = s_get(def, "minValue", &kline)) && s_scalar(n) &&
+        num < strtod(s_scalar(n), NULL))
+        return s_fail(x, line, "parameter '%s': %s is below minValue %s", p->name, p->value,
+                      s_scalar(n));
+    if (numeric && (n = s_get(def, "maxValue", &kline)) && s_scalar(n) &&
+        num > strtod(s_scalar(n), NULL))
+        return s_fail(x, line, "parameter '%s': %s is above maxValue %s", p->name, p->value,
+                      s_scalar(n));
     size_t len = strlen(p->value);
-    if (!numeric && (n = s_get(def, "minLength", &kline)) && s_scalar(n) && (long long)len < atoll(s_scalar(n)))
+    if (!numeric && (n = s_get(def, "minLength", &kline)) && s_scalar(n) &&
+        (long long)len < atoll(s_scalar(n)))
         return s_fail(x, line, "parameter '%s': shorter than minLength %s", p->name, s_scalar(n));
-    if (!numeric && (n = s_get(def, "maxLength", &kline)) && s_scalar(n) && (long long)len > atoll(s_scalar(n)))
+    if (!numeric && (n = s_get(def, "maxLength", &kline)) && s_scalar(n) &&
+        (long long)len > atoll(s_scalar(n)))
         return s_fail(x, line, "parameter '%s': longer than maxLength %s", p->name, s_scalar(n));
     if ((n = s_get(def, "allowedValues", &kline)) != NULL) {
         if (fy_node_get_type(n) != FYNT_SEQUENCE)
@@ -298,15 +307,17 @@ static int s_check_value(s_ctx_t *x, s_param_t *p, struct fy_node *def, int line
 static int s_params(s_ctx_t *x, struct fy_node *defs, int line, const char *const *overrides,
                     size_t noverrides)
 {
-    static const char *const keys[] = {"name", "type", "default", "description", "allowedValues",
-                                       "minValue", "maxValue", "minLength", "maxLength", NULL};
+    static const char *const keys[] = {"name",          "type",     "default",  "description",
+                                       "allowedValues", "minValue", "maxValue", "minLength",
+                                       "maxLength",     NULL};
     if (defs && fy_node_get_type(defs) != FYNT_SEQUENCE)
         return s_fail(x, line, "parameterDefinitions: expected a list");
     void *it = NULL;
     struct fy_node *d;
     while (defs && (d = fy_node_sequence_iterate(defs, &it)) != NULL) {
         int nline = line;
-        struct fy_node *name = fy_node_get_type(d) == FYNT_MAPPING ? s_get(d, "name", &nline) : NULL;
+        struct fy_node *name =
+            fy_node_get_type(d) == FYNT_MAPPING ? s_get(d, "name", &nline) : NULL;
         const char *pname = s_scalar(name);
         if (!pname)
             return s_fail(x, line, "parameterDefinitions: every entry needs a 'name'");
@@ -324,9 +335,12 @@ static int s_params(s_ctx_t *x, struct fy_node *defs, int line, const char *cons
         const char *type = s_scalar(s_get(d, "type", &tline));
         if (!type)
             return s_fail(x, nline, "%s: 'type' is required", where);
-        if (strcmp(type, "STRING") && strcmp(type, "INT") && strcmp(type, "FLOAT") && strcmp(type, "PATH"))
-            return s_fail(x, tline, "%s: type '%s' is outside the subset reelfarm imports (STRING, INT, FLOAT, PATH)",
-                          where, type);
+        if (strcmp(type, "STRING") && strcmp(type, "INT") && strcmp(type, "FLOAT") &&
+            strcmp(type, "PATH"))
+            return s_fail(
+                x, tline,
+                "%s: type '%s' is outside the subset reelfarm imports (STRING, INT, FLOAT, PATH)",
+                where, type);
         if (strlen(pname) >= sizeof(x->params[0].name))
             return s_fail(x, nline, "%s: name too long", where);
         s_param_t *p = &x->params[x->nparams++];
@@ -367,17 +381,18 @@ static int s_params(s_ctx_t *x, struct fy_node *defs, int line, const char *cons
     return 0;
 }
 
-/* ---- the step --------------------------------------------------------------------------------- */
+/* ---- the step ---------------------------------------------------------------------------------
+ */
 
 typedef struct s_step {
-    long long first, last;    /* the CHUNK[INT] range, inclusive */
+    long long first, last; /* the CHUNK[INT] range, inclusive */
     int range_line;
-    long long per_chunk;      /* defaultTaskCount */
-    bool need_gpu;            /* amount.worker.gpu min >= 1 */
+    long long per_chunk; /* defaultTaskCount */
+    bool need_gpu;       /* amount.worker.gpu min >= 1 */
     int gpu_line;
-    char *job_yaml;           /* the embedded job spec, substituted */
-    int data_line;            /* the template line of the embedded spec's first line */
-    char file_name[128];      /* the embedded file's name */
+    char *job_yaml;      /* the embedded job spec, substituted */
+    int data_line;       /* the template line of the embedded spec's first line */
+    char file_name[128]; /* the embedded file's name */
 } s_step_t;
 
 static int s_task_params(s_ctx_t *x, struct fy_node *space, int line, s_step_t *st)
@@ -391,13 +406,18 @@ static int s_task_params(s_ctx_t *x, struct fy_node *space, int line, s_step_t *
     int dline = line;
     struct fy_node *defs = s_get(space, "taskParameterDefinitions", &dline);
     if (!defs || fy_node_get_type(defs) != FYNT_SEQUENCE || fy_node_sequence_item_count(defs) != 1)
-        return s_fail(x, dline, "taskParameterDefinitions: reelfarm imports exactly one task parameter (CHUNK[INT])");
+        return s_fail(
+            x, dline,
+            "taskParameterDefinitions: reelfarm imports exactly one task parameter (CHUNK[INT])");
     struct fy_node *tp = fy_node_sequence_get_by_index(defs, 0);
     int tline = dline;
-    const char *type = fy_node_get_type(tp) == FYNT_MAPPING ? s_scalar(s_get(tp, "type", &tline)) : NULL;
+    const char *type =
+        fy_node_get_type(tp) == FYNT_MAPPING ? s_scalar(s_get(tp, "type", &tline)) : NULL;
     if (!type || strcmp(type, "CHUNK[INT]"))
-        return s_fail(x, tline, "task parameter type '%s' is outside the subset reelfarm imports (only CHUNK[INT])",
-                      type ? type : "(none)");
+        return s_fail(
+            x, tline,
+            "task parameter type '%s' is outside the subset reelfarm imports (only CHUNK[INT])",
+            type ? type : "(none)");
     if ((rc = s_keys(x, tp, tline, "task parameter", tp_keys)) != 0)
         return rc;
     int rline = tline;
@@ -417,7 +437,10 @@ static int s_task_params(s_ctx_t *x, struct fy_node *space, int line, s_step_t *
         ok = end != second && !*end && st->last >= st->first;
     }
     if (!ok)
-        rc = s_fail(x, rline, "range '%s' is outside the subset reelfarm imports (one contiguous range FIRST-LAST, like \"1-300\")", r);
+        rc = s_fail(x, rline,
+                    "range '%s' is outside the subset reelfarm imports (one contiguous range "
+                    "FIRST-LAST, like \"1-300\")",
+                    r);
     free(r);
     if (rc)
         return rc;
@@ -425,14 +448,18 @@ static int s_task_params(s_ctx_t *x, struct fy_node *space, int line, s_step_t *
     int cline = rline;
     struct fy_node *chunks = s_get(tp, "chunks", &cline);
     if (!chunks)
-        return s_fail(x, tline, "task parameter: 'chunks' is required (defaultTaskCount, rangeConstraint: CONTIGUOUS)");
+        return s_fail(
+            x, tline,
+            "task parameter: 'chunks' is required (defaultTaskCount, rangeConstraint: CONTIGUOUS)");
     if ((rc = s_keys(x, chunks, cline, "chunks", chunk_keys)) != 0)
         return rc;
     int kline = cline;
     const char *constraint = s_scalar(s_get(chunks, "rangeConstraint", &kline));
     if (!constraint || strcmp(constraint, "CONTIGUOUS"))
-        return s_fail(x, kline, "rangeConstraint '%s' is outside the subset reelfarm imports (only CONTIGUOUS)",
-                      constraint ? constraint : "(none)");
+        return s_fail(
+            x, kline,
+            "rangeConstraint '%s' is outside the subset reelfarm imports (only CONTIGUOUS)",
+            constraint ? constraint : "(none)");
     kline = cline;
     struct fy_node *count = s_get(chunks, "defaultTaskCount", &kline);
     if (!count)
@@ -456,16 +483,21 @@ static int s_host(s_ctx_t *x, struct fy_node *host, int line, s_step_t *st)
     struct fy_node *list = s_get(host, "amounts", &aline);
     void *it = NULL;
     struct fy_node *a;
-    while (list && fy_node_get_type(list) == FYNT_SEQUENCE && (a = fy_node_sequence_iterate(list, &it))) {
+    while (list && fy_node_get_type(list) == FYNT_SEQUENCE &&
+           (a = fy_node_sequence_iterate(list, &it))) {
         int nline = aline;
-        const char *name = fy_node_get_type(a) == FYNT_MAPPING ? s_scalar(s_get(a, "name", &nline)) : NULL;
+        const char *name =
+            fy_node_get_type(a) == FYNT_MAPPING ? s_scalar(s_get(a, "name", &nline)) : NULL;
         if (!name)
             return s_fail(x, aline, "hostRequirements amounts: every entry needs a 'name'");
         if ((rc = s_keys(x, a, nline, "hostRequirements amount", amount_keys)) != 0)
             return rc;
         int mline = nline;
         if (s_get(a, "max", &mline))
-            return s_fail(x, mline, "amount '%s': 'max' is outside the subset reelfarm imports (reelfarm only knows minimums)", name);
+            return s_fail(x, mline,
+                          "amount '%s': 'max' is outside the subset reelfarm imports (reelfarm "
+                          "only knows minimums)",
+                          name);
         long long min = 0;
         mline = nline;
         struct fy_node *mn = s_get(a, "min", &mline);
@@ -475,22 +507,30 @@ static int s_host(s_ctx_t *x, struct fy_node *host, int line, s_step_t *st)
             st->need_gpu = min >= 1;
             st->gpu_line = nline;
         } else if (min > 0) {
-            return s_fail(x, nline, "amount '%s' is outside the subset reelfarm imports (reelfarm schedules by amount.worker.gpu only; it cannot require GPU memory, CPUs or RAM yet)",
-                          name);
+            return s_fail(
+                x, nline,
+                "amount '%s' is outside the subset reelfarm imports (reelfarm schedules by "
+                "amount.worker.gpu only; it cannot require GPU memory, CPUs or RAM yet)",
+                name);
         }
     }
     aline = line;
     list = s_get(host, "attributes", &aline);
     it = NULL;
-    while (list && fy_node_get_type(list) == FYNT_SEQUENCE && (a = fy_node_sequence_iterate(list, &it))) {
+    while (list && fy_node_get_type(list) == FYNT_SEQUENCE &&
+           (a = fy_node_sequence_iterate(list, &it))) {
         int nline = aline;
-        const char *name = fy_node_get_type(a) == FYNT_MAPPING ? s_scalar(s_get(a, "name", &nline)) : NULL;
+        const char *name =
+            fy_node_get_type(a) == FYNT_MAPPING ? s_scalar(s_get(a, "name", &nline)) : NULL;
         if (!name)
             return s_fail(x, aline, "hostRequirements attributes: every entry needs a 'name'");
         if ((rc = s_keys(x, a, nline, "hostRequirements attribute", attr_keys)) != 0)
             return rc;
         if (strcmp(name, "attr.worker.os.family"))
-            return s_fail(x, nline, "attribute '%s' is outside the subset reelfarm imports (only attr.worker.os.family)", name);
+            return s_fail(x, nline,
+                          "attribute '%s' is outside the subset reelfarm imports (only "
+                          "attr.worker.os.family)",
+                          name);
         /* reelfarm workers run Linux: the requirement holds when it admits linux. */
         bool linux_ok = false;
         for (int k = 0; k < 2; k++) {
@@ -498,16 +538,20 @@ static int s_host(s_ctx_t *x, struct fy_node *host, int line, s_step_t *st)
             struct fy_node *vals = s_get(a, k ? "allOf" : "anyOf", &vline);
             void *vit = NULL;
             struct fy_node *v;
-            while (vals && fy_node_get_type(vals) == FYNT_SEQUENCE && (v = fy_node_sequence_iterate(vals, &vit))) {
+            while (vals && fy_node_get_type(vals) == FYNT_SEQUENCE &&
+                   (v = fy_node_sequence_iterate(vals, &vit))) {
                 const char *s = s_scalar(v);
                 bool is_linux = s && !strcasecmp(s, "linux");
                 if (k == 1 && !is_linux)
-                    return s_fail(x, vline, "attribute '%s': allOf '%s': reelfarm workers run Linux", name, s ? s : "?");
+                    return s_fail(x, vline,
+                                  "attribute '%s': allOf '%s': reelfarm workers run Linux", name,
+                                  s ? s : "?");
                 linux_ok = linux_ok || is_linux;
             }
         }
         if (!linux_ok)
-            return s_fail(x, nline, "attribute '%s' does not admit linux: reelfarm workers run Linux", name);
+            return s_fail(x, nline,
+                          "attribute '%s' does not admit linux: reelfarm workers run Linux", name);
     }
     return 0;
 }
@@ -524,7 +568,9 @@ static int s_script(s_ctx_t *x, struct fy_node *script, int line, s_step_t *st)
     int aline = line;
     struct fy_node *actions = s_get(script, "actions", &aline);
     if (!actions)
-        return s_fail(x, line, "script: 'actions' with onRun `reelfarm render {{Task.File.NAME}}` is required");
+        return s_fail(
+            x, line,
+            "script: 'actions' with onRun `reelfarm render {{Task.File.NAME}}` is required");
     if ((rc = s_keys(x, actions, aline, "script actions", actions_keys)) != 0)
         return rc;
     int rline = aline;
@@ -534,32 +580,44 @@ static int s_script(s_ctx_t *x, struct fy_node *script, int line, s_step_t *st)
     int kline = rline;
     const char *command = s_scalar(s_get(run, "command", &kline));
     if (!command || strcmp(command, "reelfarm"))
-        return s_fail(x, kline, "onRun command '%s' is outside the subset reelfarm imports (it must be `reelfarm render {{Task.File.NAME}}`: reelfarm renders the embedded job itself)",
-                      command ? command : "(none)");
+        return s_fail(
+            x, kline,
+            "onRun command '%s' is outside the subset reelfarm imports (it must be `reelfarm "
+            "render {{Task.File.NAME}}`: reelfarm renders the embedded job itself)",
+            command ? command : "(none)");
     kline = rline;
     struct fy_node *args = s_get(run, "args", &kline);
-    const char *a0 = args && fy_node_get_type(args) == FYNT_SEQUENCE && fy_node_sequence_item_count(args) == 2
-                         ? s_scalar(fy_node_sequence_get_by_index(args, 0)) : NULL;
+    const char *a0 =
+        args && fy_node_get_type(args) == FYNT_SEQUENCE && fy_node_sequence_item_count(args) == 2
+            ? s_scalar(fy_node_sequence_get_by_index(args, 0))
+            : NULL;
     const char *a1 = a0 ? s_scalar(fy_node_sequence_get_by_index(args, 1)) : NULL;
     const char *fname = a1 && !strncmp(a1, "{{Task.File.", 12) ? a1 + 12 : NULL;
     size_t flen = fname ? strcspn(fname, "}") : 0;
     if (!a0 || strcmp(a0, "render") || !fname || strcmp(fname + flen, "}}") || flen == 0 ||
         flen >= sizeof(st->file_name))
-        return s_fail(x, kline, "onRun args must be [render, \"{{Task.File.NAME}}\"] naming an embedded file");
+        return s_fail(
+            x, kline,
+            "onRun args must be [render, \"{{Task.File.NAME}}\"] naming an embedded file");
     snprintf(st->file_name, sizeof(st->file_name), "%.*s", (int)flen, fname);
     int fline = line;
     struct fy_node *files = s_get(script, "embeddedFiles", &fline);
     void *it = NULL;
     struct fy_node *f;
-    while (files && fy_node_get_type(files) == FYNT_SEQUENCE && (f = fy_node_sequence_iterate(files, &it))) {
+    while (files && fy_node_get_type(files) == FYNT_SEQUENCE &&
+           (f = fy_node_sequence_iterate(files, &it))) {
         int nline = fline;
-        const char *name = fy_node_get_type(f) == FYNT_MAPPING ? s_scalar(s_get(f, "name", &nline)) : NULL;
+        const char *name =
+            fy_node_get_type(f) == FYNT_MAPPING ? s_scalar(s_get(f, "name", &nline)) : NULL;
         if (!name)
             return s_fail(x, fline, "embeddedFiles: every entry needs a 'name'");
         if ((rc = s_keys(x, f, nline, "embedded file", file_keys)) != 0)
             return rc;
         if (strcmp(name, st->file_name))
-            return s_fail(x, nline, "embedded file '%s' is not the one onRun renders ('%s'): reelfarm imports exactly one", name, st->file_name);
+            return s_fail(x, nline,
+                          "embedded file '%s' is not the one onRun renders ('%s'): reelfarm "
+                          "imports exactly one",
+                          name, st->file_name);
         int tline = nline;
         const char *type = s_scalar(s_get(f, "type", &tline));
         if (!type || strcmp(type, "TEXT"))
@@ -568,23 +626,26 @@ static int s_script(s_ctx_t *x, struct fy_node *script, int line, s_step_t *st)
         struct fy_node *dnode = s_get(f, "data", &dline);
         const char *data = s_scalar(dnode);
         if (!data)
-            return s_fail(x, nline, "embedded file '%s': 'data' (the reelfarm job spec) is required", name);
+            return s_fail(x, nline,
+                          "embedded file '%s': 'data' (the reelfarm job spec) is required", name);
         /* A block scalar (data: |) starts on the line after its key. */
         enum fy_node_style style = fy_node_get_style(dnode);
         st->data_line = style == FYNS_LITERAL || style == FYNS_FOLDED ? dline + 1
-                        : s_line(dnode)                              ? s_line(dnode)
-                                                                     : dline;
+                        : s_line(dnode)                               ? s_line(dnode)
+                                                                      : dline;
         free(st->job_yaml);
         st->job_yaml = NULL;
         if ((rc = s_subst(x, data, st->data_line, "embedded job spec", &st->job_yaml)) != 0)
             return rc;
     }
     if (!st->job_yaml)
-        return s_fail(x, fline, "script: no embedded file '%s' holding the reelfarm job spec", st->file_name);
+        return s_fail(x, fline, "script: no embedded file '%s' holding the reelfarm job spec",
+                      st->file_name);
     return 0;
 }
 
-/* ---- the job YAML ------------------------------------------------------------------------------ */
+/* ---- the job YAML ------------------------------------------------------------------------------
+ */
 
 /* Sets key to value in map, replacing an existing value. value is a scalar's text (copied: libfyaml
  * keeps pointers into the strings nodes are built from), or NULL for an empty mapping. */
@@ -607,7 +668,8 @@ static int s_build_job(s_ctx_t *x, const char *name, const s_step_t *st, const c
     char source[PATH_MAX + 64];
     snprintf(source, sizeof(source), "%s (embedded file '%s')", x->path, st->file_name);
     rf_job_spec_t *spec = NULL;
-    int rc = rf_job_spec_load_string(st->job_yaml, strlen(st->job_yaml), source, base_dir, &spec, x->err);
+    int rc = rf_job_spec_load_string(st->job_yaml, strlen(st->job_yaml), source, base_dir, &spec,
+                                     x->err);
     if (rc) {
         /* "SOURCE:N: what" -> "TEMPLATE:LINE: embedded job spec: what", LINE in the template. */
         size_t slen = strlen(source);
@@ -635,14 +697,20 @@ static int s_build_job(s_ctx_t *x, const char *name, const s_step_t *st, const c
     double fps = av_q2d(info->frame_rate);
     rf_media_info_destroy(&info);
     if (st->need_gpu && !gpu_codec)
-        return s_fail(x, st->gpu_line, "amount 'amount.worker.gpu' min >= 1: reelfarm puts a job on GPU workers through a GPU encoder (h264_nvenc, hevc_nvenc); the embedded job encodes with '%s'",
-                      codec);
+        return s_fail(
+            x, st->gpu_line,
+            "amount 'amount.worker.gpu' min >= 1: reelfarm puts a job on GPU workers through a GPU "
+            "encoder (h264_nvenc, hevc_nvenc); the embedded job encodes with '%s'",
+            codec);
     long long count = st->last - st->first + 1;
     if (!(st->first == 0 || st->first == 1) || count != frames)
-        return s_fail(x, st->range_line, "range %lld-%lld: reelfarm renders whole inputs, and the input has %lld frames: use 1-%lld (or 0-%lld)",
+        return s_fail(x, st->range_line,
+                      "range %lld-%lld: reelfarm renders whole inputs, and the input has %lld "
+                      "frames: use 1-%lld (or 0-%lld)",
                       st->first, st->last, frames, frames, frames - 1);
     if (!(fps > 0))
-        return s_fail(x, st->range_line, "the input has no frame rate to turn defaultTaskCount into seconds");
+        return s_fail(x, st->range_line,
+                      "the input has no frame rate to turn defaultTaskCount into seconds");
     double target = (double)st->per_chunk / fps;
     if (max_s < target)
         max_s = target;
@@ -656,7 +724,8 @@ static int s_build_job(s_ctx_t *x, const char *name, const s_step_t *st, const c
     if (!rc) {
         rc = s_set(doc, root, "name", name);
     }
-    struct fy_node *chunking = root ? fy_node_mapping_lookup_by_string(root, "chunking", FY_NT) : NULL;
+    struct fy_node *chunking =
+        root ? fy_node_mapping_lookup_by_string(root, "chunking", FY_NT) : NULL;
     if (!rc && !chunking) {
         rc = s_set(doc, root, "chunking", NULL);
         chunking = fy_node_mapping_lookup_by_string(root, "chunking", FY_NT);
@@ -690,10 +759,11 @@ static int s_build_job(s_ctx_t *x, const char *name, const s_step_t *st, const c
 int rf_openjd_import(const char *path, const char *const *params, size_t nparams, char **job_yaml,
                      char *base_dir, size_t base_size, rf_err_t *err)
 {
-    static const char *const top_keys[] = {"specificationVersion", "$schema", "extensions", "name",
-                                           "description", "parameterDefinitions", "steps", NULL};
-    static const char *const step_keys[] = {"name", "description", "parameterSpace", "script",
-                                            "hostRequirements", NULL};
+    static const char *const top_keys[] = {
+        "specificationVersion", "$schema", "extensions", "name", "description",
+        "parameterDefinitions", "steps",   NULL};
+    static const char *const step_keys[] = {"name",   "description",      "parameterSpace",
+                                            "script", "hostRequirements", NULL};
     s_ctx_t x;
     memset(&x, 0, sizeof(x));
     x.path = path;
@@ -746,7 +816,8 @@ int rf_openjd_import(const char *path, const char *const *params, size_t nparams
     if (fy_diag_got_error(diag) || fy_parser_get_stream_error(parser)) {
         void *iter = NULL;
         struct fy_diag_error *e = fy_diag_errors_iterate(diag, &iter);
-        rc = s_fail(&x, e && e->line > 0 ? e->line : 1, "invalid YAML: %s", e && e->msg ? e->msg : "parse error");
+        rc = s_fail(&x, e && e->line > 0 ? e->line : 1, "invalid YAML: %s",
+                    e && e->msg ? e->msg : "parse error");
         goto out;
     }
     struct fy_node *root = doc ? fy_document_root(doc) : NULL;
@@ -755,7 +826,9 @@ int rf_openjd_import(const char *path, const char *const *params, size_t nparams
     int line = 1;
     const char *ver = s_scalar(s_get(root, "specificationVersion", &line));
     if (!ver || strcmp(ver, "jobtemplate-2023-09")) {
-        rc = s_fail(&x, line, "specificationVersion '%s' is outside the subset reelfarm imports (only 'jobtemplate-2023-09')",
+        rc = s_fail(&x, line,
+                    "specificationVersion '%s' is outside the subset reelfarm imports (only "
+                    "'jobtemplate-2023-09')",
                     ver ? ver : "(missing)");
         goto out;
     }
@@ -764,16 +837,22 @@ int rf_openjd_import(const char *path, const char *const *params, size_t nparams
     bool chunking_ext = false;
     void *it = NULL;
     struct fy_node *e;
-    while (ext && fy_node_get_type(ext) == FYNT_SEQUENCE && (e = fy_node_sequence_iterate(ext, &it))) {
+    while (ext && fy_node_get_type(ext) == FYNT_SEQUENCE &&
+           (e = fy_node_sequence_iterate(ext, &it))) {
         const char *s = s_scalar(e);
         if (!s || strcmp(s, "TASK_CHUNKING")) {
-            rc = s_fail(&x, s_line(e) ? s_line(e) : line, "extension '%s' is outside the subset reelfarm imports (only TASK_CHUNKING)", s ? s : "?");
+            rc =
+                s_fail(&x, s_line(e) ? s_line(e) : line,
+                       "extension '%s' is outside the subset reelfarm imports (only TASK_CHUNKING)",
+                       s ? s : "?");
             goto out;
         }
         chunking_ext = true;
     }
     if (!chunking_ext) {
-        rc = s_fail(&x, line, "extensions: TASK_CHUNKING is required (the step's CHUNK[INT] parameter needs it)");
+        rc = s_fail(
+            &x, line,
+            "extensions: TASK_CHUNKING is required (the step's CHUNK[INT] parameter needs it)");
         goto out;
     }
     line = 1;
@@ -789,28 +868,34 @@ int rf_openjd_import(const char *path, const char *const *params, size_t nparams
         goto out;
     line = 1;
     struct fy_node *steps = s_get(root, "steps", &line);
-    if (!steps || fy_node_get_type(steps) != FYNT_SEQUENCE || fy_node_sequence_item_count(steps) < 1) {
+    if (!steps || fy_node_get_type(steps) != FYNT_SEQUENCE ||
+        fy_node_sequence_item_count(steps) < 1) {
         rc = s_fail(&x, line, "template: 'steps' with one step is required");
         goto out;
     }
     if (fy_node_sequence_item_count(steps) > 1) {
         struct fy_node *second = fy_node_sequence_get_by_index(steps, 1);
         int sline = line;
-        struct fy_node *sn = fy_node_get_type(second) == FYNT_MAPPING ? s_get(second, "name", &sline) : NULL;
-        rc = s_fail(&x, s_line(sn) ? s_line(sn) : line, "a second step ('%s') is outside the subset reelfarm imports (exactly one step)",
-                    s_scalar(sn) ? s_scalar(sn) : "?");
+        struct fy_node *sn =
+            fy_node_get_type(second) == FYNT_MAPPING ? s_get(second, "name", &sline) : NULL;
+        rc =
+            s_fail(&x, s_line(sn) ? s_line(sn) : line,
+                   "a second step ('%s') is outside the subset reelfarm imports (exactly one step)",
+                   s_scalar(sn) ? s_scalar(sn) : "?");
         goto out;
     }
     struct fy_node *step = fy_node_sequence_get_by_index(steps, 0);
     int sline = line;
-    struct fy_node *sname = fy_node_get_type(step) == FYNT_MAPPING ? s_get(step, "name", &sline) : NULL;
+    struct fy_node *sname =
+        fy_node_get_type(step) == FYNT_MAPPING ? s_get(step, "name", &sline) : NULL;
     sline = s_line(sname) ? s_line(sname) : line;
     if ((rc = s_keys(&x, step, sline, "step", step_keys)) != 0)
         goto out;
     int kline = sline;
     struct fy_node *space = s_get(step, "parameterSpace", &kline);
     if (!space) {
-        rc = s_fail(&x, sline, "step: 'parameterSpace' with one CHUNK[INT] task parameter is required");
+        rc = s_fail(&x, sline,
+                    "step: 'parameterSpace' with one CHUNK[INT] task parameter is required");
         goto out;
     }
     if ((rc = s_task_params(&x, space, kline, &st)) != 0)

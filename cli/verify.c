@@ -186,7 +186,8 @@ int rf_cli_verify(const rf_cli_args_t *a)
         if (rep.timestamps_increasing)
             s_add(&v, "timestamps", "ok", "video PTS and DTS strictly increasing");
         else
-            s_add(&v, "timestamps", "fail", "%s", verr.msg[0] ? verr.msg : "not strictly increasing");
+            s_add(&v, "timestamps", "fail", "%s",
+                  verr.msg[0] ? verr.msg : "not strictly increasing");
         if (lossless)
             s_check_lossless(&v, src, out);
     }

@@ -45,10 +45,10 @@ static void test_table_invariants(void **state)
 }
 
 static const struct {
-    const char *argv;      /* space-separated, argv[0] first */
-    int rc;                /* 0 or RF_EXIT_USAGE */
-    const char *flag;      /* a flag to look up after a successful parse */
-    const char *value;     /* its expected value (NULL: absent) */
+    const char *argv;  /* space-separated, argv[0] first */
+    int rc;            /* 0 or RF_EXIT_USAGE */
+    const char *flag;  /* a flag to look up after a successful parse */
+    const char *value; /* its expected value (NULL: absent) */
     int noperands;
 } s_cases[] = {
     {"status j-1", 0, "json", NULL, 1},
@@ -62,13 +62,13 @@ static const struct {
     {"fetch j-1 -o out.mkv", 0, "output", "out.mkv", 1},
     {"verify out.mkv --source in.mp4 --lossless", 0, "lossless", "", 1},
     {"jobs", 0, "json", NULL, 0},
-    {"status", RF_EXIT_USAGE, NULL, NULL, 0},                  /* missing JOB_ID */
-    {"status a b", RF_EXIT_USAGE, NULL, NULL, 0},              /* unexpected argument */
-    {"status j-1 --bogus", RF_EXIT_USAGE, NULL, NULL, 0},      /* unknown flag */
-    {"jobs -x", RF_EXIT_USAGE, NULL, NULL, 0},                 /* unknown letter */
-    {"watch j-1 --json", RF_EXIT_USAGE, NULL, NULL, 0},        /* a flag of other commands */
+    {"status", RF_EXIT_USAGE, NULL, NULL, 0},                    /* missing JOB_ID */
+    {"status a b", RF_EXIT_USAGE, NULL, NULL, 0},                /* unexpected argument */
+    {"status j-1 --bogus", RF_EXIT_USAGE, NULL, NULL, 0},        /* unknown flag */
+    {"jobs -x", RF_EXIT_USAGE, NULL, NULL, 0},                   /* unknown letter */
+    {"watch j-1 --json", RF_EXIT_USAGE, NULL, NULL, 0},          /* a flag of other commands */
     {"render job.yaml --workers", RF_EXIT_USAGE, NULL, NULL, 0}, /* missing value */
-    {"jobs --json --json", RF_EXIT_USAGE, NULL, NULL, 0},      /* given twice */
+    {"jobs --json --json", RF_EXIT_USAGE, NULL, NULL, 0},        /* given twice */
 };
 
 static int s_parse(const char *line, rf_cli_args_t *args, char *buf, size_t size)
@@ -114,7 +114,8 @@ static void test_repeated_param_keeps_all(void **state)
     (void)state;
     rf_cli_args_t args;
     char buf[256];
-    assert_int_equal(s_parse("submit --openjd t.yaml -p A=1 --param B=2 -p A=3", &args, buf, sizeof(buf)), 0);
+    assert_int_equal(
+        s_parse("submit --openjd t.yaml -p A=1 --param B=2 -p A=3", &args, buf, sizeof(buf)), 0);
     const char *seen[4];
     int n = 0;
     for (int i = 0; i < args.nvalues; i++)
