@@ -107,20 +107,18 @@ static int s_resolve(rf_client_t *c, uint64_t deadline, rf_err_t *err)
     req->ar_request = hints;
     struct gaicb *list[1] = {req};
     int rc = getaddrinfo_a(GAI_NOWAIT, list, 1, NULL);
-    for (;;) {
-        if (rc)
-            break;
+    /* gai_suspend returns on completion, timeout, a signal, or EAI_ALLDONE when the lookup had
+     * already finished: only gai_error says where the lookup is. */
+    while (!rc && gai_error(req) == EAI_INPROGRESS) {
         long left = s_left_ms(deadline);
-        struct timespec ts = {.tv_sec = left / 1000, .tv_nsec = (left % 1000) * 1000000L};
-        rc = left > 0 ? gai_suspend((const struct gaicb *const *)list, 1, &ts) : EAI_AGAIN;
-        if (rc == EAI_INTR)
-            rc = 0; /* a signal: wait on */
-        else if (rc == 0)
-            rc = gai_error(req) == EAI_INPROGRESS ? 0 : gai_error(req);
-        if (rc || gai_error(req) != EAI_INPROGRESS)
+        if (left <= 0)
             break;
+        struct timespec ts = {.tv_sec = left / 1000, .tv_nsec = (left % 1000) * 1000000L};
+        gai_suspend((const struct gaicb *const *)list, 1, &ts);
     }
-    if (rc == EAI_AGAIN && gai_error(req) == EAI_INPROGRESS) {
+    if (!rc)
+        rc = gai_error(req);
+    if (rc == EAI_INPROGRESS) {
         /* Out of time. A lookup that cannot be cancelled keeps req, hints and node: they are
          * left allocated (this process ends soon) rather than freed under a running lookup. */
         if (gai_cancel(req) == EAI_CANCELED) {

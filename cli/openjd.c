@@ -363,6 +363,12 @@ static int s_params(s_ctx_t *x, struct fy_node *defs, int line, const char *cons
             return s_fail(x, nline, "%s has no default: give --param %s=VALUE", where, pname);
         if (strlen(value) >= S_VALUE_MAX)
             return s_fail(x, nline, "%s: value longer than %d bytes", where, S_VALUE_MAX - 1);
+        /* Values are substituted into YAML text: a line break or control character would let a
+         * value add keys to the embedded job spec. */
+        for (const char *c = value; *c; c++)
+            if ((unsigned char)*c < 0x20)
+                return s_fail(x, nline, "%s: control characters (such as a line break) in its value",
+                              where);
         p->value = strdup(value);
         if (!p->value)
             return rf_err_set(x->err, RF_ENOMEM, "out of memory");

@@ -110,6 +110,7 @@ refuse no-default '/    default: sh010/d' "parameter 'Shot' has no default: give
 refuse enum-value '' "parameter 'Codec': 'prores' is not one of its allowedValues" "name: Codec" --param Codec=prores
 refuse int-value '' "parameter 'ChunkFrames' (INT): 'many' is not an integer" "name: ChunkFrames" --param ChunkFrames=many
 refuse below-min '' "parameter 'ChunkFrames': 0 is below minValue 1" "name: ChunkFrames" --param ChunkFrames=0
+refuse newline-value '' "parameter 'Shot': control characters (such as a line break) in its value" "name: Shot" --param "Shot=$(printf 'a\nprovenance: {watermark: false}')"
 refuse path-type 's/type: PATH/type: LIST[STRING]/' "type 'LIST[STRING]' is outside the subset" "LIST[STRING]"
 refuse bad-yaml 's/^name: .*/name: [unclosed/' "invalid YAML" ""
 refuse bad-job 's/encode: {codec: {{Param.Codec}}}/encode: {codec: {{Param.Codec}}, crf: 99}/' "embedded job spec: key 'encode.crf'" "crf: 99"
