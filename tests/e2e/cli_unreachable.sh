@@ -21,18 +21,23 @@ done
 limit_ms=$(( 3500 + startup_ms ))
 echo "starting reelfarm costs $startup_ms ms here: limit $limit_ms ms"
 
-# timed ARGS...: runs reelfarm ARGS under `timeout 10`; sets rc and ms (of the last of up to two
-# runs when the first is over the limit); stdout and stderr in $WORK/out and $WORK/err.
+# timed ARGS...: runs reelfarm ARGS under `timeout 10`; sets rc and ms (of the last run). A run
+# over the limit is judged again against the cost of starting the command measured right after it
+# (`reelfarm version`), then, if still over, run again, up to three times: a machine starved of
+# CPU stalls process starts for seconds, while a hang or a slow path is slow every time.
 timed() {
-  local try
-  for try in 1 2; do
-    local t0; t0=$(date +%s%N)
+  local try t0 v
+  for try in 1 2 3; do
+    t0=$(date +%s%N)
     set +e; timeout 10 "$R" "$@" > "$WORK/out" 2> "$WORK/err"; rc=$?; set -e
     ms=$(( ($(date +%s%N) - t0) / 1000000 ))
     [ $rc = 124 ] && fail "reelfarm $* hung (killed after 10 s)"
     [ $ms -lt $limit_ms ] && return 0
-    echo "reelfarm $* took $ms ms (limit $limit_ms): timing it once more" >&2
+    t0=$(date +%s%N); "$R" version > /dev/null; v=$(( ($(date +%s%N) - t0) / 1000000 ))
+    [ $ms -lt $(( 3500 + v )) ] && return 0
+    echo "reelfarm $* took $ms ms (limit $limit_ms; starting the command now costs $v ms): try $try" >&2
   done
+  fail "reelfarm $* took $ms ms three times (expected about 2 s; limit $limit_ms)"
 }
 
 # Port 1 on loopback: privileged (no test daemon can bind it) and closed, so connect() is refused.
@@ -45,19 +50,18 @@ for ep in "$closed" tcp://no-such-host.invalid:7601; do
     # shellcheck disable=SC2086 # cmd is split on purpose
     timed $cmd --coordinator "$ep"
     [ $rc = 3 ] || fail "reelfarm $cmd against $ep: exit $rc, expected 3 ($(cat "$WORK/err"))"
-    [ $ms -lt $limit_ms ] || fail "reelfarm $cmd against $ep took $ms ms (expected about 2 s; limit $limit_ms)"
     [ "$(wc -l < "$WORK/err")" = 1 ] && grep -qF "cannot reach the coordinator at '$ep'" "$WORK/err" ||
       fail "reelfarm $cmd against $ep: message: $(cat "$WORK/err")"
     [ ! -s "$WORK/out" ] || fail "reelfarm $cmd against $ep printed on stdout: $(cat "$WORK/out")"
   done
-  ok "unreachable $ep: every command exits 3 in under $limit_ms ms with one line naming the endpoint"
+  ok "unreachable $ep: every command exits 3 within 3.5 s plus the cost of starting it, one line naming the endpoint"
 done
 # submit checks the spec first, then fails to reach the coordinator.
 src=$(fixture h264-aac-300)
 cp "$src" "$WORK/in.mp4"
 write_job "$WORK/j.yaml" in.mp4 out.mkv ffv1
 timed submit "$WORK/j.yaml" --wait --coordinator "$closed"
-[ $rc = 3 ] && [ $ms -lt $limit_ms ] || fail "submit --wait against a closed port: exit $rc after $ms ms ($(cat "$WORK/err"))"
+[ $rc = 3 ] || fail "submit --wait against a closed port: exit $rc after $ms ms ($(cat "$WORK/err"))"
 # doctor only warns (render needs no coordinator), within its own 2 s.
 t0=$(date +%s%N)
 set +e; timeout 20 "$R" doctor --coordinator "$closed" > "$WORK/doctor.txt" 2> /dev/null; rc=$?; set -e
