@@ -58,7 +58,8 @@ for c in "${cmds[@]}"; do
   grep -q "^    $c)$" "$WORK/_reelfarm" || fail "zsh completion lacks a case for $c"
 done
 grep -q "'--openjd=\[" "$WORK/_reelfarm" || fail "zsh completion lacks --openjd"
-if command -v zsh > /dev/null; then zsh -n "$WORK/_reelfarm" || fail "the zsh completion does not parse"; fi
+command -v zsh > /dev/null || fail "zsh is needed to check the zsh completion (scripts/install-deps installs it)"
+zsh -n "$WORK/_reelfarm" || fail "the zsh completion does not parse"
 set +e; "$R" completion fish > /dev/null 2> "$WORK/fish.err"; rc=$?; set -e
 [ $rc = 2 ] && grep -q "unknown shell 'fish'" "$WORK/fish.err" || fail "completion fish: exit $rc, $(cat "$WORK/fish.err")"
 ok "zsh completion: every command with its flags; an unknown shell is exit 2"
