@@ -235,17 +235,13 @@ int rf_cli_keygen(const rf_cli_args_t *a)
     bool force = rf_cli_has(a, "force");
     if (!name)
         name = "client";
-    if (out && !*out) {
-        fprintf(stderr, "reelfarm: keygen: --out needs a folder\n");
-        return RF_EXIT_USAGE;
-    }
-    if (!s_valid_name(name)) {
-        fprintf(stderr,
-                "reelfarm: keygen: bad --name '%s': use 1..64 letters, digits, '-', '_' or '.' "
-                "(not starting with '.')\n",
-                name);
-        return RF_EXIT_USAGE;
-    }
+    if (out && !*out)
+        return rf_cli_usage_error(a->cmd, "flag '--out' needs a folder");
+    if (!s_valid_name(name))
+        return rf_cli_usage_error(a->cmd,
+                                  "flag '--name': '%s' is not 1..64 letters, digits, '-', '_' or '.' "
+                                  "(not starting with '.')",
+                                  name);
     rf_err_t err = {0};
     char dir[PATH_MAX];
     if (out) {

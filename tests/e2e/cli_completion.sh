@@ -101,6 +101,11 @@ usage_error "unexpected argument 'b'" cancel a b
 usage_error "flag '--coordinator' needs a value (EP)" jobs --coordinator
 usage_error "unknown flag '--json'" watch --json j-1
 usage_error "flag '--json' given twice" jobs --json --json
+usage_error "flag '--name': '.x' is not 1..64 letters" keygen --name .x
+usage_error "flag '--out' needs a folder" keygen --out ""
+usage_error "flag '--lossless' needs '--source SRC'" verify out.mkv --lossless
+usage_error "missing JOB.yaml (or '--openjd TEMPLATE.yaml')" submit
+usage_error "missing SHELL" completion
 set +e; "$R" frobnicate > /dev/null 2> "$WORK/u.err"; rc=$?; set -e
 [ $rc = 2 ] && grep -q "unknown command 'frobnicate'" "$WORK/u.err" || fail "unknown command: exit $rc"
 ok "usage errors: exit 2, the flag or operand named, the command's usage line"
