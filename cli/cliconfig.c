@@ -97,7 +97,7 @@ static int s_parse(const char *path, const char *text, size_t len, rf_cli_config
     struct fy_diag *diag = NULL;
     struct fy_parser *parser = NULL;
     struct fy_document *doc = NULL;
-    bool seen_version = false, seen_coordinator = false, seen_keys = false;
+    bool seen_version = false, seen_coordinator = false, seen_keys = false, seen_blobs = false;
 
     fy_diag_cfg_default(&dcfg);
     dcfg.fp = NULL;
@@ -146,10 +146,11 @@ static int s_parse(const char *path, const char *text, size_t len, rf_cli_config
         bool *seen = !strcmp(key, "version")       ? &seen_version
                      : !strcmp(key, "coordinator") ? &seen_coordinator
                      : !strcmp(key, "keys")        ? &seen_keys
+                     : !strcmp(key, "blobs")       ? &seen_blobs
                                                    : NULL;
         if (!seen) {
             rc = rf_err_set(err, RF_ECONFIG,
-                            "%s:%d: key '%s': unknown key (expected version, coordinator, keys)",
+                            "%s:%d: key '%s': unknown key (expected version, coordinator, blobs, keys)",
                             path, line, key);
             goto cleanup;
         }
@@ -168,15 +169,15 @@ static int s_parse(const char *path, const char *text, size_t len, rf_cli_config
                                 line, ver ? ver : "not a number");
                 goto cleanup;
             }
-        } else if (seen == &seen_coordinator) {
-            rc = s_scalar(path, v, line, key, cfg->coordinator, sizeof(cfg->coordinator), err);
+        } else if (seen == &seen_coordinator || seen == &seen_blobs) {
+            char *ep = seen == &seen_blobs ? cfg->blobs : cfg->coordinator;
+            rc = s_scalar(path, v, line, key, ep, sizeof(cfg->coordinator), err);
             if (rc)
                 goto cleanup;
-            if (!strstr(cfg->coordinator, "://")) {
+            if (!strstr(ep, "://")) {
                 rc = rf_err_set(err, RF_ECONFIG,
-                                "%s:%d: key 'coordinator': expected an endpoint like "
-                                "tcp://HOST:7601, got '%s'",
-                                path, line, cfg->coordinator);
+                                "%s:%d: key '%s': expected an endpoint like tcp://HOST:%s, got '%s'",
+                                path, line, key, seen == &seen_blobs ? "7602" : "7601", ep);
                 goto cleanup;
             }
         } else {
@@ -264,6 +265,23 @@ int rf_cli_resolve_endpoint(const char *flag, char *out, size_t size, rf_err_t *
     int n = snprintf(out, size, "%s", chosen);
     if (n < 0 || (size_t)n >= size)
         return rf_err_set(err, RF_EINVAL, "coordinator endpoint longer than %zu bytes", size - 1);
+    return 0;
+}
+
+int rf_cli_resolve_blobs(const char *flag, char *out, size_t size, rf_err_t *err)
+{
+    const char *env = getenv("REELFARM_BLOBS");
+    const char *chosen = flag && *flag ? flag : env && *env ? env : NULL;
+    rf_cli_config_t cfg;
+    if (!chosen) {
+        int rc = rf_cli_config_load(&cfg, err);
+        if (rc)
+            return rc;
+        chosen = cfg.blobs;
+    }
+    int n = snprintf(out, size, "%s", chosen);
+    if (n < 0 || (size_t)n >= size)
+        return rf_err_set(err, RF_EINVAL, "blob endpoint longer than %zu bytes", size - 1);
     return 0;
 }
 

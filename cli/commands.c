@@ -1,7 +1,7 @@
 /* commands.c - the subcommands that talk to a running coordinator: submit, status, jobs, cancel.
  * The endpoint comes from rf_cli_resolve_endpoint (flag > environment > cli.yaml > default). */
-#include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,93 +19,55 @@ static void s_on_signal(int sig)
     s_interrupted = 1;
 }
 
-static int s_exit_for(int rc)
+int rf_cli_submit(const rf_cli_args_t *a)
 {
-    switch (rc) {
-    case RF_EUNAVAIL: return RF_EXIT_UNREACHABLE;
-    case RF_EPERM: return RF_EXIT_REFUSED;
-    case RF_ECONFIG:
-    case RF_ENOENT:
-    case RF_EINVAL: return RF_EXIT_USAGE;
-    default: return RF_EXIT_FAILED;
-    }
-}
-
-/* Parses the shared flags (--coordinator, --json, --wait, --quiet); returns the first operand
- * index or -1 after printing usage. */
-static int s_flags(int argc, char **argv, const char *usage, const char **endpoint, bool *json,
-                   bool *wait, bool *quiet)
-{
-    static const struct option opts[] = {
-        {"coordinator", required_argument, NULL, 'c'},
-        {"json", no_argument, NULL, 'j'},
-        {"wait", no_argument, NULL, 'w'},
-        {"quiet", no_argument, NULL, 'q'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    int opt;
-    optind = 1;
-    while ((opt = getopt_long(argc, argv, "c:jwqh", opts, NULL)) != -1) {
-        switch (opt) {
-        case 'c': *endpoint = optarg; break;
-        case 'j':
-            if (!json)
-                goto bad;
-            *json = true;
-            break;
-        case 'w':
-            if (!wait)
-                goto bad;
-            *wait = true;
-            break;
-        case 'q':
-            if (!quiet)
-                goto bad;
-            *quiet = true;
-            break;
-        case 'h': printf("usage: %s\n", usage); exit(RF_EXIT_OK);
-        default: goto bad;
-        }
-    }
-    return optind;
-bad:
-    fprintf(stderr, "usage: %s\n", usage);
-    return -1;
-}
-
-int rf_cli_submit(int argc, char **argv)
-{
-    const char *usage = "reelfarm submit JOB.yaml [--wait] [--quiet] [--coordinator tcp://HOST:7601]";
-    const char *ep = NULL;
-    bool wait = false, quiet = false;
-    int first = s_flags(argc, argv, usage, &ep, NULL, &wait, &quiet);
-    if (first < 0 || first != argc - 1) {
-        if (first >= 0)
-            fprintf(stderr, "usage: %s\n", usage);
-        return RF_EXIT_USAGE;
-    }
-    const char *path = argv[first];
+    const char *ep = rf_cli_arg(a, "coordinator");
+    bool wait = rf_cli_has(a, "wait"), quiet = rf_cli_has(a, "quiet");
+    const char *openjd = rf_cli_arg(a, "openjd");
+    const char *params[RF_CLI_MAX_VALUES];
+    size_t nparams = 0;
+    for (int i = 0; i < a->nvalues; i++)
+        if (!strcmp(a->values[i].flag, "param"))
+            params[nparams++] = a->values[i].value;
+    if (openjd && a->noperands)
+        return rf_cli_usage_error(a->cmd, "give JOB.yaml or '--openjd TEMPLATE.yaml', not both");
+    if (!openjd && a->noperands != 1)
+        return rf_cli_usage_error(a->cmd, "missing JOB.yaml (or '--openjd TEMPLATE.yaml')");
+    if (!openjd && nparams)
+        return rf_cli_usage_error(a->cmd, "flag '--param' is only for --openjd templates");
     rf_err_t err = {0};
-    rf_job_spec_t *spec = NULL;
-    if (rf_job_spec_load_file(path, &spec, &err)) {
-        fprintf(stderr, "reelfarm: %s\n", err.msg);
-        return RF_EXIT_USAGE;
+    char *job_yaml = NULL, base_dir[PATH_MAX];
+    const char *path = openjd ? openjd : a->operands[0];
+    if (openjd) {
+        int rc = rf_openjd_import(openjd, params, nparams, &job_yaml, base_dir, sizeof(base_dir), &err);
+        if (rc) {
+            fprintf(stderr, "reelfarm: %s\n", err.msg);
+            return RF_EXIT_USAGE;
+        }
+    } else {
+        rf_job_spec_t *spec = NULL;
+        if (rf_job_spec_load_file(path, &spec, &err)) {
+            fprintf(stderr, "reelfarm: %s\n", err.msg);
+            return RF_EXIT_USAGE;
+        }
+        rf_job_spec_destroy(&spec);
     }
-    rf_job_spec_destroy(&spec);
     rf_client_t *c = NULL;
     char endpoint[512];
     if (rf_cli_resolve_endpoint(ep, endpoint, sizeof(endpoint), &err) ||
         rf_client_new(endpoint, &c, &err)) {
         fprintf(stderr, "reelfarm: %s\n", err.msg);
+        free(job_yaml);
         return RF_EXIT_USAGE;
     }
     char job_id[64];
-    int rc = rf_client_submit(c, path, job_id, sizeof(job_id), &err);
+    int rc = job_yaml ? rf_client_submit_yaml(c, job_yaml, path, base_dir, job_id, sizeof(job_id), &err)
+                      : rf_client_submit(c, path, job_id, sizeof(job_id), &err);
+    free(job_yaml);
     if (rc) {
         fprintf(stderr, "reelfarm: %s\n", err.msg);
         rf_client_destroy(&c);
-        return s_exit_for(rc);
+        return rf_cli_exit_for(rc);
     }
     printf("%s\n", job_id);
     fflush(stdout);
@@ -137,7 +99,7 @@ static int s_call(const char *ep, Reelfarm__Envelope *env, rf_msg_t **reply)
     rf_client_destroy(&c);
     if (rc) {
         fprintf(stderr, "reelfarm: %s\n", err.msg);
-        return s_exit_for(rc);
+        return rf_cli_exit_for(rc);
     }
     return RF_EXIT_OK;
 }
@@ -198,26 +160,21 @@ static void s_print_status(const Reelfarm__JobStatus *st, bool json)
     }
 }
 
-static int s_job_request(int argc, char **argv, const char *usage, const char *action)
+static int s_job_request(const rf_cli_args_t *args, const char *action)
 {
-    const char *ep = NULL;
-    bool json = false;
-    int first = s_flags(argc, argv, usage, &ep, &json, NULL, NULL);
-    if (first < 0 || first != argc - 1) {
-        if (first >= 0)
-            fprintf(stderr, "usage: %s\n", usage);
-        return RF_EXIT_USAGE;
-    }
+    const char *ep = rf_cli_arg(args, "coordinator");
+    bool json = rf_cli_has(args, "json");
+    const char *job = args->operands[0];
     Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
     Reelfarm__JobQuery q = REELFARM__JOB_QUERY__INIT;
     Reelfarm__JobAction a = REELFARM__JOB_ACTION__INIT;
     if (action) {
-        a.job_id = argv[first];
+        a.job_id = (char *)job;
         a.action = (char *)action;
         env.body_case = REELFARM__ENVELOPE__BODY_JOB_ACTION;
         env.job_action = &a;
     } else {
-        q.job_id = argv[first];
+        q.job_id = (char *)job;
         q.with_chunks = true;
         env.body_case = REELFARM__ENVELOPE__BODY_JOB_QUERY;
         env.job_query = &q;
@@ -235,42 +192,35 @@ static int s_job_request(int argc, char **argv, const char *usage, const char *a
     return code;
 }
 
-int rf_cli_status(int argc, char **argv)
+int rf_cli_status(const rf_cli_args_t *a)
 {
-    return s_job_request(argc, argv, "reelfarm status JOB_ID [--json] [--coordinator EP]", NULL);
+    return s_job_request(a, NULL);
 }
 
-int rf_cli_cancel(int argc, char **argv)
+int rf_cli_cancel(const rf_cli_args_t *a)
 {
-    return s_job_request(argc, argv, "reelfarm cancel JOB_ID [--json] [--coordinator EP]", "cancel");
+    return s_job_request(a, "cancel");
 }
 
-int rf_cli_pause(int argc, char **argv)
+int rf_cli_pause(const rf_cli_args_t *a)
 {
-    return s_job_request(argc, argv, "reelfarm pause JOB_ID [--json] [--coordinator EP]", "pause");
+    return s_job_request(a, "pause");
 }
 
-int rf_cli_resume(int argc, char **argv)
+int rf_cli_resume(const rf_cli_args_t *a)
 {
-    return s_job_request(argc, argv, "reelfarm resume JOB_ID [--json] [--coordinator EP]", "resume");
+    return s_job_request(a, "resume");
 }
 
-int rf_cli_retry(int argc, char **argv)
+int rf_cli_retry(const rf_cli_args_t *a)
 {
-    return s_job_request(argc, argv, "reelfarm retry JOB_ID [--json] [--coordinator EP]", "retry");
+    return s_job_request(a, "retry");
 }
 
-int rf_cli_workers(int argc, char **argv)
+int rf_cli_workers(const rf_cli_args_t *a)
 {
-    const char *usage = "reelfarm workers [--json] [--coordinator EP]";
-    const char *ep = NULL;
-    bool json = false;
-    int first = s_flags(argc, argv, usage, &ep, &json, NULL, NULL);
-    if (first < 0 || first != argc) {
-        if (first >= 0)
-            fprintf(stderr, "usage: %s\n", usage);
-        return RF_EXIT_USAGE;
-    }
+    const char *ep = rf_cli_arg(a, "coordinator");
+    bool json = rf_cli_has(a, "json");
     Reelfarm__WorkerList req = REELFARM__WORKER_LIST__INIT;
     Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
     env.body_case = REELFARM__ENVELOPE__BODY_WORKER_LIST;
@@ -372,22 +322,11 @@ static bool s_job_ended(const char *ep, const char *job)
     return ended;
 }
 
-int rf_cli_logs(int argc, char **argv)
+int rf_cli_logs(const rf_cli_args_t *a)
 {
-    const char *usage = "reelfarm logs JOB_ID [--follow] [--json] [--coordinator EP]";
-    const char *ep = NULL;
-    bool json = false, follow = false;
-    /* --follow shares the --wait slot of the common flag parser. */
-    for (int i = 1; i < argc; i++)
-        if (!strcmp(argv[i], "--follow") || !strcmp(argv[i], "-f"))
-            argv[i] = "--wait";
-    int first = s_flags(argc, argv, usage, &ep, &json, &follow, NULL);
-    if (first < 0 || first != argc - 1) {
-        if (first >= 0)
-            fprintf(stderr, "usage: %s\n", usage);
-        return RF_EXIT_USAGE;
-    }
-    const char *job = argv[first];
+    const char *ep = rf_cli_arg(a, "coordinator");
+    bool json = rf_cli_has(a, "json"), follow = rf_cli_has(a, "follow");
+    const char *job = a->operands[0];
     int64_t after = 0;
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
@@ -406,17 +345,10 @@ int rf_cli_logs(int argc, char **argv)
     }
 }
 
-int rf_cli_jobs(int argc, char **argv)
+int rf_cli_jobs(const rf_cli_args_t *a)
 {
-    const char *usage = "reelfarm jobs [--json] [--coordinator EP]";
-    const char *ep = NULL;
-    bool json = false;
-    int first = s_flags(argc, argv, usage, &ep, &json, NULL, NULL);
-    if (first < 0 || first != argc) {
-        if (first >= 0)
-            fprintf(stderr, "usage: %s\n", usage);
-        return RF_EXIT_USAGE;
-    }
+    const char *ep = rf_cli_arg(a, "coordinator");
+    bool json = rf_cli_has(a, "json");
     Reelfarm__JobList list = REELFARM__JOB_LIST__INIT;
     Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
     env.body_case = REELFARM__ENVELOPE__BODY_JOB_LIST;

@@ -6,7 +6,6 @@
  * before the command exits, so no process or socket outlives it.
  */
 #include <ftw.h>
-#include <getopt.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
@@ -58,49 +57,20 @@ static void s_rmtree(const char *path)
     nftw(path, s_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-static void s_usage(FILE *f)
+int rf_cli_render(const rf_cli_args_t *a)
 {
-    fprintf(f, "usage: reelfarm render JOB.yaml [--workers N] [--keep-state] [--verbose] [--quiet]\n"
-               "  Renders the job on a private farm on this machine and prints the output path.\n");
-}
-
-int rf_cli_render(int argc, char **argv)
-{
-    static const struct option opts[] = {
-        {"workers", required_argument, NULL, 'w'},
-        {"keep-state", no_argument, NULL, 'k'},
-        {"verbose", no_argument, NULL, 'v'},
-        {"quiet", no_argument, NULL, 'q'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
     long nworkers = 2;
-    bool keep = false, verbose = false, quiet = false;
-    int opt;
-    optind = 1;
-    while ((opt = getopt_long(argc, argv, "w:vqh", opts, NULL)) != -1) {
+    bool keep = rf_cli_has(a, "keep-state"), verbose = rf_cli_has(a, "verbose");
+    bool quiet = rf_cli_has(a, "quiet");
+    const char *workers_arg = rf_cli_arg(a, "workers");
+    if (workers_arg) {
         char *end = NULL;
-        switch (opt) {
-        case 'w':
-            nworkers = strtol(optarg, &end, 10);
-            if (!end || *end || nworkers < 1 || nworkers > RF_RENDER_MAX_WORKERS) {
-                fprintf(stderr, "reelfarm render: --workers: expected 1..%d, got '%s'\n",
-                        RF_RENDER_MAX_WORKERS, optarg);
-                return RF_EXIT_USAGE;
-            }
-            break;
-        case 'k': keep = true; break;
-        case 'v': verbose = true; break;
-        case 'q': quiet = true; break;
-        case 'h': s_usage(stdout); return RF_EXIT_OK;
-        default: s_usage(stderr); return RF_EXIT_USAGE;
-        }
+        nworkers = strtol(workers_arg, &end, 10);
+        if (!*workers_arg || !end || *end || nworkers < 1 || nworkers > RF_RENDER_MAX_WORKERS)
+            return rf_cli_usage_error(a->cmd, "flag '--workers': expected 1..%d, got '%s'",
+                                      RF_RENDER_MAX_WORKERS, workers_arg);
     }
-    if (optind != argc - 1) {
-        s_usage(stderr);
-        return RF_EXIT_USAGE;
-    }
-    const char *spec_path = argv[optind];
+    const char *spec_path = a->operands[0];
     rf_err_t err = {0};
     rf_job_spec_t *spec = NULL;
     /* Check the spec here first: its errors name the file and line, before anything starts. */

@@ -9,7 +9,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -158,22 +157,9 @@ static void s_passes_human(const rf_pass_def_t *cat, size_t n)
     }
 }
 
-int rf_cli_passes(int argc, char **argv)
+int rf_cli_passes(const rf_cli_args_t *a)
 {
-    const char *usage = "reelfarm passes [--json]";
-    bool json = false;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--json")) {
-            json = true;
-        } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("usage: %s\n", usage);
-            return RF_EXIT_OK;
-        } else {
-            fprintf(stderr, "reelfarm: passes: unexpected argument '%s'\nusage: %s\n", argv[i],
-                    usage);
-            return RF_EXIT_USAGE;
-        }
-    }
+    bool json = rf_cli_has(a, "json");
     size_t n = 0;
     const rf_pass_def_t *cat = rf_pass_catalog(&n);
     if (json)
@@ -246,55 +232,19 @@ static bool s_valid_name(const char *name)
     return true;
 }
 
-int rf_cli_keygen(int argc, char **argv)
+int rf_cli_keygen(const rf_cli_args_t *a)
 {
-    const char *usage = "reelfarm keygen [--out DIR] [--name NAME] [--force]";
-    static const struct option opts[] = {
-        {"out", required_argument, NULL, 'o'},
-        {"name", required_argument, NULL, 'n'},
-        {"force", no_argument, NULL, 'f'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    const char *out = NULL, *name = "client";
-    bool force = false;
-    int opt;
-    optind = 1;
-    while ((opt = getopt_long(argc, argv, "o:n:fh", opts, NULL)) != -1) {
-        switch (opt) {
-        case 'o':
-            out = optarg;
-            break;
-        case 'n':
-            name = optarg;
-            break;
-        case 'f':
-            force = true;
-            break;
-        case 'h':
-            printf("usage: %s\n", usage);
-            return RF_EXIT_OK;
-        default:
-            fprintf(stderr, "usage: %s\n", usage);
-            return RF_EXIT_USAGE;
-        }
-    }
-    if (optind != argc) {
-        fprintf(stderr, "reelfarm: keygen: unexpected argument '%s'\nusage: %s\n", argv[optind],
-                usage);
-        return RF_EXIT_USAGE;
-    }
-    if (out && !*out) {
-        fprintf(stderr, "reelfarm: keygen: --out needs a folder\n");
-        return RF_EXIT_USAGE;
-    }
-    if (!s_valid_name(name)) {
-        fprintf(stderr,
-                "reelfarm: keygen: bad --name '%s': use 1..64 letters, digits, '-', '_' or '.' "
-                "(not starting with '.')\n",
-                name);
-        return RF_EXIT_USAGE;
-    }
+    const char *out = rf_cli_arg(a, "out"), *name = rf_cli_arg(a, "name");
+    bool force = rf_cli_has(a, "force");
+    if (!name)
+        name = "client";
+    if (out && !*out)
+        return rf_cli_usage_error(a->cmd, "flag '--out' needs a folder");
+    if (!s_valid_name(name))
+        return rf_cli_usage_error(a->cmd,
+                                  "flag '--name': '%s' is not 1..64 letters, digits, '-', '_' or '.' "
+                                  "(not starting with '.')",
+                                  name);
     rf_err_t err = {0};
     char dir[PATH_MAX];
     if (out) {
@@ -600,40 +550,11 @@ static void s_check_tmpdir(s_doctor_t *d)
                  "cannot write in '%s': %s", tmp, strerror(e));
 }
 
-int rf_cli_doctor(int argc, char **argv)
+int rf_cli_doctor(const rf_cli_args_t *a)
 {
-    const char *usage = "reelfarm doctor [--json] [--coordinator EP]";
-    static const struct option opts[] = {
-        {"coordinator", required_argument, NULL, 'c'},
-        {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    const char *ep = NULL;
+    const char *ep = rf_cli_arg(a, "coordinator");
     s_doctor_t d = {0};
-    int opt;
-    optind = 1;
-    while ((opt = getopt_long(argc, argv, "c:jh", opts, NULL)) != -1) {
-        switch (opt) {
-        case 'c':
-            ep = optarg;
-            break;
-        case 'j':
-            d.json = true;
-            break;
-        case 'h':
-            printf("usage: %s\n", usage);
-            return RF_EXIT_OK;
-        default:
-            fprintf(stderr, "usage: %s\n", usage);
-            return RF_EXIT_USAGE;
-        }
-    }
-    if (optind != argc) {
-        fprintf(stderr, "reelfarm: doctor: unexpected argument '%s'\nusage: %s\n", argv[optind],
-                usage);
-        return RF_EXIT_USAGE;
-    }
+    d.json = rf_cli_has(a, "json");
     if (d.json)
         printf("{\"checks\":[");
     s_check_libraries(&d);

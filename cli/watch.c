@@ -5,7 +5,6 @@
  * changed, so a log stays short. Unlike `submit --wait`, Ctrl-C only stops watching: the job goes
  * on (exit 130). The exit code is the job's outcome, as for `submit --wait`.
  */
-#include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
@@ -20,7 +19,8 @@
 #define S_WATCH_PERIOD_MS 500     /* redraw / poll period */
 #define S_WATCH_LINE_MAX 512      /* longest line drawn */
 #define S_WATCH_HEARTBEAT_MS 5000 /* not a TTY: the job line at least this often while it runs */
-#define S_WATCH_BAR 16            /* bar width in characters (the job line fits 80 columns) */
+#define S_WATCH_BAR 30            /* widest bar, in characters */
+#define S_WATCH_BAR_MIN 5         /* narrower than this, the bar is left out */
 
 static volatile sig_atomic_t s_stop;
 
@@ -28,22 +28,6 @@ static void s_on_sigint(int sig)
 {
     (void)sig;
     s_stop = 1;
-}
-
-static int s_exit_for(int rc)
-{
-    switch (rc) {
-    case RF_EUNAVAIL:
-        return RF_EXIT_UNREACHABLE;
-    case RF_EPERM:
-        return RF_EXIT_REFUSED;
-    case RF_ECONFIG:
-    case RF_ENOENT:
-    case RF_EINVAL:
-        return RF_EXIT_USAGE;
-    default:
-        return RF_EXIT_FAILED;
-    }
 }
 
 /* What a non-TTY watch printed last, to print only changes. */
@@ -55,13 +39,12 @@ typedef struct s_seen {
     size_t nchunks;
 } s_seen_t;
 
-static void s_bar(char *out, size_t size, double frac)
+static void s_bar(char *out, int width, double frac)
 {
-    int fill = (int)(frac * S_WATCH_BAR);
-    size_t i = 0;
-    for (; i < S_WATCH_BAR && i + 1 < size; i++)
-        out[i] = (int)i < fill ? '#' : '.';
-    out[i] = '\0';
+    int fill = (int)(frac * width);
+    for (int i = 0; i < width; i++)
+        out[i] = i < fill ? '#' : '.';
+    out[width] = '\0';
 }
 
 static double s_frac(uint64_t done, uint64_t total)
@@ -70,16 +53,34 @@ static double s_frac(uint64_t done, uint64_t total)
     return f > 1 ? 1 : f;
 }
 
-static void s_job_line(const Reelfarm__JobStatus *st, bool tty, char *out, size_t size)
+/* "PREFIX [bar] SUFFIX" in at most cols columns: the bar takes what the text leaves, up to
+ * S_WATCH_BAR, and is left out when fewer than S_WATCH_BAR_MIN columns remain; only then, when the
+ * text alone is too wide, does the caller's cut at cols shorten it. */
+static void s_with_bar(char *out, size_t size, int cols, const char *prefix, double frac,
+                       const char *suffix)
+{
+    int room = cols - (int)strlen(prefix) - (int)strlen(suffix) - 3; /* " [" and "]" */
+    if (room > S_WATCH_BAR)
+        room = S_WATCH_BAR;
+    if (room < S_WATCH_BAR_MIN) {
+        snprintf(out, size, "%s %s", prefix, suffix);
+        return;
+    }
+    char bar[S_WATCH_BAR + 1];
+    s_bar(bar, room, frac);
+    snprintf(out, size, "%s [%s]%s", prefix, bar, suffix);
+}
+
+static void s_job_line(const Reelfarm__JobStatus *st, bool tty, int cols, char *out, size_t size)
 {
     double frac = s_frac(st->frames_done, st->frames_total);
     if (tty) {
-        char bar[S_WATCH_BAR + 1];
-        s_bar(bar, sizeof(bar), frac);
-        snprintf(out, size,
-                 "%s %-10s [%s] %3.0f%% %" PRIu64 "/%" PRIu64 " frames  chunks %u/%u  %.1f fps",
-                 st->job_id, st->state, bar, frac * 100, st->frames_done, st->frames_total,
-                 st->chunks_done, st->chunks_total, st->fps);
+        char prefix[128], suffix[160];
+        snprintf(prefix, sizeof(prefix), "%s %-9s", st->job_id, st->state);
+        snprintf(suffix, sizeof(suffix), " %3.0f%% %" PRIu64 "/%" PRIu64 " frames  chunks %u/%u  %.1f fps",
+                 frac * 100, st->frames_done, st->frames_total, st->chunks_done, st->chunks_total,
+                 st->fps);
+        s_with_bar(out, size, cols, prefix, frac, suffix);
     } else {
         snprintf(out, size, "%s %s: %.0f%% %" PRIu64 "/%" PRIu64 " frames, chunks %u/%u, %.1f fps",
                  st->job_id, st->state, frac * 100, st->frames_done, st->frames_total,
@@ -87,19 +88,18 @@ static void s_job_line(const Reelfarm__JobStatus *st, bool tty, char *out, size_
     }
 }
 
-static void s_chunk_line(const Reelfarm__ChunkStatus *c, bool tty, char *out, size_t size)
+static void s_chunk_line(const Reelfarm__ChunkStatus *c, bool tty, int cols, char *out, size_t size)
 {
     uint64_t total = c->frame_end > c->frame_start ? (uint64_t)(c->frame_end - c->frame_start) : 0;
     double frac = s_frac(c->frames_done, total);
     const char *worker = c->worker && *c->worker ? c->worker : "-";
     if (tty) {
-        char bar[S_WATCH_BAR + 1];
-        s_bar(bar, sizeof(bar), frac);
-        snprintf(out, size,
-                 "  chunk %-4u [%s] %" PRIu64 "/%" PRIu64 " frames %" PRId64 "-%" PRId64
-                 "  %.1f fps  %s",
-                 c->index, bar, c->frames_done, total, c->frame_start, c->frame_end - 1, c->fps,
-                 worker);
+        char prefix[64], suffix[256];
+        snprintf(prefix, sizeof(prefix), "  chunk %-4u", c->index);
+        snprintf(suffix, sizeof(suffix),
+                 " %" PRIu64 "/%" PRIu64 " frames %" PRId64 "-%" PRId64 "  %.1f fps  %.64s",
+                 c->frames_done, total, c->frame_start, c->frame_end - 1, c->fps, worker);
+        s_with_bar(out, size, cols, prefix, frac, suffix);
     } else {
         snprintf(out, size,
                  "  chunk %u %s: %" PRIu64 "/%" PRIu64 " frames (%" PRId64 "-%" PRId64
@@ -126,13 +126,13 @@ static void s_draw_tty(const Reelfarm__JobStatus *st, int *drawn)
     char line[S_WATCH_LINE_MAX];
     if (*drawn > 0)
         printf("\033[%dA", *drawn);
-    s_job_line(st, true, line, sizeof(line));
+    s_job_line(st, true, cols, line, sizeof(line));
     printf("\r\033[2K%.*s\n", cols, line);
     int n = 1;
     for (size_t i = 0; i < st->n_chunks; i++) {
         if (!s_chunk_active(st->chunks[i]))
             continue;
-        s_chunk_line(st->chunks[i], true, line, sizeof(line));
+        s_chunk_line(st->chunks[i], true, cols, line, sizeof(line));
         printf("\r\033[2K%.*s\n", cols, line);
         n++;
     }
@@ -156,7 +156,7 @@ static int s_print_plain(const Reelfarm__JobStatus *st, s_seen_t *seen)
     }
     if (strcmp(seen->state, st->state) || seen->chunks_done != st->chunks_done ||
         now - seen->last_job_line_ms >= S_WATCH_HEARTBEAT_MS) {
-        s_job_line(st, false, line, sizeof(line));
+        s_job_line(st, false, 0, line, sizeof(line));
         printf("%s\n", line);
         snprintf(seen->state, sizeof(seen->state), "%s", st->state);
         seen->chunks_done = st->chunks_done;
@@ -166,7 +166,7 @@ static int s_print_plain(const Reelfarm__JobStatus *st, s_seen_t *seen)
         const Reelfarm__ChunkStatus *c = st->chunks[i];
         if (!s_chunk_active(c) || seen->chunk_frames[i] == c->frames_done)
             continue;
-        s_chunk_line(c, false, line, sizeof(line));
+        s_chunk_line(c, false, 0, line, sizeof(line));
         printf("%s\n", line);
         seen->chunk_frames[i] = c->frames_done;
     }
@@ -178,6 +178,7 @@ static int s_watch(rf_client_t *client, const char *job_id, bool tty)
 {
     s_seen_t seen = {.chunks_done = UINT32_MAX};
     int drawn = 0, code;
+    uint64_t last_answer = 0; /* when the coordinator last answered; 0 never */
     for (;;) {
         if (s_stop) {
             fprintf(stderr, "reelfarm: stopped watching; job %s goes on\n", job_id);
@@ -195,11 +196,20 @@ static int s_watch(rf_client_t *client, const char *job_id, bool tty)
         int rc = rf_client_call(client, &env, &reply, RF_CLIENT_TIMEOUT_MS, &err);
         if (rc == RF_ECANCELED)
             continue; /* a signal: the loop head sees the flag */
+        /* A coordinator that answered before and now does not is probably restarting: keep asking
+         * (each call gives up within RF_CLIENT_CONNECT_MS) for up to RF_CLIENT_OUTAGE_MS. One that
+         * never answered is unreachable at once (exit 3). */
+        if (rc == RF_EUNAVAIL && last_answer && rf_now_ms() - last_answer < RF_CLIENT_OUTAGE_MS) {
+            for (int slept = 0; slept < S_WATCH_PERIOD_MS && !s_stop; slept += 50)
+                rf_sleep_ms(50);
+            continue;
+        }
         if (rc) {
             fprintf(stderr, "reelfarm: %s\n", err.msg);
-            code = s_exit_for(rc);
+            code = rf_cli_exit_for(rc);
             break;
         }
+        last_answer = rf_now_ms();
         const Reelfarm__Envelope *r = rf_msg_env(reply);
         if (r->body_case != REELFARM__ENVELOPE__BODY_JOB_STATUS) {
             rf_msg_destroy(&reply);
@@ -233,35 +243,10 @@ static int s_watch(rf_client_t *client, const char *job_id, bool tty)
     return code;
 }
 
-int rf_cli_watch(int argc, char **argv)
+int rf_cli_watch(const rf_cli_args_t *a)
 {
-    const char *usage = "reelfarm watch JOB_ID [--coordinator EP]";
-    static const struct option opts[] = {
-        {"coordinator", required_argument, NULL, 'c'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    const char *ep = NULL;
-    int opt;
-    optind = 1;
-    while ((opt = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
-        switch (opt) {
-        case 'c':
-            ep = optarg;
-            break;
-        case 'h':
-            printf("usage: %s\n", usage);
-            return RF_EXIT_OK;
-        default:
-            fprintf(stderr, "usage: %s\n", usage);
-            return RF_EXIT_USAGE;
-        }
-    }
-    if (optind != argc - 1) {
-        fprintf(stderr, "usage: %s\n", usage);
-        return RF_EXIT_USAGE;
-    }
-    const char *job_id = argv[optind];
+    const char *ep = rf_cli_arg(a, "coordinator");
+    const char *job_id = a->operands[0];
     char endpoint[512];
     rf_err_t err = {0};
     rf_client_t *client = NULL;

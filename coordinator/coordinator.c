@@ -2149,6 +2149,128 @@ static void s_on_events(rf_coordinator_t *c, const rf_zparts_t *req, const Reelf
     free(ev);
 }
 
+/* ---- client API: fetch (reelfarm fetch) ------------------------------------------------------
+ * Exposes a done job's output as a blob: hashed on the uv thread pool (outputs are large), hard-
+ * linked into the blob store (a copy when the output is on another filesystem), then named in a
+ * FetchReply; the client downloads it from the blob server like any blob. The link costs no space
+ * while the output exists; the startup sweep removes it like any blob no unfinished job names. */
+
+typedef struct c_fetch {
+    uv_work_t req;
+    rf_coordinator_t *c;
+    uint8_t peer[256]; /* the client's routing id (at most 255 bytes) */
+    size_t peer_len;
+    char job_id[64];
+    char output[4096];
+    char sha[RF_SHA256_HEX_LEN + 1];
+    uint64_t size;
+    int rc;
+    rf_err_t err;
+} c_fetch_t;
+
+static void s_fetch_run(uv_work_t *req)
+{
+    c_fetch_t *f = req->data;
+    char tmp[4400];
+    f->rc = rf_blob_tmp_path(f->c->blob_dir, "fetch", tmp, sizeof(tmp));
+    if (f->rc) {
+        rf_err_set(&f->err, f->rc, "cannot make a temporary file in the blob store");
+        return;
+    }
+    if (link(f->output, tmp) != 0) {
+        int e = errno;
+        FILE *in = e == EXDEV || e == EPERM || e == EMLINK ? fopen(f->output, "rb") : NULL;
+        FILE *out = in ? fopen(tmp, "wb") : NULL;
+        if (!out) {
+            if (in)
+                fclose(in);
+            f->rc = rf_err_set(&f->err, RF_EIO, "job %s: output '%s': %s", f->job_id, f->output,
+                               strerror(in ? errno : e));
+            return;
+        }
+        char buf[1 << 16];
+        size_t n;
+        bool bad = false;
+        while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
+            bad = bad || fwrite(buf, 1, n, out) != n;
+        bad = bad || ferror(in);
+        fclose(in);
+        if (fclose(out) != 0 || bad) {
+            unlink(tmp);
+            f->rc = rf_err_set(&f->err, RF_EIO, "job %s: cannot copy output '%s' into the blob store",
+                               f->job_id, f->output);
+            return;
+        }
+    }
+    f->rc = rf_blob_commit(f->c->blob_dir, tmp, f->sha, &f->size, &f->err);
+    if (f->rc)
+        unlink(tmp);
+}
+
+static void s_fetch_done(uv_work_t *req, int status)
+{
+    c_fetch_t *f = req->data;
+    rf_coordinator_t *c = f->c;
+    rf_zparts_t peer = {.count = 1, .data = {f->peer}, .size = {f->peer_len}};
+    if (status == UV_ECANCELED || c->stopping) {
+        free(f);
+        return;
+    }
+    if (f->rc) {
+        RF_WARN(COMP, "fetch of job %s: %s", f->job_id, f->err.msg);
+        s_reply_error(c, &peer, RF_EIO, f->err.msg);
+        free(f);
+        return;
+    }
+    Reelfarm__FetchReply fr = REELFARM__FETCH_REPLY__INIT;
+    fr.job_id = f->job_id;
+    fr.sha256 = f->sha;
+    fr.size = f->size;
+    fr.blob_endpoint = (char *)rf_blob_server_endpoint(c->blobs);
+    fr.output = f->output;
+    Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
+    env.body_case = REELFARM__ENVELOPE__BODY_FETCH_REPLY;
+    env.fetch_reply = &fr;
+    s_send(c, c->csock, f->peer, f->peer_len, &env);
+    RF_INFO(COMP, "job %s: output exposed for download as blob %.12s (%" PRIu64 " bytes)", f->job_id,
+            f->sha, f->size);
+    free(f);
+}
+
+static void s_on_fetch(rf_coordinator_t *c, const rf_zparts_t *req, const Reelfarm__FetchOutput *q)
+{
+    char msg[512];
+    c_job_t *job = q->job_id ? s_job_find(c, q->job_id) : NULL;
+    if (!job) {
+        snprintf(msg, sizeof(msg), "no job '%.64s'", q->job_id ? q->job_id : "");
+        s_reply_error(c, req, RF_ENOENT, msg);
+        return;
+    }
+    if (strcmp(job->row.state, "done") != 0) {
+        snprintf(msg, sizeof(msg), "job %s ('%.100s') is %s, not done: it has no output to fetch",
+                 job->row.id, job->row.name, job->row.state);
+        s_reply_error(c, req, RF_EAGAIN, msg);
+        return;
+    }
+    c_fetch_t *f = calloc(1, sizeof(*f));
+    if (!f || req->size[0] > sizeof(f->peer) ||
+        snprintf(f->output, sizeof(f->output), "%s", job->row.output) >= (int)sizeof(f->output)) {
+        free(f);
+        s_reply_error(c, req, RF_ENOMEM, "cannot start the fetch");
+        return;
+    }
+    memcpy(f->peer, req->data[0], req->size[0]);
+    f->peer_len = req->size[0];
+    snprintf(f->job_id, sizeof(f->job_id), "%s", job->row.id);
+    f->c = c;
+    f->req.data = f;
+    int rc = uv_queue_work(&c->loop, &f->req, s_fetch_run, s_fetch_done);
+    if (rc) {
+        free(f);
+        s_reply_error(c, req, RF_EIO, "cannot queue the fetch");
+    }
+}
+
 static void s_on_client_msg(rf_zsock_t *s, const rf_zparts_t *msg, void *arg)
 {
     rf_coordinator_t *c = arg;
@@ -2178,6 +2300,7 @@ static void s_on_client_msg(rf_zsock_t *s, const rf_zparts_t *msg, void *arg)
     case REELFARM__ENVELOPE__BODY_EVENT_QUERY:
         s_on_events(c, msg, env->event_query);
         break;
+    case REELFARM__ENVELOPE__BODY_FETCH_OUTPUT: s_on_fetch(c, msg, env->fetch_output); break;
     default:
         s_reply_error(c, msg, RF_EPROTO, "unexpected request");
         break;

@@ -46,6 +46,19 @@ start_coordinator() {
   "$RF_BIN/reelfarm-coordinator" --state "$WORK/state" --listen-workers "$W" --listen-clients "$C" \
     --listen-blobs "$B" "$@" > "$WORK/coordinator.out" 2>> "$WORK/coordinator.log" &
   COORD=$!; PIDS+=("$COORD")
+  wait_coordinator
+}
+
+# Waits (up to 15 s) until the coordinator started last accepts TCP connections on its client port,
+# or has exited. A CLI command reports a coordinator it cannot connect to within 2 s as unreachable
+# (exit 3, docs/CLI.md), and on a loaded machine starting one can take longer than that.
+wait_coordinator() {
+  local port=${C##*:} _
+  for _ in $(seq 1 150); do
+    kill -0 "$COORD" 2> /dev/null || return 0
+    (exec 3<> "/dev/tcp/127.0.0.1/$port") 2> /dev/null && return 0
+    sleep 0.1
+  done
 }
 
 # Starts reelfarm-worker NAME (1 slot unless the extra arguments say otherwise) with its cache in
