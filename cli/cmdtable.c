@@ -31,6 +31,7 @@ static const rf_cli_command_t s_commands[] = {
       {"keep-state", 'k', NULL, false, "keep the private state folder"},
       {"verbose", 'v', NULL, false, "show the embedded daemons' logs"},
       {"quiet", 'q', NULL, false, "no progress on stderr"},
+      {"verify", 0, "full|sample", false, "how the coordinator checks each chunk (default full)"},
       S_END}},
     {"submit", "[JOB.yaml]", 0, 1, "send a job to a running coordinator; prints its id",
      "Checks the spec locally (errors name the file and line) and sends it. With --openjd, "

@@ -70,6 +70,10 @@ int rf_cli_render(const rf_cli_args_t *a)
             return rf_cli_usage_error(a->cmd, "flag '--workers': expected 1..%d, got '%s'",
                                       RF_RENDER_MAX_WORKERS, workers_arg);
     }
+    const char *verify = rf_cli_arg(a, "verify");
+    if (verify && strcmp(verify, "full") && strcmp(verify, "sample"))
+        return rf_cli_usage_error(a->cmd, "flag '--verify': expected full or sample, got '%s'",
+                                  verify);
     const char *spec_path = a->operands[0];
     rf_err_t err = {0};
     rf_job_spec_t *spec = NULL;
@@ -113,6 +117,7 @@ int rf_cli_render(const rf_cli_args_t *a)
         fprintf(stderr, "reelfarm: %s\n", err.code ? err.msg : "out of memory");
         goto out;
     }
+    ccfg->verify_sample = verify && !strcmp(verify, "sample");
     if (rf_coordinator_new(ccfg, &coord, &err)) {
         fprintf(stderr, "reelfarm: cannot start the local coordinator: %s\n", err.msg);
         goto out;
