@@ -7,6 +7,9 @@
 #   (b)  reelfarm render JOB --workers 1                                same crf and preset
 #   (c)  reelfarm render JOB --workers 2                                two local workers
 #   (b0), (c0) the same with the binaries in RF_BIN_OLD, when set: before/after in one run
+#   (s)  with RF_BENCH_TUNED=1: one worker, set up for throughput - `--verify sample` (the
+#        coordinator decodes 3 GOPs per chunk, not every frame), `split: keyframe` (no scene scan
+#        when no pass needs scenes) and 1 s GOPs (`gop`: the sample is a small part of a chunk)
 # Every output must have the input's video frame and audio packet counts, and every reelfarm output
 # must decode without an error (checked outside the timed region).
 #
@@ -79,7 +82,17 @@ in_audio=$(count_packets a "$input")
 pframes=$(count_packets v "$pinput")
 
 spec() { # spec NAME INPUT OUTPUT [PIPELINE]
-    cat <<SPEC
+    if [[ "$1" == bench-s ]]; then
+        cat <<SPEC
+version: 1
+name: $1
+input: $2
+output: $3
+chunking: {split: keyframe, target_seconds: 4, max_seconds: 8}
+encode: {codec: libx264, crf: $crf, preset: veryfast, gop: 25}
+SPEC
+    else
+        cat <<SPEC
 version: 1
 name: $1
 input: $2
@@ -87,12 +100,14 @@ output: $3
 chunking: {target_seconds: 4, max_seconds: 8}
 encode: {codec: libx264, crf: $crf, preset: veryfast}
 SPEC
+    fi
     [[ -z "${4:-}" ]] || echo "pipeline: $4"
 }
 
 kinds=(a b c)
 [[ -z "$bin_old" ]] || kinds+=(b0 c0)
-for kind in b c b0 c0; do
+[[ "${RF_BENCH_TUNED:-0}" != 1 ]] || kinds+=(s)
+for kind in b c b0 c0 s; do
     spec "bench-$kind" "$input" "out-$kind.mkv" >"$work/job-$kind.yaml"
 done
 spec bench-pipeline "$pinput" out-pipeline.mkv "$pipeline" >"$work/job-pipeline.yaml"
@@ -100,8 +115,9 @@ spec bench-pipeline "$pinput" out-pipeline.mkv "$pipeline" >"$work/job-pipeline.
 out_of() { [[ "$1" == a ]] && echo "$work/ffmpeg.mp4" || echo "$work/out-$1.mkv"; }
 
 run_case() { # run_case KIND: prints wall seconds and CPU (user + system) seconds
-    local kind=$1 out start end rfbin=$bin workers=1
+    local kind=$1 out start end rfbin=$bin workers=1 extra=()
     out=$(out_of "$kind")
+    [[ "$kind" == s ]] && extra=(--verify sample)
     rm -f "$out"
     [[ "$kind" == *0 ]] && rfbin=$bin_old
     [[ "$kind" == c* ]] && workers=2
@@ -112,7 +128,7 @@ run_case() { # run_case KIND: prints wall seconds and CPU (user + system) second
             >>"$log" 2>&1 || die "ffmpeg failed (see $log)"
     else
         /usr/bin/time -f "%U %S" -o "$work/cpu" "$rfbin/reelfarm" render "$work/job-$kind.yaml" \
-            --workers "$workers" --quiet >"$work/stdout" 2>>"$log" || die "reelfarm ($kind) failed (see $log)"
+            --workers "$workers" --quiet "${extra[@]}" >"$work/stdout" 2>>"$log" || die "reelfarm ($kind) failed (see $log)"
     fi
     end=$(date +%s.%N)
     [[ -s "$out" ]] || die "$kind: no output"
@@ -199,6 +215,7 @@ for kind in "${kinds[@]}"; do
         c) label="(c) reelfarm render, 2 workers" ;;
         b0) label="(b0) as (b), RF_BIN_OLD" ;;
         c0) label="(c0) as (c), RF_BIN_OLD" ;;
+        s) label="(s) 1 worker, --verify sample, split keyframe, 1 s GOPs" ;;
     esac
     m=$(median <<<"${times[$kind]}")
     mc=$(median <<<"${cpus[$kind]}")

@@ -124,6 +124,9 @@ static inline bool rf_cli_has(const rf_cli_args_t *a, const char *flag)
     return rf_cli_arg(a, flag) != NULL;
 }
 
+/* Writes s as a JSON string literal (quotes, escapes) to f. */
+void rf_cli_json_string(FILE *f, const char *s);
+
 /* "usage: reelfarm status JOB_ID [--json] [--coordinator EP]" (no newline) into out. */
 void rf_cli_usage_line(const rf_cli_command_t *cmd, char *out, size_t size);
 

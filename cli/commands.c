@@ -104,45 +104,45 @@ static int s_call(const char *ep, Reelfarm__Envelope *env, rf_msg_t **reply)
     return RF_EXIT_OK;
 }
 
-static void s_json_string(const char *s)
+void rf_cli_json_string(FILE *f, const char *s)
 {
-    putchar('"');
+    fputc('"', f);
     for (; s && *s; s++) {
         unsigned char ch = (unsigned char)*s;
         if (ch == '"' || ch == '\\')
-            printf("\\%c", ch);
+            fprintf(f, "\\%c", ch);
         else if (ch < 0x20)
-            printf("\\u%04x", ch);
+            fprintf(f, "\\u%04x", ch);
         else
-            putchar(ch);
+            fputc(ch, f);
     }
-    putchar('"');
+    fputc('"', f);
 }
 
 static void s_print_status(const Reelfarm__JobStatus *st, bool json)
 {
     if (json) {
         printf("{\"id\":");
-        s_json_string(st->job_id);
+        rf_cli_json_string(stdout, st->job_id);
         printf(",\"name\":");
-        s_json_string(st->name);
+        rf_cli_json_string(stdout, st->name);
         printf(",\"state\":");
-        s_json_string(st->state);
+        rf_cli_json_string(stdout, st->state);
         printf(",\"chunks_total\":%u,\"chunks_done\":%u,\"chunks_failed\":%u,\"frames_total\":%" PRIu64
                ",\"frames_done\":%" PRIu64 ",\"fps\":%.2f,\"output\":",
                st->chunks_total, st->chunks_done, st->chunks_failed, st->frames_total, st->frames_done,
                st->fps);
-        s_json_string(st->output);
+        rf_cli_json_string(stdout, st->output);
         printf(",\"message\":");
-        s_json_string(st->message);
+        rf_cli_json_string(stdout, st->message);
         printf(",\"chunks\":[");
         for (size_t i = 0; i < st->n_chunks; i++) {
             const Reelfarm__ChunkStatus *c = st->chunks[i];
             printf("%s{\"index\":%u,\"state\":", i ? "," : "", c->index);
-            s_json_string(c->state);
+            rf_cli_json_string(stdout, c->state);
             printf(",\"frame_start\":%" PRId64 ",\"frame_end\":%" PRId64 ",\"attempts\":%u,\"worker\":",
                    c->frame_start, c->frame_end, c->attempts);
-            s_json_string(c->worker);
+            rf_cli_json_string(stdout, c->worker);
             printf(",\"frames_done\":%" PRIu64 ",\"fps\":%.2f}", c->frames_done, c->fps);
         }
         printf("]}\n");
@@ -245,15 +245,15 @@ int rf_cli_workers(const rf_cli_args_t *a)
         const char *state = !w->live ? "gone" : w->quarantined ? "quarantined" : "ready";
         if (json) {
             printf("%s{\"name\":", i ? "," : "");
-            s_json_string(w->name);
+            rf_cli_json_string(stdout, w->name);
             printf(",\"state\":\"%s\",\"slots\":%u,\"busy\":%u,\"chunks_done\":%u,"
                    "\"chunks_failed\":%u,\"last_seen_ms_ago\":%" PRIu64 ",\"vram_bytes\":%" PRIu64
                    ",\"gpu_model\":",
                    state, w->slots, w->busy, w->chunks_done, w->chunks_failed, w->last_seen_ms_ago,
                    w->vram_bytes);
-            s_json_string(w->gpu_model);
+            rf_cli_json_string(stdout, w->gpu_model);
             printf(",\"capabilities\":");
-            s_json_string(w->capabilities);
+            rf_cli_json_string(stdout, w->capabilities);
             printf("}");
         } else {
             printf("%-24s %-12s %5u %5u %6u %6u %7.1fs  %s\n", w->name, state, w->slots, w->busy,
@@ -289,9 +289,9 @@ static int s_events_round(const char *ep, const char *job, int64_t *after, bool 
             rf_wall_format(e->ts_ms, ts, sizeof(ts));
             if (json) {
                 printf("{\"id\":%" PRId64 ",\"ts\":\"%s\",\"level\":", e->id, ts);
-                s_json_string(e->level);
+                rf_cli_json_string(stdout, e->level);
                 printf(",\"message\":");
-                s_json_string(e->message);
+                rf_cli_json_string(stdout, e->message);
                 printf("}\n");
             } else {
                 printf("%s %-5s %s\n", ts, e->level, e->message);

@@ -71,20 +71,6 @@ static int s_blob_endpoint(const char *configured, const char *bound, const char
     return 0;
 }
 
-static void s_json_string(const char *s)
-{
-    putchar('"');
-    for (; s && *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\')
-            printf("\\%c", ch);
-        else if (ch < 0x20)
-            printf("\\u%04x", ch);
-        else
-            putchar(ch);
-    }
-    putchar('"');
-}
 
 int rf_cli_fetch(const rf_cli_args_t *a)
 {
@@ -179,11 +165,11 @@ int rf_cli_fetch(const rf_cli_args_t *a)
         code = rc == RF_ETIMEDOUT ? RF_EXIT_UNREACHABLE : RF_EXIT_FAILED;
     } else if (json) {
         printf("{\"id\":");
-        s_json_string(job_id);
+        rf_cli_json_string(stdout, job_id);
         printf(",\"output\":");
-        s_json_string(fr->output);
+        rf_cli_json_string(stdout, fr->output);
         printf(",\"path\":");
-        s_json_string(dest);
+        rf_cli_json_string(stdout, dest);
         printf(",\"size\":%" PRIu64 ",\"sha256\":\"%s\"}\n", fr->size, fr->sha256);
     } else {
         printf("%s\n", dest);

@@ -35,21 +35,6 @@
 #define S_DOCTOR_TIMEOUT_MS 2000 /* how long doctor waits for the coordinator */
 #define S_DETAIL_MAX 512
 
-static void s_json_string(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (; s && *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\')
-            fprintf(f, "\\%c", ch);
-        else if (ch < 0x20)
-            fprintf(f, "\\u%04x", ch);
-        else
-            fputc(ch, f);
-    }
-    fputc('"', f);
-}
-
 /* ---- passes -----------------------------------------------------------------------------------
  */
 
@@ -90,7 +75,7 @@ static void s_passes_json(const rf_pass_def_t *cat, size_t n)
     for (size_t i = 0; i < n; i++) {
         const rf_pass_def_t *d = &cat[i];
         printf("%s{\"name\":", i ? "," : "");
-        s_json_string(stdout, d->name);
+        rf_cli_json_string(stdout, d->name);
         printf(",\"roles\":[");
         /* roles is '|'-separated: "generate|refine" */
         const char *r = d->roles ? d->roles : "";
@@ -101,12 +86,12 @@ static void s_passes_json(const rf_pass_def_t *cat, size_t n)
             r += len + (r[len] == '|');
         }
         printf("],\"temporal\":%s,\"doc\":", d->temporal ? "true" : "false");
-        s_json_string(stdout, d->doc);
+        rf_cli_json_string(stdout, d->doc);
         printf(",\"params\":[");
         for (size_t k = 0; k < d->nparams; k++) {
             const rf_param_def_t *p = &d->params[k];
             printf("%s{\"key\":", k ? "," : "");
-            s_json_string(stdout, p->key);
+            rf_cli_json_string(stdout, p->key);
             printf(",\"type\":\"%s\"", s_type_name(p->type));
             if (p->type == RF_PARAM_FLOAT || p->type == RF_PARAM_INT)
                 printf(",\"min\":%.17g,\"max\":%.17g", p->min, p->max);
@@ -124,11 +109,11 @@ static void s_passes_json(const rf_pass_def_t *cat, size_t n)
             printf(",\"internal\":%s,\"required\":%s,\"default\":",
                    p->internal ? "true" : "false", p->def || p->internal ? "false" : "true");
             if (p->def)
-                s_json_string(stdout, p->def);
+                rf_cli_json_string(stdout, p->def);
             else
                 printf("null");
             printf(",\"doc\":");
-            s_json_string(stdout, p->doc);
+            rf_cli_json_string(stdout, p->doc);
             printf("}");
         }
         printf("]}");
@@ -340,11 +325,11 @@ static void s_report(s_doctor_t *d, s_level_t level, const char *check, const ch
         d->failed = true;
     if (d->json) {
         printf("%s{\"check\":", d->count ? "," : "");
-        s_json_string(stdout, check);
+        rf_cli_json_string(stdout, check);
         printf(",\"status\":\"%s\",\"detail\":", names[level]);
-        s_json_string(stdout, detail);
+        rf_cli_json_string(stdout, detail);
         printf(",\"fix\":");
-        s_json_string(stdout, level == S_OK || !fix ? "" : fix);
+        rf_cli_json_string(stdout, level == S_OK || !fix ? "" : fix);
         printf("}");
     } else {
         printf("%-5s %-12s %s", names[level], check, detail);

@@ -111,20 +111,6 @@ static void s_check_lossless(s_verify_t *v, const char *src, const char *out)
     free(ho.sha);
 }
 
-static void s_json_string(const char *s)
-{
-    putchar('"');
-    for (; s && *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\')
-            printf("\\%c", ch);
-        else if (ch < 0x20)
-            printf("\\u%04x", ch);
-        else
-            putchar(ch);
-    }
-    putchar('"');
-}
 
 int rf_cli_verify(const rf_cli_args_t *a)
 {
@@ -195,17 +181,17 @@ int rf_cli_verify(const rf_cli_args_t *a)
           "not checked: C2PA manifest, signature and watermark checks are not implemented yet");
     if (json) {
         printf("{\"output\":");
-        s_json_string(out);
+        rf_cli_json_string(stdout, out);
         printf(",\"source\":");
         if (src)
-            s_json_string(src);
+            rf_cli_json_string(stdout, src);
         else
             printf("null");
         printf(",\"ok\":%s,\"provenance_checked\":false,\"checks\":[", v.failed ? "false" : "true");
         for (int i = 0; i < v.n; i++) {
             printf("%s{\"check\":\"%s\",\"status\":\"%s\",\"detail\":", i ? "," : "",
                    v.checks[i].name, v.checks[i].status);
-            s_json_string(v.checks[i].detail);
+            rf_cli_json_string(stdout, v.checks[i].detail);
             printf("}");
         }
         printf("]}\n");

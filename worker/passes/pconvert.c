@@ -39,6 +39,7 @@
 #include <libavutil/pixdesc.h>
 #include <libswscale/swscale.h>
 
+#include "media.h"
 #include "passes.h"
 
 #define RF_PCONVERT_MAX_DIM 16384 /* per side; larger frames are refused before allocating */
@@ -76,45 +77,6 @@ struct rf_pconvert {
 #else
 #define RF_PIX_FMT_GBRPF32 AV_PIX_FMT_GBRPF32LE
 #endif
-
-static enum AVColorSpace s_effective_space(int color_space, int width, int height)
-{
-    switch (color_space) {
-    case AVCOL_SPC_BT709:
-    case AVCOL_SPC_FCC:
-    case AVCOL_SPC_BT470BG:
-    case AVCOL_SPC_SMPTE170M:
-    case AVCOL_SPC_SMPTE240M:
-    case AVCOL_SPC_BT2020_NCL:
-    case AVCOL_SPC_BT2020_CL:
-        return (enum AVColorSpace)color_space;
-    default:
-        return (width > 1024 || height > 576) ? AVCOL_SPC_BT709 : AVCOL_SPC_SMPTE170M;
-    }
-}
-
-/* Kr and Kb of each matrix (the standards' values; Kg = 1 - Kr - Kb). */
-static void s_weights(enum AVColorSpace space, float *kr, float *kb)
-{
-    switch (space) {
-    case AVCOL_SPC_BT709:
-        *kr = 0.2126f, *kb = 0.0722f;
-        break;
-    case AVCOL_SPC_FCC:
-        *kr = 0.30f, *kb = 0.11f;
-        break;
-    case AVCOL_SPC_SMPTE240M:
-        *kr = 0.212f, *kb = 0.087f;
-        break;
-    case AVCOL_SPC_BT2020_NCL:
-    case AVCOL_SPC_BT2020_CL:
-        *kr = 0.2627f, *kb = 0.0593f;
-        break;
-    default: /* BT.601: BT470BG, SMPTE170M */
-        *kr = 0.299f, *kb = 0.114f;
-        break;
-    }
-}
 
 /* The same choice in swscale's terms, for the fallback path. */
 static int s_sws_matrix(enum AVColorSpace space)
@@ -213,7 +175,10 @@ static void s_yuv_scaling(rf_pconvert_t *c)
         c->c_off = 128.0f * unit;
         c->c_span = 224.0f * unit;
     }
-    s_weights(c->space, &c->kr, &c->kb);
+    double kr, kb; /* the matrix's weights, shared with the planner's scene colours (media.h) */
+    rf_color_yuv_weights(c->space, c->width, c->height, &kr, &kb);
+    c->kr = (float)kr;
+    c->kb = (float)kb;
 }
 
 int rf_pconvert_new(int width, int height, int pix_fmt, int color_range, int color_space,
@@ -257,7 +222,8 @@ int rf_pconvert_new(int width, int height, int pix_fmt, int color_range, int col
     } else {
         c->range = (color_range == AVCOL_RANGE_JPEG || s_is_jpeg_format(fmt)) ? AVCOL_RANGE_JPEG
                                                                               : AVCOL_RANGE_MPEG;
-        c->space = s_effective_space(color_space, width, height);
+        double kr, kb;
+        c->space = (enum AVColorSpace)rf_color_yuv_weights(color_space, width, height, &kr, &kb);
     }
 
     switch (c->path) {
