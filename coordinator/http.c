@@ -31,6 +31,7 @@
 #define S_THUMB_WIDTH 320
 #define S_FRAME_WIDTH 640
 #define S_EVENTS_MAX 500
+#define S_LINGER_MS 2000 /* after an error answer, unread input is drained this long at most */
 
 /* ---- rf_buf ------------------------------------------------------------------------------------ */
 
@@ -440,6 +441,8 @@ struct s_conn {
     bool closing;
     bool waiting;            /* a thumbnail job answers this connection */
     bool keep_alive;
+    bool draining;           /* answered and shut down for writing: reading the rest, discarded */
+    uv_shutdown_t shutdown;
     s_conn_t *prev, *next;
 };
 
@@ -554,6 +557,26 @@ static void s_on_idle(uv_timer_t *t)
 
 static void s_process(s_conn_t *c);
 
+static void s_shutdown_done(uv_shutdown_t *req, int status)
+{
+    s_conn_t *c = req->data;
+    if (status < 0)
+        s_conn_close(c);
+}
+
+/* Closing a socket with unread input makes the kernel send a reset, which can destroy the answer
+ * before the client reads it (a 431 to a client still sending its huge headers). So: shut down
+ * our side, read and discard what still comes, and close on EOF or after S_LINGER_MS. */
+static void s_linger(s_conn_t *c)
+{
+    c->draining = true;
+    c->len = 0;
+    c->shutdown.data = c;
+    uv_timer_start(&c->idle, s_on_idle, S_LINGER_MS, 0);
+    if (uv_shutdown(&c->shutdown, (uv_stream_t *)&c->tcp, s_shutdown_done) != 0)
+        s_conn_close(c);
+}
+
 static void s_written(uv_write_t *req, int status)
 {
     s_write_t *w = (s_write_t *)req;
@@ -566,7 +589,10 @@ static void s_written(uv_write_t *req, int status)
     if (c->closing)
         return;
     if (close_after) {
-        s_conn_close(c);
+        if (status < 0)
+            s_conn_close(c);
+        else
+            s_linger(c);
         return;
     }
     s_process(c); /* a pipelined request may already be in the buffer */
@@ -1141,7 +1167,7 @@ static void s_route(s_conn_t *c, const rf_http_request_t *req)
 /* Handles every complete request in the buffer, one at a time (pipelining answers in order). */
 static void s_process(s_conn_t *c)
 {
-    while (!c->closing && !c->waiting && c->len > 0) {
+    while (!c->closing && !c->waiting && !c->draining && c->len > 0) {
         rf_http_request_t req;
         int rc = rf_http_parse(c->buf, c->len, &req);
         if (rc == RF_EAGAIN)
@@ -1153,6 +1179,7 @@ static void s_process(s_conn_t *c)
                            "without a body\n",
                            rc, s_reason(rc), RF_HTTP_MAX_REQUEST);
             c->len = 0;
+            c->draining = true; /* whatever else comes is not parsed */
             return;
         }
         c->keep_alive = req.keep_alive;
@@ -1183,6 +1210,10 @@ static void s_on_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf)
     (void)buf;
     if (n < 0) {
         s_conn_close(c);
+        return;
+    }
+    if (c->draining) {
+        c->len = 0;
         return;
     }
     c->len += (size_t)n;
