@@ -230,21 +230,42 @@ static void s_worker_failed(rf_coordinator_t *c, const char *name, const c_job_t
 
 /* ---- small helpers ---------------------------------------------------------------------------- */
 
+static void s_event_v(rf_coordinator_t *c, c_job_t *job, const rf_log_ctx_t *ctx, const char *level,
+                      const char *fmt, va_list ap)
+{
+    char msg[1200];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    rf_store_event(c->store, job->row.id, level, msg);
+    rf_log_level_t lvl = strcmp(level, "error") == 0 ? RF_LOG_ERROR
+                         : strcmp(level, "warn") == 0 ? RF_LOG_WARN
+                                                      : RF_LOG_INFO;
+    rf_log_ctx(lvl, COMP, ctx, "job %s ('%s'): %s", job->row.id, job->row.name, msg);
+}
+
 static void s_event(rf_coordinator_t *c, c_job_t *job, const char *level, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
 static void s_event(rf_coordinator_t *c, c_job_t *job, const char *level, const char *fmt, ...)
 {
-    char msg[1200];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    s_event_v(c, job, RF_LOG_CTX(job->row.id, -1, -1, NULL), level, fmt, ap);
     va_end(ap);
-    rf_store_event(c->store, job->row.id, level, msg);
-    rf_log_level_t lvl = strcmp(level, "error") == 0 ? RF_LOG_ERROR
-                         : strcmp(level, "warn") == 0 ? RF_LOG_WARN
-                                                      : RF_LOG_INFO;
-    rf_log(lvl, COMP, "job %s ('%s'): %s", job->row.id, job->row.name, msg);
+}
+
+/* An event about one chunk's attempt: its log line carries chunk, attempt and worker fields. */
+static void s_event_at(rf_coordinator_t *c, c_job_t *job, uint32_t chunk, uint32_t attempt,
+                       const char *worker, const char *level, const char *fmt, ...)
+    __attribute__((format(printf, 7, 8)));
+
+static void s_event_at(rf_coordinator_t *c, c_job_t *job, uint32_t chunk, uint32_t attempt,
+                       const char *worker, const char *level, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    s_event_v(c, job, RF_LOG_CTX(job->row.id, chunk, attempt, worker && *worker ? worker : NULL),
+              level, fmt, ap);
+    va_end(ap);
 }
 
 static bool s_job_terminal(const c_job_t *job)
@@ -942,7 +963,8 @@ static void s_verify_done(rf_coordinator_t *c, c_work_t *wk)
         c->obs.verify_failures++;
         snprintf(msg, sizeof(msg), "result from '%s' failed verification: %s", wk->worker, wk->err.msg);
         if (wk->lease && wk->lease == ch->backup_lease) {
-            s_event(c, job, "warn", "chunk %u: backup %s", ch->row.index, msg);
+            s_event_at(c, job, ch->row.index, wk->attempt, wk->worker, "warn", "chunk %u: backup %s",
+                       ch->row.index, msg);
             rf_store_attempt_end(c->store, job->row.id, ch->row.index, wk->attempt, "failed", msg, NULL);
             s_backup_clear(c, ch, NULL);
             s_worker_failed(c, wk->worker, job);
@@ -952,7 +974,8 @@ static void s_verify_done(rf_coordinator_t *c, c_work_t *wk)
             s_result_drop(c, wk);
             s_chunk_requeue(c, job, ch, "failed", msg, wk->worker);
         } else {
-            s_event(c, job, "warn", "chunk %u: late %s", ch->row.index, msg);
+            s_event_at(c, job, ch->row.index, wk->attempt, wk->worker, "warn", "chunk %u: late %s",
+                       ch->row.index, msg);
         }
         s_dispatch(c);
         return;
@@ -985,8 +1008,9 @@ static void s_verify_done(rf_coordinator_t *c, c_work_t *wk)
     job->ndone++;
     c->obs.chunks_verified++;
     c->obs.result_bytes += wk->blob_size;
-    RF_INFO(COMP, "job %s: chunk %u done by %s (%zu/%zu)", job->row.id, ch->row.index, wk->worker,
-            job->ndone, job->nchunks);
+    rf_log_ctx(RF_LOG_INFO, COMP, RF_LOG_CTX(job->row.id, ch->row.index, wk->attempt, wk->worker),
+               "job %s: chunk %u done by %s (%zu/%zu)", job->row.id, ch->row.index, wk->worker,
+               job->ndone, job->nchunks);
     for (c_worker_t *x = c->workers; x; x = x->next)
         if (!strcmp(x->name, wk->worker))
             x->chunks_done++;
@@ -1238,7 +1262,8 @@ static int s_assign(rf_coordinator_t *c, c_worker_t *w, uint32_t slot, c_job_t *
         if (s_lm_put(&c->leases, lease, ch))
             RF_ERROR(COMP, "out of memory recording lease %" PRIu64, lease);
         c->obs.backups++;
-        s_event(c, job, "info", "backup run of chunk %u on '%s' (attempt %u): '%s' is the slowest",
+        s_event_at(c, job, ch->row.index, attempt, w->name, "info",
+                   "backup run of chunk %u on '%s' (attempt %u): '%s' is the slowest",
                 ch->row.index, w->name, attempt, ch->worker ? ch->worker->name : "?");
         goto out;
     }
@@ -1249,9 +1274,10 @@ static int s_assign(rf_coordinator_t *c, c_worker_t *w, uint32_t slot, c_job_t *
     ch->frames_done = 0;
     ch->fps = 0;
     c->obs.assignments++;
-    RF_INFO(COMP, "job %s: chunk %u (frames %" PRId64 "-%" PRId64 ") -> %s slot %u, attempt %u",
-            job->row.id, ch->row.index, ch->row.frame_start, ch->row.frame_end - 1, w->name, slot,
-            attempt);
+    rf_log_ctx(RF_LOG_INFO, COMP, RF_LOG_CTX(job->row.id, ch->row.index, attempt, w->name),
+               "job %s: chunk %u (frames %" PRId64 "-%" PRId64 ") -> %s slot %u, attempt %u",
+               job->row.id, ch->row.index, ch->row.frame_start, ch->row.frame_end - 1, w->name, slot,
+               attempt);
 out:
     return rc;
 }
@@ -1378,8 +1404,9 @@ static void s_worker_failed(rf_coordinator_t *c, const char *name, const c_job_t
     if (distinct >= RF_QUARANTINE_JOBS && !w->quarantined) {
         w->quarantined = true;
         w->nidle = 0;
-        RF_WARN(COMP, "worker '%s' quarantined: it failed chunks of %d different jobs within %d min",
-                w->name, RF_QUARANTINE_JOBS, RF_QUARANTINE_WINDOW_MS / 60000);
+        rf_log_ctx(RF_LOG_WARN, COMP, RF_LOG_CTX(NULL, -1, -1, w->name),
+                   "worker '%s' quarantined: it failed chunks of %d different jobs within %d min",
+                   w->name, RF_QUARANTINE_JOBS, RF_QUARANTINE_WINDOW_MS / 60000);
     }
 }
 
@@ -1404,8 +1431,9 @@ static void s_chunk_requeue(rf_coordinator_t *c, c_job_t *job, c_chunk_t *ch, co
         }
         rf_store_chunk_failed(c->store, job->row.id, ch->row.index, ch->row.failed_on, "queued", NULL);
     }
-    s_event(c, job, "warn", "chunk %u attempt %u on '%s' %s: %s", ch->row.index, ch->row.attempts,
-            *wname ? wname : "?", outcome, message);
+    s_event_at(c, job, ch->row.index, ch->row.attempts, wname, "warn",
+               "chunk %u attempt %u on '%s' %s: %s", ch->row.index, ch->row.attempts,
+               *wname ? wname : "?", outcome, message);
     s_lease_clear(c, ch, true);
     s_chunk_returned(ch);
     ch->frames_done = 0;
@@ -1483,9 +1511,11 @@ static void s_worker_expire(rf_coordinator_t *c, c_worker_t *w, const char *why)
     for (size_t i = 0; i < n; i++)
         held += leases[i].key == leases[i].chunk->lease && leases[i].chunk->worker == w;
     if (held)
-        RF_WARN(COMP, "worker '%s' %s; its %zu chunk(s) go back to the queue", w->name, why, held);
+        rf_log_ctx(RF_LOG_WARN, COMP, RF_LOG_CTX(NULL, -1, -1, w->name),
+                   "worker '%s' %s; its %zu chunk(s) go back to the queue", w->name, why, held);
     else
-        RF_INFO(COMP, "worker '%s' %s", w->name, why);
+        rf_log_ctx(RF_LOG_INFO, COMP, RF_LOG_CTX(NULL, -1, -1, w->name), "worker '%s' %s", w->name,
+                   why);
     for (size_t i = 0; i < n; i++) {
         c_chunk_t *ch = leases[i].chunk;
         c_job_t *j = ch->job;
@@ -1577,8 +1607,9 @@ static void s_on_hello(rf_coordinator_t *c, const void *rid, size_t rid_len, con
             ch->progress_ms = rf_now_ms();
             if (c->next_lease < r->lease)
                 c->next_lease = r->lease;
-            RF_INFO(COMP, "worker '%s' still runs chunk %u of job %s: adopted", w->name, r->chunk,
-                    job->row.id);
+            rf_log_ctx(RF_LOG_INFO, COMP, RF_LOG_CTX(job->row.id, r->chunk, r->attempt, w->name),
+                       "worker '%s' still runs chunk %u of job %s: adopted", w->name, r->chunk,
+                       job->row.id);
         } else if (ndrop < 64) {
             drop[ndrop++] = r->lease;
         }
@@ -1593,7 +1624,8 @@ static void s_on_hello(rf_coordinator_t *c, const void *rid, size_t rid_len, con
     env.body_case = REELFARM__ENVELOPE__BODY_WELCOME;
     env.welcome = &wel;
     s_send_worker(c, w, &env);
-    RF_INFO(COMP, "worker '%s' joined: %u slots, %zu encoders, %s", w->name, w->slots,
+    rf_log_ctx(RF_LOG_INFO, COMP, RF_LOG_CTX(NULL, -1, -1, w->name),
+               "worker '%s' joined: %u slots, %zu encoders, %s", w->name, w->slots,
             h->caps ? h->caps->n_encoders : 0,
             h->caps && h->caps->gpu_model && *h->caps->gpu_model ? h->caps->gpu_model : "no GPU");
 }
