@@ -427,7 +427,9 @@ struct rf_http_server {
     bool unready;
     s_conn_t *conns;          /* HTTP thread only */
     int nconns;
-    int thumb_jobs;
+    int thumb_jobs;           /* on the thread pool */
+    struct s_thumb *queue_head, *queue_tail; /* waiting for a thread, FIFO */
+    int queued;
     bool stopping;
 };
 
@@ -457,6 +459,7 @@ typedef struct s_write {
 
 typedef struct s_thumb {
     uv_work_t work;
+    struct s_thumb *next;    /* in the server's queue */
     s_conn_t *conn;
     bool head;
     char media[4400];        /* file to decode */
@@ -893,11 +896,33 @@ static void s_thumb_run(uv_work_t *w)
     }
 }
 
+static void s_thumb_done(uv_work_t *w, int status);
+
+/* Starts queued jobs while threads are free. A job whose client left is dropped unstarted. */
+static void s_thumb_pump(rf_http_server_t *s)
+{
+    while (s->queue_head && s->thumb_jobs < RF_HTTP_THUMB_THREADS) {
+        s_thumb_t *t = s->queue_head;
+        s->queue_head = t->next;
+        if (!s->queue_head)
+            s->queue_tail = NULL;
+        s->queued--;
+        if (!t->conn->closing && uv_queue_work(&s->loop, &t->work, s_thumb_run, s_thumb_done) == 0) {
+            s->thumb_jobs++;
+            continue;
+        }
+        t->rc = RF_ECANCELED;
+        s->thumb_jobs++; /* s_thumb_done counts it back */
+        s_thumb_done(&t->work, UV_ECANCELED);
+    }
+}
+
 static void s_thumb_done(uv_work_t *w, int status)
 {
     s_thumb_t *t = (s_thumb_t *)w;
     s_conn_t *c = t->conn;
-    c->srv->thumb_jobs--;
+    rf_http_server_t *s = c->srv;
+    s->thumb_jobs--;
     c->waiting = false;
     if (c->closing) {
         c->closing = false;
@@ -915,6 +940,8 @@ static void s_thumb_done(uv_work_t *w, int status)
     }
     free(t->jpeg);
     free(t);
+    if (!s->stopping)
+        s_thumb_pump(s);
 }
 
 /* Answers with a JPEG of frame `index` of `media`, from the cache or made on the thread pool. */
@@ -922,12 +949,21 @@ static void s_serve_jpeg(s_conn_t *c, const rf_http_request_t *req, const char *
                          int64_t index, int width, const char *cache_key)
 {
     rf_http_server_t *s = c->srv;
+    char cache[4400], *data = NULL;
+    size_t len = 0;
+    /* A cached JPEG is a small file read: no thread needed. */
+    snprintf(cache, sizeof(cache), "%s/thumbs/%s.jpg", s->state_dir, cache_key);
+    if (s_read_file(cache, 16 * 1024 * 1024, &data, &len) == 0) {
+        s_respond(c, 200, "image/jpeg", "Cache-Control: max-age=3600\r\n", data, NULL, len, NULL,
+                  req->head, false);
+        return;
+    }
     if (access(media, R_OK) != 0) {
         s_respond_text(c, 404, NULL, req->head, false, "'%s' is not available (%s)\n", media,
                        strerror(errno));
         return;
     }
-    if (s->thumb_jobs >= RF_HTTP_MAX_THUMB_JOBS) {
+    if (s->queued >= RF_HTTP_MAX_THUMB_QUEUE) {
         s_respond_text(c, 503, "Retry-After: 1\r\n", req->head, false,
                        "busy making other previews; try again\n");
         return;
@@ -942,14 +978,15 @@ static void s_serve_jpeg(s_conn_t *c, const rf_http_request_t *req, const char *
     snprintf(t->media, sizeof(t->media), "%s", media);
     t->index = index;
     t->width = width;
-    snprintf(t->cache, sizeof(t->cache), "%s/thumbs/%s.jpg", s->state_dir, cache_key);
-    if (uv_queue_work(&s->loop, &t->work, s_thumb_run, s_thumb_done) != 0) {
-        free(t);
-        s_respond_text(c, 500, NULL, req->head, false, "cannot queue the preview\n");
-        return;
-    }
-    s->thumb_jobs++;
+    snprintf(t->cache, sizeof(t->cache), "%s", cache);
+    if (s->queue_tail)
+        s->queue_tail->next = t;
+    else
+        s->queue_head = t;
+    s->queue_tail = t;
+    s->queued++;
     c->waiting = true;
+    s_thumb_pump(s);
 }
 
 static const rf_http_job_doc_t *s_job_doc(const rf_http_snapshot_t *snap, const char *id)
@@ -990,8 +1027,19 @@ static void s_serve_chunk_thumb(s_conn_t *c, const rf_http_request_t *req,
     char media[4400], key[200];
     snprintf(media, sizeof(media), "%s/blobs/%s", c->srv->state_dir, ch->result_blob);
     int64_t frames = ch->frame_end - ch->frame_start - ch->head_overlap;
+    int64_t mid = frames > 0 ? frames / 2 : 0;
     snprintf(key, sizeof(key), "%s-mid-%d", ch->result_blob, S_THUMB_WIDTH);
-    s_serve_jpeg(c, req, media, frames > 0 ? frames / 2 : 0, S_THUMB_WIDTH, key);
+    char cache[4400];
+    snprintf(cache, sizeof(cache), "%s/thumbs/%s.jpg", c->srv->state_dir, key);
+    if (access(media, R_OK) != 0 && access(cache, R_OK) != 0 && job->done && job->output) {
+        /* A finished job's chunk results are deleted: the same frame of the output serves. */
+        snprintf(key, sizeof(key), "out-%s-%" PRId64 "-%d", job->id,
+                 ch->frame_start + ch->head_overlap + mid, S_THUMB_WIDTH);
+        s_serve_jpeg(c, req, job->output, ch->frame_start + ch->head_overlap + mid, S_THUMB_WIDTH,
+                     key);
+        return;
+    }
+    s_serve_jpeg(c, req, media, mid, S_THUMB_WIDTH, key);
 }
 
 static void s_serve_frame(s_conn_t *c, const rf_http_request_t *req, const rf_http_job_doc_t *job,
@@ -1259,6 +1307,16 @@ static void s_on_stop(uv_async_t *a)
 {
     rf_http_server_t *s = a->data;
     s->stopping = true;
+    while (s->queue_head) {
+        s_thumb_t *t = s->queue_head;
+        s->queue_head = t->next;
+        t->conn->waiting = false;
+        t->conn->closing = false;
+        s_conn_close(t->conn);
+        free(t);
+    }
+    s->queue_tail = NULL;
+    s->queued = 0;
     uv_close((uv_handle_t *)&s->listener, s_noop_close);
     uv_close((uv_handle_t *)&s->stop_async, s_noop_close);
     for (s_conn_t *c = s->conns; c; c = c->next)

@@ -31,7 +31,9 @@
 #define RF_HTTP_MAX_HEADERS 64         /* header lines; more is 431 */
 #define RF_HTTP_MAX_CONNECTIONS 256    /* open connections; more are closed at once */
 #define RF_HTTP_IDLE_TIMEOUT_MS 15000  /* a connection silent this long is closed */
-#define RF_HTTP_MAX_THUMB_JOBS 4       /* JPEGs being made at once; more get 503 + Retry-After */
+#define RF_HTTP_THUMB_THREADS 2        /* JPEGs made at once (libuv's thread pool is shared with
+                                          the coordinator's verify and stitch work: leave it room) */
+#define RF_HTTP_MAX_THUMB_QUEUE 128    /* JPEGs waiting for a thread; more get 503 + Retry-After */
 #define RF_HTTP_MAX_STATIC_BYTES (8 * 1024 * 1024) /* a web file larger than this is not served */
 
 /* ---- growable text buffer (used to render the snapshot documents) --------------------------- */

@@ -115,6 +115,7 @@ function updateChunkCell(grid, c, jobId) {
   if (c.thumb && !cell.querySelector("img")) {
     const img = el(`<img alt="chunk ${c.index}" loading="lazy">`);
     img.onload = () => { img.dataset.loaded = img.naturalWidth > 0 ? "1" : "0"; };
+    img.onerror = () => { img.remove(); }; // tried again on the next poll
     img.src = withToken(`api/jobs/${encodeURIComponent(jobId)}/chunks/${c.index}/thumb.jpg`);
     cell.insertBefore(img, cell.firstChild);
   }
