@@ -54,6 +54,17 @@ done
 "$PROMTOOL" check metrics < "$WORK/metrics2.txt" > "$WORK/promtool.out" 2>&1 || fail "promtool (2nd scrape): $(cat "$WORK/promtool.out")"
 ok "verified result bytes counted: $(awk '$1=="reelfarm_result_blob_bytes_total"{print $2}' "$WORK/metrics2.txt")"
 
+# Log records about a chunk carry job, chunk, attempt and worker as JSON fields, on both sides.
+grep -q "\"job\":\"$job\",\"chunk\":[0-9]*,\"attempt\":1,\"worker\":\"w[12]\",\"msg\":\"job $job: chunk [0-9]* (frames" "$WORK/coordinator.log" ||
+  fail "no assignment record with job/chunk/attempt/worker fields: $(grep -m3 "$job" "$WORK/coordinator.log")"
+grep -q "\"job\":\"$job\",\"chunk\":[0-9]*,\"attempt\":1,\"worker\":\"w[12]\",\"msg\":\"job $job: chunk [0-9]* done by" "$WORK/coordinator.log" ||
+  fail "no verified-result record with fields"
+grep -q "\"job\":\"$job\",\"msg\":\"job $job ('m'): submitted" "$WORK/coordinator.log" || fail "no job event record with a job field"
+grep -q "\"worker\":\"w1\",\"msg\":\"worker 'w1' joined" "$WORK/coordinator.log" || fail "no worker record with a worker field"
+grep -q "\"job\":\"$job\",\"chunk\":[0-9]*,\"attempt\":1,\"worker\":\"w1\",\"msg\":\"slot 0: chunk" "$WORK/w1.log" ||
+  fail "the worker's chunk records lack fields: $(grep -m2 chunk "$WORK/w1.log")"
+ok "log records carry job, chunk, attempt and worker fields (coordinator and worker)"
+
 # Bad requests: one clear answer each.
 port=${U##*:}
 raw() { exec 3<>"/dev/tcp/127.0.0.1/$port"; printf '%b' "$1" >&3; timeout 5 cat <&3 | head -1 | tr -d '\r'; exec 3<&-; }
