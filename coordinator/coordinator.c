@@ -2549,7 +2549,7 @@ static void s_obs_publish(rf_coordinator_t *c)
                 cs[k] += !strcmp(st, chunk_states[k]);
             frames_done += done;
             const char *worker = ch->lease && ch->worker ? ch->worker->name : ch->row.worker;
-            if (ch->lease) {
+            if (ch->lease && !strcmp(st, "running")) { /* not once its result is being verified */
                 fps += ch->fps;
                 s_obs_worker_t *ow = ch->worker ? s_obs_find(ws, nw, ch->worker) : NULL;
                 if (ow) {
@@ -2559,7 +2559,7 @@ static void s_obs_publish(rf_coordinator_t *c)
                         ow->current = ch;
                 }
             }
-            if (ch->backup_lease && ch->backup_worker) {
+            if (ch->backup_lease && ch->backup_worker && !ch->verifying) {
                 s_obs_worker_t *ow = s_obs_find(ws, nw, ch->backup_worker);
                 if (ow) {
                     ow->busy++;
@@ -2581,7 +2581,7 @@ static void s_obs_publish(rf_coordinator_t *c)
                           ",\"frame_end\":%" PRId64 ",\"frames\":%" PRId64 ",\"frames_done\":%" PRIu64
                           ",\"attempts\":%u,\"fps\":%.2f,\"backup\":%s,\"thumb\":%s,\"worker\":",
                           i ? "," : "", ch->row.index, st, ch->row.frame_start, ch->row.frame_end,
-                          frames, done, ch->row.attempts, ch->lease ? ch->fps : 0.0,
+                          frames, done, ch->row.attempts, !strcmp(st, "running") ? ch->fps : 0.0,
                           ch->backup_lease ? "true" : "false",
                           !strcmp(st, "done") && ch->row.result_blob[0] ? "true" : "false");
             rf_buf_json_string(&jb, worker);

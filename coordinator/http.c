@@ -546,6 +546,7 @@ static void s_conn_close(s_conn_t *c)
     if (c->closing)
         return;
     c->closing = true;
+    uv_read_stop((uv_stream_t *)&c->tcp);
     if (c->waiting)
         return; /* closed when the thumbnail job ends (s_thumb_done) */
     c->closes_pending = 2;
