@@ -37,7 +37,9 @@
 #define RF_WORKER_BUCKETS 4096           /* routing-id hash buckets */
 #define RF_QUARANTINE_JOBS 2             /* failing chunks of this many distinct jobs ... */
 #define RF_QUARANTINE_WINDOW_MS 600000   /* ... within 10 minutes quarantines a worker */
-#define RF_OBS_PUBLISH_MS 300            /* the HTTP snapshot is rebuilt this often */
+#define RF_OBS_PUBLISH_MS 300            /* the HTTP snapshot is rebuilt this often ... */
+#define RF_OBS_IDLE_MS 30000             /* ... while a dashboard read the API this recently, else ... */
+#define RF_OBS_IDLE_PUBLISH_MS 5000      /* ... this often (a Prometheus scrape sees <= 5 s old data) */
 
 typedef struct c_worker c_worker_t;
 
@@ -171,6 +173,7 @@ struct rf_coordinator {
         uint64_t stitches;
         double stitch_seconds;
         uint64_t jobs_submitted;
+        uint64_t published_ms;                  /* when the last snapshot was published */
     } obs;
 };
 
@@ -2443,17 +2446,18 @@ static int s_load_jobs(rf_coordinator_t *c, rf_err_t *err)
 
 /* ---- observability snapshot (coordinator/http.h) ------------------------------------------------ */
 
-/* What a chunk looks like from outside: queued, retrying (queued again after an attempt ended
- * without a result), running, verifying, done, failed. */
-static const char *s_chunk_view_state(const c_chunk_t *ch)
+/* What a chunk looks like from outside (http.h rf_http_chunk_state_t). */
+static rf_http_chunk_state_t s_chunk_view_state(const c_chunk_t *ch)
 {
-    if (!strcmp(ch->row.state, "done") || !strcmp(ch->row.state, "failed"))
-        return ch->row.state;
+    if (!strcmp(ch->row.state, "done"))
+        return RF_HTTP_CHUNK_DONE;
+    if (!strcmp(ch->row.state, "failed"))
+        return RF_HTTP_CHUNK_FAILED;
     if (ch->verifying || !strcmp(ch->row.state, "verifying"))
-        return "verifying";
+        return RF_HTTP_CHUNK_VERIFYING;
     if (ch->lease)
-        return "running";
-    return ch->row.attempts > 0 ? "retrying" : "queued";
+        return RF_HTTP_CHUNK_RUNNING;
+    return ch->row.attempts > 0 ? RF_HTTP_CHUNK_RETRYING : RF_HTTP_CHUNK_QUEUED;
 }
 
 static const char *s_job_view_state(const c_job_t *j)
@@ -2499,11 +2503,10 @@ static void s_obs_counter(rf_buf_t *m, const char *name, const char *help, uint6
  * Runs on the loop every RF_OBS_PUBLISH_MS: O(jobs x chunks + workers log workers). */
 static void s_obs_publish(rf_coordinator_t *c)
 {
-    static const char *const chunk_states[] = {"queued", "retrying", "running", "verifying", "done",
-                                               "failed"};
+    const char *const *chunk_states = rf_http_chunk_state_names;
     static const char *const job_states[] = {"planning", "running", "paused", "stitching", "done",
                                              "failed", "cancelled"};
-    enum { NCS = 6, NJS = 7 };
+    enum { NCS = RF_HTTP_CHUNK_NSTATES, NJS = 7 };
     uint64_t now = rf_now_ms();
     rf_http_snapshot_t *snap = rf_http_snapshot_new();
     rf_buf_t m = {0}, jl = {0}, wl = {0};
@@ -2525,7 +2528,6 @@ static void s_obs_publish(rf_coordinator_t *c)
     rf_buf_printf(&jl, "{\"now_ms\":%" PRId64 ",\"jobs\":[", rf_wall_ms());
     for (c_job_t *j = c->jobs; j; j = j->next) {
         rf_http_job_doc_t *doc = &snap->jobs[snap->njobs++];
-        rf_buf_t jb = {0};
         uint64_t cs[NCS] = {0}, frames_done = 0;
         double fps = 0;
         const char *jstate = s_job_view_state(j);
@@ -2535,21 +2537,38 @@ static void s_obs_publish(rf_coordinator_t *c)
         doc->input = j->spec && j->spec->input ? strdup(j->spec->input) : NULL;
         doc->output = j->spec && j->spec->output ? strdup(j->spec->output) : NULL;
         doc->done = !strcmp(j->row.state, "done");
-        doc->chunks = calloc(j->nchunks + 1, sizeof(*doc->chunks));
-        doc->nchunks = doc->chunks ? j->nchunks : 0;
-        rf_buf_printf(&jb, "{\"id\":");
-        rf_buf_json_string(&jb, j->row.id);
-        rf_buf_printf(&jb, ",\"chunks\":[");
+        doc->chunks = malloc((j->nchunks + 1) * sizeof(*doc->chunks));
+        if (!doc->chunks)
+            goto out;
+        doc->nchunks = j->nchunks;
+        /* Plain copies only: the JSON is rendered by the HTTP thread when someone asks. */
         for (size_t i = 0; i < j->nchunks; i++) {
             const c_chunk_t *ch = &j->chunks[i];
-            const char *st = s_chunk_view_state(ch);
+            rf_http_chunk_ref_t *ref = &doc->chunks[i];
+            rf_http_chunk_state_t st = s_chunk_view_state(ch);
             int64_t frames = ch->row.frame_end - ch->row.frame_start;
-            uint64_t done = !strcmp(st, "done") ? (uint64_t)frames : ch->lease ? ch->frames_done : 0;
-            for (int k = 0; k < NCS; k++)
-                cs[k] += !strcmp(st, chunk_states[k]);
-            frames_done += done;
+            bool running = st == RF_HTTP_CHUNK_RUNNING; /* not once its result is being verified */
+            cs[st]++;
+            ref->index = ch->row.index;
+            ref->state = (uint8_t)st;
+            ref->backup = ch->backup_lease != 0;
+            ref->attempts = ch->row.attempts;
+            ref->frame_start = ch->row.frame_start;
+            ref->frame_end = ch->row.frame_end;
+            ref->frames_done = st == RF_HTTP_CHUNK_DONE ? (uint64_t)frames : ch->lease ? ch->frames_done : 0;
+            ref->fps = running ? ch->fps : 0.0f;
+            ref->head_overlap = ch->row.head_overlap;
             const char *worker = ch->lease && ch->worker ? ch->worker->name : ch->row.worker;
-            if (ch->lease && !strcmp(st, "running")) { /* not once its result is being verified */
+            size_t wl_len = strnlen(worker, sizeof(ref->worker) - 1);
+            memcpy(ref->worker, worker, wl_len);
+            ref->worker[wl_len] = '\0';
+            ref->failed_on = ch->row.failed_on && *ch->row.failed_on ? strdup(ch->row.failed_on) : NULL;
+            if (st == RF_HTTP_CHUNK_DONE)
+                memcpy(ref->result_blob, ch->row.result_blob, sizeof(ref->result_blob));
+            else
+                ref->result_blob[0] = '\0';
+            frames_done += ref->frames_done;
+            if (running) {
                 fps += ch->fps;
                 s_obs_worker_t *ow = ch->worker ? s_obs_find(ws, nw, ch->worker) : NULL;
                 if (ow) {
@@ -2567,27 +2586,6 @@ static void s_obs_publish(rf_coordinator_t *c)
                         ow->current = ch;
                 }
             }
-            if (doc->chunks) {
-                rf_http_chunk_ref_t *ref = &doc->chunks[i];
-                ref->index = ch->row.index;
-                ref->frame_start = ch->row.frame_start;
-                ref->frame_end = ch->row.frame_end;
-                ref->head_overlap = ch->row.head_overlap;
-                if (!strcmp(st, "done"))
-                    snprintf(ref->result_blob, sizeof(ref->result_blob), "%s", ch->row.result_blob);
-            }
-            rf_buf_printf(&jb,
-                          "%s{\"index\":%u,\"state\":\"%s\",\"frame_start\":%" PRId64
-                          ",\"frame_end\":%" PRId64 ",\"frames\":%" PRId64 ",\"frames_done\":%" PRIu64
-                          ",\"attempts\":%u,\"fps\":%.2f,\"backup\":%s,\"thumb\":%s,\"worker\":",
-                          i ? "," : "", ch->row.index, st, ch->row.frame_start, ch->row.frame_end,
-                          frames, done, ch->row.attempts, !strcmp(st, "running") ? ch->fps : 0.0,
-                          ch->backup_lease ? "true" : "false",
-                          !strcmp(st, "done") && ch->row.result_blob[0] ? "true" : "false");
-            rf_buf_json_string(&jb, worker);
-            rf_buf_printf(&jb, ",\"failed_on\":");
-            rf_buf_json_string(&jb, ch->row.failed_on ? ch->row.failed_on : "");
-            rf_buf_printf(&jb, "}");
         }
         fps_total += fps;
         /* The summary goes into both documents: the list and, after the chunks, the job. */
@@ -2607,14 +2605,12 @@ static void s_obs_publish(rf_coordinator_t *c)
         rf_buf_json_string(&sum, j->row.output);
         rf_buf_printf(&sum, ",\"message\":");
         rf_buf_json_string(&sum, j->row.message ? j->row.message : "");
-        rf_buf_printf(&jb, "],%s}\n", sum.data ? sum.data : "");
         rf_buf_printf(&jl, "%s{\"id\":", snap->njobs > 1 ? "," : "");
         rf_buf_json_string(&jl, j->row.id);
         rf_buf_printf(&jl, ",%s}", sum.data ? sum.data : "");
-        jb.failed |= sum.failed;
-        rf_buf_release(&sum);
-        doc->json = rf_buf_take(&jb, &doc->json_len);
-        if (!doc->json)
+        size_t sum_len = 0;
+        doc->summary = rf_buf_take(&sum, &sum_len);
+        if (!doc->summary)
             goto out;
         for (int k = 0; k < NCS; k++)
             chunk_count[k] += cs[k];
@@ -2746,6 +2742,10 @@ static void s_obs_publish(rf_coordinator_t *c)
         goto out;
     snap->ready = !c->stopping && c->store != NULL;
     rf_http_publish(c->http, &snap);
+    c->obs.published_ms = rf_now_ms();
+    if (c->obs.published_ms - now > 100)
+        RF_WARN(COMP, "building the http snapshot took %" PRIu64 " ms (%zu jobs)",
+                c->obs.published_ms - now, njobs);
 out:
     if (snap)
         RF_DEBUG(COMP, "out of memory building the http snapshot; serving the previous one");
@@ -2758,7 +2758,11 @@ out:
 
 static void s_on_obs_timer(uv_timer_t *t)
 {
-    s_obs_publish(t->data);
+    rf_coordinator_t *c = t->data;
+    uint64_t now = rf_now_ms(), read = rf_http_last_read_ms(c->http);
+    bool watched = read && now - read < RF_OBS_IDLE_MS;
+    if (watched || now - c->obs.published_ms >= RF_OBS_IDLE_PUBLISH_MS)
+        s_obs_publish(c);
 }
 
 int rf_coordinator_new(const rf_coordinator_config_t *cfg, rf_coordinator_t **out, rf_err_t *err)

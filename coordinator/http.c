@@ -15,6 +15,7 @@
 #include <pthread.h>
 #include <sodium.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,7 @@
 
 #include "blob.h"
 #include "log.h"
+#include "rftime.h"
 #include "thumb.h"
 
 #define COMP "http"
@@ -383,6 +385,36 @@ int rf_http_split_listen(const char *listen, char *host, size_t host_size, int *
 
 /* ---- snapshots --------------------------------------------------------------------------------- */
 
+const char *const rf_http_chunk_state_names[RF_HTTP_CHUNK_NSTATES] = {
+    "queued", "retrying", "running", "verifying", "done", "failed"};
+
+char *rf_http_job_json(const rf_http_job_doc_t *doc, size_t *len)
+{
+    rf_buf_t b = {0};
+    rf_buf_printf(&b, "{\"id\":");
+    rf_buf_json_string(&b, doc->id);
+    rf_buf_printf(&b, ",\"chunks\":[");
+    for (size_t i = 0; i < doc->nchunks && !b.failed; i++) {
+        const rf_http_chunk_ref_t *ch = &doc->chunks[i];
+        uint8_t st = ch->state < RF_HTTP_CHUNK_NSTATES ? ch->state : RF_HTTP_CHUNK_QUEUED;
+        rf_buf_printf(&b,
+                      "%s{\"index\":%u,\"state\":\"%s\",\"frame_start\":%" PRId64
+                      ",\"frame_end\":%" PRId64 ",\"frames\":%" PRId64 ",\"frames_done\":%" PRIu64
+                      ",\"attempts\":%u,\"fps\":%.2f,\"backup\":%s,\"thumb\":%s,\"worker\":",
+                      i ? "," : "", ch->index, rf_http_chunk_state_names[st], ch->frame_start,
+                      ch->frame_end, ch->frame_end - ch->frame_start, ch->frames_done, ch->attempts,
+                      (double)ch->fps, ch->backup ? "true" : "false",
+                      ch->result_blob[0] ? "true" : "false");
+        rf_buf_json_string(&b, ch->worker);
+        rf_buf_printf(&b, ",\"failed_on\":");
+        rf_buf_json_string(&b, ch->failed_on ? ch->failed_on : "");
+        rf_buf_printf(&b, "}");
+    }
+    rf_buf_printf(&b, "]%s%s}\n", doc->summary && *doc->summary ? "," : "",
+                  doc->summary ? doc->summary : "");
+    return rf_buf_take(&b, len);
+}
+
 rf_http_snapshot_t *rf_http_snapshot_new(void)
 {
     return calloc(1, sizeof(rf_http_snapshot_t));
@@ -398,6 +430,9 @@ void rf_http_snapshot_destroy(rf_http_snapshot_t **snapp)
     free(s->workers_json);
     for (size_t i = 0; i < s->njobs; i++) {
         free(s->jobs[i].json);
+        free(s->jobs[i].summary);
+        for (size_t k = 0; s->jobs[i].chunks && k < s->jobs[i].nchunks; k++)
+            free(s->jobs[i].chunks[k].failed_on);
         free(s->jobs[i].input);
         free(s->jobs[i].output);
         free(s->jobs[i].chunks);
@@ -425,6 +460,7 @@ struct rf_http_server {
     pthread_mutex_t lock;     /* guards snap, unready */
     rf_http_snapshot_t *snap; /* latest published, NULL before the first */
     bool unready;
+    atomic_uint_fast64_t last_read_ms; /* see rf_http_last_read_ms */
     s_conn_t *conns;          /* HTTP thread only */
     int nconns;
     int thumb_jobs;           /* on the thread pool */
@@ -516,6 +552,11 @@ void rf_http_set_unready(rf_http_server_t *s)
     pthread_mutex_lock(&s->lock);
     s->unready = true;
     pthread_mutex_unlock(&s->lock);
+}
+
+uint64_t rf_http_last_read_ms(const rf_http_server_t *s)
+{
+    return atomic_load(&((rf_http_server_t *)s)->last_read_ms);
 }
 
 const char *rf_http_server_url(const rf_http_server_t *s)
@@ -1165,6 +1206,8 @@ static void s_route(s_conn_t *c, const rf_http_request_t *req)
         s_serve_static(c, req);
         return;
     }
+    if (api)
+        atomic_store(&s->last_read_ms, rf_now_ms()); /* someone watches the dashboard */
     rf_http_snapshot_t *snap = s_snap_get(s);
     if (!snap) {
         s_respond_text(c, 503, "Retry-After: 1\r\n", req->head, false,
@@ -1198,8 +1241,17 @@ static void s_route(s_conn_t *c, const rf_http_request_t *req)
             job = s_job_doc(snap, id);
         }
         if (job && !slash) {
-            /* The document lives in snap: the write keeps our reference until it is sent. */
-            s_respond(c, 200, "application/json", NULL, NULL, job->json, job->json_len, snap,
+            /* Rendered once per snapshot by the first request that wants it and kept in it
+             * (only this thread touches it); the write keeps our reference until it is sent. */
+            rf_http_job_doc_t *doc = (rf_http_job_doc_t *)job;
+            if (!doc->json)
+                doc->json = rf_http_job_json(doc, &doc->json_len);
+            if (!doc->json) {
+                s_snap_put(s, snap);
+                s_respond_text(c, 500, NULL, req->head, false, "out of memory\n");
+                return;
+            }
+            s_respond(c, 200, "application/json", NULL, NULL, doc->json, doc->json_len, snap,
                       req->head, false);
             return;
         }

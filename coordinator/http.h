@@ -84,23 +84,51 @@ int rf_http_split_listen(const char *listen, char *host, size_t host_size, int *
 
 /* ---- the snapshot ------------------------------------------------------------------------------ */
 
-/* What the thumbnail and frame endpoints need to know about one chunk. */
+/* A chunk as the dashboard shows it (coordinator.c maps its states onto these). */
+typedef enum rf_http_chunk_state {
+    RF_HTTP_CHUNK_QUEUED,    /* never tried */
+    RF_HTTP_CHUNK_RETRYING,  /* queued again after an attempt ended without a result */
+    RF_HTTP_CHUNK_RUNNING,   /* leased to a worker */
+    RF_HTTP_CHUNK_VERIFYING, /* its result is being checked */
+    RF_HTTP_CHUNK_DONE,
+    RF_HTTP_CHUNK_FAILED,
+    RF_HTTP_CHUNK_NSTATES,
+} rf_http_chunk_state_t;
+
+/* "queued", "retrying", ... indexed by rf_http_chunk_state_t. */
+extern const char *const rf_http_chunk_state_names[RF_HTTP_CHUNK_NSTATES];
+
+/* One chunk in a snapshot: plain values copied by the coordinator loop (cheap: no formatting
+ * there), rendered to JSON by the HTTP thread when asked. */
 typedef struct rf_http_chunk_ref {
     uint32_t index;
+    uint8_t state;                      /* rf_http_chunk_state_t */
+    bool backup;                        /* a backup run of it is going on */
+    uint32_t attempts;
     int64_t frame_start, frame_end;     /* [start, end) in the source */
+    uint64_t frames_done;
+    float fps;                          /* while running */
     uint32_t head_overlap;              /* the result's own frames start after these */
+    char worker[64];                    /* running it, or whose result was kept; "" */
+    char *failed_on;                    /* malloc'd "w1 w2" or NULL */
     char result_blob[65];               /* verified result, "" until done */
 } rf_http_chunk_ref_t;
 
 typedef struct rf_http_job_doc {
     char id[40];
-    char *json;                         /* GET /api/jobs/ID */
-    size_t json_len;
+    char *summary;                      /* JSON members ("name":...,"state":...) for both the list
+                                           and the job document, without braces */
     char *input, *output;               /* media paths, for source/result frames */
     bool done;                          /* output written and verified */
     rf_http_chunk_ref_t *chunks;
     size_t nchunks;
+    char *json;                         /* GET /api/jobs/ID: rendered by the HTTP thread on the
+                                           first request (only it touches this); NULL before */
+    size_t json_len;
 } rf_http_job_doc_t;
+
+/* Renders a job document: {"id":...,"chunks":[...],<summary>}. NULL when out of memory. */
+char *rf_http_job_json(const rf_http_job_doc_t *doc, size_t *len);
 
 /* One published state of the farm. Immutable once published; freed with its last reference. */
 typedef struct rf_http_snapshot {
@@ -150,6 +178,10 @@ const char *rf_http_server_url(const rf_http_server_t *s);
 
 /* Replaces the served snapshot (takes ownership of *snap, sets it NULL). Any thread. */
 void rf_http_publish(rf_http_server_t *s, rf_http_snapshot_t **snap);
+
+/* Monotonic ms (rf_now_ms) of the last /api/ request, 0 when none yet: the coordinator
+ * publishes less often while no dashboard is open. Any thread. */
+uint64_t rf_http_last_read_ms(const rf_http_server_t *s);
 
 /* /readyz answers 503 from now on (the coordinator is stopping). Any thread. */
 void rf_http_set_unready(rf_http_server_t *s);

@@ -319,11 +319,14 @@ static rf_http_snapshot_t *s_snapshot(const char *metrics)
     s->jobs = calloc(1, sizeof(*s->jobs));
     s->njobs = 1;
     snprintf(s->jobs[0].id, sizeof(s->jobs[0].id), "j-1");
-    s->jobs[0].json = strdup("{\"id\":\"j-1\",\"chunks\":[]}");
-    s->jobs[0].json_len = strlen(s->jobs[0].json);
-    s->jobs[0].chunks = calloc(1, sizeof(*s->jobs[0].chunks));
-    s->jobs[0].nchunks = 1;
+    s->jobs[0].summary = strdup("\"name\":\"n\"");
+    s->jobs[0].chunks = calloc(2, sizeof(*s->jobs[0].chunks));
+    s->jobs[0].nchunks = 2;
     s->jobs[0].chunks[0].frame_end = 10;
+    s->jobs[0].chunks[1] = (rf_http_chunk_ref_t){.index = 1, .state = RF_HTTP_CHUNK_RUNNING,
+                                                 .attempts = 2, .frame_start = 10, .frame_end = 30,
+                                                 .frames_done = 5, .fps = 12.5f, .worker = "w\"1"};
+    s->jobs[0].chunks[1].failed_on = strdup("w0");
     s->ready = true;
     return s;
 }
@@ -403,7 +406,14 @@ static void test_server_snapshots(void **state)
     free(r);
     r = s_request(f->port, "GET /api/jobs/j-1 HTTP/1.1\r\n\r\n");
     assert_int_equal(s_status(r), 200);
-    assert_non_null(strstr(r, "{\"id\":\"j-1\",\"chunks\":[]}"));
+    /* Rendered by the server from the snapshot's plain chunk records. */
+    assert_non_null(strstr(
+        r, "{\"id\":\"j-1\",\"chunks\":[{\"index\":0,\"state\":\"queued\",\"frame_start\":0,"
+           "\"frame_end\":10,\"frames\":10,\"frames_done\":0,\"attempts\":0,\"fps\":0.00,"
+           "\"backup\":false,\"thumb\":false,\"worker\":\"\",\"failed_on\":\"\"},{\"index\":1,"
+           "\"state\":\"running\",\"frame_start\":10,\"frame_end\":30,\"frames\":20,"
+           "\"frames_done\":5,\"attempts\":2,\"fps\":12.50,\"backup\":false,\"thumb\":false,"
+           "\"worker\":\"w\\\"1\",\"failed_on\":\"w0\"}],\"name\":\"n\"}\n"));
     free(r);
     const char *not_found[] = {"/api/jobs/nope", "/api/jobs/j-1/chunks/5/thumb.jpg",
                                "/api/jobs/j-1/chunks/0/thumb.jpg", "/api/jobs/j-1/chunks/x/thumb.jpg",
