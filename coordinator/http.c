@@ -35,7 +35,8 @@
 #define S_EVENTS_MAX 500
 #define S_LINGER_MS 2000 /* after an error answer, unread input is drained this long at most */
 
-/* ---- rf_buf ------------------------------------------------------------------------------------ */
+/* ---- rf_buf ------------------------------------------------------------------------------------
+ */
 
 static bool s_buf_reserve(rf_buf_t *b, size_t extra)
 {
@@ -86,11 +87,21 @@ void rf_buf_json_string(rf_buf_t *b, const char *s)
     rf_buf_append(b, "\"", 1);
     for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
         switch (*p) {
-        case '"': rf_buf_append(b, "\\\"", 2); break;
-        case '\\': rf_buf_append(b, "\\\\", 2); break;
-        case '\n': rf_buf_append(b, "\\n", 2); break;
-        case '\r': rf_buf_append(b, "\\r", 2); break;
-        case '\t': rf_buf_append(b, "\\t", 2); break;
+        case '"':
+            rf_buf_append(b, "\\\"", 2);
+            break;
+        case '\\':
+            rf_buf_append(b, "\\\\", 2);
+            break;
+        case '\n':
+            rf_buf_append(b, "\\n", 2);
+            break;
+        case '\r':
+            rf_buf_append(b, "\\r", 2);
+            break;
+        case '\t':
+            rf_buf_append(b, "\\t", 2);
+            break;
         default:
             if (*p < 0x20 || *p == 0x7f)
                 rf_buf_printf(b, "\\u%04x", *p);
@@ -133,7 +144,8 @@ void rf_buf_release(rf_buf_t *b)
     memset(b, 0, sizeof(*b));
 }
 
-/* ---- parsing ----------------------------------------------------------------------------------- */
+/* ---- parsing -----------------------------------------------------------------------------------
+ */
 
 static int s_hex(int ch)
 {
@@ -357,8 +369,8 @@ int rf_http_split_listen(const char *listen, char *host, size_t host_size, int *
     if (listen[0] == '[') {
         const char *close = strchr(listen, ']');
         if (!close || close[1] != ':')
-            return rf_err_set(err, RF_EINVAL,
-                              "http listen address '%s': expected [V6ADDRESS]:PORT", listen);
+            return rf_err_set(err, RF_EINVAL, "http listen address '%s': expected [V6ADDRESS]:PORT",
+                              listen);
         hstart = listen + 1;
         hlen = (size_t)(close - hstart);
         colon = close + 1;
@@ -383,7 +395,8 @@ int rf_http_split_listen(const char *listen, char *host, size_t host_size, int *
     return 0;
 }
 
-/* ---- snapshots --------------------------------------------------------------------------------- */
+/* ---- snapshots ---------------------------------------------------------------------------------
+ */
 
 const char *const rf_http_chunk_state_names[RF_HTTP_CHUNK_NSTATES] = {
     "queued", "retrying", "running", "verifying", "done", "failed"};
@@ -442,7 +455,8 @@ void rf_http_snapshot_destroy(rf_http_snapshot_t **snapp)
     *snapp = NULL;
 }
 
-/* ---- the server -------------------------------------------------------------------------------- */
+/* ---- the server --------------------------------------------------------------------------------
+ */
 
 typedef struct s_conn s_conn_t;
 
@@ -461,9 +475,9 @@ struct rf_http_server {
     rf_http_snapshot_t *snap; /* latest published, NULL before the first */
     bool unready;
     atomic_uint_fast64_t last_read_ms; /* see rf_http_last_read_ms */
-    s_conn_t *conns;          /* HTTP thread only */
+    s_conn_t *conns;                   /* HTTP thread only */
     int nconns;
-    int thumb_jobs;           /* on the thread pool */
+    int thumb_jobs;                          /* on the thread pool */
     struct s_thumb *queue_head, *queue_tail; /* waiting for a thread, FIFO */
     int queued;
     bool stopping;
@@ -475,11 +489,11 @@ struct s_conn {
     rf_http_server_t *srv;
     char buf[RF_HTTP_MAX_REQUEST];
     size_t len;
-    int closes_pending;      /* close callbacks still to come (tcp, idle) */
+    int closes_pending; /* close callbacks still to come (tcp, idle) */
     bool closing;
-    bool waiting;            /* a thumbnail job answers this connection */
+    bool waiting; /* a thumbnail job answers this connection */
     bool keep_alive;
-    bool draining;           /* answered and shut down for writing: reading the rest, discarded */
+    bool draining; /* answered and shut down for writing: reading the rest, discarded */
     uv_shutdown_t shutdown;
     s_conn_t *prev, *next;
 };
@@ -495,13 +509,13 @@ typedef struct s_write {
 
 typedef struct s_thumb {
     uv_work_t work;
-    struct s_thumb *next;    /* in the server's queue */
+    struct s_thumb *next; /* in the server's queue */
     s_conn_t *conn;
     bool head;
-    char media[4400];        /* file to decode */
+    char media[4400]; /* file to decode */
     int64_t index;
     int width;
-    char cache[4400];        /* where the JPEG is kept */
+    char cache[4400]; /* where the JPEG is kept */
     uint8_t *jpeg;
     size_t len;
     int rc;
@@ -564,7 +578,8 @@ const char *rf_http_server_url(const rf_http_server_t *s)
     return s->url;
 }
 
-/* ---- connections ------------------------------------------------------------------------------- */
+/* ---- connections -------------------------------------------------------------------------------
+ */
 
 static void s_conn_closed(uv_handle_t *h)
 {
@@ -646,19 +661,32 @@ static void s_written(uv_write_t *req, int status)
 static const char *s_reason(int status)
 {
     switch (status) {
-    case 200: return "OK";
-    case 304: return "Not Modified";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 413: return "Content Too Large";
-    case 414: return "URI Too Long";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 503: return "Service Unavailable";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Error";
+    case 200:
+        return "OK";
+    case 304:
+        return "Not Modified";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 413:
+        return "Content Too Large";
+    case 414:
+        return "URI Too Long";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 503:
+        return "Service Unavailable";
+    case 505:
+        return "HTTP Version Not Supported";
+    default:
+        return "Error";
     }
 }
 
@@ -715,8 +743,8 @@ static void s_respond_text(s_conn_t *c, int status, const char *extra, bool head
         s_conn_close(c);
         return;
     }
-    s_respond(c, status, "text/plain; charset=utf-8", extra, body, NULL, (size_t)n, NULL,
-              head_only, close_after);
+    s_respond(c, status, "text/plain; charset=utf-8", extra, body, NULL, (size_t)n, NULL, head_only,
+              close_after);
 }
 
 static void s_respond_json(s_conn_t *c, int status, bool head_only, rf_buf_t *b)
@@ -745,16 +773,21 @@ static void s_error_json(s_conn_t *c, int status, bool head_only, const char *ms
     s_respond(c, status, "application/json", NULL, body, NULL, len, NULL, head_only, false);
 }
 
-/* ---- static files ------------------------------------------------------------------------------ */
+/* ---- static files ------------------------------------------------------------------------------
+ */
 
 static const char *s_mime(const char *path)
 {
     const char *dot = strrchr(path, '.');
     static const struct {
         const char *ext, *type;
-    } types[] = {{".html", "text/html; charset=utf-8"}, {".css", "text/css; charset=utf-8"},
-                 {".js", "text/javascript; charset=utf-8"}, {".svg", "image/svg+xml"},
-                 {".png", "image/png"}, {".jpg", "image/jpeg"}, {".ico", "image/x-icon"},
+    } types[] = {{".html", "text/html; charset=utf-8"},
+                 {".css", "text/css; charset=utf-8"},
+                 {".js", "text/javascript; charset=utf-8"},
+                 {".svg", "image/svg+xml"},
+                 {".png", "image/png"},
+                 {".jpg", "image/jpeg"},
+                 {".ico", "image/x-icon"},
                  {".json", "application/json"}};
     for (size_t i = 0; dot && i < sizeof(types) / sizeof(types[0]); i++)
         if (!strcmp(dot, types[i].ext))
@@ -829,7 +862,8 @@ static void s_serve_static(s_conn_t *c, const rf_http_request_t *req)
     s_respond(c, 200, s_mime(rel), NULL, data, NULL, len, NULL, req->head, false);
 }
 
-/* ---- events (read-only SQLite) ----------------------------------------------------------------- */
+/* ---- events (read-only SQLite) -----------------------------------------------------------------
+ */
 
 static int s_db(rf_http_server_t *s)
 {
@@ -911,7 +945,8 @@ static void s_serve_events(s_conn_t *c, const rf_http_request_t *req, const char
     s_respond_json(c, 200, req->head, &b);
 }
 
-/* ---- thumbnails -------------------------------------------------------------------------------- */
+/* ---- thumbnails --------------------------------------------------------------------------------
+ */
 
 static void s_thumb_run(uv_work_t *w)
 {
@@ -949,7 +984,8 @@ static void s_thumb_pump(rf_http_server_t *s)
         if (!s->queue_head)
             s->queue_tail = NULL;
         s->queued--;
-        if (!t->conn->closing && uv_queue_work(&s->loop, &t->work, s_thumb_run, s_thumb_done) == 0) {
+        if (!t->conn->closing &&
+            uv_queue_work(&s->loop, &t->work, s_thumb_run, s_thumb_done) == 0) {
             s->thumb_jobs++;
             continue;
         }
@@ -973,8 +1009,7 @@ static void s_thumb_done(uv_work_t *w, int status)
         s_respond_text(c, 503, NULL, t->head, false, "cancelled\n");
     } else if (t->rc) {
         RF_WARN(COMP, "preview of '%s' frame %" PRId64 ": %s", t->media, t->index, t->err.msg);
-        s_respond_text(c, t->rc == RF_ENOENT ? 404 : 500, NULL, t->head, false, "%s\n",
-                       t->err.msg);
+        s_respond_text(c, t->rc == RF_ENOENT ? 404 : 500, NULL, t->head, false, "%s\n", t->err.msg);
     } else {
         s_respond(c, 200, "image/jpeg", "Cache-Control: max-age=3600\r\n", (char *)t->jpeg, NULL,
                   t->len, NULL, t->head, false);
@@ -1192,8 +1227,8 @@ static void s_route(s_conn_t *c, const rf_http_request_t *req)
         if (ready)
             s_respond_text(c, 200, NULL, req->head, false, "ready\n");
         else
-            s_respond_text(c, 503, NULL, req->head, false,
-                           "not ready: %s\n", snap ? "stopping" : "starting");
+            s_respond_text(c, 503, NULL, req->head, false, "not ready: %s\n",
+                           snap ? "stopping" : "starting");
         return;
     }
     if (!s_authorized(s, req)) {
@@ -1349,7 +1384,8 @@ static void s_on_connection(uv_stream_t *server, int status)
     uv_read_start((uv_stream_t *)&c->tcp, s_alloc, s_on_read);
 }
 
-/* ---- thread and lifecycle ---------------------------------------------------------------------- */
+/* ---- thread and lifecycle ----------------------------------------------------------------------
+ */
 
 static void s_noop_close(uv_handle_t *h)
 {

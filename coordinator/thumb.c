@@ -19,7 +19,8 @@ static int s_encode(const AVFrame *src, int width, uint8_t **jpeg, size_t *len, 
     AVPacket *pkt = av_packet_alloc();
     int ret;
 
-    AVRational sar = src->sample_aspect_ratio.num > 0 ? src->sample_aspect_ratio : (AVRational){1, 1};
+    AVRational sar =
+        src->sample_aspect_ratio.num > 0 ? src->sample_aspect_ratio : (AVRational){1, 1};
     double display_w = (double)src->width * sar.num / sar.den;
     int height = (int)((double)width * src->height / display_w + 0.5);
     height += height & 1;

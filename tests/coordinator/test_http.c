@@ -29,8 +29,8 @@
 typedef struct s_parse_case {
     const char *what;
     const char *req;
-    int want;               /* 0, RF_EAGAIN or an HTTP status */
-    const char *path;       /* when want == 0 */
+    int want;         /* 0, RF_EAGAIN or an HTTP status */
+    const char *path; /* when want == 0 */
     const char *query;
     bool head, keep_alive;
     const char *token;
@@ -40,14 +40,19 @@ static const s_parse_case_t s_parse_cases[] = {
     {"plain GET", "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", 0, "/metrics", "", false, true, ""},
     {"HEAD", "HEAD /healthz HTTP/1.1\r\n\r\n", 0, "/healthz", "", true, true, ""},
     {"HTTP/1.0 closes", "GET / HTTP/1.0\r\n\r\n", 0, "/", "", false, false, ""},
-    {"1.0 keep-alive", "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", 0, "/", "", false, true, ""},
+    {"1.0 keep-alive", "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", 0, "/", "", false, true,
+     ""},
     {"1.1 close", "GET / HTTP/1.1\r\nconnection: CLOSE\r\n\r\n", 0, "/", "", false, false, ""},
-    {"query kept raw", "GET /a/b?x=1&token=t%20u HTTP/1.1\r\n\r\n", 0, "/a/b", "x=1&token=t%20u", false, true, ""},
-    {"path decoded", "GET /api/jobs/j%2D1 HTTP/1.1\r\n\r\n", 0, "/api/jobs/j-1", "", false, true, ""},
-    {"bearer", "GET / HTTP/1.1\r\nAuthorization: Bearer abc.DEF-123\r\n\r\n", 0, "/", "", false, true, "abc.DEF-123"},
+    {"query kept raw", "GET /a/b?x=1&token=t%20u HTTP/1.1\r\n\r\n", 0, "/a/b", "x=1&token=t%20u",
+     false, true, ""},
+    {"path decoded", "GET /api/jobs/j%2D1 HTTP/1.1\r\n\r\n", 0, "/api/jobs/j-1", "", false, true,
+     ""},
+    {"bearer", "GET / HTTP/1.1\r\nAuthorization: Bearer abc.DEF-123\r\n\r\n", 0, "/", "", false,
+     true, "abc.DEF-123"},
     {"bare LF", "GET /x HTTP/1.1\nHost: y\n\n", 0, "/x", "", false, true, ""},
     {"zero body ok", "GET / HTTP/1.1\r\nContent-Length: 0\r\n\r\n", 0, "/", "", false, true, ""},
-    {"incomplete", "GET /metrics HTTP/1.1\r\nHost: x\r\n", RF_EAGAIN, NULL, NULL, false, false, NULL},
+    {"incomplete", "GET /metrics HTTP/1.1\r\nHost: x\r\n", RF_EAGAIN, NULL, NULL, false, false,
+     NULL},
     {"empty", "", RF_EAGAIN, NULL, NULL, false, false, NULL},
     {"POST", "POST /metrics HTTP/1.1\r\n\r\n", 405, NULL, NULL, false, false, NULL},
     {"DELETE", "DELETE /api/jobs/x HTTP/1.1\r\n\r\n", 405, NULL, NULL, false, false, NULL},
@@ -60,11 +65,15 @@ static const s_parse_case_t s_parse_cases[] = {
     {"bad escape", "GET /%zz HTTP/1.1\r\n\r\n", 400, NULL, NULL, false, false, NULL},
     {"short escape", "GET /a% HTTP/1.1\r\n\r\n", 400, NULL, NULL, false, false, NULL},
     {"NUL escape", "GET /a%00 HTTP/1.1\r\n\r\n", 400, NULL, NULL, false, false, NULL},
-    {"body", "GET / HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello", 413, NULL, NULL, false, false, NULL},
-    {"chunked", "GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", 413, NULL, NULL, false, false, NULL},
-    {"bad length", "GET / HTTP/1.1\r\nContent-Length: -1\r\n\r\n", 400, NULL, NULL, false, false, NULL},
+    {"body", "GET / HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello", 413, NULL, NULL, false, false,
+     NULL},
+    {"chunked", "GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", 413, NULL, NULL, false,
+     false, NULL},
+    {"bad length", "GET / HTTP/1.1\r\nContent-Length: -1\r\n\r\n", 400, NULL, NULL, false, false,
+     NULL},
     {"header no colon", "GET / HTTP/1.1\r\nHost x\r\n\r\n", 400, NULL, NULL, false, false, NULL},
-    {"header space name", "GET / HTTP/1.1\r\nHo st: x\r\n\r\n", 400, NULL, NULL, false, false, NULL},
+    {"header space name", "GET / HTTP/1.1\r\nHo st: x\r\n\r\n", 400, NULL, NULL, false, false,
+     NULL},
     {"folded header", "GET / HTTP/1.1\r\nA: b\r\n c\r\n\r\n", 400, NULL, NULL, false, false, NULL},
 };
 
@@ -128,7 +137,8 @@ static void test_parse_limits(void **state)
         {"small and incomplete", 1, 2, 10, false, RF_EAGAIN},
     };
     for (size_t i = 0; i < S_COUNT(cases); i++) {
-        char *r = s_make(cases[i].target, cases[i].nheaders, cases[i].header_len, cases[i].complete);
+        char *r =
+            s_make(cases[i].target, cases[i].nheaders, cases[i].header_len, cases[i].complete);
         size_t len = strlen(r);
         /* The server never hands the parser more than its buffer holds. */
         if (len > RF_HTTP_MAX_REQUEST)
@@ -171,9 +181,9 @@ static void test_query_and_addresses(void **state)
     const struct {
         const char *host;
         bool loop;
-    } hosts[] = {{"127.0.0.1", true}, {"127.9.8.7", true}, {"::1", true}, {"localhost", true},
-                 {"0.0.0.0", false}, {"10.0.0.5", false}, {"::", false}, {"128.0.0.1", false},
-                 {"example.org", false}};
+    } hosts[] = {{"127.0.0.1", true}, {"127.9.8.7", true},  {"::1", true},
+                 {"localhost", true}, {"0.0.0.0", false},   {"10.0.0.5", false},
+                 {"::", false},       {"128.0.0.1", false}, {"example.org", false}};
     for (size_t i = 0; i < S_COUNT(hosts); i++)
         if (rf_http_host_is_loopback(hosts[i].host) != hosts[i].loop)
             fail_msg("host '%s': loopback should be %d", hosts[i].host, hosts[i].loop);
@@ -181,11 +191,17 @@ static void test_query_and_addresses(void **state)
     const struct {
         const char *listen, *host;
         int port, rc;
-    } ls[] = {{"127.0.0.1:7603", "127.0.0.1", 7603, 0}, {"[::1]:80", "::1", 80, 0},
-              {"0.0.0.0:0", "0.0.0.0", 0, 0}, {"127.0.0.1", NULL, 0, RF_EINVAL},
-              {":80", NULL, 0, RF_EINVAL}, {"h:70000", NULL, 0, RF_EINVAL},
-              {"h:-1", NULL, 0, RF_EINVAL}, {"::1:80", NULL, 0, RF_EINVAL},
-              {"[::1]80", NULL, 0, RF_EINVAL}, {"h:8x", NULL, 0, RF_EINVAL}, {"", NULL, 0, RF_EINVAL}};
+    } ls[] = {{"127.0.0.1:7603", "127.0.0.1", 7603, 0},
+              {"[::1]:80", "::1", 80, 0},
+              {"0.0.0.0:0", "0.0.0.0", 0, 0},
+              {"127.0.0.1", NULL, 0, RF_EINVAL},
+              {":80", NULL, 0, RF_EINVAL},
+              {"h:70000", NULL, 0, RF_EINVAL},
+              {"h:-1", NULL, 0, RF_EINVAL},
+              {"::1:80", NULL, 0, RF_EINVAL},
+              {"[::1]80", NULL, 0, RF_EINVAL},
+              {"h:8x", NULL, 0, RF_EINVAL},
+              {"", NULL, 0, RF_EINVAL}};
     for (size_t i = 0; i < S_COUNT(ls); i++) {
         char host[64];
         int port = -1;
@@ -217,7 +233,8 @@ static void test_buf_escaping(void **state)
     assert_null(b.data);
 }
 
-/* ---- the server on a real socket ---------------------------------------------------------------- */
+/* ---- the server on a real socket ----------------------------------------------------------------
+ */
 
 typedef struct s_fixture {
     char dir[64];
@@ -323,9 +340,14 @@ static rf_http_snapshot_t *s_snapshot(const char *metrics)
     s->jobs[0].chunks = calloc(2, sizeof(*s->jobs[0].chunks));
     s->jobs[0].nchunks = 2;
     s->jobs[0].chunks[0].frame_end = 10;
-    s->jobs[0].chunks[1] = (rf_http_chunk_ref_t){.index = 1, .state = RF_HTTP_CHUNK_RUNNING,
-                                                 .attempts = 2, .frame_start = 10, .frame_end = 30,
-                                                 .frames_done = 5, .fps = 12.5f, .worker = "w\"1"};
+    s->jobs[0].chunks[1] = (rf_http_chunk_ref_t){.index = 1,
+                                                 .state = RF_HTTP_CHUNK_RUNNING,
+                                                 .attempts = 2,
+                                                 .frame_start = 10,
+                                                 .frame_end = 30,
+                                                 .frames_done = 5,
+                                                 .fps = 12.5f,
+                                                 .worker = "w\"1"};
     s->jobs[0].chunks[1].failed_on = strdup("w0");
     s->ready = true;
     return s;
@@ -415,9 +437,12 @@ static void test_server_snapshots(void **state)
            "\"frames_done\":5,\"attempts\":2,\"fps\":12.50,\"backup\":false,\"thumb\":false,"
            "\"worker\":\"w\\\"1\",\"failed_on\":\"w0\"}],\"name\":\"n\"}\n"));
     free(r);
-    const char *not_found[] = {"/api/jobs/nope", "/api/jobs/j-1/chunks/5/thumb.jpg",
-                               "/api/jobs/j-1/chunks/0/thumb.jpg", "/api/jobs/j-1/chunks/x/thumb.jpg",
-                               "/api/jobs/j-1/whatever", "/api/nothing"};
+    const char *not_found[] = {"/api/jobs/nope",
+                               "/api/jobs/j-1/chunks/5/thumb.jpg",
+                               "/api/jobs/j-1/chunks/0/thumb.jpg",
+                               "/api/jobs/j-1/chunks/x/thumb.jpg",
+                               "/api/jobs/j-1/whatever",
+                               "/api/nothing"};
     for (size_t i = 0; i < S_COUNT(not_found); i++) {
         char req[256];
         snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\n\r\n", not_found[i]);
@@ -452,7 +477,8 @@ static void test_server_connections(void **state)
                         "GET /api/workers HTTP/1.1\r\nConnection: close\r\n\r\n";
     s_send_all(fd, three, strlen(three));
     char *r = s_read_responses(fd, 3);
-    const char *a = strstr(r, "ok\n"), *b = strstr(r, "reelfarm_up 1"), *c = strstr(r, "{\"workers\":[]}");
+    const char *a = strstr(r, "ok\n"), *b = strstr(r, "reelfarm_up 1"),
+               *c = strstr(r, "{\"workers\":[]}");
     assert_non_null(a);
     assert_non_null(b);
     assert_non_null(c);
@@ -507,8 +533,8 @@ static void test_server_connections(void **state)
     assert_non_null(strstr(r, "text/html"));
     assert_non_null(strstr(r, "<!doctype html>"));
     free(r);
-    const char *refused[] = {"/../secret.txt", "/%2e%2e/secret.txt", "/.hidden", "/a//../../secret.txt",
-                             "/index.html%00", "/missing.js"};
+    const char *refused[] = {"/../secret.txt",       "/%2e%2e/secret.txt", "/.hidden",
+                             "/a//../../secret.txt", "/index.html%00",     "/missing.js"};
     for (size_t i = 0; i < S_COUNT(refused); i++) {
         char req[256];
         snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\n\r\n", refused[i]);
@@ -561,12 +587,14 @@ static void test_tokens_and_binding(void **state)
         int status;
     } cases[] = {
         {"GET /metrics HTTP/1.1\r\n\r\n", 401},
-        {"GET /metrics HTTP/1.1\r\nAuthorization: Bearer 0123456789abcdef0123456789abcdeX\r\n\r\n", 401},
+        {"GET /metrics HTTP/1.1\r\nAuthorization: Bearer 0123456789abcdef0123456789abcdeX\r\n\r\n",
+         401},
         {"GET /metrics HTTP/1.1\r\nAuthorization: Bearer 0123456789abcdef\r\n\r\n", 401},
         {"GET /metrics?token=0123456789abcdef0123456789abcdef0 HTTP/1.1\r\n\r\n", 401},
         {"GET /api/jobs HTTP/1.1\r\n\r\n", 401},
         {"GET / HTTP/1.1\r\n\r\n", 401},
-        {"GET /metrics HTTP/1.1\r\nAuthorization: Bearer 0123456789abcdef0123456789abcdef\r\n\r\n", 200},
+        {"GET /metrics HTTP/1.1\r\nAuthorization: Bearer 0123456789abcdef0123456789abcdef\r\n\r\n",
+         200},
         {"GET /metrics?token=0123456789abcdef0123456789abcdef HTTP/1.1\r\n\r\n", 200},
         {"GET /healthz HTTP/1.1\r\n\r\n", 200},
         {"GET /readyz HTTP/1.1\r\n\r\n", 200},

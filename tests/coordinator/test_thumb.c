@@ -46,12 +46,10 @@ static void test_frames_and_sizes(void **state)
         int width, want_h;
         double lo, hi; /* luma mean of the JPEG (full range) */
     } cases[] = {
-        {5, 320, 180, 40, 100},   /* red: Y' about 54 (BT.709) to 76 (BT.601) */
-        {0, 160, 90, 40, 100},
-        {30, 320, 180, 115, 140}, /* mid gray: about 128 */
-        {39, 64, 36, 115, 140},
-        {500, 320, 180, 115, 140}, /* past the end: the last frame */
-        {-3, 320, 180, 40, 100},   /* before the start: the first */
+        {5, 320, 180, 40, 100}, /* red: Y' about 54 (BT.709) to 76 (BT.601) */
+        {0, 160, 90, 40, 100},   {30, 320, 180, 115, 140},  /* mid gray: about 128 */
+        {39, 64, 36, 115, 140},  {500, 320, 180, 115, 140}, /* past the end: the last frame */
+        {-3, 320, 180, 40, 100},                            /* before the start: the first */
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         uint8_t *jpeg = NULL;
@@ -93,7 +91,9 @@ static void test_errors(void **state)
         {"NOTVIDEO", 0, 320, RF_EMEDIA, "not-video.mp4"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        const char *path = !cases[i].path ? src : !strcmp(cases[i].path, "NOTVIDEO") ? notvideo : cases[i].path;
+        const char *path = !cases[i].path                       ? src
+                           : !strcmp(cases[i].path, "NOTVIDEO") ? notvideo
+                                                                : cases[i].path;
         uint8_t *jpeg = (uint8_t *)1;
         size_t len = 7;
         rf_err_t err = {0};
