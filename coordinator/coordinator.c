@@ -1494,7 +1494,8 @@ static void s_job_release_blobs(rf_coordinator_t *c, c_job_t *job)
             removed += s_blob_drop(c, job->chunks[i].row.seam_tail.blob);
     }
     if (removed)
-        RF_DEBUG(COMP, "job %s: %zu blobs scheduled for deletion", job->row.id, removed);
+        rf_log_ctx(RF_LOG_DEBUG, COMP, RF_LOG_CTX(job->row.id, -1, -1, NULL),
+                   "job %s: %zu blobs scheduled for deletion", job->row.id, removed);
 }
 
 /* ---- worker messages -------------------------------------------------------------------------- */
@@ -1543,7 +1544,8 @@ static void s_on_hello(rf_coordinator_t *c, const void *rid, size_t rid_len, con
     c_worker_t *w = s_worker_by_rid(c, rid, rid_len);
     if (!w) {
         if (c->nworkers >= RF_MAX_WORKERS) {
-            RF_WARN(COMP, "refusing worker '%s': %d workers already known", h->name, RF_MAX_WORKERS);
+            rf_log_ctx(RF_LOG_WARN, COMP, RF_LOG_CTX(NULL, -1, -1, h->name),
+                       "refusing worker '%s': %d workers already known", h->name, RF_MAX_WORKERS);
             return;
         }
         w = calloc(1, sizeof(*w));
@@ -1692,7 +1694,9 @@ static void s_on_done(rf_coordinator_t *c, c_worker_t *w, const Reelfarm__ChunkD
     c_job_t *job = NULL;
     c_chunk_t *ch = s_chunk_by_lease(c, d->lease, &job);
     if (!ch || s_job_terminal(job) || strcmp(ch->row.state, "queued") || ch->verifying) {
-        RF_DEBUG(COMP, "ignoring result for lease %" PRIu64 " from '%s'", d->lease, w->name);
+        rf_log_ctx(RF_LOG_DEBUG, COMP,
+                   RF_LOG_CTX(job ? job->row.id : NULL, ch ? (int64_t)ch->row.index : -1, -1, w->name),
+                   "ignoring result for lease %" PRIu64 " from '%s'", d->lease, w->name);
         return;
     }
     rf_store_seam_t head, tail;
@@ -1819,7 +1823,8 @@ static void s_on_worker_msg(rf_zsock_t *s, const rf_zparts_t *msg, void *arg)
         break;
     default:
         c->obs.rejected++;
-        RF_WARN(COMP, "worker '%s' sent an unexpected '%s' message", w->name, rf_msg_body_name(env));
+        rf_log_ctx(RF_LOG_WARN, COMP, RF_LOG_CTX(NULL, -1, -1, w->name),
+                   "worker '%s' sent an unexpected '%s' message", w->name, rf_msg_body_name(env));
         break;
     }
 out:
@@ -2397,7 +2402,8 @@ static int s_load_jobs(rf_coordinator_t *c, rf_err_t *err)
                         !strcmp(row->state, "cancelled");
         if (!terminal && rf_job_spec_load_string(row->spec_yaml, strlen(row->spec_yaml),
                                                  row->spec_source, row->base_dir, &spec, &serr)) {
-            RF_ERROR(COMP, "job %s: stored spec no longer loads: %s", row->id, serr.msg);
+            rf_log_ctx(RF_LOG_ERROR, COMP, RF_LOG_CTX(row->id, -1, -1, NULL),
+                       "job %s: stored spec no longer loads: %s", row->id, serr.msg);
             rf_store_job_set_state(c->store, row->id, "failed", serr.msg, NULL);
             snprintf(row->state, sizeof(row->state), "failed");
             terminal = true;
@@ -2436,8 +2442,9 @@ static int s_load_jobs(rf_coordinator_t *c, rf_err_t *err)
         /* Unfinished: probe again (the media index is not stored), then continue. A job that was
          * planning starts its plan over; done chunks are never rendered again. */
         bool replan = !strcmp(job->row.state, "planning");
-        RF_INFO(COMP, "job %s ('%s'): resuming in state %s, %zu/%zu chunks done", job->row.id,
-                job->row.name, job->row.state, job->ndone, job->nchunks);
+        rf_log_ctx(RF_LOG_INFO, COMP, RF_LOG_CTX(job->row.id, -1, -1, NULL),
+                   "job %s ('%s'): resuming in state %s, %zu/%zu chunks done", job->row.id,
+                   job->row.name, job->row.state, job->ndone, job->nchunks);
         s_plan_start(c, job, replan);
     }
     rf_store_jobs_free(rows, n);
