@@ -20,7 +20,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <dirent.h>
 #include <sys/stat.h>
+#include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -35,8 +38,7 @@
 #define S_EVENTS_MAX 500
 #define S_LINGER_MS 2000 /* after an error answer, unread input is drained this long at most */
 
-/* ---- rf_buf ------------------------------------------------------------------------------------
- */
+/* ---- rf_buf ---------------------------------------------------------------------------------- */
 
 static bool s_buf_reserve(rf_buf_t *b, size_t extra)
 {
@@ -144,8 +146,7 @@ void rf_buf_release(rf_buf_t *b)
     memset(b, 0, sizeof(*b));
 }
 
-/* ---- parsing -----------------------------------------------------------------------------------
- */
+/* ---- parsing --------------------------------------------------------------------------------- */
 
 static int s_hex(int ch)
 {
@@ -395,8 +396,7 @@ int rf_http_split_listen(const char *listen, char *host, size_t host_size, int *
     return 0;
 }
 
-/* ---- snapshots ---------------------------------------------------------------------------------
- */
+/* ---- snapshots ------------------------------------------------------------------------------- */
 
 const char *const rf_http_chunk_state_names[RF_HTTP_CHUNK_NSTATES] = {
     "queued", "retrying", "running", "verifying", "done", "failed"};
@@ -455,8 +455,7 @@ void rf_http_snapshot_destroy(rf_http_snapshot_t **snapp)
     *snapp = NULL;
 }
 
-/* ---- the server --------------------------------------------------------------------------------
- */
+/* ---- the server ------------------------------------------------------------------------------ */
 
 typedef struct s_conn s_conn_t;
 
@@ -578,8 +577,7 @@ const char *rf_http_server_url(const rf_http_server_t *s)
     return s->url;
 }
 
-/* ---- connections -------------------------------------------------------------------------------
- */
+/* ---- connections ----------------------------------------------------------------------------- */
 
 static void s_conn_closed(uv_handle_t *h)
 {
@@ -773,8 +771,7 @@ static void s_error_json(s_conn_t *c, int status, bool head_only, const char *ms
     s_respond(c, status, "application/json", NULL, body, NULL, len, NULL, head_only, false);
 }
 
-/* ---- static files ------------------------------------------------------------------------------
- */
+/* ---- static files ---------------------------------------------------------------------------- */
 
 static const char *s_mime(const char *path)
 {
@@ -862,8 +859,7 @@ static void s_serve_static(s_conn_t *c, const rf_http_request_t *req)
     s_respond(c, 200, s_mime(rel), NULL, data, NULL, len, NULL, req->head, false);
 }
 
-/* ---- events (read-only SQLite) -----------------------------------------------------------------
- */
+/* ---- events (read-only SQLite) --------------------------------------------------------------- */
 
 static int s_db(rf_http_server_t *s)
 {
@@ -945,8 +941,7 @@ static void s_serve_events(s_conn_t *c, const rf_http_request_t *req, const char
     s_respond_json(c, 200, req->head, &b);
 }
 
-/* ---- thumbnails --------------------------------------------------------------------------------
- */
+/* ---- thumbnails ------------------------------------------------------------------------------ */
 
 static void s_thumb_run(uv_work_t *w)
 {
@@ -1031,6 +1026,7 @@ static void s_serve_jpeg(s_conn_t *c, const rf_http_request_t *req, const char *
     /* A cached JPEG is a small file read: no thread needed. */
     snprintf(cache, sizeof(cache), "%s/thumbs/%s.jpg", s->state_dir, cache_key);
     if (s_read_file(cache, 16 * 1024 * 1024, &data, &len) == 0) {
+        utimes(cache, NULL); /* still in use: keep it past the next expiry */
         s_respond(c, 200, "image/jpeg", "Cache-Control: max-age=3600\r\n", data, NULL, len, NULL,
                   req->head, false);
         return;
@@ -1384,8 +1380,33 @@ static void s_on_connection(uv_stream_t *server, int status)
     uv_read_start((uv_stream_t *)&c->tcp, s_alloc, s_on_read);
 }
 
-/* ---- thread and lifecycle ----------------------------------------------------------------------
- */
+/* ---- thread and lifecycle ------------------------------------------------------------------- */
+
+/* The preview cache would otherwise only grow: at start, previews not made or served for
+ * RF_HTTP_THUMB_MAX_AGE_S are deleted (a served one is touched, see s_serve_jpeg). */
+static void s_thumbs_expire(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    time_t now = time(NULL);
+    size_t removed = 0;
+    if (!d)
+        return;
+    while ((e = readdir(d)) != NULL) {
+        char path[4700];
+        struct stat st;
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        if (stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+            now - st.st_mtime > RF_HTTP_THUMB_MAX_AGE_S)
+            removed += unlink(path) == 0;
+    }
+    closedir(d);
+    if (removed)
+        RF_INFO(COMP, "removed %zu previews not used for %d days", removed,
+                RF_HTTP_THUMB_MAX_AGE_S / 86400);
+}
 
 static void s_noop_close(uv_handle_t *h)
 {
@@ -1557,6 +1578,8 @@ int rf_http_server_new(const rf_http_config_t *cfg, rf_http_server_t **out, rf_e
         if (mkdir(thumbs, 0700) != 0 && errno != EEXIST)
             RF_WARN(COMP, "cannot create '%s' (%s): previews will not be cached", thumbs,
                     strerror(errno));
+        else
+            s_thumbs_expire(thumbs);
     }
     if (pthread_create(&s->thread, NULL, s_thread, s) != 0) {
         rc = rf_err_set(err, RF_EIO, "cannot start the http thread");

@@ -34,6 +34,7 @@
 #define RF_HTTP_THUMB_THREADS 2        /* JPEGs made at once (libuv's thread pool is shared with
                                           the coordinator's verify and stitch work: leave it room) */
 #define RF_HTTP_MAX_THUMB_QUEUE 128    /* JPEGs waiting for a thread; more get 503 + Retry-After */
+#define RF_HTTP_THUMB_MAX_AGE_S (7 * 86400) /* cached previews unused this long go at start */
 #define RF_HTTP_MAX_STATIC_BYTES (8 * 1024 * 1024) /* a web file larger than this is not served */
 
 /* ---- growable text buffer (used to render the snapshot documents) --------------------------- */

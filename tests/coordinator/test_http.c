@@ -233,8 +233,7 @@ static void test_buf_escaping(void **state)
     assert_null(b.data);
 }
 
-/* ---- the server on a real socket ----------------------------------------------------------------
- */
+/* ---- the server on a real socket ------------------------------------------------------------- */
 
 typedef struct s_fixture {
     char dir[64];
