@@ -80,6 +80,28 @@ raw() { exec 3<>"/dev/tcp/127.0.0.1/$port"; printf '%b' "$1" >&3; timeout 5 cat 
 [ "$(curl -fsS "$U/healthz")" = ok ] || fail "/healthz failed after the bad requests"
 ok "bad requests: 405, 400, 413, 414, 431, 404, 400, 404; the server still answers"
 
+# 100 stalled HTTP clients (half a request each, never finished) hold up neither the server nor
+# the coordinator: /healthz answers at once, and 6 s later the snapshot still shows both workers
+# heard from within the last 3 s (heartbeats handled on the loop).
+stalled=()
+for _ in $(seq 1 100); do
+  exec {fd}<>"/dev/tcp/127.0.0.1/$port"; printf 'GET /metr' >&"$fd"; stalled+=("$fd")
+done
+t0=$(date +%s.%N)
+[ "$(curl -fsS --max-time 2 "$U/healthz")" = ok ] || fail "/healthz blocked by stalled clients"
+awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{exit !(b - a < 1)}' || fail "/healthz took over 1 s with stalled clients"
+sleep 6
+curl -fsS "$U/api/workers" > /dev/null # a dashboard look: the snapshot is rebuilt every 300 ms
+sleep 1
+curl -fsS "$U/metrics" > "$WORK/metrics3.txt"
+for w in w1 w2; do
+  awk -v m="reelfarm_worker_last_seen_seconds{worker=\"$w\"}" '$1==m && $2<3 {f=1} END{exit !f}' "$WORK/metrics3.txt" ||
+    fail "$w not heard from recently with stalled http clients: $(grep last_seen "$WORK/metrics3.txt")"
+done
+grep -qF 'reelfarm_workers{state="live"} 2' "$WORK/metrics3.txt" || fail "workers lost with stalled http clients"
+for fd in "${stalled[@]}"; do exec {fd}>&-; done
+ok "100 stalled http clients: /healthz answers at once, both workers live and heard from within 3 s"
+
 # Bind rules. Non-loopback without a token: refused at start with a clear message.
 set +e
 "$RF_BIN/reelfarm-coordinator" --state "$WORK/state2" --listen-workers tcp://127.0.0.1:0 --listen-clients tcp://127.0.0.1:0 \
