@@ -147,9 +147,12 @@ function renderCompare(job, force) {
   const box = document.getElementById("compare");
   const total = Math.max(1, job.frames_total);
   if (frameSel === null || frameSel.job !== job.id) frameSel = { job: job.id, frame: 0 };
-  if (!force && box.dataset.ready === job.id) return;
-  box.dataset.ready = job.id;
   const f = Math.min(frameSel.frame, total - 1);
+  // Shown again when the chunk holding the frame changes state (its result appears).
+  const holder = job.chunks.find(c => f >= c.frame_start && f < c.frame_end);
+  const key = `${job.id}:${f}:${holder ? holder.state : ""}:${job.state}`;
+  if (!force && box.dataset.key === key) return;
+  box.dataset.key = key;
   const base = `api/jobs/${encodeURIComponent(job.id)}/frames/${f}.jpg`;
   box.innerHTML = `<div class="controls"><span class="muted">frame</span><input type="number" id="frame-n" min="0" max="${total - 1}" value="${f}">
     <input type="range" id="frame-r" min="0" max="${total - 1}" value="${f}"><button id="frame-go">Show</button></div>
