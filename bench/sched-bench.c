@@ -199,7 +199,8 @@ static int s_run_one(int nworkers, size_t nchunks, int fpc, double timeout_s, sb
         rf_config_set_string(&cfg->listen_workers,
                              s_inproc ? "inproc://rf-sched-bench-workers" : "tcp://127.0.0.1:*") ||
         rf_config_set_string(&cfg->listen_clients, "tcp://127.0.0.1:*") ||
-        rf_config_set_string(&cfg->listen_blobs, "tcp://127.0.0.1:*")) {
+        rf_config_set_string(&cfg->listen_blobs, "tcp://127.0.0.1:*") ||
+        rf_config_set_string(&cfg->http_listen, "")) {
         fprintf(stderr, "sched-bench: %s\n", err.code ? err.msg : "out of memory");
         goto out;
     }

@@ -113,7 +113,8 @@ int rf_cli_render(const rf_cli_args_t *a)
         rf_config_set_string(&ccfg->state_dir, state) ||
         rf_config_set_string(&ccfg->listen_workers, "tcp://127.0.0.1:*") ||
         rf_config_set_string(&ccfg->listen_clients, "tcp://127.0.0.1:*") ||
-        rf_config_set_string(&ccfg->listen_blobs, "tcp://127.0.0.1:*")) {
+        rf_config_set_string(&ccfg->listen_blobs, "tcp://127.0.0.1:*") ||
+        rf_config_set_string(&ccfg->http_listen, "127.0.0.1:0")) { /* dashboard on a free port */
         fprintf(stderr, "reelfarm: %s\n", err.code ? err.msg : "out of memory");
         goto out;
     }

@@ -157,16 +157,11 @@ static void s_write_all(int fd, const char *data, size_t len)
     }
 }
 
-void rf_log(rf_log_level_t level, const char *component, const char *fmt, ...)
+static void s_logv(rf_log_level_t level, const char *component, const rf_log_ctx_t *ctx,
+                   const char *fmt, va_list ap)
 {
-    if (!rf_log_enabled(level))
-        return;
-
     char msg[RF_LOG_MSG_MAX];
-    va_list ap;
-    va_start(ap, fmt);
     int mlen = vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
     if (mlen < 0)
         snprintf(msg, sizeof msg, "(unformattable log message)");
     else if ((size_t)mlen >= sizeof msg)
@@ -179,6 +174,7 @@ void rf_log(rf_log_level_t level, const char *component, const char *fmt, ...)
     rf_wall_format(rf_wall_ms(), ts, sizeof ts);
 
     char record[RF_LOG_RECORD_MAX];
+    char num[32];
     s_buf_t b = {.data = record, .len = 0, .cap = sizeof record - 1};
     if (atomic_load(&s_json)) {
         s_puts(&b, "{\"ts\":\"");
@@ -187,6 +183,22 @@ void rf_log(rf_log_level_t level, const char *component, const char *fmt, ...)
         s_puts(&b, s_level_names[level]);
         s_puts(&b, "\",\"component\":");
         s_put_json_string(&b, comp, 16);
+        if (ctx && ctx->job) {
+            s_puts(&b, ",\"job\":");
+            s_put_json_string(&b, ctx->job, 16);
+        }
+        if (ctx && ctx->chunk >= 0) {
+            snprintf(num, sizeof num, ",\"chunk\":%lld", (long long)ctx->chunk);
+            s_puts(&b, num);
+        }
+        if (ctx && ctx->attempt >= 0) {
+            snprintf(num, sizeof num, ",\"attempt\":%lld", (long long)ctx->attempt);
+            s_puts(&b, num);
+        }
+        if (ctx && ctx->worker) {
+            s_puts(&b, ",\"worker\":");
+            s_put_json_string(&b, ctx->worker, 16);
+        }
         s_puts(&b, ",\"msg\":");
         s_put_json_string(&b, msg, 2); /* keep room for the closing quote and brace */
         s_puts(&b, "}");
@@ -197,8 +209,53 @@ void rf_log(rf_log_level_t level, const char *component, const char *fmt, ...)
         s_puts(&b, " ");
         s_puts(&b, comp);
         s_puts(&b, ": ");
+        if (ctx && (ctx->job || ctx->chunk >= 0 || ctx->attempt >= 0 || ctx->worker)) {
+            const char *sep = "[";
+            if (ctx->job) {
+                s_puts(&b, "[job=");
+                s_puts(&b, ctx->job);
+                sep = " ";
+            }
+            if (ctx->chunk >= 0) {
+                snprintf(num, sizeof num, "%schunk=%lld", sep, (long long)ctx->chunk);
+                s_puts(&b, num);
+                sep = " ";
+            }
+            if (ctx->attempt >= 0) {
+                snprintf(num, sizeof num, "%sattempt=%lld", sep, (long long)ctx->attempt);
+                s_puts(&b, num);
+                sep = " ";
+            }
+            if (ctx->worker) {
+                s_puts(&b, sep);
+                s_puts(&b, "worker=");
+                s_puts(&b, ctx->worker);
+            }
+            s_puts(&b, "] ");
+        }
         s_puts(&b, msg);
     }
     record[b.len++] = '\n'; /* cap kept one byte back for it */
     s_write_all(atomic_load(&s_fd), record, b.len);
+}
+
+void rf_log(rf_log_level_t level, const char *component, const char *fmt, ...)
+{
+    if (!rf_log_enabled(level))
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    s_logv(level, component, NULL, fmt, ap);
+    va_end(ap);
+}
+
+void rf_log_ctx(rf_log_level_t level, const char *component, const rf_log_ctx_t *ctx,
+                const char *fmt, ...)
+{
+    if (!rf_log_enabled(level))
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    s_logv(level, component, ctx, fmt, ap);
+    va_end(ap);
 }

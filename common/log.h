@@ -7,11 +7,18 @@
  *
  * Text form:  2026-11-27T10:00:00.123Z INFO  coordinator: job 'scene-12' planned 14 chunks
  * JSON form:  {"ts":"2026-11-27T10:00:00.123Z","level":"info","component":"coordinator","msg":"..."}
+ *
+ * A record about a job, a chunk, an attempt or a worker says so in fields (rf_log_ctx), so a log
+ * collector can select "everything about chunk 12 of job j-3f..." without parsing messages:
+ *   {"ts":...,"level":"warn","component":"coordinator","job":"j-3f","chunk":12,"attempt":2,
+ *    "worker":"gpu-07","msg":"chunk 12 attempt 2 on 'gpu-07' failed: ..."}
+ * Text form puts them before the message: "... coordinator: [job=j-3f chunk=12 ...] chunk 12 ...".
  */
 #ifndef RF_LOG_H
 #define RF_LOG_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 typedef enum rf_log_level {
     RF_LOG_DEBUG = 0,
@@ -41,6 +48,21 @@ bool rf_log_enabled(rf_log_level_t level);
 /* Writes one record. component is a short word ("coordinator", "worker", "slot 2"). */
 void rf_log(rf_log_level_t level, const char *component, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* What a record is about. Unset members are left out of the record. */
+typedef struct rf_log_ctx {
+    const char *job;    /* job id, or NULL */
+    int64_t chunk;      /* chunk index, or -1 */
+    int64_t attempt;    /* attempt number, or -1 */
+    const char *worker; /* worker name, or NULL */
+} rf_log_ctx_t;
+
+#define RF_LOG_CTX(job, chunk, attempt, worker)                                                  \
+    (&(const rf_log_ctx_t){(job), (int64_t)(chunk), (int64_t)(attempt), (worker)})
+
+/* rf_log with the fields of ctx (NULL = none) on the record. */
+void rf_log_ctx(rf_log_level_t level, const char *component, const rf_log_ctx_t *ctx,
+                const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 #define RF_DEBUG(comp, ...) rf_log(RF_LOG_DEBUG, comp, __VA_ARGS__)
 #define RF_INFO(comp, ...) rf_log(RF_LOG_INFO, comp, __VA_ARGS__)

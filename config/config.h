@@ -178,6 +178,10 @@ typedef struct rf_coordinator_config {
     char **media_roots;     /* folders inputs/outputs must stay under; none = anywhere */
     size_t nmedia_roots;
     char *log_level;        /* default info */
+    /* HTTP (metrics, health, dashboard; docs/OBSERVABILITY.md), key `http:` */
+    char *http_listen;      /* default 127.0.0.1:7603; "" disables; HOST:PORT, port 0 = any */
+    char *http_token_file;  /* file holding the token; required when http_listen is not loopback */
+    char *http_web_dir;     /* dashboard files; default: found next to the binary */
 } rf_coordinator_config_t;
 
 typedef struct rf_worker_config {

@@ -217,9 +217,49 @@ static int s_coordinator_defaults(rf_coordinator_config_t *cfg)
         rf_config_set_string(&cfg->listen_workers, "tcp://127.0.0.1:7600") ||
         rf_config_set_string(&cfg->listen_clients, "tcp://127.0.0.1:7601") ||
         rf_config_set_string(&cfg->listen_blobs, "tcp://127.0.0.1:7602") ||
-        rf_config_set_string(&cfg->log_level, "info"))
+        rf_config_set_string(&cfg->log_level, "info") ||
+        rf_config_set_string(&cfg->http_listen, "127.0.0.1:7603"))
         return RF_ENOMEM;
     return 0;
+}
+
+/* http: {listen: HOST:PORT, token_file: PATH, web_dir: PATH}. The address is checked for form
+ * here; whether it is loopback (and so needs no token) is checked when the server binds. */
+static int s_http(s_file_t *f, rf_yfield_t *field, rf_coordinator_config_t *cfg)
+{
+    rf_yfield_t h[] = {{.key = "listen"}, {.key = "token_file"}, {.key = "web_dir"}};
+    char *text = NULL;
+    int rc;
+
+    rc = rf_yaml_mapping(&f->c, field->node, "http", field->line, h, S_COUNT(h));
+    if (rc == 0 && h[0].node) {
+        rc = rf_yaml_string(&f->c, h[0].node, h[0].line, "http.listen", true, S_ENDPOINT_MAX,
+                            &text);
+        if (rc == 0 && *text) {
+            const char *colon = strrchr(text, ':');
+            const char *p = colon ? colon + 1 : NULL;
+            bool ok = colon && colon != text && *p && strlen(p) <= 5;
+            for (; ok && *p; p++)
+                ok = isdigit((unsigned char)*p);
+            if (!ok || strtol(colon + 1, NULL, 10) > 65535) {
+                rc = rf_yaml_error(&f->c, rf_yaml_node_line(h[0].node, h[0].line), "http.listen",
+                                   "expected HOST:PORT such as 127.0.0.1:7603 (\"\" disables "
+                                   "http), got '%s'",
+                                   text);
+            }
+        }
+        if (rc == 0) {
+            free(cfg->http_listen);
+            cfg->http_listen = text;
+            text = NULL;
+        }
+        free(text);
+    }
+    if (rc == 0 && h[1].node)
+        rc = s_folder(f, &h[1], "http.token_file", &cfg->http_token_file);
+    if (rc == 0 && h[2].node)
+        rc = s_folder(f, &h[2], "http.web_dir", &cfg->http_web_dir);
+    return rc;
 }
 
 static int s_listen(s_file_t *f, rf_yfield_t *field, rf_coordinator_config_t *cfg)
@@ -276,7 +316,7 @@ int rf_coordinator_config_load(const char *path, rf_coordinator_config_t **out, 
     rf_yfield_t f[] = {{.key = "version"},      {.key = "state_dir"},   {.key = "listen"},
                        {.key = "heartbeat_ms"}, {.key = "liveness"},    {.key = "task_timeout_s"},
                        {.key = "max_attempts"}, {.key = "media_roots"}, {.key = "log_level"},
-                       {.key = "verify"}};
+                       {.key = "verify"}, {.key = "http"}};
     rf_coordinator_config_t *cfg = NULL;
     s_file_t file;
     int rc = 0;
@@ -320,6 +360,8 @@ int rf_coordinator_config_load(const char *path, rf_coordinator_config_t **out, 
             cfg->verify_sample = !strcmp(mode, "sample");
         free(mode);
     }
+    if (rc == 0 && f[10].node)
+        rc = s_http(&file, &f[10], cfg);
     if (rc)
         goto cleanup;
 done:
@@ -344,6 +386,9 @@ void rf_coordinator_config_destroy(rf_coordinator_config_t **cfgp)
     free(cfg->listen_workers);
     free(cfg->listen_clients);
     free(cfg->listen_blobs);
+    free(cfg->http_listen);
+    free(cfg->http_token_file);
+    free(cfg->http_web_dir);
     for (i = 0; i < cfg->nmedia_roots; i++)
         free(cfg->media_roots[i]);
     free(cfg->media_roots);

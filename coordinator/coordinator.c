@@ -20,6 +20,7 @@
 #include "blob.h"
 #include "codec.h"
 #include "hash.h"
+#include "http.h"
 #include "log.h"
 #include "media.h"
 #include "planner.h"
@@ -36,6 +37,9 @@
 #define RF_WORKER_BUCKETS 4096           /* routing-id hash buckets */
 #define RF_QUARANTINE_JOBS 2             /* failing chunks of this many distinct jobs ... */
 #define RF_QUARANTINE_WINDOW_MS 600000   /* ... within 10 minutes quarantines a worker */
+#define RF_OBS_PUBLISH_MS 300            /* the HTTP snapshot is rebuilt this often ... */
+#define RF_OBS_IDLE_MS 30000             /* ... while a dashboard read the API this recently, else ... */
+#define RF_OBS_IDLE_PUBLISH_MS 5000      /* ... this often (a Prometheus scrape sees <= 5 s old data) */
 
 typedef struct c_worker c_worker_t;
 
@@ -87,6 +91,7 @@ struct c_job {
     size_t cursor;
     uint32_t *returned;
     size_t nreturned, returned_cap;
+    uint64_t stitch_start_ms; /* monotonic start of the running stitch (metrics) */
     struct c_job *next;
 };
 
@@ -155,6 +160,22 @@ struct rf_coordinator {
     uint64_t seq;
     int pending_work;
     bool stopping;
+    /* Observability (coordinator/http.h): counters bumped on the loop thread, read by
+     * s_obs_publish, which hands the HTTP thread an immutable snapshot every RF_OBS_PUBLISH_MS. */
+    rf_http_server_t *http;
+    uv_timer_t obs_timer;
+    struct {
+        uint64_t assignments, backups;          /* leases granted (primary, backup runs) */
+        uint64_t retries[4];                    /* requeues by outcome: failed, lost, timed out, cancelled */
+        uint64_t lease_expiries;                /* leases lost to a silent worker or a task timeout */
+        uint64_t rejected;                      /* malformed or unexpected messages dropped */
+        uint64_t result_bytes;                  /* bytes of verified chunk results */
+        uint64_t chunks_verified, verify_failures;
+        uint64_t stitches;
+        double stitch_seconds;
+        uint64_t jobs_submitted;
+        uint64_t published_ms;                  /* when the last snapshot was published */
+    } obs;
 };
 
 typedef enum { W_PLAN, W_VERIFY, W_STITCH } c_work_kind_t;
@@ -194,6 +215,7 @@ typedef struct c_work {
 } c_work_t;
 
 static void s_dispatch(rf_coordinator_t *c);
+static void s_obs_publish(rf_coordinator_t *c);
 static bool s_failed_on(const c_chunk_t *ch, const char *worker);
 
 static void s_job_pb_free(c_job_t *job)
@@ -214,21 +236,42 @@ static void s_worker_failed(rf_coordinator_t *c, const char *name, const c_job_t
 
 /* ---- small helpers ---------------------------------------------------------------------------- */
 
+static void s_event_v(rf_coordinator_t *c, c_job_t *job, const rf_log_ctx_t *ctx, const char *level,
+                      const char *fmt, va_list ap)
+{
+    char msg[1200];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    rf_store_event(c->store, job->row.id, level, msg);
+    rf_log_level_t lvl = strcmp(level, "error") == 0 ? RF_LOG_ERROR
+                         : strcmp(level, "warn") == 0 ? RF_LOG_WARN
+                                                      : RF_LOG_INFO;
+    rf_log_ctx(lvl, COMP, ctx, "job %s ('%s'): %s", job->row.id, job->row.name, msg);
+}
+
 static void s_event(rf_coordinator_t *c, c_job_t *job, const char *level, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
 static void s_event(rf_coordinator_t *c, c_job_t *job, const char *level, const char *fmt, ...)
 {
-    char msg[1200];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    s_event_v(c, job, RF_LOG_CTX(job->row.id, -1, -1, NULL), level, fmt, ap);
     va_end(ap);
-    rf_store_event(c->store, job->row.id, level, msg);
-    rf_log_level_t lvl = strcmp(level, "error") == 0 ? RF_LOG_ERROR
-                         : strcmp(level, "warn") == 0 ? RF_LOG_WARN
-                                                      : RF_LOG_INFO;
-    rf_log(lvl, COMP, "job %s ('%s'): %s", job->row.id, job->row.name, msg);
+}
+
+/* An event about one chunk's attempt: its log line carries chunk, attempt and worker fields. */
+static void s_event_at(rf_coordinator_t *c, c_job_t *job, uint32_t chunk, uint32_t attempt,
+                       const char *worker, const char *level, const char *fmt, ...)
+    __attribute__((format(printf, 7, 8)));
+
+static void s_event_at(rf_coordinator_t *c, c_job_t *job, uint32_t chunk, uint32_t attempt,
+                       const char *worker, const char *level, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    s_event_v(c, job, RF_LOG_CTX(job->row.id, chunk, attempt, worker && *worker ? worker : NULL),
+              level, fmt, ap);
+    va_end(ap);
 }
 
 static bool s_job_terminal(const c_job_t *job)
@@ -824,6 +867,7 @@ static void s_stitch_start(rf_coordinator_t *c, c_job_t *job)
     }
     s_set_state(job, "stitching");
     rf_store_job_set_state(c->store, job->row.id, "stitching", "", NULL);
+    job->stitch_start_ms = rf_now_ms();
     s_event(c, job, "info", "all %zu chunks done; stitching '%s'", job->nchunks, job->spec->output);
     s_work_start(c, wk);
 }
@@ -932,9 +976,11 @@ static void s_verify_done(rf_coordinator_t *c, c_work_t *wk)
         return;
     if (wk->rc) {
         char msg[1200];
+        c->obs.verify_failures++;
         snprintf(msg, sizeof(msg), "result from '%s' failed verification: %s", wk->worker, wk->err.msg);
         if (wk->lease && wk->lease == ch->backup_lease) {
-            s_event(c, job, "warn", "chunk %u: backup %s", ch->row.index, msg);
+            s_event_at(c, job, ch->row.index, wk->attempt, wk->worker, "warn", "chunk %u: backup %s",
+                       ch->row.index, msg);
             rf_store_attempt_end(c->store, job->row.id, ch->row.index, wk->attempt, "failed", msg, NULL);
             s_backup_clear(c, ch, NULL);
             s_worker_failed(c, wk->worker, job);
@@ -944,7 +990,8 @@ static void s_verify_done(rf_coordinator_t *c, c_work_t *wk)
             s_result_drop(c, wk);
             s_chunk_requeue(c, job, ch, "failed", msg, wk->worker);
         } else {
-            s_event(c, job, "warn", "chunk %u: late %s", ch->row.index, msg);
+            s_event_at(c, job, ch->row.index, wk->attempt, wk->worker, "warn", "chunk %u: late %s",
+                       ch->row.index, msg);
         }
         s_dispatch(c);
         return;
@@ -975,12 +1022,17 @@ static void s_verify_done(rf_coordinator_t *c, c_work_t *wk)
     s_backup_clear(c, ch, wk->lease == ch->backup_lease ? NULL : "another attempt's result was kept");
     s_lease_clear(c, ch, false);
     job->ndone++;
+    c->obs.chunks_verified++;
+    c->obs.result_bytes += wk->blob_size;
     if (wk->gops_checked)
-        RF_INFO(COMP, "job %s: chunk %u done by %s (%zu/%zu; sampled check: %u GOPs decoded)",
-                job->row.id, ch->row.index, wk->worker, job->ndone, job->nchunks, wk->gops_checked);
+        rf_log_ctx(RF_LOG_INFO, COMP, RF_LOG_CTX(job->row.id, ch->row.index, wk->attempt, wk->worker),
+                   "job %s: chunk %u done by %s (%zu/%zu; sampled check: %u GOPs decoded)",
+                   job->row.id, ch->row.index, wk->worker, job->ndone, job->nchunks,
+                   wk->gops_checked);
     else
-        RF_INFO(COMP, "job %s: chunk %u done by %s (%zu/%zu; every frame checked)", job->row.id,
-                ch->row.index, wk->worker, job->ndone, job->nchunks);
+        rf_log_ctx(RF_LOG_INFO, COMP, RF_LOG_CTX(job->row.id, ch->row.index, wk->attempt, wk->worker),
+                   "job %s: chunk %u done by %s (%zu/%zu; every frame checked)", job->row.id,
+                   ch->row.index, wk->worker, job->ndone, job->nchunks);
     for (c_worker_t *x = c->workers; x; x = x->next)
         if (!strcmp(x->name, wk->worker))
             x->chunks_done++;
@@ -998,6 +1050,11 @@ static void s_stitch_done(rf_coordinator_t *c, c_work_t *wk)
         wk->info = NULL;
     }
     rf_media_info_destroy(&wk->info);
+    if (job->stitch_start_ms) {
+        c->obs.stitches++;
+        c->obs.stitch_seconds += (double)(rf_now_ms() - job->stitch_start_ms) / 1000.0;
+        job->stitch_start_ms = 0;
+    }
     if (s_job_terminal(job))
         return;
     if (wk->rc) {
@@ -1227,7 +1284,9 @@ static int s_assign(rf_coordinator_t *c, c_worker_t *w, uint32_t slot, c_job_t *
         ch->backup_attempt = attempt;
         if (s_lm_put(&c->leases, lease, ch))
             RF_ERROR(COMP, "out of memory recording lease %" PRIu64, lease);
-        s_event(c, job, "info", "backup run of chunk %u on '%s' (attempt %u): '%s' is the slowest",
+        c->obs.backups++;
+        s_event_at(c, job, ch->row.index, attempt, w->name, "info",
+                   "backup run of chunk %u on '%s' (attempt %u): '%s' is the slowest",
                 ch->row.index, w->name, attempt, ch->worker ? ch->worker->name : "?");
         goto out;
     }
@@ -1237,9 +1296,11 @@ static int s_assign(rf_coordinator_t *c, c_worker_t *w, uint32_t slot, c_job_t *
     ch->progress_ms = rf_now_ms();
     ch->frames_done = 0;
     ch->fps = 0;
-    RF_INFO(COMP, "job %s: chunk %u (frames %" PRId64 "-%" PRId64 ") -> %s slot %u, attempt %u",
-            job->row.id, ch->row.index, ch->row.frame_start, ch->row.frame_end - 1, w->name, slot,
-            attempt);
+    c->obs.assignments++;
+    rf_log_ctx(RF_LOG_INFO, COMP, RF_LOG_CTX(job->row.id, ch->row.index, attempt, w->name),
+               "job %s: chunk %u (frames %" PRId64 "-%" PRId64 ") -> %s slot %u, attempt %u",
+               job->row.id, ch->row.index, ch->row.frame_start, ch->row.frame_end - 1, w->name, slot,
+               attempt);
 out:
     return rc;
 }
@@ -1368,8 +1429,9 @@ static void s_worker_failed(rf_coordinator_t *c, const char *name, const c_job_t
     if (distinct >= RF_QUARANTINE_JOBS && !w->quarantined) {
         w->quarantined = true;
         w->nidle = 0;
-        RF_WARN(COMP, "worker '%s' quarantined: it failed chunks of %d different jobs within %d min",
-                w->name, RF_QUARANTINE_JOBS, RF_QUARANTINE_WINDOW_MS / 60000);
+        rf_log_ctx(RF_LOG_WARN, COMP, RF_LOG_CTX(NULL, -1, -1, w->name),
+                   "worker '%s' quarantined: it failed chunks of %d different jobs within %d min",
+                   w->name, RF_QUARANTINE_JOBS, RF_QUARANTINE_WINDOW_MS / 60000);
     }
 }
 
@@ -1394,12 +1456,16 @@ static void s_chunk_requeue(rf_coordinator_t *c, c_job_t *job, c_chunk_t *ch, co
         }
         rf_store_chunk_failed(c->store, job->row.id, ch->row.index, ch->row.failed_on, "queued", NULL);
     }
-    s_event(c, job, "warn", "chunk %u attempt %u on '%s' %s: %s", ch->row.index, ch->row.attempts,
-            *wname ? wname : "?", outcome, message);
+    s_event_at(c, job, ch->row.index, ch->row.attempts, wname, "warn",
+               "chunk %u attempt %u on '%s' %s: %s", ch->row.index, ch->row.attempts,
+               *wname ? wname : "?", outcome, message);
     s_lease_clear(c, ch, true);
     s_chunk_returned(ch);
     ch->frames_done = 0;
     ch->fps = 0;
+    c->obs.retries[!strcmp(outcome, "lost") ? 1 : !strcmp(outcome, "timed out") ? 2
+                   : !strcmp(outcome, "cancelled")  ? 3 : 0]++;
+    c->obs.lease_expiries += !strcmp(outcome, "lost") || !strcmp(outcome, "timed out");
     if ((int)(ch->row.attempts - ch->attempt_base) >= c->max_attempts ||
         (blame_worker && s_failed_everywhere(c, ch)))
         s_chunk_fail_job(c, job, ch);
@@ -1450,7 +1516,8 @@ static void s_job_release_blobs(rf_coordinator_t *c, c_job_t *job)
             removed += s_blob_drop(c, job->chunks[i].row.seam_tail.blob);
     }
     if (removed)
-        RF_DEBUG(COMP, "job %s: %zu blobs scheduled for deletion", job->row.id, removed);
+        rf_log_ctx(RF_LOG_DEBUG, COMP, RF_LOG_CTX(job->row.id, -1, -1, NULL),
+                   "job %s: %zu blobs scheduled for deletion", job->row.id, removed);
 }
 
 /* ---- worker messages -------------------------------------------------------------------------- */
@@ -1470,9 +1537,11 @@ static void s_worker_expire(rf_coordinator_t *c, c_worker_t *w, const char *why)
     for (size_t i = 0; i < n; i++)
         held += leases[i].key == leases[i].chunk->lease && leases[i].chunk->worker == w;
     if (held)
-        RF_WARN(COMP, "worker '%s' %s; its %zu chunk(s) go back to the queue", w->name, why, held);
+        rf_log_ctx(RF_LOG_WARN, COMP, RF_LOG_CTX(NULL, -1, -1, w->name),
+                   "worker '%s' %s; its %zu chunk(s) go back to the queue", w->name, why, held);
     else
-        RF_INFO(COMP, "worker '%s' %s", w->name, why);
+        rf_log_ctx(RF_LOG_INFO, COMP, RF_LOG_CTX(NULL, -1, -1, w->name), "worker '%s' %s", w->name,
+                   why);
     for (size_t i = 0; i < n; i++) {
         c_chunk_t *ch = leases[i].chunk;
         c_job_t *j = ch->job;
@@ -1490,13 +1559,15 @@ static void s_worker_expire(rf_coordinator_t *c, c_worker_t *w, const char *why)
 static void s_on_hello(rf_coordinator_t *c, const void *rid, size_t rid_len, const Reelfarm__Hello *h)
 {
     if (rid_len > RF_ROUTING_ID_MAX || !h->name || !*h->name || strlen(h->name) >= 64) {
+        c->obs.rejected++;
         RF_WARN(COMP, "dropping Hello with a bad name or routing id");
         return;
     }
     c_worker_t *w = s_worker_by_rid(c, rid, rid_len);
     if (!w) {
         if (c->nworkers >= RF_MAX_WORKERS) {
-            RF_WARN(COMP, "refusing worker '%s': %d workers already known", h->name, RF_MAX_WORKERS);
+            rf_log_ctx(RF_LOG_WARN, COMP, RF_LOG_CTX(NULL, -1, -1, h->name),
+                       "refusing worker '%s': %d workers already known", h->name, RF_MAX_WORKERS);
             return;
         }
         w = calloc(1, sizeof(*w));
@@ -1563,8 +1634,9 @@ static void s_on_hello(rf_coordinator_t *c, const void *rid, size_t rid_len, con
             ch->progress_ms = rf_now_ms();
             if (c->next_lease < r->lease)
                 c->next_lease = r->lease;
-            RF_INFO(COMP, "worker '%s' still runs chunk %u of job %s: adopted", w->name, r->chunk,
-                    job->row.id);
+            rf_log_ctx(RF_LOG_INFO, COMP, RF_LOG_CTX(job->row.id, r->chunk, r->attempt, w->name),
+                       "worker '%s' still runs chunk %u of job %s: adopted", w->name, r->chunk,
+                       job->row.id);
         } else if (ndrop < 64) {
             drop[ndrop++] = r->lease;
         }
@@ -1579,7 +1651,8 @@ static void s_on_hello(rf_coordinator_t *c, const void *rid, size_t rid_len, con
     env.body_case = REELFARM__ENVELOPE__BODY_WELCOME;
     env.welcome = &wel;
     s_send_worker(c, w, &env);
-    RF_INFO(COMP, "worker '%s' joined: %u slots, %zu encoders, %s", w->name, w->slots,
+    rf_log_ctx(RF_LOG_INFO, COMP, RF_LOG_CTX(NULL, -1, -1, w->name),
+               "worker '%s' joined: %u slots, %zu encoders, %s", w->name, w->slots,
             h->caps ? h->caps->n_encoders : 0,
             h->caps && h->caps->gpu_model && *h->caps->gpu_model ? h->caps->gpu_model : "no GPU");
 }
@@ -1649,7 +1722,9 @@ static void s_on_done(rf_coordinator_t *c, c_worker_t *w, const Reelfarm__ChunkD
     c_job_t *job = NULL;
     c_chunk_t *ch = s_chunk_by_lease(c, d->lease, &job);
     if (!ch || s_job_terminal(job) || strcmp(ch->row.state, "queued") || ch->verifying) {
-        RF_DEBUG(COMP, "ignoring result for lease %" PRIu64 " from '%s'", d->lease, w->name);
+        rf_log_ctx(RF_LOG_DEBUG, COMP,
+                   RF_LOG_CTX(job ? job->row.id : NULL, ch ? (int64_t)ch->row.index : -1, -1, w->name),
+                   "ignoring result for lease %" PRIu64 " from '%s'", d->lease, w->name);
         return;
     }
     rf_store_seam_t head, tail;
@@ -1715,8 +1790,10 @@ static void s_on_worker_msg(rf_zsock_t *s, const rf_zparts_t *msg, void *arg)
 {
     rf_coordinator_t *c = arg;
     rf_msg_t *m = s_unpack(msg, "worker");
-    if (!m)
+    if (!m) {
+        c->obs.rejected++;
         return;
+    }
     const Reelfarm__Envelope *env = rf_msg_env(m);
     c_worker_t *w = s_worker_by_rid(c, msg->data[0], msg->size[0]);
     if (env->body_case == REELFARM__ENVELOPE__BODY_HELLO) {
@@ -1773,7 +1850,9 @@ static void s_on_worker_msg(rf_zsock_t *s, const rf_zparts_t *msg, void *arg)
         s_dispatch(c);
         break;
     default:
-        RF_WARN(COMP, "worker '%s' sent an unexpected '%s' message", w->name, rf_msg_body_name(env));
+        c->obs.rejected++;
+        rf_log_ctx(RF_LOG_WARN, COMP, RF_LOG_CTX(NULL, -1, -1, w->name),
+                   "worker '%s' sent an unexpected '%s' message", w->name, rf_msg_body_name(env));
         break;
     }
 out:
@@ -1875,6 +1954,7 @@ static void s_on_submit(rf_coordinator_t *c, const rf_zparts_t *req, const Reelf
         s_reply_error(c, req, RF_ENOMEM, "out of memory");
         return;
     }
+    c->obs.jobs_submitted++;
     s_event(c, job, "info", "submitted: '%s' -> '%s'", spec->input, spec->output);
     rf_store_flush(c->store, NULL); /* the id we hand out must survive a crash */
     Reelfarm__SubmitReply r = REELFARM__SUBMIT_REPLY__INIT;
@@ -2276,6 +2356,7 @@ static void s_on_client_msg(rf_zsock_t *s, const rf_zparts_t *msg, void *arg)
     rf_coordinator_t *c = arg;
     rf_msg_t *m = s_unpack(msg, "client");
     if (!m) {
+        c->obs.rejected++;
         if (msg->count == 2)
             s_reply_error(c, msg, RF_EPROTO, "malformed request");
         return;
@@ -2391,6 +2472,12 @@ static void s_on_stop(uv_async_t *a)
         return;
     c->stopping = true;
     RF_INFO(COMP, "stopping");
+    if (c->http) {
+        rf_http_set_unready(c->http);
+        s_obs_publish(c); /* /readyz says 503 from now on */
+        uv_timer_stop(&c->obs_timer);
+        uv_close((uv_handle_t *)&c->obs_timer, s_close_cb);
+    }
     uv_timer_stop(&c->tick);
     uv_close((uv_handle_t *)&c->tick, s_close_cb);
     uv_close((uv_handle_t *)&c->stop_async, s_close_cb);
@@ -2466,7 +2553,8 @@ static int s_load_jobs(rf_coordinator_t *c, rf_err_t *err)
                         !strcmp(row->state, "cancelled");
         if (!terminal && rf_job_spec_load_string(row->spec_yaml, strlen(row->spec_yaml),
                                                  row->spec_source, row->base_dir, &spec, &serr)) {
-            RF_ERROR(COMP, "job %s: stored spec no longer loads: %s", row->id, serr.msg);
+            rf_log_ctx(RF_LOG_ERROR, COMP, RF_LOG_CTX(row->id, -1, -1, NULL),
+                       "job %s: stored spec no longer loads: %s", row->id, serr.msg);
             rf_store_job_set_state(c->store, row->id, "failed", serr.msg, NULL);
             snprintf(row->state, sizeof(row->state), "failed");
             terminal = true;
@@ -2505,12 +2593,334 @@ static int s_load_jobs(rf_coordinator_t *c, rf_err_t *err)
         /* Unfinished: probe again (the media index is not stored), then continue. A job that was
          * planning starts its plan over; done chunks are never rendered again. */
         bool replan = !strcmp(job->row.state, "planning");
-        RF_INFO(COMP, "job %s ('%s'): resuming in state %s, %zu/%zu chunks done", job->row.id,
-                job->row.name, job->row.state, job->ndone, job->nchunks);
+        rf_log_ctx(RF_LOG_INFO, COMP, RF_LOG_CTX(job->row.id, -1, -1, NULL),
+                   "job %s ('%s'): resuming in state %s, %zu/%zu chunks done", job->row.id,
+                   job->row.name, job->row.state, job->ndone, job->nchunks);
         s_plan_start(c, job, replan);
     }
     rf_store_jobs_free(rows, n);
     return 0;
+}
+
+/* ---- observability snapshot (coordinator/http.h) ------------------------------------------------ */
+
+/* What a chunk looks like from outside (http.h rf_http_chunk_state_t). */
+static rf_http_chunk_state_t s_chunk_view_state(const c_chunk_t *ch)
+{
+    if (!strcmp(ch->row.state, "done"))
+        return RF_HTTP_CHUNK_DONE;
+    if (!strcmp(ch->row.state, "failed"))
+        return RF_HTTP_CHUNK_FAILED;
+    if (ch->verifying || !strcmp(ch->row.state, "verifying"))
+        return RF_HTTP_CHUNK_VERIFYING;
+    if (ch->lease)
+        return RF_HTTP_CHUNK_RUNNING;
+    return ch->row.attempts > 0 ? RF_HTTP_CHUNK_RETRYING : RF_HTTP_CHUNK_QUEUED;
+}
+
+static const char *s_job_view_state(const c_job_t *j)
+{
+    return j->paused && !strcmp(j->row.state, "running") ? "paused" : j->row.state;
+}
+
+static int s_ptr_cmp(const void *a, const void *b)
+{
+    uintptr_t x = (uintptr_t)*(c_worker_t *const *)a, y = (uintptr_t)*(c_worker_t *const *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Per-worker figures gathered in one pass over the leases. */
+typedef struct s_obs_worker {
+    c_worker_t *w;
+    uint32_t busy;
+    double fps;
+    const c_chunk_t *current; /* one chunk it runs, for the dashboard */
+} s_obs_worker_t;
+
+static s_obs_worker_t *s_obs_find(s_obs_worker_t *ws, size_t n, const c_worker_t *w)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if ((uintptr_t)ws[mid].w < (uintptr_t)w)
+            lo = mid + 1;
+        else if (ws[mid].w == w)
+            return &ws[mid];
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+static void s_obs_counter(rf_buf_t *m, const char *name, const char *help, uint64_t v)
+{
+    rf_buf_printf(m, "# HELP %s %s\n# TYPE %s counter\n%s %" PRIu64 "\n", name, help, name, name, v);
+}
+
+/* Renders the farm as Prometheus text and JSON documents and hands them to the HTTP thread.
+ * Runs on the loop every RF_OBS_PUBLISH_MS: O(jobs x chunks + workers log workers). */
+static void s_obs_publish(rf_coordinator_t *c)
+{
+    const char *const *chunk_states = rf_http_chunk_state_names;
+    static const char *const job_states[] = {"planning", "running", "paused", "stitching", "done",
+                                             "failed", "cancelled"};
+    enum { NCS = RF_HTTP_CHUNK_NSTATES, NJS = 7 };
+    uint64_t now = rf_now_ms();
+    rf_http_snapshot_t *snap = rf_http_snapshot_new();
+    rf_buf_t m = {0}, jl = {0}, wl = {0};
+    size_t njobs = 0, nw = 0;
+    uint64_t chunk_count[NCS] = {0}, job_count[NJS] = {0};
+    double fps_total = 0;
+    s_obs_worker_t *ws = calloc(c->nworkers + 1, sizeof(*ws));
+    if (!snap || !ws)
+        goto out;
+    for (c_worker_t *w = c->workers; w; w = w->next)
+        ws[nw++].w = w;
+    qsort(ws, nw, sizeof(*ws), s_ptr_cmp);
+    for (c_job_t *j = c->jobs; j; j = j->next)
+        njobs++;
+    snap->jobs = calloc(njobs + 1, sizeof(*snap->jobs));
+    if (!snap->jobs)
+        goto out;
+
+    rf_buf_printf(&jl, "{\"now_ms\":%" PRId64 ",\"jobs\":[", rf_wall_ms());
+    for (c_job_t *j = c->jobs; j; j = j->next) {
+        rf_http_job_doc_t *doc = &snap->jobs[snap->njobs++];
+        uint64_t cs[NCS] = {0}, frames_done = 0;
+        double fps = 0;
+        const char *jstate = s_job_view_state(j);
+        for (int k = 0; k < NJS; k++)
+            job_count[k] += !strcmp(jstate, job_states[k]);
+        snprintf(doc->id, sizeof(doc->id), "%s", j->row.id);
+        doc->input = j->spec && j->spec->input ? strdup(j->spec->input) : NULL;
+        doc->output = j->spec && j->spec->output ? strdup(j->spec->output) : NULL;
+        doc->done = !strcmp(j->row.state, "done");
+        doc->chunks = malloc((j->nchunks + 1) * sizeof(*doc->chunks));
+        if (!doc->chunks)
+            goto out;
+        doc->nchunks = j->nchunks;
+        /* Plain copies only: the JSON is rendered by the HTTP thread when someone asks. */
+        for (size_t i = 0; i < j->nchunks; i++) {
+            const c_chunk_t *ch = &j->chunks[i];
+            rf_http_chunk_ref_t *ref = &doc->chunks[i];
+            rf_http_chunk_state_t st = s_chunk_view_state(ch);
+            int64_t frames = ch->row.frame_end - ch->row.frame_start;
+            bool running = st == RF_HTTP_CHUNK_RUNNING; /* not once its result is being verified */
+            cs[st]++;
+            ref->index = ch->row.index;
+            ref->state = (uint8_t)st;
+            ref->backup = ch->backup_lease != 0;
+            ref->attempts = ch->row.attempts;
+            ref->frame_start = ch->row.frame_start;
+            ref->frame_end = ch->row.frame_end;
+            ref->frames_done = st == RF_HTTP_CHUNK_DONE ? (uint64_t)frames : ch->lease ? ch->frames_done : 0;
+            ref->fps = running ? ch->fps : 0.0f;
+            ref->head_overlap = ch->row.head_overlap;
+            const char *worker = ch->lease && ch->worker ? ch->worker->name : ch->row.worker;
+            size_t wl_len = strnlen(worker, sizeof(ref->worker) - 1);
+            memcpy(ref->worker, worker, wl_len);
+            ref->worker[wl_len] = '\0';
+            ref->failed_on = ch->row.failed_on && *ch->row.failed_on ? strdup(ch->row.failed_on) : NULL;
+            if (st == RF_HTTP_CHUNK_DONE)
+                memcpy(ref->result_blob, ch->row.result_blob, sizeof(ref->result_blob));
+            else
+                ref->result_blob[0] = '\0';
+            frames_done += ref->frames_done;
+            if (running) {
+                fps += ch->fps;
+                s_obs_worker_t *ow = ch->worker ? s_obs_find(ws, nw, ch->worker) : NULL;
+                if (ow) {
+                    ow->busy++;
+                    ow->fps += ch->fps;
+                    if (!ow->current)
+                        ow->current = ch;
+                }
+            }
+            if (ch->backup_lease && ch->backup_worker && !ch->verifying) {
+                s_obs_worker_t *ow = s_obs_find(ws, nw, ch->backup_worker);
+                if (ow) {
+                    ow->busy++;
+                    if (!ow->current)
+                        ow->current = ch;
+                }
+            }
+        }
+        fps_total += fps;
+        /* The summary goes into both documents: the list and, after the chunks, the job. */
+        rf_buf_t sum = {0};
+        rf_buf_printf(&sum, "\"name\":");
+        rf_buf_json_string(&sum, j->row.name);
+        rf_buf_printf(&sum, ",\"state\":\"%s\",\"priority\":%d,\"created_ms\":%" PRId64
+                            ",\"frames_total\":%" PRId64 ",\"frames_done\":%" PRIu64
+                            ",\"fps\":%.2f,\"chunks_total\":%zu,\"chunks_done\":%zu,\"chunk_states\":{",
+                      jstate, j->row.priority, j->row.created_ms, j->row.frames_total, frames_done,
+                      fps, j->nchunks, j->ndone);
+        for (int k = 0; k < NCS; k++)
+            rf_buf_printf(&sum, "%s\"%s\":%" PRIu64, k ? "," : "", chunk_states[k], cs[k]);
+        rf_buf_printf(&sum, "},\"input\":");
+        rf_buf_json_string(&sum, doc->input);
+        rf_buf_printf(&sum, ",\"output\":");
+        rf_buf_json_string(&sum, j->row.output);
+        rf_buf_printf(&sum, ",\"message\":");
+        rf_buf_json_string(&sum, j->row.message ? j->row.message : "");
+        rf_buf_printf(&jl, "%s{\"id\":", snap->njobs > 1 ? "," : "");
+        rf_buf_json_string(&jl, j->row.id);
+        rf_buf_printf(&jl, ",%s}", sum.data ? sum.data : "");
+        size_t sum_len = 0;
+        doc->summary = rf_buf_take(&sum, &sum_len);
+        if (!doc->summary)
+            goto out;
+        for (int k = 0; k < NCS; k++)
+            chunk_count[k] += cs[k];
+    }
+    rf_buf_printf(&jl, "]}\n");
+
+    /* Workers. */
+    size_t live = 0, quarantined = 0;
+    rf_buf_printf(&wl, "{\"now_ms\":%" PRId64 ",\"workers\":[", rf_wall_ms());
+    size_t k = 0;
+    for (c_worker_t *w = c->workers; w; w = w->next, k++) {
+        s_obs_worker_t *ow = s_obs_find(ws, nw, w);
+        live += w->live;
+        quarantined += w->live && w->quarantined;
+        rf_buf_printf(&wl, "%s{\"name\":", k ? "," : "");
+        rf_buf_json_string(&wl, w->name);
+        rf_buf_printf(&wl,
+                      ",\"live\":%s,\"quarantined\":%s,\"slots\":%u,\"busy\":%u,\"fps\":%.2f,"
+                      "\"vram_bytes\":%" PRIu64 ",\"last_seen_ms_ago\":%" PRIu64
+                      ",\"chunks_done\":%u,\"chunks_failed\":%u,\"gpu_model\":",
+                      w->live ? "true" : "false", w->quarantined ? "true" : "false", w->slots,
+                      ow ? ow->busy : 0, ow ? ow->fps : 0.0, w->vram_bytes, now - w->last_seen_ms,
+                      w->chunks_done, w->chunks_failed);
+        rf_buf_json_string(&wl, w->gpu_model);
+        if (ow && ow->current) {
+            rf_buf_printf(&wl, ",\"current\":{\"job\":");
+            rf_buf_json_string(&wl, ow->current->job->row.id);
+            rf_buf_printf(&wl, ",\"chunk\":%u,\"frames_done\":%" PRIu64 ",\"frames\":%" PRId64 "}",
+                          ow->current->row.index, ow->current->frames_done,
+                          ow->current->row.frame_end - ow->current->row.frame_start);
+        } else {
+            rf_buf_printf(&wl, ",\"current\":null");
+        }
+        rf_buf_printf(&wl, "}");
+    }
+    rf_buf_printf(&wl, "]}\n");
+
+    /* Prometheus text format 0.0.4: HELP and TYPE once per family, then its samples. */
+    rf_buf_printf(&m, "# HELP reelfarm_up 1 while the coordinator runs.\n# TYPE reelfarm_up gauge\n"
+                      "reelfarm_up 1\n");
+    rf_buf_printf(&m, "# HELP reelfarm_ready 1 when the store is open, the sockets bound and the "
+                      "coordinator not stopping.\n# TYPE reelfarm_ready gauge\nreelfarm_ready %d\n",
+                  !c->stopping);
+    rf_buf_printf(&m, "# HELP reelfarm_jobs Jobs known to the coordinator, by state.\n"
+                      "# TYPE reelfarm_jobs gauge\n");
+    for (int i = 0; i < NJS; i++)
+        rf_buf_printf(&m, "reelfarm_jobs{state=\"%s\"} %" PRIu64 "\n", job_states[i], job_count[i]);
+    rf_buf_printf(&m, "# HELP reelfarm_chunks Chunks of all jobs, by state (retrying: queued again "
+                      "after an attempt ended without a result).\n# TYPE reelfarm_chunks gauge\n");
+    for (int i = 0; i < NCS; i++)
+        rf_buf_printf(&m, "reelfarm_chunks{state=\"%s\"} %" PRIu64 "\n", chunk_states[i],
+                      chunk_count[i]);
+    s_obs_counter(&m, "reelfarm_jobs_submitted_total", "Jobs submitted since the coordinator started.",
+                  c->obs.jobs_submitted);
+    s_obs_counter(&m, "reelfarm_assignments_total", "Chunk leases granted to workers (primary runs).",
+                  c->obs.assignments);
+    s_obs_counter(&m, "reelfarm_backup_assignments_total",
+                  "Backup runs of straggler chunks granted.", c->obs.backups);
+    s_obs_counter(&m, "reelfarm_lease_expiries_total",
+                  "Leases lost to a silent worker or a task timeout.", c->obs.lease_expiries);
+    rf_buf_printf(&m, "# HELP reelfarm_retries_total Chunks queued again, by the outcome of the "
+                      "attempt that ended.\n# TYPE reelfarm_retries_total counter\n");
+    static const char *const outcomes[] = {"failed", "lost", "timed_out", "cancelled"};
+    for (int i = 0; i < 4; i++)
+        rf_buf_printf(&m, "reelfarm_retries_total{outcome=\"%s\"} %" PRIu64 "\n", outcomes[i],
+                      c->obs.retries[i]);
+    s_obs_counter(&m, "reelfarm_chunks_verified_total", "Chunk results verified and kept.",
+                  c->obs.chunks_verified);
+    s_obs_counter(&m, "reelfarm_verify_failures_total", "Chunk results that failed verification.",
+                  c->obs.verify_failures);
+    s_obs_counter(&m, "reelfarm_result_blob_bytes_total", "Bytes of verified chunk results.",
+                  c->obs.result_bytes);
+    s_obs_counter(&m, "reelfarm_rejected_messages_total",
+                  "Malformed or unexpected worker and client messages dropped.", c->obs.rejected);
+    rf_buf_printf(&m, "# HELP reelfarm_stitch_seconds Time spent stitching jobs' outputs.\n"
+                      "# TYPE reelfarm_stitch_seconds summary\n"
+                      "reelfarm_stitch_seconds_sum %.3f\nreelfarm_stitch_seconds_count %" PRIu64 "\n",
+                  c->obs.stitch_seconds, c->obs.stitches);
+    rf_buf_printf(&m, "# HELP reelfarm_frames_per_second Frames per second rendered by all running "
+                      "chunks.\n# TYPE reelfarm_frames_per_second gauge\n"
+                      "reelfarm_frames_per_second %.3f\n", fps_total);
+    rf_buf_printf(&m, "# HELP reelfarm_workers Workers known, by liveness.\n"
+                      "# TYPE reelfarm_workers gauge\nreelfarm_workers{state=\"live\"} %zu\n"
+                      "reelfarm_workers{state=\"quarantined\"} %zu\nreelfarm_workers{state=\"gone\"} %zu\n",
+                  live - quarantined, quarantined, c->nworkers - live);
+    static const struct {
+        const char *name, *help;
+    } wm[] = {{"reelfarm_worker_up", "1 while the worker answers heartbeats."},
+              {"reelfarm_worker_last_seen_seconds", "Seconds since the worker's last message."},
+              {"reelfarm_worker_slots", "Slots (chunks at once) the worker announced."},
+              {"reelfarm_worker_busy_slots", "Chunks the worker runs now."},
+              {"reelfarm_worker_frames_per_second", "Frames per second of the worker's chunks."}};
+    for (size_t i = 0; i < sizeof(wm) / sizeof(wm[0]); i++) {
+        rf_buf_printf(&m, "# HELP %s %s\n# TYPE %s gauge\n", wm[i].name, wm[i].help, wm[i].name);
+        for (c_worker_t *w = c->workers; w; w = w->next) {
+            s_obs_worker_t *ow = s_obs_find(ws, nw, w);
+            double v = i == 0   ? (double)w->live
+                       : i == 1 ? (double)(now - w->last_seen_ms) / 1000.0
+                       : i == 2 ? (double)w->slots
+                       : i == 3 ? (double)(ow ? ow->busy : 0)
+                                : (ow ? ow->fps : 0.0);
+            rf_buf_printf(&m, "%s{worker=\"", wm[i].name);
+            rf_buf_label(&m, w->name);
+            rf_buf_printf(&m, "\"} %.3f\n", v);
+        }
+    }
+    rf_buf_printf(&m, "# HELP reelfarm_job_progress_ratio Fraction of a job's frames rendered.\n"
+                      "# TYPE reelfarm_job_progress_ratio gauge\n");
+    for (c_job_t *j = c->jobs; j; j = j->next) {
+        if (s_job_terminal(j))
+            continue; /* finished jobs would grow the series without bound */
+        uint64_t done = 0;
+        for (size_t i = 0; i < j->nchunks; i++)
+            done += !strcmp(j->chunks[i].row.state, "done")
+                        ? (uint64_t)(j->chunks[i].row.frame_end - j->chunks[i].row.frame_start)
+                    : j->chunks[i].lease ? j->chunks[i].frames_done
+                                         : 0;
+        rf_buf_printf(&m, "reelfarm_job_progress_ratio{job=\"");
+        rf_buf_label(&m, j->row.id);
+        rf_buf_printf(&m, "\",name=\"");
+        rf_buf_label(&m, j->row.name);
+        rf_buf_printf(&m, "\"} %.4f\n",
+                      j->row.frames_total > 0 ? (double)done / (double)j->row.frames_total : 0.0);
+    }
+    snap->metrics = rf_buf_take(&m, &snap->metrics_len);
+    snap->jobs_json = rf_buf_take(&jl, &snap->jobs_json_len);
+    snap->workers_json = rf_buf_take(&wl, &snap->workers_json_len);
+    if (!snap->metrics || !snap->jobs_json || !snap->workers_json)
+        goto out;
+    snap->ready = !c->stopping && c->store != NULL;
+    rf_http_publish(c->http, &snap);
+    c->obs.published_ms = rf_now_ms();
+    if (c->obs.published_ms - now > 100)
+        RF_WARN(COMP, "building the http snapshot took %" PRIu64 " ms (%zu jobs)",
+                c->obs.published_ms - now, njobs);
+out:
+    if (snap)
+        RF_DEBUG(COMP, "out of memory building the http snapshot; serving the previous one");
+    rf_buf_release(&m);
+    rf_buf_release(&jl);
+    rf_buf_release(&wl);
+    rf_http_snapshot_destroy(&snap);
+    free(ws);
+}
+
+static void s_on_obs_timer(uv_timer_t *t)
+{
+    rf_coordinator_t *c = t->data;
+    uint64_t now = rf_now_ms(), read = rf_http_last_read_ms(c->http);
+    bool watched = read && now - read < RF_OBS_IDLE_MS;
+    if (watched || now - c->obs.published_ms >= RF_OBS_IDLE_PUBLISH_MS)
+        s_obs_publish(c);
 }
 
 int rf_coordinator_new(const rf_coordinator_config_t *cfg, rf_coordinator_t **out, rf_err_t *err)
@@ -2578,6 +2988,15 @@ int rf_coordinator_new(const rf_coordinator_config_t *cfg, rf_coordinator_t **ou
         goto fail_sockets;
     }
     cz = NULL;
+    if (cfg->http_listen && *cfg->http_listen) {
+        rf_http_config_t hc = {.listen = cfg->http_listen, .token_file = cfg->http_token_file,
+                               .web_dir = cfg->http_web_dir, .state_dir = c->state_dir};
+        rc = rf_http_server_new(&hc, &c->http, err);
+        if (rc)
+            goto fail_sockets;
+        uv_timer_init(&c->loop, &c->obs_timer);
+        c->obs_timer.data = c;
+    }
     uv_timer_init(&c->loop, &c->tick);
     c->tick.data = c;
     uv_timer_start(&c->tick, s_on_tick, (uint64_t)c->heartbeat_ms, (uint64_t)c->heartbeat_ms);
@@ -2592,6 +3011,11 @@ int rf_coordinator_new(const rf_coordinator_config_t *cfg, rf_coordinator_t **ou
     RF_INFO(COMP, "listening: workers %s, clients %s, blobs %s; state in '%s'",
             c->endpoints[RF_EP_WORKERS], c->endpoints[RF_EP_CLIENTS], c->endpoints[RF_EP_BLOBS],
             c->state_dir);
+    if (c->http) {
+        s_obs_publish(c);
+        uv_timer_start(&c->obs_timer, s_on_obs_timer, RF_OBS_PUBLISH_MS, RF_OBS_PUBLISH_MS);
+        RF_INFO(COMP, "http: dashboard, API and /metrics on %s/", rf_http_server_url(c->http));
+    }
     *out = c;
     return 0;
 
@@ -2604,6 +3028,9 @@ fail_sockets:
     rf_zsock_close(c->csock);
     c->wsock = c->csock = NULL;
     rf_blob_server_destroy(&c->blobs);
+    if (c->http)
+        uv_close((uv_handle_t *)&c->obs_timer, NULL);
+    rf_http_server_destroy(&c->http);
     uv_run(&c->loop, UV_RUN_DEFAULT);
     zmq_ctx_term(c->zctx);
 fail_loop:
@@ -2645,6 +3072,7 @@ void rf_coordinator_destroy(rf_coordinator_t **cp)
         uv_run(&c->loop, UV_RUN_DEFAULT);
     }
     rf_blob_server_destroy(&c->blobs);
+    rf_http_server_destroy(&c->http);
     uv_loop_close(&c->loop);
     zmq_ctx_term(c->zctx);
     while (c->jobs) {

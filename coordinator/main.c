@@ -1,9 +1,10 @@
 /* reelfarm-coordinator: the standalone coordinator daemon.
  *
  *   reelfarm-coordinator --state DIR [--config FILE] [--listen-workers EP] [--listen-clients EP]
- *                        [--listen-blobs EP] [--log-level LEVEL]
+ *                        [--listen-blobs EP] [--listen-http HOST:PORT] [--log-level LEVEL]
  *
- * Flags override the config file, which overrides the defaults (loopback ports 7600-7602).
+ * Flags override the config file, which overrides the defaults (loopback ports 7600-7602, HTTP
+ * on 127.0.0.1:7603; `--listen-http ""` turns HTTP off).
  * SIGINT/SIGTERM stop it cleanly; kill -9 loses nothing durable (DESIGN §7).
  */
 #include <getopt.h>
@@ -30,7 +31,8 @@ static void s_on_signal(int sig)
 static void s_usage(FILE *f)
 {
     fprintf(f, "usage: reelfarm-coordinator --state DIR [--config FILE] [--listen-workers EP]\n"
-               "                            [--listen-clients EP] [--listen-blobs EP] [--log-level LEVEL]\n"
+               "                            [--listen-clients EP] [--listen-blobs EP]\n"
+               "                            [--listen-http HOST:PORT] [--log-level LEVEL]\n"
                "                            [--verify full|sample]\n");
 }
 
@@ -42,13 +44,14 @@ int main(int argc, char **argv)
         {"listen-workers", required_argument, NULL, 'w'},
         {"listen-clients", required_argument, NULL, 'l'},
         {"listen-blobs", required_argument, NULL, 'b'},
+        {"listen-http", required_argument, NULL, 'H'},
         {"log-level", required_argument, NULL, 'v'},
         {"verify", required_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *state = NULL, *config = NULL, *lw = NULL, *lc = NULL, *lb = NULL, *level = NULL;
-    const char *verify = NULL;
+    const char *verify = NULL, *lh = NULL;
     int opt;
     while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (opt) {
@@ -57,6 +60,7 @@ int main(int argc, char **argv)
         case 'w': lw = optarg; break;
         case 'l': lc = optarg; break;
         case 'b': lb = optarg; break;
+        case 'H': lh = optarg; break;
         case 'v': level = optarg; break;
         case 'V':
             if (strcmp(optarg, "full") && strcmp(optarg, "sample")) {
@@ -86,6 +90,7 @@ int main(int argc, char **argv)
         (lw && rf_config_set_string(&cfg->listen_workers, lw)) ||
         (lc && rf_config_set_string(&cfg->listen_clients, lc)) ||
         (lb && rf_config_set_string(&cfg->listen_blobs, lb)) ||
+        (lh && rf_config_set_string(&cfg->http_listen, lh)) ||
         (level && rf_config_set_string(&cfg->log_level, level))) {
         fprintf(stderr, "reelfarm-coordinator: out of memory\n");
         return 1;

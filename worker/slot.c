@@ -361,9 +361,11 @@ static int s_input(const rf_assignment_t *a, const rf_slot_env_t *env, const cha
     if (rc)
         return s_fail(res, rc, "transfer", true, "fetching input %.12s: %s", a->input_blob, err.msg);
     if (xfer.resumed_from || xfer.reconnects)
-        RF_INFO(COMP, "chunk %u of job %s: input %.12s resumed at %" PRIu64 " bytes, %" PRIu64
-                " bytes fetched after that, %u reconnects", a->chunk, a->job_id, a->input_blob,
-                xfer.resumed_from, xfer.bytes_after_resume, xfer.reconnects);
+        rf_log_ctx(RF_LOG_INFO, COMP, RF_LOG_CTX(a->job_id, a->chunk, a->attempt, NULL),
+                   "chunk %u of job %s: input %.12s resumed at %" PRIu64 " bytes, %" PRIu64
+                   " bytes fetched after that, %u reconnects",
+                   a->chunk, a->job_id, a->input_blob, xfer.resumed_from, xfer.bytes_after_resume,
+                   xfer.reconnects);
     return 0;
 }
 
@@ -933,8 +935,10 @@ static void *s_encode_main(void *arg)
             break;
         }
         if (fault == RF_SLOT_FAULT_HANG && p->cancel) {
-            RF_WARN(COMP, "chunk %u of job %s: test fault 'hang': stopping after frame %" PRId64
-                    " until cancelled", a->chunk, a->job_id, index);
+            rf_log_ctx(RF_LOG_WARN, COMP, RF_LOG_CTX(a->job_id, a->chunk, a->attempt, NULL),
+                       "chunk %u of job %s: test fault 'hang': stopping after frame %" PRId64
+                       " until cancelled",
+                       a->chunk, a->job_id, index);
             while (s_fault_sleep(RF_SLOT_FAULT_POLL_MS, p->cancel))
                 ;
             s_pipe_stopped(p);
@@ -1031,8 +1035,9 @@ static void s_log_times(const s_pipe_t *p, uint64_t t0_ns)
             break;
         used += (size_t)n;
     }
-    RF_INFO(COMP, "chunk %u of job %s: %" PRIu64 " frames in %.2f s; %s", p->a->chunk, p->a->job_id,
-            p->encoded, wall, line);
+    rf_log_ctx(RF_LOG_INFO, COMP, RF_LOG_CTX(p->a->job_id, p->a->chunk, p->a->attempt, NULL),
+               "chunk %u of job %s: %" PRIu64 " frames in %.2f s; %s", p->a->chunk, p->a->job_id,
+               p->encoded, wall, line);
 }
 
 int rf_slot_render(const rf_assignment_t *a, const rf_slot_env_t *env, const atomic_int *cancel,
@@ -1128,13 +1133,15 @@ int rf_slot_render(const rf_assignment_t *a, const rf_slot_env_t *env, const ato
         goto out;
     }
     if (fault == RF_SLOT_FAULT_WRONG_COUNT) {
-        RF_WARN(COMP, "chunk %u of job %s: test fault 'wrong-count': dropped %" PRIu64
-                " frame, reporting %" PRIu64 " frames for %" PRIu64, a->chunk, a->job_id, p->dropped,
-                expected, res->frames);
+        rf_log_ctx(RF_LOG_WARN, COMP, RF_LOG_CTX(a->job_id, a->chunk, a->attempt, NULL),
+                   "chunk %u of job %s: test fault 'wrong-count': dropped %" PRIu64
+                   " frame, reporting %" PRIu64 " frames for %" PRIu64,
+                   a->chunk, a->job_id, p->dropped, expected, res->frames);
         res->frames = expected; /* the digest stays that of what was encoded */
     } else if (fault == RF_SLOT_FAULT_BAD_CHECKSUM) {
-        RF_WARN(COMP, "chunk %u of job %s: test fault 'bad-checksum': reporting a corrupt digest",
-                a->chunk, a->job_id);
+        rf_log_ctx(RF_LOG_WARN, COMP, RF_LOG_CTX(a->job_id, a->chunk, a->attempt, NULL),
+                   "chunk %u of job %s: test fault 'bad-checksum': reporting a corrupt digest",
+                   a->chunk, a->job_id);
         res->digest[0] ^= 0x01;
     }
     rc = rf_blob_upload(env->zctx, env->blob_endpoint, out_path, res->result_blob, &res->result_size,

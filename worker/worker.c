@@ -147,8 +147,9 @@ static void s_send_result(rf_worker_t *w, w_slot_t *s)
         d.fps = s->res.fps;
         env.body_case = REELFARM__ENVELOPE__BODY_CHUNK_DONE;
         env.chunk_done = &d;
-        RF_INFO(COMP, "chunk %u of job %s done: %" PRIu64 " frames at %.1f fps", s->a->chunk,
-                s->a->job_id, s->res.frames, s->res.fps);
+        rf_log_ctx(RF_LOG_INFO, COMP, RF_LOG_CTX(s->a->job_id, s->a->chunk, s->a->attempt, w->name),
+                   "chunk %u of job %s done: %" PRIu64 " frames at %.1f fps", s->a->chunk,
+                   s->a->job_id, s->res.frames, s->res.fps);
     } else {
         f.lease = s->a->lease;
         f.error_class = s->res.error_class;
@@ -156,8 +157,9 @@ static void s_send_result(rf_worker_t *w, w_slot_t *s)
         f.retryable = s->res.retryable;
         env.body_case = REELFARM__ENVELOPE__BODY_CHUNK_FAILED;
         env.chunk_failed = &f;
-        RF_WARN(COMP, "chunk %u of job %s failed (%s): %s", s->a->chunk, s->a->job_id,
-                s->res.error_class, s->res.message);
+        rf_log_ctx(RF_LOG_WARN, COMP, RF_LOG_CTX(s->a->job_id, s->a->chunk, s->a->attempt, w->name),
+                   "chunk %u of job %s failed (%s): %s", s->a->chunk, s->a->job_id,
+                   s->res.error_class, s->res.message);
     }
     s_send(w, &env);
     rf_slot_result_release(&s->res);
@@ -204,8 +206,9 @@ static void s_slot_start(rf_worker_t *w, rf_assignment_t *a)
         uv_async_send(&w->wake);
         return;
     }
-    RF_INFO(COMP, "slot %u: chunk %u of job %s, frames %" PRId64 "-%" PRId64 " (attempt %u)", a->slot,
-            a->chunk, a->job_id, a->frame_start, a->frame_end - 1, a->attempt);
+    rf_log_ctx(RF_LOG_INFO, COMP, RF_LOG_CTX(a->job_id, a->chunk, a->attempt, w->name),
+               "slot %u: chunk %u of job %s, frames %" PRId64 "-%" PRId64 " (attempt %u)", a->slot,
+               a->chunk, a->job_id, a->frame_start, a->frame_end - 1, a->attempt);
 }
 
 /* Joins finished slot threads and reports their results. */
@@ -360,7 +363,8 @@ static void s_on_assign(rf_worker_t *w, const Reelfarm__Assign *m)
         env.body_case = REELFARM__ENVELOPE__BODY_CHUNK_FAILED;
         env.chunk_failed = &f;
         s_send(w, &env);
-        RF_WARN(COMP, "refused chunk %u of job %s: %s", m->chunk, m->job_id ? m->job_id : "?", why);
+        rf_log_ctx(RF_LOG_WARN, COMP, RF_LOG_CTX(m->job_id, m->chunk, m->attempt, w->name),
+                   "refused chunk %u of job %s: %s", m->chunk, m->job_id ? m->job_id : "?", why);
         return;
     }
     s_slot_start(w, a);
@@ -392,8 +396,10 @@ static void s_on_msg(rf_zsock_t *sock, const rf_zparts_t *msg, void *arg)
         for (uint32_t i = 0; i < w->nslots; i++) {
             w_slot_t *s = &w->slots[i];
             if (s->state == SLOT_RUNNING && s->a->lease == env->cancel->lease) {
-                RF_INFO(COMP, "slot %u: cancel chunk %u: %s", i, s->a->chunk,
-                        env->cancel->reason ? env->cancel->reason : "");
+                rf_log_ctx(RF_LOG_INFO, COMP,
+                           RF_LOG_CTX(s->a->job_id, s->a->chunk, s->a->attempt, w->name),
+                           "slot %u: cancel chunk %u: %s", i, s->a->chunk,
+                           env->cancel->reason ? env->cancel->reason : "");
                 atomic_store(&s->cancel, 1);
             }
         }

@@ -107,6 +107,52 @@ static void test_text_form_and_levels(void **state)
     close(fd);
 }
 
+/* rf_log_ctx: each field present only when set, in both forms, escaped in JSON. */
+static void test_context_fields(void **state)
+{
+    (void)state;
+    char path[64];
+    int fd = s_open_tmp(path, sizeof path);
+    static const struct {
+        rf_log_ctx_t ctx;
+        const char *json, *text;
+    } cases[] = {
+        {{"j-1", 12, 2, "gpu-07"},
+         "\"component\":\"coordinator\",\"job\":\"j-1\",\"chunk\":12,\"attempt\":2,\"worker\":\"gpu-07\",\"msg\":\"m\"}\n",
+         "coordinator: [job=j-1 chunk=12 attempt=2 worker=gpu-07] m\n"},
+        {{"j-1", -1, -1, NULL}, "\"component\":\"coordinator\",\"job\":\"j-1\",\"msg\":\"m\"}\n",
+         "coordinator: [job=j-1] m\n"},
+        {{NULL, 0, -1, NULL}, "\"component\":\"coordinator\",\"chunk\":0,\"msg\":\"m\"}\n",
+         "coordinator: [chunk=0] m\n"},
+        {{NULL, -1, -1, "w\"x"}, "\"component\":\"coordinator\",\"worker\":\"w\\\"x\",\"msg\":\"m\"}\n",
+         "coordinator: [worker=w\"x] m\n"},
+        {{NULL, -1, -1, NULL}, "\"component\":\"coordinator\",\"msg\":\"m\"}\n", "coordinator: m\n"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        for (int json = 0; json < 2; json++) {
+            rf_log_setup(RF_LOG_DEBUG, json ? RF_LOG_JSON : RF_LOG_TEXT, fd);
+            assert_int_equal(ftruncate(fd, 0), 0);
+            lseek(fd, 0, SEEK_SET);
+            rf_log_ctx(RF_LOG_INFO, "coordinator", &cases[i].ctx, "%s", "m");
+            size_t len = 0;
+            char *out = s_read_all(fd, &len);
+            const char *want = json ? cases[i].json : cases[i].text;
+            size_t wlen = strlen(want);
+            if (len < wlen || strcmp(out + len - wlen, want) != 0)
+                fail_msg("case %zu (%s): got '%s', want it to end in '%s'", i, json ? "json" : "text",
+                         out, want);
+            free(out);
+        }
+    }
+    rf_log_setup(RF_LOG_WARN, RF_LOG_JSON, fd);
+    assert_int_equal(ftruncate(fd, 0), 0);
+    rf_log_ctx(RF_LOG_INFO, "c", RF_LOG_CTX("j", 1, 1, "w"), "below the level");
+    char *out = s_read_all(fd, NULL);
+    assert_string_equal(out, "");
+    free(out);
+    close(fd);
+}
+
 static void test_level_parse(void **state)
 {
     (void)state;
@@ -248,7 +294,7 @@ int main(void)
         cmocka_unit_test(test_json_escaping),    cmocka_unit_test(test_text_form_and_levels),
         cmocka_unit_test(test_level_parse),      cmocka_unit_test(test_environment),
         cmocka_unit_test(test_long_message_cut), cmocka_unit_test(test_threads_do_not_interleave),
-        cmocka_unit_test(test_err_helpers),
+        cmocka_unit_test(test_err_helpers),      cmocka_unit_test(test_context_fields),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

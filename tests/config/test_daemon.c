@@ -37,9 +37,15 @@ static const s_case_t s_errors[] = {
      ":1: key 'version': unsupported version 2 (this build reads version 1)"},
     {"coord version word", S_COORD, "version: one\n", RF_ECONFIG,
      ":1: key 'version': expected an integer in 0..2147483647, got 'one'"},
+    {"coord http listen no port", S_COORD, "version: 1\nhttp: {listen: '127.0.0.1'}\n", RF_ECONFIG,
+     ":2: key 'http.listen': expected HOST:PORT such as 127.0.0.1:7603 (\"\" disables http), got '127.0.0.1'"},
+    {"coord http listen big port", S_COORD, "version: 1\nhttp: {listen: 'h:99999'}\n", RF_ECONFIG,
+     ":2: key 'http.listen': expected HOST:PORT such as 127.0.0.1:7603 (\"\" disables http), got 'h:99999'"},
+    {"coord http unknown key", S_COORD, "version: 1\nhttp: {port: 1}\n", RF_ECONFIG,
+     ":2: key 'http.port': unknown key (expected one of: listen, token_file, web_dir)"},
     {"coord unknown key", S_COORD, "version: 1\nlistn: {}\n", RF_ECONFIG,
      ":2: key 'listn': unknown key (expected one of: version, state_dir, listen, heartbeat_ms, "
-     "liveness, task_timeout_s, max_attempts, media_roots, log_level, verify)"},
+     "liveness, task_timeout_s, max_attempts, media_roots, log_level, verify, http)"},
     {"worker unknown key", S_WORKER, "version: 1\nslot: 2\n", RF_ECONFIG,
      ":2: key 'slot': unknown key (expected one of: version, coordinator, blobs, name, slots, "
      "cache_dir, drain_grace_s, log_level, pass_dirs)"},
@@ -223,6 +229,9 @@ static void test_coordinator_defaults(void **state)
     assert_int_equal(cfg->max_attempts, 3);
     assert_int_equal(cfg->nmedia_roots, 0);
     assert_string_equal(cfg->log_level, "info");
+    assert_string_equal(cfg->http_listen, "127.0.0.1:7603");
+    assert_null(cfg->http_token_file);
+    assert_null(cfg->http_web_dir);
     rf_coordinator_config_destroy(&cfg);
     assert_null(cfg);
     rf_coordinator_config_destroy(&cfg);
@@ -239,7 +248,8 @@ static void test_coordinator_file(void **state)
                               "max_attempts: 20\n"
                               "media_roots: [/srv//media/, /mnt/plates]\n"
                               "log_level: debug\n"
-                              "verify: sample\n");
+                              "verify: sample\n"
+                              "http: {listen: '0.0.0.0:8080', token_file: tok, web_dir: /srv/web}\n");
     rf_coordinator_config_t *cfg = NULL;
     rf_err_t err = {0};
     char *real = realpath(s_tmp, NULL);
@@ -263,6 +273,10 @@ static void test_coordinator_file(void **state)
     assert_string_equal(cfg->media_roots[1], "/mnt/plates");
     assert_string_equal(cfg->log_level, "debug");
     assert_true(cfg->verify_sample);
+    assert_string_equal(cfg->http_listen, "0.0.0.0:8080");
+    snprintf(want, sizeof(want), "%s/tok", real);
+    assert_string_equal(cfg->http_token_file, want); /* relative to the config's folder */
+    assert_string_equal(cfg->http_web_dir, "/srv/web");
     rf_coordinator_config_destroy(&cfg);
     free(real);
 }

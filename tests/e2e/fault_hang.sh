@@ -16,6 +16,7 @@ listen:
   workers: $W
   clients: $C
   blobs: $B
+http: {listen: "127.0.0.1:0"}
 task_timeout_s: 10
 YAML
 "$RF_BIN/reelfarm-coordinator" --config "$WORK/coordinator.yaml" > "$WORK/coordinator.out" \

@@ -39,12 +39,12 @@ farm_ports() {
   export REELFARM_COORDINATOR=$C
 }
 
-# Starts reelfarm-coordinator on the farm_ports with its state in $WORK/state; extra arguments are
-# passed on. Sets COORD (no subshell: PIDS must see it for the cleanup trap). Log:
+# Starts reelfarm-coordinator on the farm_ports with its state in $WORK/state, HTTP on a free
+# loopback port (its URL is logged: http_url); extra arguments are passed on. Sets COORD (no subshell: PIDS must see it for the cleanup trap). Log:
 # $WORK/coordinator.log (appended, so a restarted coordinator's lines follow the first one's).
 start_coordinator() {
   "$RF_BIN/reelfarm-coordinator" --state "$WORK/state" --listen-workers "$W" --listen-clients "$C" \
-    --listen-blobs "$B" "$@" > "$WORK/coordinator.out" 2>> "$WORK/coordinator.log" &
+    --listen-blobs "$B" --listen-http 127.0.0.1:0 "$@" > "$WORK/coordinator.out" 2>> "$WORK/coordinator.log" &
   COORD=$!; PIDS+=("$COORD")
   wait_coordinator
 }
@@ -59,6 +59,18 @@ wait_coordinator() {
     (exec 3<> "/dev/tcp/127.0.0.1/$port") 2> /dev/null && return 0
     sleep 0.1
   done
+}
+
+# Prints the coordinator's HTTP base URL (http://127.0.0.1:PORT) once it is logged (10 s at most).
+http_url() {
+  local url="" i
+  for i in $(seq 1 100); do
+    url=$(grep -o 'on http://[0-9.:]*/' "$WORK/coordinator.log" 2>/dev/null | tail -1 | sed 's/^on //; s#/$##') || true
+    [ -n "$url" ] && break
+    sleep 0.1
+  done
+  [ -n "$url" ] || fail "the coordinator never logged its http address: $(tail -5 "$WORK/coordinator.log")"
+  echo "$url"
 }
 
 # Starts reelfarm-worker NAME (1 slot unless the extra arguments say otherwise) with its cache in
