@@ -458,7 +458,9 @@ int rf_cli_follow(rf_client_t *c, const char *job_id, bool quiet, bool print_out
     uint64_t last_line = 0;
     char last_state[32] = "";
     uint32_t last_done = UINT32_MAX;
-    uint64_t last_answer = 0; /* when the coordinator last answered; 0 never */
+    /* When the coordinator last answered: both callers follow a job the coordinator has just
+     * accepted, so a restart right after the submit is ridden out like any later one. */
+    uint64_t last_answer = rf_now_ms();
     for (;;) {
         if (interrupt && *interrupt) {
             Reelfarm__JobAction act = REELFARM__JOB_ACTION__INIT;

@@ -1125,6 +1125,8 @@ static bool s_worker_has(const c_worker_t *w, const char *what)
 /* Capability matching: the job's encoder opened on w, and w has every pass of the pipeline. */
 static bool s_worker_can(const c_worker_t *w, const c_job_t *j)
 {
+    if (!j->spec)
+        return false; /* a finished job loaded without its spec */
     if (!s_worker_has(w, j->spec->encode.codec))
         return false;
     if (j->needs_gpu && !*w->gpu_model)
@@ -1888,7 +1890,8 @@ static c_job_t *s_job_add(rf_coordinator_t *c, rf_store_job_t *row, rf_job_spec_
         return NULL;
     job->row = *row;
     job->spec = spec;
-    rf_job_spec_requirements(spec, &job->needs_gpu, &job->needs_vram_mib);
+    if (spec) /* finished jobs are loaded without their spec */
+        rf_job_spec_requirements(spec, &job->needs_gpu, &job->needs_vram_mib);
     /* Keep submission order: append. */
     c_job_t **tail = &c->jobs;
     while (*tail)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The coordinator is killed with kill -9 in the middle of a job and restarted on the same state:
 # the job completes, the chunks that were done before the kill are not rendered again (their
-# attempt counts stay 1), and the output is complete and correct.
+# attempt counts stay 1), and the output is complete and correct. A finished job is in the state
+# too when it restarts (finished jobs are loaded without their spec; that once crashed the start).
 source "$(dirname "$0")/lib.bash"
 src=$(fixture h264-aac-1001)
 cp "$src" "$WORK/in.mp4"
@@ -9,6 +10,10 @@ farm_ports
 
 start_coordinator
 for name in wa wb; do start_worker "$name"; done
+
+write_job "$WORK/small.yaml" in.mp4 small.mkv ffv1 "chunking: {split: keyframe, target_seconds: 20, max_seconds: 60}"
+sed -i '/^chunking: {target_seconds: 6/d' "$WORK/small.yaml"
+"$RF_BIN/reelfarm" submit --wait --quiet "$WORK/small.yaml" > /dev/null || fail "the first (small) job failed"
 
 write_job "$WORK/job.yaml" in.mp4 out.mp4 libx265
 sed -i 's/target_seconds: 6, max_seconds: 10/target_seconds: 4, max_seconds: 6/' "$WORK/job.yaml"
