@@ -5,12 +5,14 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <uv.h>
@@ -146,6 +148,7 @@ struct rf_coordinator {
     char endpoints[3][256];
     char state_dir[4096];
     char blob_dir[4200];
+    int lock_fd;             /* <state>/lock, flock()ed for the coordinator's lifetime; -1 none */
     rf_store_t *store;
     int heartbeat_ms, liveness, task_timeout_s, max_attempts;
     bool verify_sample;      /* config verify: sample */
@@ -2926,6 +2929,40 @@ static void s_on_obs_timer(uv_timer_t *t)
         s_obs_publish(c);
 }
 
+/* Takes <state>/lock (flock, exclusive, non-blocking) for as long as the coordinator lives, so a
+ * second coordinator on the same state folder refuses to start instead of scheduling from the same
+ * state.db: two would hand the same chunks out twice and undo each other's results. The kernel
+ * drops the lock when the process dies, kill -9 included, so a crash never leaves a stale lock.
+ * The holder's pid is written into the file for the message. */
+static int s_lock_state(rf_coordinator_t *c, rf_err_t *err)
+{
+    char path[4200], holder[32] = "";
+    snprintf(path, sizeof(path), "%s/lock", c->state_dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return rf_err_set(err, RF_EIO, "state lock '%s': %s", path, strerror(errno));
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        ssize_t n = pread(fd, holder, sizeof(holder) - 1, 0);
+        holder[n > 0 ? n : 0] = '\0';
+        holder[strcspn(holder, "\n")] = '\0';
+        close(fd);
+        if (e == EWOULDBLOCK)
+            return rf_err_set(err, RF_EEXIST,
+                              "state folder '%s' is in use by another coordinator (pid %s holds "
+                              "'%s'): two coordinators on one state.db would schedule every chunk "
+                              "twice; stop the other one or use another --state",
+                              c->state_dir, *holder ? holder : "?", path);
+        return rf_err_set(err, RF_EIO, "state lock '%s': %s", path, strerror(e));
+    }
+    char pid[32];
+    int len = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)len, 0) != len)
+        RF_WARN(COMP, "state lock '%s': cannot record our pid: %s", path, strerror(errno));
+    c->lock_fd = fd;
+    return 0;
+}
+
 int rf_coordinator_new(const rf_coordinator_config_t *cfg, rf_coordinator_t **out, rf_err_t *err)
 {
     rf_coordinator_t *c = calloc(1, sizeof(*c));
@@ -2938,6 +2975,7 @@ int rf_coordinator_new(const rf_coordinator_config_t *cfg, rf_coordinator_t **ou
     c->task_timeout_s = cfg->task_timeout_s;
     c->max_attempts = cfg->max_attempts;
     c->verify_sample = cfg->verify_sample;
+    c->lock_fd = -1;
     c->next_lease = (uint64_t)rf_wall_ms() << 12; /* unique across restarts */
     snprintf(c->state_dir, sizeof(c->state_dir), "%s", cfg->state_dir);
     snprintf(c->blob_dir, sizeof(c->blob_dir), "%s/blobs", c->state_dir);
@@ -2949,6 +2987,9 @@ int rf_coordinator_new(const rf_coordinator_config_t *cfg, rf_coordinator_t **ou
         rc = rf_err_set(err, RF_EIO, "'%s': %s", c->blob_dir, strerror(errno));
         goto fail;
     }
+    rc = s_lock_state(c, err);
+    if (rc)
+        goto fail;
     char dbpath[4200];
     snprintf(dbpath, sizeof(dbpath), "%s/state.db", c->state_dir);
     rc = rf_store_open(dbpath, &c->store, err);
@@ -3040,6 +3081,8 @@ fail_loop:
     uv_loop_close(&c->loop);
 fail:
     rf_store_close(&c->store);
+    if (c->lock_fd >= 0)
+        close(c->lock_fd);
     free(c);
     return rc;
 }
@@ -3102,6 +3145,8 @@ void rf_coordinator_destroy(rf_coordinator_t **cp)
     free(c->doomed);
     free(c->leases.slots);
     rf_store_close(&c->store);
+    if (c->lock_fd >= 0)
+        close(c->lock_fd); /* after the store: the next coordinator may open state.db now */
     free(c);
     *cp = NULL;
 }

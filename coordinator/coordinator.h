@@ -22,7 +22,9 @@ typedef enum rf_coordinator_endpoint {
 } rf_coordinator_endpoint_t;
 
 /* Opens (or creates) the state under cfg->state_dir, binds the three sockets, and loads unfinished
- * jobs so they continue where they stopped. cfg is copied. */
+ * jobs so they continue where they stopped. cfg is copied. Holds an exclusive flock on
+ * <state_dir>/lock until rf_coordinator_destroy: while another coordinator (any process, this one
+ * included) holds it, this fails with RF_EEXIST naming the holder's pid. */
 int rf_coordinator_new(const rf_coordinator_config_t *cfg, rf_coordinator_t **out, rf_err_t *err);
 
 /* The endpoint actually bound (ports chosen by the system when the config said "*"). */
