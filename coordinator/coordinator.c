@@ -1469,7 +1469,7 @@ static void s_chunk_requeue(rf_coordinator_t *c, c_job_t *job, c_chunk_t *ch, co
     ch->frames_done = 0;
     ch->fps = 0;
     c->obs.retries[!strcmp(outcome, "lost") ? 1 : !strcmp(outcome, "timed out") ? 2
-                   : !strcmp(outcome, "cancelled")  ? 3 : 0]++;
+                   : !strcmp(outcome, "handed back")  ? 3 : 0]++;
     c->obs.lease_expiries += !strcmp(outcome, "lost") || !strcmp(outcome, "timed out");
     if ((int)(ch->row.attempts - ch->attempt_base) >= c->max_attempts ||
         (blame_worker && s_failed_everywhere(c, ch)))
@@ -1763,7 +1763,11 @@ static void s_on_failed(rf_coordinator_t *c, c_worker_t *w, const Reelfarm__Chun
     snprintf(msg, sizeof(msg), "%s error: %s", f->error_class ? f->error_class : "unknown",
              f->message ? f->message : "");
     if (f->error_class && !strcmp(f->error_class, "cancelled")) {
-        s_chunk_requeue(c, job, ch, "cancelled", msg, NULL);
+        /* The worker gave the chunk back (draining on SIGTERM: scale-in, a Slurm time limit):
+         * nothing failed, so the attempt does not count towards max_attempts. Cancels the
+         * coordinator sends end the lease first and never get here. */
+        ch->attempt_base++;
+        s_chunk_requeue(c, job, ch, "handed back", msg, NULL);
     } else if (!f->retryable) {
         s_chunk_requeue(c, job, ch, "failed", msg, w->name);
         if (!s_job_terminal(job))
@@ -2837,7 +2841,7 @@ static void s_obs_publish(rf_coordinator_t *c)
                   "Leases lost to a silent worker or a task timeout.", c->obs.lease_expiries);
     rf_buf_printf(&m, "# HELP reelfarm_retries_total Chunks queued again, by the outcome of the "
                       "attempt that ended.\n# TYPE reelfarm_retries_total counter\n");
-    static const char *const outcomes[] = {"failed", "lost", "timed_out", "cancelled"};
+    static const char *const outcomes[] = {"failed", "lost", "timed_out", "handed_back"};
     for (int i = 0; i < 4; i++)
         rf_buf_printf(&m, "reelfarm_retries_total{outcome=\"%s\"} %" PRIu64 "\n", outcomes[i],
                       c->obs.retries[i]);

@@ -207,7 +207,7 @@ done_n=$(grep -o '"state":"done","frame_start"' "$WORK/st.json" | wc -l)
 grep -q '"attempts":2' "$WORK/st.json" || fail "no chunk was rendered again after the hand-back: $(cat "$WORK/st.json")"
 ! grep -q '"attempts":[3-9]' "$WORK/st.json" || fail "a chunk took more than 2 attempts: $(cat "$WORK/st.json")"
 "$RF_BIN/reelfarm" logs "$job" > "$WORK/events.txt"
-grep -q "on '$victim' cancelled" "$WORK/events.txt" || fail "no hand-back event for $victim: $(cat "$WORK/events.txt")"
+grep -q "on '$victim' handed back" "$WORK/events.txt" || fail "no hand-back event for $victim: $(cat "$WORK/events.txt")"
 ! grep -q "on '$victim' lost\|expired" "$WORK/events.txt" || fail "the drained worker's chunk was lost, not handed back: $(cat "$WORK/events.txt")"
 ok "job done: $total chunks, each done once; the handed-back chunk was rendered again elsewhere"
 
