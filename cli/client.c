@@ -141,7 +141,9 @@ static int s_resolve(rf_client_t *c, uint64_t deadline, rf_err_t *err)
                      inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ai->ai_addr)->sin6_addr,
                                addr + 1, sizeof(addr) - 2)) {
                 addr[0] = '[';
-                strcat(addr, "]");
+                size_t len = strlen(addr); /* at most sizeof(addr) - 2: room for "]" */
+                addr[len] = ']';
+                addr[len + 1] = '\0';
             }
         }
     }

@@ -76,7 +76,8 @@ static int s_parse(const char *line, rf_cli_args_t *args, char *buf, size_t size
     char *argv[32];
     int argc = 0;
     snprintf(buf, size, "%s", line);
-    for (char *tok = strtok(buf, " "); tok && argc < 31; tok = strtok(NULL, " "))
+    char *save = NULL;
+    for (char *tok = strtok_r(buf, " ", &save); tok && argc < 31; tok = strtok_r(NULL, " ", &save))
         argv[argc++] = tok;
     argv[argc] = NULL;
     const rf_cli_command_t *cmd = rf_cli_command_find(argv[0]);
