@@ -51,45 +51,6 @@ typedef struct s_deflicker {
     bool started;                          /* a frame has been seen since create/flush */
 } s_deflicker_t;
 
-/* Reads a number parameter; NULL (absent) gives def. The spec loader has validated it already,
- * but a pass never trusts a spec it did not parse itself. */
-static int s_param_double(const rf_pass_spec_t *spec, const char *key, double def, double min,
-                          double max, double *out, rf_err_t *err)
-{
-    const char *text = rf_pass_spec_param(spec, key);
-    if (!text) {
-        *out = def;
-        return 0;
-    }
-    char *end = NULL;
-    errno = 0;
-    double v = strtod(text, &end);
-    if (errno != 0 || end == text || *end != '\0' || !isfinite(v) || v < min || v > max)
-        return rf_err_set(err, RF_ECONFIG, "parameter '%s': expected a number in %g..%g, got '%s'",
-                          key, min, max, text);
-    *out = v;
-    return 0;
-}
-
-static int s_param_int(const rf_pass_spec_t *spec, const char *key, int def, int min, int max,
-                       int *out, rf_err_t *err)
-{
-    const char *text = rf_pass_spec_param(spec, key);
-    if (!text) {
-        *out = def;
-        return 0;
-    }
-    char *end = NULL;
-    errno = 0;
-    long v = strtol(text, &end, 10);
-    if (errno != 0 || end == text || *end != '\0' || v < min || v > max)
-        return rf_err_set(err, RF_ECONFIG,
-                          "parameter '%s': expected an integer in %d..%d, got '%s'", key, min, max,
-                          text);
-    *out = (int)v;
-    return 0;
-}
-
 static int s_create(const rf_pass_setup_t *setup, void **state, rf_err_t *err)
 {
     int rc = 0;
@@ -101,11 +62,11 @@ static int s_create(const rf_pass_setup_t *setup, void **state, rf_err_t *err)
         rc = rf_err_set(err, RF_ENOMEM, "out of memory");
         goto cleanup;
     }
-    rc = s_param_double(setup->spec, "strength", RF_DEFLICKER_STRENGTH_DEFAULT, 0.0, 1.0,
+    rc = rf_pass_param_double(setup->spec, "strength", RF_DEFLICKER_STRENGTH_DEFAULT, 0.0, 1.0,
                         &d->strength, err);
     if (rc < 0)
         goto cleanup;
-    rc = s_param_int(setup->spec, "window", RF_DEFLICKER_WINDOW_DEFAULT, 1, RF_DEFLICKER_WINDOW_MAX,
+    rc = rf_pass_param_int(setup->spec, "window", RF_DEFLICKER_WINDOW_DEFAULT, 1, RF_DEFLICKER_WINDOW_MAX,
                      &d->window, err);
     if (rc < 0)
         goto cleanup;
