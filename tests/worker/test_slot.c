@@ -676,6 +676,7 @@ static void test_input_resumes_a_kept_partial(void **state)
         assert_int_equal(res.frames, 50);
         assert_int_equal(access(part, F_OK), -1);
         assert_int_equal(access(offset, F_OK), -1);
+        rf_slot_result_release(&res);
         rf_assignment_destroy(&a);
     }
 }
