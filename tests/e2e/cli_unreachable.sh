@@ -69,16 +69,25 @@ set +e; timeout 20 "$R" doctor --coordinator "$closed" > "$WORK/doctor.txt" 2> /
 grep -q "^warn  *coordinator .*cannot reach" "$WORK/doctor.txt" || fail "doctor: $(cat "$WORK/doctor.txt")"
 ok "submit --wait exits 3 in $ms ms; doctor warns"
 
-# A coordinator that binds while the command is already trying: reached, exit 0.
+# A coordinator that binds while the command is already trying: reached, exit 0. Starting a
+# coordinator takes well under the 2 s window on an idle machine but can take longer on a loaded
+# one (CI runs two tests at once on 2 cores), so the case gets three tries; each must succeed or
+# fail for that reason only.
 farm_ports
-"$R" jobs --json --coordinator "$C" > "$WORK/late.json" 2> "$WORK/late.err" &
-cli=$!
-sleep 0.5
-start_coordinator
-set +e; timeout 15 bash -c "while kill -0 $cli 2>/dev/null; do sleep 0.1; done"; wait $cli; rc=$?; set -e
-[ $rc = 0 ] || fail "jobs started 0.5 s before the coordinator: exit $rc ($(cat "$WORK/late.err"))"
+for try in 1 2 3; do
+  "$R" jobs --json --coordinator "$C" > "$WORK/late.json" 2> "$WORK/late.err" &
+  cli=$!
+  sleep 0.3
+  start_coordinator
+  set +e; timeout 15 bash -c "while kill -0 $cli 2>/dev/null; do sleep 0.1; done"; wait $cli; rc=$?; set -e
+  [ $rc = 0 ] && break
+  grep -q "no connection within 2 s" "$WORK/late.err" || fail "jobs started before the coordinator: exit $rc ($(cat "$WORK/late.err"))"
+  echo "try $try: the coordinator took longer than the 2 s window to start here; again" >&2
+  kill "$COORD"; wait "$COORD" 2> /dev/null || true
+done
+[ $rc = 0 ] || fail "jobs started 0.3 s before the coordinator: exit $rc in 3 tries ($(cat "$WORK/late.err"))"
 [ "$(jq -c . "$WORK/late.json")" = "[]" ] || fail "jobs --json: $(cat "$WORK/late.json")"
-ok "a coordinator that binds 0.5 s after the command started is reached"
+ok "a coordinator that binds after the command started is reached"
 
 # A coordinator that accepts TCP connections but is too slow to finish the ZeroMQ handshake in
 # 2 s (here: stopped with SIGSTOP, the kernel still accepts into its backlog) is not "unreachable"
