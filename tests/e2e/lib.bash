@@ -23,12 +23,18 @@ ok() { echo "ok: $*"; }
 fixture() { "$RF_FIXTURES/make-media" "$1"; }
 
 # Three consecutive TCP ports for this script's daemons: from the script's name (so scripts that
-# ctest runs side by side never share them) and the PID (so reruns do not wait for TIME_WAIT).
+# ctest runs side by side rarely share them) and the PID (so reruns do not wait for TIME_WAIT),
+# all below the kernel's ephemeral range (ip_local_port_range): a port in that range can be taken
+# at any moment by another test's outgoing connection or `:0` listener, and the bind then fails
+# with "Address already in use".
 port_base() {
-  local name h
+  local name h low slots
   name=${RF_E2E_NAME:-$(basename "$0")}
   h=$(printf '%s' "$name" | cksum | cut -d' ' -f1)
-  echo $(( 20000 + (h % 1500) * 24 + ($$ % 8) * 3 ))
+  low=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+  slots=$(( (low - 20000) / 24 - 1 ))
+  [ "$slots" -ge 16 ] || slots=16
+  echo $(( 20000 + (h % slots) * 24 + ($$ % 8) * 3 ))
 }
 
 # Sets W, C and B (worker, client and blob endpoints on this script's ports) and points the CLI at
