@@ -76,6 +76,7 @@ struct c_job {
     size_t ndone;
     int busy;                /* work requests in flight that use this job */
     bool paused;             /* no new chunks start; running ones finish */
+    bool stitch_in_flight;   /* a stitch work request is queued or running */
     uint32_t holding;        /* chunks with hold_until_ms set (after a restart) */
     /* The parts of every Assign that are the same for all its chunks (pipeline, encoder), made
      * once on the first assignment instead of once per assignment. */
@@ -842,6 +843,10 @@ static void s_plan_start(rf_coordinator_t *c, c_job_t *job, bool need_chunks)
 
 static void s_stitch_start(rf_coordinator_t *c, c_job_t *job)
 {
+    /* After a restart the re-verified last result and the re-probe can both find every chunk
+     * done: one stitch per job (two would race for the same temp file and rename). */
+    if (job->stitch_in_flight)
+        return;
     c_work_t *wk = calloc(1, sizeof(*wk));
     if (wk) {
         wk->parts = calloc(2 * job->nchunks, sizeof(*wk->parts));
@@ -872,7 +877,7 @@ static void s_stitch_start(rf_coordinator_t *c, c_job_t *job)
     rf_store_job_set_state(c->store, job->row.id, "stitching", "", NULL);
     job->stitch_start_ms = rf_now_ms();
     s_event(c, job, "info", "all %zu chunks done; stitching '%s'", job->nchunks, job->spec->output);
-    s_work_start(c, wk);
+    job->stitch_in_flight = s_work_start(c, wk) == 0;
 }
 
 static void s_chunks_adopt(c_job_t *job, rf_store_chunk_t *rows, size_t n, uint64_t hold_ms)
@@ -1048,6 +1053,7 @@ static void s_verify_done(rf_coordinator_t *c, c_work_t *wk)
 static void s_stitch_done(rf_coordinator_t *c, c_work_t *wk)
 {
     c_job_t *job = wk->job;
+    job->stitch_in_flight = false;
     if (!job->info && wk->info) {
         job->info = wk->info;
         wk->info = NULL;
