@@ -118,8 +118,19 @@ out:
 
 /* ---- pipelined checksums ---------------------------------------------------------------------- */
 
+/* Frames that arrived before an earlier one (coding order): their hashes wait here. B-pyramids
+ * reorder a few frames; this many in flight means the stream is not what the encoder promised. */
+#define S_REORDER_MAX 64
+
+typedef struct s_pending {
+    int64_t index;
+    uint8_t sha[RF_SHA256_LEN];
+} s_pending_t;
+
 struct rf_frame_hasher {
-    AVCodecContext *ctx;
+    AVCodecContext *ctx;    /* NULL: a hasher of decoded frames (rf_frame_hasher_new_frames) */
+    s_pending_t pending[S_REORDER_MAX];
+    int npending;
     AVFrame *frame;
     rf_sha256_t all;        /* over the per-frame SHA-256s, in output order */
     uint64_t frames;
@@ -188,10 +199,75 @@ static int s_hasher_receive(rf_frame_hasher_t *h, rf_err_t *err)
     }
 }
 
+int rf_frame_hasher_new_frames(rf_frame_hash_fn per_frame, void *arg, rf_frame_hasher_t **out,
+                               rf_err_t *err)
+{
+    *out = calloc(1, sizeof(**out));
+    if (!*out)
+        return rf_err_set(err, RF_ENOMEM, "frame hasher: out of memory");
+    rf_sha256_init(&(*out)->all);
+    (*out)->per_frame = per_frame;
+    (*out)->arg = arg;
+    return 0;
+}
+
+static void s_hasher_emit(rf_frame_hasher_t *h, const uint8_t sha[RF_SHA256_LEN])
+{
+    rf_sha256_update(&h->all, sha, RF_SHA256_LEN);
+    if (h->per_frame)
+        h->per_frame(h->arg, (int64_t)h->frames, sha);
+    h->frames++;
+}
+
+int rf_frame_hasher_send_frame(rf_frame_hasher_t *h, const AVFrame *frame, rf_err_t *err)
+{
+    if (h->ctx || h->drained)
+        return rf_err_set(err, RF_EINVAL, "frame hasher: %s", h->ctx ? "made for packets"
+                                                                  : "frame after the end of the stream");
+    if (frame->pts < (int64_t)h->frames)
+        return rf_err_set(err, RF_EVERIFY, "frame hasher: local frame %" PRId64 " came twice",
+                          frame->pts);
+    uint8_t sha[RF_SHA256_LEN];
+    rf_frame_sha256(frame, sha);
+    if (frame->pts != (int64_t)h->frames) {
+        if (h->npending == S_REORDER_MAX)
+            return rf_err_set(err, RF_EVERIFY, "frame hasher: local frame %" PRIu64 " missing "
+                              "after %d later ones", h->frames, S_REORDER_MAX);
+        for (int i = 0; i < h->npending; i++)
+            if (h->pending[i].index == frame->pts)
+                return rf_err_set(err, RF_EVERIFY, "frame hasher: local frame %" PRId64
+                                  " came twice", frame->pts);
+        h->pending[h->npending].index = frame->pts;
+        memcpy(h->pending[h->npending].sha, sha, RF_SHA256_LEN);
+        h->npending++;
+        return 0;
+    }
+    s_hasher_emit(h, sha);
+    for (int i = 0; i < h->npending;) { /* the frames that were waiting for this one */
+        if (h->pending[i].index != (int64_t)h->frames) {
+            i++;
+            continue;
+        }
+        s_hasher_emit(h, h->pending[i].sha);
+        h->pending[i] = h->pending[--h->npending];
+        i = 0;
+    }
+    return 0;
+}
+
 int rf_frame_hasher_send(rf_frame_hasher_t *h, const AVPacket *pkt, rf_err_t *err)
 {
     if (h->drained)
         return rf_err_set(err, RF_EINVAL, "frame hasher: packet after the end of the stream");
+    if (!h->ctx) {
+        if (pkt)
+            return rf_err_set(err, RF_EINVAL, "frame hasher: made for decoded frames, got a packet");
+        h->drained = true;
+        if (h->npending)
+            return rf_err_set(err, RF_EVERIFY, "frame hasher: local frame %" PRIu64 " never came "
+                              "(%d later ones did)", h->frames, h->npending);
+        return 0;
+    }
     for (;;) {
         int ret = avcodec_send_packet(h->ctx, pkt);
         if (ret == AVERROR(EAGAIN)) {

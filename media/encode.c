@@ -17,7 +17,13 @@
 struct rf_encoder {
     char codec[64];           /* encoder name, for messages */
     char *path;
-    AVCodecContext *ctx;
+    AVCodecContext *ctx;      /* FFmpeg's encoder; NULL when x264 is driven directly */
+    rf_x264_t *x264;          /* libx264 driven directly (x264enc.c); NULL otherwise */
+    AVFrame *recon;           /* x264's reconstruction of the last packet's picture */
+    rf_encoder_recon_fn on_recon;
+    void *on_recon_arg;
+    int width, height, pix_fmt;
+    AVRational time_base;     /* of the packets the encoder makes: 1/frame_rate */
     AVFormatContext *fmt;
     AVStream *st;
     AVPacket *pkt;
@@ -61,6 +67,25 @@ static bool s_supports_pix_fmt(const AVCodec *codec, int pix_fmt)
     return false;
 }
 
+/* Hands e->pkt (timestamps in e->time_base) to the packet hook, then to the muxer. */
+static int s_mux(rf_encoder_t *e, rf_err_t *err)
+{
+    e->pkt->stream_index = e->st->index;
+    av_packet_rescale_ts(e->pkt, e->time_base, e->st->time_base);
+    if (e->on_packet) {
+        int ret = e->on_packet(e->on_packet_arg, e->pkt, err);
+        if (ret < 0) {
+            av_packet_unref(e->pkt);
+            return ret;
+        }
+    }
+    int ret = av_interleaved_write_frame(e->fmt, e->pkt);
+    if (ret < 0)
+        return rf_err_set(err, RF_EIO, "'%s': writing a %s packet failed (%s)", e->path,
+                          e->codec, av_err2str(ret));
+    return 0;
+}
+
 static int s_write_packets(rf_encoder_t *e, rf_err_t *err)
 {
     for (;;) {
@@ -70,20 +95,42 @@ static int s_write_packets(rf_encoder_t *e, rf_err_t *err)
         if (ret < 0)
             return rf_err_set(err, RF_EMEDIA, "encoder '%s' failed (%s)", e->codec,
                               av_err2str(ret));
-        e->pkt->stream_index = e->st->index;
-        av_packet_rescale_ts(e->pkt, e->ctx->time_base, e->st->time_base);
-        if (e->on_packet) {
-            ret = e->on_packet(e->on_packet_arg, e->pkt, err);
-            if (ret < 0) {
-                av_packet_unref(e->pkt);
-                return ret;
-            }
-        }
-        ret = av_interleaved_write_frame(e->fmt, e->pkt);
-        if (ret < 0)
-            return rf_err_set(err, RF_EIO, "'%s': writing a %s packet failed (%s)", e->path,
-                              e->codec, av_err2str(ret));
+        if ((ret = s_mux(e, err)) < 0)
+            return ret;
     }
+}
+
+/* One step of the direct x264 encoder (frame NULL: drain): its packet to the muxer, its
+ * reconstruction to the hook. */
+static int s_x264_step(rf_encoder_t *e, const AVFrame *frame, rf_err_t *err)
+{
+    int ret = rf_x264_encode(e->x264, frame, e->pkt, e->on_recon ? e->recon : NULL, err);
+    if (ret <= 0)
+        return ret;
+    if (e->on_recon) {
+        ret = e->on_recon(e->on_recon_arg, e->recon, err);
+        av_frame_unref(e->recon);
+        if (ret < 0) {
+            av_packet_unref(e->pkt);
+            return ret;
+        }
+    }
+    return s_mux(e, err);
+}
+
+/* Our defaults for option d followed by the user's own value of it, ':'-joined, into merged. */
+static int s_merge_params(const rf_encode_params_t *p, const s_params_default_t *d, char *merged,
+                          size_t size, rf_err_t *err)
+{
+    const char *user = NULL;
+    for (size_t k = 0; k < p->nopts; k++)
+        if (p->opt_keys[k] && strcmp(p->opt_keys[k], d->option) == 0)
+            user = p->opt_values[k];
+    int n = snprintf(merged, size, "%s%s%s", d->value, user && *user ? ":" : "", user ? user : "");
+    if (n < 0 || (size_t)n >= size)
+        return rf_err_set(err, RF_ETOOBIG, "encoder '%s': option '%s' is too long", p->codec,
+                          d->option);
+    return 0;
 }
 
 /* Builds the options for avcodec_open2 from p. */
@@ -101,16 +148,10 @@ static int s_options(const rf_encode_params_t *p, AVCodecContext *ctx, AVDiction
         const s_params_default_t *d = &s_params_defaults[i];
         if (!s_has_opt(ctx, d->option))
             continue;
-        const char *user = NULL;
-        for (size_t k = 0; k < p->nopts; k++)
-            if (p->opt_keys[k] && strcmp(p->opt_keys[k], d->option) == 0)
-                user = p->opt_values[k];
         char merged[RF_ENCODER_OPT_MAX];
-        int n = snprintf(merged, sizeof(merged), "%s%s%s", d->value, user && *user ? ":" : "",
-                         user ? user : "");
-        if (n < 0 || (size_t)n >= sizeof(merged))
-            return rf_err_set(err, RF_ETOOBIG, "encoder '%s': option '%s' is too long",
-                              p->codec, d->option);
+        int rc = s_merge_params(p, d, merged, sizeof(merged), err);
+        if (rc < 0)
+            return rc;
         av_dict_set(opts, d->option, merged, 0);
     }
     if (s_has_opt(ctx, "sc_detection"))
@@ -162,45 +203,15 @@ int rf_encoder_open(const rf_encode_params_t *p, const char *out_path, rf_encode
 
     e = calloc(1, sizeof(*e));
     if (!e || !(e->path = strdup(out_path)) || !(e->pkt = av_packet_alloc()) ||
-        !(e->frame = av_frame_alloc()) || !(e->ctx = avcodec_alloc_context3(codec))) {
+        !(e->frame = av_frame_alloc())) {
         ret = rf_err_set(err, RF_ENOMEM, "encoder '%s': out of memory", p->codec);
         goto out;
     }
     snprintf(e->codec, sizeof(e->codec), "%s", p->codec);
-    AVCodecContext *c = e->ctx;
-    c->width = p->width;
-    c->height = p->height;
-    c->pix_fmt = p->pix_fmt;
-    c->time_base = av_inv_q(p->frame_rate);
-    c->framerate = p->frame_rate;
-    if (p->sample_aspect_ratio.num > 0 && p->sample_aspect_ratio.den > 0)
-        c->sample_aspect_ratio = p->sample_aspect_ratio;
-    c->color_range = p->color_range;
-    c->color_primaries = p->color_primaries;
-    c->color_trc = p->color_trc;
-    c->colorspace = p->color_space;
-    c->chroma_sample_location = p->chroma_location;
-    if (p->gop > 0)
-        c->gop_size = p->gop;
-    if (p->bitrate > 0)
-        c->bit_rate = p->bitrate;
-    c->thread_count = p->threads;
-    c->flags |= AV_CODEC_FLAG_GLOBAL_HEADER | AV_CODEC_FLAG_CLOSED_GOP;
-
-    ret = s_options(p, c, &opts, err);
-    if (ret < 0)
-        goto out;
-    ret = avcodec_open2(c, codec, &opts);
-    if (ret < 0) {
-        ret = rf_err_set(err, RF_EMEDIA, "encoder '%s' failed to open: %s", p->codec,
-                         av_err2str(ret));
-        goto out;
-    }
-    const AVDictionaryEntry *left = av_dict_get(opts, "", NULL, AV_DICT_IGNORE_SUFFIX);
-    if (left) {
-        ret = rf_err_set(err, RF_EINVAL, "encoder '%s' has no option '%s'", p->codec, left->key);
-        goto out;
-    }
+    e->width = p->width;
+    e->height = p->height;
+    e->pix_fmt = p->pix_fmt;
+    e->time_base = av_inv_q(p->frame_rate);
 
     ret = avformat_alloc_output_context2(&e->fmt, NULL, "nut", out_path);
     if (ret < 0 || !e->fmt) {
@@ -213,15 +224,63 @@ int rf_encoder_open(const rf_encode_params_t *p, const char *out_path, rf_encode
         ret = rf_err_set(err, RF_ENOMEM, "'%s': out of memory", out_path);
         goto out;
     }
-    ret = avcodec_parameters_from_context(e->st->codecpar, c);
-    if (ret < 0) {
-        ret = rf_err_set(err, RF_EMEDIA, "'%s': %s", out_path, av_err2str(ret));
-        goto out;
+
+    if (rf_x264_usable(p)) {
+        char merged[RF_ENCODER_OPT_MAX];
+        ret = s_merge_params(p, &s_params_defaults[0], merged, sizeof(merged), err);
+        if (ret < 0 || (ret = rf_x264_open(p, merged, e->st->codecpar, &e->x264, err)) < 0)
+            goto out;
+        e->st->sample_aspect_ratio = e->st->codecpar->sample_aspect_ratio;
+    } else {
+        if (!(e->ctx = avcodec_alloc_context3(codec))) {
+            ret = rf_err_set(err, RF_ENOMEM, "encoder '%s': out of memory", p->codec);
+            goto out;
+        }
+        AVCodecContext *c = e->ctx;
+        c->width = p->width;
+        c->height = p->height;
+        c->pix_fmt = p->pix_fmt;
+        c->time_base = e->time_base;
+        c->framerate = p->frame_rate;
+        if (p->sample_aspect_ratio.num > 0 && p->sample_aspect_ratio.den > 0)
+            c->sample_aspect_ratio = p->sample_aspect_ratio;
+        c->color_range = p->color_range;
+        c->color_primaries = p->color_primaries;
+        c->color_trc = p->color_trc;
+        c->colorspace = p->color_space;
+        c->chroma_sample_location = p->chroma_location;
+        if (p->gop > 0)
+            c->gop_size = p->gop;
+        if (p->bitrate > 0)
+            c->bit_rate = p->bitrate;
+        c->thread_count = p->threads;
+        c->flags |= AV_CODEC_FLAG_GLOBAL_HEADER | AV_CODEC_FLAG_CLOSED_GOP;
+
+        ret = s_options(p, c, &opts, err);
+        if (ret < 0)
+            goto out;
+        ret = avcodec_open2(c, codec, &opts);
+        if (ret < 0) {
+            ret = rf_err_set(err, RF_EMEDIA, "encoder '%s' failed to open: %s", p->codec,
+                             av_err2str(ret));
+            goto out;
+        }
+        const AVDictionaryEntry *left = av_dict_get(opts, "", NULL, AV_DICT_IGNORE_SUFFIX);
+        if (left) {
+            ret = rf_err_set(err, RF_EINVAL, "encoder '%s' has no option '%s'", p->codec,
+                             left->key);
+            goto out;
+        }
+        ret = avcodec_parameters_from_context(e->st->codecpar, c);
+        if (ret < 0) {
+            ret = rf_err_set(err, RF_EMEDIA, "'%s': %s", out_path, av_err2str(ret));
+            goto out;
+        }
+        e->st->sample_aspect_ratio = c->sample_aspect_ratio;
     }
-    e->st->time_base = c->time_base;
+    e->st->time_base = e->time_base;
     e->st->avg_frame_rate = p->frame_rate;
     e->st->r_frame_rate = p->frame_rate;
-    e->st->sample_aspect_ratio = c->sample_aspect_ratio;
     ret = avio_open(&e->fmt->pb, out_path, AVIO_FLAG_WRITE);
     if (ret < 0) {
         ret = rf_err_set(err, RF_EIO, "'%s': cannot create (%s)", out_path, av_err2str(ret));
@@ -253,19 +312,25 @@ int rf_encoder_write(rf_encoder_t *e, const AVFrame *frame, rf_err_t *err)
 {
     if (e->finished)
         return rf_err_set(err, RF_EINVAL, "encoder '%s': write after finish", e->codec);
-    if (frame->format != e->ctx->pix_fmt || frame->width != e->ctx->width ||
-        frame->height != e->ctx->height) {
+    if (frame->format != e->pix_fmt || frame->width != e->width || frame->height != e->height) {
         const char *got = av_get_pix_fmt_name(frame->format);
         return rf_err_set(err, RF_EINVAL,
                           "encoder '%s': frame %" PRId64 " is %dx%d %s, the encoder was opened "
                           "for %dx%d %s",
                           e->codec, e->next_pts, frame->width, frame->height, got ? got : "?",
-                          e->ctx->width, e->ctx->height, av_get_pix_fmt_name(e->ctx->pix_fmt));
+                          e->width, e->height, av_get_pix_fmt_name(e->pix_fmt));
     }
     if (frame->pts != e->next_pts)
         return rf_err_set(err, RF_EINVAL,
                           "encoder '%s': frame pts %" PRId64 " is not the next local index %" PRId64,
                           e->codec, frame->pts, e->next_pts);
+    if (e->x264) {
+        int rc = s_x264_step(e, frame, err);
+        if (rc < 0)
+            return rf_err_prefix(err, "local frame %" PRId64 ": ", e->next_pts);
+        e->next_pts++;
+        return 0;
+    }
     int ret = av_frame_ref(e->frame, frame);
     if (ret < 0)
         return rf_err_set(err, RF_ENOMEM, "encoder '%s': %s", e->codec, av_err2str(ret));
@@ -287,13 +352,20 @@ int rf_encoder_finish(rf_encoder_t *e, rf_err_t *err)
     if (e->finished)
         return 0;
     e->finished = true;
-    int ret = avcodec_send_frame(e->ctx, NULL);
-    if (ret < 0)
-        return rf_err_set(err, RF_EMEDIA, "encoder '%s': flush failed (%s)", e->codec,
-                          av_err2str(ret));
-    ret = s_write_packets(e, err);
-    if (ret < 0)
-        return ret;
+    int ret;
+    if (e->x264) {
+        while (rf_x264_delayed(e->x264) > 0)
+            if ((ret = s_x264_step(e, NULL, err)) < 0)
+                return ret;
+    } else {
+        ret = avcodec_send_frame(e->ctx, NULL);
+        if (ret < 0)
+            return rf_err_set(err, RF_EMEDIA, "encoder '%s': flush failed (%s)", e->codec,
+                              av_err2str(ret));
+        ret = s_write_packets(e, err);
+        if (ret < 0)
+            return ret;
+    }
     ret = av_write_trailer(e->fmt);
     e->header_written = false;
     if (ret < 0)
@@ -309,6 +381,17 @@ void rf_encoder_on_packet(rf_encoder_t *e, rf_encoder_packet_fn fn, void *arg)
 {
     e->on_packet = fn;
     e->on_packet_arg = arg;
+}
+
+int rf_encoder_on_recon(rf_encoder_t *e, rf_encoder_recon_fn fn, void *arg)
+{
+    if (!e->x264)
+        return RF_EUNAVAIL;
+    if (!e->recon && !(e->recon = av_frame_alloc()))
+        return RF_ENOMEM;
+    e->on_recon = fn;
+    e->on_recon_arg = arg;
+    return 0;
 }
 
 const AVCodecParameters *rf_encoder_params(const rf_encoder_t *e)
@@ -332,6 +415,8 @@ void rf_encoder_destroy(rf_encoder_t **pe)
         avformat_free_context(e->fmt);
     }
     avcodec_free_context(&e->ctx);
+    rf_x264_close(&e->x264);
+    av_frame_free(&e->recon);
     av_packet_free(&e->pkt);
     av_frame_free(&e->frame);
     free(e->path);

@@ -123,6 +123,15 @@ int rf_encoder_write(rf_encoder_t *e, const AVFrame *frame, rf_err_t *err);
 typedef int (*rf_encoder_packet_fn)(void *arg, const AVPacket *pkt, rf_err_t *err);
 void rf_encoder_on_packet(rf_encoder_t *e, rf_encoder_packet_fn fn, void *arg);
 
+/* Reconstructed frames: when the encoder can give them (libx264 driven directly: 8-bit 4:2:0 and
+ * only the options x264-params, tune, profile), fn sees every picture exactly as a decoder of the
+ * packets will produce it - yuv420p, pts = its local index - in coding order, right before its
+ * packet goes to the muxer (the frame is the encoder's until fn returns: av_frame_ref or clone it to
+ * keep it). Hashing these is rf_media_checksum's definition without decoding the output again.
+ * Returns RF_EUNAVAIL (and changes nothing) when this encoder cannot. */
+typedef int (*rf_encoder_recon_fn)(void *arg, const AVFrame *frame, rf_err_t *err);
+int rf_encoder_on_recon(rf_encoder_t *e, rf_encoder_recon_fn fn, void *arg);
+
 /* The output stream's parameters (extradata included): what a demuxer of the file would report. */
 const AVCodecParameters *rf_encoder_params(const rf_encoder_t *e);
 AVRational rf_encoder_time_base(const rf_encoder_t *e);
@@ -163,6 +172,14 @@ int rf_frame_hasher_new(const AVCodecParameters *par, AVRational time_base,
                         rf_err_t *err);
 /* Decodes pkt and hashes every frame it completes; pkt NULL = end of stream (drains). */
 int rf_frame_hasher_send(rf_frame_hasher_t *h, const AVPacket *pkt, rf_err_t *err);
+
+/* A hasher of already decoded frames (an encoder's reconstructions, rf_encoder_on_recon): no
+ * decoder. rf_frame_hasher_send_frame takes them in coding order with pts = local index and hashes
+ * them in presentation order; rf_frame_hasher_send(h, NULL) ends the stream and fails if a local
+ * index is missing. */
+int rf_frame_hasher_new_frames(rf_frame_hash_fn per_frame, void *arg, rf_frame_hasher_t **out,
+                               rf_err_t *err);
+int rf_frame_hasher_send_frame(rf_frame_hasher_t *h, const AVFrame *frame, rf_err_t *err);
 /* Frames hashed so far; after the drain, the digest over their SHA-256s (rf_media_checksum's). */
 uint64_t rf_frame_hasher_frames(const rf_frame_hasher_t *h);
 void rf_frame_hasher_digest(rf_frame_hasher_t *h, uint8_t digest[RF_SHA256_LEN]);

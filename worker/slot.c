@@ -440,7 +440,8 @@ struct s_pipe {
     rf_pass_chain_t *chain;         /* used by the pass stage only; NULL = empty pipeline */
     s_queue_t frames;               /* decode -> passes */
     s_queue_t encode;               /* passes (or decode) -> encode */
-    s_queue_t packets;              /* encode -> verify */
+    s_queue_t packets;              /* encode -> verify: packets, or reconstructed frames (recon) */
+    bool recon;                     /* the encoder hands out its reconstructions: hash those */
     rf_encoder_t *enc;              /* opened by the encode stage on its first frame */
     rf_encoder_t *side[2];          /* seam head / tail parts (ffv1), opened on their first frame */
     char side_path[2][4400];
@@ -770,6 +771,21 @@ static int s_on_packet(void *arg, const AVPacket *pkt, rf_err_t *err)
     return 0;
 }
 
+/* The encoder's reconstruction hook (libx264 driven directly): a reference to every picture, as a
+ * decoder of the chunk will see it, goes to the verify stage - no decode of our own output. */
+static int s_on_recon(void *arg, const AVFrame *frame, rf_err_t *err)
+{
+    s_pipe_t *p = arg;
+    AVFrame *copy = av_frame_clone(frame);
+    if (!copy)
+        return rf_err_set(err, RF_ENOMEM, "out of memory");
+    if (!s_q_push(p, &p->packets, (void **)&copy, &p->time[S_ENCODE].wait_out_ns)) {
+        av_frame_free(&copy);
+        return rf_err_set(err, RF_ECANCELED, "the pipeline stopped");
+    }
+    return 0;
+}
+
 /* The hasher's per-frame hook (verify stage): keeps the list the coordinator can sample. */
 static void s_on_hash(void *arg, int64_t index, const uint8_t sha[RF_SHA256_LEN])
 {
@@ -827,6 +843,12 @@ static int s_encoder_open(s_pipe_t *p, const AVFrame *f, rf_err_t *err)
     int rc = rf_encoder_open(&ep, p->out_path, &p->enc, err);
     if (rc)
         return rc;
+    /* Nothing is queued yet: the verify stage learns the item type with the first item. */
+    if (rf_encoder_on_recon(p->enc, s_on_recon, p) == 0) {
+        p->recon = true;
+        p->packets.free_item = s_free_frame;
+        return rf_frame_hasher_new_frames(s_on_hash, p, &p->hasher, err);
+    }
     rc = rf_frame_hasher_new(rf_encoder_params(p->enc), rf_encoder_time_base(p->enc), s_on_hash, p,
                              &p->hasher, err);
     if (rc)
@@ -976,30 +998,37 @@ out:
     return NULL;
 }
 
-/* ---- stage 4: verify (decode the encoder's packets as they come, hash every frame) ------------- */
+/* ---- stage 4: verify (hash every frame of the output: the encoder's reconstructions, or the ----
+ * ---- encoder's packets decoded as they come) ------------------------------------------------- */
 
 static void *s_verify_main(void *arg)
 {
     s_pipe_t *p = arg;
     s_stage_time_t *t = &p->time[S_VERIFY];
     rf_err_t err = {0};
-    AVPacket *pkt = NULL;
+    void *item = NULL;
     int rc;
 
     t->started_ns = rf_now_ns();
     for (;;) {
-        av_packet_free(&pkt);
-        pkt = s_q_pop(p, &p->packets, &t->wait_in_ns);
-        if (!pkt || s_pipe_stopped(p))
+        item = s_q_pop(p, &p->packets, &t->wait_in_ns);
+        if (!item || s_pipe_stopped(p))
             break;
-        /* the encode stage made the hasher before it pushed the first packet (queue lock) */
-        rc = rf_frame_hasher_send(p->hasher, pkt, &err);
+        /* the encode stage made the hasher (and set recon) before it pushed the first item */
+        if (p->recon) {
+            rc = rf_frame_hasher_send_frame(p->hasher, item, &err);
+            av_frame_free((AVFrame **)&item);
+        } else {
+            rc = rf_frame_hasher_send(p->hasher, item, &err);
+            av_packet_free((AVPacket **)&item);
+        }
         if (rc) {
             s_pipe_fail(p, rc, "encode", true, "checking the encoded chunk: %s", err.msg);
             break;
         }
     }
-    av_packet_free(&pkt);
+    if (item)
+        p->packets.free_item(&item);
     if (!atomic_load(&p->failed) && p->hasher) {
         rc = rf_frame_hasher_send(p->hasher, NULL, &err);
         if (rc) {

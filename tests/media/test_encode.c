@@ -179,12 +179,147 @@ static void test_errors(void **state)
     assert_non_null(strstr(err.msg, "no such encoder"));
 }
 
+/* ---- libx264's reconstructed frames (rf_encoder_on_recon) ---- */
+
+typedef struct s_list {
+    uint8_t sha[400][RF_SHA256_LEN];
+    int64_t n;
+} s_list_t;
+
+static void s_collect(void *arg, int64_t index, const uint8_t sha[RF_SHA256_LEN])
+{
+    s_list_t *l = arg;
+    assert_int_equal(index, l->n);
+    assert_true(l->n < 400);
+    memcpy(l->sha[l->n++], sha, RF_SHA256_LEN);
+}
+
+static int s_to_hasher(void *arg, const AVFrame *frame, rf_err_t *err)
+{
+    return rf_frame_hasher_send_frame(arg, frame, err);
+}
+
+/* Encodes n frames of a moving, textured w x h picture with the given x264 settings, hashing the
+ * encoder's reconstructions; then decodes the file with FFmpeg and wants the same per-frame
+ * SHA-256s and digest (rf_media_checksum: what the coordinator checks). */
+static void s_recon_matches_decode(int w, int h, int n, int gop, const char *preset, int crf,
+                                   const char *x264_params)
+{
+    char dir[512], path[1100];
+    rf_tmpdir(dir, sizeof(dir));
+    snprintf(path, sizeof(path), "%s/recon.nut", dir);
+    const char *keys[] = {"x264-params"}, *values[] = {x264_params};
+    rf_encode_params_t p = {.codec = "libx264", .crf = crf, .preset = preset,
+                            .pix_fmt = AV_PIX_FMT_YUV420P, .width = w, .height = h,
+                            .frame_rate = {25, 1}, .sample_aspect_ratio = {1, 1}, .gop = gop,
+                            .opt_keys = keys, .opt_values = values, .nopts = x264_params ? 1 : 0};
+    rf_encoder_t *enc = NULL;
+    rf_frame_hasher_t *hasher = NULL;
+    rf_err_t err = {0};
+    static s_list_t mine, theirs;
+    memset(&mine, 0, sizeof(mine));
+    memset(&theirs, 0, sizeof(theirs));
+    if (rf_encoder_open(&p, path, &enc, &err))
+        fail_msg("open: %s", err.msg);
+    assert_int_equal(rf_frame_hasher_new_frames(s_collect, &mine, &hasher, &err), 0);
+    assert_int_equal(rf_encoder_on_recon(enc, s_to_hasher, hasher), 0);
+    uint32_t seed = 12345;
+    for (int i = 0; i < n; i++) {
+        AVFrame *f = av_frame_alloc();
+        f->format = AV_PIX_FMT_YUV420P;
+        f->width = w;
+        f->height = h;
+        assert_int_equal(av_frame_get_buffer(f, 0), 0);
+        for (int pl = 0; pl < 3; pl++) {
+            int pw = pl ? (w + 1) / 2 : w, ph = pl ? (h + 1) / 2 : h;
+            for (int y = 0; y < ph; y++)
+                for (int x = 0; x < pw; x++) {
+                    seed = seed * 1664525u + 1013904223u; /* grain, so B-frames have residuals */
+                    int v = ((x + 3 * i) ^ (y + 2 * i)) * (pl + 1) + (int)(seed >> 28);
+                    f->data[pl][y * f->linesize[pl] + x] = (uint8_t)(v & 0xff);
+                }
+        }
+        f->pts = i;
+        if (rf_encoder_write(enc, f, &err))
+            fail_msg("write %d: %s", i, err.msg);
+        av_frame_free(&f);
+    }
+    if (rf_encoder_finish(enc, &err))
+        fail_msg("finish: %s", err.msg);
+    assert_int_equal(rf_frame_hasher_send(hasher, NULL, &err), 0);
+    uint8_t d_mine[RF_SHA256_LEN], d_theirs[RF_SHA256_LEN];
+    rf_frame_hasher_digest(hasher, d_mine);
+    assert_int_equal(rf_frame_hasher_frames(hasher), n);
+    rf_frame_hasher_destroy(&hasher);
+    rf_encoder_destroy(&enc);
+
+    uint64_t frames = 0;
+    if (rf_media_checksum(path, &frames, d_theirs, s_collect, &theirs, &err))
+        fail_msg("checksum: %s", err.msg);
+    assert_int_equal(frames, n);
+    assert_int_equal(mine.n, n);
+    for (int i = 0; i < n; i++)
+        if (memcmp(mine.sha[i], theirs.sha[i], RF_SHA256_LEN) != 0)
+            fail_msg("%dx%d %s: frame %d: reconstruction differs from the decoded frame", w, h,
+                     preset, i);
+    assert_memory_equal(d_mine, d_theirs, RF_SHA256_LEN);
+    rf_tmpdir_remove(dir);
+}
+
+static void test_x264_recon(void **state)
+{
+    (void)state;
+    rf_encoder_t *enc = NULL;
+    rf_err_t err = {0};
+    rf_encode_params_t p = {.codec = "libx264", .crf = -1, .pix_fmt = AV_PIX_FMT_YUV420P,
+                            .width = 64, .height = 64, .frame_rate = {25, 1}};
+    char dir[512], path[1100];
+    rf_tmpdir(dir, sizeof(dir));
+    snprintf(path, sizeof(path), "%s/probe.nut", dir);
+    assert_int_equal(rf_encoder_open(&p, path, &enc, &err), 0);
+    int direct = rf_encoder_on_recon(enc, s_to_hasher, NULL);
+    rf_encoder_destroy(&enc);
+    rf_tmpdir_remove(dir);
+    if (direct == RF_EUNAVAIL)
+        skip(); /* built without libx264's headers: the FFmpeg path, tested above */
+    assert_int_equal(direct, 0);
+    /* B-pyramid reordering, several GOPs, a size that is no multiple of 16 (cropped SPS) */
+    s_recon_matches_decode(202, 118, 75, 24, "veryfast", 30, NULL);
+    /* slower analysis: more references, weighted prediction, CABAC, trellis */
+    s_recon_matches_decode(160, 96, 40, 0, "medium", 20, NULL);
+    /* no deblocking and intra-only: other paths through reconstruction */
+    s_recon_matches_decode(96, 64, 20, 1, "ultrafast", 35, "no-deblock=1");
+}
+
+/* Options the direct path does not map go through FFmpeg's wrapper, which has no reconstruction:
+ * the caller is told so and decodes instead. */
+static void test_x264_recon_unavailable(void **state)
+{
+    (void)state;
+    char dir[512], path[1100];
+    rf_tmpdir(dir, sizeof(dir));
+    snprintf(path, sizeof(path), "%s/ffmpeg.nut", dir);
+    const char *keys[] = {"a53cc"}, *values[] = {"0"};
+    rf_encode_params_t p = {.codec = "libx264", .crf = -1, .pix_fmt = AV_PIX_FMT_YUV420P,
+                            .width = 64, .height = 64, .frame_rate = {25, 1},
+                            .opt_keys = keys, .opt_values = values, .nopts = 1};
+    rf_encoder_t *enc = NULL;
+    rf_err_t err = {0};
+    if (rf_encoder_open(&p, path, &enc, &err))
+        fail_msg("open: %s", err.msg);
+    assert_int_equal(rf_encoder_on_recon(enc, s_to_hasher, NULL), RF_EUNAVAIL);
+    rf_encoder_destroy(&enc);
+    rf_tmpdir_remove(dir);
+}
+
 int main(void)
 {
     av_log_set_level(AV_LOG_ERROR);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ffv1),
         cmocka_unit_test(test_x264),
+        cmocka_unit_test(test_x264_recon),
+        cmocka_unit_test(test_x264_recon_unavailable),
         cmocka_unit_test(test_headers_independent_of_threads),
         cmocka_unit_test(test_errors),
     };
