@@ -109,8 +109,13 @@ int rf_cli_render(const rf_cli_args_t *a)
     rf_coordinator_config_t *ccfg = NULL;
     rf_worker_config_t *wcfg = NULL;
 
+    /* Coordinator and workers share this host, so the blob store is shared storage: inputs are
+     * read in place and results hard-linked in, never copied over the blob socket. */
+    char blobs[PATH_MAX + 16];
+    snprintf(blobs, sizeof(blobs), "%s/blobs", state);
     if (rf_coordinator_config_load(NULL, &ccfg, &err) ||
         rf_config_set_string(&ccfg->state_dir, state) ||
+        rf_config_set_string(&ccfg->shared_blobs, blobs) ||
         rf_config_set_string(&ccfg->listen_workers, "tcp://127.0.0.1:*") ||
         rf_config_set_string(&ccfg->listen_clients, "tcp://127.0.0.1:*") ||
         rf_config_set_string(&ccfg->listen_blobs, "tcp://127.0.0.1:*") ||
@@ -136,7 +141,8 @@ int rf_cli_render(const rf_cli_args_t *a)
         if (rf_worker_config_load(NULL, &wcfg, &err) ||
             rf_config_set_string(&wcfg->coordinator, rf_coordinator_endpoint(coord, RF_EP_WORKERS)) ||
             rf_config_set_string(&wcfg->blobs, rf_coordinator_endpoint(coord, RF_EP_BLOBS)) ||
-            rf_config_set_string(&wcfg->name, name) || rf_config_set_string(&wcfg->cache_dir, cache)) {
+            rf_config_set_string(&wcfg->name, name) || rf_config_set_string(&wcfg->cache_dir, cache) ||
+            rf_config_set_string(&wcfg->shared_blobs, blobs)) {
             fprintf(stderr, "reelfarm: %s\n", err.code ? err.msg : "out of memory");
             goto out;
         }

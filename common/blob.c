@@ -22,6 +22,7 @@
 #include "blob.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
@@ -159,6 +160,129 @@ int rf_blob_commit(const char *blob_dir, const char *tmp_path, char sha_hex[RF_S
     if (size != NULL)
         *size = bytes;
     return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Shared storage (blob.h)
+ */
+
+static int s_write_all(int fd, const void *data, size_t len);
+
+static bool s_store_id_valid(const char *id)
+{
+    if (strlen(id) != RF_BLOB_STORE_ID_LEN)
+        return false;
+    for (const char *p = id; *p; p++)
+        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+            return false;
+    return true;
+}
+
+static int s_read_store_id(const char *path, char id[RF_BLOB_STORE_ID_LEN + 1], rf_err_t *err)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return errno == ENOENT ? rf_err_set(err, RF_ENOENT, "'%s': no such file", path)
+                               : rf_err_set(err, RF_EIO, "'%s': %s", path, strerror(errno));
+    char line[80] = "";
+    bool ok = fgets(line, sizeof(line), f) != NULL;
+    fclose(f);
+    line[strcspn(line, "\r\n")] = '\0';
+    if (!ok || !s_store_id_valid(line))
+        return rf_err_set(err, RF_EINVAL, "'%s': not a store id (expected %d hex digits)", path,
+                          RF_BLOB_STORE_ID_LEN);
+    memcpy(id, line, RF_BLOB_STORE_ID_LEN + 1);
+    return 0;
+}
+
+int rf_blob_store_id(const char *blob_dir, bool create, char id[RF_BLOB_STORE_ID_LEN + 1],
+                     rf_err_t *err)
+{
+    char path[4200], tmp[4300];
+    if (snprintf(path, sizeof(path), "%s/store-id", blob_dir) >= (int)sizeof(path))
+        return rf_err_set(err, RF_ETOOBIG, "blob folder '%s': path too long", blob_dir);
+    int rc = s_read_store_id(path, id, err);
+    if (rc != RF_ENOENT || !create)
+        return rc;
+    uint8_t raw[RF_BLOB_STORE_ID_LEN / 2];
+    randombytes_buf(raw, sizeof(raw));
+    rf_hex(raw, sizeof(raw), id);
+    snprintf(tmp, sizeof(tmp), "%s.%d.tmp", path, (int)getpid());
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        return rf_err_set(err, RF_EIO, "'%s': %s", tmp, strerror(errno));
+    bool ok = fprintf(f, "%s\n", id) > 0;
+    ok &= fflush(f) == 0 && fsync(fileno(f)) == 0;
+    ok &= fclose(f) == 0;
+    /* link, not rename: when two coordinators race on a new store, the first id stays */
+    if (!ok || (link(tmp, path) != 0 && errno != EEXIST)) {
+        rc = rf_err_set(err, RF_EIO, "'%s': cannot write the store id: %s", path, strerror(errno));
+        unlink(tmp);
+        return rc;
+    }
+    unlink(tmp);
+    return s_read_store_id(path, id, err);
+}
+
+int rf_blob_get_local(const char *blob_dir, const char *sha_hex, uint64_t size, char *path,
+                      size_t path_size, rf_err_t *err)
+{
+    if (!rf_sha256_hex_valid(sha_hex))
+        return rf_err_set(err, RF_EINVAL, "blob name '%.80s' is not a SHA-256", sha_hex);
+    if (rf_blob_path(blob_dir, sha_hex, path, path_size) != 0)
+        return rf_err_set(err, RF_ETOOBIG, "blob folder '%s': path too long", blob_dir);
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return rf_err_set(err, errno == ENOENT ? RF_ENOENT : RF_EIO, "shared blob '%s': %s", path,
+                          strerror(errno));
+    if ((uint64_t)st.st_size != size)
+        return rf_err_set(err, RF_EVERIFY, "shared blob '%s' has %lld bytes, expected %" PRIu64,
+                          path, (long long)st.st_size, size);
+    uint8_t want[RF_SHA256_LEN], got[RF_SHA256_LEN];
+    uint64_t bytes = 0;
+    rf_sha256_from_hex(sha_hex, want);
+    int rc = rf_sha256_file(path, got, &bytes);
+    if (rc != 0)
+        return rf_err_set(err, rc, "shared blob '%s': cannot read: %s", path, rf_strerror(rc));
+    if (memcmp(want, got, sizeof(want)) != 0)
+        return rf_err_set(err, RF_EVERIFY, "shared blob '%s' does not hash to its name", path);
+    return 0;
+}
+
+int rf_blob_put_local(const char *blob_dir, const char *src_path,
+                      char sha_hex[RF_SHA256_HEX_LEN + 1], uint64_t *size, rf_err_t *err)
+{
+    char tmp[4400];
+    int rc = rf_blob_tmp_path(blob_dir, "put", tmp, sizeof(tmp));
+    if (rc != 0)
+        return rf_err_set(err, rc, "shared blob folder '%s': cannot make a temp file", blob_dir);
+    if (link(src_path, tmp) != 0) { /* another filesystem (EXDEV) or no links: copy */
+        int in = open(src_path, O_RDONLY | O_CLOEXEC);
+        int out = in < 0 ? -1 : open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        char *buf = out < 0 ? NULL : malloc(RF_BLOB_PIECE);
+        ssize_t n = 0;
+        rc = buf ? 0 : RF_EIO;
+        while (!rc && (n = read(in, buf, RF_BLOB_PIECE)) != 0) {
+            if (n < 0 && errno == EINTR)
+                continue;
+            rc = n < 0 ? RF_EIO : s_write_all(out, buf, (size_t)n);
+        }
+        int saved = errno;
+        free(buf);
+        if (out >= 0 && close(out) != 0 && !rc)
+            rc = RF_EIO;
+        if (in >= 0)
+            close(in);
+        if (rc) {
+            unlink(tmp);
+            return rf_err_set(err, RF_EIO, "copying '%s' into the shared store '%s': %s", src_path,
+                              blob_dir, strerror(saved));
+        }
+    }
+    rc = rf_blob_commit(blob_dir, tmp, sha_hex, size, err);
+    if (rc != 0)
+        unlink(tmp);
+    return rc;
 }
 
 /* ---------------------------------------------------------------------------------------------

@@ -27,6 +27,7 @@
 
 #include <stdatomic.h>
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "error.h"
@@ -50,6 +51,32 @@ int rf_blob_commit(const char *blob_dir, const char *tmp_path, char sha_hex[RF_S
 
 /* Creates a unique temp file path inside <blob_dir>/tmp/ (the folder is created). */
 int rf_blob_tmp_path(const char *blob_dir, const char *tag, char *path, size_t size);
+
+/* ---- shared storage: a blob store that the coordinator and workers all mount ------------------
+ *
+ * With `shared_blobs: DIR` the coordinator keeps its blob store in DIR and names it with a random
+ * id in DIR/store-id; it tells workers the id in Welcome. A worker whose own `shared_blobs` folder
+ * holds the same id reads input slices from the store and commits its results into it, instead of
+ * moving the bytes over the blob socket; the coordinator then finds them by hash as if uploaded. A
+ * worker whose folder holds another id (or none: not mounted) says so and uses the socket. */
+#define RF_BLOB_STORE_ID_LEN 32
+
+/* Reads <blob_dir>/store-id into id (32 lowercase hex + NUL). With create, a store without one
+ * gets a new random id first (written to a temp file, fsynced, renamed). RF_ENOENT when there is
+ * none and create is false. */
+int rf_blob_store_id(const char *blob_dir, bool create, char id[RF_BLOB_STORE_ID_LEN + 1],
+                     rf_err_t *err);
+
+/* The path of blob sha_hex in a shared store, after checking it is there with `size` bytes and
+ * hashes to sha_hex (RF_ENOENT when missing, RF_EVERIFY when its size or hash is wrong). */
+int rf_blob_get_local(const char *blob_dir, const char *sha_hex, uint64_t size, char *path,
+                      size_t path_size, rf_err_t *err);
+
+/* Puts a copy of src_path into a shared store (hard link when the store is on the same filesystem,
+ * else a copy to the store's tmp/ folder), committed like an upload (rf_blob_commit): fsynced,
+ * hashed, renamed to its hash. sha_hex and size (may be NULL) are set. */
+int rf_blob_put_local(const char *blob_dir, const char *src_path,
+                      char sha_hex[RF_SHA256_HEX_LEN + 1], uint64_t *size, rf_err_t *err);
 
 typedef struct rf_blob_server rf_blob_server_t;
 

@@ -182,6 +182,8 @@ typedef struct rf_coordinator_config {
     char *http_listen;      /* default 127.0.0.1:7603; "" disables; HOST:PORT, port 0 = any */
     char *http_token_file;  /* file holding the token; required when http_listen is not loopback */
     char *http_web_dir;     /* dashboard files; default: found next to the binary */
+    char *shared_blobs;     /* blob store on storage the workers mount too; default: the state
+                             * folder's blobs/ (workers get every byte over the blob socket) */
 } rf_coordinator_config_t;
 
 typedef struct rf_worker_config {
@@ -195,6 +197,8 @@ typedef struct rf_worker_config {
     char *log_level;
     char **pass_dirs;       /* folders of pass plugins (*.so) loaded at start; default none */
     size_t npass_dirs;      /* at most 16 */
+    char *shared_blobs;     /* this host's mount of the coordinator's shared blob store; used when
+                             * its store id matches the coordinator's (common/blob.h) */
 } rf_worker_config_t;
 
 /* Defaults, then the file (when path is not NULL). Command-line flags are applied by main.c. */

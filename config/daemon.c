@@ -316,7 +316,7 @@ int rf_coordinator_config_load(const char *path, rf_coordinator_config_t **out, 
     rf_yfield_t f[] = {{.key = "version"},      {.key = "state_dir"},   {.key = "listen"},
                        {.key = "heartbeat_ms"}, {.key = "liveness"},    {.key = "task_timeout_s"},
                        {.key = "max_attempts"}, {.key = "media_roots"}, {.key = "log_level"},
-                       {.key = "verify"}, {.key = "http"}};
+                       {.key = "verify"}, {.key = "http"}, {.key = "shared_blobs"}};
     rf_coordinator_config_t *cfg = NULL;
     s_file_t file;
     int rc = 0;
@@ -362,6 +362,8 @@ int rf_coordinator_config_load(const char *path, rf_coordinator_config_t **out, 
     }
     if (rc == 0 && f[10].node)
         rc = s_http(&file, &f[10], cfg);
+    if (rc == 0 && f[11].node)
+        rc = s_folder(&file, &f[11], "shared_blobs", &cfg->shared_blobs);
     if (rc)
         goto cleanup;
 done:
@@ -389,6 +391,7 @@ void rf_coordinator_config_destroy(rf_coordinator_config_t **cfgp)
     free(cfg->http_listen);
     free(cfg->http_token_file);
     free(cfg->http_web_dir);
+    free(cfg->shared_blobs);
     for (i = 0; i < cfg->nmedia_roots; i++)
         free(cfg->media_roots[i]);
     free(cfg->media_roots);
@@ -495,7 +498,8 @@ int rf_worker_config_load(const char *path, rf_worker_config_t **out, rf_err_t *
 {
     rf_yfield_t f[] = {{.key = "version"},       {.key = "coordinator"}, {.key = "blobs"},
                        {.key = "name"},          {.key = "slots"},       {.key = "cache_dir"},
-                       {.key = "drain_grace_s"}, {.key = "log_level"},   {.key = "pass_dirs"}};
+                       {.key = "drain_grace_s"}, {.key = "log_level"},   {.key = "pass_dirs"},
+                       {.key = "shared_blobs"}};
     rf_worker_config_t *cfg = NULL;
     s_file_t file;
     int rc = 0;
@@ -537,6 +541,8 @@ int rf_worker_config_load(const char *path, rf_worker_config_t **out, rf_err_t *
             rc = s_log_level(&file, &f[7], &cfg->log_level);
         if (rc == 0 && f[8].node)
             rc = s_pass_dirs(&file, &f[8], cfg);
+        if (rc == 0 && f[9].node)
+            rc = s_folder(&file, &f[9], "shared_blobs", &cfg->shared_blobs);
         if (rc)
             goto cleanup;
     }
@@ -574,6 +580,7 @@ void rf_worker_config_destroy(rf_worker_config_t **cfgp)
     free(cfg->name);
     free(cfg->cache_dir);
     free(cfg->log_level);
+    free(cfg->shared_blobs);
     for (size_t i = 0; i < cfg->npass_dirs; i++)
         free(cfg->pass_dirs[i]);
     free(cfg->pass_dirs);

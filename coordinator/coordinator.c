@@ -149,6 +149,7 @@ struct rf_coordinator {
     char endpoints[3][256];
     char state_dir[4096];
     char blob_dir[4200];
+    char store_id[RF_BLOB_STORE_ID_LEN + 1]; /* the shared blob store's id; "" = not shared */
     int lock_fd;             /* <state>/lock, flock()ed for the coordinator's lifetime; -1 none */
     rf_store_t *store;
     int heartbeat_ms, liveness, task_timeout_s, max_attempts;
@@ -1658,6 +1659,7 @@ static void s_on_hello(rf_coordinator_t *c, const void *rid, size_t rid_len, con
     wel.worker_id = w->name;
     wel.n_drop_leases = ndrop;
     wel.drop_leases = drop;
+    wel.blob_store_id = c->store_id;
     Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
     env.body_case = REELFARM__ENVELOPE__BODY_WELCOME;
     env.welcome = &wel;
@@ -2988,14 +2990,28 @@ int rf_coordinator_new(const rf_coordinator_config_t *cfg, rf_coordinator_t **ou
     c->lock_fd = -1;
     c->next_lease = (uint64_t)rf_wall_ms() << 12; /* unique across restarts */
     snprintf(c->state_dir, sizeof(c->state_dir), "%s", cfg->state_dir);
-    snprintf(c->blob_dir, sizeof(c->blob_dir), "%s/blobs", c->state_dir);
+    if (cfg->shared_blobs && *cfg->shared_blobs)
+        snprintf(c->blob_dir, sizeof(c->blob_dir), "%s", cfg->shared_blobs);
+    else
+        snprintf(c->blob_dir, sizeof(c->blob_dir), "%s/blobs", c->state_dir);
     if (mkdir(c->state_dir, 0700) != 0 && errno != EEXIST) {
         rc = rf_err_set(err, RF_EIO, "state dir '%s': %s", c->state_dir, strerror(errno));
         goto fail;
     }
-    if (mkdir(c->blob_dir, 0700) != 0 && errno != EEXIST) {
-        rc = rf_err_set(err, RF_EIO, "'%s': %s", c->blob_dir, strerror(errno));
+    /* A shared store is read and written by workers on other hosts: group-accessible. */
+    if (mkdir(c->blob_dir, cfg->shared_blobs ? 0770 : 0700) != 0 && errno != EEXIST) {
+        rc = rf_err_set(err, RF_EIO, "%s '%s': %s", cfg->shared_blobs ? "shared_blobs" : "blob folder",
+                        c->blob_dir, strerror(errno));
         goto fail;
+    }
+    if (cfg->shared_blobs && *cfg->shared_blobs) {
+        rc = rf_blob_store_id(c->blob_dir, true, c->store_id, err);
+        if (rc) {
+            rf_err_prefix(err, "shared_blobs: ");
+            goto fail;
+        }
+        RF_INFO(COMP, "blob store on shared storage: '%s' (store id %s); workers that mount it "
+                "read inputs and commit results there", c->blob_dir, c->store_id);
     }
     rc = s_lock_state(c, err);
     if (rc)

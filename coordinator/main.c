@@ -33,7 +33,7 @@ static void s_usage(FILE *f)
     fprintf(f, "usage: reelfarm-coordinator --state DIR [--config FILE] [--listen-workers EP]\n"
                "                            [--listen-clients EP] [--listen-blobs EP]\n"
                "                            [--listen-http HOST:PORT] [--log-level LEVEL]\n"
-               "                            [--verify full|sample]\n");
+               "                            [--verify full|sample] [--shared-blobs DIR]\n");
 }
 
 int main(int argc, char **argv)
@@ -47,11 +47,12 @@ int main(int argc, char **argv)
         {"listen-http", required_argument, NULL, 'H'},
         {"log-level", required_argument, NULL, 'v'},
         {"verify", required_argument, NULL, 'V'},
+        {"shared-blobs", required_argument, NULL, 'S'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *state = NULL, *config = NULL, *lw = NULL, *lc = NULL, *lb = NULL, *level = NULL;
-    const char *verify = NULL, *lh = NULL;
+    const char *verify = NULL, *lh = NULL, *shared = NULL;
     int opt;
     while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (opt) {
@@ -61,6 +62,7 @@ int main(int argc, char **argv)
         case 'l': lc = optarg; break;
         case 'b': lb = optarg; break;
         case 'H': lh = optarg; break;
+        case 'S': shared = optarg; break;
         case 'v': level = optarg; break;
         case 'V':
             if (strcmp(optarg, "full") && strcmp(optarg, "sample")) {
@@ -91,6 +93,7 @@ int main(int argc, char **argv)
         (lc && rf_config_set_string(&cfg->listen_clients, lc)) ||
         (lb && rf_config_set_string(&cfg->listen_blobs, lb)) ||
         (lh && rf_config_set_string(&cfg->http_listen, lh)) ||
+        (shared && rf_config_set_string(&cfg->shared_blobs, shared)) ||
         (level && rf_config_set_string(&cfg->log_level, level))) {
         fprintf(stderr, "reelfarm-coordinator: out of memory\n");
         return 1;

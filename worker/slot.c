@@ -336,11 +336,23 @@ static void s_sweep_partials(const char *dir)
 }
 
 static int s_input(const rf_assignment_t *a, const rf_slot_env_t *env, const char *workdir,
-                   const atomic_int *cancel, char *path, size_t size, rf_slot_result_t *res)
+                   const atomic_int *cancel, char *path, size_t size, bool *shared,
+                   rf_slot_result_t *res)
 {
+    *shared = false;
     if (!*a->input_blob) {
         snprintf(path, size, "%s", a->input_path);
         return 0;
+    }
+    if (env->shared_blobs) { /* read in place: verified (size, SHA-256), never written */
+        rf_err_t serr = {0};
+        if (rf_blob_get_local(env->shared_blobs, a->input_blob, a->input_size, path, size, &serr) == 0) {
+            *shared = true;
+            return 0;
+        }
+        rf_log_ctx(RF_LOG_WARN, COMP, RF_LOG_CTX(a->job_id, a->chunk, a->attempt, NULL),
+                   "chunk %u of job %s: input %.12s not usable in the shared store (%s): fetching it "
+                   "over the blob socket", a->chunk, a->job_id, a->input_blob, serr.msg);
     }
     char partial_dir[4200], staged[4400];
     snprintf(path, size, "%s/input.nut", workdir);
@@ -367,6 +379,24 @@ static int s_input(const rf_assignment_t *a, const rf_slot_env_t *env, const cha
                    a->chunk, a->job_id, a->input_blob, xfer.resumed_from, xfer.bytes_after_resume,
                    xfer.reconnects);
     return 0;
+}
+
+/* A result (or seam part) into the coordinator's blob store: committed into the shared store when
+ * there is one, else (or when that fails) uploaded over the blob socket. */
+static int s_put(const rf_assignment_t *a, const rf_slot_env_t *env, const char *path,
+                 const atomic_int *cancel, char sha[RF_SHA256_HEX_LEN + 1], uint64_t *size,
+                 rf_err_t *err)
+{
+    if (env->shared_blobs) {
+        rf_err_t serr = {0};
+        if (rf_blob_put_local(env->shared_blobs, path, sha, size, &serr) == 0)
+            return 0;
+        rf_log_ctx(RF_LOG_WARN, COMP, RF_LOG_CTX(a->job_id, a->chunk, a->attempt, NULL),
+                   "chunk %u of job %s: cannot commit '%s' into the shared store (%s): uploading it "
+                   "over the blob socket", a->chunk, a->job_id, path, serr.msg);
+    }
+    return rf_blob_upload(env->zctx, env->blob_endpoint, path, sha, size, RF_TRANSFER_TIMEOUT_MS,
+                          cancel, NULL, err);
 }
 
 static const char *s_opt(const char *s)
@@ -1074,6 +1104,7 @@ int rf_slot_render(const rf_assignment_t *a, const rf_slot_env_t *env, const ato
 {
     memset(res, 0, sizeof(*res));
     char input[4400] = "", workdir[4200], out_path[4400];
+    bool input_shared = false; /* input is a blob of the shared store: never deleted here */
     rf_err_t err = {0};
     s_pipe_t *p = calloc(1, sizeof(*p));
     pthread_t threads[S_NSTAGES];
@@ -1112,7 +1143,7 @@ int rf_slot_render(const rf_assignment_t *a, const rf_slot_env_t *env, const ato
         rc = s_fail(res, RF_EIO, "internal", true, "cannot create '%s': %s", workdir, strerror(errno));
         goto out;
     }
-    rc = s_input(a, env, workdir, cancel, input, sizeof(input), res);
+    rc = s_input(a, env, workdir, cancel, input, sizeof(input), &input_shared, res);
     if (rc)
         goto out;
     rc = rf_decoder_open(input, &p->dec, &err);
@@ -1173,8 +1204,7 @@ int rf_slot_render(const rf_assignment_t *a, const rf_slot_env_t *env, const ato
                    a->chunk, a->job_id);
         res->digest[0] ^= 0x01;
     }
-    rc = rf_blob_upload(env->zctx, env->blob_endpoint, out_path, res->result_blob, &res->result_size,
-                        RF_TRANSFER_TIMEOUT_MS, cancel, NULL, &err);
+    rc = s_put(a, env, out_path, cancel, res->result_blob, &res->result_size, &err);
     if (rc) {
         rc = s_fail(res, rc, "transfer", true, "uploading the result: %s", err.msg);
         goto out;
@@ -1192,8 +1222,7 @@ int rf_slot_render(const rf_assignment_t *a, const rf_slot_env_t *env, const ato
             rc = s_fail(res, rc, "encode", true, "checking the seam %s part: %s", which, err.msg);
             goto out;
         }
-        rc = rf_blob_upload(env->zctx, env->blob_endpoint, p->side_path[s], res->seam[s].blob,
-                            &res->seam[s].size, RF_TRANSFER_TIMEOUT_MS, cancel, NULL, &err);
+        rc = s_put(a, env, p->side_path[s], cancel, res->seam[s].blob, &res->seam[s].size, &err);
         if (rc) {
             rc = s_fail(res, rc, "transfer", true, "uploading the seam %s part: %s", which, err.msg);
             goto out;
@@ -1217,7 +1246,7 @@ out:
         free(p);
     }
     unlink(out_path);
-    if (*a->input_blob && *input)
+    if (*a->input_blob && *input && !input_shared)
         unlink(input);
     rmdir(workdir);
     if (rc) {

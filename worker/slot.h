@@ -105,6 +105,9 @@ typedef struct rf_slot_env {
     const char *cache_dir;     /* per-lease folders (input slice, encoded chunk) live under leases/;
                                   input downloads cut short wait in partial/ to be resumed */
     rf_slot_fault_t fault;     /* test fault for this chunk (the worker applies @N); zero = none */
+    const char *shared_blobs;  /* the coordinator's blob store, mounted here (its store id matched
+                                  Welcome's): inputs are read from it and results committed into
+                                  it, not moved over the blob socket; NULL = socket only */
 } rf_slot_env_t;
 
 typedef struct rf_slot_result {

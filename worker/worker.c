@@ -15,6 +15,7 @@
 
 #include <libavutil/log.h>
 
+#include "blob.h"
 #include "codec.h"
 #include "gpu.h"
 #include "hash.h"
@@ -61,6 +62,7 @@ struct rf_worker {
     char name[64];
     char instance[33];
     char cache_dir[4096];
+    char shared_blobs[4096];     /* config shared_blobs; "" = none */
     int drain_grace_s;
     uint32_t nslots;
     w_slot_t slots[RF_WORKER_MAX_SLOTS];
@@ -317,6 +319,38 @@ static int s_connect(rf_worker_t *w)
     return 0;
 }
 
+/* Uses the shared blob store when this host's shared_blobs folder is the coordinator's store
+ * (same store id); otherwise says why not and moves bytes over the blob socket. Slots copy the
+ * env when they start, so a reconnect to another coordinator changes only later chunks. */
+static void s_shared_blobs(rf_worker_t *w, const char *coordinator_id)
+{
+    bool was = w->env.shared_blobs != NULL;
+    w->env.shared_blobs = NULL;
+    if (!*w->shared_blobs)
+        return;
+    if (!coordinator_id || !*coordinator_id) {
+        RF_WARN(COMP, "shared_blobs '%s': the coordinator keeps its blob store to itself (no "
+                "shared_blobs there): using the blob socket", w->shared_blobs);
+        return;
+    }
+    char id[RF_BLOB_STORE_ID_LEN + 1];
+    rf_err_t err = {0};
+    if (rf_blob_store_id(w->shared_blobs, false, id, &err) != 0) {
+        RF_WARN(COMP, "shared_blobs '%s' is not the coordinator's store (%s; is it mounted?): using "
+                "the blob socket", w->shared_blobs, err.msg);
+        return;
+    }
+    if (strcmp(id, coordinator_id) != 0) {
+        RF_WARN(COMP, "shared_blobs '%s' holds store %s, the coordinator's is %s: using the blob "
+                "socket", w->shared_blobs, id, coordinator_id);
+        return;
+    }
+    w->env.shared_blobs = w->shared_blobs;
+    if (!was)
+        RF_INFO(COMP, "shared_blobs '%s' is the coordinator's store %s: inputs and results go "
+                "through it", w->shared_blobs, id);
+}
+
 static void s_on_welcome(rf_worker_t *w, const Reelfarm__Welcome *wel)
 {
     w->welcomed = true;
@@ -334,6 +368,7 @@ static void s_on_welcome(rf_worker_t *w, const Reelfarm__Welcome *wel)
         }
     }
     RF_INFO(COMP, "connected to %s as '%s' (heartbeat %u ms)", w->endpoint, w->name, w->heartbeat_ms);
+    s_shared_blobs(w, wel->blob_store_id);
     s_slots_reap(w); /* results finished while disconnected go out now */
     if (w->draining || w->closing)
         return;
@@ -620,6 +655,7 @@ int rf_worker_new(const rf_worker_config_t *cfg, rf_worker_t **out, rf_err_t *er
     snprintf(w->endpoint, sizeof(w->endpoint), "%s", cfg->coordinator);
     snprintf(w->blob_endpoint, sizeof(w->blob_endpoint), "%s", cfg->blobs);
     snprintf(w->cache_dir, sizeof(w->cache_dir), "%s", cfg->cache_dir);
+    snprintf(w->shared_blobs, sizeof(w->shared_blobs), "%s", cfg->shared_blobs ? cfg->shared_blobs : "");
     if (cfg->name && *cfg->name) {
         snprintf(w->name, sizeof(w->name), "%s", cfg->name);
     } else {

@@ -496,6 +496,72 @@ static void test_commit_dedupe(void **state)
     assert_int_equal(rf_blob_path(f->blob_dir, "../x", stored, sizeof stored), RF_EINVAL);
 }
 
+/* Shared storage: the store id (made once, read back, refused when malformed), blobs read in place
+ * only when their size and hash are right, and a put that lands under the blob's hash - with the
+ * source left alone and a second put of the same bytes deduplicated. */
+static void test_shared_store(void **state)
+{
+    fixture_t *f = *state;
+    rf_err_t err = {0};
+    char id[RF_BLOB_STORE_ID_LEN + 1], again[RF_BLOB_STORE_ID_LEN + 1], path[PATH_MAX + 32];
+    char other[PATH_MAX];
+    snprintf(other, sizeof other, "%s/elsewhere", f->root);
+    assert_int_equal(mkdir(other, 0700), 0);
+    assert_int_equal(rf_blob_store_id(other, false, id, &err), RF_ENOENT);
+    assert_int_equal(rf_blob_store_id(f->blob_dir, true, id, &err), 0);
+    assert_int_equal(strlen(id), RF_BLOB_STORE_ID_LEN);
+    assert_int_equal(rf_blob_store_id(f->blob_dir, false, again, &err), 0);
+    assert_string_equal(id, again);
+    assert_int_equal(rf_blob_store_id(f->blob_dir, true, again, &err), 0); /* kept, not remade */
+    assert_string_equal(id, again);
+    assert_int_equal(rf_blob_store_id(other, true, again, &err), 0);
+    assert_string_not_equal(id, again); /* random per store */
+    snprintf(path, sizeof path, "%s/store-id", other);
+    FILE *bad = fopen(path, "w");
+    fputs("not-an-id\n", bad);
+    fclose(bad);
+    assert_int_equal(rf_blob_store_id(other, true, again, &err), RF_EINVAL);
+    assert_non_null(strstr(err.msg, "not a store id"));
+
+    char src[PATH_MAX], sha[RF_SHA256_HEX_LEN + 1], sha2[RF_SHA256_HEX_LEN + 1];
+    uint64_t size = 0;
+    snprintf(src, sizeof src, "%s/result.nut", f->root);
+    unsigned char *bytes = s_random_file(src, 300000, 9);
+    assert_int_equal(rf_blob_put_local(f->blob_dir, src, sha, &size, &err), 0);
+    assert_int_equal(size, 300000);
+    uint8_t digest[RF_SHA256_LEN];
+    char hex[RF_SHA256_HEX_LEN + 1];
+    rf_sha256(bytes, 300000, digest);
+    assert_string_equal(sha, rf_hex(digest, sizeof digest, hex));
+    assert_int_equal(access(src, F_OK), 0); /* the worker's own copy stays */
+    assert_int_equal(rf_blob_put_local(f->blob_dir, src, sha2, NULL, &err), 0);
+    assert_string_equal(sha, sha2);
+    assert_int_equal(s_count_tmp_files(f), 0);
+
+    assert_int_equal(rf_blob_get_local(f->blob_dir, sha, 300000, path, sizeof path, &err), 0);
+    size_t got_len = 0;
+    unsigned char *got = s_read_file(path, &got_len);
+    assert_int_equal(got_len, 300000);
+    assert_memory_equal(got, bytes, 300000);
+    free(got);
+    assert_int_equal(rf_blob_get_local(f->blob_dir, sha, 299999, path, sizeof path, &err), RF_EVERIFY);
+    assert_non_null(strstr(err.msg, "expected 299999"));
+    /* the store's copy changed behind our back: its hash no longer matches its name */
+    assert_int_equal(unlink(src), 0); /* a hard link to the stored copy: unlink first */
+    assert_int_equal(rf_blob_path(f->blob_dir, sha, path, sizeof path), 0);
+    int fd = open(path, O_WRONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(pwrite(fd, "X", 1, 1234), 1);
+    close(fd);
+    assert_int_equal(rf_blob_get_local(f->blob_dir, sha, 300000, path, sizeof path, &err), RF_EVERIFY);
+    assert_non_null(strstr(err.msg, "does not hash to its name"));
+    memset(hex, 'a', RF_SHA256_HEX_LEN);
+    assert_int_equal(rf_blob_get_local(f->blob_dir, hex, 1, path, sizeof path, &err), RF_ENOENT);
+    assert_int_equal(rf_blob_get_local(f->blob_dir, "../../etc/passwd", 1, path, sizeof path, &err),
+                     RF_EINVAL);
+    free(bytes);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -503,6 +569,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_fetch_errors, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_cancel_and_timeout, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_commit_dedupe, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_shared_store, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_upload_resumes_after_server_restart, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_upload_survives_a_server_that_forgot, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_fetch_resumes_after_server_restart, s_setup, s_teardown),

@@ -45,10 +45,14 @@ static const s_case_t s_errors[] = {
      ":2: key 'http.port': unknown key (expected one of: listen, token_file, web_dir)"},
     {"coord unknown key", S_COORD, "version: 1\nlistn: {}\n", RF_ECONFIG,
      ":2: key 'listn': unknown key (expected one of: version, state_dir, listen, heartbeat_ms, "
-     "liveness, task_timeout_s, max_attempts, media_roots, log_level, verify, http)"},
+     "liveness, task_timeout_s, max_attempts, media_roots, log_level, verify, http, shared_blobs)"},
     {"worker unknown key", S_WORKER, "version: 1\nslot: 2\n", RF_ECONFIG,
      ":2: key 'slot': unknown key (expected one of: version, coordinator, blobs, name, slots, "
-     "cache_dir, drain_grace_s, log_level, pass_dirs)"},
+     "cache_dir, drain_grace_s, log_level, pass_dirs, shared_blobs)"},
+    {"worker shared blobs mapping", S_WORKER, "version: 1\nshared_blobs: {a: 1}\n", RF_ECONFIG,
+     ":2: key 'shared_blobs': expected a string, got a mapping"},
+    {"coord shared blobs list", S_COORD, "version: 1\nshared_blobs: [a]\n", RF_ECONFIG,
+     ":2: key 'shared_blobs': expected a string, got a sequence"},
     {"pass dirs not a list", S_WORKER, "version: 1\npass_dirs: /opt/passes\n", RF_ECONFIG,
      ":2: key 'pass_dirs': expected a sequence, got '/opt/passes'"},
     {"coord duplicate", S_COORD, "version: 1\nliveness: 3\nliveness: 4\n", RF_ECONFIG,
@@ -249,7 +253,8 @@ static void test_coordinator_file(void **state)
                               "media_roots: [/srv//media/, /mnt/plates]\n"
                               "log_level: debug\n"
                               "verify: sample\n"
-                              "http: {listen: '0.0.0.0:8080', token_file: tok, web_dir: /srv/web}\n");
+                              "http: {listen: '0.0.0.0:8080', token_file: tok, web_dir: /srv/web}\n"
+                              "shared_blobs: farm/blobs\n");
     rf_coordinator_config_t *cfg = NULL;
     rf_err_t err = {0};
     char *real = realpath(s_tmp, NULL);
@@ -277,6 +282,8 @@ static void test_coordinator_file(void **state)
     snprintf(want, sizeof(want), "%s/tok", real);
     assert_string_equal(cfg->http_token_file, want); /* relative to the config's folder */
     assert_string_equal(cfg->http_web_dir, "/srv/web");
+    snprintf(want, sizeof(want), "%s/farm/blobs", real);
+    assert_string_equal(cfg->shared_blobs, want); /* relative to the config's folder */
     rf_coordinator_config_destroy(&cfg);
     free(real);
 }
