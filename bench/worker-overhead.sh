@@ -7,6 +7,11 @@
 #   (b)  reelfarm render JOB --workers 1                                same crf and preset
 #   (c)  reelfarm render JOB --workers 2                                two local workers
 #   (b0), (c0) the same with the binaries in RF_BIN_OLD, when set: before/after in one run
+#   (w)  the worker alone: reelfarm-coordinator and one reelfarm-worker as separate processes (shared
+#        blob store, as on one host), the job of (b) submitted with `reelfarm submit --wait`; wall is
+#        submit to done, CPU is the worker process's own (utime + stime of all its threads, from
+#        /proc, between joining and the job's end) - what the issue calls the worker's overhead,
+#        without the coordinator's verification and stitching that (b) also pays on these cores
 #   (s)  with RF_BENCH_TUNED=1: one worker, set up for throughput - `--verify sample` (the
 #        coordinator decodes 3 GOPs per chunk, not every frame), `split: keyframe` (no scene scan
 #        when no pass needs scenes) and 1 s GOPs (`gop`: the sample is a small part of a chunk)
@@ -104,15 +109,43 @@ SPEC
     [[ -z "${4:-}" ]] || echo "pipeline: $4"
 }
 
-kinds=(a b c)
+kinds=(a b c w)
 [[ -z "$bin_old" ]] || kinds+=(b0 c0)
 [[ "${RF_BENCH_TUNED:-0}" != 1 ]] || kinds+=(s)
-for kind in b c b0 c0 s; do
+for kind in b c b0 c0 s w; do
     spec "bench-$kind" "$input" "out-$kind.mkv" >"$work/job-$kind.yaml"
 done
 spec bench-pipeline "$pinput" out-pipeline.mkv "$pipeline" >"$work/job-pipeline.yaml"
 
 out_of() { [[ "$1" == a ]] && echo "$work/ffmpeg.mp4" || echo "$work/out-$1.mkv"; }
+
+# CPU seconds (user + system, every thread, live or exited) of a running process.
+proc_cpu() { awk -v hz="$(getconf CLK_TCK)" '{ sub(/.*\) /, ""); printf "%.2f", ($12 + $13) / hz }' "/proc/$1/stat"; }
+
+# (w): coordinator and worker daemons; prints "wall cpu" like run_case.
+run_daemons() {
+    local out=$1 base=$((20000 + RANDOM % 9000)) state="$work/wstate" cpid wpid before after start end
+    rm -rf "$state" "$work/wcache"
+    "$bin/reelfarm-coordinator" --state "$state" --listen-workers "tcp://127.0.0.1:$base" \
+        --listen-clients "tcp://127.0.0.1:$((base + 1))" --listen-blobs "tcp://127.0.0.1:$((base + 2))" \
+        --listen-http "" --shared-blobs "$state/blobs" 2>>"$log" &
+    cpid=$!
+    "$bin/reelfarm-worker" --coordinator "tcp://127.0.0.1:$base" --blobs "tcp://127.0.0.1:$((base + 2))" \
+        --slots 1 --name bench --cache "$work/wcache" --shared-blobs "$state/blobs" 2>"$work/worker.log" &
+    wpid=$!
+    for _ in $(seq 1 100); do grep -q "inputs and results go through it" "$work/worker.log" && break; sleep 0.1; done
+    grep -q "inputs and results go through it" "$work/worker.log" || die "(w): the worker never joined (see $work/worker.log)"
+    before=$(proc_cpu "$wpid")
+    start=$(date +%s.%N)
+    REELFARM_COORDINATOR="tcp://127.0.0.1:$((base + 1))" "$bin/reelfarm" submit "$work/job-w.yaml" \
+        --wait --quiet >"$work/stdout" 2>>"$log" || die "(w) failed (see $log)"
+    end=$(date +%s.%N)
+    after=$(proc_cpu "$wpid")
+    kill -TERM "$wpid" "$cpid" 2>/dev/null || true
+    wait "$wpid" "$cpid" 2>/dev/null || true
+    cat "$work/worker.log" >>"$log"
+    awk -v s="$start" -v e="$end" -v b="$before" -v a="$after" 'BEGIN { printf "%.3f %.2f", e - s, a - b }' >"$work/cpu"
+}
 
 run_case() { # run_case KIND: prints wall seconds and CPU (user + system) seconds
     local kind=$1 out start end rfbin=$bin workers=1 extra=()
@@ -122,7 +155,11 @@ run_case() { # run_case KIND: prints wall seconds and CPU (user + system) second
     [[ "$kind" == *0 ]] && rfbin=$bin_old
     [[ "$kind" == c* ]] && workers=2
     start=$(date +%s.%N)
-    if [[ "$kind" == a ]]; then
+    if [[ "$kind" == w ]]; then
+        run_daemons "$out"
+        start=0
+        end=0
+    elif [[ "$kind" == a ]]; then
         /usr/bin/time -f "%U %S" -o "$work/cpu" ffmpeg -nostdin -hide_banner -y -i "$input" \
             -map 0:v -map 0:a -c:v libx264 -crf "$crf" -preset veryfast -c:a copy "$out" \
             >>"$log" 2>&1 || die "ffmpeg failed (see $log)"
@@ -140,7 +177,11 @@ run_case() { # run_case KIND: prints wall seconds and CPU (user + system) second
             die "$kind: output does not decode: $errors"
         [[ -z "$errors" ]] || die "$kind: decoding reported: $errors"
     fi
-    awk -v s="$start" -v e="$end" '{ printf "%.3f %.2f", e - s, $1 + $2 }' "$work/cpu"
+    if [[ "$kind" == w ]]; then
+        cat "$work/cpu"
+    else
+        awk -v s="$start" -v e="$end" '{ printf "%.3f %.2f", e - s, $1 + $2 }' "$work/cpu"
+    fi
 }
 
 # CPU seconds are the steadier number on a shared machine: other people's load stretches the wall
@@ -216,6 +257,7 @@ for kind in "${kinds[@]}"; do
         b0) label="(b0) as (b), RF_BIN_OLD" ;;
         c0) label="(c0) as (c), RF_BIN_OLD" ;;
         s) label="(s) 1 worker, --verify sample, split keyframe, 1 s GOPs" ;;
+        w) label="(w) daemons: worker process CPU; wall submit to done" ;;
     esac
     m=$(median <<<"${times[$kind]}")
     mc=$(median <<<"${cpus[$kind]}")
@@ -223,6 +265,7 @@ for kind in "${kinds[@]}"; do
 done
 echo
 b=$(median <<<"${times[b]}")
+echo "- The worker alone (w): its process used $(ratio "$(median <<<"${cpus[w]}")" "$(median <<<"${cpus[a]}")")× ffmpeg's CPU time ($(awk -v x="$(median <<<"${cpus[w]}")" -v y="$(median <<<"${cpus[a]}")" 'BEGIN { printf "%+.1f %%", 100 * (x / y - 1) }'))."
 echo "- Worker overhead (b)/(a) − 1: $(awk -v b="$b" -v a="$a" 'BEGIN { printf "%+.1f %%", 100 * (b / a - 1) }'); two workers (c)/(a): $(ratio "$(median <<<"${times[c]}")" "$a")×."
 ca=$(median <<<"${cpus[a]}")
 cb=$(median <<<"${cpus[b]}")
