@@ -22,6 +22,7 @@
 #include <libavutil/imgutils.h>
 #include <libavutil/log.h>
 #include <libavutil/pixdesc.h>
+#include <libswscale/swscale.h>
 
 #include "media_internal.h"
 
@@ -33,6 +34,9 @@ struct rf_x264 {
     x264_t *enc;
     x264_param_t param;
     int width, height;
+    AVBufferPool *pool[3];     /* recon planes: reused, so no fresh pages to fault in per frame */
+    int linesize[3];
+    struct SwsContext *nv12;   /* NV12 -> yuv420p: libswscale's SIMD deinterleave, exact copy */
 };
 
 /* The encoder options the direct path understands; anything else goes through FFmpeg. */
@@ -220,35 +224,45 @@ fail:
 }
 
 /* Copies x264's reconstruction (NV12 or I420, 8-bit) into recon as yuv420p. */
-static int s_recon(const rf_x264_t *x, const x264_picture_t *pic, AVFrame *recon, rf_err_t *err)
+static int s_recon(rf_x264_t *x, const x264_picture_t *pic, AVFrame *recon, rf_err_t *err)
 {
     int csp = pic->img.i_csp & X264_CSP_MASK;
     if ((pic->img.i_csp & X264_CSP_HIGH_DEPTH) || (csp != X264_CSP_NV12 && csp != X264_CSP_I420))
         return rf_err_set(err, RF_EMEDIA, "encoder 'libx264': reconstruction in colourspace %#x, "
                           "expected 8-bit 4:2:0", pic->img.i_csp);
+    int cw = (x->width + 1) / 2, ch = (x->height + 1) / 2;
     av_frame_unref(recon);
     recon->format = AV_PIX_FMT_YUV420P;
     recon->width = x->width;
     recon->height = x->height;
-    if (av_frame_get_buffer(recon, 0) < 0)
-        return rf_err_set(err, RF_ENOMEM, "encoder 'libx264': out of memory");
-    av_image_copy_plane(recon->data[0], recon->linesize[0], pic->img.plane[0], pic->img.i_stride[0],
-                        x->width, x->height);
-    int cw = (x->width + 1) / 2, ch = (x->height + 1) / 2;
+    for (int i = 0; i < 3; i++) {
+        if (!x->pool[i]) {
+            x->linesize[i] = FFALIGN(i ? cw : x->width, 64);
+            x->pool[i] = av_buffer_pool_init((size_t)x->linesize[i] * (size_t)(i ? ch : x->height),
+                                             av_buffer_allocz);
+        }
+        recon->buf[i] = x->pool[i] ? av_buffer_pool_get(x->pool[i]) : NULL;
+        if (!recon->buf[i])
+            return rf_err_set(err, RF_ENOMEM, "encoder 'libx264': out of memory");
+        recon->data[i] = recon->buf[i]->data;
+        recon->linesize[i] = x->linesize[i];
+    }
     if (csp == X264_CSP_I420) {
+        av_image_copy_plane(recon->data[0], recon->linesize[0], pic->img.plane[0],
+                            pic->img.i_stride[0], x->width, x->height);
         for (int c = 1; c <= 2; c++)
             av_image_copy_plane(recon->data[c], recon->linesize[c], pic->img.plane[c],
                                 pic->img.i_stride[c], cw, ch);
     } else {
-        for (int y = 0; y < ch; y++) {
-            const uint8_t *uv = pic->img.plane[1] + (ptrdiff_t)y * pic->img.i_stride[1];
-            uint8_t *u = recon->data[1] + (ptrdiff_t)y * recon->linesize[1];
-            uint8_t *v = recon->data[2] + (ptrdiff_t)y * recon->linesize[2];
-            for (int i = 0; i < cw; i++) {
-                u[i] = uv[2 * i];
-                v[i] = uv[2 * i + 1];
-            }
-        }
+        if (!x->nv12)
+            x->nv12 = sws_getContext(x->width, x->height, AV_PIX_FMT_NV12, x->width, x->height,
+                                     AV_PIX_FMT_YUV420P, SWS_POINT, NULL, NULL, NULL);
+        if (!x->nv12)
+            return rf_err_set(err, RF_ENOMEM, "encoder 'libx264': cannot set up NV12 conversion");
+        /* swscale's unscaled NV12 path: luma copied, chroma deinterleaved, bit for bit */
+        const uint8_t *src[4] = {pic->img.plane[0], pic->img.plane[1], NULL, NULL};
+        int src_stride[4] = {pic->img.i_stride[0], pic->img.i_stride[1], 0, 0};
+        sws_scale(x->nv12, src, src_stride, 0, x->height, recon->data, recon->linesize);
     }
     recon->pts = pic->i_pts;
     recon->key_frame = pic->b_keyframe;
@@ -305,6 +319,9 @@ void rf_x264_close(rf_x264_t **px)
         return;
     if ((*px)->enc)
         x264_encoder_close((*px)->enc);
+    for (int i = 0; i < 3; i++)
+        av_buffer_pool_uninit(&(*px)->pool[i]); /* freed once the last frame lets go */
+    sws_freeContext((*px)->nv12);
     free(*px);
     *px = NULL;
 }
