@@ -210,32 +210,33 @@ int nn_tensor_from_proto(const void *proto, rf_nn_tensor_t *t, const char *what,
         have = p->raw_data.len / esize;
         if (p->raw_data.len != bytes)
             goto mismatch_raw;
-        memcpy(t->data, p->raw_data.data, bytes); /* little-endian on every target we build */
+        if (bytes) /* little-endian on every target we build */
+            memcpy(t->data, p->raw_data.data, bytes);
         return 0;
     }
     switch (dtype) {
     case RF_NN_FLOAT:
         field = "float_data";
         have = p->n_float_data;
-        if (have == (size_t)count)
+        if (have == (size_t)count && bytes)
             memcpy(t->data, p->float_data, bytes);
         break;
     case RF_NN_DOUBLE:
         field = "double_data";
         have = p->n_double_data;
-        if (have == (size_t)count)
+        if (have == (size_t)count && bytes)
             memcpy(t->data, p->double_data, bytes);
         break;
     case RF_NN_INT64:
         field = "int64_data";
         have = p->n_int64_data;
-        if (have == (size_t)count)
+        if (have == (size_t)count && bytes)
             memcpy(t->data, p->int64_data, bytes);
         break;
     case RF_NN_INT32:
         field = "int32_data";
         have = p->n_int32_data;
-        if (have == (size_t)count)
+        if (have == (size_t)count && bytes)
             memcpy(t->data, p->int32_data, bytes);
         break;
     default: /* uint8, int8, bool, float16: one int32_data entry per element */

@@ -84,6 +84,17 @@ const rf_nn_tensor_t *rf_nn_plan_output(const rf_nn_plan_t *p, int i)
     return i >= 0 && i < p->noutputs ? &p->out_desc[i] : NULL;
 }
 
+void rf_nn_plan_stats(const rf_nn_plan_t *p, int *steps, size_t *arena_bytes)
+{
+    int n = 0;
+    for (int i = 0; i < p->nsteps; i++)
+        n += !p->steps[i].dead;
+    if (steps)
+        *steps = n;
+    if (arena_bytes)
+        *arena_bytes = p->arena_bytes;
+}
+
 /* A new constant value owned by the plan (BatchNorm-folded weights). */
 static int s_new_const(rf_nn_plan_t *p, const rf_nn_tensor_t *like, const char *suffix)
 {
