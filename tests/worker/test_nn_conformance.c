@@ -379,11 +379,59 @@ static void test_project_fixtures(void **state)
     assert_int_equal(bad, 0);
 }
 
+/* Pad's pads as a graph input fixes the output shape: its values are needed when the plan is
+ * made, and a run with other values is refused rather than computed with stale shapes. */
+static void test_shape_inputs_fixed_at_plan_time(void **state)
+{
+    (void)state;
+    const char *root = getenv("RF_ONNX_NODE_TESTS");
+    char dir[1024], path[1200];
+    s_fmt(dir, sizeof(dir), "%s/test_constant_pad", root ? root : NODE_DIR_DEFAULT);
+    struct stat st;
+    if (stat(dir, &st))
+        skip();
+    rf_err_t err = {0};
+    rf_nn_model_t *m = NULL;
+    s_fmt(path, sizeof(path), "%s/model.onnx", dir);
+    assert_int_equal(rf_nn_model_load_file(path, &m, &err), 0);
+    assert_int_equal(rf_nn_model_inputs(m), 3); /* x, pads, value */
+    rf_nn_tensor_t in[3];
+    memset(in, 0, sizeof(in));
+    for (int i = 0; i < 3; i++) {
+        s_fmt(path, sizeof(path), "%s/test_data_set_0/input_%d.pb", dir, i);
+        assert_int_equal(rf_nn_tensor_read(path, &in[i], &err), 0);
+        s_fmt(in[i].name, sizeof(in[i].name), "%s", rf_nn_model_input(m, i)->name);
+    }
+    rf_nn_plan_options_t opt = {.device = RF_NN_CPU};
+    rf_nn_plan_t *p = NULL;
+    /* Shapes only: the pads are unknown, so the output shape is too. */
+    rf_nn_tensor_t shapes[3];
+    memcpy(shapes, in, sizeof(shapes));
+    for (int i = 0; i < 3; i++)
+        shapes[i].data = NULL;
+    assert_int_equal(rf_nn_plan_create(m, shapes, 3, &opt, &p, &err), RF_EINVAL);
+    assert_non_null(strstr(err.msg, "must be known when the plan is made"));
+    /* With values: the plan runs; other pads at run time are refused. */
+    assert_int_equal(rf_nn_plan_create(m, in, 3, &opt, &p, &err), 0);
+    rf_nn_tensor_t out;
+    memset(&out, 0, sizeof(out));
+    assert_int_equal(rf_nn_plan_run(p, in, 3, &out, 1, &err), 0);
+    ((int64_t *)in[1].data)[0] += 1;
+    assert_int_equal(rf_nn_plan_run(p, in, 3, &out, 1, &err), RF_EINVAL);
+    assert_non_null(strstr(err.msg, "fixes shapes in this plan"));
+    rf_nn_tensor_release(&out);
+    for (int i = 0; i < 3; i++)
+        rf_nn_tensor_release(&in[i]);
+    rf_nn_plan_free(p);
+    rf_nn_model_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_onnx_node_tests),
         cmocka_unit_test(test_project_fixtures),
+        cmocka_unit_test(test_shape_inputs_fixed_at_plan_time),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -327,6 +327,101 @@ static void test_unfused_when_conv_output_is_graph_output(void **state)
     free(b);
 }
 
+/* Runs b on a fixed input; y gets output 0 (16 floats), *steps the plan's step count. */
+static void run_plan(b_model_t *b, int noutputs, float *y, int *steps)
+{
+    size_t len;
+    uint8_t *buf = b_pack(b, &len);
+    rf_nn_model_t *m = NULL;
+    rf_err_t err = {0};
+    if (rf_nn_model_load_buffer(buf, len, &m, &err))
+        fail_msg("load: %s", err.msg);
+    free(buf);
+    float x[16];
+    for (int i = 0; i < 16; i++)
+        x[i] = (float)((i * 5) % 9) - 4.5f;
+    rf_nn_tensor_t in = {.name = "X", .dtype = RF_NN_FLOAT, .ndim = 4, .dims = {1, 1, 4, 4},
+                         .data = x, .bytes = sizeof(x)};
+    rf_nn_plan_options_t opt = {.device = RF_NN_CPU};
+    rf_nn_plan_t *p = NULL;
+    if (rf_nn_plan_create(m, &in, 1, &opt, &p, &err))
+        fail_msg("plan: %s", err.msg);
+    rf_nn_plan_stats(p, steps, NULL);
+    rf_nn_tensor_t out[2];
+    memset(out, 0, sizeof(out));
+    if (rf_nn_plan_run(p, &in, 1, out, noutputs, &err))
+        fail_msg("run: %s", err.msg);
+    assert_int_equal(rf_nn_tensor_count(&out[0]), 16);
+    memcpy(y, out[0].data, 16 * sizeof(float));
+    rf_nn_tensor_release(&out[0]);
+    rf_nn_tensor_release(&out[1]);
+    rf_nn_plan_free(p);
+    rf_nn_model_free(m);
+}
+
+/* Every activation fused into a Conv or ConvTranspose epilogue computes what the separate op
+ * computes (the separate ops are checked against ONNX's node tests). The activation replaces
+ * the BatchNorm node: X -> Conv|ConvTranspose -> C -> act -> Y. */
+static void test_epilogue_fusion_matches_separate_ops(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *conv, *act;
+    } cases[] = {
+        {"Conv", "Relu"},          {"Conv", "LeakyRelu"},     {"Conv", "Sigmoid"},
+        {"Conv", "Tanh"},          {"Conv", "Clip"},          {"Conv", "PRelu"},
+        {"ConvTranspose", "Relu"}, {"ConvTranspose", "PRelu"}, {"ConvTranspose", "Clip"},
+    };
+    static float lo[1] = {-0.5f}, hi[1] = {1.5f}, slope[1] = {0.3f};
+    static const int64_t slope_dims[] = {1, 1, 1};
+    b_model_t *b = malloc(sizeof(*b));
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        float fused[16], separate[16];
+        int steps_fused, steps_separate;
+        for (int variant = 0; variant < 2; variant++) {
+            b_base(b);
+            b->nodes[1].op_type = (char *)cases[i].conv;
+            static const char *act_in[] = {"C", NULL, NULL};
+            int nin = 1;
+            if (!strcmp(cases[i].act, "Clip")) {
+                b_init(b, 5, "lo", lo, 1, NULL, 0);
+                b_init(b, 6, "hi", hi, 1, NULL, 0);
+                b->graph.n_initializer = 7;
+                act_in[1] = "lo";
+                act_in[2] = "hi";
+                nin = 3;
+            } else if (!strcmp(cases[i].act, "PRelu")) {
+                b_init(b, 5, "slope", slope, 1, slope_dims, 3);
+                b->graph.n_initializer = 6;
+                act_in[1] = "slope";
+                nin = 2;
+            }
+            b_node(b, 2, cases[i].act, "act", act_in, nin, "Y");
+            if (!strcmp(cases[i].act, "LeakyRelu")) {
+                Onnx__AttributeProto *a = b_attr(b, 2, "alpha", 1);
+                a->has_f = 1;
+                a->f = 0.2f;
+            }
+            b->graph.n_node = 3;
+            if (variant == 1) { /* C is also a graph output: no fusion */
+                static const int64_t xd[] = {1, 1, 4, 4};
+                b_value_info(b, 2, "C", xd, 4);
+                b->out_ptrs[1] = &b->vis[2];
+                b->graph.n_output = 2;
+            }
+            run_plan(b, variant + 1, variant ? separate : fused,
+                     variant ? &steps_separate : &steps_fused);
+        }
+        assert_int_equal(steps_fused, 1);
+        assert_int_equal(steps_separate, 2);
+        for (int k = 0; k < 16; k++)
+            if (fabsf(fused[k] - separate[k]) > 1e-6f)
+                fail_msg("%s+%s: Y[%d] fused %g, separate %g", cases[i].conv, cases[i].act, k,
+                         fused[k], separate[k]);
+    }
+    free(b);
+}
+
 static void test_hostile_models_refused(void **state)
 {
     (void)state;
@@ -488,6 +583,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fused_model_computes_reference),
         cmocka_unit_test(test_unfused_when_conv_output_is_graph_output),
+        cmocka_unit_test(test_epilogue_fusion_matches_separate_ops),
         cmocka_unit_test(test_hostile_models_refused),
         cmocka_unit_test(test_tensor_file_roundtrip),
     };

@@ -110,7 +110,8 @@ typedef struct nn_resize_axis {
     int64_t out;
     int ntap;
     int64_t *idx;     /* out * ntap input indices, clamped into the input */
-    float *w;         /* out * ntap weights */
+    float *w;         /* out * ntap weights, the non-zero ones first */
+    uint8_t *nlive;   /* per output index: how many leading taps have a non-zero weight */
     uint8_t *outside; /* tf_crop_and_resize: 1 where the output takes extrapolation_value */
 } nn_resize_axis_t;
 

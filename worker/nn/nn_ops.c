@@ -722,7 +722,8 @@ static int s_infer_resize(s_ctx_t *c, nn_step_t *s, rf_nn_tensor_t *const *in,
         ax->idx = malloc((size_t)(O * ntap) * sizeof(int64_t));
         ax->w = malloc((size_t)(O * ntap) * sizeof(float));
         ax->outside = calloc((size_t)O, 1);
-        if (!ax->idx || !ax->w || !ax->outside)
+        ax->nlive = calloc((size_t)O, 1);
+        if (!ax->idx || !ax->w || !ax->outside || !ax->nlive)
             return FAIL(c, RF_ENOMEM, "out of memory");
         double sf = scale[a], owidth = sf * (double)IN;
         for (int64_t o = 0; o < O; o++) {
@@ -791,12 +792,21 @@ static int s_infer_resize(s_ctx_t *c, nn_step_t *s, rf_nn_tensor_t *const *in,
                     coef[t] = 0;
                 sum += coef[t];
             }
-            for (int t = 0; t < ntap; t++) {
-                int64_t idx = start + t;
-                idx = idx < 0 ? 0 : idx >= IN ? IN - 1 : idx;
-                ax->idx[o * ntap + t] = idx;
-                ax->w[o * ntap + t] = (float)(exclude && sum != 0 ? coef[t] / sum : coef[t]);
-            }
+            /* Live (non-zero) taps first, in order: nearest keeps one, linear at most two. */
+            int live = 0;
+            for (int pass = 0; pass < 2; pass++)
+                for (int t = 0; t < ntap; t++) {
+                    float wt = (float)(exclude && sum != 0 ? coef[t] / sum : coef[t]);
+                    if ((wt != 0) != (pass == 0))
+                        continue;
+                    int64_t idx = start + t;
+                    idx = idx < 0 ? 0 : idx >= IN ? IN - 1 : idx;
+                    ax->idx[o * ntap + live] = idx;
+                    ax->w[o * ntap + live] = wt;
+                    live++;
+                }
+            for (int t = 0; t < ntap; t++)
+                ax->nlive[o] += ax->w[o * ntap + t] != 0;
         }
     }
     return 0;
@@ -998,6 +1008,7 @@ void nn_step_release(nn_step_t *s)
         free(s->rz[a].idx);
         free(s->rz[a].w);
         free(s->rz[a].outside);
+        free(s->rz[a].nlive);
         memset(&s->rz[a], 0, sizeof(s->rz[a]));
     }
 }
@@ -1495,7 +1506,7 @@ static int s_resize(s_ctx_t *c, const nn_step_t *s, rf_nn_tensor_t *const *in,
     xs[r - 1] = 1;
     for (int i = r - 2; i >= 0; i--)
         xs[i] = xs[i + 1] * x->dims[i + 1];
-    /* Taps with a zero weight are skipped: nearest has one live tap per axis, linear two. */
+    /* Only live taps are visited: nearest has one per axis, linear at most two. */
     int64_t total = rf_nn_tensor_count(y), idx[RF_NN_MAX_DIMS] = {0};
     for (int64_t q = 0; q < total; q++) {
         bool outside = false;
@@ -1510,17 +1521,16 @@ static int s_resize(s_ctx_t *c, const nn_step_t *s, rf_nn_tensor_t *const *in,
             for (;;) {
                 double w = 1;
                 int64_t off = 0;
-                for (int a = 0; a < r && w != 0; a++) {
+                for (int a = 0; a < r; a++) {
                     const nn_resize_axis_t *ax = &s->rz[a];
                     int64_t k = idx[a] * ax->ntap + t[a];
                     w *= ax->w[k];
                     off += ax->idx[k] * xs[a];
                 }
-                if (w != 0)
-                    acc += w * xd[off];
+                acc += w * xd[off];
                 int a = r - 1;
                 for (; a >= 0; a--) {
-                    if (++t[a] < s->rz[a].ntap)
+                    if (++t[a] < s->rz[a].nlive[idx[a]])
                         break;
                     t[a] = 0;
                 }
