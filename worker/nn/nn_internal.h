@@ -39,6 +39,17 @@ typedef enum nn_op {
     NN_SPACE_TO_DEPTH,
     NN_CONSTANT,
     NN_IDENTITY,
+    /* Shape glue that exporters emit around the ops above (PyTorch's ReflectionPad2d, Upsample to
+     * a size): mostly folded at plan time, but each also runs as an ordinary op. */
+    NN_SHAPE,
+    NN_CONSTANT_OF_SHAPE,
+    NN_RESHAPE,
+    NN_SLICE,
+    NN_TRANSPOSE,
+    NN_CAST,
+    NN_GATHER,
+    NN_UNSQUEEZE,
+    NN_SQUEEZE,
     NN_OP_COUNT
 } nn_op_t;
 
@@ -134,7 +145,9 @@ typedef struct nn_step {
     double eps;              /* BatchNormalization, InstanceNormalization */
     int64_t axis, block;     /* Concat; DepthToSpace, SpaceToDepth */
     int mode;                /* DepthToSpace 0 DCR 1 CRD; Pad 0 constant 1 reflect 2 edge 3 wrap */
-    int64_t pads[2 * RF_NN_MAX_DIMS];
+    int64_t pads[2 * RF_NN_MAX_DIMS]; /* Pad: begins, ends; Slice: starts, steps */
+    int64_t perm[RF_NN_MAX_DIMS];     /* Transpose */
+    uint64_t fill;                    /* ConstantOfShape: the value's bytes */
     float pad_value;         /* Pad-2's value attribute */
     nn_resize_axis_t rz[RF_NN_MAX_DIMS];
     float extrapolation;

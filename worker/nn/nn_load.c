@@ -51,6 +51,15 @@ static const nn_op_info_t s_ops[NN_OP_COUNT] = {
     [NN_SPACE_TO_DEPTH] = {"SpaceToDepth", {1, 13}, {1, 13}},
     [NN_CONSTANT] = {"Constant", {1, 9, 11, 12, 13, 19}, {1, 9, 11, 12, 13, 19}},
     [NN_IDENTITY] = {"Identity", {1, 13, 14, 16, 19}, {1, 13, 14, 16, 19}},
+    [NN_SHAPE] = {"Shape", {1, 13, 15, 19}, {1, 13, 15, 19}},
+    [NN_CONSTANT_OF_SHAPE] = {"ConstantOfShape", {9}, {9}},
+    [NN_RESHAPE] = {"Reshape", {1, 5, 13, 14, 19}, {5, 13, 14, 19}},
+    [NN_SLICE] = {"Slice", {1, 10, 11, 13}, {10, 11, 13}},
+    [NN_TRANSPOSE] = {"Transpose", {1, 13}, {1, 13}},
+    [NN_CAST] = {"Cast", {1, 6, 9, 13, 19}, {6, 9, 13}},
+    [NN_GATHER] = {"Gather", {1, 11, 13}, {1, 11, 13}},
+    [NN_UNSQUEEZE] = {"Unsqueeze", {1, 11, 13}, {1, 11, 13}},
+    [NN_SQUEEZE] = {"Squeeze", {1, 11, 13}, {1, 11, 13}},
 };
 
 const char *nn_op_name(nn_op_t op)

@@ -413,6 +413,113 @@ int nn_node_check(const rf_nn_model_t *m, nn_node_t *n, rf_err_t *err)
             rc = s_only_attrs(&c, none);
         break;
     }
+    case NN_SHAPE: {
+        static const char *const a1[] = {NULL};
+        static const char *const a15[] = {"start", "end", NULL};
+        rc = s_count_io(&c, 1, 1, 1);
+        if (!rc)
+            rc = s_only_attrs(&c, n->version >= 15 ? a15 : a1);
+        int64_t v;
+        if (!rc)
+            rc = s_attr_int(&c, "start", 0, &v);
+        if (!rc)
+            rc = s_attr_int(&c, "end", 0, &v);
+        out_dt = RF_NN_INT64;
+        break;
+    }
+    case NN_CONSTANT_OF_SHAPE: {
+        static const char *const a[] = {"value", NULL};
+        rc = s_count_io(&c, 1, 1, 1);
+        if (!rc)
+            rc = s_only_attrs(&c, a);
+        if (!rc)
+            rc = s_want(&c, m, 0, RF_NN_INT64, "shape");
+        int r2 = 0;
+        const nn_attr_t *v = rc ? NULL : s_attr(&c, "value", NN_ATTR_TENSOR, &r2);
+        rc = rc ? rc : r2;
+        if (!rc && v && rf_nn_tensor_count(v->t) != 1)
+            rc = FAIL(&c, RF_EINVAL, "attribute 'value' must hold one element");
+        out_dt = v ? (int)v->t->dtype : RF_NN_FLOAT;
+        break;
+    }
+    case NN_RESHAPE: {
+        static const char *const a5[] = {NULL};
+        static const char *const a14[] = {"allowzero", NULL};
+        rc = s_count_io(&c, 2, 2, 1);
+        if (!rc)
+            rc = s_only_attrs(&c, n->version >= 14 ? a14 : a5);
+        if (!rc)
+            rc = s_want(&c, m, 1, RF_NN_INT64, "shape");
+        break;
+    }
+    case NN_SLICE: {
+        static const char *const none[] = {NULL};
+        rc = s_count_io(&c, 3, 5, 1);
+        if (!rc)
+            rc = s_only_attrs(&c, none);
+        for (int k = 1; !rc && k < n->nin; k++) {
+            int dt = s_dtype_of(m, n, k);
+            if (dt && dt != RF_NN_INT64 && dt != RF_NN_INT32)
+                rc = FAIL(&c, RF_EINVAL, "input %d must be int32 or int64, got %s", k,
+                          nn_dtype_name(dt));
+        }
+        break;
+    }
+    case NN_TRANSPOSE: {
+        static const char *const a[] = {"perm", NULL};
+        const int64_t *perm;
+        size_t np;
+        rc = s_count_io(&c, 1, 1, 1);
+        if (!rc)
+            rc = s_only_attrs(&c, a);
+        if (!rc)
+            rc = s_attr_ints(&c, "perm", &perm, &np);
+        break;
+    }
+    case NN_CAST: {
+        static const char *const a[] = {"to", NULL};
+        int64_t to;
+        rc = s_count_io(&c, 1, 1, 1);
+        if (!rc)
+            rc = s_only_attrs(&c, a);
+        if (!rc && !nn_attr_find(n, "to"))
+            rc = FAIL(&c, RF_EINVAL, "attribute 'to' is required");
+        if (!rc)
+            rc = s_attr_int(&c, "to", 0, &to);
+        if (!rc && (to < 0 || to > 64 || !nn_dtype_size((int)to)))
+            rc = FAIL(&c, RF_EINVAL, "attribute 'to' = %d (%s) is not a supported type", (int)to,
+                      nn_dtype_name((int)to));
+        if (!rc)
+            out_dt = (int)to;
+        break;
+    }
+    case NN_GATHER: {
+        static const char *const a[] = {"axis", NULL};
+        int64_t axis;
+        rc = s_count_io(&c, 2, 2, 1);
+        if (!rc)
+            rc = s_only_attrs(&c, a);
+        if (!rc)
+            rc = s_attr_int(&c, "axis", 0, &axis);
+        int dt = s_dtype_of(m, n, 1);
+        if (!rc && dt && dt != RF_NN_INT64 && dt != RF_NN_INT32)
+            rc = FAIL(&c, RF_EINVAL, "indices must be int32 or int64, got %s", nn_dtype_name(dt));
+        break;
+    }
+    case NN_UNSQUEEZE:
+    case NN_SQUEEZE: {
+        static const char *const a[] = {"axes", NULL};
+        static const char *const none[] = {NULL};
+        rc = n->version >= 13 ? s_count_io(&c, n->op == NN_SQUEEZE ? 1 : 2, 2, 1)
+                              : s_count_io(&c, 1, 1, 1);
+        if (!rc)
+            rc = s_only_attrs(&c, n->version >= 13 ? none : a);
+        if (!rc && n->op == NN_UNSQUEEZE && n->version < 13 && !nn_attr_find(n, "axes"))
+            rc = FAIL(&c, RF_EINVAL, "attribute 'axes' is required");
+        if (!rc && n->version >= 13)
+            rc = s_want(&c, m, 1, RF_NN_INT64, "axes");
+        break;
+    }
     default:
         rc = FAIL(&c, RF_EINVAL, "op not implemented");
     }
@@ -812,6 +919,272 @@ static int s_infer_resize(s_ctx_t *c, nn_step_t *s, rf_nn_tensor_t *const *in,
     return 0;
 }
 
+static int64_t s_int_at(const rf_nn_tensor_t *t, int64_t i)
+{
+    return t->dtype == RF_NN_INT32 ? ((const int32_t *)t->data)[i] : ((const int64_t *)t->data)[i];
+}
+
+/* Axes from an attribute (older versions) or a plan-time-known input; normalized against rank r
+ * and checked for repeats. *n = -1 when none are given. */
+static int s_axes(s_ctx_t *c, const nn_step_t *s, rf_nn_tensor_t *const *in, int r,
+                  int64_t *axes, int *n)
+{
+    *n = -1;
+    if (s->node->version < 13) {
+        const int64_t *v;
+        size_t nv;
+        s_attr_ints(c, "axes", &v, &nv);
+        if (!nn_attr_find(s->node, "axes"))
+            return 0;
+        if (nv > RF_NN_MAX_DIMS)
+            return FAIL(c, RF_EINVAL, "too many axes");
+        for (size_t i = 0; i < nv; i++)
+            axes[i] = v[i];
+        *n = (int)nv;
+    } else if (s->nin > 1 && in[1]) {
+        int rc = s_known(c, in[1], "axes");
+        if (rc)
+            return rc;
+        int64_t nv = rf_nn_tensor_count(in[1]);
+        if (nv > RF_NN_MAX_DIMS)
+            return FAIL(c, RF_EINVAL, "too many axes");
+        for (int64_t i = 0; i < nv; i++)
+            axes[i] = s_int_at(in[1], i);
+        *n = (int)nv;
+    } else {
+        return 0;
+    }
+    for (int i = 0; i < *n; i++) {
+        if (axes[i] < -r || axes[i] >= r)
+            return FAIL(c, RF_EINVAL, "axis %" PRId64 " is out of range for rank %d", axes[i], r);
+        if (axes[i] < 0)
+            axes[i] += r;
+        for (int k = 0; k < i; k++)
+            if (axes[k] == axes[i])
+                return FAIL(c, RF_EINVAL, "axis %" PRId64 " is given twice", axes[i]);
+    }
+    return 0;
+}
+
+static int s_infer_glue(s_ctx_t *c, nn_step_t *s, rf_nn_tensor_t *const *in,
+                        rf_nn_tensor_t *const *out)
+{
+    const rf_nn_tensor_t *x = in[0];
+    int r = x->ndim, rc;
+    int64_t d[RF_NN_MAX_DIMS];
+    switch (s->op) {
+    case NN_SHAPE: {
+        int64_t start = 0, end = r;
+        s_attr_int(c, "start", 0, &start);
+        if (nn_attr_find(s->node, "end"))
+            s_attr_int(c, "end", r, &end);
+        start = start < 0 ? start + r : start;
+        end = end < 0 ? end + r : end;
+        start = start < 0 ? 0 : start > r ? r : start;
+        end = end < 0 ? 0 : end > r ? r : end;
+        s->axis = start;
+        d[0] = end > start ? end - start : 0;
+        return s_out_shape(out[0], RF_NN_INT64, 1, d);
+    }
+    case NN_CONSTANT_OF_SHAPE: {
+        if ((rc = s_known(c, x, "shape")))
+            return rc;
+        int64_t n = rf_nn_tensor_count(x);
+        if (x->ndim != 1 || n > RF_NN_MAX_DIMS)
+            return FAIL(c, RF_EINVAL, "'shape' must be a vector of at most %d dims", RF_NN_MAX_DIMS);
+        for (int64_t i = 0; i < n; i++) {
+            d[i] = ((const int64_t *)x->data)[i];
+            if (d[i] < 0)
+                return FAIL(c, RF_EINVAL, "shape[%" PRId64 "] = %" PRId64 " is negative", i, d[i]);
+        }
+        const nn_attr_t *v = nn_attr_find(s->node, "value");
+        s->fill = 0;
+        if (v)
+            memcpy(&s->fill, v->t->data, nn_dtype_size(v->t->dtype));
+        return s_out_shape(out[0], v ? (int)v->t->dtype : RF_NN_FLOAT, (int)n, d);
+    }
+    case NN_RESHAPE: {
+        const rf_nn_tensor_t *sh = in[1];
+        if ((rc = s_known(c, sh, "shape")))
+            return rc;
+        int64_t n = rf_nn_tensor_count(sh), allowzero = 0, prod = 1, neg = -1;
+        s_attr_int(c, "allowzero", 0, &allowzero);
+        if (sh->ndim != 1 || n > RF_NN_MAX_DIMS)
+            return FAIL(c, RF_EINVAL, "'shape' must be a vector of at most %d dims", RF_NN_MAX_DIMS);
+        for (int64_t i = 0; i < n; i++) {
+            int64_t v = ((const int64_t *)sh->data)[i];
+            if (v == 0 && !allowzero) {
+                if (i >= r)
+                    return FAIL(c, RF_EINVAL, "shape[%" PRId64 "] = 0 copies a dim X lacks", i);
+                v = x->dims[i];
+            }
+            if (v == -1) {
+                if (neg >= 0)
+                    return FAIL(c, RF_EINVAL, "'shape' has more than one -1");
+                neg = i;
+                continue;
+            }
+            if (v < 0)
+                return FAIL(c, RF_EINVAL, "shape[%" PRId64 "] = %" PRId64 " is invalid", i, v);
+            d[i] = v;
+            if (v && prod > NN_MAX_ELEMENTS / v)
+                return FAIL(c, RF_ETOOBIG, "shape too large");
+            prod *= v;
+        }
+        int64_t total = rf_nn_tensor_count(x);
+        if (neg >= 0) {
+            if (prod == 0 || total % prod)
+                return FAIL(c, RF_EINVAL, "cannot infer the -1 dim: %" PRId64
+                                          " elements into blocks of %" PRId64, total, prod);
+            d[neg] = total / prod;
+        } else if (prod != total) {
+            return FAIL(c, RF_EINVAL, "'shape' has %" PRId64 " elements, X has %" PRId64, prod,
+                        total);
+        }
+        return s_out_shape(out[0], x->dtype, (int)n, d);
+    }
+    case NN_SLICE: {
+        const rf_nn_tensor_t *st = in[1], *en = in[2];
+        const rf_nn_tensor_t *ax = s->nin > 3 ? in[3] : NULL, *sp = s->nin > 4 ? in[4] : NULL;
+        const rf_nn_tensor_t *known[] = {st, en, ax, sp};
+        static const char *const what[] = {"starts", "ends", "axes", "steps"};
+        for (int k = 0; k < 4; k++)
+            if (known[k] && (rc = s_known(c, known[k], what[k])))
+                return rc;
+        int64_t n = rf_nn_tensor_count(st);
+        if (rf_nn_tensor_count(en) != n || (ax && rf_nn_tensor_count(ax) != n) ||
+            (sp && rf_nn_tensor_count(sp) != n) || n > r)
+            return FAIL(c, RF_EINVAL, "starts, ends, axes and steps must have the same length "
+                                      "(at most the rank)");
+        bool seen[RF_NN_MAX_DIMS] = {false};
+        for (int i = 0; i < r; i++) {
+            s->pads[i] = 0;
+            s->pads[r + i] = 1;
+            d[i] = x->dims[i];
+        }
+        for (int64_t k = 0; k < n; k++) {
+            int64_t a = ax ? s_int_at(ax, k) : k;
+            if (a < -r || a >= r)
+                return FAIL(c, RF_EINVAL, "axes[%" PRId64 "] = %" PRId64 " is out of range", k, a);
+            a = a < 0 ? a + r : a;
+            if (seen[a])
+                return FAIL(c, RF_EINVAL, "axis %" PRId64 " is sliced twice", a);
+            seen[a] = true;
+            int64_t step = sp ? s_int_at(sp, k) : 1, dim = x->dims[a];
+            int64_t b = s_int_at(st, k), e = s_int_at(en, k), len;
+            if (step == 0)
+                return FAIL(c, RF_EINVAL, "steps[%" PRId64 "] is 0", k);
+            if (b < 0)
+                b = b < -dim ? 0 : b + dim;
+            if (e < 0)
+                e = e < -dim ? -1 : e + dim;
+            if (step > 0) {
+                b = b > dim ? dim : b;
+                e = e < 0 ? 0 : e > dim ? dim : e;
+                len = e > b ? (e - b + step - 1) / step : 0;
+            } else {
+                b = b > dim - 1 ? dim - 1 : b;
+                e = e > dim - 1 ? dim - 1 : e;
+                len = b > e ? (b - e + (-step) - 1) / (-step) : 0;
+            }
+            if (dim == 0)
+                len = 0;
+            s->pads[a] = b;
+            s->pads[r + a] = step;
+            d[a] = len;
+        }
+        return s_out_shape(out[0], x->dtype, r, d);
+    }
+    case NN_TRANSPOSE: {
+        const int64_t *perm;
+        size_t np;
+        s_attr_ints(c, "perm", &perm, &np);
+        if (nn_attr_find(s->node, "perm") && np != (size_t)r)
+            return FAIL(c, RF_EINVAL, "'perm' has %zu entries, X has rank %d", np, r);
+        bool seen[RF_NN_MAX_DIMS] = {false};
+        for (int i = 0; i < r; i++) {
+            int64_t p = np ? perm[i] : r - 1 - i;
+            if (p < 0 || p >= r || seen[p])
+                return FAIL(c, RF_EINVAL, "'perm' is not a permutation of 0..%d", r - 1);
+            seen[p] = true;
+            s->perm[i] = p;
+            d[i] = x->dims[p];
+        }
+        return s_out_shape(out[0], x->dtype, r, d);
+    }
+    case NN_CAST: {
+        int64_t to;
+        s_attr_int(c, "to", 1, &to);
+        if (!nn_dtype_size(x->dtype))
+            return FAIL(c, RF_EINVAL, "input type %s is not supported", nn_dtype_name(x->dtype));
+        return s_out_shape(out[0], (int)to, r, x->dims);
+    }
+    case NN_GATHER: {
+        const rf_nn_tensor_t *ix = in[1];
+        int64_t axis;
+        s_attr_int(c, "axis", 0, &axis);
+        if (r < 1 || axis < -r || axis >= r)
+            return FAIL(c, RF_EINVAL, "axis %" PRId64 " is out of range for rank %d", axis, r);
+        axis = axis < 0 ? axis + r : axis;
+        s->axis = axis;
+        int q = ix->ndim, k = 0;
+        if (r - 1 + q > RF_NN_MAX_DIMS)
+            return FAIL(c, RF_EINVAL, "the output would have more than %d dims", RF_NN_MAX_DIMS);
+        for (int i = 0; i < axis; i++)
+            d[k++] = x->dims[i];
+        for (int i = 0; i < q; i++)
+            d[k++] = ix->dims[i];
+        for (int i = (int)axis + 1; i < r; i++)
+            d[k++] = x->dims[i];
+        return s_out_shape(out[0], x->dtype, k, d);
+    }
+    case NN_UNSQUEEZE: {
+        int64_t axes[RF_NN_MAX_DIMS];
+        int n, ro;
+        const rf_nn_tensor_t *ax = s->node->version >= 13 ? in[1] : NULL;
+        n = s->node->version >= 13 ? (int)rf_nn_tensor_count(ax)
+                                   : (int)(nn_attr_find(s->node, "axes")
+                                               ? nn_attr_find(s->node, "axes")->n
+                                               : 0);
+        ro = r + n;
+        if (ro > RF_NN_MAX_DIMS)
+            return FAIL(c, RF_EINVAL, "the output would have more than %d dims", RF_NN_MAX_DIMS);
+        if ((rc = s_axes(c, s, in, ro, axes, &n)))
+            return rc;
+        bool ins[RF_NN_MAX_DIMS] = {false};
+        for (int i = 0; i < n; i++)
+            ins[axes[i]] = true;
+        for (int i = 0, k = 0; i < ro; i++)
+            d[i] = ins[i] ? 1 : x->dims[k++];
+        return s_out_shape(out[0], x->dtype, ro, d);
+    }
+    case NN_SQUEEZE: {
+        int64_t axes[RF_NN_MAX_DIMS];
+        int n, k = 0;
+        if ((rc = s_axes(c, s, in, r, axes, &n)))
+            return rc;
+        bool drop[RF_NN_MAX_DIMS] = {false};
+        if (n < 0) {
+            for (int i = 0; i < r; i++)
+                drop[i] = x->dims[i] == 1;
+        } else {
+            for (int i = 0; i < n; i++) {
+                if (x->dims[axes[i]] != 1)
+                    return FAIL(c, RF_EINVAL, "axis %" PRId64 " has size %" PRId64 ", not 1",
+                                axes[i], x->dims[axes[i]]);
+                drop[axes[i]] = true;
+            }
+        }
+        for (int i = 0; i < r; i++)
+            if (!drop[i])
+                d[k++] = x->dims[i];
+        return s_out_shape(out[0], x->dtype, k, d);
+    }
+    default:
+        return FAIL(c, RF_EINVAL, "op not implemented");
+    }
+}
+
 int nn_infer(nn_step_t *s, rf_nn_tensor_t *const *in, rf_nn_tensor_t *const *out, rf_err_t *err)
 {
     s_ctx_t c;
@@ -987,6 +1360,18 @@ int nn_infer(nn_step_t *s, rf_nn_tensor_t *const *in, rf_nn_tensor_t *const *out
         s_out_shape(out[0], x->dtype, 4, d);
         return s_check_count(&c, out[0]);
     }
+    case NN_SHAPE:
+    case NN_CONSTANT_OF_SHAPE:
+    case NN_RESHAPE:
+    case NN_SLICE:
+    case NN_TRANSPOSE:
+    case NN_CAST:
+    case NN_GATHER:
+    case NN_UNSQUEEZE:
+    case NN_SQUEEZE:
+        if ((rc = s_infer_glue(&c, s, in, out)))
+            return rc;
+        return s_check_count(&c, out[0]);
     case NN_CONSTANT: {
         const nn_attr_t *a = &s->node->attrs[0];
         if (a->type == NN_ATTR_TENSOR)
@@ -1602,6 +1987,242 @@ static void s_depth_space(const nn_step_t *s, rf_nn_tensor_t *const *in,
     }
 }
 
+/* Copies an output of dims odims from src, where output axis a advances the source by
+ * istride[a] elements from base: Slice and Transpose. */
+#define S_STRIDED_ROW(T)                                                                          \
+    do {                                                                                          \
+        const T *sp = (const T *)src + off;                                                       \
+        T *dp = (T *)dst + q * inner;                                                             \
+        for (int64_t j = 0; j < inner; j++)                                                       \
+            dp[j] = sp[j * is];                                                                   \
+    } while (0)
+
+static void s_strided_copy(const void *src, void *dst, size_t es, int r, const int64_t *odims,
+                           const int64_t *istride, int64_t base)
+{
+    int64_t total = 1;
+    for (int i = 0; i < r; i++)
+        total *= odims[i];
+    if (total == 0)
+        return;
+    if (r == 0) {
+        memcpy(dst, (const char *)src + (size_t)base * es, es);
+        return;
+    }
+    int64_t inner = odims[r - 1], is = istride[r - 1], rows = total / inner;
+    int64_t idx[RF_NN_MAX_DIMS] = {0};
+    for (int64_t q = 0; q < rows; q++) {
+        int64_t off = base;
+        for (int i = 0; i < r - 1; i++)
+            off += idx[i] * istride[i];
+        switch (es) {
+        case 1:
+            S_STRIDED_ROW(uint8_t);
+            break;
+        case 2:
+            S_STRIDED_ROW(uint16_t);
+            break;
+        case 4:
+            S_STRIDED_ROW(uint32_t);
+            break;
+        default:
+            S_STRIDED_ROW(uint64_t);
+        }
+        for (int i = r - 2; i >= 0; i--) {
+            if (++idx[i] < odims[i])
+                break;
+            idx[i] = 0;
+        }
+    }
+}
+
+/* IEEE half <-> float, round to nearest even. */
+static float s_half_to_float(uint16_t h)
+{
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ff, bits;
+    if (exp == 0) {
+        if (!man) {
+            bits = sign;
+        } else { /* subnormal: normalize */
+            exp = 127 - 15 + 1;
+            while (!(man & 0x400)) {
+                man <<= 1;
+                exp--;
+            }
+            bits = sign | (exp << 23) | ((man & 0x3ff) << 13);
+        }
+    } else if (exp == 31) {
+        bits = sign | 0x7f800000 | (man << 13);
+    } else {
+        bits = sign | ((exp + 127 - 15) << 23) | (man << 13);
+    }
+    float f;
+    memcpy(&f, &bits, sizeof(f));
+    return f;
+}
+
+static uint16_t s_float_to_half(float f)
+{
+    uint32_t x;
+    memcpy(&x, &f, sizeof(x));
+    uint16_t sign = (uint16_t)((x >> 16) & 0x8000);
+    uint32_t exp = (x >> 23) & 0xff, man = x & 0x7fffff;
+    if (exp == 0xff)
+        return sign | 0x7c00 | (man ? 0x200 : 0);
+    int e = (int)exp - 127 + 15;
+    if (e >= 31)
+        return sign | 0x7c00;
+    if (e <= 0) {
+        if (e < -10)
+            return sign;
+        man |= 0x800000;
+        int shift = 14 - e;
+        uint32_t half = man >> shift, rem = man & ((1u << shift) - 1), mid = 1u << (shift - 1);
+        if (rem > mid || (rem == mid && (half & 1)))
+            half++;
+        return sign | (uint16_t)half;
+    }
+    uint32_t half = ((uint32_t)e << 10) | (man >> 13), rem = man & 0x1fff;
+    if (rem > 0x1000 || (rem == 0x1000 && (half & 1)))
+        half++; /* may carry into the exponent, which is right */
+    return sign | (uint16_t)half;
+}
+
+/* Cast: every pair of supported types. Integers convert through int64 (exact), the rest through
+ * double; float to integer truncates toward zero (C's rule); bool is value != 0. */
+static void s_cast(const rf_nn_tensor_t *x, rf_nn_tensor_t *y)
+{
+    int64_t n = rf_nn_tensor_count(x);
+    bool src_int = x->dtype != RF_NN_FLOAT && x->dtype != RF_NN_DOUBLE &&
+                   x->dtype != RF_NN_FLOAT16;
+    for (int64_t i = 0; i < n; i++) {
+        double dv = 0;
+        int64_t iv = 0;
+        switch (x->dtype) {
+        case RF_NN_FLOAT:
+            dv = ((const float *)x->data)[i];
+            break;
+        case RF_NN_DOUBLE:
+            dv = ((const double *)x->data)[i];
+            break;
+        case RF_NN_FLOAT16:
+            dv = s_half_to_float(((const uint16_t *)x->data)[i]);
+            break;
+        case RF_NN_INT64:
+            iv = ((const int64_t *)x->data)[i];
+            break;
+        case RF_NN_INT32:
+            iv = ((const int32_t *)x->data)[i];
+            break;
+        case RF_NN_INT8:
+            iv = ((const int8_t *)x->data)[i];
+            break;
+        default: /* uint8, bool */
+            iv = ((const uint8_t *)x->data)[i];
+        }
+        if (src_int)
+            dv = (double)iv;
+        else
+            iv = isfinite(dv) && fabs(dv) < 9.2e18 ? (int64_t)dv : 0;
+        switch (y->dtype) {
+        case RF_NN_FLOAT:
+            ((float *)y->data)[i] = (float)dv;
+            break;
+        case RF_NN_DOUBLE:
+            ((double *)y->data)[i] = dv;
+            break;
+        case RF_NN_FLOAT16:
+            ((uint16_t *)y->data)[i] = s_float_to_half((float)dv);
+            break;
+        case RF_NN_INT64:
+            ((int64_t *)y->data)[i] = iv;
+            break;
+        case RF_NN_INT32:
+            ((int32_t *)y->data)[i] = (int32_t)iv;
+            break;
+        case RF_NN_INT8:
+            ((int8_t *)y->data)[i] = (int8_t)iv;
+            break;
+        case RF_NN_BOOL:
+            ((uint8_t *)y->data)[i] = src_int ? iv != 0 : dv != 0;
+            break;
+        default:
+            ((uint8_t *)y->data)[i] = (uint8_t)iv;
+        }
+    }
+}
+
+static int s_glue(s_ctx_t *c, const nn_step_t *s, rf_nn_tensor_t *const *in,
+                  rf_nn_tensor_t *const *out)
+{
+    const rf_nn_tensor_t *x = in[0], *y = out[0];
+    size_t es = nn_dtype_size(y->dtype);
+    int64_t n = rf_nn_tensor_count(y);
+    switch (s->op) {
+    case NN_SHAPE:
+        for (int64_t i = 0; i < n; i++)
+            ((int64_t *)y->data)[i] = x->dims[s->axis + i];
+        return 0;
+    case NN_CONSTANT_OF_SHAPE: {
+        for (int64_t i = 0; i < n; i++)
+            memcpy((char *)y->data + (size_t)i * es, &s->fill, es); /* little-endian */
+        return 0;
+    }
+    case NN_RESHAPE:
+    case NN_UNSQUEEZE:
+    case NN_SQUEEZE:
+        if (n && y->data != x->data)
+            memcpy(y->data, x->data, (size_t)n * es);
+        return 0;
+    case NN_SLICE:
+    case NN_TRANSPOSE: {
+        int r = x->ndim;
+        int64_t xs[RF_NN_MAX_DIMS], stride[RF_NN_MAX_DIMS], base = 0;
+        if (r)
+            xs[r - 1] = 1;
+        for (int i = r - 2; i >= 0; i--)
+            xs[i] = xs[i + 1] * x->dims[i + 1];
+        for (int i = 0; i < r; i++) {
+            if (s->op == NN_SLICE) {
+                stride[i] = xs[i] * s->pads[r + i];
+                base += s->pads[i] * xs[i];
+            } else {
+                stride[i] = xs[s->perm[i]];
+            }
+        }
+        s_strided_copy(x->data, y->data, es, r, y->dims, stride, base);
+        return 0;
+    }
+    case NN_CAST:
+        s_cast(x, out[0]);
+        return 0;
+    case NN_GATHER: {
+        const rf_nn_tensor_t *ix = in[1];
+        int64_t outer = 1, inner = 1, N = x->dims[s->axis], nidx = rf_nn_tensor_count(ix);
+        for (int i = 0; i < s->axis; i++)
+            outer *= x->dims[i];
+        for (int i = (int)s->axis + 1; i < x->ndim; i++)
+            inner *= x->dims[i];
+        size_t block = (size_t)inner * es;
+        char *dst = y->data;
+        for (int64_t o = 0; o < outer; o++)
+            for (int64_t k = 0; k < nidx; k++) {
+                int64_t i = s_int_at(ix, k);
+                if (i < -N || i >= N)
+                    return FAIL(c, RF_EINVAL, "index %" PRId64 " is out of range for a dim of %"
+                                              PRId64, i, N);
+                i = i < 0 ? i + N : i;
+                if (block)
+                    memcpy(dst, (const char *)x->data + (size_t)(o * N + i) * block, block);
+                dst += block;
+            }
+        return 0;
+    }
+    default:
+        return FAIL(c, RF_EINVAL, "op not implemented");
+    }
+}
+
 int nn_kernel(const nn_step_t *s, rf_nn_tensor_t *const *in, rf_nn_tensor_t *const *out,
               void *scratch, rf_err_t *err)
 {
@@ -1696,6 +2317,16 @@ int nn_kernel(const nn_step_t *s, rf_nn_tensor_t *const *in, rf_nn_tensor_t *con
         }
         return 0;
     }
+    case NN_SHAPE:
+    case NN_CONSTANT_OF_SHAPE:
+    case NN_RESHAPE:
+    case NN_SLICE:
+    case NN_TRANSPOSE:
+    case NN_CAST:
+    case NN_GATHER:
+    case NN_UNSQUEEZE:
+    case NN_SQUEEZE:
+        return s_glue(&c, s, in, out);
     case NN_IDENTITY: {
         size_t bytes = (size_t)n * nn_dtype_size(x->dtype);
         if (bytes && out[0]->data != x->data)

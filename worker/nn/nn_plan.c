@@ -528,7 +528,8 @@ int rf_nn_plan_create(const rf_nn_model_t *m, const rf_nn_tensor_t *input_shapes
         memcpy(s->in, n->in, (size_t)n->nin * sizeof(int));
         s->out[0] = n->out[0];
         rf_nn_tensor_t **in = p->ptrs, **outp = p->ptrs + s->nin;
-        bool foldable = true;
+        /* Shape reads only its input's dims, known now: it always folds. */
+        bool foldable = true, dims_only = s->op == NN_SHAPE;
         for (int k = 0; k < s->nin; k++) {
             in[k] = NULL;
             if (s->in[k] < 0)
@@ -536,7 +537,7 @@ int rf_nn_plan_create(const rf_nn_model_t *m, const rf_nn_tensor_t *input_shapes
             pval_t *v = &p->v[s->in[k]];
             in[k] = &v->t;
             if (!v->is_const) {
-                foldable = false;
+                foldable = dims_only;
                 v->t.data = v->pinned; /* known values for shape inference, or NULL */
             }
         }
