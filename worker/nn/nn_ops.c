@@ -181,9 +181,9 @@ static int s_check_conv_attrs(s_ctx_t *c)
         rc = s_attr_ints(c, lists[i], &v, &nv);
         for (size_t k = 0; !rc && k < nv; k++) {
             bool positive = i < 3;
-            if ((positive && v[k] < 1) || (!positive && v[k] < 0))
+            if ((positive && v[k] < 1) || (!positive && v[k] < 0) || v[k] > NN_MAX_ELEMENTS)
                 rc = FAIL(c, RF_EINVAL, "attribute '%s'[%zu] = %" PRId64 " must be %s", lists[i],
-                          k, v[k], positive ? ">= 1" : ">= 0");
+                          k, v[k], positive ? "in 1..2^31" : "in 0..2^31");
         }
     }
     return rc;
@@ -1072,8 +1072,8 @@ static int s_infer_glue(s_ctx_t *c, nn_step_t *s, rf_nn_tensor_t *const *in,
             seen[a] = true;
             int64_t step = sp ? s_int_at(sp, k) : 1, dim = x->dims[a];
             int64_t b = s_int_at(st, k), e = s_int_at(en, k), len;
-            if (step == 0)
-                return FAIL(c, RF_EINVAL, "steps[%" PRId64 "] is 0", k);
+            if (step == 0 || step == INT64_MIN)
+                return FAIL(c, RF_EINVAL, "steps[%" PRId64 "] = %" PRId64 " is invalid", k, step);
             if (b < 0)
                 b = b < -dim ? 0 : b + dim;
             if (e < 0)
@@ -1081,11 +1081,11 @@ static int s_infer_glue(s_ctx_t *c, nn_step_t *s, rf_nn_tensor_t *const *in,
             if (step > 0) {
                 b = b > dim ? dim : b;
                 e = e < 0 ? 0 : e > dim ? dim : e;
-                len = e > b ? (e - b + step - 1) / step : 0;
+                len = e > b ? (e - b - 1) / step + 1 : 0;
             } else {
                 b = b > dim - 1 ? dim - 1 : b;
                 e = e > dim - 1 ? dim - 1 : e;
-                len = b > e ? (b - e + (-step) - 1) / (-step) : 0;
+                len = b > e ? (b - e - 1) / (-step) + 1 : 0;
             }
             if (dim == 0)
                 len = 0;

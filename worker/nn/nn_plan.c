@@ -2,7 +2,8 @@
  *
  * rf_nn_plan_create walks the nodes in topological order: infers every value's shape (nn_infer),
  * folds nodes whose inputs are all constant by running them once, then fuses BatchNormalization
- * into the Conv before it (new weights and bias) and an activation after a Conv/ConvTranspose into
+ * into the Conv before it (new weights and bias), drops a convolution's bias before an
+ * InstanceNormalization (which cancels it), fuses an activation after a Conv/ConvTranspose into
  * its epilogue, and lays out every remaining value and each step's scratch in one arena, from the
  * values' lifetimes (greedy first fit, largest first). The plan owns copies of everything it reads
  * at run time, so the model may be freed once the plan exists.
@@ -194,6 +195,25 @@ static void s_fuse_batchnorm(rf_nn_plan_t *p)
         cv->out[0] = bn->out[0];
         p->v[bn->out[0]].producer = pi;
         bn->dead = true;
+    }
+}
+
+/* Conv/ConvTranspose -> InstanceNormalization: the normalization subtracts each channel's mean,
+ * so a per-channel bias added before it cancels; the convolution skips it. */
+static void s_drop_bias_before_instancenorm(rf_nn_plan_t *p)
+{
+    for (int i = 0; i < p->nsteps; i++) {
+        const nn_step_t *in = &p->steps[i];
+        if (in->dead || in->op != NN_INSTANCE_NORM)
+            continue;
+        int x = in->in[0], pi = p->v[x].producer;
+        if (pi < 0)
+            continue;
+        nn_step_t *cv = &p->steps[pi];
+        if (cv->dead || (cv->op != NN_CONV && cv->op != NN_CONV_TRANSPOSE) ||
+            cv->act != NN_ACT_NONE || p->v[x].uses != 1 || p->v[x].is_output || cv->nin < 3)
+            continue;
+        cv->in[2] = -1;
     }
 }
 
@@ -557,6 +577,8 @@ int rf_nn_plan_create(const rf_nn_model_t *m, const rf_nn_tensor_t *input_shapes
     }
     s_count_uses(p);
     s_fuse_batchnorm(p);
+    s_count_uses(p);
+    s_drop_bias_before_instancenorm(p);
     s_count_uses(p);
     s_fuse_activation(p);
     s_count_uses(p);
