@@ -434,6 +434,91 @@ static void test_epilogue_fusion_matches_separate_ops(void **state)
     free(b);
 }
 
+/* Pad in its two other forms: version 2 (pads, mode, value attributes; opset 10) and version 18
+ * (an axes input; opset 18), neither covered by ONNX 1.12's node tests. Expected values by hand:
+ * reflect along W by (1, 2) maps columns [1, 0,1,2,3, 2,1]; edge along H by (2, 0) repeats row 0. */
+static void test_pad_versions(void **state)
+{
+    (void)state;
+    b_model_t *b = malloc(sizeof(*b));
+    float x[16];
+    for (int i = 0; i < 16; i++)
+        x[i] = (float)(i * i % 13);
+    static int64_t pads18[2] = {1, 2}, axes18[1] = {-1};
+    static const int64_t two[] = {2}, one[] = {1};
+    for (int version = 0; version < 2; version++) {
+        b_base(b);
+        static const int64_t yd18[] = {1, 1, 4, 7}, yd2[] = {1, 1, 6, 4};
+        b_value_info(b, 1, "Y", version ? yd18 : yd2, 4);
+        if (version) {
+            b->opset.version = 18;
+            Onnx__TensorProto *p = b_init(b, 0, "pads", NULL, 0, two, 1);
+            p->data_type = 7;
+            p->n_int64_data = 2;
+            p->int64_data = pads18;
+            Onnx__TensorProto *a = b_init(b, 1, "axes", NULL, 0, one, 1);
+            a->data_type = 7;
+            a->n_int64_data = 1;
+            a->int64_data = axes18;
+            b->graph.n_initializer = 2;
+            static const char *const in[] = {"X", "pads", "", "axes"};
+            b_node(b, 0, "Pad", "pad18", in, 4, "Y");
+            Onnx__AttributeProto *mode = b_attr(b, 0, "mode", 3);
+            mode->has_s = 1;
+            mode->s.data = (uint8_t *)"reflect";
+            mode->s.len = 7;
+        } else {
+            b->opset.version = 10;
+            b->graph.n_initializer = 0;
+            static const char *const in[] = {"X"};
+            b_node(b, 0, "Pad", "pad2", in, 1, "Y");
+            static int64_t pads2[8] = {0, 0, 2, 0, 0, 0, 0, 0};
+            Onnx__AttributeProto *p = b_attr(b, 0, "pads", 7);
+            p->n_ints = 8;
+            p->ints = pads2;
+            Onnx__AttributeProto *mode = b_attr(b, 0, "mode", 3);
+            mode->has_s = 1;
+            mode->s.data = (uint8_t *)"edge";
+            mode->s.len = 4;
+        }
+        b->graph.n_node = 1;
+        size_t len;
+        uint8_t *buf = b_pack(b, &len);
+        rf_nn_model_t *m = NULL;
+        rf_err_t err = {0};
+        if (rf_nn_model_load_buffer(buf, len, &m, &err))
+            fail_msg("load: %s", err.msg);
+        free(buf);
+        rf_nn_tensor_t in = {.name = "X", .dtype = RF_NN_FLOAT, .ndim = 4, .dims = {1, 1, 4, 4},
+                             .data = x, .bytes = sizeof(x)};
+        rf_nn_plan_options_t opt = {.device = RF_NN_CPU};
+        rf_nn_plan_t *p = NULL;
+        if (rf_nn_plan_create(m, &in, 1, &opt, &p, &err))
+            fail_msg("plan: %s", err.msg);
+        rf_nn_tensor_t out;
+        memset(&out, 0, sizeof(out));
+        if (rf_nn_plan_run(p, &in, 1, &out, 1, &err))
+            fail_msg("run: %s", err.msg);
+        const float *y = out.data;
+        if (version) {
+            static const int cols[7] = {1, 0, 1, 2, 3, 2, 1};
+            assert_int_equal(out.dims[3], 7);
+            for (int r = 0; r < 4; r++)
+                for (int c = 0; c < 7; c++)
+                    assert_true(y[r * 7 + c] == x[r * 4 + cols[c]]);
+        } else {
+            assert_int_equal(out.dims[2], 6);
+            for (int r = 0; r < 6; r++)
+                for (int c = 0; c < 4; c++)
+                    assert_true(y[r * 4 + c] == x[(r < 2 ? 0 : r - 2) * 4 + c]);
+        }
+        rf_nn_tensor_release(&out);
+        rf_nn_plan_free(p);
+        rf_nn_model_free(m);
+    }
+    free(b);
+}
+
 static void test_hostile_models_refused(void **state)
 {
     (void)state;
@@ -596,6 +681,7 @@ int main(void)
         cmocka_unit_test(test_fused_model_computes_reference),
         cmocka_unit_test(test_unfused_when_conv_output_is_graph_output),
         cmocka_unit_test(test_epilogue_fusion_matches_separate_ops),
+        cmocka_unit_test(test_pad_versions),
         cmocka_unit_test(test_hostile_models_refused),
         cmocka_unit_test(test_tensor_file_roundtrip),
     };
