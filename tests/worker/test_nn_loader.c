@@ -640,6 +640,37 @@ static void test_hostile_models_refused(void **state)
     b->node_out[1][1] = "C2";
     expect_refused(b, "node 1 'conv1' (Conv): has 2 outputs (1 supported)");
 
+    /* Working memory over the plan's cap (16 GiB): Pad X to 1x1x40000x40000 (6.4 GB), a Sigmoid
+     * of it and their sum are alive at once. Refused before anything that large is allocated. */
+    b_base(b);
+    static int64_t big_pads[8] = {0, 0, 0, 0, 0, 0, 39996, 39996};
+    static const char *const pad_in[] = {"X"}, *const sig_in[] = {"P"}, *const add_in[] = {"P", "S"};
+    b->opset.version = 10;
+    b->graph.n_initializer = 0;
+    b_node(b, 0, "Pad", "pad", pad_in, 1, "P");
+    Onnx__AttributeProto *bp = b_attr(b, 0, "pads", 7);
+    bp->n_ints = 8;
+    bp->ints = big_pads;
+    b_node(b, 1, "Sigmoid", "sig", sig_in, 1, "S");
+    b_node(b, 2, "Add", "add", add_in, 2, "Y");
+    b->graph.n_node = 3;
+    b->dims[1][2].dim_value = b->dims[1][3].dim_value = 40000;
+    buf = b_pack(b, &len);
+    assert_int_equal(rf_nn_model_load_buffer(buf, len, &m, &err), 0);
+    free(buf);
+    {
+        float x[16] = {0};
+        rf_nn_tensor_t in = {.name = "X", .dtype = RF_NN_FLOAT, .ndim = 4, .dims = {1, 1, 4, 4},
+                             .data = x, .bytes = sizeof(x)};
+        rf_nn_plan_options_t opt = {.device = RF_NN_CPU};
+        rf_nn_plan_t *p = NULL;
+        assert_int_equal(rf_nn_plan_create(m, &in, 1, &opt, &p, &err), RF_ETOOBIG);
+        assert_non_null(strstr(err.msg, "MiB of working memory"));
+        assert_null(p);
+    }
+    rf_nn_model_free(m);
+    m = NULL;
+
     /* Not an ONNX file at all. */
     const char junk[] = "this is not protobuf \xff\xff\xff\xff";
     assert_int_not_equal(rf_nn_model_load_buffer(junk, sizeof(junk), &m, &err), 0);

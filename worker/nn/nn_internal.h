@@ -16,6 +16,7 @@
 #define NN_MAX_NODE_IO 4096                   /* inputs or outputs of one node (Concat) */
 #define NN_MAX_ATTR_LIST 4096                 /* ints/floats in one attribute */
 #define NN_MAX_OPSET 19                       /* newest default-domain opset understood at all */
+#define NN_MAX_ARENA_BYTES ((size_t)16 << 30) /* a plan's working memory (values and scratch) */
 
 typedef enum nn_op {
     NN_CONV,

@@ -42,6 +42,7 @@ struct rf_nn_plan {
     rf_nn_tensor_t *out_desc;
     uint8_t *arena;
     size_t arena_bytes;
+    size_t const_bytes; /* made by constant folding (capped like the arena) */
     rf_nn_tensor_t **ptrs; /* per-step input and output views */
     int maxio;
 };
@@ -123,6 +124,13 @@ static int s_fold(rf_nn_plan_t *p, nn_step_t *s, rf_nn_tensor_t **in, rf_nn_tens
 {
     pval_t *o = &p->v[s->out[0]];
     o->t.bytes = s_bytes(&o->t);
+    p->const_bytes += o->t.bytes;
+    if (p->const_bytes > NN_MAX_ARENA_BYTES)
+        return rf_err_set(err, RF_ETOOBIG,
+                          "%s: folded constants would take over %zu MiB",
+                          nn_node_desc(s->node, (char[RF_NN_NAME_MAX + 64]){0},
+                                       RF_NN_NAME_MAX + 64),
+                          NN_MAX_ARENA_BYTES >> 20);
     o->t.data = malloc(o->t.bytes ? o->t.bytes : 1);
     void *scratch = s->scratch_bytes ? malloc(s->scratch_bytes) : NULL;
     if (!o->t.data || (s->scratch_bytes && !scratch)) {
@@ -398,6 +406,11 @@ static int s_layout(rf_nn_plan_t *p, rf_err_t *err)
     free(blocks);
     free(scratch_off);
     p->arena_bytes = total;
+    if (total > NN_MAX_ARENA_BYTES)
+        return rf_err_set(err, RF_ETOOBIG,
+                          "the plan needs %zu MiB of working memory for these input shapes (at "
+                          "most %zu MiB)",
+                          total >> 20, NN_MAX_ARENA_BYTES >> 20);
     p->arena = aligned_alloc(NN_ALIGN, total ? total : NN_ALIGN);
     if (!p->arena)
         return rf_err_set(err, RF_ENOMEM, "out of memory for the plan's %zu-byte arena", total);
