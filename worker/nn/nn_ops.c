@@ -319,8 +319,6 @@ int nn_node_check(const rf_nn_model_t *m, nn_node_t *n, rf_err_t *err)
             rc = s_want(&c, m, 2, dt0, "constant_value");
         if (!rc && n->version >= 18)
             rc = s_want(&c, m, 3, RF_NN_INT64, "axes");
-        if (!rc && n->version >= 18 && s_dtype_of(m, n, 3) == 0 && n->nin > 3 && n->in[3] >= 0)
-            rc = 0;
         break;
     }
     case NN_RESIZE: {
