@@ -93,6 +93,11 @@ void rf_nn_plan_free(rf_nn_plan_t *p);
 /* Output shapes, known once the plan exists. */
 const rf_nn_tensor_t *rf_nn_plan_output(const rf_nn_plan_t *p, int i);
 
+/* What the compile step made of the model: the steps run per frame (after constant folding and
+ * fusion) and the arena's size in bytes (every intermediate value and scratch buffer). For tests
+ * and benchmarks; either pointer may be NULL. */
+void rf_nn_plan_stats(const rf_nn_plan_t *p, int *steps, size_t *arena_bytes);
+
 /* Runs the plan. inputs[i] has the shapes the plan was created for; outputs[i] are filled
  * (allocated here when data is NULL, else written in place when bytes suffice). */
 int rf_nn_plan_run(rf_nn_plan_t *p, const rf_nn_tensor_t *inputs, int n_inputs,
