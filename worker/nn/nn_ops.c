@@ -1,0 +1,1698 @@
+/* nn_ops.c - every op the executor knows: load-time checks (attributes, dtypes), static shape
+ * inference with the op's parameters, and the CPU reference kernels (NCHW, exact ONNX semantics;
+ * Conv and ConvTranspose through im2col/col2im and OpenBLAS sgemm, tiled so the column buffer
+ * stays small). Resize follows the ONNX 1.12 reference implementation (onnx/backend/test/case/
+ * node/resize.py) that generated the conformance data, including its use of scale * input size
+ * as the output length in align_corners and its edge-clamped neighbour windows.
+ */
+#include <cblas.h>
+#include <float.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn_internal.h"
+
+#define NN_COL_TILE_FLOATS ((size_t)4 << 20) /* im2col columns per tile: at most 16 MiB */
+
+/* ---- attributes ----------------------------------------------------------------------------- */
+
+typedef struct s_ctx {
+    const nn_node_t *n;
+    char desc[RF_NN_NAME_MAX + 64];
+    rf_err_t *err;
+} s_ctx_t;
+
+static void s_ctx_init(s_ctx_t *c, const nn_node_t *n, rf_err_t *err)
+{
+    c->n = n;
+    c->err = err;
+    nn_node_desc(n, c->desc, sizeof(c->desc));
+}
+
+#define FAIL(c, code, ...) s_fail((c), (code), __VA_ARGS__)
+__attribute__((format(printf, 3, 4))) static int s_fail(s_ctx_t *c, int code, const char *fmt, ...)
+{
+    char msg[768];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    return rf_err_set(c->err, code, "%s: %s", c->desc, msg);
+}
+
+/* An attribute of the given type, or NULL when absent; *rc gets an error for a wrong type. */
+static const nn_attr_t *s_attr(s_ctx_t *c, const char *name, int type, int *rc)
+{
+    const nn_attr_t *a = nn_attr_find(c->n, name);
+    if (a && a->type != type) {
+        static const char *names[] = {"undefined", "float", "int", "string", "tensor", "graph",
+                                      "floats", "ints"};
+        *rc = FAIL(c, RF_EINVAL, "attribute '%s' must be of type %s (got type %d)", name,
+                   type < 8 ? names[type] : "?", a->type);
+        return NULL;
+    }
+    return a;
+}
+
+static int s_attr_int(s_ctx_t *c, const char *name, int64_t def, int64_t *out)
+{
+    int rc = 0;
+    const nn_attr_t *a = s_attr(c, name, NN_ATTR_INT, &rc);
+    *out = a ? a->i : def;
+    return rc;
+}
+
+static int s_attr_float(s_ctx_t *c, const char *name, float def, float *out)
+{
+    int rc = 0;
+    const nn_attr_t *a = s_attr(c, name, NN_ATTR_FLOAT, &rc);
+    *out = a ? a->f : def;
+    return rc;
+}
+
+static int s_attr_str(s_ctx_t *c, const char *name, const char *def, const char **out)
+{
+    int rc = 0;
+    const nn_attr_t *a = s_attr(c, name, NN_ATTR_STRING, &rc);
+    *out = a ? a->s : def;
+    return rc;
+}
+
+/* An INTS attribute: *n gets its length (0 when absent). */
+static int s_attr_ints(s_ctx_t *c, const char *name, const int64_t **v, size_t *n)
+{
+    int rc = 0;
+    const nn_attr_t *a = s_attr(c, name, NN_ATTR_INTS, &rc);
+    *v = a ? a->ints : NULL;
+    *n = a ? a->n : 0;
+    return rc;
+}
+
+/* Refuses attributes the op does not define (they might change its meaning). allowed ends with
+ * NULL. */
+static int s_only_attrs(s_ctx_t *c, const char *const *allowed)
+{
+    for (int i = 0; i < c->n->nattrs; i++) {
+        bool ok = false;
+        for (int k = 0; allowed[k]; k++)
+            if (!strcmp(allowed[k], c->n->attrs[i].name))
+                ok = true;
+        if (!ok)
+            return FAIL(c, RF_EINVAL, "attribute '%s' is not known for this op (version %d)",
+                        c->n->attrs[i].name, c->n->version);
+    }
+    return 0;
+}
+
+/* ---- load-time checks --------------------------------------------------------------------- */
+
+static int s_dtype_of(const rf_nn_model_t *m, const nn_node_t *n, int k)
+{
+    return k < n->nin && n->in[k] >= 0 ? (int)m->values[n->in[k]].t.dtype : 0;
+}
+
+static bool s_numeric(int dt)
+{
+    return dt == RF_NN_FLOAT || dt == RF_NN_DOUBLE || dt == RF_NN_INT32 || dt == RF_NN_INT64 ||
+           dt == RF_NN_UINT8 || dt == RF_NN_INT8;
+}
+
+/* Input k must have dtype want (when known). */
+static int s_want(s_ctx_t *c, const rf_nn_model_t *m, int k, int want, const char *what)
+{
+    int dt = s_dtype_of(m, c->n, k);
+    if (dt && dt != want)
+        return FAIL(c, RF_EINVAL, "input %d (%s, '%s') must be %s, got %s", k, what,
+                    m->values[c->n->in[k]].t.name, nn_dtype_name(want), nn_dtype_name(dt));
+    return 0;
+}
+
+static int s_count_io(s_ctx_t *c, int min_in, int max_in, int max_out)
+{
+    const nn_node_t *n = c->n;
+    int present = n->nin;
+    while (present > 0 && n->in[present - 1] < 0)
+        present--;
+    if (present < min_in || n->nin > max_in)
+        return FAIL(c, RF_EINVAL, "takes %d to %d inputs, has %d", min_in, max_in, n->nin);
+    for (int k = 0; k < min_in; k++)
+        if (n->in[k] < 0)
+            return FAIL(c, RF_EINVAL, "input %d is required but left empty", k);
+    if (n->nout < 1 || n->nout > max_out || n->out[0] < 0)
+        return FAIL(c, RF_EINVAL, "has %d outputs (%d supported)%s", n->nout, max_out,
+                    n->op == NN_BATCH_NORM ? ": training-mode BatchNormalization is not supported"
+                                           : "");
+    for (int k = 1; k < n->nout; k++)
+        if (n->out[k] >= 0)
+            return FAIL(c, RF_EINVAL, "output %d is not supported", k);
+    return 0;
+}
+
+static const char *const s_attrs_conv[] = {"auto_pad", "dilations", "group", "kernel_shape",
+                                           "pads", "strides", NULL};
+static const char *const s_attrs_convt[] = {"auto_pad", "dilations", "group", "kernel_shape",
+                                            "output_padding", "output_shape", "pads", "strides",
+                                            NULL};
+
+static int s_check_conv_attrs(s_ctx_t *c)
+{
+    int rc = s_only_attrs(c, c->n->op == NN_CONV ? s_attrs_conv : s_attrs_convt);
+    int64_t group;
+    const char *ap;
+    if (!rc)
+        rc = s_attr_int(c, "group", 1, &group);
+    if (!rc && group < 1)
+        rc = FAIL(c, RF_EINVAL, "attribute 'group' = %" PRId64 " must be >= 1", group);
+    if (!rc)
+        rc = s_attr_str(c, "auto_pad", "NOTSET", &ap);
+    if (!rc && strcmp(ap, "NOTSET") && strcmp(ap, "SAME_UPPER") && strcmp(ap, "SAME_LOWER") &&
+        strcmp(ap, "VALID"))
+        rc = FAIL(c, RF_EINVAL,
+                  "attribute 'auto_pad' = '%s' (expected NOTSET, SAME_UPPER, SAME_LOWER or VALID)",
+                  ap);
+    const char *lists[] = {"dilations", "strides", "kernel_shape", "pads", "output_padding",
+                           "output_shape"};
+    for (int i = 0; !rc && i < 6; i++) {
+        const int64_t *v;
+        size_t nv;
+        rc = s_attr_ints(c, lists[i], &v, &nv);
+        for (size_t k = 0; !rc && k < nv; k++) {
+            bool positive = i < 3;
+            if ((positive && v[k] < 1) || (!positive && v[k] < 0))
+                rc = FAIL(c, RF_EINVAL, "attribute '%s'[%zu] = %" PRId64 " must be %s", lists[i],
+                          k, v[k], positive ? ">= 1" : ">= 0");
+        }
+    }
+    return rc;
+}
+
+int nn_node_check(const rf_nn_model_t *m, nn_node_t *n, rf_err_t *err)
+{
+    s_ctx_t c;
+    s_ctx_init(&c, n, err);
+    int rc = 0, out_dt = s_dtype_of(m, n, 0);
+    int dt0 = out_dt;
+    switch (n->op) {
+    case NN_CONV:
+    case NN_CONV_TRANSPOSE:
+        rc = s_count_io(&c, 2, 3, 1);
+        for (int k = 0; !rc && k < n->nin; k++)
+            rc = s_want(&c, m, k, RF_NN_FLOAT, k ? (k == 1 ? "W" : "B") : "X");
+        if (!rc)
+            rc = s_check_conv_attrs(&c);
+        break;
+    case NN_BATCH_NORM: {
+        static const char *const a7[] = {"epsilon", "momentum", "spatial", NULL};
+        static const char *const a9[] = {"epsilon", "momentum", "training_mode", NULL};
+        rc = s_count_io(&c, 5, 5, 1);
+        if (!rc)
+            rc = s_only_attrs(&c, n->version == 7 ? a7 : a9);
+        int64_t v;
+        if (!rc && n->version == 7 && !(rc = s_attr_int(&c, "spatial", 1, &v)) && v != 1)
+            rc = FAIL(&c, RF_EINVAL, "attribute 'spatial' = %" PRId64 " (only 1 is supported)", v);
+        if (!rc && n->version >= 14 && !(rc = s_attr_int(&c, "training_mode", 0, &v)) && v != 0)
+            rc = FAIL(&c, RF_EINVAL, "training_mode = %" PRId64
+                                     " is not supported (inference only)", v);
+        for (int k = 0; !rc && k < 5; k++)
+            rc = s_want(&c, m, k, RF_NN_FLOAT, k ? "parameter" : "X");
+        break;
+    }
+    case NN_INSTANCE_NORM: {
+        static const char *const a[] = {"epsilon", NULL};
+        rc = s_count_io(&c, 3, 3, 1);
+        if (!rc)
+            rc = s_only_attrs(&c, a);
+        for (int k = 0; !rc && k < 3; k++)
+            rc = s_want(&c, m, k, RF_NN_FLOAT, k ? "parameter" : "input");
+        break;
+    }
+    case NN_RELU:
+    case NN_SIGMOID:
+    case NN_TANH:
+    case NN_LEAKY_RELU: {
+        static const char *const none[] = {NULL};
+        static const char *const leaky[] = {"alpha", NULL};
+        rc = s_count_io(&c, 1, 1, 1);
+        if (!rc)
+            rc = s_only_attrs(&c, n->op == NN_LEAKY_RELU ? leaky : none);
+        if (!rc)
+            rc = s_want(&c, m, 0, RF_NN_FLOAT, "X");
+        break;
+    }
+    case NN_PRELU: {
+        static const char *const none[] = {NULL};
+        rc = s_count_io(&c, 2, 2, 1);
+        if (!rc)
+            rc = s_only_attrs(&c, none);
+        for (int k = 0; !rc && k < 2; k++)
+            rc = s_want(&c, m, k, RF_NN_FLOAT, k ? "slope" : "X");
+        break;
+    }
+    case NN_CLIP: {
+        static const char *const a6[] = {"min", "max", NULL};
+        static const char *const none[] = {NULL};
+        rc = n->version == 6 ? s_count_io(&c, 1, 1, 1) : s_count_io(&c, 1, 3, 1);
+        if (!rc)
+            rc = s_only_attrs(&c, n->version == 6 ? a6 : none);
+        if (!rc && dt0 && (n->version < 12 ? dt0 != RF_NN_FLOAT : !s_numeric(dt0)))
+            rc = FAIL(&c, RF_EINVAL, "input type %s is not supported", nn_dtype_name(dt0));
+        for (int k = 1; !rc && k < n->nin; k++)
+            if (dt0)
+                rc = s_want(&c, m, k, dt0, k == 1 ? "min" : "max");
+        break;
+    }
+    case NN_ADD:
+    case NN_SUB:
+    case NN_MUL:
+    case NN_DIV: {
+        static const char *const none[] = {NULL};
+        rc = s_count_io(&c, 2, 2, 1);
+        if (!rc)
+            rc = s_only_attrs(&c, none);
+        if (!rc && dt0 && !s_numeric(dt0))
+            rc = FAIL(&c, RF_EINVAL, "input type %s is not supported", nn_dtype_name(dt0));
+        if (!rc && dt0)
+            rc = s_want(&c, m, 1, dt0, "B");
+        break;
+    }
+    case NN_CONCAT: {
+        static const char *const a[] = {"axis", NULL};
+        rc = s_count_io(&c, 1, NN_MAX_NODE_IO, 1);
+        if (!rc)
+            rc = s_only_attrs(&c, a);
+        if (!rc && !nn_attr_find(n, "axis"))
+            rc = FAIL(&c, RF_EINVAL, "attribute 'axis' is required");
+        int64_t axis;
+        if (!rc)
+            rc = s_attr_int(&c, "axis", 0, &axis);
+        for (int k = 0; !rc && k < n->nin; k++) {
+            if (n->in[k] < 0)
+                rc = FAIL(&c, RF_EINVAL, "input %d is empty", k);
+            else if (dt0 && s_dtype_of(m, n, k))
+                rc = s_want(&c, m, k, dt0, "input");
+        }
+        break;
+    }
+    case NN_PAD: {
+        static const char *const a2[] = {"mode", "pads", "value", NULL};
+        static const char *const a11[] = {"mode", NULL};
+        const char *mode;
+        rc = n->version == 2 ? s_count_io(&c, 1, 1, 1)
+                             : s_count_io(&c, 2, n->version >= 18 ? 4 : 3, 1);
+        if (!rc)
+            rc = s_only_attrs(&c, n->version == 2 ? a2 : a11);
+        if (!rc)
+            rc = s_attr_str(&c, "mode", "constant", &mode);
+        if (!rc && strcmp(mode, "constant") && strcmp(mode, "reflect") && strcmp(mode, "edge") &&
+            (n->version < 19 || strcmp(mode, "wrap")))
+            rc = FAIL(&c, RF_EINVAL, "attribute 'mode' = '%s' is not supported", mode);
+        if (!rc && n->version == 2 && !nn_attr_find(n, "pads"))
+            rc = FAIL(&c, RF_EINVAL, "attribute 'pads' is required");
+        if (!rc && dt0 && (n->version == 2 ? dt0 != RF_NN_FLOAT : !s_numeric(dt0)))
+            rc = FAIL(&c, RF_EINVAL, "input type %s is not supported", nn_dtype_name(dt0));
+        if (!rc && n->version > 2)
+            rc = s_want(&c, m, 1, RF_NN_INT64, "pads");
+        if (!rc && n->version > 2 && dt0)
+            rc = s_want(&c, m, 2, dt0, "constant_value");
+        if (!rc && n->version >= 18)
+            rc = s_want(&c, m, 3, RF_NN_INT64, "axes");
+        if (!rc && n->version >= 18 && s_dtype_of(m, n, 3) == 0 && n->nin > 3 && n->in[3] >= 0)
+            rc = 0;
+        break;
+    }
+    case NN_RESIZE: {
+        static const char *const a[] = {"coordinate_transformation_mode", "cubic_coeff_a",
+                                        "exclude_outside", "extrapolation_value", "mode",
+                                        "nearest_mode", NULL};
+        const char *mode, *ct, *nm;
+        rc = n->version == 11 ? s_count_io(&c, 3, 4, 1) : s_count_io(&c, 1, 4, 1);
+        if (!rc)
+            rc = s_only_attrs(&c, a);
+        if (!rc)
+            rc = s_attr_str(&c, "mode", "nearest", &mode);
+        if (!rc && strcmp(mode, "nearest") && strcmp(mode, "linear") && strcmp(mode, "cubic"))
+            rc = FAIL(&c, RF_EINVAL, "attribute 'mode' = '%s' is not supported", mode);
+        if (!rc)
+            rc = s_attr_str(&c, "coordinate_transformation_mode", "half_pixel", &ct);
+        if (!rc && strcmp(ct, "half_pixel") && strcmp(ct, "pytorch_half_pixel") &&
+            strcmp(ct, "align_corners") && strcmp(ct, "asymmetric") &&
+            strcmp(ct, "tf_half_pixel_for_nn") && strcmp(ct, "tf_crop_and_resize"))
+            rc = FAIL(&c, RF_EINVAL,
+                      "attribute 'coordinate_transformation_mode' = '%s' is not supported", ct);
+        if (!rc)
+            rc = s_attr_str(&c, "nearest_mode", "round_prefer_floor", &nm);
+        if (!rc && strcmp(nm, "round_prefer_floor") && strcmp(nm, "round_prefer_ceil") &&
+            strcmp(nm, "floor") && strcmp(nm, "ceil"))
+            rc = FAIL(&c, RF_EINVAL, "attribute 'nearest_mode' = '%s' is not supported", nm);
+        float f;
+        int64_t i;
+        if (!rc)
+            rc = s_attr_float(&c, "cubic_coeff_a", -0.75f, &f);
+        if (!rc)
+            rc = s_attr_float(&c, "extrapolation_value", 0.0f, &f);
+        if (!rc)
+            rc = s_attr_int(&c, "exclude_outside", 0, &i);
+        if (!rc)
+            rc = s_want(&c, m, 0, RF_NN_FLOAT, "X");
+        if (!rc)
+            rc = s_want(&c, m, 1, RF_NN_FLOAT, "roi");
+        if (!rc)
+            rc = s_want(&c, m, 2, RF_NN_FLOAT, "scales");
+        if (!rc)
+            rc = s_want(&c, m, 3, RF_NN_INT64, "sizes");
+        break;
+    }
+    case NN_DEPTH_TO_SPACE:
+    case NN_SPACE_TO_DEPTH: {
+        static const char *const d2s[] = {"blocksize", "mode", NULL};
+        static const char *const s2d[] = {"blocksize", NULL};
+        rc = s_count_io(&c, 1, 1, 1);
+        if (!rc)
+            rc = s_only_attrs(&c, n->op == NN_DEPTH_TO_SPACE && n->version >= 11 ? d2s : s2d);
+        int64_t bs;
+        if (!rc && !nn_attr_find(n, "blocksize"))
+            rc = FAIL(&c, RF_EINVAL, "attribute 'blocksize' is required");
+        if (!rc)
+            rc = s_attr_int(&c, "blocksize", 0, &bs);
+        if (!rc && (bs < 1 || bs > 4096))
+            rc = FAIL(&c, RF_EINVAL, "attribute 'blocksize' = %" PRId64 " must be 1..4096", bs);
+        const char *mode;
+        if (!rc)
+            rc = s_attr_str(&c, "mode", "DCR", &mode);
+        if (!rc && strcmp(mode, "DCR") && strcmp(mode, "CRD"))
+            rc = FAIL(&c, RF_EINVAL, "attribute 'mode' = '%s' (expected DCR or CRD)", mode);
+        break;
+    }
+    case NN_CONSTANT: {
+        rc = s_count_io(&c, 0, 0, 1);
+        if (!rc && n->nattrs != 1)
+            rc = FAIL(&c, RF_EINVAL, "needs exactly one value attribute, has %d", n->nattrs);
+        if (rc)
+            break;
+        const nn_attr_t *a = &n->attrs[0];
+        if (!strcmp(a->name, "value") && a->type == NN_ATTR_TENSOR)
+            out_dt = a->t->dtype;
+        else if ((!strcmp(a->name, "value_float") && a->type == NN_ATTR_FLOAT) ||
+                 (!strcmp(a->name, "value_floats") && a->type == NN_ATTR_FLOATS))
+            out_dt = RF_NN_FLOAT;
+        else if ((!strcmp(a->name, "value_int") && a->type == NN_ATTR_INT) ||
+                 (!strcmp(a->name, "value_ints") && a->type == NN_ATTR_INTS))
+            out_dt = RF_NN_INT64;
+        else
+            rc = FAIL(&c, RF_EINVAL, "attribute '%s' (type %d) is not supported", a->name,
+                      a->type);
+        break;
+    }
+    case NN_IDENTITY: {
+        static const char *const none[] = {NULL};
+        rc = s_count_io(&c, 1, 1, 1);
+        if (!rc)
+            rc = s_only_attrs(&c, none);
+        break;
+    }
+    default:
+        rc = FAIL(&c, RF_EINVAL, "op not implemented");
+    }
+    if (!rc)
+        m->values[n->out[0]].t.dtype = (rf_nn_dtype_t)out_dt;
+    return rc;
+}
+
+/* ---- shape inference ------------------------------------------------------------------------ */
+
+static int s_out_shape(rf_nn_tensor_t *o, int dtype, int ndim, const int64_t *dims)
+{
+    o->dtype = (rf_nn_dtype_t)dtype;
+    o->ndim = ndim;
+    for (int i = 0; i < ndim; i++)
+        o->dims[i] = dims[i];
+    return 0;
+}
+
+static int s_check_count(s_ctx_t *c, const rf_nn_tensor_t *o)
+{
+    int64_t n = 1;
+    for (int i = 0; i < o->ndim; i++) {
+        if (o->dims[i] < 0)
+            return FAIL(c, RF_EINVAL, "output dim %d would be negative (%" PRId64 ")", i,
+                        o->dims[i]);
+        if (o->dims[i] && n > NN_MAX_ELEMENTS / o->dims[i])
+            return FAIL(c, RF_ETOOBIG, "output shape too large");
+        n *= o->dims[i];
+    }
+    return 0;
+}
+
+/* Values of a plan-time-known int64 or float tensor as int64 or double. */
+static int s_known(s_ctx_t *c, const rf_nn_tensor_t *t, const char *what)
+{
+    if (!t->data)
+        return FAIL(c, RF_EINVAL,
+                    "input '%s' (%s) must be known when the plan is made: make it an initializer "
+                    "or a Constant, or pass its values with the input shapes",
+                    t->name, what);
+    return 0;
+}
+
+static int s_infer_conv(s_ctx_t *c, nn_step_t *s, rf_nn_tensor_t *const *in,
+                        rf_nn_tensor_t *const *out)
+{
+    const rf_nn_tensor_t *x = in[0], *w = in[1], *b = s->nin > 2 ? in[2] : NULL;
+    bool tr = s->op == NN_CONV_TRANSPOSE;
+    int r = x->ndim;
+    if (r < 3 || r > 5)
+        return FAIL(c, RF_EINVAL, "input X has rank %d (1-D, 2-D and 3-D convolutions: rank 3..5)",
+                    r);
+    if (w->ndim != r)
+        return FAIL(c, RF_EINVAL, "weight W has rank %d, X has rank %d", w->ndim, r);
+    int nsp = r - 2;
+    s->nsp = nsp;
+    int64_t group;
+    const char *ap;
+    const int64_t *ks, *st, *dl, *pads, *op, *os;
+    size_t nks, nst, ndl, npads, nop, nos;
+    s_attr_int(c, "group", 1, &group);
+    s_attr_str(c, "auto_pad", "NOTSET", &ap);
+    s_attr_ints(c, "kernel_shape", &ks, &nks);
+    s_attr_ints(c, "strides", &st, &nst);
+    s_attr_ints(c, "dilations", &dl, &ndl);
+    s_attr_ints(c, "pads", &pads, &npads);
+    s_attr_ints(c, "output_padding", &op, &nop);
+    s_attr_ints(c, "output_shape", &os, &nos);
+    if ((nks && nks != (size_t)nsp) || (nst && nst != (size_t)nsp) ||
+        (ndl && ndl != (size_t)nsp) || (npads && npads != 2 * (size_t)nsp) ||
+        (nop && nop != (size_t)nsp) || (nos && nos != (size_t)nsp && nos != (size_t)r))
+        return FAIL(c, RF_EINVAL,
+                    "kernel_shape/strides/dilations/output_padding need %d entries and pads %d "
+                    "for a %d-D convolution",
+                    nsp, 2 * nsp, nsp);
+    for (int i = 0; i < nsp; i++)
+        if (nks && ks[i] != w->dims[2 + i])
+            return FAIL(c, RF_EINVAL,
+                        "kernel_shape[%d] = %" PRId64 " does not match W's dim %d (%" PRId64 ")",
+                        i, ks[i], 2 + i, w->dims[2 + i]);
+    int64_t N = x->dims[0], C = x->dims[1], M;
+    s->group = group;
+    if (!tr) {
+        M = w->dims[0];
+        if (C != w->dims[1] * group || M % group)
+            return FAIL(c, RF_EINVAL,
+                        "X has %" PRId64 " channels but W is %" PRId64 "x%" PRId64
+                        " with group %" PRId64,
+                        C, w->dims[0], w->dims[1], group);
+    } else {
+        M = w->dims[1] * group;
+        if (C != w->dims[0] || C % group)
+            return FAIL(c, RF_EINVAL,
+                        "X has %" PRId64 " channels but W's first dim is %" PRId64
+                        " (group %" PRId64 ")",
+                        C, w->dims[0], group);
+    }
+    if (b && (b->ndim != 1 || b->dims[0] != M))
+        return FAIL(c, RF_EINVAL, "bias B must have %" PRId64 " values", M);
+    int64_t od[5] = {N, M, 1, 1, 1};
+    for (int i = 0; i < 3; i++) {
+        s->k[i] = s->st[i] = s->dil[i] = s->isp[i] = s->osp[i] = 1;
+        s->pb[i] = s->pe[i] = 0;
+    }
+    for (int i = 0; i < nsp; i++) {
+        int j = 3 - nsp + i; /* into the padded D, H, W */
+        int64_t isz = x->dims[2 + i], k = w->dims[2 + i];
+        int64_t s_ = nst ? st[i] : 1, d = ndl ? dl[i] : 1;
+        int64_t ek = (k - 1) * d + 1, pb = npads ? pads[i] : 0, pe = npads ? pads[nsp + i] : 0;
+        int64_t opad = nop ? op[i] : 0, o;
+        if (k < 1 || isz < 1)
+            return FAIL(c, RF_EINVAL, "empty spatial dim %d (input %" PRId64 ", kernel %" PRId64 ")",
+                        i, isz, k);
+        if (!tr) {
+            if (!strcmp(ap, "VALID")) {
+                pb = pe = 0;
+                o = (isz - ek) / s_ + 1;
+            } else if (!strcmp(ap, "SAME_UPPER") || !strcmp(ap, "SAME_LOWER")) {
+                o = (isz + s_ - 1) / s_;
+                int64_t total = (o - 1) * s_ + ek - isz;
+                if (total < 0)
+                    total = 0;
+                if (!strcmp(ap, "SAME_UPPER")) {
+                    pb = total / 2;
+                    pe = total - pb;
+                } else {
+                    pe = total / 2;
+                    pb = total - pe;
+                }
+            } else {
+                if (isz + pb + pe < ek)
+                    return FAIL(c, RF_EINVAL,
+                                "spatial dim %d: input %" PRId64 " plus pads is smaller than the "
+                                "dilated kernel %" PRId64,
+                                i, isz, ek);
+                o = (isz + pb + pe - ek) / s_ + 1;
+            }
+        } else {
+            if (opad >= s_ && opad >= d)
+                return FAIL(c, RF_EINVAL,
+                            "output_padding[%d] = %" PRId64 " must be less than stride or dilation",
+                            i, opad);
+            bool same = !strcmp(ap, "SAME_UPPER") || !strcmp(ap, "SAME_LOWER");
+            if (nos || same) {
+                o = nos ? os[nos == (size_t)r ? 2 + i : i] : isz * s_;
+                int64_t total = s_ * (isz - 1) + opad + ek - o;
+                if (total < 0)
+                    total = 0; /* a larger requested output is zero-extended at the end */
+                if (!strcmp(ap, "SAME_UPPER")) {
+                    pb = total / 2;
+                    pe = total - total / 2;
+                } else {
+                    pb = total - total / 2;
+                    pe = total / 2;
+                }
+            } else {
+                if (!strcmp(ap, "VALID"))
+                    pb = pe = 0;
+                o = s_ * (isz - 1) + opad + ek - pb - pe;
+            }
+        }
+        if (o < 1)
+            return FAIL(c, RF_EINVAL, "spatial dim %d: output size %" PRId64 " < 1", i, o);
+        s->k[j] = k;
+        s->st[j] = s_;
+        s->dil[j] = d;
+        s->pb[j] = pb;
+        s->pe[j] = pe;
+        s->isp[j] = isz;
+        s->osp[j] = o;
+        od[2 + i] = o;
+    }
+    s_out_shape(out[0], RF_NN_FLOAT, r, od);
+    int rc = s_check_count(c, out[0]);
+    if (rc)
+        return rc;
+    /* Scratch: the column buffer of one tile. */
+    int64_t K = s->k[0] * s->k[1] * s->k[2];
+    int64_t rows = tr ? (M / group) * K : (C / group) * K;
+    int64_t P = tr ? s->isp[0] * s->isp[1] * s->isp[2] : s->osp[0] * s->osp[1] * s->osp[2];
+    int64_t tile = (int64_t)(NN_COL_TILE_FLOATS / (size_t)(rows ? rows : 1));
+    if (tile < 64)
+        tile = 64;
+    if (tile > P)
+        tile = P;
+    bool direct = !tr && K == 1 && s->st[0] * s->st[1] * s->st[2] == 1 &&
+                  !(s->pb[0] | s->pb[1] | s->pb[2] | s->pe[0] | s->pe[1] | s->pe[2]);
+    s->scratch_bytes = direct ? 0 : (size_t)(rows * tile) * sizeof(float);
+    return 0;
+}
+
+/* numpy broadcasting of a and b into o (the dtype is a's). unidirectional: b must broadcast to
+ * a's shape (PRelu). */
+static int s_infer_broadcast(s_ctx_t *c, const rf_nn_tensor_t *a, const rf_nn_tensor_t *b,
+                             rf_nn_tensor_t *o, bool unidirectional)
+{
+    int r = a->ndim > b->ndim ? a->ndim : b->ndim;
+    int64_t d[RF_NN_MAX_DIMS];
+    for (int i = 0; i < r; i++) {
+        int ia = i - (r - a->ndim), ib = i - (r - b->ndim);
+        int64_t da = ia >= 0 ? a->dims[ia] : 1, db = ib >= 0 ? b->dims[ib] : 1;
+        if (da != db && da != 1 && db != 1)
+            return FAIL(c, RF_EINVAL, "shapes do not broadcast: dim %d is %" PRId64 " vs %" PRId64,
+                        i, da, db);
+        d[i] = da == 1 ? db : da;
+        if (unidirectional && d[i] != da)
+            return FAIL(c, RF_EINVAL, "slope does not broadcast to X's shape (dim %d)", i);
+    }
+    if (unidirectional && r != a->ndim)
+        return FAIL(c, RF_EINVAL, "slope has more dims than X");
+    s_out_shape(o, a->dtype, r, d);
+    return 0;
+}
+
+static double s_cubic(double x, double A)
+{
+    x = fabs(x);
+    if (x <= 1)
+        return ((A + 2) * x - (A + 3)) * x * x + 1;
+    if (x < 2)
+        return ((A * x - 5 * A) * x + 8 * A) * x - 4 * A;
+    return 0;
+}
+
+static int s_infer_resize(s_ctx_t *c, nn_step_t *s, rf_nn_tensor_t *const *in,
+                          rf_nn_tensor_t *const *out)
+{
+    const rf_nn_tensor_t *x = in[0];
+    const rf_nn_tensor_t *roi = s->nin > 1 ? in[1] : NULL, *sc = s->nin > 2 ? in[2] : NULL,
+                         *sz = s->nin > 3 ? in[3] : NULL;
+    int r = x->ndim, rc;
+    const char *mode, *ct, *nm;
+    float A, extra;
+    int64_t exclude;
+    s_attr_str(c, "mode", "nearest", &mode);
+    s_attr_str(c, "coordinate_transformation_mode", "half_pixel", &ct);
+    s_attr_str(c, "nearest_mode", "round_prefer_floor", &nm);
+    s_attr_float(c, "cubic_coeff_a", -0.75f, &A);
+    s_attr_float(c, "extrapolation_value", 0.0f, &extra);
+    s_attr_int(c, "exclude_outside", 0, &exclude);
+    s->extrapolation = extra;
+    if (sc && rf_nn_tensor_count(sc) == 0)
+        sc = NULL;
+    if (sz && rf_nn_tensor_count(sz) == 0)
+        sz = NULL;
+    if (!!sc == !!sz)
+        return FAIL(c, RF_EINVAL, "exactly one of 'scales' and 'sizes' must be given");
+    double scale[RF_NN_MAX_DIMS];
+    int64_t osz[RF_NN_MAX_DIMS];
+    bool crop = !strcmp(ct, "tf_crop_and_resize");
+    double roiv[2 * RF_NN_MAX_DIMS];
+    for (int i = 0; i < r; i++) {
+        roiv[i] = 0;
+        roiv[r + i] = 1;
+    }
+    if (crop) {
+        if (!roi || (rc = s_known(c, roi, "roi")))
+            return roi ? rc : FAIL(c, RF_EINVAL, "tf_crop_and_resize needs the 'roi' input");
+        if (rf_nn_tensor_count(roi) != 2 * r)
+            return FAIL(c, RF_EINVAL, "roi has %" PRId64 " values, expected %d",
+                        rf_nn_tensor_count(roi), 2 * r);
+        for (int i = 0; i < 2 * r; i++)
+            roiv[i] = ((const float *)roi->data)[i];
+    }
+    if (sc) {
+        if ((rc = s_known(c, sc, "scales")))
+            return rc;
+        if (rf_nn_tensor_count(sc) != r)
+            return FAIL(c, RF_EINVAL, "scales has %" PRId64 " values, X has rank %d",
+                        rf_nn_tensor_count(sc), r);
+        for (int i = 0; i < r; i++) {
+            float f = ((const float *)sc->data)[i];
+            if (!(f > 0) || f > 1e6f)
+                return FAIL(c, RF_EINVAL, "scales[%d] = %g must be positive", i, (double)f);
+            scale[i] = f;
+            double len = crop ? (double)x->dims[i] * (roiv[r + i] - roiv[i]) : (double)x->dims[i];
+            osz[i] = (int64_t)floor(len * (double)f);
+        }
+    } else {
+        if ((rc = s_known(c, sz, "sizes")))
+            return rc;
+        if (rf_nn_tensor_count(sz) != r)
+            return FAIL(c, RF_EINVAL, "sizes has %" PRId64 " values, X has rank %d",
+                        rf_nn_tensor_count(sz), r);
+        for (int i = 0; i < r; i++) {
+            osz[i] = ((const int64_t *)sz->data)[i];
+            if (osz[i] < 1 || osz[i] > NN_MAX_ELEMENTS)
+                return FAIL(c, RF_EINVAL, "sizes[%d] = %" PRId64 " is out of range", i, osz[i]);
+            if (x->dims[i] < 1)
+                return FAIL(c, RF_EINVAL, "input dim %d is empty", i);
+            scale[i] = (double)osz[i] / (double)x->dims[i];
+        }
+    }
+    s_out_shape(out[0], RF_NN_FLOAT, r, osz);
+    if ((rc = s_check_count(c, out[0])))
+        return rc;
+    int mode_id = !strcmp(mode, "nearest") ? 0 : !strcmp(mode, "linear") ? 1 : 2;
+    int ntap = mode_id == 0 ? 2 : mode_id == 1 ? 2 : 4;
+    for (int a = 0; a < r; a++) {
+        nn_resize_axis_t *ax = &s->rz[a];
+        int64_t O = osz[a], IN = x->dims[a];
+        if (IN < 1)
+            return FAIL(c, RF_EINVAL, "input dim %d is empty", a);
+        ax->out = O;
+        ax->ntap = ntap;
+        ax->idx = malloc((size_t)(O * ntap) * sizeof(int64_t));
+        ax->w = malloc((size_t)(O * ntap) * sizeof(float));
+        ax->outside = calloc((size_t)O, 1);
+        if (!ax->idx || !ax->w || !ax->outside)
+            return FAIL(c, RF_ENOMEM, "out of memory");
+        double sf = scale[a], owidth = sf * (double)IN;
+        for (int64_t o = 0; o < O; o++) {
+            double xo = (double)o, xi;
+            if (!strcmp(ct, "align_corners"))
+                xi = owidth == 1 ? 0 : xo * (double)(IN - 1) / (owidth - 1);
+            else if (!strcmp(ct, "asymmetric"))
+                xi = xo / sf;
+            else if (crop) {
+                if (owidth == 1)
+                    xi = (roiv[r + a] - roiv[a]) * (double)(IN - 1) / 2;
+                else
+                    xi = xo * (roiv[r + a] - roiv[a]) * (double)(IN - 1) / (owidth - 1);
+                xi += roiv[a] * (double)(IN - 1);
+                if (xi < 0 || xi > (double)(IN - 1))
+                    ax->outside[o] = 1;
+            } else if (!strcmp(ct, "pytorch_half_pixel"))
+                xi = owidth == 1 ? -0.5 : (xo + 0.5) / sf - 0.5;
+            else if (!strcmp(ct, "tf_half_pixel_for_nn"))
+                xi = (xo + 0.5) / sf;
+            else
+                xi = (xo + 0.5) / sf - 0.5;
+            /* The reference's neighbour window: base and ratio in (0, 1]. */
+            double fl = floor(xi);
+            int64_t base = (int64_t)fl;
+            double ratio = xi - fl;
+            if (ratio == 0) {
+                base -= 1;
+                ratio = 1;
+            }
+            double coef[4];
+            if (mode_id == 0) {
+                bool hi;
+                if (ratio == 1)
+                    hi = true;
+                else if (!strcmp(nm, "round_prefer_floor"))
+                    hi = ratio > 0.5;
+                else if (!strcmp(nm, "round_prefer_ceil"))
+                    hi = ratio >= 0.5;
+                else if (!strcmp(nm, "floor"))
+                    hi = false;
+                else
+                    hi = true;
+                coef[0] = hi ? 0 : 1;
+                coef[1] = hi ? 1 : 0;
+            } else if (mode_id == 1) {
+                coef[0] = 1 - ratio;
+                coef[1] = ratio;
+            } else {
+                coef[0] = s_cubic(ratio + 1, A);
+                coef[1] = s_cubic(ratio, A);
+                coef[2] = s_cubic(1 - ratio, A);
+                coef[3] = s_cubic(2 - ratio, A);
+            }
+            /* Window start in the edge-padded input, kept inside the padding. */
+            int64_t pad = (ntap + 1) / 2;
+            int64_t start = base - ntap / 2 + 1;
+            if (start < -pad)
+                start = -pad;
+            if (start > IN + pad - ntap)
+                start = IN + pad - ntap;
+            double sum = 0;
+            for (int t = 0; t < ntap; t++) {
+                int64_t idx = start + t;
+                if (exclude && (idx < 0 || idx >= IN))
+                    coef[t] = 0;
+                sum += coef[t];
+            }
+            for (int t = 0; t < ntap; t++) {
+                int64_t idx = start + t;
+                idx = idx < 0 ? 0 : idx >= IN ? IN - 1 : idx;
+                ax->idx[o * ntap + t] = idx;
+                ax->w[o * ntap + t] = (float)(exclude && sum != 0 ? coef[t] / sum : coef[t]);
+            }
+        }
+    }
+    return 0;
+}
+
+int nn_infer(nn_step_t *s, rf_nn_tensor_t *const *in, rf_nn_tensor_t *const *out, rf_err_t *err)
+{
+    s_ctx_t c;
+    s_ctx_init(&c, s->node, err);
+    const rf_nn_tensor_t *x = s->nin ? in[0] : NULL;
+    int rc = 0;
+    s->scratch_bytes = 0;
+    for (int k = 0; k < s->nin; k++)
+        if (in[k] && in[k]->ndim < 0)
+            return FAIL(&c, RF_EINVAL, "input %d ('%s') has no known shape", k, in[k]->name);
+    switch (s->op) {
+    case NN_CONV:
+    case NN_CONV_TRANSPOSE:
+        return s_infer_conv(&c, s, in, out);
+    case NN_BATCH_NORM:
+    case NN_INSTANCE_NORM: {
+        float eps;
+        s_attr_float(&c, "epsilon", 1e-5f, &eps);
+        s->eps = eps;
+        if (x->ndim < 2)
+            return FAIL(&c, RF_EINVAL, "input must have rank >= 2 (N, C, ...)");
+        int np = s->op == NN_BATCH_NORM ? 5 : 3;
+        for (int k = 1; k < np; k++)
+            if (in[k]->ndim != 1 || in[k]->dims[0] != x->dims[1])
+                return FAIL(&c, RF_EINVAL,
+                            "input %d ('%s') must be a vector of %" PRId64 " values (one per "
+                            "channel)",
+                            k, in[k]->name, x->dims[1]);
+        return s_out_shape(out[0], x->dtype, x->ndim, x->dims);
+    }
+    case NN_LEAKY_RELU:
+        s_attr_float(&c, "alpha", 0.01f, &s->alpha);
+        return s_out_shape(out[0], x->dtype, x->ndim, x->dims);
+    case NN_RELU:
+    case NN_SIGMOID:
+    case NN_TANH:
+    case NN_IDENTITY:
+        return s_out_shape(out[0], x->dtype, x->ndim, x->dims);
+    case NN_CLIP:
+        if (s->node->version == 6) {
+            s_attr_float(&c, "min", -FLT_MAX, &s->alpha);
+            s_attr_float(&c, "max", FLT_MAX, &s->beta);
+        }
+        for (int k = 1; k < s->nin; k++)
+            if (in[k] && rf_nn_tensor_count(in[k]) != 1)
+                return FAIL(&c, RF_EINVAL, "'%s' must be a scalar", k == 1 ? "min" : "max");
+        return s_out_shape(out[0], x->dtype, x->ndim, x->dims);
+    case NN_PRELU:
+        return s_infer_broadcast(&c, in[0], in[1], out[0], true);
+    case NN_ADD:
+    case NN_SUB:
+    case NN_MUL:
+    case NN_DIV:
+        if ((rc = s_infer_broadcast(&c, in[0], in[1], out[0], false)))
+            return rc;
+        return s_check_count(&c, out[0]);
+    case NN_CONCAT: {
+        int64_t axis;
+        s_attr_int(&c, "axis", 0, &axis);
+        int r = x->ndim;
+        if (axis < -r || axis >= r)
+            return FAIL(&c, RF_EINVAL, "axis %" PRId64 " is out of range for rank %d", axis, r);
+        if (axis < 0)
+            axis += r;
+        s->axis = axis;
+        int64_t d[RF_NN_MAX_DIMS];
+        memcpy(d, x->dims, sizeof(d));
+        d[axis] = 0;
+        for (int k = 0; k < s->nin; k++) {
+            if (in[k]->ndim != r || in[k]->dtype != x->dtype)
+                return FAIL(&c, RF_EINVAL, "input %d ('%s') differs in rank or type", k,
+                            in[k]->name);
+            for (int i = 0; i < r; i++)
+                if (i != axis && in[k]->dims[i] != x->dims[i])
+                    return FAIL(&c, RF_EINVAL,
+                                "input %d ('%s') has dim %d = %" PRId64 ", expected %" PRId64, k,
+                                in[k]->name, i, in[k]->dims[i], x->dims[i]);
+            d[axis] += in[k]->dims[axis];
+        }
+        s_out_shape(out[0], x->dtype, r, d);
+        return s_check_count(&c, out[0]);
+    }
+    case NN_PAD: {
+        const char *mode;
+        s_attr_str(&c, "mode", "constant", &mode);
+        s->mode = !strcmp(mode, "constant") ? 0 : !strcmp(mode, "reflect") ? 1
+                : !strcmp(mode, "edge")   ? 2 : 3;
+        int r = x->ndim;
+        int64_t pads[2 * RF_NN_MAX_DIMS] = {0};
+        if (s->node->version == 2) {
+            const int64_t *p;
+            size_t np;
+            s_attr_ints(&c, "pads", &p, &np);
+            if (np != 2 * (size_t)r)
+                return FAIL(&c, RF_EINVAL, "'pads' has %zu values, expected %d", np, 2 * r);
+            memcpy(pads, p, np * sizeof(int64_t));
+            s_attr_float(&c, "value", 0.0f, &s->pad_value);
+        } else {
+            const rf_nn_tensor_t *p = in[1];
+            if ((rc = s_known(&c, p, "pads")))
+                return rc;
+            int64_t np = rf_nn_tensor_count(p);
+            const rf_nn_tensor_t *axes = s->nin > 3 ? in[3] : NULL;
+            int64_t axv[RF_NN_MAX_DIMS];
+            int nax = r;
+            for (int i = 0; i < r; i++)
+                axv[i] = i;
+            if (axes) {
+                if ((rc = s_known(&c, axes, "axes")))
+                    return rc;
+                if (rf_nn_tensor_count(axes) > r)
+                    return FAIL(&c, RF_EINVAL, "too many axes");
+                nax = (int)rf_nn_tensor_count(axes);
+                for (int i = 0; i < nax; i++) {
+                    int64_t a = ((const int64_t *)axes->data)[i];
+                    if (a < -r || a >= r)
+                        return FAIL(&c, RF_EINVAL, "axes[%d] = %" PRId64 " is out of range", i, a);
+                    axv[i] = a < 0 ? a + r : a;
+                }
+            }
+            if (np != 2 * nax)
+                return FAIL(&c, RF_EINVAL, "'pads' has %" PRId64 " values, expected %d", np,
+                            2 * nax);
+            for (int i = 0; i < nax; i++) {
+                pads[axv[i]] = ((const int64_t *)p->data)[i];
+                pads[r + axv[i]] = ((const int64_t *)p->data)[nax + i];
+            }
+            if (s->nin > 2 && in[2] && rf_nn_tensor_count(in[2]) != 1)
+                return FAIL(&c, RF_EINVAL, "'constant_value' must be a scalar");
+        }
+        int64_t d[RF_NN_MAX_DIMS];
+        for (int i = 0; i < r; i++) {
+            if (pads[i] > NN_MAX_ELEMENTS || pads[r + i] > NN_MAX_ELEMENTS ||
+                pads[i] < -NN_MAX_ELEMENTS || pads[r + i] < -NN_MAX_ELEMENTS)
+                return FAIL(&c, RF_EINVAL, "pads for axis %d are out of range", i);
+            d[i] = x->dims[i] + pads[i] + pads[r + i];
+            if (s->mode && x->dims[i] == 0 && d[i] > 0)
+                return FAIL(&c, RF_EINVAL, "mode '%s' cannot pad the empty axis %d", mode, i);
+        }
+        memcpy(s->pads, pads, sizeof(pads));
+        s_out_shape(out[0], x->dtype, r, d);
+        return s_check_count(&c, out[0]);
+    }
+    case NN_RESIZE:
+        return s_infer_resize(&c, s, in, out);
+    case NN_DEPTH_TO_SPACE:
+    case NN_SPACE_TO_DEPTH: {
+        const char *mode;
+        s_attr_int(&c, "blocksize", 1, &s->block);
+        s_attr_str(&c, "mode", "DCR", &mode);
+        s->mode = !strcmp(mode, "CRD");
+        if (x->ndim != 4)
+            return FAIL(&c, RF_EINVAL, "input must be 4-D (N, C, H, W), has rank %d", x->ndim);
+        int64_t b = s->block, d[4] = {x->dims[0], x->dims[1], x->dims[2], x->dims[3]};
+        if (s->op == NN_DEPTH_TO_SPACE) {
+            if (d[1] % (b * b))
+                return FAIL(&c, RF_EINVAL,
+                            "%" PRId64 " channels are not divisible by blocksize^2 = %" PRId64,
+                            d[1], b * b);
+            d[1] /= b * b;
+            d[2] *= b;
+            d[3] *= b;
+        } else {
+            if (d[2] % b || d[3] % b)
+                return FAIL(&c, RF_EINVAL,
+                            "height %" PRId64 " and width %" PRId64
+                            " must be divisible by blocksize %" PRId64,
+                            d[2], d[3], b);
+            d[1] *= b * b;
+            d[2] /= b;
+            d[3] /= b;
+        }
+        s_out_shape(out[0], x->dtype, 4, d);
+        return s_check_count(&c, out[0]);
+    }
+    case NN_CONSTANT: {
+        const nn_attr_t *a = &s->node->attrs[0];
+        if (a->type == NN_ATTR_TENSOR)
+            return s_out_shape(out[0], a->t->dtype, a->t->ndim, a->t->dims);
+        int64_t n = (int64_t)a->n;
+        if (a->type == NN_ATTR_FLOAT || a->type == NN_ATTR_INT)
+            return s_out_shape(out[0], a->type == NN_ATTR_FLOAT ? RF_NN_FLOAT : RF_NN_INT64, 0,
+                               NULL);
+        return s_out_shape(out[0], a->type == NN_ATTR_FLOATS ? RF_NN_FLOAT : RF_NN_INT64, 1, &n);
+    }
+    default:
+        return FAIL(&c, RF_EINVAL, "op not implemented");
+    }
+}
+
+void nn_step_release(nn_step_t *s)
+{
+    for (int a = 0; a < RF_NN_MAX_DIMS; a++) {
+        free(s->rz[a].idx);
+        free(s->rz[a].w);
+        free(s->rz[a].outside);
+        memset(&s->rz[a], 0, sizeof(s->rz[a]));
+    }
+}
+
+/* ---- kernels -------------------------------------------------------------------------------- */
+
+/* Bias and activation over one output channel's plane. */
+static void s_epilogue(const nn_step_t *s, float *y, int64_t n, float bias, int64_t channel)
+{
+    switch (s->act) {
+    case NN_ACT_NONE:
+        if (bias != 0)
+            for (int64_t i = 0; i < n; i++)
+                y[i] += bias;
+        break;
+    case NN_ACT_RELU:
+        for (int64_t i = 0; i < n; i++) {
+            float v = y[i] + bias;
+            y[i] = v > 0 ? v : 0;
+        }
+        break;
+    case NN_ACT_LEAKY:
+    case NN_ACT_PRELU: {
+        float a = s->act == NN_ACT_LEAKY ? s->act_a
+                                         : s->act_slope[s->act_slope_n == 1 ? 0 : channel];
+        for (int64_t i = 0; i < n; i++) {
+            float v = y[i] + bias;
+            y[i] = v < 0 ? v * a : v;
+        }
+        break;
+    }
+    case NN_ACT_SIGMOID:
+        for (int64_t i = 0; i < n; i++)
+            y[i] = 1.0f / (1.0f + expf(-(y[i] + bias)));
+        break;
+    case NN_ACT_TANH:
+        for (int64_t i = 0; i < n; i++)
+            y[i] = tanhf(y[i] + bias);
+        break;
+    case NN_ACT_CLIP:
+        for (int64_t i = 0; i < n; i++) {
+            float v = y[i] + bias;
+            y[i] = v < s->act_a ? s->act_a : v > s->act_b ? s->act_b : v;
+        }
+        break;
+    }
+}
+
+/* Columns [p0, p0 + pc) of the im2col matrix of one group's channels. x points at the group's
+ * first channel; rows are (c, kd, kh, kw). */
+static void s_im2col(const nn_step_t *s, const float *x, int64_t cg, int64_t p0, int64_t pc,
+                     float *col)
+{
+    const int64_t ID = s->isp[0], IH = s->isp[1], IW = s->isp[2];
+    const int64_t OH = s->osp[1], OW = s->osp[2];
+    int64_t row = 0;
+    for (int64_t c = 0; c < cg; c++)
+        for (int64_t kd = 0; kd < s->k[0]; kd++)
+            for (int64_t kh = 0; kh < s->k[1]; kh++)
+                for (int64_t kw = 0; kw < s->k[2]; kw++, row++) {
+                    float *dst = col + row * pc;
+                    const float *src = x + c * ID * IH * IW;
+                    int64_t p = p0;
+                    int64_t od = p / (OH * OW), oh = (p / OW) % OH, ow = p % OW;
+                    for (int64_t j = 0; j < pc; j++) {
+                        int64_t id = od * s->st[0] - s->pb[0] + kd * s->dil[0];
+                        int64_t ih = oh * s->st[1] - s->pb[1] + kh * s->dil[1];
+                        int64_t iw = ow * s->st[2] - s->pb[2] + kw * s->dil[2];
+                        dst[j] = (id >= 0 && id < ID && ih >= 0 && ih < IH && iw >= 0 && iw < IW)
+                                     ? src[(id * IH + ih) * IW + iw]
+                                     : 0.0f;
+                        if (++ow == OW) {
+                            ow = 0;
+                            if (++oh == OH) {
+                                oh = 0;
+                                od++;
+                            }
+                        }
+                    }
+                }
+}
+
+static int s_conv(const nn_step_t *s, rf_nn_tensor_t *const *in, rf_nn_tensor_t *const *out,
+                  float *col)
+{
+    const float *x = in[0]->data, *w = in[1]->data;
+    const float *b = s->nin > 2 && in[2] ? in[2]->data : NULL;
+    float *y = out[0]->data;
+    const int64_t N = in[0]->dims[0], C = in[0]->dims[1], M = out[0]->dims[1], G = s->group;
+    const int64_t cg = C / G, mg = M / G, K = s->k[0] * s->k[1] * s->k[2], rows = cg * K;
+    const int64_t IP = s->isp[0] * s->isp[1] * s->isp[2], P = s->osp[0] * s->osp[1] * s->osp[2];
+    const bool direct = !s->scratch_bytes;
+    const int64_t tile = direct ? P : (int64_t)(s->scratch_bytes / sizeof(float) / (size_t)rows);
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t g = 0; g < G; g++) {
+            const float *xg = x + (n * C + g * cg) * IP;
+            const float *wg = w + g * mg * rows;
+            float *yg = y + (n * M + g * mg) * P;
+            for (int64_t p0 = 0; p0 < P; p0 += tile) {
+                int64_t pc = P - p0 < tile ? P - p0 : tile;
+                const float *B = xg + p0;
+                int ldb = (int)P;
+                if (!direct) {
+                    s_im2col(s, xg, cg, p0, pc, col);
+                    B = col;
+                    ldb = (int)pc;
+                }
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)mg, (int)pc, (int)rows,
+                            1.0f, wg, (int)rows, B, ldb, 0.0f, yg + p0, (int)P);
+            }
+            for (int64_t m = 0; m < mg; m++)
+                s_epilogue(s, yg + m * P, P, b ? b[g * mg + m] : 0.0f, g * mg + m);
+        }
+    return 0;
+}
+
+static int s_conv_transpose(const nn_step_t *s, rf_nn_tensor_t *const *in,
+                            rf_nn_tensor_t *const *out, float *col)
+{
+    const float *x = in[0]->data, *w = in[1]->data;
+    const float *b = s->nin > 2 && in[2] ? in[2]->data : NULL;
+    float *y = out[0]->data;
+    const int64_t N = in[0]->dims[0], C = in[0]->dims[1], M = out[0]->dims[1], G = s->group;
+    const int64_t cg = C / G, mg = M / G, K = s->k[0] * s->k[1] * s->k[2], rows = mg * K;
+    const int64_t ID = s->isp[0], IH = s->isp[1], IW = s->isp[2], IP = ID * IH * IW;
+    const int64_t OD = s->osp[0], OH = s->osp[1], OW = s->osp[2], P = OD * OH * OW;
+    const int64_t tile = (int64_t)(s->scratch_bytes / sizeof(float) / (size_t)rows);
+    memset(y, 0, (size_t)(N * M * P) * sizeof(float));
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t g = 0; g < G; g++) {
+            const float *xg = x + (n * C + g * cg) * IP;
+            const float *wg = w + g * cg * rows;
+            float *yg = y + (n * M + g * mg) * P;
+            for (int64_t p0 = 0; p0 < IP; p0 += tile) {
+                int64_t pc = IP - p0 < tile ? IP - p0 : tile;
+                /* col (rows x pc) = W_g^T (rows x cg) * X_g (cg x pc) */
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)rows, (int)pc, (int)cg,
+                            1.0f, wg, (int)rows, xg + p0, (int)IP, 0.0f, col, (int)pc);
+                /* col2im: scatter-add every column entry into the output. */
+                int64_t row = 0;
+                for (int64_t m = 0; m < mg; m++)
+                    for (int64_t kd = 0; kd < s->k[0]; kd++)
+                        for (int64_t kh = 0; kh < s->k[1]; kh++)
+                            for (int64_t kw = 0; kw < s->k[2]; kw++, row++) {
+                                const float *src = col + row * pc;
+                                float *dst = yg + m * P;
+                                int64_t p = p0;
+                                int64_t id = p / (IH * IW), ih = (p / IW) % IH, iw = p % IW;
+                                for (int64_t j = 0; j < pc; j++) {
+                                    int64_t od = id * s->st[0] - s->pb[0] + kd * s->dil[0];
+                                    int64_t oh = ih * s->st[1] - s->pb[1] + kh * s->dil[1];
+                                    int64_t ow = iw * s->st[2] - s->pb[2] + kw * s->dil[2];
+                                    if (od >= 0 && od < OD && oh >= 0 && oh < OH && ow >= 0 &&
+                                        ow < OW)
+                                        dst[(od * OH + oh) * OW + ow] += src[j];
+                                    if (++iw == IW) {
+                                        iw = 0;
+                                        if (++ih == IH) {
+                                            ih = 0;
+                                            id++;
+                                        }
+                                    }
+                                }
+                            }
+            }
+            for (int64_t m = 0; m < mg; m++)
+                s_epilogue(s, yg + m * P, P, b ? b[g * mg + m] : 0.0f, g * mg + m);
+        }
+    return 0;
+}
+
+static void s_norm(const nn_step_t *s, rf_nn_tensor_t *const *in, rf_nn_tensor_t *const *out)
+{
+    const float *x = in[0]->data, *scale = in[1]->data, *bias = in[2]->data;
+    float *y = out[0]->data;
+    const int64_t N = in[0]->dims[0], C = in[0]->dims[1];
+    int64_t P = 1;
+    for (int i = 2; i < in[0]->ndim; i++)
+        P *= in[0]->dims[i];
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t c = 0; c < C; c++) {
+            const float *xp = x + (n * C + c) * P;
+            float *yp = y + (n * C + c) * P;
+            double mean, var;
+            if (s->op == NN_BATCH_NORM) {
+                mean = ((const float *)in[3]->data)[c];
+                var = ((const float *)in[4]->data)[c];
+            } else {
+                double sum = 0, sq = 0;
+                for (int64_t i = 0; i < P; i++)
+                    sum += xp[i];
+                mean = P ? sum / (double)P : 0;
+                for (int64_t i = 0; i < P; i++) {
+                    double d = xp[i] - mean;
+                    sq += d * d;
+                }
+                var = P ? sq / (double)P : 0;
+            }
+            float a = (float)((double)scale[c] / sqrt(var + s->eps));
+            float bb = (float)((double)bias[c] - mean * (double)a);
+            for (int64_t i = 0; i < P; i++)
+                yp[i] = xp[i] * a + bb;
+        }
+}
+
+/* Broadcast element-wise binary ops, one instantiation per type. The innermost dim runs as a
+ * tight loop with each side's stride 0 or 1. */
+typedef struct s_bcast {
+    int r;
+    int64_t d[RF_NN_MAX_DIMS], sa[RF_NN_MAX_DIMS], sb[RF_NN_MAX_DIMS];
+} s_bcast_t;
+
+static void s_bcast_init(s_bcast_t *bc, const rf_nn_tensor_t *a, const rf_nn_tensor_t *b,
+                         const rf_nn_tensor_t *o)
+{
+    bc->r = o->ndim;
+    int64_t ma = 1, mb = 1;
+    for (int i = o->ndim - 1; i >= 0; i--) {
+        int ia = i - (o->ndim - a->ndim), ib = i - (o->ndim - b->ndim);
+        int64_t da = ia >= 0 ? a->dims[ia] : 1, db = ib >= 0 ? b->dims[ib] : 1;
+        bc->d[i] = o->dims[i];
+        bc->sa[i] = da == 1 ? 0 : ma;
+        bc->sb[i] = db == 1 ? 0 : mb;
+        ma *= da;
+        mb *= db;
+    }
+    if (bc->r == 0) { /* scalars: one element */
+        bc->r = 1;
+        bc->d[0] = 1;
+        bc->sa[0] = bc->sb[0] = 0;
+    }
+}
+
+enum { S_ADD, S_SUB, S_MUL, S_DIV, S_PRELU };
+
+#define S_BINARY(NAME, T)                                                                         \
+    static int NAME(const s_bcast_t *bc, const T *a, const T *b, T *o, int op, int integer)       \
+    {                                                                                             \
+        int r = bc->r;                                                                            \
+        int64_t idx[RF_NN_MAX_DIMS] = {0}, n = bc->d[r - 1], sa = bc->sa[r - 1],                  \
+                sb = bc->sb[r - 1];                                                               \
+        int64_t outer = 1;                                                                        \
+        for (int i = 0; i < r - 1; i++)                                                           \
+            outer *= bc->d[i];                                                                    \
+        for (int64_t q = 0; q < outer; q++) {                                                     \
+            int64_t oa = 0, ob = 0;                                                               \
+            for (int i = 0; i < r - 1; i++) {                                                     \
+                oa += idx[i] * bc->sa[i];                                                         \
+                ob += idx[i] * bc->sb[i];                                                         \
+            }                                                                                     \
+            const T *pa = a + oa, *pb = b + ob;                                                   \
+            T *po = o + q * n;                                                                    \
+            switch (op) {                                                                         \
+            case S_ADD:                                                                           \
+                for (int64_t j = 0; j < n; j++)                                                   \
+                    po[j] = (T)(pa[j * sa] + pb[j * sb]);                                         \
+                break;                                                                            \
+            case S_SUB:                                                                           \
+                for (int64_t j = 0; j < n; j++)                                                   \
+                    po[j] = (T)(pa[j * sa] - pb[j * sb]);                                         \
+                break;                                                                            \
+            case S_MUL:                                                                           \
+                for (int64_t j = 0; j < n; j++)                                                   \
+                    po[j] = (T)(pa[j * sa] * pb[j * sb]);                                         \
+                break;                                                                            \
+            case S_DIV:                                                                           \
+                if (integer)                                                                      \
+                    for (int64_t j = 0; j < n; j++)                                               \
+                        if (pb[j * sb] == 0)                                                      \
+                            return -1;                                                            \
+                for (int64_t j = 0; j < n; j++)                                                   \
+                    po[j] = (T)(pa[j * sa] / pb[j * sb]);                                         \
+                break;                                                                            \
+            default:                                                                              \
+                for (int64_t j = 0; j < n; j++)                                                   \
+                    po[j] = pa[j * sa] < 0 ? (T)(pa[j * sa] * pb[j * sb]) : pa[j * sa];           \
+            }                                                                                     \
+            for (int i = r - 2; i >= 0; i--) {                                                    \
+                if (++idx[i] < bc->d[i])                                                          \
+                    break;                                                                        \
+                idx[i] = 0;                                                                       \
+            }                                                                                     \
+        }                                                                                         \
+        return 0;                                                                                 \
+    }
+
+S_BINARY(s_bin_f32, float)
+S_BINARY(s_bin_f64, double)
+S_BINARY(s_bin_i32, int32_t)
+S_BINARY(s_bin_i64, int64_t)
+S_BINARY(s_bin_u8, uint8_t)
+S_BINARY(s_bin_i8, int8_t)
+
+static int s_binary(s_ctx_t *c, const nn_step_t *s, rf_nn_tensor_t *const *in,
+                    rf_nn_tensor_t *const *out)
+{
+    int op = s->op == NN_ADD ? S_ADD : s->op == NN_SUB ? S_SUB : s->op == NN_MUL ? S_MUL
+           : s->op == NN_DIV ? S_DIV : S_PRELU;
+    const rf_nn_tensor_t *a = in[0], *b = in[1], *o = out[0];
+    int rc = 0;
+    if (rf_nn_tensor_count(o) == 0)
+        return 0;
+    s_bcast_t bc;
+    s_bcast_init(&bc, a, b, o);
+    switch (a->dtype) {
+    case RF_NN_FLOAT:
+        rc = s_bin_f32(&bc, a->data, b->data, o->data, op, 0);
+        break;
+    case RF_NN_DOUBLE:
+        rc = s_bin_f64(&bc, a->data, b->data, o->data, op, 0);
+        break;
+    case RF_NN_INT32:
+        rc = s_bin_i32(&bc, a->data, b->data, o->data, op, 1);
+        break;
+    case RF_NN_INT64:
+        rc = s_bin_i64(&bc, a->data, b->data, o->data, op, 1);
+        break;
+    case RF_NN_UINT8:
+        rc = s_bin_u8(&bc, a->data, b->data, o->data, op, 1);
+        break;
+    case RF_NN_INT8:
+        rc = s_bin_i8(&bc, a->data, b->data, o->data, op, 1);
+        break;
+    default:
+        return FAIL(c, RF_EINVAL, "type %s is not supported", nn_dtype_name(a->dtype));
+    }
+    if (rc)
+        return FAIL(c, RF_EINVAL, "integer division by zero");
+    return 0;
+}
+
+#define S_CLIP(NAME, T)                                                                           \
+    static void NAME(const T *x, T *y, int64_t n, const T *lo, const T *hi)                       \
+    {                                                                                             \
+        for (int64_t i = 0; i < n; i++) {                                                         \
+            T v = x[i];                                                                           \
+            if (lo && v < *lo)                                                                    \
+                v = *lo;                                                                          \
+            if (hi && v > *hi)                                                                    \
+                v = *hi;                                                                          \
+            y[i] = v;                                                                             \
+        }                                                                                         \
+    }
+S_CLIP(s_clip_f32, float)
+S_CLIP(s_clip_f64, double)
+S_CLIP(s_clip_i32, int32_t)
+S_CLIP(s_clip_i64, int64_t)
+S_CLIP(s_clip_u8, uint8_t)
+S_CLIP(s_clip_i8, int8_t)
+
+static int s_clip(s_ctx_t *c, const nn_step_t *s, rf_nn_tensor_t *const *in,
+                  rf_nn_tensor_t *const *out)
+{
+    int64_t n = rf_nn_tensor_count(in[0]);
+    if (s->node->version == 6) {
+        s_clip_f32(in[0]->data, out[0]->data, n, &s->alpha, &s->beta);
+        return 0;
+    }
+    const void *lo = s->nin > 1 && in[1] ? in[1]->data : NULL;
+    const void *hi = s->nin > 2 && in[2] ? in[2]->data : NULL;
+    switch (in[0]->dtype) {
+    case RF_NN_FLOAT:
+        s_clip_f32(in[0]->data, out[0]->data, n, lo, hi);
+        break;
+    case RF_NN_DOUBLE:
+        s_clip_f64(in[0]->data, out[0]->data, n, lo, hi);
+        break;
+    case RF_NN_INT32:
+        s_clip_i32(in[0]->data, out[0]->data, n, lo, hi);
+        break;
+    case RF_NN_INT64:
+        s_clip_i64(in[0]->data, out[0]->data, n, lo, hi);
+        break;
+    case RF_NN_UINT8:
+        s_clip_u8(in[0]->data, out[0]->data, n, lo, hi);
+        break;
+    case RF_NN_INT8:
+        s_clip_i8(in[0]->data, out[0]->data, n, lo, hi);
+        break;
+    default:
+        return FAIL(c, RF_EINVAL, "type %s is not supported", nn_dtype_name(in[0]->dtype));
+    }
+    return 0;
+}
+
+/* Pad: every output row (innermost axis) either maps to an input row or is all constant; along
+ * each axis an output index maps to an input index, or -1 (constant). */
+static int64_t s_pad_map(int mode, int64_t o, int64_t pb, int64_t n)
+{
+    int64_t i = o - pb;
+    if (i >= 0 && i < n)
+        return i;
+    switch (mode) {
+    case 1: { /* reflect, repeated for pads wider than the axis (numpy's rule) */
+        if (n == 1)
+            return 0;
+        int64_t period = 2 * (n - 1);
+        i %= period;
+        if (i < 0)
+            i += period;
+        return i >= n ? period - i : i;
+    }
+    case 2:
+        return i < 0 ? 0 : n - 1;
+    case 3:
+        i %= n;
+        return i < 0 ? i + n : i;
+    default:
+        return -1;
+    }
+}
+
+#define S_PAD_ROW(T)                                                                              \
+    do {                                                                                          \
+        T *dst = (T *)yo;                                                                         \
+        const T *src = (const T *)xi;                                                             \
+        T cv = *(const T *)cval;                                                                  \
+        if (!src) {                                                                               \
+            for (int64_t j = 0; j < ow; j++)                                                      \
+                dst[j] = cv;                                                                      \
+        } else {                                                                                  \
+            for (int64_t j = 0; j < ow; j++)                                                      \
+                dst[j] = map[j] >= 0 ? src[map[j]] : cv;                                          \
+        }                                                                                         \
+    } while (0)
+
+static int s_pad(s_ctx_t *c, const nn_step_t *s, rf_nn_tensor_t *const *in,
+                 rf_nn_tensor_t *const *out)
+{
+    const rf_nn_tensor_t *x = in[0], *y = out[0];
+    int r = x->ndim;
+    size_t es = nn_dtype_size(x->dtype);
+    uint64_t cbuf = 0;
+    const void *cval = &cbuf;
+    if (s->node->version == 2)
+        memcpy(&cbuf, &s->pad_value, sizeof(float));
+    else if (s->nin > 2 && in[2])
+        memcpy(&cbuf, in[2]->data, es);
+    if (rf_nn_tensor_count(y) == 0)
+        return 0;
+    if (r == 0) {
+        memcpy(y->data, x->data, es);
+        return 0;
+    }
+    int64_t ow = y->dims[r - 1];
+    int64_t *map = malloc((size_t)ow * sizeof(int64_t));
+    if (!map)
+        return FAIL(c, RF_ENOMEM, "out of memory");
+    for (int64_t j = 0; j < ow; j++)
+        map[j] = s_pad_map(s->mode, j, s->pads[r - 1], x->dims[r - 1]);
+    int64_t idx[RF_NN_MAX_DIMS] = {0}, rows = 1, xs[RF_NN_MAX_DIMS];
+    for (int i = 0; i < r - 1; i++)
+        rows *= y->dims[i];
+    xs[r - 1] = 1;
+    for (int i = r - 2; i >= 0; i--)
+        xs[i] = xs[i + 1] * x->dims[i + 1];
+    for (int64_t q = 0; q < rows; q++) {
+        const char *xi = x->data;
+        for (int i = 0; i < r - 1 && xi; i++) {
+            int64_t m = s_pad_map(s->mode, idx[i], s->pads[i], x->dims[i]);
+            xi = m < 0 ? NULL : xi + (size_t)(m * xs[i]) * es;
+        }
+        char *yo = (char *)y->data + (size_t)(q * ow) * es;
+        switch (es) {
+        case 1:
+            S_PAD_ROW(uint8_t);
+            break;
+        case 2:
+            S_PAD_ROW(uint16_t);
+            break;
+        case 4:
+            S_PAD_ROW(uint32_t);
+            break;
+        default:
+            S_PAD_ROW(uint64_t);
+        }
+        for (int i = r - 2; i >= 0; i--) {
+            if (++idx[i] < y->dims[i])
+                break;
+            idx[i] = 0;
+        }
+    }
+    free(map);
+    return 0;
+}
+
+static int s_resize(s_ctx_t *c, const nn_step_t *s, rf_nn_tensor_t *const *in,
+                    rf_nn_tensor_t *const *out)
+{
+    const rf_nn_tensor_t *x = in[0], *y = out[0];
+    const float *xd = x->data;
+    float *yd = y->data;
+    int r = x->ndim;
+    int64_t xs[RF_NN_MAX_DIMS];
+    xs[r - 1] = 1;
+    for (int i = r - 2; i >= 0; i--)
+        xs[i] = xs[i + 1] * x->dims[i + 1];
+    /* Taps with a zero weight are skipped: nearest has one live tap per axis, linear two. */
+    int64_t total = rf_nn_tensor_count(y), idx[RF_NN_MAX_DIMS] = {0};
+    for (int64_t q = 0; q < total; q++) {
+        bool outside = false;
+        for (int a = 0; a < r; a++)
+            outside |= s->rz[a].outside[idx[a]] != 0;
+        if (outside) {
+            yd[q] = s->extrapolation;
+        } else {
+            /* Odometer over every axis's taps. */
+            int t[RF_NN_MAX_DIMS] = {0};
+            double acc = 0;
+            for (;;) {
+                double w = 1;
+                int64_t off = 0;
+                for (int a = 0; a < r && w != 0; a++) {
+                    const nn_resize_axis_t *ax = &s->rz[a];
+                    int64_t k = idx[a] * ax->ntap + t[a];
+                    w *= ax->w[k];
+                    off += ax->idx[k] * xs[a];
+                }
+                if (w != 0)
+                    acc += w * xd[off];
+                int a = r - 1;
+                for (; a >= 0; a--) {
+                    if (++t[a] < s->rz[a].ntap)
+                        break;
+                    t[a] = 0;
+                }
+                if (a < 0)
+                    break;
+            }
+            yd[q] = (float)acc;
+        }
+        for (int a = r - 1; a >= 0; a--) {
+            if (++idx[a] < y->dims[a])
+                break;
+            idx[a] = 0;
+        }
+    }
+    (void)c;
+    return 0;
+}
+
+/* DepthToSpace and SpaceToDepth are one index map read in opposite directions. In the depth
+ * layout (N, C, H, W), block position (i, j) of output channel co is channel
+ * ci = (i * b + j) * oc + co for DCR (and SpaceToDepth) and ci = co * b * b + i * b + j for CRD. */
+#define S_D2S(T)                                                                                  \
+    do {                                                                                          \
+        const T *from = in[0]->data;                                                              \
+        T *to = out[0]->data;                                                                     \
+        for (int64_t n = 0; n < N; n++)                                                           \
+            for (int64_t ci = 0; ci < C; ci++)                                                    \
+                for (int64_t h = 0; h < H; h++)                                                   \
+                    for (int64_t w = 0; w < W; w++) {                                             \
+                        int64_t co, i, j;                                                         \
+                        if (!crd) {                                                               \
+                            i = ci / (b * oc);                                                    \
+                            j = (ci / oc) % b;                                                    \
+                            co = ci % oc;                                                         \
+                        } else {                                                                  \
+                            co = ci / (b * b);                                                    \
+                            i = (ci / b) % b;                                                     \
+                            j = ci % b;                                                           \
+                        }                                                                         \
+                        int64_t dpos = ((n * C + ci) * H + h) * W + w;                            \
+                        int64_t spos = ((n * oc + co) * H * b + h * b + i) * W * b + w * b + j;   \
+                        if (d2s)                                                                  \
+                            to[spos] = from[dpos];                                                \
+                        else                                                                      \
+                            to[dpos] = from[spos];                                                \
+                    }                                                                             \
+    } while (0)
+
+static void s_depth_space(const nn_step_t *s, rf_nn_tensor_t *const *in,
+                          rf_nn_tensor_t *const *out)
+{
+    const bool d2s = s->op == NN_DEPTH_TO_SPACE;
+    const rf_nn_tensor_t *depth = d2s ? in[0] : out[0];
+    const int64_t b = s->block, N = depth->dims[0], C = depth->dims[1], H = depth->dims[2],
+                  W = depth->dims[3], oc = C / (b * b);
+    const bool crd = d2s && s->mode == 1;
+    switch (nn_dtype_size(in[0]->dtype)) {
+    case 1:
+        S_D2S(uint8_t);
+        break;
+    case 2:
+        S_D2S(uint16_t);
+        break;
+    case 4:
+        S_D2S(uint32_t);
+        break;
+    default:
+        S_D2S(uint64_t);
+    }
+}
+
+int nn_kernel(const nn_step_t *s, rf_nn_tensor_t *const *in, rf_nn_tensor_t *const *out,
+              void *scratch, rf_err_t *err)
+{
+    s_ctx_t c;
+    s_ctx_init(&c, s->node, err);
+    const rf_nn_tensor_t *x = s->nin ? in[0] : NULL;
+    int64_t n = x ? rf_nn_tensor_count(x) : 0;
+    switch (s->op) {
+    case NN_CONV:
+        return s_conv(s, in, out, scratch);
+    case NN_CONV_TRANSPOSE:
+        return s_conv_transpose(s, in, out, scratch);
+    case NN_BATCH_NORM:
+    case NN_INSTANCE_NORM:
+        s_norm(s, in, out);
+        return 0;
+    case NN_RELU: {
+        const float *xp = x->data;
+        float *yp = out[0]->data;
+        for (int64_t i = 0; i < n; i++)
+            yp[i] = xp[i] > 0 ? xp[i] : 0.0f;
+        return 0;
+    }
+    case NN_LEAKY_RELU: {
+        const float *xp = x->data;
+        float *yp = out[0]->data;
+        for (int64_t i = 0; i < n; i++)
+            yp[i] = xp[i] < 0 ? xp[i] * s->alpha : xp[i];
+        return 0;
+    }
+    case NN_SIGMOID: {
+        const float *xp = x->data;
+        float *yp = out[0]->data;
+        for (int64_t i = 0; i < n; i++)
+            yp[i] = 1.0f / (1.0f + expf(-xp[i]));
+        return 0;
+    }
+    case NN_TANH: {
+        const float *xp = x->data;
+        float *yp = out[0]->data;
+        for (int64_t i = 0; i < n; i++)
+            yp[i] = tanhf(xp[i]);
+        return 0;
+    }
+    case NN_CLIP:
+        return s_clip(&c, s, in, out);
+    case NN_PRELU:
+    case NN_ADD:
+    case NN_SUB:
+    case NN_MUL:
+    case NN_DIV:
+        return s_binary(&c, s, in, out);
+    case NN_CONCAT: {
+        const rf_nn_tensor_t *y = out[0];
+        size_t es = nn_dtype_size(y->dtype);
+        int64_t outer = 1, inner = 1;
+        for (int i = 0; i < s->axis; i++)
+            outer *= y->dims[i];
+        for (int i = (int)s->axis + 1; i < y->ndim; i++)
+            inner *= y->dims[i];
+        char *dst = y->data;
+        for (int64_t o = 0; o < outer; o++)
+            for (int k = 0; k < s->nin; k++) {
+                size_t len = (size_t)(in[k]->dims[s->axis] * inner) * es;
+                if (len)
+                    memcpy(dst, (const char *)in[k]->data + (size_t)o * len, len);
+                dst += len;
+            }
+        return 0;
+    }
+    case NN_PAD:
+        return s_pad(&c, s, in, out);
+    case NN_RESIZE:
+        return s_resize(&c, s, in, out);
+    case NN_DEPTH_TO_SPACE:
+    case NN_SPACE_TO_DEPTH:
+        s_depth_space(s, in, out);
+        return 0;
+    case NN_CONSTANT: {
+        const nn_attr_t *a = &s->node->attrs[0];
+        if (a->type == NN_ATTR_TENSOR) {
+            if (a->t->bytes)
+                memcpy(out[0]->data, a->t->data, a->t->bytes);
+        } else if (a->type == NN_ATTR_FLOAT) {
+            memcpy(out[0]->data, &a->f, sizeof(float));
+        } else if (a->type == NN_ATTR_INT) {
+            memcpy(out[0]->data, &a->i, sizeof(int64_t));
+        } else if (a->type == NN_ATTR_FLOATS && a->n) {
+            memcpy(out[0]->data, a->floats, a->n * sizeof(float));
+        } else if (a->n) {
+            memcpy(out[0]->data, a->ints, a->n * sizeof(int64_t));
+        }
+        return 0;
+    }
+    case NN_IDENTITY: {
+        size_t bytes = (size_t)n * nn_dtype_size(x->dtype);
+        if (bytes && out[0]->data != x->data)
+            memcpy(out[0]->data, x->data, bytes);
+        return 0;
+    }
+    default:
+        return FAIL(&c, RF_EINVAL, "op not implemented");
+    }
+}
