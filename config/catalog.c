@@ -198,6 +198,160 @@ static const rf_param_def_t s_sharpen_params[] = {
      .doc = "detail |v - blur| at or below this is left alone (keeps grain and noise down)"},
 };
 
+/* onnx: "NAME=SOURCE, ..." bindings (worker/passes/onnx.c parses them again); returns the largest
+ * K of the frame-K sources, or -1 with a message in why. */
+static int s_onnx_bindings(const char *text, char *why, size_t size)
+{
+    int back = 0, n = 0;
+    const char *p = text ? text : "";
+    while (*p) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        char item[160];
+        if (len >= sizeof item) {
+            snprintf(why, size, "parameter 'inputs': binding '%.40s...' too long", p);
+            return -1;
+        }
+        memcpy(item, p, len);
+        item[len] = '\0';
+        char *eq = strchr(item, '=');
+        char *src = eq ? eq + 1 : NULL;
+        while (src && (*src == ' ' || *src == '\t'))
+            src++;
+        char *name = item;
+        while (*name == ' ' || *name == '\t')
+            name++;
+        if (!eq || eq == name || !*src) {
+            snprintf(why, size,
+                     "parameter 'inputs': '%s' is not NAME=SOURCE (SOURCE: frame, frame-K, asset "
+                     "or noise)",
+                     item);
+            return -1;
+        }
+        char *t = src + strlen(src);
+        while (t > src && (t[-1] == ' ' || t[-1] == '\t'))
+            *--t = '\0';
+        if (!strncmp(src, "frame-", 6)) {
+            char *e = NULL;
+            long k = strtol(src + 6, &e, 10);
+            if (e == src + 6 || *e || k < 1 || k > 8) {
+                snprintf(why, size, "parameter 'inputs': '%s': frame-K needs K in 1..8", src);
+                return -1;
+            }
+            if (k > back)
+                back = (int)k;
+        } else if (strcmp(src, "frame") && strcmp(src, "asset") && strcmp(src, "noise")) {
+            snprintf(why, size,
+                     "parameter 'inputs': unknown source '%s' (expected frame, frame-K, asset or "
+                     "noise)",
+                     src);
+            return -1;
+        }
+        if (++n > 8) {
+            snprintf(why, size, "parameter 'inputs': more than 8 bindings");
+            return -1;
+        }
+        if (!end)
+            break;
+        p = end + 1;
+    }
+    return back;
+}
+
+/* onnx: bindings well-formed, an asset when one is bound, ranges not empty, overlap < tile. */
+static int s_onnx_check(const struct rf_pass_spec *pass, char *why, size_t size)
+{
+    const char *inputs = s_param(pass, "inputs");
+    if (s_onnx_bindings(inputs, why, size) < 0)
+        return -1;
+    const char *asset = s_param(pass, "asset");
+    if (inputs && strstr(inputs, "asset") && (!asset || !*asset)) {
+        snprintf(why, size, "parameter 'asset': an input is bound to 'asset', give the image file");
+        return -1;
+    }
+    const char *pairs[2][2] = {{"input_min", "input_max"}, {"output_min", "output_max"}};
+    for (int i = 0; i < 2; i++) {
+        const char *lo = s_param(pass, pairs[i][0]), *hi = s_param(pass, pairs[i][1]);
+        if (lo && hi && strtod(lo, NULL) == strtod(hi, NULL)) {
+            snprintf(why, size, "parameters '%s' and '%s' are equal: the range is empty",
+                     pairs[i][0], pairs[i][1]);
+            return -1;
+        }
+    }
+    const char *tile = s_param(pass, "tile"), *overlap = s_param(pass, "overlap");
+    if (tile && overlap && atoi(tile) > 0 && atoi(overlap) >= atoi(tile)) {
+        snprintf(why, size, "parameter 'overlap': %s must be smaller than 'tile' (%s)", overlap,
+                 tile);
+        return -1;
+    }
+    return 0;
+}
+
+/* onnx: runs an ONNX model on every frame with the worker's own executor (worker/nn). Temporal
+ * only through frame-K bindings (rf_pass_context). */
+static const rf_param_def_t s_onnx_params[] = {
+    {.key = "model",
+     .type = RF_PARAM_PATH,
+     .def = NULL,
+     .doc = "the .onnx file (opset 13..17, the executor's op set; docs/models.md)"},
+    {.key = "device",
+     .type = RF_PARAM_ENUM,
+     .choices = "auto|cpu|gpu",
+     .def = "auto",
+     .doc = "auto: the GPU backend when the worker has one, else the CPU reference"},
+    {.key = "precision",
+     .type = RF_PARAM_ENUM,
+     .choices = "fp16|fp32",
+     .def = "fp16",
+     .doc = "GPU arithmetic (fp32 accumulation either way); the CPU always runs fp32"},
+    {.key = "input_min",
+     .type = RF_PARAM_FLOAT,
+     .min = -1e6,
+     .max = 1e6,
+     .def = "0",
+     .doc = "model input for a pipeline value of 0 (e.g. -1 for a [-1, 1] model)"},
+    {.key = "input_max",
+     .type = RF_PARAM_FLOAT,
+     .min = -1e6,
+     .max = 1e6,
+     .def = "1",
+     .doc = "model input for a pipeline value of 1"},
+    {.key = "output_min",
+     .type = RF_PARAM_FLOAT,
+     .min = -1e6,
+     .max = 1e6,
+     .def = "0",
+     .doc = "model output that means 0 (black); results are clamped to [0, 1]"},
+    {.key = "output_max",
+     .type = RF_PARAM_FLOAT,
+     .min = -1e6,
+     .max = 1e6,
+     .def = "1",
+     .doc = "model output that means 1 (white)"},
+    {.key = "tile",
+     .type = RF_PARAM_INT,
+     .min = 0,
+     .max = 16384,
+     .def = "0",
+     .doc = "largest tile side in input pixels (0 = whole frames); tiles are blended"},
+    {.key = "overlap",
+     .type = RF_PARAM_INT,
+     .min = 0,
+     .max = 1024,
+     .def = "16",
+     .doc = "input pixels shared by neighbouring tiles; exact when the model sees <= overlap/4"},
+    {.key = "inputs",
+     .type = RF_PARAM_STRING,
+     .def = "",
+     .doc = "'NAME=SOURCE, ...' with SOURCE frame, frame-K (K 1..8), asset or noise; '' binds a "
+            "single-input model to the frame"},
+    {.key = "asset",
+     .type = RF_PARAM_PATH,
+     .def = "",
+     .doc = "image file for an input bound to 'asset' (identity portrait, mask), resized to the "
+            "frame"},
+};
+
 static const rf_pass_def_t s_catalog[] = {
     S_PASS_CHECKED("color-match", "refine", true, s_colormatch_params,
                    "matches each frame's Oklab colour statistics to the scene's reference",
@@ -206,6 +360,10 @@ static const rf_pass_def_t s_catalog[] = {
            "removes brightness flicker with a moving average of frame brightness"),
     S_PASS("grade", "refine", false, s_grade_params,
            "colour grade: exposure, contrast, saturation and gamma, in that order"),
+    S_PASS_CHECKED("onnx", "generate|refine", true, s_onnx_params,
+                   "runs an ONNX model on every frame (own executor; tiles, value ranges, "
+                   "temporal and asset inputs); may change the frame size",
+                   s_onnx_check),
     S_PASS_CHECKED("scale", "refine", false, s_scale_params,
                    "resizes frames (Lanczos or bicubic); later passes and the encoder get the new "
                    "size",
@@ -248,6 +406,11 @@ int rf_pass_context(const rf_pass_spec_t *pass)
         v = rf_pass_spec_param(pass, "smoothing");
         double tau = v ? strtod(v, NULL) : 4.0;
         return tau > 0 ? (int)ceil(3.0 * tau) : 0; /* window - 1, window = ceil(3 tau) + 1 */
+    }
+    if (!strcmp(pass->name, "onnx")) {
+        char why[256];
+        int back = s_onnx_bindings(rf_pass_spec_param(pass, "inputs"), why, sizeof why);
+        return back > 0 ? back : 0; /* the frames of history its frame-K inputs read */
     }
     return 0;
 }

@@ -141,7 +141,11 @@ static int s_param_value(s_loader_t *l, const rf_param_def_t *def, struct fy_nod
             if (rc)
                 return rc;
         }
-        text = rf_yaml_path_resolve(l->base_dir, raw ? raw : def->def);
+        /* An empty default means "no file" (onnx's asset) and stays empty. */
+        if (!raw && def->def && !*def->def)
+            text = s_strdup("");
+        else
+            text = rf_yaml_path_resolve(l->base_dir, raw ? raw : def->def);
         free(raw);
         break;
     }

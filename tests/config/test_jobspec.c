@@ -139,7 +139,7 @@ static const s_case_t s_errors[] = {
      "job.yaml:5: key 'pipeline[0].pass': required key missing"},
     {"pass unknown", S_HEAD "pipeline:\n  - pass: deflicker\n  - pass: emboss\n", RF_ECONFIG,
      "job.yaml:6: key 'pipeline[1].pass': unknown pass 'emboss' (known: color-match, deflicker, "
-     "grade, scale, sharpen; a pass from a worker plugin needs 'plugin: true')"},
+     "grade, onnx, scale, sharpen; a pass from a worker plugin needs 'plugin: true')"},
     {"internal param", S_HEAD "pipeline:\n  - {pass: color-match, scene_ref: '0.5,0,0,0.1,0,0'}\n",
      RF_ECONFIG,
      "job.yaml:5: key 'pipeline[0].scene_ref': set by the coordinator for pass 'color-match', not "

@@ -11,6 +11,7 @@
 extern const rf_pass_vtable_t rf_pass_colormatch; /* colormatch.c */
 extern const rf_pass_vtable_t rf_pass_deflicker;  /* deflicker.c */
 extern const rf_pass_vtable_t rf_pass_grade;      /* grade.c */
+extern const rf_pass_vtable_t rf_pass_onnx;       /* onnx.c */
 extern const rf_pass_vtable_t rf_pass_scale;      /* scale.c */
 extern const rf_pass_vtable_t rf_pass_sharpen;    /* sharpen.c */
 

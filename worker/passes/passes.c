@@ -32,6 +32,7 @@ static const rf_pass_vtable_t *const s_builtin[] = {
     &rf_pass_colormatch,
     &rf_pass_deflicker,
     &rf_pass_grade,
+    &rf_pass_onnx,
     &rf_pass_scale,
     &rf_pass_sharpen,
 };
