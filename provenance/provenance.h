@@ -126,7 +126,7 @@ typedef struct rf_prov_status {
 typedef struct rf_prov_report {
     rf_prov_verdict_t verdict;
     bool embedded;             /* the manifest came from the file (else from the sidecar) */
-    char manifest_label[96];   /* urn:c2pa:... */
+    char manifest_label[128];  /* urn:c2pa:... */
     char claim_generator[128];
     char signer_subject[256];  /* the signing certificate's subject, one line */
     char digital_source_type[160]; /* from the first c2pa.created action */
