@@ -182,6 +182,12 @@ typedef struct rf_coordinator_config {
     char *http_listen;      /* default 127.0.0.1:7603; "" disables; HOST:PORT, port 0 = any */
     char *http_token_file;  /* file holding the token; required when http_listen is not loopback */
     char *http_web_dir;     /* dashboard files; default: found next to the binary */
+    /* C2PA signing of every output (docs/PROVENANCE.md), key `signing:`. Without key and cert
+     * the coordinator makes a farm CA and signing key in <dir> (default <state_dir>/signing). */
+    char *signing_key;      /* PEM private key (P-256 or Ed25519) */
+    char *signing_cert;     /* PEM signing certificate */
+    char *signing_chain;    /* PEM intermediates/CA; optional */
+    char *signing_dir;      /* where made keys live when key/cert are not given */
 } rf_coordinator_config_t;
 
 typedef struct rf_worker_config {

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -340,19 +341,48 @@ static X509 *s_make_cert(EVP_PKEY *key, X509 *issuer, EVP_PKEY *issuer_key, cons
     return c;
 }
 
-int rf_prov_keygen_ca(const char *dir, const char *org, rf_err_t *err)
+/* mkdir -p with mode 0700 for what it creates. */
+static int s_mkdirs(const char *dir, rf_err_t *err)
 {
-    if (!org || !*org)
-        org = "reelfarm";
-    char path[S_PATH_MAX];
-    if (snprintf(path, sizeof(path), "%s/ca.key", dir) >= (int)sizeof(path))
+    char p[S_PATH_MAX];
+    if (snprintf(p, sizeof(p), "%s", dir) >= (int)sizeof(p))
         return rf_err_set(err, RF_EINVAL, "key folder path too long");
-    if (mkdir(dir, 0700) && errno != EEXIST)
-        return rf_err_set(err, RF_EIO, "'%s': cannot create the folder: %s", dir, strerror(errno));
-    if (!access(path, F_OK))
-        return rf_err_set(err, RF_EEXIST,
-                          "'%s' exists: refusing to replace a farm CA (files signed with it "
-                          "would no longer verify as trusted); choose another folder", path);
+    for (char *c = p + 1; ; c++) {
+        if (*c != '/' && *c)
+            continue;
+        char keep = *c;
+        *c = 0;
+        if (mkdir(p, 0700) && errno != EEXIST)
+            return rf_err_set(err, RF_EIO, "'%s': cannot create the folder: %s", p,
+                              strerror(errno));
+        *c = keep;
+        if (!keep)
+            break;
+    }
+    return 0;
+}
+
+/* Holds DIR/.keygen.lock: two processes starting at once (parallel renders) must not both make
+ * a CA and mix their files. Returns the locked fd or -1. */
+static int s_lock(const char *dir, rf_err_t *err)
+{
+    char path[S_PATH_MAX];
+    snprintf(path, sizeof(path), "%s/.keygen.lock", dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        rf_err_set(err, RF_EIO, "'%s': cannot create: %s", path, strerror(errno));
+        return -1;
+    }
+    if (flock(fd, LOCK_EX)) {
+        rf_err_set(err, RF_EIO, "'%s': cannot lock: %s", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static int s_keygen_locked(const char *dir, const char *org, rf_err_t *err)
+{
     EVP_PKEY *ca_key = EVP_EC_gen("P-256"), *sign_key = EVP_EC_gen("P-256");
     char cn[256];
     snprintf(cn, sizeof(cn), "%s farm CA", org);
@@ -379,15 +409,42 @@ int rf_prov_keygen_ca(const char *dir, const char *org, rf_err_t *err)
     return rc;
 }
 
+static int s_keygen(const char *dir, const char *org, bool existing_ok, bool *created,
+                    rf_err_t *err)
+{
+    if (!org || !*org)
+        org = "reelfarm";
+    char path[S_PATH_MAX];
+    if (snprintf(path, sizeof(path), "%s/ca.key", dir) >= (int)sizeof(path))
+        return rf_err_set(err, RF_EINVAL, "key folder path too long");
+    int rc = s_mkdirs(dir, err);
+    if (rc)
+        return rc;
+    int lock = s_lock(dir, err);
+    if (lock < 0)
+        return err ? err->code : RF_EIO;
+    if (!access(path, F_OK)) {
+        if (!existing_ok)
+            rc = rf_err_set(err, RF_EEXIST,
+                            "'%s' exists: refusing to replace a farm CA (files signed with it "
+                            "would no longer verify as trusted); choose another folder", path);
+    } else {
+        rc = s_keygen_locked(dir, org, err);
+        if (!rc)
+            *created = true;
+    }
+    close(lock);
+    return rc;
+}
+
+int rf_prov_keygen_ca(const char *dir, const char *org, rf_err_t *err)
+{
+    bool created = false;
+    return s_keygen(dir, org, false, &created, err);
+}
+
 int rf_prov_ensure_keys(const char *dir, bool *created, rf_err_t *err)
 {
     *created = false;
-    char path[S_PATH_MAX];
-    snprintf(path, sizeof(path), "%s/ca.key", dir);
-    if (!access(path, F_OK))
-        return 0;
-    int rc = rf_prov_keygen_ca(dir, NULL, err);
-    if (!rc)
-        *created = true;
-    return rc;
+    return s_keygen(dir, NULL, true, created, err);
 }
