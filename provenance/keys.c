@@ -144,11 +144,24 @@ int rf_prov_signer_load(const char *key_path, const char *cert_path, const char 
         rc = rf_err_set(err, RF_ENOMEM, "out of memory");
         goto done;
     }
-    X509 *c;
-    while ((c = sk_X509_shift(certs))) {
-        /* The leaf may appear again in a chain file (leaf, CA); roots stay out of x5chain. */
-        if (!X509_cmp(c, s->leaf) || s_self_signed(c) || !sk_X509_push(s->chain, c))
-            X509_free(c);
+    /* x5chain: the issuer path from the leaf up, without the self-signed root; certificates of
+     * the files that are not on the path (an old leaf in a chain file) are left out. */
+    for (X509 *cur = s->leaf; sk_X509_num(s->chain) < 8;) {
+        X509 *issuer = NULL;
+        for (int i = 0; i < sk_X509_num(certs) && !issuer; i++) {
+            X509 *c = sk_X509_value(certs, i);
+            if (X509_cmp(c, cur) && X509_check_issued(c, cur) == X509_V_OK)
+                issuer = c;
+        }
+        if (!issuer || s_self_signed(issuer))
+            break;
+        (void)sk_X509_delete_ptr(certs, issuer);
+        if (!sk_X509_push(s->chain, issuer)) {
+            X509_free(issuer);
+            rc = rf_err_set(err, RF_ENOMEM, "out of memory");
+            goto done;
+        }
+        cur = issuer;
     }
     *out = s;
     s = NULL;
