@@ -155,6 +155,7 @@ int rf_cli_verify(const rf_cli_args_t *a);     /* verify.c */
 int rf_cli_passes(const rf_cli_args_t *a);     /* tools.c */
 int rf_cli_model(const rf_cli_args_t *a);      /* model.c */
 int rf_cli_keygen(const rf_cli_args_t *a);     /* tools.c */
+int rf_cli_keygen_ca(const rf_cli_args_t *a);  /* keygen_ca.c: keygen --ca */
 int rf_cli_doctor(const rf_cli_args_t *a);     /* tools.c */
 int rf_cli_version(const rf_cli_args_t *a);    /* cmdtable.c */
 int rf_cli_completion(const rf_cli_args_t *a); /* cmdtable.c */

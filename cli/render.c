@@ -19,6 +19,7 @@
 #include "config.h"
 #include "coordinator.h"
 #include "log.h"
+#include "provenance.h"
 #include "worker.h"
 
 #define RF_RENDER_MAX_WORKERS 64
@@ -124,6 +125,24 @@ int rf_cli_render(const rf_cli_args_t *a)
         goto out;
     }
     ccfg->verify_sample = verify && !strcmp(verify, "sample");
+    /* Every output is signed (docs/PROVENANCE.md): with the user's farm key, made once. */
+    char signing[PATH_MAX + 8], config_dir[PATH_MAX];
+    const char *signing_arg = rf_cli_arg(a, "signing-dir");
+    bool made_keys = false;
+    if (signing_arg)
+        snprintf(signing, sizeof(signing), "%s", signing_arg);
+    else if (!rf_cli_config_dir(config_dir, sizeof(config_dir), &err))
+        snprintf(signing, sizeof(signing), "%s/c2pa", config_dir);
+    if (err.code || rf_prov_ensure_keys(signing, &made_keys, &err) ||
+        rf_config_set_string(&ccfg->signing_dir, signing)) {
+        fprintf(stderr, "reelfarm: C2PA signing keys: %s\n", err.code ? err.msg : "out of memory");
+        goto out;
+    }
+    if (made_keys && !quiet)
+        fprintf(stderr,
+                "reelfarm: made a farm CA and C2PA signing key in '%s'; verify outputs as "
+                "trusted with `reelfarm verify FILE --trust %s/ca.pem`\n",
+                signing, signing);
     if (rf_coordinator_new(ccfg, &coord, &err)) {
         fprintf(stderr, "reelfarm: cannot start the local coordinator: %s\n", err.msg);
         goto out;

@@ -219,6 +219,8 @@ static bool s_valid_name(const char *name)
 
 int rf_cli_keygen(const rf_cli_args_t *a)
 {
+    if (rf_cli_has(a, "ca"))
+        return rf_cli_keygen_ca(a);
     const char *out = rf_cli_arg(a, "out"), *name = rf_cli_arg(a, "name");
     bool force = rf_cli_has(a, "force");
     if (!name)

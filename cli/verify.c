@@ -1,27 +1,38 @@
-/* verify.c - `reelfarm verify OUTPUT [--source SRC] [--lossless] [--json]`: checks an output file
- * now, with the same code the coordinator runs after stitching (rf_media_verify_output): frame
- * count equal to the source's, duration within half a frame, audio packets byte-identical,
+/* verify.c - `reelfarm verify FILE [--trust CA.pem] [--sidecar F.c2pa] [--source SRC] [--lossless]
+ * [--json]`: what a file says about where it came from, and (with --source) whether it matches
+ * the job's input.
+ *
+ * Provenance (docs/PROVENANCE.md): the C2PA manifest checked in the spec's order
+ * (rf_prov_verify_file: structure, claim signature, certificate chain against --trust, hashed
+ * assertions, the hard binding over the file's bytes), compared with the XMP; the watermark is one
+ * more input (s_watermark). The exit code says what was found (s_exit_code):
+ *   0 valid, signed by a trusted farm key; 10 valid, unknown signer; 20 tampered; 30 metadata
+ *   stripped but watermark found; 40 nothing found; 1 a media check against --source failed;
+ *   2 usage or I/O error.
+ * Every run says that finding no mark is no proof a video is authentic.
+ *
+ * Media checks, with the code the coordinator runs after stitching (rf_media_verify_output):
+ * frame count equal to the source's, duration within half a frame, audio packets byte-identical,
  * timestamps strictly increasing; with --lossless also every decoded frame's SHA-256 equal to the
  * source's (rf_media_checksum on both).
- *
- * Provenance (a C2PA manifest, its signature, a watermark) is not checked: that arrives with the
- * provenance issue. The output says so on every run, in a `provenance` line with status `skip`, so
- * a pass is never mistaken for a provenance check.
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "media.h"
+#include "provenance.h"
 
 #define S_DETAIL_MAX 512
-#define S_MAX_CHECKS 8
+#define S_MAX_CHECKS 48
 
 typedef struct s_check {
-    const char *name;   /* frames, duration, audio, timestamps, lossless, media, provenance */
+    const char *name;   /* media, frames, duration, audio, timestamps, lossless, c2pa, xmp, watermark */
     const char *status; /* ok, fail, skip */
     char detail[S_DETAIL_MAX];
 } s_check_t;
@@ -112,94 +123,266 @@ static void s_check_lossless(s_verify_t *v, const char *src, const char *out)
 }
 
 
+/* The sentence every run prints: marks prove origin when present, never authenticity when absent. */
+#define S_NOTICE                                                                                  \
+    "finding no mark is no proof that a video is authentic: marks can be stripped or never added"
+
+/* Exit codes of the provenance verdict (docs/CLI.md). */
+enum {
+    S_EXIT_TRUSTED = 0,
+    S_EXIT_UNTRUSTED = 10,
+    S_EXIT_TAMPERED = 20,
+    S_EXIT_WATERMARK_ONLY = 30,
+    S_EXIT_NOTHING = 40,
+};
+
+/* The watermark layer's finding: one input of the verdict. */
+typedef struct s_watermark {
+    bool checked;         /* a detector ran on the file */
+    bool found;           /* it found the farm's watermark with a valid payload */
+    char detail[256];
+} s_watermark_t;
+
+/* Looks for the farm's invisible watermark. The detector comes with the watermark layer
+ * (rf_media_watermark_detect_file in media.h); until this build has it, the result is "not
+ * checked", which never counts as found: a file without metadata then exits 40, not 30. */
+static void s_watermark(const char *path, s_watermark_t *wm)
+{
+    (void)path;
+    memset(wm, 0, sizeof(*wm));
+    snprintf(wm->detail, sizeof(wm->detail),
+             "not checked: this build has no watermark detector");
+}
+
+/* The verdict from the manifest and the watermark: a manifest decides when there is one (a
+ * broken manifest is tampering even when a watermark is present); a watermark alone says the
+ * metadata was stripped. */
+static int s_exit_code(rf_prov_verdict_t verdict, const s_watermark_t *wm)
+{
+    switch (verdict) {
+    case RF_PROV_TRUSTED:
+        return S_EXIT_TRUSTED;
+    case RF_PROV_UNTRUSTED:
+        return S_EXIT_UNTRUSTED;
+    case RF_PROV_TAMPERED:
+        return S_EXIT_TAMPERED;
+    case RF_PROV_NONE:
+        break;
+    }
+    return wm->checked && wm->found ? S_EXIT_WATERMARK_ONLY : S_EXIT_NOTHING;
+}
+
+static const char *s_verdict_name(int code)
+{
+    switch (code) {
+    case S_EXIT_TRUSTED:
+        return "trusted";
+    case S_EXIT_UNTRUSTED:
+        return "untrusted";
+    case S_EXIT_TAMPERED:
+        return "tampered";
+    case S_EXIT_WATERMARK_ONLY:
+        return "watermark-only";
+    default:
+        return "none";
+    }
+}
+
+static const char *s_verdict_text(int code)
+{
+    switch (code) {
+    case S_EXIT_TRUSTED:
+        return "valid C2PA manifest signed by a trusted farm key";
+    case S_EXIT_UNTRUSTED:
+        return "valid C2PA manifest, but the signer is unknown (no --trust anchor it chains to)";
+    case S_EXIT_TAMPERED:
+        return "TAMPERED: the file or its manifest changed after signing";
+    case S_EXIT_WATERMARK_ONLY:
+        return "metadata stripped, but the farm's watermark is present: synthetic media";
+    default:
+        return "no provenance mark found";
+    }
+}
+
+static void s_check_media(s_verify_t *v, const char *out, const rf_media_info_t *src_info,
+                          bool lossless, const char *src)
+{
+    rf_err_t err = {0};
+    rf_media_info_t *out_info = NULL;
+    if (rf_media_probe(out, &out_info, &err)) {
+        s_add(v, "media", "fail", "%s", err.msg);
+        return;
+    }
+    /* Without a source the output is compared with itself: only its timestamps say anything. */
+    const rf_media_info_t *ref = src_info ? src_info : out_info;
+    bool audio = ref->naudio > 0;
+    rf_verify_report_t rep;
+    memset(&rep, 0, sizeof(rep));
+    rf_err_t verr = {0};
+    rf_media_verify_output(ref, out, audio, &rep, &verr);
+    s_add(v, "media", "ok", "%s video %dx%d, %" PRId64 " frames, %d audio stream(s)",
+          out_info->codec_name, out_info->width, out_info->height, out_info->nb_frames,
+          out_info->naudio);
+    if (src_info) {
+        double frame_s = (double)src_info->frame_duration * av_q2d(src_info->time_base);
+        double diff = rep.duration_s - src_info->duration_s;
+        if (rep.frames == src_info->nb_frames)
+            s_add(v, "frames", "ok", "%" PRId64 " video frames, as the source", rep.frames);
+        else
+            s_add(v, "frames", "fail", "%" PRId64 " video frames, the source has %" PRId64,
+                  rep.frames, src_info->nb_frames);
+        if (diff <= frame_s / 2 && diff >= -frame_s / 2)
+            s_add(v, "duration", "ok", "%.6f s (source %.6f s)", rep.duration_s,
+                  src_info->duration_s);
+        else
+            s_add(v, "duration", "fail", "%.6f s, the source %.6f s (more than half a frame off)",
+                  rep.duration_s, src_info->duration_s);
+        if (!audio)
+            s_add(v, "audio", "skip", "the source has no audio");
+        else if (rep.audio_identical)
+            s_add(v, "audio", "ok", "%" PRId64 " audio packets identical to the source's",
+                  rep.audio_packets);
+        else
+            s_add(v, "audio", "fail",
+                  "audio packets differ from the source's (%" PRId64 " in the output, %" PRId64
+                  " in the source)",
+                  rep.audio_packets, src_info->audio_packets);
+    } else {
+        s_add(v, "frames", "skip", "no --source to compare with");
+    }
+    if (rep.timestamps_increasing)
+        s_add(v, "timestamps", "ok", "video PTS and DTS strictly increasing");
+    else
+        s_add(v, "timestamps", "fail", "%s", verr.msg[0] ? verr.msg : "not strictly increasing");
+    if (lossless)
+        s_check_lossless(v, src, out);
+    rf_media_info_destroy(&out_info);
+}
+
+static void s_json_opt(const char *s)
+{
+    if (s && *s)
+        rf_cli_json_string(stdout, s);
+    else
+        printf("null");
+}
+
+static void s_print_json(const char *out, const char *src, const s_verify_t *v,
+                         const rf_prov_report_t *p, const s_watermark_t *wm, int prov_code,
+                         int code)
+{
+    printf("{\"output\":");
+    rf_cli_json_string(stdout, out);
+    printf(",\"source\":");
+    s_json_opt(src);
+    printf(",\"ok\":%s,\"exit_code\":%d,\"provenance_checked\":true,\"checks\":[",
+           v->failed ? "false" : "true", code);
+    for (int i = 0; i < v->n; i++) {
+        printf("%s{\"check\":\"%s\",\"status\":\"%s\",\"detail\":", i ? "," : "",
+               v->checks[i].name, v->checks[i].status);
+        rf_cli_json_string(stdout, v->checks[i].detail);
+        printf("}");
+    }
+    printf("],\"provenance\":{\"verdict\":\"%s\",\"summary\":", s_verdict_name(prov_code));
+    rf_cli_json_string(stdout, s_verdict_text(prov_code));
+    printf(",\"manifest\":");
+    s_json_opt(p->manifest_label);
+    printf(",\"embedded\":%s,\"claim_generator\":", p->embedded ? "true" : "false");
+    s_json_opt(p->claim_generator);
+    printf(",\"signer\":");
+    s_json_opt(p->signer_subject);
+    printf(",\"digital_source_type\":");
+    s_json_opt(p->digital_source_type);
+    printf(",\"xmp\":{\"found\":%s,\"digital_source_type\":", p->xmp_found ? "true" : "false");
+    s_json_opt(p->xmp_source_type);
+    printf(",\"agrees\":%s},\"job_id\":", p->xmp_agrees ? "true" : "false");
+    s_json_opt(p->job_id);
+    printf(",\"status\":[");
+    for (int i = 0; i < p->nstatus; i++) {
+        printf("%s{\"code\":", i ? "," : "");
+        rf_cli_json_string(stdout, p->status[i].code);
+        printf(",\"failure\":%s,\"explanation\":", p->status[i].failure ? "true" : "false");
+        rf_cli_json_string(stdout, p->status[i].detail);
+        printf("}");
+    }
+    printf("],\"watermark\":{\"checked\":%s,\"found\":%s,\"detail\":",
+           wm->checked ? "true" : "false", wm->found ? "true" : "false");
+    rf_cli_json_string(stdout, wm->detail);
+    printf("}},\"notice\":");
+    rf_cli_json_string(stdout, S_NOTICE);
+    printf("}\n");
+}
+
 int rf_cli_verify(const rf_cli_args_t *a)
 {
     const char *out = a->operands[0], *src = rf_cli_arg(a, "source");
+    const char *trust = rf_cli_arg(a, "trust"), *sidecar = rf_cli_arg(a, "sidecar");
     bool lossless = rf_cli_has(a, "lossless"), json = rf_cli_has(a, "json");
     if (src && !*src)
         return rf_cli_usage_error(a->cmd, "flag '--source' needs a file");
+    if (trust && !*trust)
+        return rf_cli_usage_error(a->cmd, "flag '--trust' needs a PEM file of trust anchors");
+    if (sidecar && !*sidecar)
+        return rf_cli_usage_error(a->cmd, "flag '--sidecar' needs a .c2pa file");
     if (lossless && !src)
         return rf_cli_usage_error(a->cmd, "flag '--lossless' needs '--source SRC' to compare with");
+    const char *must[] = {out, trust, sidecar};
+    const char *what[] = {"file", "trust anchors", "sidecar"};
+    for (size_t i = 0; i < 3; i++) {
+        if (must[i] && access(must[i], R_OK)) {
+            fprintf(stderr, "reelfarm: verify: %s '%s': %s\n", what[i], must[i], strerror(errno));
+            return RF_EXIT_USAGE;
+        }
+    }
     rf_err_t err = {0};
-    rf_media_info_t *src_info = NULL, *out_info = NULL;
+    rf_media_info_t *src_info = NULL;
     if (src && rf_media_probe(src, &src_info, &err)) {
         fprintf(stderr, "reelfarm: verify: source: %s\n", err.msg);
         return RF_EXIT_USAGE;
     }
+    rf_prov_report_t *prov = calloc(1, sizeof(*prov));
+    if (!prov) {
+        rf_media_info_destroy(&src_info);
+        fprintf(stderr, "reelfarm: verify: out of memory\n");
+        return RF_EXIT_FAILED;
+    }
+    if (rf_prov_verify_file(out, sidecar, trust, prov, &err)) {
+        fprintf(stderr, "reelfarm: verify: %s\n", err.msg);
+        free(prov);
+        rf_media_info_destroy(&src_info);
+        return RF_EXIT_USAGE;
+    }
     s_verify_t v;
     memset(&v, 0, sizeof(v));
-    if (rf_media_probe(out, &out_info, &err)) {
-        s_add(&v, "media", "fail", "%s", err.msg);
-    } else {
-        /* Without a source the output is compared with itself: only its timestamps say anything. */
-        const rf_media_info_t *ref = src_info ? src_info : out_info;
-        bool audio = ref->naudio > 0;
-        rf_verify_report_t rep;
-        memset(&rep, 0, sizeof(rep));
-        rf_err_t verr = {0};
-        rf_media_verify_output(ref, out, audio, &rep, &verr);
-        s_add(&v, "media", "ok", "%s video %dx%d, %" PRId64 " frames, %d audio stream(s)",
-              out_info->codec_name, out_info->width, out_info->height, out_info->nb_frames,
-              out_info->naudio);
-        if (src_info) {
-            double frame_s = (double)src_info->frame_duration * av_q2d(src_info->time_base);
-            double diff = rep.duration_s - src_info->duration_s;
-            if (rep.frames == src_info->nb_frames)
-                s_add(&v, "frames", "ok", "%" PRId64 " video frames, as the source", rep.frames);
-            else
-                s_add(&v, "frames", "fail", "%" PRId64 " video frames, the source has %" PRId64,
-                      rep.frames, src_info->nb_frames);
-            if (diff <= frame_s / 2 && diff >= -frame_s / 2)
-                s_add(&v, "duration", "ok", "%.6f s (source %.6f s)", rep.duration_s,
-                      src_info->duration_s);
-            else
-                s_add(&v, "duration", "fail",
-                      "%.6f s, the source %.6f s (more than half a frame off)", rep.duration_s,
-                      src_info->duration_s);
-            if (!audio)
-                s_add(&v, "audio", "skip", "the source has no audio");
-            else if (rep.audio_identical)
-                s_add(&v, "audio", "ok", "%" PRId64 " audio packets identical to the source's",
-                      rep.audio_packets);
-            else
-                s_add(&v, "audio", "fail",
-                      "audio packets differ from the source's (%" PRId64 " in the output, %" PRId64
-                      " in the source)",
-                      rep.audio_packets, src_info->audio_packets);
-        } else {
-            s_add(&v, "frames", "skip", "no --source to compare with");
-        }
-        if (rep.timestamps_increasing)
-            s_add(&v, "timestamps", "ok", "video PTS and DTS strictly increasing");
-        else
-            s_add(&v, "timestamps", "fail", "%s",
-                  verr.msg[0] ? verr.msg : "not strictly increasing");
-        if (lossless)
-            s_check_lossless(&v, src, out);
+    s_check_media(&v, out, src_info, lossless, src);
+    bool media_failed = v.failed > 0;
+    for (int i = 0; i < prov->nstatus; i++) {
+        const rf_prov_status_t *st = &prov->status[i];
+        const char *name = !strncmp(st->code, "xmp.", 4) ? "xmp" : "c2pa";
+        s_add(&v, name, st->failure ? "fail" : "ok", "%s: %s", st->code, st->detail);
     }
-    s_add(&v, "provenance", "skip",
-          "not checked: C2PA manifest, signature and watermark checks are not implemented yet");
+    if (prov->verdict == RF_PROV_NONE)
+        s_add(&v, "c2pa", "skip", "no C2PA manifest in the file and no sidecar%s",
+              prov->xmp_found ? "" : "; no XMP either");
+    s_watermark_t wm;
+    s_watermark(out, &wm);
+    s_add(&v, "watermark", wm.checked ? (wm.found ? "ok" : "skip") : "skip", "%s", wm.detail);
+    int prov_code = s_exit_code(prov->verdict, &wm);
+    /* Tampering decides over a media mismatch; a mismatch decides over the other verdicts. */
+    int code = prov_code == S_EXIT_TAMPERED || !media_failed ? prov_code : RF_EXIT_FAILED;
     if (json) {
-        printf("{\"output\":");
-        rf_cli_json_string(stdout, out);
-        printf(",\"source\":");
-        if (src)
-            rf_cli_json_string(stdout, src);
-        else
-            printf("null");
-        printf(",\"ok\":%s,\"provenance_checked\":false,\"checks\":[", v.failed ? "false" : "true");
-        for (int i = 0; i < v.n; i++) {
-            printf("%s{\"check\":\"%s\",\"status\":\"%s\",\"detail\":", i ? "," : "",
-                   v.checks[i].name, v.checks[i].status);
-            rf_cli_json_string(stdout, v.checks[i].detail);
-            printf("}");
-        }
-        printf("]}\n");
+        s_print_json(out, src, &v, prov, &wm, prov_code, code);
     } else {
         for (int i = 0; i < v.n; i++)
             printf("%-5s %-11s %s\n", v.checks[i].status, v.checks[i].name, v.checks[i].detail);
-        printf("verify: '%s': %s (provenance not checked)\n", out,
-               v.failed ? "FAILED" : "all media checks passed");
+        if (prov->digital_source_type[0])
+            printf("      source type: %s%s%s\n", prov->digital_source_type,
+                   prov->job_id[0] ? ", farm job " : "", prov->job_id);
+        if (prov->signer_subject[0])
+            printf("      signer: %s\n", prov->signer_subject);
+        printf("verify: '%s': %s%s (exit %d)\n", out, s_verdict_text(prov_code),
+               media_failed ? "; media checks FAILED" : "", code);
+        printf("note: %s\n", S_NOTICE);
     }
     if (v.failed) {
         const s_check_t *c = NULL;
@@ -209,7 +392,7 @@ int rf_cli_verify(const rf_cli_args_t *a)
         fprintf(stderr, "reelfarm: '%s' failed verification: check '%s': %s\n", out, c->name,
                 c->detail);
     }
+    free(prov);
     rf_media_info_destroy(&src_info);
-    rf_media_info_destroy(&out_info);
-    return v.failed ? RF_EXIT_FAILED : RF_EXIT_OK;
+    return code;
 }

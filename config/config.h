@@ -184,6 +184,12 @@ typedef struct rf_coordinator_config {
     char *http_web_dir;     /* dashboard files; default: found next to the binary */
     char *shared_blobs;     /* blob store on storage the workers mount too; default: the state
                              * folder's blobs/ (workers get every byte over the blob socket) */
+    /* C2PA signing of every output (docs/PROVENANCE.md), key `signing:`. Without key and cert
+     * the coordinator makes a farm CA and signing key in <dir> (default <state_dir>/signing). */
+    char *signing_key;      /* PEM private key (P-256 or Ed25519) */
+    char *signing_cert;     /* PEM signing certificate */
+    char *signing_chain;    /* PEM intermediates/CA; optional */
+    char *signing_dir;      /* where made keys live when key/cert are not given */
 } rf_coordinator_config_t;
 
 typedef struct rf_worker_config {

@@ -262,6 +262,25 @@ static int s_http(s_file_t *f, rf_yfield_t *field, rf_coordinator_config_t *cfg)
     return rc;
 }
 
+/* signing: {key, cert, chain, dir}: C2PA signing (docs/PROVENANCE.md). key and cert go together. */
+static int s_signing(s_file_t *f, rf_yfield_t *field, rf_coordinator_config_t *cfg)
+{
+    rf_yfield_t g[] = {{.key = "key"}, {.key = "cert"}, {.key = "chain"}, {.key = "dir"}};
+    char **targets[] = {&cfg->signing_key, &cfg->signing_cert, &cfg->signing_chain,
+                        &cfg->signing_dir};
+    char path[RF_YAML_PATH_MAX];
+    int rc = rf_yaml_mapping(&f->c, field->node, "signing", field->line, g, S_COUNT(g));
+    for (size_t i = 0; rc == 0 && i < S_COUNT(g); i++)
+        if (g[i].node)
+            rc = s_folder(f, &g[i], rf_yaml_path(path, sizeof(path), "signing", g[i].key),
+                          targets[i]);
+    if (rc == 0 && !g[0].node != !g[1].node)
+        rc = rf_yaml_error(&f->c, field->line, "signing",
+                           "'key' and 'cert' go together: give both, or neither to let the "
+                           "coordinator make a farm CA in signing.dir");
+    return rc;
+}
+
 static int s_listen(s_file_t *f, rf_yfield_t *field, rf_coordinator_config_t *cfg)
 {
     rf_yfield_t l[] = {{.key = "workers"}, {.key = "clients"}, {.key = "blobs"}};
@@ -316,7 +335,8 @@ int rf_coordinator_config_load(const char *path, rf_coordinator_config_t **out, 
     rf_yfield_t f[] = {{.key = "version"},      {.key = "state_dir"},   {.key = "listen"},
                        {.key = "heartbeat_ms"}, {.key = "liveness"},    {.key = "task_timeout_s"},
                        {.key = "max_attempts"}, {.key = "media_roots"}, {.key = "log_level"},
-                       {.key = "verify"}, {.key = "http"}, {.key = "shared_blobs"}};
+                       {.key = "verify"}, {.key = "http"}, {.key = "shared_blobs"},
+                       {.key = "signing"}};
     rf_coordinator_config_t *cfg = NULL;
     s_file_t file;
     int rc = 0;
@@ -364,6 +384,8 @@ int rf_coordinator_config_load(const char *path, rf_coordinator_config_t **out, 
         rc = s_http(&file, &f[10], cfg);
     if (rc == 0 && f[11].node)
         rc = s_folder(&file, &f[11], "shared_blobs", &cfg->shared_blobs);
+    if (rc == 0 && f[12].node)
+        rc = s_signing(&file, &f[12], cfg);
     if (rc)
         goto cleanup;
 done:
@@ -392,6 +414,10 @@ void rf_coordinator_config_destroy(rf_coordinator_config_t **cfgp)
     free(cfg->http_token_file);
     free(cfg->http_web_dir);
     free(cfg->shared_blobs);
+    free(cfg->signing_key);
+    free(cfg->signing_cert);
+    free(cfg->signing_chain);
+    free(cfg->signing_dir);
     for (i = 0; i < cfg->nmedia_roots; i++)
         free(cfg->media_roots[i]);
     free(cfg->media_roots);

@@ -27,6 +27,7 @@
 #include "media.h"
 #include "planner.h"
 #include "rftime.h"
+#include "signing.h"
 #include "store.h"
 #include "zbridge.h"
 
@@ -152,6 +153,7 @@ struct rf_coordinator {
     char store_id[RF_BLOB_STORE_ID_LEN + 1]; /* the shared blob store's id; "" = not shared */
     int lock_fd;             /* <state>/lock, flock()ed for the coordinator's lifetime; -1 none */
     rf_store_t *store;
+    rf_prov_signer_t *signer; /* signs every output (signing.c); read-only after start */
     int heartbeat_ms, liveness, task_timeout_s, max_attempts;
     bool verify_sample;      /* config verify: sample */
     c_job_t *jobs;
@@ -807,6 +809,12 @@ static void s_work_run(uv_work_t *req)
         if (!wk->rc)
             wk->rc = rf_media_verify_output(wk->info, job->spec->output, audio, &wk->report,
                                             &wk->err);
+        /* Provenance (DESIGN §8): sign, then check the signed file again (boxes were inserted). */
+        if (!wk->rc)
+            wk->rc = rf_coord_sign_output(wk->c->signer, &job->row, job->spec, &wk->err);
+        if (!wk->rc)
+            wk->rc = rf_media_verify_output(wk->info, job->spec->output, audio, &wk->report,
+                                            &wk->err);
         break;
     }
     }
@@ -1074,7 +1082,7 @@ static void s_stitch_done(rf_coordinator_t *c, c_work_t *wk)
     s_set_state(job, "done");
     rf_store_job_set_state(c->store, job->row.id, "done", "", NULL);
     s_event(c, job, "info",
-            "done: '%s' written and verified (%" PRId64 " frames, %.3f s, %" PRId64
+            "done: '%s' written, verified and signed (C2PA) (%" PRId64 " frames, %.3f s, %" PRId64
             " audio packets%s, %zu cross-faded seams)",
             job->spec->output, wk->report.frames, wk->report.duration_s, wk->report.audio_packets,
             wk->report.audio_packets ? " identical to the source's" : "", wk->nseams);
@@ -3014,6 +3022,8 @@ int rf_coordinator_new(const rf_coordinator_config_t *cfg, rf_coordinator_t **ou
                 "read inputs and commit results there", c->blob_dir, c->store_id);
     }
     rc = s_lock_state(c, err);
+    if (!rc)
+        rc = rf_coord_signer_open(cfg, c->state_dir, &c->signer, err);
     if (rc)
         goto fail;
     char dbpath[4200];
@@ -3106,6 +3116,7 @@ fail_sockets:
 fail_loop:
     uv_loop_close(&c->loop);
 fail:
+    rf_prov_signer_destroy(&c->signer);
     rf_store_close(&c->store);
     if (c->lock_fd >= 0)
         close(c->lock_fd);
@@ -3170,6 +3181,7 @@ void rf_coordinator_destroy(rf_coordinator_t **cp)
     s_blob_reap(c, true);
     free(c->doomed);
     free(c->leases.slots);
+    rf_prov_signer_destroy(&c->signer);
     rf_store_close(&c->store);
     if (c->lock_fd >= 0)
         close(c->lock_fd); /* after the store: the next coordinator may open state.db now */

@@ -45,7 +45,13 @@ static const s_case_t s_errors[] = {
      ":2: key 'http.port': unknown key (expected one of: listen, token_file, web_dir)"},
     {"coord unknown key", S_COORD, "version: 1\nlistn: {}\n", RF_ECONFIG,
      ":2: key 'listn': unknown key (expected one of: version, state_dir, listen, heartbeat_ms, "
-     "liveness, task_timeout_s, max_attempts, media_roots, log_level, verify, http, shared_blobs)"},
+     "liveness, task_timeout_s, max_attempts, media_roots, log_level, verify, http, shared_blobs, "
+     "signing)"},
+    {"coord signing key alone", S_COORD, "version: 1\nsigning: {key: /k.pem}\n", RF_ECONFIG,
+     ":2: key 'signing': 'key' and 'cert' go together: give both, or neither to let the "
+     "coordinator make a farm CA in signing.dir"},
+    {"coord signing unknown", S_COORD, "version: 1\nsigning: {keys: /k.pem}\n", RF_ECONFIG,
+     ":2: key 'signing.keys': unknown key (expected one of: key, cert, chain, dir)"},
     {"worker unknown key", S_WORKER, "version: 1\nslot: 2\n", RF_ECONFIG,
      ":2: key 'slot': unknown key (expected one of: version, coordinator, blobs, name, slots, "
      "cache_dir, drain_grace_s, log_level, pass_dirs, shared_blobs)"},
@@ -254,7 +260,8 @@ static void test_coordinator_file(void **state)
                               "log_level: debug\n"
                               "verify: sample\n"
                               "http: {listen: '0.0.0.0:8080', token_file: tok, web_dir: /srv/web}\n"
-                              "shared_blobs: farm/blobs\n");
+                              "shared_blobs: farm/blobs\n"
+                              "signing: {key: keys/s.key, cert: /etc/rf/s.pem, chain: c.pem}\n");
     rf_coordinator_config_t *cfg = NULL;
     rf_err_t err = {0};
     char *real = realpath(s_tmp, NULL);
@@ -284,6 +291,12 @@ static void test_coordinator_file(void **state)
     assert_string_equal(cfg->http_web_dir, "/srv/web");
     snprintf(want, sizeof(want), "%s/farm/blobs", real);
     assert_string_equal(cfg->shared_blobs, want); /* relative to the config's folder */
+    snprintf(want, sizeof(want), "%s/keys/s.key", real);
+    assert_string_equal(cfg->signing_key, want);
+    assert_string_equal(cfg->signing_cert, "/etc/rf/s.pem");
+    snprintf(want, sizeof(want), "%s/c.pem", real);
+    assert_string_equal(cfg->signing_chain, want);
+    assert_null(cfg->signing_dir);
     rf_coordinator_config_destroy(&cfg);
     free(real);
 }

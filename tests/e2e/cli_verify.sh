@@ -1,29 +1,32 @@
 #!/usr/bin/env bash
-# `reelfarm verify`: a lossless render verifies (exit 0, every check ok, provenance plainly
-# "not checked"); tampered copies made with ffmpeg fail with the check named and exit 1: one frame
-# dropped (frames), the audio re-encoded (audio), one frame's pixels changed (lossless only).
-# Usage errors and an unreadable source are exit 2.
+# `reelfarm verify`: a lossless render verifies (exit 0 with its farm CA as trust anchor, every
+# media check ok, its sidecar manifest valid; the watermark plainly "not checked"); tampered copies
+# made with ffmpeg (no manifest) fail with the check named and exit 1: one frame dropped (frames),
+# the audio re-encoded (audio), one frame's pixels changed (lossless only; else exit 40, nothing
+# found). Usage errors and an unreadable source are exit 2. (C2PA itself: c2pa_wasm.sh.)
 source "$(dirname "$0")/lib.bash"
 R=$RF_BIN/reelfarm
 src=$(fixture h264-aac-300)
 cp "$src" "$WORK/in.mp4"
 write_job "$WORK/v.yaml" in.mp4 out.mkv ffv1
-"$R" render "$WORK/v.yaml" --quiet > /dev/null 2> "$WORK/render.err" || fail "render: $(cat "$WORK/render.err")"
+"$R" render "$WORK/v.yaml" --signing-dir "$WORK/keys" --quiet > /dev/null 2> "$WORK/render.err" || fail "render: $(cat "$WORK/render.err")"
 out=$WORK/out.mkv
 
-"$R" verify "$out" --source "$WORK/in.mp4" --lossless > "$WORK/good.txt" 2> "$WORK/good.err" || fail "verify of a good render exited $?: $(cat "$WORK/good.txt" "$WORK/good.err")"
+"$R" verify "$out" --trust "$WORK/keys/ca.pem" --source "$WORK/in.mp4" --lossless > "$WORK/good.txt" 2> "$WORK/good.err" || fail "verify of a good render exited $?: $(cat "$WORK/good.txt" "$WORK/good.err")"
 for check in media frames duration audio timestamps lossless; do
   grep -q "^ok  *$check " "$WORK/good.txt" || fail "good render: check $check not ok: $(cat "$WORK/good.txt")"
 done
-grep -q "^skip  *provenance  *not checked" "$WORK/good.txt" || fail "verify does not say provenance is not checked"
-grep -q "provenance not checked" "$WORK/good.txt" || fail "verify's summary does not say provenance is not checked"
+grep -q "^ok  *c2pa  *assertion.dataHash.match" "$WORK/good.txt" || fail "the sidecar's hash is not checked: $(cat "$WORK/good.txt")"
+grep -q "^skip  *watermark  *not checked" "$WORK/good.txt" || fail "verify does not say the watermark is not checked"
+grep -q "valid C2PA manifest signed by a trusted farm key (exit 0)" "$WORK/good.txt" || fail "verify's summary: $(cat "$WORK/good.txt")"
 [ ! -s "$WORK/good.err" ] || fail "good render: stderr: $(cat "$WORK/good.err")"
-"$R" verify "$out" --source "$WORK/in.mp4" --lossless --json > "$WORK/good.json" || fail "verify --json exited $?"
-jq -e '.ok == true and .provenance_checked == false and .source != null
-  and ([.checks[] | select(.status == "ok") | .check] == ["media","frames","duration","audio","timestamps","lossless"])
-  and ([.checks[] | select(.check == "provenance")][0].status == "skip")
+"$R" verify "$out" --trust "$WORK/keys/ca.pem" --source "$WORK/in.mp4" --lossless --json > "$WORK/good.json" || fail "verify --json exited $?"
+jq -e '.ok == true and .provenance_checked == true and .exit_code == 0 and .source != null
+  and ([.checks[] | select(.status == "ok" and .check != "c2pa") | .check] == ["media","frames","duration","audio","timestamps","lossless"])
+  and ([.checks[] | select(.check == "watermark")][0].status == "skip")
+  and .provenance.verdict == "trusted" and .provenance.embedded == false
   and all(.checks[]; keys == ["check","detail","status"])' "$WORK/good.json" > /dev/null || fail "verify --json: $(cat "$WORK/good.json")"
-ok "a lossless render verifies: every media check ok, provenance reported as not checked"
+ok "a lossless render verifies: every media check ok, its sidecar manifest trusted, the watermark reported as not checked"
 
 # expect_fail FILE CHECK [verify flags...]: exit 1, CHECK marked fail, stderr names it.
 expect_fail() {
@@ -43,7 +46,8 @@ expect_fail "$WORK/reencoded.mkv" audio
 grep -q "^ok  *frames " "$WORK/bad.txt" || fail "audio re-encoded: frames should still be ok"
 ok "audio re-encoded: check 'audio' fails, exit 1"
 ffmpeg -v error -y -i "$out" -map 0 -vf "drawbox=x=0:y=0:w=16:h=16:color=red:t=fill:enable='eq(n,42)'" -c:v ffv1 -c:a copy "$WORK/painted.mkv"
-"$R" verify "$WORK/painted.mkv" --source "$WORK/in.mp4" > /dev/null || fail "one painted frame should pass the checks without --lossless"
+set +e; "$R" verify "$WORK/painted.mkv" --source "$WORK/in.mp4" > /dev/null; rc=$?; set -e
+[ $rc = 40 ] || fail "one painted frame should pass the media checks without --lossless (exit 40: no mark), got $rc"
 expect_fail "$WORK/painted.mkv" lossless --lossless
 grep -q "decoded frame 42 differs" "$WORK/bad.txt" || fail "painted frame: $(cat "$WORK/bad.txt")"
 ok "one frame's pixels changed: only --lossless catches it (frame 42), exit 1"
@@ -55,7 +59,7 @@ set +e
 set -e
 [ $rc1 = 2 ] && grep -q "flag '--lossless' needs '--source SRC'" "$WORK/u1.err" || fail "--lossless without --source: exit $rc1 $(cat "$WORK/u1.err")"
 [ $rc2 = 2 ] && grep -q "nope.mp4" "$WORK/u2.err" || fail "missing source: exit $rc2 $(cat "$WORK/u2.err")"
-[ $rc3 = 2 ] && grep -q "missing OUTPUT" "$WORK/u3.err" || fail "no operand: exit $rc3 $(cat "$WORK/u3.err")"
+[ $rc3 = 2 ] && grep -q "missing FILE" "$WORK/u3.err" || fail "no operand: exit $rc3 $(cat "$WORK/u3.err")"
 set +e; "$R" verify "$WORK/v.yaml" --source "$WORK/in.mp4" > "$WORK/nm.txt" 2> /dev/null; rc=$?; set -e
 [ $rc = 1 ] && grep -q "^fail  *media " "$WORK/nm.txt" || fail "a non-media output: exit $rc $(cat "$WORK/nm.txt")"
 ok "usage errors and a missing source exit 2; a non-media output fails check 'media'"
