@@ -95,6 +95,15 @@ static const rf_cli_command_t s_commands[] = {
       {"lossless", 'l', NULL, false, "also compare every decoded frame's checksum"},
       S_JSON,
       S_END}},
+    {"audit", "verify FILE", 2, 2, "check a coordinator's audit log",
+     "Checks <state>/audit.log record by record: sequence numbers, the SHA-256 hash chain and "
+     "every checkpoint's Ed25519 signature. An edited, deleted or moved record fails with its "
+     "record number (exit 1). Without --key the checkpoints are checked against the key the log "
+     "names, which proves nothing about who wrote it: pass the farm's audit.pub.",
+     rf_cli_audit,
+     {{"key", 'k', "PUB", false, "the coordinator's audit.pub file, or its 64 hex digits"},
+      S_JSON,
+      S_END}},
     {"passes", "", 0, 0, "the built-in passes and their parameters",
      "Lists the passes this build knows, with each parameter's type, range and default.",
      rf_cli_passes, {S_JSON, S_END}},

@@ -352,6 +352,32 @@ static const rf_param_def_t s_onnx_params[] = {
             "frame"},
 };
 
+/* watermark: the invisible mark (media.h), added last to every job by the coordinator. Its
+ * parameters are internal: the coordinator sets them per job. */
+static const rf_param_def_t s_watermark_params[] = {
+    {.key = "key",
+     .type = RF_PARAM_STRING,
+     .def = NULL,
+     .internal = true,
+     .doc = "internal: the farm's pattern key (64 hex digits; derived from the farm key, which "
+            "never leaves the coordinator)"},
+    {.key = "payload",
+     .type = RF_PARAM_STRING,
+     .def = NULL,
+     .internal = true,
+     .doc = "internal: the 64-bit payload, key id and job tag (16 hex digits)"},
+};
+
+/* label: the visible label, added by the coordinator before watermark when the job depicts real
+ * people or asks for it (provenance.label). */
+static const rf_param_def_t s_label_params[] = {
+    {.key = "text",
+     .type = RF_PARAM_STRING,
+     .def = NULL,
+     .internal = true,
+     .doc = "internal: the label's text (A-Z, 0-9, space and -), set by the coordinator"},
+};
+
 static const rf_pass_def_t s_catalog[] = {
     S_PASS_CHECKED("color-match", "refine", true, s_colormatch_params,
                    "matches each frame's Oklab colour statistics to the scene's reference",
@@ -370,6 +396,14 @@ static const rf_pass_def_t s_catalog[] = {
                    s_scale_check),
     S_PASS("sharpen", "refine", false, s_sharpen_params,
            "unsharp mask: adds back the difference from a Gaussian blur"),
+    {.name = "label", .roles = "refine", .params = s_label_params, .nparams = S_COUNT(s_label_params),
+     .doc = "burns a small visible AI-GENERATED label into the bottom-right corner (added by the "
+            "coordinator when a job depicts real people or asks for it)",
+     .automatic = true},
+    {.name = "watermark", .roles = "refine", .params = s_watermark_params,
+     .nparams = S_COUNT(s_watermark_params),
+     .doc = "embeds the invisible watermark in luma (added by the coordinator, last, to every job)",
+     .automatic = true},
 };
 
 const rf_pass_def_t *rf_pass_catalog(size_t *count)

@@ -59,6 +59,9 @@ typedef struct rf_pass_def {
      * width and height not both 0; color-match: reference is "source" or six numbers). NULL =
      * none. Returns 0, or -1 with a message for the user in why. */
     int (*check)(const struct rf_pass_spec *pass, char *why, size_t size);
+    /* Added by the coordinator to every job that needs it (watermark, label: docs/PROVENANCE.md);
+     * a job spec may not name it, so no spec can drop, move or mistune it. */
+    bool automatic;
 } rf_pass_def_t;
 
 /* The built-in catalogue (config/catalog.c). Plugin passes (docs/passes.md) are not in it: a job
@@ -86,10 +89,27 @@ typedef struct rf_pass_spec {
 typedef enum rf_split { RF_SPLIT_SCENE, RF_SPLIT_KEYFRAME } rf_split_t;
 typedef enum rf_audio_mode { RF_AUDIO_COPY, RF_AUDIO_NONE } rf_audio_mode_t;
 
+/* Why a person may be depicted (provenance.subjects[].basis). */
+typedef enum rf_consent_basis {
+    RF_BASIS_CONSENT,                  /* the person signed a release: release names it */
+    RF_BASIS_PUBLIC_DOMAIN_HISTORICAL, /* a historical figure whose likeness is public domain */
+    RF_BASIS_LICENSED,                 /* licensed footage/likeness: release names the licence */
+    RF_BASIS_FICTIONAL,                /* not a real person */
+} rf_consent_basis_t;
+
+#define RF_SUBJECT_DIGEST_LEN 32
+
 typedef struct rf_subject {
     char *name;
     char *basis;   /* consent | public-domain-historical | licensed | fictional */
-    char *release; /* reference to the release/licence document; may be "" */
+    char *release; /* reference to the release/licence document; "" only for
+                      public-domain-historical and fictional */
+    rf_consent_basis_t basis_kind; /* basis as an enum */
+    /* SHA-256 of "reelfarm subject v1" NUL name NUL basis NUL release: what provenance records
+     * (the C2PA manifest, the audit log's consent record) instead of the name. It is not
+     * anonymous - anyone who guesses the name and the release reference can check a guess -
+     * it only keeps names out of output files. */
+    uint8_t digest[RF_SUBJECT_DIGEST_LEN];
 } rf_subject_t;
 
 typedef struct rf_job_spec {
@@ -125,13 +145,28 @@ typedef struct rf_job_spec {
     struct {
         rf_subject_t *subjects;
         size_t nsubjects;
-        bool watermark;       /* default true */
+        bool watermark;       /* always true: `watermark: false` is refused (every output is marked) */
+        /* provenance.depicts: real-people | no-real-people. Real people when the spec says so or
+         * any subject's basis is not fictional; such a job must name every person with a basis
+         * (consent and licensed with a release reference), or it is refused at load. */
+        bool depicts_real_people;
+        /* provenance.label: the visible "AI-GENERATED" label. Default: on when the job depicts
+         * real people; `label: false` is refused for such a job. */
+        bool label;
     } provenance;
     struct {
         bool gpu;             /* default false; a pass that needs a GPU implies it */
         int64_t vram_mib;     /* default 0; free VRAM a worker must report, implies gpu */
     } requirements;
 } rf_job_spec_t;
+
+/* Appends the provenance passes every job gets (config/marks.c): `label` (the visible
+ * AI-GENERATED label) when spec->provenance.label, then `watermark` - always, and always last -
+ * with the pattern key (hex, 64 digits) and the 64-bit payload (hex, 16 digits) as its internal
+ * parameters. The coordinator calls it on every spec it loads (submit and restart), so the stored
+ * spec stays what the user wrote. RF_EEXIST if the spec already has them. */
+int rf_job_spec_add_marks(rf_job_spec_t *spec, const char *pattern_key_hex, const char *payload_hex,
+                          rf_err_t *err);
 
 /* Loads a spec file. Relative paths resolve against the file's folder. */
 int rf_job_spec_load_file(const char *path, rf_job_spec_t **out, rf_err_t *err);

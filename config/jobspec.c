@@ -15,6 +15,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <sodium.h>
+
 #include "yamlread.h"
 
 #define S_COUNT(a) (sizeof(a) / sizeof((a)[0]))
@@ -279,13 +281,23 @@ static int s_pass(s_loader_t *l, struct fy_node *node, int line, const char *pat
         catalog = rf_pass_catalog(&ncatalog);
         known[0] = '\0';
         for (i = 0; i < ncatalog && used < sizeof(known); i++)
-            used += (size_t)snprintf(known + used, sizeof(known) - used, "%s%s", i ? ", " : "",
-                                     catalog[i].name);
+            if (!catalog[i].automatic) /* a spec may not name those */
+                used += (size_t)snprintf(known + used, sizeof(known) - used, "%s%s",
+                                         used ? ", " : "", catalog[i].name);
         struct fy_node *pnode = fy_node_mapping_lookup_by_string(node, "pass", 4);
         rc = rf_yaml_error(&l->c, rf_yaml_node_line(pnode, line), kpath,
                            "unknown pass '%s' (known: %s; a pass from a worker plugin needs "
                            "'plugin: true')",
                            name, known);
+        free(name);
+        return rc;
+    }
+    if (def->automatic) {
+        struct fy_node *pnode = fy_node_mapping_lookup_by_string(node, "pass", 4);
+        rc = rf_yaml_error(&l->c, rf_yaml_node_line(pnode, line), kpath,
+                           "pass '%s' is added by the coordinator to every job that needs it "
+                           "(provenance); remove it from the pipeline",
+                           name);
         free(name);
         return rc;
     }
@@ -661,20 +673,47 @@ static int s_subject(s_loader_t *l, struct fy_node *node, int line, const char *
                      "consent|public-domain-historical|licensed|fictional", &subject->basis);
     if (rc)
         return rc;
+    subject->basis_kind = !strcmp(subject->basis, "consent")    ? RF_BASIS_CONSENT
+                          : !strcmp(subject->basis, "licensed") ? RF_BASIS_LICENSED
+                          : !strcmp(subject->basis, "fictional")
+                              ? RF_BASIS_FICTIONAL
+                              : RF_BASIS_PUBLIC_DOMAIN_HISTORICAL;
     if (f[2].node)
-        return rf_yaml_string(&l->c, f[2].node, f[2].line,
-                              rf_yaml_path(kpath, sizeof(kpath), path, "release"), true, S_TEXT_MAX,
-                              &subject->release);
-    subject->release = s_strdup("");
-    return subject->release ? 0 : rf_yaml_nomem(&l->c);
+        rc = rf_yaml_string(&l->c, f[2].node, f[2].line,
+                            rf_yaml_path(kpath, sizeof(kpath), path, "release"), true, S_TEXT_MAX,
+                            &subject->release);
+    else
+        rc = (subject->release = s_strdup("")) ? 0 : rf_yaml_nomem(&l->c);
+    if (rc)
+        return rc;
+    /* A release for a living person's consent, a licence for licensed footage: without the
+     * document's reference nobody can later check the basis the job claims. */
+    if ((subject->basis_kind == RF_BASIS_CONSENT || subject->basis_kind == RF_BASIS_LICENSED) &&
+        !subject->release[0])
+        return rf_yaml_error(&l->c, f[2].node ? f[2].line : line,
+                             rf_yaml_path(kpath, sizeof(kpath), path, "release"),
+                             "subject '%s' has basis '%s' but no release reference: add release: "
+                             "<the signed %s's id or file>",
+                             subject->name, subject->basis,
+                             subject->basis_kind == RF_BASIS_CONSENT ? "release" : "licence");
+    crypto_hash_sha256_state st;
+    crypto_hash_sha256_init(&st);
+    crypto_hash_sha256_update(&st, (const unsigned char *)"reelfarm subject v1", 20);
+    crypto_hash_sha256_update(&st, (const unsigned char *)subject->name, strlen(subject->name) + 1);
+    crypto_hash_sha256_update(&st, (const unsigned char *)subject->basis, strlen(subject->basis) + 1);
+    crypto_hash_sha256_update(&st, (const unsigned char *)subject->release, strlen(subject->release));
+    crypto_hash_sha256_final(&st, subject->digest);
+    return 0;
 }
 
 static int s_provenance(s_loader_t *l, struct fy_node *node, int line)
 {
-    rf_yfield_t f[] = {{.key = "subjects"}, {.key = "watermark"}};
+    rf_yfield_t f[] = {{.key = "subjects"}, {.key = "watermark"}, {.key = "depicts"}, {.key = "label"}};
     char path[RF_YAML_PATH_MAX];
     rf_job_spec_t *spec = l->spec;
     void *iter = NULL;
+    char *depicts = NULL;
+    bool said_real = false, label = false;
     size_t n, i;
     int rc;
 
@@ -699,9 +738,59 @@ static int s_provenance(s_loader_t *l, struct fy_node *node, int line)
                 return rc;
         }
     }
-    if (f[1].node)
-        return rf_yaml_bool(&l->c, f[1].node, f[1].line, "provenance.watermark",
-                            &spec->provenance.watermark);
+    if (f[1].node) {
+        rc = rf_yaml_bool(&l->c, f[1].node, f[1].line, "provenance.watermark",
+                          &spec->provenance.watermark);
+        if (rc)
+            return rc;
+        if (!spec->provenance.watermark)
+            return rf_yaml_error(&l->c, f[1].line, "provenance.watermark",
+                                 "the invisible watermark cannot be turned off (every output of "
+                                 "the farm is marked as synthetic): remove the key");
+    }
+    if (f[2].node) {
+        rc = rf_yaml_enum(&l->c, f[2].node, f[2].line, "provenance.depicts",
+                          "real-people|no-real-people", &depicts);
+        if (rc)
+            return rc;
+        said_real = !strcmp(depicts, "real-people");
+    }
+    /* Consent (docs/jobspec.md "Provenance and consent"): a subject with a basis other than
+     * fictional is a real person, whatever depicts says; a job that depicts real people names
+     * every one of them. */
+    for (i = 0; i < spec->provenance.nsubjects; i++) {
+        const rf_subject_t *sj = &spec->provenance.subjects[i];
+        if (sj->basis_kind == RF_BASIS_FICTIONAL)
+            continue;
+        if (depicts && !said_real) {
+            rc = rf_yaml_error(&l->c, f[2].line, "provenance.depicts",
+                               "'no-real-people' but subject '%s' has basis '%s' (a real person): "
+                               "set depicts: real-people, or give the subject basis: fictional",
+                               sj->name, sj->basis);
+            free(depicts);
+            return rc;
+        }
+        spec->provenance.depicts_real_people = true;
+    }
+    free(depicts);
+    if (said_real && !spec->provenance.depicts_real_people)
+        return rf_yaml_error(
+            &l->c, f[0].node ? f[0].line : f[2].line, "provenance.subjects",
+            "the job depicts real people but names %s: add each person under provenance.subjects "
+            "as {name: ..., basis: consent|public-domain-historical|licensed, release: ...} "
+            "(consent and licensed need the release or licence reference)",
+            spec->provenance.nsubjects ? "only fictional subjects" : "no subject");
+    spec->provenance.label = spec->provenance.depicts_real_people;
+    if (f[3].node) {
+        rc = rf_yaml_bool(&l->c, f[3].node, f[3].line, "provenance.label", &label);
+        if (rc)
+            return rc;
+        if (!label && spec->provenance.depicts_real_people)
+            return rf_yaml_error(&l->c, f[3].line, "provenance.label",
+                                 "the visible AI-generated label cannot be turned off for a job "
+                                 "that depicts real people");
+        spec->provenance.label = label;
+    }
     return 0;
 }
 

@@ -25,6 +25,7 @@
 #include "http.h"
 #include "log.h"
 #include "media.h"
+#include "audit.h"
 #include "planner.h"
 #include "rftime.h"
 #include "signing.h"
@@ -154,6 +155,8 @@ struct rf_coordinator {
     int lock_fd;             /* <state>/lock, flock()ed for the coordinator's lifetime; -1 none */
     rf_store_t *store;
     rf_prov_signer_t *signer; /* signs every output (signing.c); read-only after start */
+    rf_audit_t *audit;       /* <state>/audit.log (audit.h) */
+    uint8_t wm_key[RF_WM_KEY_LEN]; /* <state>/watermark.key: the farm key, never sent anywhere */
     int heartbeat_ms, liveness, task_timeout_s, max_attempts;
     bool verify_sample;      /* config verify: sample */
     c_job_t *jobs;
@@ -984,6 +987,9 @@ static void s_result_drop(rf_coordinator_t *c, const c_work_t *wk)
         s_blob_drop(c, wk->seam_tail.blob);
 }
 
+static void s_audit(rf_coordinator_t *c, const char *type, const char *actor, const char *job,
+                    const char *detail);
+
 static void s_verify_done(rf_coordinator_t *c, c_work_t *wk)
 {
     c_job_t *job = wk->job;
@@ -1040,6 +1046,12 @@ static void s_verify_done(rf_coordinator_t *c, c_work_t *wk)
     s_lease_clear(c, ch, false);
     job->ndone++;
     c->obs.chunks_verified++;
+    {
+        char detail[300];
+        snprintf(detail, sizeof(detail), "chunk %u frames %" PRId64 "..%" PRId64 " result %s", ch->row.index,
+                 ch->row.frame_start, ch->row.frame_end, wk->blob);
+        s_audit(c, "render", wk->worker, job->row.id, detail);
+    }
     c->obs.result_bytes += wk->blob_size;
     if (wk->gops_checked)
         rf_log_ctx(RF_LOG_INFO, COMP, RF_LOG_CTX(job->row.id, ch->row.index, wk->attempt, wk->worker),
@@ -1081,6 +1093,7 @@ static void s_stitch_done(rf_coordinator_t *c, c_work_t *wk)
     }
     s_set_state(job, "done");
     rf_store_job_set_state(c->store, job->row.id, "done", "", NULL);
+    s_audit(c, "done", "coordinator", job->row.id, job->spec->output);
     s_event(c, job, "info",
             "done: '%s' written, verified and signed (C2PA) (%" PRId64 " frames, %.3f s, %" PRId64
             " audio packets%s, %zu cross-faded seams)",
@@ -1906,6 +1919,33 @@ static void s_new_job_id(char *id, size_t size)
     snprintf(id, size, "j-%s", hex);
 }
 
+/* Appends the label and watermark passes (config/marks.c) to a job's parsed spec: workers get the
+ * pattern key and the job's payload, never the farm key or the tag key (docs/PROVENANCE.md). */
+static int s_job_marks(rf_coordinator_t *c, const char *job_id, rf_job_spec_t *spec)
+{
+    uint8_t k_pattern[RF_WM_KEY_LEN], k_tag[RF_WM_KEY_LEN];
+    char key_hex[2 * RF_WM_KEY_LEN + 1], payload_hex[17];
+    rf_err_t err = {0};
+
+    rf_media_wm_derive(c->wm_key, k_pattern, k_tag);
+    sodium_memzero(k_tag, sizeof(k_tag));
+    rf_hex(k_pattern, sizeof(k_pattern), key_hex);
+    snprintf(payload_hex, sizeof(payload_hex), "%016" PRIx64, rf_media_wm_payload(c->wm_key, job_id));
+    int rc = rf_job_spec_add_marks(spec, key_hex, payload_hex, &err);
+    if (rc)
+        RF_ERROR(COMP, "job %s: %s", job_id, err.msg);
+    return rc;
+}
+
+/* Appends an audit record; a failure is logged, never fatal (the job's own state is in SQLite). */
+static void s_audit(rf_coordinator_t *c, const char *type, const char *actor, const char *job,
+                    const char *detail)
+{
+    rf_err_t err = {0};
+    if (c->audit && rf_audit_append(c->audit, type, actor, job, detail, &err))
+        RF_ERROR(COMP, "audit: %s", err.msg);
+}
+
 static c_job_t *s_job_add(rf_coordinator_t *c, rf_store_job_t *row, rf_job_spec_t *spec)
 {
     c_job_t *job = calloc(1, sizeof(*job));
@@ -1913,6 +1953,10 @@ static c_job_t *s_job_add(rf_coordinator_t *c, rf_store_job_t *row, rf_job_spec_
         return NULL;
     job->row = *row;
     job->spec = spec;
+    if (spec && s_job_marks(c, job->row.id, spec) != 0) {
+        free(job);
+        return NULL;
+    }
     if (spec) /* finished jobs are loaded without their spec */
         rf_job_spec_requirements(spec, &job->needs_gpu, &job->needs_vram_mib);
     /* Keep submission order: append. */
@@ -1934,6 +1978,7 @@ static void s_on_submit(rf_coordinator_t *c, const rf_zparts_t *req, const Reelf
         return;
     }
     if (rf_job_spec_load_string(yaml, strlen(yaml), source, sj->base_dir, &spec, &err)) {
+        s_audit(c, "refuse", "client", "", err.msg); /* consent refusals included */
         s_reply_error(c, req, err.code, err.msg);
         return;
     }
@@ -1982,6 +2027,27 @@ static void s_on_submit(rf_coordinator_t *c, const rf_zparts_t *req, const Reelf
     }
     c->obs.jobs_submitted++;
     s_event(c, job, "info", "submitted: '%s' -> '%s'", spec->input, spec->output);
+    {
+        /* who and what: the spec's hash, and the people depicted with their basis and release
+         * (personal data stays in this log; outputs carry the subjects' digests only) */
+        char detail[RF_AUDIT_FIELD_MAX], spec_hex[2 * crypto_hash_sha256_BYTES + 1];
+        uint8_t sh[crypto_hash_sha256_BYTES];
+        crypto_hash_sha256(sh, (const unsigned char *)yaml, strlen(yaml));
+        rf_hex(sh, sizeof(sh), spec_hex);
+        size_t used = (size_t)snprintf(detail, sizeof(detail),
+                                       "name=%s; spec_sha256=%s; input=%s; output=%s; depicts=%s; label=%s",
+                                       spec->name, spec_hex, spec->input, spec->output,
+                                       spec->provenance.depicts_real_people ? "real-people" : "no-real-people",
+                                       spec->provenance.label ? "on" : "off");
+        for (size_t i = 0; i < spec->provenance.nsubjects && used < sizeof(detail); i++) {
+            char dh[2 * RF_SUBJECT_DIGEST_LEN + 1];
+            const rf_subject_t *sj2 = &spec->provenance.subjects[i];
+            rf_hex(sj2->digest, sizeof(sj2->digest), dh);
+            used += (size_t)snprintf(detail + used, sizeof(detail) - used,
+                                     "; subject=%s|%s|%s|%s", sj2->name, sj2->basis, sj2->release, dh);
+        }
+        s_audit(c, "submit", "client", job->row.id, detail);
+    }
     rf_store_flush(c->store, NULL); /* the id we hand out must survive a crash */
     Reelfarm__SubmitReply r = REELFARM__SUBMIT_REPLY__INIT;
     Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
@@ -2338,6 +2404,11 @@ static void s_fetch_done(uv_work_t *req, int status)
     env.body_case = REELFARM__ENVELOPE__BODY_FETCH_REPLY;
     env.fetch_reply = &fr;
     s_send(c, c->csock, f->peer, f->peer_len, &env);
+    {
+        char detail[300];
+        snprintf(detail, sizeof(detail), "output blob %s (%" PRIu64 " bytes)", f->sha, f->size);
+        s_audit(c, "fetch", "client", f->job_id, detail);
+    }
     RF_INFO(COMP, "job %s: output exposed for download as blob %.12s (%" PRIu64 " bytes)", f->job_id,
             f->sha, f->size);
     free(f);
@@ -3026,6 +3097,15 @@ int rf_coordinator_new(const rf_coordinator_config_t *cfg, rf_coordinator_t **ou
         rc = rf_coord_signer_open(cfg, c->state_dir, &c->signer, err);
     if (rc)
         goto fail;
+    {
+        char kpath[4200];
+        snprintf(kpath, sizeof(kpath), "%s/watermark.key", c->state_dir);
+        rc = rf_secret_key_file(kpath, c->wm_key, sizeof(c->wm_key), err);
+        if (!rc)
+            rc = rf_audit_open(c->state_dir, &c->audit, err);
+        if (rc)
+            goto fail;
+    }
     char dbpath[4200];
     snprintf(dbpath, sizeof(dbpath), "%s/state.db", c->state_dir);
     rc = rf_store_open(dbpath, &c->store, err);
@@ -3118,6 +3198,7 @@ fail_loop:
 fail:
     rf_prov_signer_destroy(&c->signer);
     rf_store_close(&c->store);
+    rf_audit_close(&c->audit);
     if (c->lock_fd >= 0)
         close(c->lock_fd);
     free(c);
@@ -3183,6 +3264,8 @@ void rf_coordinator_destroy(rf_coordinator_t **cp)
     free(c->leases.slots);
     rf_prov_signer_destroy(&c->signer);
     rf_store_close(&c->store);
+    rf_audit_close(&c->audit);
+    sodium_memzero(c->wm_key, sizeof(c->wm_key));
     if (c->lock_fd >= 0)
         close(c->lock_fd); /* after the store: the next coordinator may open state.db now */
     free(c);

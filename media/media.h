@@ -331,4 +331,99 @@ int rf_color_stats_format(const rf_color_stats_t *s, char *buf, size_t size);
  * deviations), got 2"). */
 int rf_color_stats_parse(const char *text, rf_color_stats_t *out, rf_err_t *err);
 
+
+/* ---- invisible watermark (media/watermark.c; docs/PROVENANCE.md "Watermark") ------------------
+ *
+ * A 64-bit payload - a 16-bit key id and a 48-bit keyed tag of the job - with a CRC-16, coded by a
+ * rate-1/2 convolutional code (K=7, 133/171, soft Viterbi), is spread over a keyed tile of
+ * RF_WM_TILE x RF_WM_TILE chips of +-1 that repeats over the whole frame. A third of the tile's
+ * chips carry a keyed sync pattern; the others carry the coded bits (4 chips each, keyed signs).
+ * A chip is a square of H / RF_WM_ROWS pixels (H = frame height), so the mark scales with the
+ * frame: a downscale leaves it where it was relative to the picture, a crop only shifts the tile
+ * and changes the chip size a little. The mark is added to luma (or equally to R, G and B, which
+ * is a pure luma change) with a fixed amplitude: no content-adaptive mask, so the GPU kernel is one
+ * multiply-add per sample and the CPU and GPU results are identical by construction.
+ *
+ * The detector averages the high-passed luma of every decoded frame, then searches the chip size
+ * (RF_WM_SCALE_MIN..MAX of the nominal, covering crops up to ~17%) and the tile's offset (every
+ * half chip; FFT correlation of the folded tile with the sync pattern), and decodes the payload at
+ * the best few alignments. Found means: the CRC holds and the key id is the key's - a 32-bit check,
+ * so a chance match on unmarked video is about 1 in 2^32 per alignment tried (72 per detection).
+ *
+ * Keys: the farm's 32-byte watermark key k_wm never leaves the coordinator. From it derive
+ * k_pattern (spreads the mark; workers get it, the detector needs it) and k_tag (makes job tags;
+ * only the coordinator has it, so a worker cannot mint a tag for another job).
+ */
+#define RF_WM_KEY_LEN 32
+#define RF_WM_TILE 32            /* chips per tile side */
+#define RF_WM_ROWS 64            /* chips per frame height: chip = height / RF_WM_ROWS pixels */
+#define RF_WM_AMPLITUDE (2.75 / 255.0) /* added to R, G and B (0..1 scale): PSNR-Y ~40.4 dB */
+#define RF_WM_SCALE_MIN 0.97     /* chip sizes searched, relative to height / RF_WM_ROWS */
+#define RF_WM_SCALE_MAX 1.20
+#define RF_WM_CANDIDATES 8       /* chip sizes decoded per detection (each at 9 offsets) */
+#define RF_WM_MAX_FRAMES 1800    /* frames a detection reads at most (75 s at 24 fps) */
+
+/* k_pattern and k_tag from the farm key (keyed BLAKE2b with fixed labels). */
+void rf_media_wm_derive(const uint8_t k_wm[RF_WM_KEY_LEN], uint8_t k_pattern[RF_WM_KEY_LEN],
+                        uint8_t k_tag[RF_WM_KEY_LEN]);
+/* The 16-bit key id of a pattern key (a hash of it, so anyone holding k_pattern computes it). */
+uint16_t rf_media_wm_key_id(const uint8_t k_pattern[RF_WM_KEY_LEN]);
+/* The payload for a job: key id << 48 | the first 48 bits of BLAKE2b(key = k_tag, job_id). */
+uint64_t rf_media_wm_payload(const uint8_t k_wm[RF_WM_KEY_LEN], const char *job_id);
+
+typedef struct rf_media_wm_pattern rf_media_wm_pattern_t;
+
+/* The tile for (k_pattern, payload). */
+int rf_media_wm_pattern_new(const uint8_t k_pattern[RF_WM_KEY_LEN], uint64_t payload,
+                            rf_media_wm_pattern_t **out, rf_err_t *err);
+void rf_media_wm_pattern_destroy(rf_media_wm_pattern_t **p);
+/* The tile's chips, row-major, RF_WM_TILE^2 values of +1 or -1 (what the GPU kernel uploads). */
+const int8_t *rf_media_wm_pattern_chips(const rf_media_wm_pattern_t *p);
+/* The chip value at pixel (x, y) of a frame of the given height: chips[((y * RF_WM_ROWS / height)
+ * % RF_WM_TILE) * RF_WM_TILE + (x * RF_WM_ROWS / height) % RF_WM_TILE], integer arithmetic. */
+int rf_media_wm_chip_at(const rf_media_wm_pattern_t *p, int x, int y, int height);
+/* plane[y * stride + x] += amplitude * chip, for a float plane (luma, or each of R, G, B). */
+void rf_media_wm_embed_float(const rf_media_wm_pattern_t *p, float *plane, int width, int height,
+                             ptrdiff_t stride, float amplitude);
+/* The same on an 8-bit luma plane (amplitude in code values; RF_WM_AMPLITUDE * 219 for limited
+ * range), with an ordered dither instead of rounding, clamped to 0..255. */
+void rf_media_wm_embed_u8(const rf_media_wm_pattern_t *p, uint8_t *plane, int width, int height,
+                          ptrdiff_t stride, float amplitude);
+
+typedef struct rf_media_wm_result {
+    bool found;          /* CRC valid and the key id is the key's */
+    uint64_t payload;    /* when found */
+    uint16_t key_id;     /* payload >> 48 */
+    uint64_t tag;        /* payload & (2^48 - 1) */
+    double confidence;   /* 0..1: share of coded bits whose hard decision agrees with the decoded
+                            codeword (0.5 is chance), 0 when not found */
+    double sync_score;   /* best sync correlation peak in standard deviations above the mean */
+    double scale;        /* chip size found relative to height / RF_WM_ROWS (1/0.9 after a 10% crop) */
+    int offset_x, offset_y; /* the tile's offset found, in half chips */
+    int64_t frames;      /* frames read */
+} rf_media_wm_result_t;
+
+/* Accumulates the high-passed luma of frames of one size, then detects. Detection caches what
+ * does not depend on the key (the folded tile at every scale), so trying many keys on one
+ * accumulation (the false-positive measurement) costs a few ms per key. */
+typedef struct rf_media_wm_acc rf_media_wm_acc_t;
+
+int rf_media_wm_acc_new(int width, int height, rf_media_wm_acc_t **out, rf_err_t *err);
+/* Adds one frame's 8-bit luma. */
+void rf_media_wm_acc_add_u8(rf_media_wm_acc_t *a, const uint8_t *luma, ptrdiff_t stride);
+int64_t rf_media_wm_acc_frames(const rf_media_wm_acc_t *a);
+int rf_media_wm_acc_detect(rf_media_wm_acc_t *a, const uint8_t k_pattern[RF_WM_KEY_LEN],
+                           rf_media_wm_result_t *res, rf_err_t *err);
+void rf_media_wm_acc_destroy(rf_media_wm_acc_t **a);
+
+/* Decodes path's video (at most RF_WM_MAX_FRAMES frames) and looks for the mark of the farm key
+ * key (k_wm; k_pattern is derived here). Returns 0 with res filled whether or not a mark was found;
+ * a negative code (err names the file) when the file cannot be read. Finding no mark is no proof
+ * that a video is not synthetic. */
+int rf_media_watermark_detect_file(const char *path, const uint8_t key[32], rf_media_wm_result_t *res,
+                                   rf_err_t *err);
+/* The same with the pattern key (what a worker holds). */
+int rf_media_watermark_detect_file_pattern(const char *path, const uint8_t k_pattern[32],
+                                           rf_media_wm_result_t *res, rf_err_t *err);
+
 #endif

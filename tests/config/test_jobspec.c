@@ -44,7 +44,8 @@ static const s_case_t s_errors[] = {
      "job.yaml:6: key 'encode.crff': unknown key (expected one of: codec, crf, preset, pix_fmt, "
      "bitrate, gop, options)"},
     {"unknown provenance key", S_HEAD "provenance:\n  watermak: true\n", RF_ECONFIG,
-     "job.yaml:5: key 'provenance.watermak': unknown key (expected one of: subjects, watermark)"},
+     "job.yaml:5: key 'provenance.watermak': unknown key (expected one of: subjects, watermark, "
+     "depicts, label)"},
     {"unknown subject key",
      S_HEAD "provenance:\n  subjects:\n    - {name: a, basis: fictional, "
             "age: 3}\n",
@@ -250,6 +251,43 @@ static const s_case_t s_errors[] = {
      "job.yaml:6: key 'provenance.subjects[0].name': required key missing"},
     {"subject basis missing", S_HEAD "provenance:\n  subjects:\n    - {name: Ada}\n", RF_ECONFIG,
      "job.yaml:6: key 'provenance.subjects[0].basis': required key missing"},
+    /* consent: a job that depicts real people names each with a basis */
+    {"real people, no subject", S_HEAD "provenance: {depicts: real-people}\n", RF_ECONFIG,
+     "job.yaml:4: key 'provenance.subjects': the job depicts real people but names no subject: add "
+     "each person under provenance.subjects as {name: ..., basis: "
+     "consent|public-domain-historical|licensed, release: ...} (consent and licensed need the "
+     "release or licence reference)"},
+    {"real people, fictional only",
+     S_HEAD "provenance:\n  depicts: real-people\n  subjects:\n    - {name: Bob, basis: fictional}\n",
+     RF_ECONFIG,
+     "job.yaml:6: key 'provenance.subjects': the job depicts real people but names only fictional "
+     "subjects: add each person..."},
+    {"consent without release",
+     S_HEAD "provenance:\n  subjects:\n    - {name: J. Doe, basis: consent}\n", RF_ECONFIG,
+     "job.yaml:6: key 'provenance.subjects[0].release': subject 'J. Doe' has basis 'consent' but no "
+     "release reference: add release: <the signed release's id or file>"},
+    {"licensed with empty release",
+     S_HEAD "provenance:\n  subjects:\n    - name: Eve\n      basis: licensed\n      release: ''\n",
+     RF_ECONFIG,
+     "job.yaml:8: key 'provenance.subjects[0].release': subject 'Eve' has basis 'licensed' but no "
+     "release reference: add release: <the signed licence's id or file>"},
+    {"no-real-people contradicted",
+     S_HEAD "provenance:\n  depicts: no-real-people\n  subjects:\n"
+            "    - {name: Ada, basis: public-domain-historical}\n",
+     RF_ECONFIG,
+     "job.yaml:5: key 'provenance.depicts': 'no-real-people' but subject 'Ada' has basis "
+     "'public-domain-historical' (a real person): set depicts: real-people, or give the subject "
+     "basis: fictional"},
+    {"depicts unknown", S_HEAD "provenance: {depicts: maybe}\n", RF_ECONFIG,
+     "job.yaml:4: key 'provenance.depicts': expected one of real-people|no-real-people, got 'maybe'"},
+    {"watermark off", S_HEAD "provenance: {watermark: false}\n", RF_ECONFIG,
+     "job.yaml:4: key 'provenance.watermark': the invisible watermark cannot be turned off (every "
+     "output of the farm is marked as synthetic): remove the key"},
+    {"label off for real people",
+     S_HEAD "provenance:\n  subjects: [{name: A, basis: consent, release: r1}]\n  label: false\n",
+     RF_ECONFIG,
+     "job.yaml:6: key 'provenance.label': the visible AI-generated label cannot be turned off for a "
+     "job that depicts real people"},
     /* duplicates, aliases, tags */
     {"duplicate top", "version: 1\ninput: a.mov\noutput: b.mp4\ninput: c.mov\n", RF_ECONFIG,
      "job.yaml:4: key 'input': duplicate key (first given on line 2)"},
@@ -481,6 +519,43 @@ static void test_defaults(void **state)
     rf_job_spec_destroy(&spec); /* idempotent */
 }
 
+static void s_assert_hex(const uint8_t *digest, const char *hex)
+{
+    char got[2 * RF_SUBJECT_DIGEST_LEN + 1];
+    for (int i = 0; i < RF_SUBJECT_DIGEST_LEN; i++)
+        snprintf(got + 2 * i, 3, "%02x", digest[i]);
+    assert_string_equal(got, hex);
+}
+
+/* Who is depicted decides the label's default; fictional subjects are no real people. */
+static void test_consent_defaults(void **state)
+{
+    static const struct {
+        const char *provenance;
+        bool real, label;
+    } cases[] = {
+        {"", false, false},
+        {"provenance: {depicts: no-real-people}\n", false, false},
+        {"provenance: {label: true}\n", false, true},
+        {"provenance: {subjects: [{name: Bob, basis: fictional}]}\n", false, false},
+        {"provenance: {subjects: [{name: Ada, basis: public-domain-historical}]}\n", true, true},
+        {"provenance: {depicts: real-people, subjects: [{name: K, basis: licensed, release: L-7}]}\n",
+         true, true},
+    };
+    (void)state;
+    for (size_t i = 0; i < S_COUNT(cases); i++) {
+        char yaml[512];
+        rf_job_spec_t *spec = NULL;
+        rf_err_t err = {0};
+        snprintf(yaml, sizeof(yaml), "%s%s", S_HEAD, cases[i].provenance);
+        assert_int_equal(rf_job_spec_load_string(yaml, strlen(yaml), "job.yaml", S_BASE, &spec, &err), 0);
+        assert_int_equal(spec->provenance.depicts_real_people, cases[i].real);
+        assert_int_equal(spec->provenance.label, cases[i].label);
+        assert_true(spec->provenance.watermark);
+        rf_job_spec_destroy(&spec);
+    }
+}
+
 static void test_full_spec(void **state)
 {
     const char *yaml =
@@ -508,7 +583,7 @@ static void test_full_spec(void **state)
         "  subjects:\n"
         "    - {name: Ada Lovelace, basis: public-domain-historical}\n"
         "    - {name: 'J. Doe', basis: consent, release: releases/jdoe.pdf}\n"
-        "  watermark: false\n";
+        "  watermark: true\n";
     rf_job_spec_t *spec = s_load_ok(yaml);
 
     (void)state;
@@ -556,7 +631,17 @@ static void test_full_spec(void **state)
     assert_string_equal(spec->provenance.subjects[1].name, "J. Doe");
     assert_string_equal(spec->provenance.subjects[1].basis, "consent");
     assert_string_equal(spec->provenance.subjects[1].release, "releases/jdoe.pdf");
-    assert_false(spec->provenance.watermark);
+    assert_true(spec->provenance.watermark);
+    assert_int_equal(spec->provenance.subjects[0].basis_kind, RF_BASIS_PUBLIC_DOMAIN_HISTORICAL);
+    assert_int_equal(spec->provenance.subjects[1].basis_kind, RF_BASIS_CONSENT);
+    /* SHA-256("reelfarm subject v1\0" name "\0" basis "\0" release), from Python's hashlib */
+    s_assert_hex(spec->provenance.subjects[0].digest,
+                 "469785af98b3c933adc70a48079c1645cc99c9fc86741c34031d13bfb2e65e98");
+    s_assert_hex(spec->provenance.subjects[1].digest,
+                 "3455e52b8cbbc2e927490f5414e86d88b59485f017a4ba89a5848893462c921e");
+    /* real subjects: the job depicts real people, and the visible label is on */
+    assert_true(spec->provenance.depicts_real_people);
+    assert_true(spec->provenance.label);
     rf_job_spec_destroy(&spec);
 }
 
@@ -824,6 +909,7 @@ int main(void)
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_requirements),
         cmocka_unit_test(test_full_spec),
+        cmocka_unit_test(test_consent_defaults),
         cmocka_unit_test(test_encode_variants),
         cmocka_unit_test(test_empty_pipeline_and_sections),
         cmocka_unit_test(test_catalog),

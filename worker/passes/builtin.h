@@ -12,8 +12,10 @@ extern const rf_pass_vtable_t rf_pass_colormatch; /* colormatch.c */
 extern const rf_pass_vtable_t rf_pass_deflicker;  /* deflicker.c */
 extern const rf_pass_vtable_t rf_pass_grade;      /* grade.c */
 extern const rf_pass_vtable_t rf_pass_onnx;       /* onnx.c */
+extern const rf_pass_vtable_t rf_pass_label;      /* label.c */
 extern const rf_pass_vtable_t rf_pass_scale;      /* scale.c */
 extern const rf_pass_vtable_t rf_pass_sharpen;    /* sharpen.c */
+extern const rf_pass_vtable_t rf_pass_watermark;  /* watermark.c */
 
 /* The pass compiled into the worker with this name, plugins not considered, or NULL (passes.c). */
 const rf_pass_vtable_t *rf_pass_builtin_only(const char *name);

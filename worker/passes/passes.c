@@ -33,8 +33,10 @@ static const rf_pass_vtable_t *const s_builtin[] = {
     &rf_pass_deflicker,
     &rf_pass_grade,
     &rf_pass_onnx,
+    &rf_pass_label,
     &rf_pass_scale,
     &rf_pass_sharpen,
+    &rf_pass_watermark,
 };
 /* clang-format on */
 
