@@ -347,7 +347,7 @@ static int s_input(const rf_assignment_t *a, const rf_slot_env_t *env, const cha
     snprintf(partial_dir, sizeof(partial_dir), "%s/partial", env->cache_dir);
     snprintf(staged, sizeof(staged), "%s/%s", partial_dir, a->input_blob);
     rf_err_t err = {0};
-    rf_blob_xfer_t xfer = {0};
+    rf_blob_xfer_t xfer = {.sec = env->sec};
     int rc = s_mkdirs(partial_dir);
     s_sweep_partials(partial_dir);
     if (!rc)
@@ -1144,8 +1144,9 @@ int rf_slot_render(const rf_assignment_t *a, const rf_slot_env_t *env, const ato
                    a->chunk, a->job_id);
         res->digest[0] ^= 0x01;
     }
+    rf_blob_xfer_t up = {.sec = env->sec};
     rc = rf_blob_upload(env->zctx, env->blob_endpoint, out_path, res->result_blob, &res->result_size,
-                        RF_TRANSFER_TIMEOUT_MS, cancel, NULL, &err);
+                        RF_TRANSFER_TIMEOUT_MS, cancel, &up, &err);
     if (rc) {
         rc = s_fail(res, rc, "transfer", true, "uploading the result: %s", err.msg);
         goto out;
@@ -1164,7 +1165,7 @@ int rf_slot_render(const rf_assignment_t *a, const rf_slot_env_t *env, const ato
             goto out;
         }
         rc = rf_blob_upload(env->zctx, env->blob_endpoint, p->side_path[s], res->seam[s].blob,
-                            &res->seam[s].size, RF_TRANSFER_TIMEOUT_MS, cancel, NULL, &err);
+                            &res->seam[s].size, RF_TRANSFER_TIMEOUT_MS, cancel, &up, &err);
         if (rc) {
             rc = s_fail(res, rc, "transfer", true, "uploading the seam %s part: %s", which, err.msg);
             goto out;

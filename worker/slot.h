@@ -31,6 +31,7 @@
 #include "error.h"
 #include "hash.h"
 #include "reelfarm.pb-c.h"
+#include "zsec.h"
 
 /* Queue sizes. A frame queue holds frames in the source's format (a 1080p yuv420p frame is 3 MiB,
  * so 8 + 8 frames are ~48 MiB per slot); enough to ride out per-frame jitter between stages, not
@@ -105,6 +106,7 @@ typedef struct rf_slot_env {
     const char *cache_dir;     /* per-lease folders (input slice, encoded chunk) live under leases/;
                                   input downloads cut short wait in partial/ to be resumed */
     rf_slot_fault_t fault;     /* test fault for this chunk (the worker applies @N); zero = none */
+    const rf_zsec_t *sec;      /* CURVE keys for the blob socket; NULL = plaintext */
 } rf_slot_env_t;
 
 typedef struct rf_slot_result {
