@@ -332,7 +332,8 @@ struct rf_blob_server {
     s_upload_t *uploads[RF_BLOB_MAX_UPLOADS];   /* partial uploads, NULL slots free */
     uint64_t last_partial_sweep;                /* monotonic ms of the last partial/ sweep */
     /* Refused input, by reason (rf_blob_server_stats); written by the thread, read by anyone. */
-    atomic_ullong bad_parts, bad_frame, refused, over_limit;
+    atomic_ullong bad_parts, bad_frame, refused, over_limit, handshake;
+    void *monitor;           /* PAIR with the socket's failed handshakes (rf_zsec_monitor_failures) */
     uint64_t max_blob;       /* bytes in one upload (rf_blob_server_opts_t) */
     int max_uploads;         /* uploads at once, <= RF_BLOB_MAX_UPLOADS */
 };
@@ -745,8 +746,20 @@ static void *s_server_main(void *arg)
     rf_blob_server_t *s = arg;
     uint64_t last_sweep = rf_now_ms();
     while (!atomic_load(&s->stop)) {
-        zmq_pollitem_t item = {.socket = s->sock, .events = ZMQ_POLLIN};
-        int n = zmq_poll(&item, 1, RF_BLOB_POLL_MS);
+        zmq_pollitem_t items[2] = {{.socket = s->sock, .events = ZMQ_POLLIN},
+                                   {.socket = s->monitor, .events = ZMQ_POLLIN}};
+        int n = zmq_poll(items, s->monitor ? 2 : 1, RF_BLOB_POLL_MS);
+        while (s->monitor && (items[1].revents & ZMQ_POLLIN)) {
+            zmq_msg_t ev;
+            zmq_msg_init(&ev);
+            if (zmq_msg_recv(&ev, s->monitor, ZMQ_DONTWAIT) < 0) {
+                zmq_msg_close(&ev);
+                break;
+            }
+            if (!zmq_msg_more(&ev))
+                atomic_fetch_add(&s->handshake, 1); /* the last frame of one event */
+            zmq_msg_close(&ev);
+        }
         if (n < 0 && errno != EINTR)
             break; /* context terminated under us */
         /* Drain what is waiting, but look at the stop flag between messages. */
@@ -790,6 +803,7 @@ void rf_blob_server_stats(const rf_blob_server_t *s, rf_blob_server_stats_t *out
     out->bad_frame = atomic_load(&((rf_blob_server_t *)s)->bad_frame);
     out->refused = atomic_load(&((rf_blob_server_t *)s)->refused);
     out->over_limit = atomic_load(&((rf_blob_server_t *)s)->over_limit);
+    out->handshake = atomic_load(&((rf_blob_server_t *)s)->handshake);
 }
 
 int rf_blob_server_new_secure(void *zctx, const char *endpoint, const char *blob_dir, const rf_zsec_t *sec,
@@ -835,6 +849,7 @@ int rf_blob_server_new_opts(void *zctx, const char *endpoint, const char *blob_d
     if (zmq_getsockopt(s->sock, ZMQ_LAST_ENDPOINT, s->endpoint, &elen) != 0)
         snprintf(s->endpoint, sizeof s->endpoint, "%s", endpoint);
     atomic_init(&s->stop, 0);
+    s->monitor = rf_zsec_monitor_failures(zctx, s->sock); /* NULL: handshakes go uncounted */
     s->max_blob = opts != NULL && opts->max_blob > 0 && opts->max_blob < RF_BLOB_MAX_SIZE ? opts->max_blob
                                                                                       : RF_BLOB_MAX_SIZE;
     s->max_uploads = opts != NULL && opts->max_uploads > 0 && opts->max_uploads < RF_BLOB_MAX_UPLOADS
@@ -852,6 +867,8 @@ int rf_blob_server_new_opts(void *zctx, const char *endpoint, const char *blob_d
 
 cleanup:
     if (s != NULL) {
+        if (s->monitor != NULL)
+            zmq_close(s->monitor);
         if (s->sock != NULL)
             zmq_close(s->sock);
         free(s);
@@ -871,6 +888,8 @@ void rf_blob_server_destroy(rf_blob_server_t **sp)
     rf_blob_server_t *s = *sp;
     atomic_store(&s->stop, 1);
     pthread_join(s->thread, NULL); /* at most one poll timeout */
+    if (s->monitor != NULL)
+        zmq_close(s->monitor);
     zmq_close(s->sock);
     for (int i = 0; i < RF_BLOB_MAX_UPLOADS; i++)
         s_upload_drop(s, i, 1); /* resumable partials stay for the uploader's next connection */

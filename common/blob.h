@@ -81,6 +81,7 @@ typedef struct rf_blob_server_stats {
     unsigned long long bad_frame;  /* the frame did not unpack, or an unexpected message type */
     unsigned long long refused;    /* the peer's role may not send it */
     unsigned long long over_limit; /* an upload over limits.blob_bytes or limits.blob_uploads */
+    unsigned long long handshake;  /* connections whose ZMTP handshake failed (not ZeroMQ, cut short) */
 } rf_blob_server_stats_t;
 
 void rf_blob_server_stats(const rf_blob_server_t *s, rf_blob_server_stats_t *out);

@@ -241,6 +241,24 @@ bool rf_zsec_endpoint_local(const char *ep)
     return false;
 }
 
+void *rf_zsec_monitor_failures(void *zctx, void *sock)
+{
+    char ep[64];
+    snprintf(ep, sizeof(ep), "inproc://rf-handshake-monitor-%p", sock);
+    if (zmq_socket_monitor(sock, ep, ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                                         ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) != 0)
+        return NULL;
+    void *pair = zmq_socket(zctx, ZMQ_PAIR);
+    int zero = 0;
+    if (pair && (zmq_setsockopt(pair, ZMQ_LINGER, &zero, sizeof(zero)) != 0 || zmq_connect(pair, ep) != 0)) {
+        zmq_close(pair);
+        pair = NULL;
+    }
+    if (!pair)
+        zmq_socket_monitor(sock, NULL, 0);
+    return pair;
+}
+
 bool rf_zsec_name_valid(const char *name)
 {
     size_t n = strlen(name);

@@ -73,6 +73,12 @@ const char *rf_zsec_role_name(rf_role_t role);
  * endpoint is ipc:// or inproc:// (not reachable from another machine). "*" and 0.0.0.0 are not. */
 bool rf_zsec_endpoint_local(const char *endpoint);
 
+/* Watches sock for peers whose ZMTP handshake failed (bytes that are not ZeroMQ, a cut greeting, a
+ * mechanism mismatch: ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL and _NO_DETAIL; a key the ZAP handler
+ * refused is counted there, not here). Returns a PAIR socket in zctx that receives one
+ * [6-byte event, address] message per failure, or NULL. Close it before sock's context ends. */
+void *rf_zsec_monitor_failures(void *zctx, void *sock);
+
 /* A key name from a file name: "gpu-07.pub" -> "gpu-07". False when it is not a valid name. */
 bool rf_zsec_name_valid(const char *name);
 

@@ -148,6 +148,7 @@ struct rf_coordinator {
     void *zctx;
     rf_zsock_t *wsock;       /* ROUTER for workers */
     rf_zsock_t *csock;       /* ROUTER for clients */
+    rf_zsock_t *monitors[2]; /* PAIRs with failed handshakes on wsock, csock (guard.h: handshake) */
     rf_blob_server_t *blobs;
     rf_auth_t *auth;         /* the ZAP handler; NULL without keys (guard.h, auth.h) */
     rf_guard_counts_t bad;   /* refused messages by socket and reason, for /metrics */
@@ -2486,6 +2487,20 @@ refuse:
     return false;
 }
 
+/* A monitor event: a connection to the worker (arg: monitors[0]) or client socket whose ZMTP
+ * handshake failed. Each event is [6-byte id and value, address]. */
+static void s_on_monitor(rf_zsock_t *s, const rf_zparts_t *msg, void *arg)
+{
+    rf_coordinator_t *c = arg;
+    rf_guard_socket_t which = s == c->monitors[0] ? RF_GUARD_WORKERS : RF_GUARD_CLIENTS;
+    if (msg->count >= 1 && msg->size[0] >= 6) {
+        c->bad.bad[which][RF_BAD_HANDSHAKE]++;
+        RF_DEBUG(COMP, "a connection to the %s socket failed its handshake (%.*s)",
+                 which == RF_GUARD_WORKERS ? "worker" : "client",
+                 msg->count > 1 ? (int)msg->size[1] : 0, msg->count > 1 ? (const char *)msg->data[1] : "");
+    }
+}
+
 static void s_on_client_msg(rf_zsock_t *s, const rf_zparts_t *msg, void *arg)
 {
     rf_coordinator_t *c = arg;
@@ -2624,6 +2639,9 @@ static void s_on_stop(uv_async_t *a)
     uv_close((uv_handle_t *)&c->stop_async, s_close_cb);
     uv_prepare_stop(&c->flush);
     uv_close((uv_handle_t *)&c->flush, s_close_cb);
+    rf_zsock_close(c->monitors[0]);
+    rf_zsock_close(c->monitors[1]);
+    c->monitors[0] = c->monitors[1] = NULL;
     rf_zsock_close(c->wsock);
     rf_zsock_close(c->csock);
     c->wsock = c->csock = NULL;
@@ -2992,8 +3010,10 @@ static void s_obs_publish(rf_coordinator_t *c)
         rf_blob_server_stats_t bs;
         rf_auth_stats_t as;
         rf_blob_server_stats(c->blobs, &bs);
+        uint64_t hb[3];
         rf_auth_stats(c->auth, &as);
-        rf_guard_metrics(&m, &c->bad, dropped, &bs, c->auth ? &as : NULL);
+        rf_http_bad_requests(c->http, hb);
+        rf_guard_metrics(&m, &c->bad, dropped, &bs, hb, c->auth ? &as : NULL);
     }
     rf_buf_printf(&m, "# HELP reelfarm_stitch_seconds Time spent stitching jobs' outputs.\n"
                       "# TYPE reelfarm_stitch_seconds summary\n"
@@ -3201,6 +3221,16 @@ int rf_coordinator_new(const rf_coordinator_config_t *cfg, rf_coordinator_t **ou
         goto fail_sockets;
     snprintf(c->endpoints[RF_EP_BLOBS], sizeof(c->endpoints[0]), "%s",
              rf_blob_server_endpoint(c->blobs));
+    /* Monitors first: they watch the ROUTERs, which the bridges own from the next lines on. */
+    void *sockets[2] = {wz, cz};
+    for (int i = 0; i < 2; i++) {
+        void *pair = rf_zsec_monitor_failures(c->zctx, sockets[i]);
+        if (pair && !(c->monitors[i] = rf_zsock_new(&c->loop, pair, s_on_monitor, c)))
+            zmq_close(pair);
+        if (!c->monitors[i])
+            RF_WARN(COMP, "cannot watch handshakes on %s: failed ones go uncounted",
+                    c->endpoints[i]);
+    }
     c->wsock = rf_zsock_new(&c->loop, wz, s_on_worker_msg, c);
     if (!c->wsock) {
         rc = rf_err_set(err, RF_EIO, "cannot watch the worker socket");
@@ -3245,6 +3275,8 @@ int rf_coordinator_new(const rf_coordinator_config_t *cfg, rf_coordinator_t **ou
     return 0;
 
 fail_sockets:
+    rf_zsock_close(c->monitors[0]);
+    rf_zsock_close(c->monitors[1]);
     if (wz)
         zmq_close(wz);
     if (cz)

@@ -13,8 +13,8 @@
 
 #define COMP "coordinator"
 
-static const char *const s_reasons[RF_BAD_NREASONS] = {"parts", "too_big", "malformed", "unexpected",
-                                                       "refused"};
+static const char *const s_reasons[RF_BAD_NREASONS] = {"parts",   "too_big", "malformed", "unexpected",
+                                                       "refused", "handshake"};
 static const char *const s_sockets[3] = {"workers", "clients", "blobs"};
 
 const char *rf_guard_reason_name(rf_guard_reason_t r)
@@ -139,7 +139,8 @@ int rf_guard_spec_paths(const rf_job_spec_t *spec, char *const *roots, size_t nr
 }
 
 void rf_guard_metrics(rf_buf_t *m, const rf_guard_counts_t *counts, const unsigned long zmq_dropped[2],
-                      const rf_blob_server_stats_t *blob, const rf_auth_stats_t *auth)
+                      const rf_blob_server_stats_t *blob, const uint64_t http_bad[3],
+                      const rf_auth_stats_t *auth)
 {
     rf_buf_printf(m, "# HELP reelfarm_bad_messages_total Messages refused where they entered, by "
                      "socket and reason (docs/SECURITY.md).\n"
@@ -150,11 +151,15 @@ void rf_guard_metrics(rf_buf_t *m, const rf_guard_counts_t *counts, const unsign
                           s_sockets[s], s_reasons[r],
                           counts->bad[s][r] + (r == RF_BAD_PARTS ? (uint64_t)zmq_dropped[s] : 0));
     unsigned long long bv[RF_BAD_NREASONS] = {blob->bad_parts, blob->over_limit, blob->bad_frame, 0,
-                                              blob->refused};
+                                              blob->refused,    blob->handshake};
     for (int r = 0; r < RF_BAD_NREASONS; r++)
         if (r != RF_BAD_UNEXPECTED) /* the blob server counts those as malformed */
             rf_buf_printf(m, "reelfarm_bad_messages_total{socket=\"blobs\",reason=\"%s\"} %llu\n",
                           s_reasons[r], bv[r]);
+    static const char *const http_reasons[3] = {"malformed", "too_big", "refused"};
+    for (int r = 0; r < 3; r++)
+        rf_buf_printf(m, "reelfarm_bad_messages_total{socket=\"http\",reason=\"%s\"} %" PRIu64 "\n",
+                      http_reasons[r], http_bad[r]);
     if (!auth)
         return;
     rf_buf_printf(m, "# HELP reelfarm_auth_total CURVE handshakes the ZAP handler answered, by "

@@ -29,6 +29,7 @@ typedef enum rf_guard_reason {
     RF_BAD_MALFORMED,     /* did not unpack (protobuf, version, no body, over the unpack budget) */
     RF_BAD_UNEXPECTED,    /* a message type this socket does not take */
     RF_BAD_REFUSED,       /* the peer's role may not send it */
+    RF_BAD_HANDSHAKE,     /* a connection whose ZMTP handshake failed: not ZeroMQ, cut short */
     RF_BAD_NREASONS,
 } rf_guard_reason_t;
 
@@ -49,10 +50,12 @@ int rf_guard_listen_policy(const rf_coordinator_config_t *cfg, bool secure, rf_e
 int rf_guard_spec_paths(const rf_job_spec_t *spec, char *const *roots, size_t nroots, rf_err_t *err);
 
 /* Appends the security metrics to m: reelfarm_bad_messages_total{socket,reason} (the blob
- * socket's from blob; zmq_dropped[s] are the bridge's over-long messages, counted as "parts"),
+ * socket's from blob, the HTTP port's from http_bad (rf_http_bad_requests); zmq_dropped[s] are the
+ * bridge's over-long messages, counted as "parts"),
  * reelfarm_auth_total{socket,result} and reelfarm_auth_keys (only when auth is not NULL). */
 void rf_guard_metrics(rf_buf_t *m, const rf_guard_counts_t *counts, const unsigned long zmq_dropped[2],
-                      const rf_blob_server_stats_t *blob, const rf_auth_stats_t *auth);
+                      const rf_blob_server_stats_t *blob, const uint64_t http_bad[3],
+                      const rf_auth_stats_t *auth);
 
 const char *rf_guard_reason_name(rf_guard_reason_t r);
 
