@@ -2506,8 +2506,14 @@ static void s_on_client_msg(rf_zsock_t *s, const rf_zparts_t *msg, void *arg)
     rf_coordinator_t *c = arg;
     rf_msg_t *m = s_unpack(c, msg, RF_GUARD_CLIENTS);
     if (!m) {
-        if (msg->count == 2)
+        char why[200];
+        if (msg->count == 2 && (int64_t)msg->size[1] > c->max_frame) {
+            snprintf(why, sizeof(why), "request of %zu bytes over limits.message_bytes (%" PRId64 ")",
+                     msg->size[1], c->max_frame);
+            s_reply_error(c, msg, RF_ETOOBIG, why);
+        } else if (msg->count == 2) {
             s_reply_error(c, msg, RF_EPROTO, "malformed request");
+        }
         return;
     }
     const Reelfarm__Envelope *env = rf_msg_env(m);
