@@ -334,6 +334,13 @@ struct rf_blob_server {
     /* Refused input, by reason (rf_blob_server_stats); written by the thread, read by anyone. */
     atomic_ullong bad_parts, bad_frame, refused, over_limit, handshake;
     void *monitor;           /* PAIR with the socket's failed handshakes (rf_zsec_monitor_failures) */
+    pthread_mutex_t grants_lock;                 /* guards grants: the coordinator's thread adds */
+    struct {
+        char sha[RF_SHA256_HEX_LEN + 1];
+        char user[RF_ZSEC_NAME_MAX + 16];
+        uint64_t until_ms;
+    } grants[RF_BLOB_MAX_GRANTS];                /* ring; until_ms 0 = free */
+    size_t next_grant;
     uint64_t max_blob;       /* bytes in one upload (rf_blob_server_opts_t) */
     int max_uploads;         /* uploads at once, <= RF_BLOB_MAX_UPLOADS */
 };
@@ -685,6 +692,8 @@ static void s_serve_piece(rf_blob_server_t *s, const void *peer, size_t peer_len
         s_reply_ack(s, peer, peer_len, u->sha, u->upload_id, u->received, 0, 0);
 }
 
+static int s_granted(rf_blob_server_t *s, const char *sha_hex, const char *user_id);
+
 static void s_serve_one(rf_blob_server_t *s, const zmq_msg_t *id, const zmq_msg_t *frame)
 {
     const void *peer = zmq_msg_data((zmq_msg_t *)id);
@@ -704,7 +713,18 @@ static void s_serve_one(rf_blob_server_t *s, const zmq_msg_t *id, const zmq_msg_
     /* Roles (zsec.h): workers and admins move blobs both ways; a client key may only download
      * (its job's output, `reelfarm fetch`); a key ZAP gave no known role may do nothing. */
     char who[RF_ZSEC_NAME_MAX + 1];
-    rf_role_t role = rf_zsec_role(zmq_msg_gets((zmq_msg_t *)frame, "User-Id"), who, sizeof who);
+    const char *user_id = zmq_msg_gets((zmq_msg_t *)frame, "User-Id");
+    rf_role_t role = rf_zsec_role(user_id, who, sizeof who);
+    if (role == RF_ROLE_CLIENT && env->body_case == REELFARM__ENVELOPE__BODY_BLOB_GET &&
+        !s_granted(s, env->blob_get->sha256 ? env->blob_get->sha256 : "", user_id)) {
+        atomic_fetch_add(&s->refused, 1);
+        RF_WARN("blob", "refused blob %.12s to client key '%s': not the output of one of its jobs", 
+                env->blob_get->sha256 ? env->blob_get->sha256 : "", who);
+        s_reply_error(s, peer, peer_len, env->blob_get->sha256 ? env->blob_get->sha256 : "",
+                      "this client key may download only its own jobs' outputs (reelfarm fetch)");
+        rf_msg_destroy(&m);
+        return;
+    }
     if (role == RF_ROLE_NONE ||
         (role == RF_ROLE_CLIENT && env->body_case != REELFARM__ENVELOPE__BODY_BLOB_GET)) {
         atomic_fetch_add(&s->refused, 1);
@@ -794,6 +814,31 @@ int rf_blob_server_new(void *zctx, const char *endpoint, const char *blob_dir, r
     return rf_blob_server_new_secure(zctx, endpoint, blob_dir, NULL, out, err);
 }
 
+void rf_blob_server_grant(rf_blob_server_t *s, const char *sha_hex, const char *user_id)
+{
+    if (s == NULL || sha_hex == NULL || user_id == NULL)
+        return;
+    pthread_mutex_lock(&s->grants_lock);
+    size_t i = s->next_grant;
+    s->next_grant = (s->next_grant + 1) % RF_BLOB_MAX_GRANTS;
+    snprintf(s->grants[i].sha, sizeof s->grants[i].sha, "%s", sha_hex);
+    snprintf(s->grants[i].user, sizeof s->grants[i].user, "%s", user_id);
+    s->grants[i].until_ms = rf_now_ms() + RF_BLOB_GRANT_S * 1000ULL;
+    pthread_mutex_unlock(&s->grants_lock);
+}
+
+static int s_granted(rf_blob_server_t *s, const char *sha_hex, const char *user_id)
+{
+    int ok = 0;
+    uint64_t now = rf_now_ms();
+    pthread_mutex_lock(&s->grants_lock);
+    for (size_t i = 0; i < RF_BLOB_MAX_GRANTS && !ok; i++)
+        ok = s->grants[i].until_ms > now && !strcmp(s->grants[i].sha, sha_hex) &&
+             !strcmp(s->grants[i].user, user_id);
+    pthread_mutex_unlock(&s->grants_lock);
+    return ok;
+}
+
 void rf_blob_server_stats(const rf_blob_server_t *s, rf_blob_server_stats_t *out)
 {
     memset(out, 0, sizeof(*out));
@@ -849,6 +894,7 @@ int rf_blob_server_new_opts(void *zctx, const char *endpoint, const char *blob_d
     if (zmq_getsockopt(s->sock, ZMQ_LAST_ENDPOINT, s->endpoint, &elen) != 0)
         snprintf(s->endpoint, sizeof s->endpoint, "%s", endpoint);
     atomic_init(&s->stop, 0);
+    pthread_mutex_init(&s->grants_lock, NULL);
     s->monitor = rf_zsec_monitor_failures(zctx, s->sock); /* NULL: handshakes go uncounted */
     s->max_blob = opts != NULL && opts->max_blob > 0 && opts->max_blob < RF_BLOB_MAX_SIZE ? opts->max_blob
                                                                                       : RF_BLOB_MAX_SIZE;
@@ -891,6 +937,7 @@ void rf_blob_server_destroy(rf_blob_server_t **sp)
     if (s->monitor != NULL)
         zmq_close(s->monitor);
     zmq_close(s->sock);
+    pthread_mutex_destroy(&s->grants_lock);
     for (int i = 0; i < RF_BLOB_MAX_UPLOADS; i++)
         s_upload_drop(s, i, 1); /* resumable partials stay for the uploader's next connection */
     free(s);

@@ -39,6 +39,8 @@
 #define RF_BLOB_STALL_MS 2000                   /* no reply with requests out: reconnect and resume */
 #define RF_BLOB_CHECKPOINT_PIECES 16            /* a download records its verified offset this often */
 #define RF_BLOB_PARTIAL_KEEP_S (15 * 60)        /* an untouched resumable partial upload is kept this long */
+#define RF_BLOB_GRANT_S (24 * 3600)             /* a client's download grant lasts this long */
+#define RF_BLOB_MAX_GRANTS 1024                 /* grants kept; the oldest go first */
 
 /* Path of a blob inside blob_dir. Returns 0 or RF_ETOOBIG when it does not fit in size. */
 int rf_blob_path(const char *blob_dir, const char *sha_hex, char *path, size_t size);
@@ -74,6 +76,12 @@ typedef struct rf_blob_server_opts {
 
 int rf_blob_server_new_opts(void *zctx, const char *endpoint, const char *blob_dir, const rf_blob_server_opts_t *opts,
                             rf_blob_server_t **out, rf_err_t *err);
+
+/* Lets the key with ZAP user id user_id ("client:alice") download blob sha_hex: a client key may
+ * download only blobs granted to it (the coordinator grants a job's output to its owner when it
+ * answers FetchOutput). Grants last RF_BLOB_GRANT_S; the oldest of more than RF_BLOB_MAX_GRANTS is
+ * dropped. Any thread. */
+void rf_blob_server_grant(rf_blob_server_t *s, const char *sha_hex, const char *user_id);
 
 /* Messages the server refused, by reason, for the coordinator's metrics. */
 typedef struct rf_blob_server_stats {

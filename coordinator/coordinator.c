@@ -2337,6 +2337,7 @@ typedef struct c_fetch {
     char output[4096];
     char sha[RF_SHA256_HEX_LEN + 1];
     uint64_t size;
+    char user_id[128];  /* the requester's ZAP user id; "" without keys */
     int rc;
     rf_err_t err;
 } c_fetch_t;
@@ -2401,6 +2402,8 @@ static void s_fetch_done(uv_work_t *req, int status)
     fr.size = f->size;
     fr.blob_endpoint = (char *)rf_blob_server_endpoint(c->blobs);
     fr.output = f->output;
+    if (*f->user_id) /* a client key may download this blob now, and only blobs granted so */
+        rf_blob_server_grant(c->blobs, f->sha, f->user_id);
     Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
     env.body_case = REELFARM__ENVELOPE__BODY_FETCH_REPLY;
     env.fetch_reply = &fr;
@@ -2435,6 +2438,7 @@ static void s_on_fetch(rf_coordinator_t *c, const rf_zparts_t *req, const Reelfa
     memcpy(f->peer, req->data[0], req->size[0]);
     f->peer_len = req->size[0];
     snprintf(f->job_id, sizeof(f->job_id), "%s", job->row.id);
+    snprintf(f->user_id, sizeof(f->user_id), "%s", req->user_id ? req->user_id : "");
     f->c = c;
     f->req.data = f;
     int rc = uv_queue_work(&c->loop, &f->req, s_fetch_run, s_fetch_done);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Roles over CURVE (docs/SECURITY.md), with real processes: a worker with a worker key renders
 # client alice's job (worker and blob sockets under CURVE) and alice fetches the output (blob
-# socket, client key). Client bob cannot see, read the events of, cancel or fetch alice's job,
+# socket, client key); bob asking the blob socket for that output by its hash is refused. Client bob cannot see, read the events of, cancel or fetch alice's job,
 # and `jobs` shows him none of it; the admin key sees and controls everything. A worker key
 # cannot submit (refused at the handshake: exit 4), and a worker started with a client key is
 # refused on the worker socket and never joins. Each job records its owner in the store.
@@ -35,6 +35,14 @@ ok "alice's job $job rendered by w1 over CURVE (300 frames)"
 as alice fetch "$job" -o "$WORK/fetched.mkv" > /dev/null 2> "$WORK/fetch.err" || fail "alice's fetch: $(cat "$WORK/fetch.err")"
 cmp -s "$WORK/fetched.mkv" "$WORK/out.mkv" || fail "alice fetched different bytes"
 ok "alice fetched her output over the CURVE blob socket"
+
+# The output's blob is granted to alice alone: bob asking the blob socket for it by hash is refused.
+sha=$(sha256sum "$WORK/out.mkv" | cut -d' ' -f1)
+got=$(/usr/bin/python3 "$(dirname "$0")/zprobe.py" blobget "$B" "$K/coordinator.pub" "$K/bob.key" "$sha")
+case "$got" in "refused:"*"may download only its own jobs' outputs"*) ;; *) fail "bob's BlobGet of alice's output: $got" ;; esac
+got=$(/usr/bin/python3 "$(dirname "$0")/zprobe.py" blobget "$B" "$K/coordinator.pub" "$K/alice.key" "$sha")
+[ "$got" = served ] || fail "alice's BlobGet of her output: $got"
+ok "the blob socket serves alice's output to alice only"
 
 for cmd in status logs cancel fetch; do
   rc=0; as bob "$cmd" "$job" > "$WORK/bob.out" 2> "$WORK/bob.err" || rc=$?

@@ -9,6 +9,9 @@
       Sends junk over ZeroMQ (random frames, truncated and oversized envelopes, too many frames,
       empty frames) and over raw TCP (bytes that are not ZMTP, a truncated greeting). Prints what
       it sent, one kind per line.
+  zprobe.py blobget ENDPOINT SERVER_PUB KEY_FILE SHA256
+      Asks the blob socket for the first KiB of blob SHA256 (a hand-encoded Envelope{version 1,
+      blob_get}) and prints "refused: MESSAGE" for a BlobError, "served" for data, "timeout".
   zprobe.py http HOST:PORT
       Sends junk to an HTTP port: random bytes, a truncated request, an oversized header.
 
@@ -113,6 +116,36 @@ def garbage(endpoint, server_pub=None, key_file=None):
     ctx.term()
 
 
+def varint(n):
+    out = b""
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        out += bytes([b | (0x80 if n else 0)])
+        if not n:
+            return out
+
+
+def blobget(endpoint, server_pub, key_file, sha):
+    ctx = zmq.Context()
+    s = dealer(ctx, endpoint, server_pub, key_file)
+    s.connect(endpoint)
+    get = b"\x0a" + varint(len(sha)) + sha.encode() + b"\x18" + varint(1024)  # sha256, length
+    s.send(b"\x08\x01" + varint(30 << 3 | 2) + varint(len(get)) + get)     # version 1, blob_get
+    if not s.poll(5000):
+        print("timeout")
+    else:
+        reply = s.recv()
+        err_tag = varint(33 << 3 | 2)                                           # blob_error
+        i = reply.find(err_tag)
+        if i >= 0 and reply[2:2 + len(err_tag)] == err_tag or b"may download only" in reply:
+            print("refused:", reply[reply.rfind(b"\x12") + 2:].decode(errors="replace"))
+        else:
+            print("served")
+    s.close(0)
+    ctx.term()
+
+
 def http(hostport):
     host, port = hostport.rsplit(":", 1)
     for name, data in [("random", os.urandom(8192)),
@@ -135,6 +168,8 @@ if __name__ == "__main__":
         handshake(*sys.argv[2:5])
     elif mode == "garbage":
         garbage(*sys.argv[2:])
+    elif mode == "blobget":
+        blobget(*sys.argv[2:6])
     elif mode == "http":
         http(sys.argv[2])
     else:
