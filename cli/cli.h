@@ -14,6 +14,7 @@
 
 #include "codec.h"
 #include "error.h"
+#include "zsec.h"
 
 enum {
     RF_EXIT_OK = 0,
@@ -33,7 +34,11 @@ enum {
 
 typedef struct rf_client rf_client_t;
 
+/* A client of the coordinator at endpoint, with CURVE when the keys folder says so
+ * (rf_cli_curve); a bad key file is an error here. */
 int rf_client_new(const char *endpoint, rf_client_t **out, rf_err_t *err);
+/* The same with explicit keys (NULL: plaintext), for `render`'s private coordinator. */
+int rf_client_new_sec(const char *endpoint, const rf_zsec_t *sec, rf_client_t **out, rf_err_t *err);
 /* Sends req and waits for the reply. RF_EUNAVAIL when no connection is up within
  * min(RF_CLIENT_CONNECT_MS, timeout_ms) or no reply comes within timeout_ms; RF_ECANCELED when a
  * signal interrupts the wait; an ErrorReply becomes its code and message in err. Never blocks
@@ -193,5 +198,10 @@ int rf_cli_resolve_blobs(const char *flag, char *out, size_t size, rf_err_t *err
 
 /* The keys folder: cli.yaml's `keys:`, else rf_cli_config_dir()/keys. */
 int rf_cli_keys_dir(char *out, size_t size, rf_err_t *err);
+
+/* The CLI's CURVE keys (docs/SECURITY.md): in the keys folder ($REELFARM_KEYS, else rf_cli_keys_dir),
+ * when coordinator.pub is there, the pair NAME.key ($REELFARM_KEY_NAME, default "client") and that
+ * server key; otherwise z->on is false (plaintext). Errors name the file. */
+int rf_cli_curve(rf_zsec_t *z, rf_err_t *err);
 
 #endif

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "config.h"
 
@@ -283,6 +284,38 @@ int rf_cli_resolve_blobs(const char *flag, char *out, size_t size, rf_err_t *err
     if (n < 0 || (size_t)n >= size)
         return rf_err_set(err, RF_EINVAL, "blob endpoint longer than %zu bytes", size - 1);
     return 0;
+}
+
+int rf_cli_curve(rf_zsec_t *z, rf_err_t *err)
+{
+    char dir[PATH_MAX], key[PATH_MAX + 80], server[PATH_MAX + 32];
+    const char *env = getenv("REELFARM_KEYS");
+    const char *name = getenv("REELFARM_KEY_NAME");
+    memset(z, 0, sizeof(*z));
+    if (env && *env) {
+        if (snprintf(dir, sizeof(dir), "%s", env) >= (int)sizeof(dir))
+            return rf_err_set(err, RF_ECONFIG, "REELFARM_KEYS: path too long");
+    } else if (rf_cli_keys_dir(dir, sizeof(dir), NULL) != 0) {
+        /* A broken cli.yaml must not stand in the way of --coordinator (see the top): its keys:
+         * is then not known, and the default folder is used. A coordinator that wants keys this
+         * folder lacks refuses the handshake with a message saying so. */
+        char base[PATH_MAX];
+        int rc = rf_cli_config_dir(base, sizeof(base), err);
+        if (rc)
+            return rc;
+        if (snprintf(dir, sizeof(dir), "%s/keys", base) >= (int)sizeof(dir))
+            return rf_err_set(err, RF_ECONFIG, "the keys folder path is too long");
+    }
+    if (!name || !*name)
+        name = "client";
+    if (!rf_zsec_name_valid(name))
+        return rf_err_set(err, RF_ECONFIG,
+                          "REELFARM_KEY_NAME '%s' is not 1..64 letters, digits, '-', '_' or '.'", name);
+    snprintf(server, sizeof(server), "%s/coordinator.pub", dir);
+    snprintf(key, sizeof(key), "%s/%s.key", dir, name);
+    if (access(server, F_OK) != 0)
+        return 0; /* no coordinator key: plaintext (a loopback farm without keys) */
+    return rf_zsec_client_load(z, key, server, err);
 }
 
 int rf_cli_keys_dir(char *out, size_t size, rf_err_t *err)

@@ -47,6 +47,9 @@ struct rf_client {
     bool connected; /* POLLOUT was seen on this socket: a connection to the coordinator was up */
     char endpoint[512];   /* as given, for messages */
     char connect_ep[600]; /* with the host resolved to an address; "" until the first call */
+    rf_zsec_t sec;        /* CURVE client keys; off = plaintext */
+    void *mon;            /* PAIR reading the socket's handshake events (CURVE only), or NULL */
+    int mon_seq;          /* makes each monitor endpoint unique within the context */
 };
 
 /* Milliseconds left until deadline, 0 when it has passed; one clock read. */
@@ -169,13 +172,35 @@ static int s_open(rf_client_t *c, uint64_t deadline, rf_err_t *err)
     if (!c->sock)
         return rf_err_set(err, RF_EIO, "cannot create a socket: %s", zmq_strerror(errno));
     rf_zsock_setup(c->sock, ZMQ_DEALER, RF_CONTROL_MAX_FRAME);
+    if (rf_zsec_apply(c->sock, &c->sec, NULL)) {
+        zmq_close(c->sock);
+        c->sock = NULL;
+        return rf_err_set(err, RF_EIO, "cannot set the CURVE keys: %s", zmq_strerror(errno));
+    }
     int one = 1;
     zmq_setsockopt(c->sock, ZMQ_IMMEDIATE, &one, sizeof(one));
     if (strstr(c->connect_ep, "://["))
         zmq_setsockopt(c->sock, ZMQ_IPV6, &one, sizeof(one));
     c->connected = false;
+    /* Handshake events tell a refused key from an unreachable coordinator (s_handshake_verdict). */
+    char mon_ep[64];
+    snprintf(mon_ep, sizeof(mon_ep), "inproc://rf-client-monitor-%d", ++c->mon_seq);
+    if (zmq_socket_monitor(c->sock, mon_ep,
+                           ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                               ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) == 0) {
+        c->mon = zmq_socket(c->zctx, ZMQ_PAIR);
+        int zero = 0;
+        if (c->mon && (zmq_setsockopt(c->mon, ZMQ_LINGER, &zero, sizeof(zero)) != 0 ||
+                       zmq_connect(c->mon, mon_ep) != 0)) {
+            zmq_close(c->mon);
+            c->mon = NULL;
+        }
+    }
     if (zmq_connect(c->sock, c->connect_ep) != 0) {
         int e = errno;
+        if (c->mon)
+            zmq_close(c->mon);
+        c->mon = NULL;
         zmq_close(c->sock);
         c->sock = NULL;
         return rf_err_set(err, RF_EINVAL, "bad coordinator endpoint '%s': %s", c->endpoint,
@@ -186,10 +211,59 @@ static int s_open(rf_client_t *c, uint64_t deadline, rf_err_t *err)
 
 static void s_drop_socket(rf_client_t *c)
 {
+    if (c->mon)
+        zmq_close(c->mon);
+    c->mon = NULL;
     if (c->sock)
         zmq_close(c->sock);
     c->sock = NULL;
     c->connected = false;
+}
+
+/* With CURVE, a refused key looks to the socket like a connection that never completes (libzmq
+ * retries quietly). The socket's monitor says why: HANDSHAKE_FAILED_AUTH carries the ZAP status
+ * (400 = refused by the allow-list), HANDSHAKE_FAILED_* a mechanism or key mismatch. Returns 0
+ * when nothing conclusive happened, else an error naming the keys. */
+static int s_handshake_verdict(rf_client_t *c, rf_err_t *err)
+{
+    while (c->mon) {
+        zmq_msg_t ev, addr;
+        zmq_msg_init(&ev);
+        if (zmq_msg_recv(&ev, c->mon, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&ev);
+            return 0;
+        }
+        uint16_t event = 0;
+        uint32_t value = 0;
+        if (zmq_msg_size(&ev) >= 6) {
+            memcpy(&event, zmq_msg_data(&ev), 2);
+            memcpy(&value, (uint8_t *)zmq_msg_data(&ev) + 2, 4);
+        }
+        bool more = zmq_msg_more(&ev);
+        zmq_msg_close(&ev);
+        if (more) {
+            zmq_msg_init(&addr);
+            zmq_msg_recv(&addr, c->mon, 0);
+            zmq_msg_close(&addr);
+        }
+        if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+            return rf_err_set(err, RF_EPERM,
+                              "the coordinator at '%s' refused this client's CURVE key (public key %s, "
+                              "ZAP status %u): it is not on the coordinator's allow-list, or its role "
+                              "may not use this socket (docs/SECURITY.md)",
+                              c->endpoint, c->sec.public_key, value);
+        if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL || event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
+            return rf_err_set(err, RF_EPERM,
+                              "the CURVE handshake with the coordinator at '%s' failed: %s "
+                              "(docs/SECURITY.md)",
+                              c->endpoint,
+                              c->sec.on ? "is coordinator.pub in the keys folder the coordinator's "
+                                          "current public key?"
+                                        : "it requires CURVE keys and this client has none (put "
+                                          "coordinator.pub and client.key in the keys folder, or "
+                                          "set REELFARM_KEYS)");
+    }
+    return 0;
 }
 
 /* Whether something accepts TCP connections at the resolved endpoint, asked with a plain
@@ -250,11 +324,19 @@ static int s_wait_connected(rf_client_t *c, uint64_t deadline, uint64_t longer_d
         return 0;
     int rc = s_poll(c->sock, ZMQ_POLLOUT, deadline, true);
     bool listening = false;
+    if (rc == 0 && s_handshake_verdict(c, err)) {
+        s_drop_socket(c);
+        return err->code;
+    }
     if (rc == 0 && (listening = s_tcp_listening(c->connect_ep, 300)))
         rc = s_poll(c->sock, ZMQ_POLLOUT, longer_deadline, true);
     if (rc == RF_ECANCELED)
         return rf_err_set(err, RF_ECANCELED, "interrupted");
     if (rc == 0) {
+        if (s_handshake_verdict(c, err)) {
+            s_drop_socket(c);
+            return err->code;
+        }
         s_drop_socket(c);
         if (listening)
             return rf_err_set(err, RF_EUNAVAIL,
@@ -273,9 +355,21 @@ static int s_wait_connected(rf_client_t *c, uint64_t deadline, uint64_t longer_d
 
 int rf_client_new(const char *endpoint, rf_client_t **out, rf_err_t *err)
 {
+    rf_zsec_t sec;
+    int rc = rf_cli_curve(&sec, err);
+    if (!rc)
+        rc = rf_client_new_sec(endpoint, &sec, out, err);
+    rf_zsec_clear(&sec);
+    return rc;
+}
+
+int rf_client_new_sec(const char *endpoint, const rf_zsec_t *sec, rf_client_t **out, rf_err_t *err)
+{
     rf_client_t *c = calloc(1, sizeof(*c));
     if (!c)
         return rf_err_set(err, RF_ENOMEM, "out of memory");
+    if (sec)
+        c->sec = *sec;
     snprintf(c->endpoint, sizeof(c->endpoint), "%s", endpoint);
     /* The socket is opened (and the name resolved) by the first call, within its deadline. */
     c->zctx = zmq_ctx_new();
@@ -291,9 +385,9 @@ void rf_client_destroy(rf_client_t **cp)
 {
     if (!cp || !*cp)
         return;
-    if ((*cp)->sock)
-        zmq_close((*cp)->sock);
+    s_drop_socket(*cp);
     zmq_ctx_term((*cp)->zctx);
+    rf_zsec_clear(&(*cp)->sec);
     free(*cp);
     *cp = NULL;
 }

@@ -146,8 +146,13 @@ int rf_cli_fetch(const rf_cli_args_t *a)
         return RF_EXIT_FAILED;
     }
     /* Written to DEST.part, verified, renamed; an interrupted fetch is resumed by the next one. */
-    rc = rf_blob_fetch(zctx, blob_ep, fr->sha256, fr->size, dest, S_FETCH_STALL_MS, &s_cancel, NULL,
-                       &err);
+    rf_zsec_t sec;
+    rf_blob_xfer_t x = {.sec = &sec};
+    rc = rf_cli_curve(&sec, &err);
+    if (!rc)
+        rc = rf_blob_fetch(zctx, blob_ep, fr->sha256, fr->size, dest, S_FETCH_STALL_MS, &s_cancel, &x,
+                           &err);
+    rf_zsec_clear(&sec);
     zmq_ctx_term(zctx);
     struct stat st;
     if (!rc && stat(dest, &st) != 0)

@@ -177,7 +177,7 @@ int rf_cli_render(const rf_cli_args_t *a)
         }
         started++;
     }
-    if (rf_client_new(rf_coordinator_endpoint(coord, RF_EP_CLIENTS), &client, &err)) {
+    if (rf_client_new_sec(rf_coordinator_endpoint(coord, RF_EP_CLIENTS), NULL, &client, &err)) {
         fprintf(stderr, "reelfarm: %s\n", err.msg);
         goto out;
     }

@@ -41,6 +41,7 @@
 #include "log.h"
 #include "rftime.h"
 #include "zbridge.h"
+#include "zsec.h"
 
 #define RF_BLOB_POLL_MS 100                /* server: how often the stop flag is checked */
 #define RF_BLOB_CLIENT_POLL_MS 50          /* client: how often cancel and the timeout are checked */
@@ -413,14 +414,15 @@ static int s_recv_parts(void *sock, zmq_msg_t *parts, int want, int *got)
     return 0;
 }
 
-static void *s_dealer(void *zctx, const char *endpoint, rf_err_t *err)
+static void *s_dealer(void *zctx, const char *endpoint, const rf_zsec_t *sec, rf_err_t *err)
 {
     void *sock = zmq_socket(zctx, ZMQ_DEALER);
     if (sock == NULL) {
         rf_err_set(err, RF_EIO, "blob socket: %s", zmq_strerror(errno));
         return NULL;
     }
-    if (rf_zsock_setup(sock, ZMQ_DEALER, RF_BLOB_MAX_FRAME) != 0 || zmq_connect(sock, endpoint) != 0) {
+    if (rf_zsock_setup(sock, ZMQ_DEALER, RF_BLOB_MAX_FRAME) != 0 || rf_zsec_apply(sock, sec, NULL) != 0 ||
+        zmq_connect(sock, endpoint) != 0) {
         rf_err_set(err, RF_EUNAVAIL, "blob server '%s': cannot connect: %s", endpoint, zmq_strerror(errno));
         zmq_close(sock);
         return NULL;
@@ -453,6 +455,18 @@ struct rf_blob_server {
     atomic_int stop;
     s_upload_t *uploads[RF_BLOB_MAX_UPLOADS];   /* partial uploads, NULL slots free */
     uint64_t last_partial_sweep;                /* monotonic ms of the last partial/ sweep */
+    /* Refused input, by reason (rf_blob_server_stats); written by the thread, read by anyone. */
+    atomic_ullong bad_parts, bad_frame, refused, over_limit, handshake;
+    void *monitor;           /* PAIR with the socket's failed handshakes (rf_zsec_monitor_failures) */
+    pthread_mutex_t grants_lock;                 /* guards grants: the coordinator's thread adds */
+    struct {
+        char sha[RF_SHA256_HEX_LEN + 1];
+        char user[RF_ZSEC_NAME_MAX + 16];
+        uint64_t until_ms;
+    } grants[RF_BLOB_MAX_GRANTS];                /* ring; until_ms 0 = free */
+    size_t next_grant;
+    uint64_t max_blob;       /* bytes in one upload (rf_blob_server_opts_t) */
+    int max_uploads;         /* uploads at once, <= RF_BLOB_MAX_UPLOADS */
 };
 
 /* Deletes partial/ files untouched for RF_BLOB_PARTIAL_KEEP_S (an uploader that never came back). */
@@ -605,12 +619,18 @@ cleanup:
  * and the upload continues from its end. Returns its slot, or -1 after replying an error. */
 static int s_upload_start(rf_blob_server_t *s, const void *peer, size_t peer_len, const Reelfarm__BlobPiece *p)
 {
-    int slot = -1;
-    for (int i = 0; i < RF_BLOB_MAX_UPLOADS && slot < 0; i++)
-        if (s->uploads[i] == NULL)
+    int slot = -1, busy = 0;
+    for (int i = 0; i < RF_BLOB_MAX_UPLOADS; i++) {
+        if (s->uploads[i] == NULL && slot < 0)
             slot = i;
-    if (slot < 0) {
-        s_reply_error(s, peer, peer_len, p->sha256, "too many uploads in progress, try again later");
+        busy += s->uploads[i] != NULL;
+    }
+    if (slot < 0 || busy >= s->max_uploads) {
+        char msg[160];
+        atomic_fetch_add(&s->over_limit, 1);
+        snprintf(msg, sizeof msg, "too many uploads in progress (limits.blob_uploads: %d), try again later",
+                 s->max_uploads);
+        s_reply_error(s, peer, peer_len, p->sha256, msg);
         return -1;
     }
     s_upload_t *u = calloc(1, sizeof *u);
@@ -720,8 +740,15 @@ static void s_serve_piece(rf_blob_server_t *s, const void *peer, size_t peer_len
         return;
     }
     int slot = s_upload_find(s, peer, peer_len, p->sha256, upload_id);
-    if (p->total_size > RF_BLOB_MAX_SIZE || p->data.len > RF_BLOB_PIECE) {
-        s_reply_error(s, peer, peer_len, p->sha256, "blob or piece over the size limit");
+    if (p->total_size > s->max_blob || p->data.len > RF_BLOB_PIECE) {
+        char msg[200];
+        atomic_fetch_add(&s->over_limit, 1);
+        if (p->data.len > RF_BLOB_PIECE)
+            snprintf(msg, sizeof msg, "piece of %zu bytes over the %d-byte piece size", p->data.len, RF_BLOB_PIECE);
+        else
+            snprintf(msg, sizeof msg, "blob of %llu bytes over limits.blob_bytes (%llu)",
+                     (unsigned long long)p->total_size, (unsigned long long)s->max_blob);
+        s_reply_error(s, peer, peer_len, p->sha256, msg);
         if (slot >= 0)
             s_upload_drop(s, slot, 0);
         return;
@@ -789,6 +816,8 @@ static void s_serve_piece(rf_blob_server_t *s, const void *peer, size_t peer_len
         s_reply_ack(s, peer, peer_len, u->sha, u->upload_id, u->received, 0, 0);
 }
 
+static int s_granted(rf_blob_server_t *s, const char *sha_hex, const char *user_id);
+
 static void s_serve_one(rf_blob_server_t *s, const zmq_msg_t *id, const zmq_msg_t *frame)
 {
     const void *peer = zmq_msg_data((zmq_msg_t *)id);
@@ -800,10 +829,34 @@ static void s_serve_one(rf_blob_server_t *s, const zmq_msg_t *id, const zmq_msg_
         return;
     int rc = rf_msg_unpack(zmq_msg_data((zmq_msg_t *)frame), len, RF_BLOB_MAX_FRAME, RF_CODEC_BUDGET(len), &m);
     if (rc != 0) {
+        atomic_fetch_add(&s->bad_frame, 1);
         RF_WARN("blob", "dropped a %zu-byte frame: %s", len, rf_strerror(rc));
         return;
     }
     const Reelfarm__Envelope *env = rf_msg_env(m);
+    /* Roles (zsec.h): workers and admins move blobs both ways; a client key may only download
+     * (its job's output, `reelfarm fetch`); a key ZAP gave no known role may do nothing. */
+    char who[RF_ZSEC_NAME_MAX + 1];
+    const char *user_id = zmq_msg_gets((zmq_msg_t *)frame, "User-Id");
+    rf_role_t role = rf_zsec_role(user_id, who, sizeof who);
+    if (role == RF_ROLE_CLIENT && env->body_case == REELFARM__ENVELOPE__BODY_BLOB_GET &&
+        !s_granted(s, env->blob_get->sha256 ? env->blob_get->sha256 : "", user_id)) {
+        atomic_fetch_add(&s->refused, 1);
+        RF_WARN("blob", "refused blob %.12s to client key '%s': not the output of one of its jobs", 
+                env->blob_get->sha256 ? env->blob_get->sha256 : "", who);
+        s_reply_error(s, peer, peer_len, env->blob_get->sha256 ? env->blob_get->sha256 : "",
+                      "this client key may download only its own jobs' outputs (reelfarm fetch)");
+        rf_msg_destroy(&m);
+        return;
+    }
+    if (role == RF_ROLE_NONE ||
+        (role == RF_ROLE_CLIENT && env->body_case != REELFARM__ENVELOPE__BODY_BLOB_GET)) {
+        atomic_fetch_add(&s->refused, 1);
+        RF_WARN("blob", "refused a '%s' message from %s key '%s': not allowed for its role",
+                rf_msg_body_name(env), rf_zsec_role_name(role), who);
+        rf_msg_destroy(&m);
+        return;
+    }
     switch (env->body_case) {
     case REELFARM__ENVELOPE__BODY_BLOB_GET:
         s_serve_get(s, peer, peer_len, env->blob_get);
@@ -812,6 +865,7 @@ static void s_serve_one(rf_blob_server_t *s, const zmq_msg_t *id, const zmq_msg_
         s_serve_piece(s, peer, peer_len, env->blob_piece);
         break;
     default:
+        atomic_fetch_add(&s->bad_frame, 1);
         RF_WARN("blob", "dropped an unexpected '%s' message", rf_msg_body_name(env));
         break;
     }
@@ -836,8 +890,20 @@ static void *s_server_main(void *arg)
     rf_blob_server_t *s = arg;
     uint64_t last_sweep = rf_now_ms();
     while (!atomic_load(&s->stop)) {
-        zmq_pollitem_t item = {.socket = s->sock, .events = ZMQ_POLLIN};
-        int n = zmq_poll(&item, 1, RF_BLOB_POLL_MS);
+        zmq_pollitem_t items[2] = {{.socket = s->sock, .events = ZMQ_POLLIN},
+                                   {.socket = s->monitor, .events = ZMQ_POLLIN}};
+        int n = zmq_poll(items, s->monitor ? 2 : 1, RF_BLOB_POLL_MS);
+        while (s->monitor && (items[1].revents & ZMQ_POLLIN)) {
+            zmq_msg_t ev;
+            zmq_msg_init(&ev);
+            if (zmq_msg_recv(&ev, s->monitor, ZMQ_DONTWAIT) < 0) {
+                zmq_msg_close(&ev);
+                break;
+            }
+            if (!zmq_msg_more(&ev))
+                atomic_fetch_add(&s->handshake, 1); /* the last frame of one event */
+            zmq_msg_close(&ev);
+        }
         if (n < 0 && errno != EINTR)
             break; /* context terminated under us */
         /* Drain what is waiting, but look at the stop flag between messages. */
@@ -848,7 +914,10 @@ static void *s_server_main(void *arg)
                 break;
             if (got == 2)
                 s_serve_one(s, &parts[0], &parts[1]);
-            for (int i = 0; i < got && i < 2; i++)
+            else
+                atomic_fetch_add(&s->bad_parts, 1); /* not [routing id, envelope] */
+            /* got > 2: s_recv_parts closed them already */
+            for (int i = 0; i < got && got <= 2; i++)
                 zmq_msg_close(&parts[i]);
         }
         if (rf_now_ms() - last_sweep >= 1000) {
@@ -866,6 +935,57 @@ static void *s_server_main(void *arg)
 int rf_blob_server_new(void *zctx, const char *endpoint, const char *blob_dir, rf_blob_server_t **out,
                        rf_err_t *err)
 {
+    return rf_blob_server_new_secure(zctx, endpoint, blob_dir, NULL, out, err);
+}
+
+void rf_blob_server_grant(rf_blob_server_t *s, const char *sha_hex, const char *user_id)
+{
+    if (s == NULL || sha_hex == NULL || user_id == NULL)
+        return;
+    pthread_mutex_lock(&s->grants_lock);
+    size_t i = s->next_grant;
+    s->next_grant = (s->next_grant + 1) % RF_BLOB_MAX_GRANTS;
+    snprintf(s->grants[i].sha, sizeof s->grants[i].sha, "%s", sha_hex);
+    snprintf(s->grants[i].user, sizeof s->grants[i].user, "%s", user_id);
+    s->grants[i].until_ms = rf_now_ms() + RF_BLOB_GRANT_S * 1000ULL;
+    pthread_mutex_unlock(&s->grants_lock);
+}
+
+static int s_granted(rf_blob_server_t *s, const char *sha_hex, const char *user_id)
+{
+    int ok = 0;
+    uint64_t now = rf_now_ms();
+    pthread_mutex_lock(&s->grants_lock);
+    for (size_t i = 0; i < RF_BLOB_MAX_GRANTS && !ok; i++)
+        ok = s->grants[i].until_ms > now && !strcmp(s->grants[i].sha, sha_hex) &&
+             !strcmp(s->grants[i].user, user_id);
+    pthread_mutex_unlock(&s->grants_lock);
+    return ok;
+}
+
+void rf_blob_server_stats(const rf_blob_server_t *s, rf_blob_server_stats_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (!s)
+        return;
+    out->bad_parts = atomic_load(&((rf_blob_server_t *)s)->bad_parts);
+    out->bad_frame = atomic_load(&((rf_blob_server_t *)s)->bad_frame);
+    out->refused = atomic_load(&((rf_blob_server_t *)s)->refused);
+    out->over_limit = atomic_load(&((rf_blob_server_t *)s)->over_limit);
+    out->handshake = atomic_load(&((rf_blob_server_t *)s)->handshake);
+}
+
+int rf_blob_server_new_secure(void *zctx, const char *endpoint, const char *blob_dir, const rf_zsec_t *sec,
+                              rf_blob_server_t **out, rf_err_t *err)
+{
+    rf_blob_server_opts_t o = {.sec = sec};
+    return rf_blob_server_new_opts(zctx, endpoint, blob_dir, &o, out, err);
+}
+
+int rf_blob_server_new_opts(void *zctx, const char *endpoint, const char *blob_dir, const rf_blob_server_opts_t *opts,
+                            rf_blob_server_t **out, rf_err_t *err)
+{
+    const rf_zsec_t *sec = opts != NULL ? opts->sec : NULL;
     int rc = 0;
     rf_blob_server_t *s = NULL;
     char tmp_dir[PATH_MAX];
@@ -889,7 +1009,8 @@ int rf_blob_server_new(void *zctx, const char *endpoint, const char *blob_dir, r
         rc = rf_err_set(err, RF_EIO, "blob server: cannot create a socket: %s", zmq_strerror(errno));
         goto cleanup;
     }
-    if (rf_zsock_setup(s->sock, ZMQ_ROUTER, RF_BLOB_MAX_FRAME) != 0 || zmq_bind(s->sock, endpoint) != 0) {
+    if (rf_zsock_setup(s->sock, ZMQ_ROUTER, RF_BLOB_MAX_FRAME) != 0 || rf_zsec_apply(s->sock, sec, "blobs") != 0 ||
+        zmq_bind(s->sock, endpoint) != 0) {
         rc = rf_err_set(err, RF_EIO, "blob server: cannot bind '%s': %s", endpoint, zmq_strerror(errno));
         goto cleanup;
     }
@@ -897,6 +1018,13 @@ int rf_blob_server_new(void *zctx, const char *endpoint, const char *blob_dir, r
     if (zmq_getsockopt(s->sock, ZMQ_LAST_ENDPOINT, s->endpoint, &elen) != 0)
         snprintf(s->endpoint, sizeof s->endpoint, "%s", endpoint);
     atomic_init(&s->stop, 0);
+    pthread_mutex_init(&s->grants_lock, NULL);
+    s->monitor = rf_zsec_monitor_failures(zctx, s->sock); /* NULL: handshakes go uncounted */
+    s->max_blob = opts != NULL && opts->max_blob > 0 && opts->max_blob < RF_BLOB_MAX_SIZE ? opts->max_blob
+                                                                                      : RF_BLOB_MAX_SIZE;
+    s->max_uploads = opts != NULL && opts->max_uploads > 0 && opts->max_uploads < RF_BLOB_MAX_UPLOADS
+                         ? opts->max_uploads
+                         : RF_BLOB_MAX_UPLOADS;
     s_sweep_partials(s);
     s->last_partial_sweep = rf_now_ms();
     /* The socket moves to the new thread; pthread_create is the full barrier libzmq asks for. */
@@ -909,6 +1037,8 @@ int rf_blob_server_new(void *zctx, const char *endpoint, const char *blob_dir, r
 
 cleanup:
     if (s != NULL) {
+        if (s->monitor != NULL)
+            zmq_close(s->monitor);
         if (s->sock != NULL)
             zmq_close(s->sock);
         free(s);
@@ -928,7 +1058,10 @@ void rf_blob_server_destroy(rf_blob_server_t **sp)
     rf_blob_server_t *s = *sp;
     atomic_store(&s->stop, 1);
     pthread_join(s->thread, NULL); /* at most one poll timeout */
+    if (s->monitor != NULL)
+        zmq_close(s->monitor);
     zmq_close(s->sock);
+    pthread_mutex_destroy(&s->grants_lock);
     for (int i = 0; i < RF_BLOB_MAX_UPLOADS; i++)
         s_upload_drop(s, i, 1); /* resumable partials stay for the uploader's next connection */
     free(s);
@@ -1073,7 +1206,7 @@ static void s_xfer_reset(rf_blob_xfer_t *x)
 static int s_reconnect(void *zctx, const char *endpoint, void **sock, rf_blob_xfer_t *x, rf_err_t *err)
 {
     zmq_close(*sock);
-    *sock = s_dealer(zctx, endpoint, err);
+    *sock = s_dealer(zctx, endpoint, x != NULL ? x->sec : NULL, err);
     if (*sock == NULL)
         return err != NULL ? err->code : RF_EUNAVAIL;
     if (x != NULL)
@@ -1121,7 +1254,7 @@ int rf_blob_fetch(void *zctx, const char *endpoint, const char *sha_hex, uint64_
         if (xfer != NULL)
             xfer->resumed_from = received;
     }
-    sock = s_dealer(zctx, endpoint, err);
+    sock = s_dealer(zctx, endpoint, xfer != NULL ? xfer->sec : NULL, err);
     if (sock == NULL) {
         rc = err != NULL ? err->code : RF_EUNAVAIL;
         goto cleanup;
@@ -1283,7 +1416,7 @@ int rf_blob_upload(void *zctx, const char *endpoint, const char *src_path, char 
         rc = rf_err_set(err, fd < 0 ? RF_EIO : RF_ENOMEM, "blob upload: cannot open '%s'", src_path);
         goto cleanup;
     }
-    sock = s_dealer(zctx, endpoint, err);
+    sock = s_dealer(zctx, endpoint, xfer != NULL ? xfer->sec : NULL, err);
     if (sock == NULL) {
         rc = err != NULL ? err->code : RF_EUNAVAIL;
         goto cleanup;

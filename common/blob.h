@@ -32,6 +32,7 @@
 
 #include "error.h"
 #include "hash.h"
+#include "zsec.h"
 
 #define RF_BLOB_CREDITS 8                      /* default pieces in flight */
 #define RF_BLOB_MAX_SIZE (64ULL << 30)          /* largest blob accepted: 64 GiB */
@@ -39,6 +40,8 @@
 #define RF_BLOB_STALL_MS 2000                   /* no reply with requests out: reconnect and resume */
 #define RF_BLOB_CHECKPOINT_PIECES 16            /* a download records its verified offset this often */
 #define RF_BLOB_PARTIAL_KEEP_S (15 * 60)        /* an untouched resumable partial upload is kept this long */
+#define RF_BLOB_GRANT_S (24 * 3600)             /* a client's download grant lasts this long */
+#define RF_BLOB_MAX_GRANTS 1024                 /* grants kept; the oldest go first */
 
 /* Path of a blob inside blob_dir. Returns 0 or RF_ETOOBIG when it does not fit in size. */
 int rf_blob_path(const char *blob_dir, const char *sha_hex, char *path, size_t size);
@@ -81,9 +84,42 @@ int rf_blob_put_local(const char *blob_dir, const char *src_path,
 typedef struct rf_blob_server rf_blob_server_t;
 
 /* Binds a ROUTER at endpoint in zctx ("tcp://127.0.0.1:7602", or port "*" for an ephemeral port)
- * and serves blob_dir from a new thread. */
+ * and serves blob_dir from a new thread. Plaintext (no CURVE). */
 int rf_blob_server_new(void *zctx, const char *endpoint, const char *blob_dir,
                        rf_blob_server_t **out, rf_err_t *err);
+
+/* The same with CURVE when sec is on (a server's keys; ZAP domain "blobs", so the coordinator's
+ * ZAP handler must already be bound in zctx). Roles (zsec.h): a client key may only download; a
+ * key with no known role is refused everything. */
+int rf_blob_server_new_secure(void *zctx, const char *endpoint, const char *blob_dir, const rf_zsec_t *sec,
+                              rf_blob_server_t **out, rf_err_t *err);
+
+/* The same with limits (docs/SECURITY.md). 0 = the compiled-in maximum. */
+typedef struct rf_blob_server_opts {
+    const rf_zsec_t *sec;    /* CURVE server keys, or NULL */
+    uint64_t max_blob;       /* bytes in one uploaded blob (<= RF_BLOB_MAX_SIZE) */
+    int max_uploads;         /* uploads in progress at once (<= RF_BLOB_MAX_UPLOADS) */
+} rf_blob_server_opts_t;
+
+int rf_blob_server_new_opts(void *zctx, const char *endpoint, const char *blob_dir, const rf_blob_server_opts_t *opts,
+                            rf_blob_server_t **out, rf_err_t *err);
+
+/* Lets the key with ZAP user id user_id ("client:alice") download blob sha_hex: a client key may
+ * download only blobs granted to it (the coordinator grants a job's output to its owner when it
+ * answers FetchOutput). Grants last RF_BLOB_GRANT_S; the oldest of more than RF_BLOB_MAX_GRANTS is
+ * dropped. Any thread. */
+void rf_blob_server_grant(rf_blob_server_t *s, const char *sha_hex, const char *user_id);
+
+/* Messages the server refused, by reason, for the coordinator's metrics. */
+typedef struct rf_blob_server_stats {
+    unsigned long long bad_parts;  /* not [routing id, one envelope frame] */
+    unsigned long long bad_frame;  /* the frame did not unpack, or an unexpected message type */
+    unsigned long long refused;    /* the peer's role may not send it */
+    unsigned long long over_limit; /* an upload over limits.blob_bytes or limits.blob_uploads */
+    unsigned long long handshake;  /* connections whose ZMTP handshake failed (not ZeroMQ, cut short) */
+} rf_blob_server_stats_t;
+
+void rf_blob_server_stats(const rf_blob_server_t *s, rf_blob_server_stats_t *out);
 
 /* The endpoint actually bound (ZMQ_LAST_ENDPOINT), e.g. "tcp://127.0.0.1:41234". */
 const char *rf_blob_server_endpoint(const rf_blob_server_t *s);
@@ -96,6 +132,7 @@ typedef struct rf_blob_xfer {
     /* in: called after every piece with the bytes verified so far (tests cut connections here) */
     void (*on_progress)(void *arg, uint64_t done, uint64_t total);
     void *arg;
+    const rf_zsec_t *sec;        /* in: CURVE client keys for the blob socket; NULL = plaintext */
     /* out */
     uint64_t resumed_from;       /* offset of the last resume (kept partial or reconnect); 0 = none */
     uint64_t bytes;              /* payload bytes this call moved over the socket */

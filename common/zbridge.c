@@ -107,6 +107,10 @@ static int s_recv_one(rf_zsock_t *s)
         msg.data[i] = zmq_msg_data(&s->parts[i]);
         msg.size[i] = zmq_msg_size(&s->parts[i]);
     }
+    /* A ROUTER makes the routing-id frame itself, without the connection's metadata; the frames
+     * that came over the wire carry it, and the last one always did. */
+    if (kept > 0)
+        msg.user_id = zmq_msg_gets(&s->parts[kept - 1], "User-Id");
     s->cb(s, &msg, s->arg);
     /* The callback may have called rf_zsock_close: the bridge lives until the close callbacks, so
      * releasing the parts here is still safe. */

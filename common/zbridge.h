@@ -28,6 +28,8 @@ typedef struct rf_zparts {
     int count;
     const void *data[RF_ZSOCK_MAX_PARTS];
     size_t size[RF_ZSOCK_MAX_PARTS];
+    const char *user_id; /* received: the ZAP user id libzmq attached ("client:alice", zsec.h);
+                            NULL without CURVE. Ignored by rf_zsock_send. */
 } rf_zparts_t;
 
 typedef void (*rf_zsock_recv_cb)(rf_zsock_t *s, const rf_zparts_t *msg, void *arg);

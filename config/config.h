@@ -225,6 +225,19 @@ typedef struct rf_coordinator_config {
     char *signing_cert;     /* PEM signing certificate */
     char *signing_chain;    /* PEM intermediates/CA; optional */
     char *signing_dir;      /* where made keys live when key/cert are not given */
+    /* Security (docs/SECURITY.md), key `security:`. No key: plaintext, loopback only. */
+    char *security_key;     /* security.key: the coordinator's NAME.key (CURVE server) */
+    char *authorized_keys;  /* security.authorized_keys: folder with workers/ clients/ admins/ */
+    bool insecure;          /* security.insecure: allow non-loopback listen without keys */
+    /* Input limits (docs/SECURITY.md), key `limits:`. */
+    struct {
+        int64_t message_bytes;   /* one control frame (workers, clients); default 1 MiB */
+        int64_t spec_bytes;      /* a submitted job spec; default 1 MiB */
+        int64_t chunks_per_job;  /* chunks one job may be planned into; default 10000 */
+        int64_t jobs_per_client; /* unfinished jobs one client key may have; default 100 */
+        int64_t blob_bytes;      /* one uploaded blob; default 64 GiB */
+        int64_t blob_uploads;    /* uploads in progress at once; default 256 */
+    } limits;
 } rf_coordinator_config_t;
 
 typedef struct rf_worker_config {
@@ -240,6 +253,9 @@ typedef struct rf_worker_config {
     size_t npass_dirs;      /* at most 16 */
     char *shared_blobs;     /* this host's mount of the coordinator's shared blob store; used when
                              * its store id matches the coordinator's (common/blob.h) */
+    /* CURVE (docs/SECURITY.md), key `security:`; both or neither. */
+    char *security_key;     /* security.key: the worker's NAME.key */
+    char *coordinator_key;  /* security.coordinator_key: the coordinator's NAME.pub */
 } rf_worker_config_t;
 
 /* Defaults, then the file (when path is not NULL). Command-line flags are applied by main.c. */

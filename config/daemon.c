@@ -213,6 +213,12 @@ static int s_coordinator_defaults(rf_coordinator_config_t *cfg)
     cfg->liveness = 5;
     cfg->task_timeout_s = 600;
     cfg->max_attempts = 3;
+    cfg->limits.message_bytes = 1024 * 1024;
+    cfg->limits.spec_bytes = RF_SPEC_MAX_BYTES;
+    cfg->limits.chunks_per_job = 10000;
+    cfg->limits.jobs_per_client = 100;
+    cfg->limits.blob_bytes = 64LL << 30;
+    cfg->limits.blob_uploads = 256;
     if (rf_config_set_string(&cfg->source, "") ||
         rf_config_set_string(&cfg->listen_workers, "tcp://127.0.0.1:7600") ||
         rf_config_set_string(&cfg->listen_clients, "tcp://127.0.0.1:7601") ||
@@ -278,6 +284,40 @@ static int s_signing(s_file_t *f, rf_yfield_t *field, rf_coordinator_config_t *c
         rc = rf_yaml_error(&f->c, field->line, "signing",
                            "'key' and 'cert' go together: give both, or neither to let the "
                            "coordinator make a farm CA in signing.dir");
+/* security: {key: PATH, authorized_keys: DIR, insecure: BOOL} (docs/SECURITY.md). Paths resolve
+ * against the config file's folder; whether the files are good is checked when they are read. */
+static int s_security(s_file_t *f, rf_yfield_t *field, rf_coordinator_config_t *cfg)
+{
+    rf_yfield_t k[] = {{.key = "key"}, {.key = "authorized_keys"}, {.key = "insecure"}};
+    int rc = rf_yaml_mapping(&f->c, field->node, "security", field->line, k, S_COUNT(k));
+    if (rc == 0 && k[0].node)
+        rc = s_folder(f, &k[0], "security.key", &cfg->security_key);
+    if (rc == 0 && k[1].node)
+        rc = s_folder(f, &k[1], "security.authorized_keys", &cfg->authorized_keys);
+    if (rc == 0 && k[2].node)
+        rc = rf_yaml_bool(&f->c, k[2].node, k[2].line, "security.insecure", &cfg->insecure);
+    return rc;
+}
+
+/* limits: each a positive integer within a sane range (docs/SECURITY.md). */
+static int s_limits(s_file_t *f, rf_yfield_t *field, rf_coordinator_config_t *cfg)
+{
+    rf_yfield_t l[] = {{.key = "message_bytes"},   {.key = "spec_bytes"},
+                       {.key = "chunks_per_job"},  {.key = "jobs_per_client"},
+                       {.key = "blob_bytes"},      {.key = "blob_uploads"}};
+    int64_t *targets[] = {&cfg->limits.message_bytes,   &cfg->limits.spec_bytes,
+                          &cfg->limits.chunks_per_job,  &cfg->limits.jobs_per_client,
+                          &cfg->limits.blob_bytes,      &cfg->limits.blob_uploads};
+    /* message_bytes: big enough for a 1000-job list; at most 64 MiB (CURVE copies a frame twice).
+     * spec_bytes: at most the loader's own cap. blob_uploads: the server's table size. */
+    const int64_t mins[] = {64 * 1024, 1024, 1, 1, 1, 1};
+    const int64_t maxs[] = {64LL << 20, RF_SPEC_MAX_BYTES, 1000000, 1000000, 64LL << 30, 256};
+    char path[RF_YAML_PATH_MAX];
+    int rc = rf_yaml_mapping(&f->c, field->node, "limits", field->line, l, S_COUNT(l));
+    for (size_t i = 0; rc == 0 && i < S_COUNT(l); i++)
+        if (l[i].node)
+            rc = rf_yaml_int(&f->c, l[i].node, l[i].line, rf_yaml_path(path, sizeof(path), "limits", l[i].key),
+                             mins[i], maxs[i], targets[i]);
     return rc;
 }
 
@@ -336,7 +376,7 @@ int rf_coordinator_config_load(const char *path, rf_coordinator_config_t **out, 
                        {.key = "heartbeat_ms"}, {.key = "liveness"},    {.key = "task_timeout_s"},
                        {.key = "max_attempts"}, {.key = "media_roots"}, {.key = "log_level"},
                        {.key = "verify"}, {.key = "http"}, {.key = "shared_blobs"},
-                       {.key = "signing"}};
+                       {.key = "signing"}, {.key = "security"}, {.key = "limits"}};
     rf_coordinator_config_t *cfg = NULL;
     s_file_t file;
     int rc = 0;
@@ -386,6 +426,10 @@ int rf_coordinator_config_load(const char *path, rf_coordinator_config_t **out, 
         rc = s_folder(&file, &f[11], "shared_blobs", &cfg->shared_blobs);
     if (rc == 0 && f[12].node)
         rc = s_signing(&file, &f[12], cfg);
+    if (rc == 0 && f[13].node)
+        rc = s_security(&file, &f[13], cfg);
+    if (rc == 0 && f[14].node)
+        rc = s_limits(&file, &f[14], cfg);
     if (rc)
         goto cleanup;
 done:
@@ -418,6 +462,8 @@ void rf_coordinator_config_destroy(rf_coordinator_config_t **cfgp)
     free(cfg->signing_cert);
     free(cfg->signing_chain);
     free(cfg->signing_dir);
+    free(cfg->security_key);
+    free(cfg->authorized_keys);
     for (i = 0; i < cfg->nmedia_roots; i++)
         free(cfg->media_roots[i]);
     free(cfg->media_roots);
@@ -525,7 +571,7 @@ int rf_worker_config_load(const char *path, rf_worker_config_t **out, rf_err_t *
     rf_yfield_t f[] = {{.key = "version"},       {.key = "coordinator"}, {.key = "blobs"},
                        {.key = "name"},          {.key = "slots"},       {.key = "cache_dir"},
                        {.key = "drain_grace_s"}, {.key = "log_level"},   {.key = "pass_dirs"},
-                       {.key = "shared_blobs"}};
+                       {.key = "shared_blobs"}, {.key = "security"}};
     rf_worker_config_t *cfg = NULL;
     s_file_t file;
     int rc = 0;
@@ -569,6 +615,18 @@ int rf_worker_config_load(const char *path, rf_worker_config_t **out, rf_err_t *
             rc = s_pass_dirs(&file, &f[8], cfg);
         if (rc == 0 && f[9].node)
             rc = s_folder(&file, &f[9], "shared_blobs", &cfg->shared_blobs);
+        if (rc == 0 && f[10].node) {
+            /* security: {key: NAME.key, coordinator_key: coordinator.pub}: CURVE to the coordinator */
+            rf_yfield_t k[] = {{.key = "key"}, {.key = "coordinator_key"}};
+            rc = rf_yaml_mapping(&file.c, f[10].node, "security", f[10].line, k, S_COUNT(k));
+            if (rc == 0 && k[0].node)
+                rc = s_folder(&file, &k[0], "security.key", &cfg->security_key);
+            if (rc == 0 && k[1].node)
+                rc = s_folder(&file, &k[1], "security.coordinator_key", &cfg->coordinator_key);
+            if (rc == 0 && !k[0].node != !k[1].node)
+                rc = rf_yaml_error(&file.c, f[10].line, "security",
+                                   "give both key and coordinator_key, or neither");
+        }
         if (rc)
             goto cleanup;
     }
@@ -607,6 +665,8 @@ void rf_worker_config_destroy(rf_worker_config_t **cfgp)
     free(cfg->cache_dir);
     free(cfg->log_level);
     free(cfg->shared_blobs);
+    free(cfg->security_key);
+    free(cfg->coordinator_key);
     for (size_t i = 0; i < cfg->npass_dirs; i++)
         free(cfg->pass_dirs[i]);
     free(cfg->pass_dirs);

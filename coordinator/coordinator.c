@@ -19,8 +19,10 @@
 #include <sodium.h>
 #include <zmq.h>
 
+#include "auth.h"
 #include "blob.h"
 #include "codec.h"
+#include "guard.h"
 #include "hash.h"
 #include "http.h"
 #include "log.h"
@@ -31,6 +33,7 @@
 #include "signing.h"
 #include "store.h"
 #include "zbridge.h"
+#include "zsec.h"
 
 #define COMP "coordinator"
 #define RF_MAX_WORKERS 4096
@@ -147,7 +150,14 @@ struct rf_coordinator {
     void *zctx;
     rf_zsock_t *wsock;       /* ROUTER for workers */
     rf_zsock_t *csock;       /* ROUTER for clients */
+    rf_zsock_t *monitors[2]; /* PAIRs with failed handshakes on wsock, csock (guard.h: handshake) */
     rf_blob_server_t *blobs;
+    rf_auth_t *auth;         /* the ZAP handler; NULL without keys (guard.h, auth.h) */
+    rf_guard_counts_t bad;   /* refused messages by socket and reason, for /metrics */
+    int64_t max_frame;       /* limits.message_bytes: an incoming control frame */
+    int64_t max_spec, max_chunks, max_client_jobs; /* limits.spec_bytes, chunks_per_job, jobs_per_client */
+    char **media_roots;      /* paths in specs must resolve under one of these (none: anywhere) */
+    size_t nmedia_roots;
     char endpoints[3][256];
     char state_dir[4096];
     char blob_dir[4200];
@@ -945,6 +955,17 @@ static void s_plan_done(rf_coordinator_t *c, c_work_t *wk)
     wk->info = NULL;
     if (s_job_terminal(job)) /* cancelled while planning */
         return;
+    if (wk->need_chunks && (int64_t)wk->nchunks > c->max_chunks) {
+        char m[300];
+        snprintf(m, sizeof(m),
+                 "planned %zu chunks, over limits.chunks_per_job (%" PRId64 "): raise "
+                 "chunking.target_seconds in the spec, or the limit",
+                 wk->nchunks, c->max_chunks);
+        rf_store_chunks_free(wk->chunks, wk->nchunks);
+        wk->chunks = NULL;
+        s_job_fail(c, job, m);
+        return;
+    }
     if (wk->need_chunks) {
         rf_err_t err = {0};
         if (rf_store_chunks_insert(c->store, job->row.id, wk->chunks, wk->nchunks, &err)) {
@@ -1810,28 +1831,54 @@ static void s_on_failed(rf_coordinator_t *c, c_worker_t *w, const Reelfarm__Chun
     }
 }
 
-/* Unpacks [routing id, envelope] from a ROUTER; NULL (logged) when malformed. */
-static rf_msg_t *s_unpack(const rf_zparts_t *msg, const char *from)
+static void s_bad(rf_coordinator_t *c, rf_guard_socket_t sock, rf_guard_reason_t why)
 {
+    c->bad.bad[sock][why]++;
+    c->obs.rejected++;
+}
+
+/* Unpacks [routing id, envelope] from a ROUTER; NULL (logged and counted by reason) when it is not
+ * one, too big (limits.message_bytes) or malformed. */
+static rf_msg_t *s_unpack(rf_coordinator_t *c, const rf_zparts_t *msg, rf_guard_socket_t sock)
+{
+    const char *from = sock == RF_GUARD_WORKERS ? "worker" : "client";
     rf_msg_t *m = NULL;
-    if (msg->count != 2)
+    if (msg->count != 2) {
+        s_bad(c, sock, RF_BAD_PARTS);
+        RF_WARN(COMP, "dropped a %s message of %d frames (expected an envelope)", from,
+                msg->count - 1);
         return NULL;
-    int rc = rf_msg_unpack(msg->data[1], msg->size[1], RF_CONTROL_MAX_FRAME,
+    }
+    int rc = rf_msg_unpack(msg->data[1], msg->size[1], (size_t)c->max_frame,
                            RF_CODEC_BUDGET(msg->size[1]), &m);
-    if (rc)
-        RF_WARN(COMP, "dropped a malformed %s message (%zu bytes): %s", from, msg->size[1],
-                rf_strerror(rc));
+    if (rc) {
+        s_bad(c, sock, rc == RF_ETOOBIG ? RF_BAD_TOO_BIG : RF_BAD_MALFORMED);
+        if (rc == RF_ETOOBIG)
+            RF_WARN(COMP, "dropped a %s message of %zu bytes: over limits.message_bytes (%" PRId64 ")",
+                    from, msg->size[1], c->max_frame);
+        else
+            RF_WARN(COMP, "dropped a malformed %s message (%zu bytes): %s", from, msg->size[1],
+                    rf_strerror(rc));
+    }
     return m;
 }
 
 static void s_on_worker_msg(rf_zsock_t *s, const rf_zparts_t *msg, void *arg)
 {
     rf_coordinator_t *c = arg;
-    rf_msg_t *m = s_unpack(msg, "worker");
-    if (!m) {
-        c->obs.rejected++;
+    /* The ZAP handler admits only worker and admin keys here; checked again per message so a
+     * mistake in one place cannot let a client key render (or read assignments). */
+    char who[RF_ZSEC_NAME_MAX + 1];
+    rf_role_t role = rf_zsec_role(msg->user_id, who, sizeof(who));
+    if (role != RF_ROLE_OPEN && role != RF_ROLE_WORKER && role != RF_ROLE_ADMIN) {
+        s_bad(c, RF_GUARD_WORKERS, RF_BAD_REFUSED);
+        RF_WARN(COMP, "refused a message on the worker socket from %s key '%s'",
+                rf_zsec_role_name(role), who);
         return;
     }
+    rf_msg_t *m = s_unpack(c, msg, RF_GUARD_WORKERS);
+    if (!m)
+        return;
     const Reelfarm__Envelope *env = rf_msg_env(m);
     c_worker_t *w = s_worker_by_rid(c, msg->data[0], msg->size[0]);
     if (env->body_case == REELFARM__ENVELOPE__BODY_HELLO) {
@@ -1888,7 +1935,7 @@ static void s_on_worker_msg(rf_zsock_t *s, const rf_zparts_t *msg, void *arg)
         s_dispatch(c);
         break;
     default:
-        c->obs.rejected++;
+        s_bad(c, RF_GUARD_WORKERS, RF_BAD_UNEXPECTED);
         rf_log_ctx(RF_LOG_WARN, COMP, RF_LOG_CTX(NULL, -1, -1, w->name),
                    "worker '%s' sent an unexpected '%s' message", w->name, rf_msg_body_name(env));
         break;
@@ -1967,7 +2014,8 @@ static c_job_t *s_job_add(rf_coordinator_t *c, rf_store_job_t *row, rf_job_spec_
     return job;
 }
 
-static void s_on_submit(rf_coordinator_t *c, const rf_zparts_t *req, const Reelfarm__SubmitJob *sj)
+static void s_on_submit(rf_coordinator_t *c, const rf_zparts_t *req, const Reelfarm__SubmitJob *sj,
+                        const char *owner)
 {
     rf_err_t err = {0};
     rf_job_spec_t *spec = NULL;
@@ -1977,9 +2025,35 @@ static void s_on_submit(rf_coordinator_t *c, const rf_zparts_t *req, const Reelf
         s_reply_error(c, req, RF_EINVAL, "submit: base_dir must be an absolute path");
         return;
     }
-    if (rf_job_spec_load_string(yaml, strlen(yaml), source, sj->base_dir, &spec, &err)) {
+    size_t yaml_len = strlen(yaml);
+    if ((int64_t)yaml_len > c->max_spec) {
+        char m[300];
+        snprintf(m, sizeof(m), "%.200s: the spec is %zu bytes, over limits.spec_bytes (%" PRId64 ")",
+                 source, yaml_len, c->max_spec);
+        s_reply_error(c, req, RF_ETOOBIG, m);
+        return;
+    }
+    size_t unfinished = 0;
+    for (c_job_t *j = c->jobs; j; j = j->next)
+        unfinished += !s_job_terminal(j) && !strcmp(j->row.owner, owner);
+    if ((int64_t)unfinished >= c->max_client_jobs) {
+        char m[300];
+        snprintf(m, sizeof(m),
+                 "submit: %s already has %zu unfinished jobs, the most limits.jobs_per_client "
+                 "allows (%" PRId64 "); wait for one to end or cancel one",
+                 *owner ? owner : "this farm's local user", unfinished, c->max_client_jobs);
+        s_reply_error(c, req, RF_EAGAIN, m);
+        return;
+    }
+    if (rf_job_spec_load_string(yaml, yaml_len, source, sj->base_dir, &spec, &err)) {
         s_audit(c, "refuse", "client", "", err.msg); /* consent refusals included */
         s_reply_error(c, req, err.code, err.msg);
+        return;
+    }
+    if (rf_guard_spec_paths(spec, c->media_roots, c->nmedia_roots, &err)) {
+        rf_err_prefix(&err, "%.200s: ", source);
+        s_reply_error(c, req, err.code, err.msg);
+        rf_job_spec_destroy(&spec);
         return;
     }
     /* Cheap checks now, so a user learns at submit what would otherwise fail at the end. */
@@ -2012,6 +2086,7 @@ static void s_on_submit(rf_coordinator_t *c, const rf_zparts_t *req, const Reelf
     row.created_ms = rf_wall_ms();
     row.output = strdup(spec->output);
     row.message = strdup("");
+    snprintf(row.owner, sizeof(row.owner), "%s", owner);
     if (!row.name || !row.spec_yaml || !row.spec_source || !row.base_dir || !row.output ||
         !row.message || rf_store_job_insert(c->store, &row, &err)) {
         s_reply_error(c, req, err.code ? err.code : RF_ENOMEM, err.code ? err.msg : "out of memory");
@@ -2129,11 +2204,11 @@ static void s_on_query(rf_coordinator_t *c, const rf_zparts_t *req, const Reelfa
     free(csp);
 }
 
-static void s_on_list(rf_coordinator_t *c, const rf_zparts_t *req)
+static void s_on_list(rf_coordinator_t *c, const rf_zparts_t *req, const char *owner)
 {
     size_t n = 0;
     for (c_job_t *j = c->jobs; j; j = j->next)
-        n++;
+        n += !owner || !strcmp(j->row.owner, owner);
     /* Newest last; a reply must fit one control frame, so list at most the last 1000 jobs. */
     size_t skip = n > 1000 ? n - 1000 : 0;
     Reelfarm__JobStatus *st = calloc(n + 1, sizeof(*st));
@@ -2141,8 +2216,10 @@ static void s_on_list(rf_coordinator_t *c, const rf_zparts_t *req)
     Reelfarm__JobList list = REELFARM__JOB_LIST__INIT;
     if (st && stp) {
         size_t k = 0, i = 0;
-        for (c_job_t *j = c->jobs; j; j = j->next, i++) {
-            if (i < skip)
+        for (c_job_t *j = c->jobs; j; j = j->next) {
+            if (owner && strcmp(j->row.owner, owner))
+                continue; /* a client key lists its own jobs only */
+            if (i++ < skip)
                 continue;
             reelfarm__job_status__init(&st[k]);
             s_status_fill(j, &st[k]);
@@ -2336,6 +2413,7 @@ typedef struct c_fetch {
     char output[4096];
     char sha[RF_SHA256_HEX_LEN + 1];
     uint64_t size;
+    char user_id[128];  /* the requester's ZAP user id; "" without keys */
     int rc;
     rf_err_t err;
 } c_fetch_t;
@@ -2400,6 +2478,8 @@ static void s_fetch_done(uv_work_t *req, int status)
     fr.size = f->size;
     fr.blob_endpoint = (char *)rf_blob_server_endpoint(c->blobs);
     fr.output = f->output;
+    if (*f->user_id) /* a client key may download this blob now, and only blobs granted so */
+        rf_blob_server_grant(c->blobs, f->sha, f->user_id);
     Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
     env.body_case = REELFARM__ENVELOPE__BODY_FETCH_REPLY;
     env.fetch_reply = &fr;
@@ -2439,6 +2519,7 @@ static void s_on_fetch(rf_coordinator_t *c, const rf_zparts_t *req, const Reelfa
     memcpy(f->peer, req->data[0], req->size[0]);
     f->peer_len = req->size[0];
     snprintf(f->job_id, sizeof(f->job_id), "%s", job->row.id);
+    snprintf(f->user_id, sizeof(f->user_id), "%s", req->user_id ? req->user_id : "");
     f->c = c;
     f->req.data = f;
     int rc = uv_queue_work(&c->loop, &f->req, s_fetch_run, s_fetch_done);
@@ -2448,20 +2529,88 @@ static void s_on_fetch(rf_coordinator_t *c, const rf_zparts_t *req, const Reelfa
     }
 }
 
+/* Roles on the client socket (docs/SECURITY.md): an admin key (or anyone, without keys) may do
+ * everything; a client key submits, and reads and controls the jobs it submitted - another's job
+ * is answered as if it did not exist. Returns false after replying. */
+static bool s_client_allowed(rf_coordinator_t *c, const rf_zparts_t *msg, const Reelfarm__Envelope *env,
+                             rf_role_t role, const char *who)
+{
+    if (role == RF_ROLE_OPEN || role == RF_ROLE_ADMIN)
+        return true;
+    char m[300];
+    if (role != RF_ROLE_CLIENT) {
+        snprintf(m, sizeof(m), "a %s key may not use the client socket", rf_zsec_role_name(role));
+        goto refuse;
+    }
+    const char *job_id = NULL;
+    switch (env->body_case) {
+    case REELFARM__ENVELOPE__BODY_SUBMIT:
+    case REELFARM__ENVELOPE__BODY_JOB_LIST:
+        return true;
+    case REELFARM__ENVELOPE__BODY_JOB_QUERY: job_id = env->job_query->job_id; break;
+    case REELFARM__ENVELOPE__BODY_JOB_ACTION: job_id = env->job_action->job_id; break;
+    case REELFARM__ENVELOPE__BODY_EVENT_QUERY: job_id = env->event_query->job_id; break;
+    case REELFARM__ENVELOPE__BODY_FETCH_OUTPUT: job_id = env->fetch_output->job_id; break;
+    default:
+        snprintf(m, sizeof(m), "'%s' needs an admin key (this is client key '%s')",
+                 rf_msg_body_name(env), who);
+        goto refuse;
+    }
+    c_job_t *job = job_id ? s_job_find(c, job_id) : NULL;
+    if (!job || !strcmp(job->row.owner, msg->user_id))
+        return true; /* unknown jobs get the handler's own "no job" reply */
+    snprintf(m, sizeof(m), "no job '%.64s' among the jobs of client key '%s'", job_id, who);
+    s_bad(c, RF_GUARD_CLIENTS, RF_BAD_REFUSED);
+    RF_WARN(COMP, "client key '%s' asked for job %s of %s: refused", who, job->row.id, job->row.owner);
+    s_reply_error(c, msg, RF_ENOENT, m);
+    return false;
+refuse:
+    s_bad(c, RF_GUARD_CLIENTS, RF_BAD_REFUSED);
+    RF_WARN(COMP, "refused a '%s' request from %s key '%s'", rf_msg_body_name(env),
+            rf_zsec_role_name(role), who);
+    s_reply_error(c, msg, RF_EPERM, m);
+    return false;
+}
+
+/* A monitor event: a connection to the worker (arg: monitors[0]) or client socket whose ZMTP
+ * handshake failed. Each event is [6-byte id and value, address]. */
+static void s_on_monitor(rf_zsock_t *s, const rf_zparts_t *msg, void *arg)
+{
+    rf_coordinator_t *c = arg;
+    rf_guard_socket_t which = s == c->monitors[0] ? RF_GUARD_WORKERS : RF_GUARD_CLIENTS;
+    if (msg->count >= 1 && msg->size[0] >= 6) {
+        c->bad.bad[which][RF_BAD_HANDSHAKE]++;
+        RF_DEBUG(COMP, "a connection to the %s socket failed its handshake (%.*s)",
+                 which == RF_GUARD_WORKERS ? "worker" : "client",
+                 msg->count > 1 ? (int)msg->size[1] : 0, msg->count > 1 ? (const char *)msg->data[1] : "");
+    }
+}
+
 static void s_on_client_msg(rf_zsock_t *s, const rf_zparts_t *msg, void *arg)
 {
     rf_coordinator_t *c = arg;
-    rf_msg_t *m = s_unpack(msg, "client");
+    rf_msg_t *m = s_unpack(c, msg, RF_GUARD_CLIENTS);
     if (!m) {
-        c->obs.rejected++;
-        if (msg->count == 2)
+        char why[200];
+        if (msg->count == 2 && (int64_t)msg->size[1] > c->max_frame) {
+            snprintf(why, sizeof(why), "request of %zu bytes over limits.message_bytes (%" PRId64 ")",
+                     msg->size[1], c->max_frame);
+            s_reply_error(c, msg, RF_ETOOBIG, why);
+        } else if (msg->count == 2) {
             s_reply_error(c, msg, RF_EPROTO, "malformed request");
+        }
         return;
     }
     const Reelfarm__Envelope *env = rf_msg_env(m);
+    char who[RF_ZSEC_NAME_MAX + 1];
+    rf_role_t role = rf_zsec_role(msg->user_id, who, sizeof(who));
+    if (!s_client_allowed(c, msg, env, role, who)) {
+        rf_msg_destroy(&m);
+        return;
+    }
     switch (env->body_case) {
     case REELFARM__ENVELOPE__BODY_SUBMIT:
-        s_on_submit(c, msg, env->submit);
+        s_on_submit(c, msg, env->submit, msg->user_id ? msg->user_id : "");
         break;
     case REELFARM__ENVELOPE__BODY_JOB_QUERY:
         s_on_query(c, msg, env->job_query);
@@ -2470,7 +2619,7 @@ static void s_on_client_msg(rf_zsock_t *s, const rf_zparts_t *msg, void *arg)
         s_on_action(c, msg, env->job_action);
         break;
     case REELFARM__ENVELOPE__BODY_JOB_LIST:
-        s_on_list(c, msg);
+        s_on_list(c, msg, role == RF_ROLE_CLIENT ? msg->user_id : NULL);
         break;
     case REELFARM__ENVELOPE__BODY_WORKER_LIST:
         s_on_workers(c, msg);
@@ -2480,6 +2629,7 @@ static void s_on_client_msg(rf_zsock_t *s, const rf_zparts_t *msg, void *arg)
         break;
     case REELFARM__ENVELOPE__BODY_FETCH_OUTPUT: s_on_fetch(c, msg, env->fetch_output); break;
     default:
+        s_bad(c, RF_GUARD_CLIENTS, RF_BAD_UNEXPECTED);
         s_reply_error(c, msg, RF_EPROTO, "unexpected request");
         break;
     }
@@ -2580,19 +2730,25 @@ static void s_on_stop(uv_async_t *a)
     uv_close((uv_handle_t *)&c->stop_async, s_close_cb);
     uv_prepare_stop(&c->flush);
     uv_close((uv_handle_t *)&c->flush, s_close_cb);
+    rf_zsock_close(c->monitors[0]);
+    rf_zsock_close(c->monitors[1]);
+    c->monitors[0] = c->monitors[1] = NULL;
     rf_zsock_close(c->wsock);
     rf_zsock_close(c->csock);
     c->wsock = c->csock = NULL;
     /* In-flight work finishes on its thread and its result is discarded (s_work_done). */
 }
 
-static int s_bind(void *zctx, int type, const char *endpoint, char *bound, size_t bound_size,
-                  void **out, rf_err_t *err)
+/* A ROUTER at endpoint; CURVE server with ZAP domain `domain` when sec is on. libzmq drops (and
+ * disconnects) frames over twice limits.message_bytes; those between one and two times it reach
+ * s_unpack, which counts them as too_big, so an oversized message shows in the metrics. */
+static int s_bind(void *zctx, int type, const char *endpoint, const rf_zsec_t *sec, const char *domain,
+                  int64_t max_frame, char *bound, size_t bound_size, void **out, rf_err_t *err)
 {
     void *sock = zmq_socket(zctx, type);
     if (!sock)
         return rf_err_set(err, RF_EIO, "cannot create socket: %s", zmq_strerror(errno));
-    if (rf_zsock_setup(sock, type, type == ZMQ_ROUTER ? RF_CONTROL_MAX_FRAME : RF_CONTROL_MAX_FRAME) ||
+    if (rf_zsock_setup(sock, type, (size_t)max_frame * 2) || rf_zsec_apply(sock, sec, domain) ||
         zmq_bind(sock, endpoint) != 0) {
         int e = errno;
         zmq_close(sock);
@@ -2940,6 +3096,16 @@ static void s_obs_publish(rf_coordinator_t *c)
                   c->obs.result_bytes);
     s_obs_counter(&m, "reelfarm_rejected_messages_total",
                   "Malformed or unexpected worker and client messages dropped.", c->obs.rejected);
+    {
+        unsigned long dropped[2] = {rf_zsock_dropped(c->wsock), rf_zsock_dropped(c->csock)};
+        rf_blob_server_stats_t bs;
+        rf_auth_stats_t as;
+        rf_blob_server_stats(c->blobs, &bs);
+        uint64_t hb[3];
+        rf_auth_stats(c->auth, &as);
+        rf_http_bad_requests(c->http, hb);
+        rf_guard_metrics(&m, &c->bad, dropped, &bs, hb, c->auth ? &as : NULL);
+    }
     rf_buf_printf(&m, "# HELP reelfarm_stitch_seconds Time spent stitching jobs' outputs.\n"
                       "# TYPE reelfarm_stitch_seconds summary\n"
                       "reelfarm_stitch_seconds_sum %.3f\nreelfarm_stitch_seconds_count %" PRIu64 "\n",
@@ -3066,7 +3232,22 @@ int rf_coordinator_new(const rf_coordinator_config_t *cfg, rf_coordinator_t **ou
     c->task_timeout_s = cfg->task_timeout_s;
     c->max_attempts = cfg->max_attempts;
     c->verify_sample = cfg->verify_sample;
+    c->max_frame = cfg->limits.message_bytes > 0 ? cfg->limits.message_bytes : RF_CONTROL_MAX_FRAME;
+    c->max_spec = cfg->limits.spec_bytes > 0 ? cfg->limits.spec_bytes : RF_SPEC_MAX_BYTES;
+    c->max_chunks = cfg->limits.chunks_per_job > 0 ? cfg->limits.chunks_per_job : 10000;
+    c->max_client_jobs = cfg->limits.jobs_per_client > 0 ? cfg->limits.jobs_per_client : 100;
     c->lock_fd = -1;
+    rf_zsec_t sec = {0};
+    if (cfg->nmedia_roots) {
+        c->media_roots = calloc(cfg->nmedia_roots, sizeof(*c->media_roots));
+        for (size_t i = 0; c->media_roots && i < cfg->nmedia_roots; i++)
+            if ((c->media_roots[c->nmedia_roots] = strdup(cfg->media_roots[i])) != NULL)
+                c->nmedia_roots++;
+        if (!c->media_roots || c->nmedia_roots != cfg->nmedia_roots) {
+            rc = rf_err_set(err, RF_ENOMEM, "out of memory");
+            goto fail;
+        }
+    }
     c->next_lease = (uint64_t)rf_wall_ms() << 12; /* unique across restarts */
     snprintf(c->state_dir, sizeof(c->state_dir), "%s", cfg->state_dir);
     if (cfg->shared_blobs && *cfg->shared_blobs)
@@ -3123,19 +3304,49 @@ int rf_coordinator_new(const rf_coordinator_config_t *cfg, rf_coordinator_t **ou
         rc = rf_err_set(err, RF_EIO, "cannot create a ZeroMQ context");
         goto fail_loop;
     }
-    rc = s_bind(c->zctx, ZMQ_ROUTER, cfg->listen_workers, c->endpoints[RF_EP_WORKERS],
-                sizeof(c->endpoints[0]), &wz, err);
+    /* Security first (DESIGN §9): with a key, the ZAP handler is bound before any CURVE socket
+     * (a CURVE server with no handler would admit every key); without, only loopback. */
+    if (cfg->security_key && *cfg->security_key) {
+        if (!cfg->authorized_keys || !*cfg->authorized_keys) {
+            rc = rf_err_set(err, RF_ECONFIG,
+                            "security.key is set but security.authorized_keys is not: without an "
+                            "allow-list every key would be let in");
+            goto fail_sockets;
+        }
+        rc = rf_zsec_server_load(&sec, cfg->security_key, err);
+        if (!rc)
+            rc = rf_auth_new(c->zctx, cfg->authorized_keys, &c->auth, err);
+    }
     if (!rc)
-        rc = s_bind(c->zctx, ZMQ_ROUTER, cfg->listen_clients, c->endpoints[RF_EP_CLIENTS],
-                    sizeof(c->endpoints[0]), &cz, err);
+        rc = rf_guard_listen_policy(cfg, sec.on, err);
+    if (!rc)
+        rc = s_bind(c->zctx, ZMQ_ROUTER, cfg->listen_workers, &sec, "workers", c->max_frame,
+                    c->endpoints[RF_EP_WORKERS], sizeof(c->endpoints[0]), &wz, err);
+    if (!rc)
+        rc = s_bind(c->zctx, ZMQ_ROUTER, cfg->listen_clients, &sec, "clients", c->max_frame,
+                    c->endpoints[RF_EP_CLIENTS], sizeof(c->endpoints[0]), &cz, err);
     if (!rc) {
         s_sweep_blobs(c);
-        rc = rf_blob_server_new(c->zctx, cfg->listen_blobs, c->blob_dir, &c->blobs, err);
+        rf_blob_server_opts_t bo = {.sec = &sec,
+                                    .max_blob = (uint64_t)cfg->limits.blob_bytes,
+                                    .max_uploads = (int)cfg->limits.blob_uploads};
+        rc = rf_blob_server_new_opts(c->zctx, cfg->listen_blobs, c->blob_dir, &bo, &c->blobs, err);
     }
+    rf_zsec_clear(&sec); /* libzmq keeps its own copy of the secret per socket */
     if (rc)
         goto fail_sockets;
     snprintf(c->endpoints[RF_EP_BLOBS], sizeof(c->endpoints[0]), "%s",
              rf_blob_server_endpoint(c->blobs));
+    /* Monitors first: they watch the ROUTERs, which the bridges own from the next lines on. */
+    void *sockets[2] = {wz, cz};
+    for (int i = 0; i < 2; i++) {
+        void *pair = rf_zsec_monitor_failures(c->zctx, sockets[i]);
+        if (pair && !(c->monitors[i] = rf_zsock_new(&c->loop, pair, s_on_monitor, c)))
+            zmq_close(pair);
+        if (!c->monitors[i])
+            RF_WARN(COMP, "cannot watch handshakes on %s: failed ones go uncounted",
+                    c->endpoints[i]);
+    }
     c->wsock = rf_zsock_new(&c->loop, wz, s_on_worker_msg, c);
     if (!c->wsock) {
         rc = rf_err_set(err, RF_EIO, "cannot watch the worker socket");
@@ -3180,6 +3391,8 @@ int rf_coordinator_new(const rf_coordinator_config_t *cfg, rf_coordinator_t **ou
     return 0;
 
 fail_sockets:
+    rf_zsock_close(c->monitors[0]);
+    rf_zsock_close(c->monitors[1]);
     if (wz)
         zmq_close(wz);
     if (cz)
@@ -3192,15 +3405,20 @@ fail_sockets:
         uv_close((uv_handle_t *)&c->obs_timer, NULL);
     rf_http_server_destroy(&c->http);
     uv_run(&c->loop, UV_RUN_DEFAULT);
+    rf_auth_destroy(&c->auth);
     zmq_ctx_term(c->zctx);
 fail_loop:
     uv_loop_close(&c->loop);
 fail:
     rf_prov_signer_destroy(&c->signer);
+    rf_zsec_clear(&sec);
     rf_store_close(&c->store);
     rf_audit_close(&c->audit);
     if (c->lock_fd >= 0)
         close(c->lock_fd);
+    for (size_t i = 0; i < c->nmedia_roots; i++)
+        free(c->media_roots[i]);
+    free(c->media_roots);
     free(c);
     return rc;
 }
@@ -3226,6 +3444,11 @@ void rf_coordinator_stop(rf_coordinator_t *c)
     uv_async_send(&c->stop_async);
 }
 
+void rf_coordinator_reload_keys(rf_coordinator_t *c)
+{
+    rf_auth_reload(c->auth);
+}
+
 void rf_coordinator_destroy(rf_coordinator_t **cp)
 {
     if (!cp || !*cp)
@@ -3238,7 +3461,11 @@ void rf_coordinator_destroy(rf_coordinator_t **cp)
     rf_blob_server_destroy(&c->blobs);
     rf_http_server_destroy(&c->http);
     uv_loop_close(&c->loop);
+    rf_auth_destroy(&c->auth); /* its REP is in the context: closed before the context ends */
     zmq_ctx_term(c->zctx);
+    for (size_t i = 0; i < c->nmedia_roots; i++)
+        free(c->media_roots[i]);
+    free(c->media_roots);
     while (c->jobs) {
         c_job_t *j = c->jobs;
         c->jobs = j->next;

@@ -40,6 +40,10 @@ int rf_coordinator_run(rf_coordinator_t *c);
 /* Asks the loop to stop; safe from any thread and from signal handlers' loops. */
 void rf_coordinator_stop(rf_coordinator_t *c);
 
+/* Reads the CURVE allow-list folder again (security.authorized_keys; auth.h). No-op without keys.
+ * Async-signal-safe (SIGHUP). */
+void rf_coordinator_reload_keys(rf_coordinator_t *c);
+
 void rf_coordinator_destroy(rf_coordinator_t **c);
 
 /* For the scheduler benchmark (bench/): adds a running job of nchunks chunks of frames_per_chunk

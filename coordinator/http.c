@@ -474,6 +474,7 @@ struct rf_http_server {
     rf_http_snapshot_t *snap; /* latest published, NULL before the first */
     bool unready;
     atomic_uint_fast64_t last_read_ms; /* see rf_http_last_read_ms */
+    atomic_uint_fast64_t bad[3];       /* see rf_http_bad_requests */
     s_conn_t *conns;                   /* HTTP thread only */
     int nconns;
     int thumb_jobs;                          /* on the thread pool */
@@ -565,6 +566,12 @@ void rf_http_set_unready(rf_http_server_t *s)
     pthread_mutex_lock(&s->lock);
     s->unready = true;
     pthread_mutex_unlock(&s->lock);
+}
+
+void rf_http_bad_requests(const rf_http_server_t *s, uint64_t out[3])
+{
+    for (int i = 0; i < 3; i++)
+        out[i] = s ? atomic_load(&((rf_http_server_t *)s)->bad[i]) : 0;
 }
 
 uint64_t rf_http_last_read_ms(const rf_http_server_t *s)
@@ -695,6 +702,13 @@ static void s_respond(s_conn_t *c, int status, const char *type, const char *ext
 {
     s_write_t *w = calloc(1, sizeof(*w));
     char head[1024];
+    /* Requests refused for their form, for the metrics (rf_http_bad_requests). */
+    int bad = status == 400 || status == 405 || status == 505   ? 0
+              : status == 413 || status == 414 || status == 431 ? 1
+              : status == 401                                   ? 2
+                                                                : -1;
+    if (bad >= 0)
+        atomic_fetch_add(&c->srv->bad[bad], 1);
     if (!close_after && !c->keep_alive)
         close_after = true;
     int n = snprintf(head, sizeof(head),

@@ -184,6 +184,10 @@ void rf_http_publish(rf_http_server_t *s, rf_http_snapshot_t **snap);
  * publishes less often while no dashboard is open. Any thread. */
 uint64_t rf_http_last_read_ms(const rf_http_server_t *s);
 
+/* Requests answered with an error for their form since start: out[0] malformed (400, 405, 505),
+ * out[1] too big (413, 414, 431), out[2] refused (401, no or a wrong token). Any thread. */
+void rf_http_bad_requests(const rf_http_server_t *s, uint64_t out[3]);
+
 /* /readyz answers 503 from now on (the coordinator is stopping). Any thread. */
 void rf_http_set_unready(rf_http_server_t *s);
 

@@ -2,10 +2,12 @@
  *
  *   reelfarm-coordinator --state DIR [--config FILE] [--listen-workers EP] [--listen-clients EP]
  *                        [--listen-blobs EP] [--listen-http HOST:PORT] [--log-level LEVEL]
+ *                        [--key FILE --authorized-keys DIR] [--insecure]
  *
  * Flags override the config file, which overrides the defaults (loopback ports 7600-7602, HTTP
  * on 127.0.0.1:7603; `--listen-http ""` turns HTTP off).
- * SIGINT/SIGTERM stop it cleanly; kill -9 loses nothing durable (DESIGN §7).
+ * SIGINT/SIGTERM stop it cleanly; kill -9 loses nothing durable (DESIGN §7). SIGHUP reads the CURVE
+ * allow-list folder again (docs/SECURITY.md).
  */
 #include <getopt.h>
 #include <signal.h>
@@ -28,12 +30,20 @@ static void s_on_signal(int sig)
         rf_coordinator_stop(s_coordinator); /* uv_async_send is async-signal-safe */
 }
 
+static void s_on_hup(int sig)
+{
+    (void)sig;
+    if (s_coordinator)
+        rf_coordinator_reload_keys(s_coordinator); /* an atomic store */
+}
+
 static void s_usage(FILE *f)
 {
     fprintf(f, "usage: reelfarm-coordinator --state DIR [--config FILE] [--listen-workers EP]\n"
                "                            [--listen-clients EP] [--listen-blobs EP]\n"
                "                            [--listen-http HOST:PORT] [--log-level LEVEL]\n"
-               "                            [--verify full|sample] [--shared-blobs DIR]\n");
+               "                            [--verify full|sample] [--shared-blobs DIR]\n"
+               "                            [--key FILE --authorized-keys DIR] [--insecure]\n");
 }
 
 int main(int argc, char **argv)
@@ -48,11 +58,15 @@ int main(int argc, char **argv)
         {"log-level", required_argument, NULL, 'v'},
         {"verify", required_argument, NULL, 'V'},
         {"shared-blobs", required_argument, NULL, 'S'},
+        {"key", required_argument, NULL, 'k'},
+        {"authorized-keys", required_argument, NULL, 'a'},
+        {"insecure", no_argument, NULL, 'i'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *state = NULL, *config = NULL, *lw = NULL, *lc = NULL, *lb = NULL, *level = NULL;
-    const char *verify = NULL, *lh = NULL, *shared = NULL;
+    const char *verify = NULL, *lh = NULL, *shared = NULL, *key = NULL, *authorized = NULL;
+    int insecure = 0;
     int opt;
     while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (opt) {
@@ -73,6 +87,9 @@ int main(int argc, char **argv)
             }
             verify = optarg;
             break;
+        case 'k': key = optarg; break;
+        case 'a': authorized = optarg; break;
+        case 'i': insecure = 1; break;
         case 'h': s_usage(stdout); return 0;
         default: s_usage(stderr); return 2;
         }
@@ -94,12 +111,16 @@ int main(int argc, char **argv)
         (lb && rf_config_set_string(&cfg->listen_blobs, lb)) ||
         (lh && rf_config_set_string(&cfg->http_listen, lh)) ||
         (shared && rf_config_set_string(&cfg->shared_blobs, shared)) ||
-        (level && rf_config_set_string(&cfg->log_level, level))) {
+        (level && rf_config_set_string(&cfg->log_level, level)) ||
+        (key && rf_config_set_string(&cfg->security_key, key)) ||
+        (authorized && rf_config_set_string(&cfg->authorized_keys, authorized))) {
         fprintf(stderr, "reelfarm-coordinator: out of memory\n");
         return 1;
     }
     if (verify)
         cfg->verify_sample = !strcmp(verify, "sample");
+    if (insecure)
+        cfg->insecure = true;
     if (!cfg->state_dir || !*cfg->state_dir) {
         fprintf(stderr, "reelfarm-coordinator: no state folder: pass --state DIR or set state_dir in "
                         "the config\n");
@@ -128,9 +149,12 @@ int main(int argc, char **argv)
     sa.sa_handler = s_on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sa.sa_handler = s_on_hup;
+    sigaction(SIGHUP, &sa, NULL);
     rf_coordinator_run(s_coordinator);
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
+    signal(SIGHUP, SIG_IGN);
     rf_coordinator_destroy(&s_coordinator);
     return 0;
 }

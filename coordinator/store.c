@@ -64,6 +64,9 @@ static const char *const s_migrations[] = {
     "ALTER TABLE chunks ADD COLUMN seam_head TEXT NOT NULL DEFAULT '';"
     "ALTER TABLE chunks ADD COLUMN seam_tail TEXT NOT NULL DEFAULT '';"
     "ALTER TABLE chunks ADD COLUMN color_ref TEXT NOT NULL DEFAULT '';",
+    /* 5: who submitted a job ("client:NAME" from its CURVE key, "" without keys), so a client key
+     * sees and controls only its own jobs (docs/SECURITY.md). */
+    "ALTER TABLE jobs ADD COLUMN owner TEXT NOT NULL DEFAULT '';",
 };
 
 static int s_fail(rf_store_t *s, rf_err_t *err, const char *what)
@@ -283,9 +286,9 @@ int rf_store_job_insert(rf_store_t *s, const rf_store_job_t *j, rf_err_t *err)
     int64_t now = rf_wall_ms();
     return s_run(s, err, "inserting job",
                  "INSERT INTO jobs(id, name, spec_yaml, spec_source, base_dir, state, priority,"
-                 " created_ms, updated_ms, output, message) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                 "ttttttiiitt", j->id, j->name, j->spec_yaml, j->spec_source, j->base_dir, j->state,
-                 (int64_t)j->priority, now, now, j->output, j->message);
+                 " created_ms, updated_ms, output, message, owner) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                 "ttttttiiittt", j->id, j->name, j->spec_yaml, j->spec_source, j->base_dir, j->state,
+                 (int64_t)j->priority, now, now, j->output, j->message, j->owner);
 }
 
 int rf_store_job_set_state(rf_store_t *s, const char *job_id, const char *state, const char *message,
@@ -528,7 +531,7 @@ char *rf_store_attempt_reasons(rf_store_t *s, const char *job_id, uint32_t idx)
 }
 
 static const char *s_job_cols = "id, name, spec_yaml, spec_source, base_dir, state, priority, created_ms,"
-                                " frames_total, output, message, paused";
+                                " frames_total, output, message, paused, owner";
 
 static void s_job_row(sqlite3_stmt *st, rf_store_job_t *j)
 {
@@ -544,6 +547,7 @@ static void s_job_row(sqlite3_stmt *st, rf_store_job_t *j)
     j->output = s_col_dup(st, 9);
     j->message = s_col_dup(st, 10);
     j->paused = sqlite3_column_int(st, 11) != 0;
+    s_col_copy(st, 12, j->owner, sizeof(j->owner));
 }
 
 static int s_jobs_query(rf_store_t *s, const char *where, const char *arg, rf_store_job_t **jobs,

@@ -17,7 +17,7 @@
 
 #include "error.h"
 
-#define RF_STORE_SCHEMA_VERSION 4
+#define RF_STORE_SCHEMA_VERSION 5
 
 typedef struct rf_store rf_store_t;
 
@@ -35,6 +35,7 @@ typedef struct rf_store_job {
     char *output;
     char *message;
     bool paused;              /* no new chunks start while set */
+    char owner[96];           /* "client:NAME" / "admin:NAME" of the submitting key; "" without keys */
 } rf_store_job_t;
 
 /* A lossless side part of a chunk's result (seam overlap frames), blob "" when none. */

@@ -36,6 +36,7 @@ static void s_usage(FILE *f)
                "                       [--slots N] [--name NAME] [--cache DIR] [--config FILE]\n"
                "                       [--log-level debug|info|warn|error] [--pass-dir DIR]...\n"
                "                       [--shared-blobs DIR]\n"
+               "                       [--key NAME.key --coordinator-key coordinator.pub]\n"
                "                       [--test-fault bad-checksum|wrong-count|hang|slow:MS[@N]]"
                " (tests only)\n");
 }
@@ -53,11 +54,14 @@ int main(int argc, char **argv)
         {"test-fault", required_argument, NULL, 't'},
         {"pass-dir", required_argument, NULL, 'p'},
         {"shared-blobs", required_argument, NULL, 'S'},
+        {"key", required_argument, NULL, 'K'},
+        {"coordinator-key", required_argument, NULL, 'C'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *coord = NULL, *blobs = NULL, *name = NULL, *cache = NULL, *config = NULL;
     const char *level = NULL, *fault = getenv("REELFARM_TEST_FAULT"), *shared = NULL;
+    const char *key = NULL, *coord_key = NULL;
     const char *pass_dirs[16];
     size_t npass_dirs = 0;
     long slots = -1;
@@ -70,6 +74,8 @@ int main(int argc, char **argv)
         case 'n': name = optarg; break;
         case 'd': cache = optarg; break;
         case 'f': config = optarg; break;
+        case 'K': key = optarg; break;
+        case 'C': coord_key = optarg; break;
         case 'v': level = optarg; break;
         case 't': fault = optarg; break;
         case 'S': shared = optarg; break;
@@ -121,10 +127,18 @@ int main(int argc, char **argv)
     if ((name && rf_config_set_string(&cfg->name, name)) ||
         (cache && rf_config_set_string(&cfg->cache_dir, cache)) ||
         (level && rf_config_set_string(&cfg->log_level, level)) ||
-        (shared && rf_config_set_string(&cfg->shared_blobs, shared)))
+        (shared && rf_config_set_string(&cfg->shared_blobs, shared)) ||
+        (key && rf_config_set_string(&cfg->security_key, key)) ||
+        (coord_key && rf_config_set_string(&cfg->coordinator_key, coord_key)))
         return 1;
     if (slots > 0)
         cfg->slots = (int)slots;
+    if (!cfg->security_key != !cfg->coordinator_key) {
+        fprintf(stderr, "reelfarm-worker: CURVE needs both the worker's key (--key NAME.key) and the "
+                        "coordinator's public key (--coordinator-key coordinator.pub)\n");
+        rf_worker_config_destroy(&cfg);
+        return 2;
+    }
     for (size_t i = 0; i < npass_dirs; i++) {
         if (rf_worker_config_add_pass_dir(cfg, pass_dirs[i]) != 0) {
             fprintf(stderr, "reelfarm-worker: --pass-dir '%s': at most 16 pass folders in all\n",

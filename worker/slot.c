@@ -359,7 +359,7 @@ static int s_input(const rf_assignment_t *a, const rf_slot_env_t *env, const cha
     snprintf(partial_dir, sizeof(partial_dir), "%s/partial", env->cache_dir);
     snprintf(staged, sizeof(staged), "%s/%s", partial_dir, a->input_blob);
     rf_err_t err = {0};
-    rf_blob_xfer_t xfer = {0};
+    rf_blob_xfer_t xfer = {.sec = env->sec};
     int rc = s_mkdirs(partial_dir);
     s_sweep_partials(partial_dir);
     if (!rc)
@@ -385,7 +385,7 @@ static int s_input(const rf_assignment_t *a, const rf_slot_env_t *env, const cha
  * there is one, else (or when that fails) uploaded over the blob socket. */
 static int s_put(const rf_assignment_t *a, const rf_slot_env_t *env, const char *path,
                  const atomic_int *cancel, char sha[RF_SHA256_HEX_LEN + 1], uint64_t *size,
-                 rf_err_t *err)
+                 rf_blob_xfer_t *xfer, rf_err_t *err)
 {
     if (env->shared_blobs) {
         rf_err_t serr = {0};
@@ -396,7 +396,7 @@ static int s_put(const rf_assignment_t *a, const rf_slot_env_t *env, const char 
                    "over the blob socket", a->chunk, a->job_id, path, serr.msg);
     }
     return rf_blob_upload(env->zctx, env->blob_endpoint, path, sha, size, RF_TRANSFER_TIMEOUT_MS,
-                          cancel, NULL, err);
+                          cancel, xfer, err);
 }
 
 static const char *s_opt(const char *s)
@@ -1204,7 +1204,8 @@ int rf_slot_render(const rf_assignment_t *a, const rf_slot_env_t *env, const ato
                    a->chunk, a->job_id);
         res->digest[0] ^= 0x01;
     }
-    rc = s_put(a, env, out_path, cancel, res->result_blob, &res->result_size, &err);
+    rf_blob_xfer_t up = {.sec = env->sec};
+    rc = s_put(a, env, out_path, cancel, res->result_blob, &res->result_size, &up, &err);
     if (rc) {
         rc = s_fail(res, rc, "transfer", true, "uploading the result: %s", err.msg);
         goto out;
@@ -1222,7 +1223,8 @@ int rf_slot_render(const rf_assignment_t *a, const rf_slot_env_t *env, const ato
             rc = s_fail(res, rc, "encode", true, "checking the seam %s part: %s", which, err.msg);
             goto out;
         }
-        rc = s_put(a, env, p->side_path[s], cancel, res->seam[s].blob, &res->seam[s].size, &err);
+        rc = s_put(a, env, p->side_path[s], cancel, res->seam[s].blob, &res->seam[s].size, &up,
+                   &err);
         if (rc) {
             rc = s_fail(res, rc, "transfer", true, "uploading the seam %s part: %s", which, err.msg);
             goto out;

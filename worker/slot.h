@@ -31,6 +31,7 @@
 #include "error.h"
 #include "hash.h"
 #include "reelfarm.pb-c.h"
+#include "zsec.h"
 
 /* Queue sizes. A frame queue holds frames in the source's format (a 1080p yuv420p frame is 3 MiB,
  * so 8 + 8 frames are ~48 MiB per slot); enough to ride out per-frame jitter between stages, not
@@ -108,6 +109,7 @@ typedef struct rf_slot_env {
     const char *shared_blobs;  /* the coordinator's blob store, mounted here (its store id matched
                                   Welcome's): inputs are read from it and results committed into
                                   it, not moved over the blob socket; NULL = socket only */
+    const rf_zsec_t *sec;      /* CURVE keys for the blob socket; NULL = plaintext */
 } rf_slot_env_t;
 
 typedef struct rf_slot_result {

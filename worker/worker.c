@@ -67,6 +67,7 @@ struct rf_worker {
     uint32_t nslots;
     w_slot_t slots[RF_WORKER_MAX_SLOTS];
     rf_slot_env_t env;
+    rf_zsec_t sec;               /* CURVE client keys (security.key); off = plaintext */
     rf_slot_fault_t fault;       /* test fault asked for (--test-fault); kind NONE = behave */
     uint32_t fault_chunks;       /* chunks the test fault was applied to so far (loop thread) */
     /* session */
@@ -304,7 +305,7 @@ static int s_connect(rf_worker_t *w)
         return RF_EIO;
     char rid[128];
     int n = snprintf(rid, sizeof(rid), "%s/%s", w->name, w->instance);
-    if (rf_zsock_setup(z, ZMQ_DEALER, RF_CONTROL_MAX_FRAME) ||
+    if (rf_zsock_setup(z, ZMQ_DEALER, RF_CONTROL_MAX_FRAME) || rf_zsec_apply(z, &w->sec, NULL) ||
         zmq_setsockopt(z, ZMQ_ROUTING_ID, rid, (size_t)n) != 0 || zmq_connect(z, w->endpoint) != 0) {
         RF_ERROR(COMP, "cannot connect to '%s': %s", w->endpoint, zmq_strerror(errno));
         zmq_close(z);
@@ -675,7 +676,18 @@ int rf_worker_new(const rf_worker_config_t *cfg, rf_worker_t **out, rf_err_t *er
     w->liveness = 5;
     w->env.blob_endpoint = w->blob_endpoint;
     w->env.cache_dir = w->cache_dir;
+    if (cfg->security_key && *cfg->security_key) {
+        int rc = rf_zsec_client_load(&w->sec, cfg->security_key,
+                                     cfg->coordinator_key ? cfg->coordinator_key : "", err);
+        if (rc) {
+            free(w);
+            return rc;
+        }
+        w->env.sec = &w->sec;
+        RF_INFO(COMP, "CURVE: public key %s, coordinator %s", w->sec.public_key, w->sec.server_key);
+    }
     if (uv_loop_init(&w->loop) != 0) {
+        rf_zsec_clear(&w->sec);
         free(w);
         return rf_err_set(err, RF_EIO, "cannot create the event loop");
     }
@@ -762,6 +774,7 @@ void rf_worker_destroy(rf_worker_t **wp)
     uv_run(&w->loop, UV_RUN_DEFAULT);
     uv_loop_close(&w->loop);
     zmq_ctx_term(w->zctx);
+    rf_zsec_clear(&w->sec);
     for (size_t i = 0; i < w->nencoders; i++)
         free(w->encoders[i]);
     for (size_t i = 0; i < w->npasses; i++)

@@ -46,7 +46,7 @@ static const s_case_t s_errors[] = {
     {"coord unknown key", S_COORD, "version: 1\nlistn: {}\n", RF_ECONFIG,
      ":2: key 'listn': unknown key (expected one of: version, state_dir, listen, heartbeat_ms, "
      "liveness, task_timeout_s, max_attempts, media_roots, log_level, verify, http, shared_blobs, "
-     "signing)"},
+     "signing, security, limits)"},
     {"coord signing key alone", S_COORD, "version: 1\nsigning: {key: /k.pem}\n", RF_ECONFIG,
      ":2: key 'signing': 'key' and 'cert' go together: give both, or neither to let the "
      "coordinator make a farm CA in signing.dir"},
@@ -54,11 +54,28 @@ static const s_case_t s_errors[] = {
      ":2: key 'signing.keys': unknown key (expected one of: key, cert, chain, dir)"},
     {"worker unknown key", S_WORKER, "version: 1\nslot: 2\n", RF_ECONFIG,
      ":2: key 'slot': unknown key (expected one of: version, coordinator, blobs, name, slots, "
-     "cache_dir, drain_grace_s, log_level, pass_dirs, shared_blobs)"},
+     "cache_dir, drain_grace_s, log_level, pass_dirs, shared_blobs, security)"},
     {"worker shared blobs mapping", S_WORKER, "version: 1\nshared_blobs: {a: 1}\n", RF_ECONFIG,
      ":2: key 'shared_blobs': expected a string, got a mapping"},
     {"coord shared blobs list", S_COORD, "version: 1\nshared_blobs: [a]\n", RF_ECONFIG,
      ":2: key 'shared_blobs': expected a string, got a sequence"},
+    {"coord security unknown key", S_COORD, "version: 1\nsecurity: {keys: a}\n", RF_ECONFIG,
+     ":2: key 'security.keys': unknown key (expected one of: key, authorized_keys, insecure)"},
+    {"coord security insecure word", S_COORD, "version: 1\nsecurity: {insecure: maybe}\n", RF_ECONFIG,
+     ":2: key 'security.insecure': expected true or false, got 'maybe'"},
+    {"coord limits unknown key", S_COORD, "version: 1\nlimits: {chunks: 5}\n", RF_ECONFIG,
+     ":2: key 'limits.chunks': unknown key (expected one of: message_bytes, spec_bytes, "
+     "chunks_per_job, jobs_per_client, blob_bytes, blob_uploads)"},
+    {"coord limits chunks 0", S_COORD, "version: 1\nlimits:\n  chunks_per_job: 0\n", RF_ECONFIG,
+     ":3: key 'limits.chunks_per_job': expected an integer in 1..1000000, got '0'"},
+    {"coord limits message tiny", S_COORD, "version: 1\nlimits: {message_bytes: 100}\n", RF_ECONFIG,
+     ":2: key 'limits.message_bytes': expected an integer in 65536..67108864, got '100'"},
+    {"coord limits uploads 257", S_COORD, "version: 1\nlimits: {blob_uploads: 257}\n", RF_ECONFIG,
+     ":2: key 'limits.blob_uploads': expected an integer in 1..256, got '257'"},
+    {"coord limits spec over cap", S_COORD, "version: 1\nlimits: {spec_bytes: 2000000}\n", RF_ECONFIG,
+     ":2: key 'limits.spec_bytes': expected an integer in 1024..1048576, got '2000000'"},
+    {"worker security one key", S_WORKER, "version: 1\nsecurity: {key: w.key}\n", RF_ECONFIG,
+     ":2: key 'security': give both key and coordinator_key, or neither"},
     {"pass dirs not a list", S_WORKER, "version: 1\npass_dirs: /opt/passes\n", RF_ECONFIG,
      ":2: key 'pass_dirs': expected a sequence, got '/opt/passes'"},
     {"coord duplicate", S_COORD, "version: 1\nliveness: 3\nliveness: 4\n", RF_ECONFIG,
@@ -242,6 +259,15 @@ static void test_coordinator_defaults(void **state)
     assert_string_equal(cfg->http_listen, "127.0.0.1:7603");
     assert_null(cfg->http_token_file);
     assert_null(cfg->http_web_dir);
+    assert_null(cfg->security_key);
+    assert_null(cfg->authorized_keys);
+    assert_false(cfg->insecure);
+    assert_int_equal(cfg->limits.message_bytes, 1024 * 1024);
+    assert_int_equal(cfg->limits.spec_bytes, RF_SPEC_MAX_BYTES);
+    assert_int_equal(cfg->limits.chunks_per_job, 10000);
+    assert_int_equal(cfg->limits.jobs_per_client, 100);
+    assert_int_equal(cfg->limits.blob_bytes, 64LL << 30);
+    assert_int_equal(cfg->limits.blob_uploads, 256);
     rf_coordinator_config_destroy(&cfg);
     assert_null(cfg);
     rf_coordinator_config_destroy(&cfg);
@@ -261,7 +287,10 @@ static void test_coordinator_file(void **state)
                               "verify: sample\n"
                               "http: {listen: '0.0.0.0:8080', token_file: tok, web_dir: /srv/web}\n"
                               "shared_blobs: farm/blobs\n"
-                              "signing: {key: keys/s.key, cert: /etc/rf/s.pem, chain: c.pem}\n");
+                              "signing: {key: keys/s.key, cert: /etc/rf/s.pem, chain: c.pem}\n"
+                              "security: {key: k/coordinator.key, authorized_keys: /etc/allow, insecure: true}\n"
+                              "limits: {message_bytes: 65536, spec_bytes: 1024, chunks_per_job: 7,\n"
+                              "         jobs_per_client: 2, blob_bytes: 1000, blob_uploads: 3}\n");
     rf_coordinator_config_t *cfg = NULL;
     rf_err_t err = {0};
     char *real = realpath(s_tmp, NULL);
@@ -297,6 +326,16 @@ static void test_coordinator_file(void **state)
     snprintf(want, sizeof(want), "%s/c.pem", real);
     assert_string_equal(cfg->signing_chain, want);
     assert_null(cfg->signing_dir);
+    snprintf(want, sizeof(want), "%s/k/coordinator.key", real);
+    assert_string_equal(cfg->security_key, want);
+    assert_string_equal(cfg->authorized_keys, "/etc/allow");
+    assert_true(cfg->insecure);
+    assert_int_equal(cfg->limits.message_bytes, 65536);
+    assert_int_equal(cfg->limits.spec_bytes, 1024);
+    assert_int_equal(cfg->limits.chunks_per_job, 7);
+    assert_int_equal(cfg->limits.jobs_per_client, 2);
+    assert_int_equal(cfg->limits.blob_bytes, 1000);
+    assert_int_equal(cfg->limits.blob_uploads, 3);
     rf_coordinator_config_destroy(&cfg);
     free(real);
 }

@@ -179,6 +179,7 @@ static void test_migrates_version_1(void **state)
     rf_store_close(&s);
     t_exec(c->db, "ALTER TABLE chunks DROP COLUMN result_digest");
     t_exec(c->db, "ALTER TABLE jobs DROP COLUMN paused");
+    t_exec(c->db, "ALTER TABLE jobs DROP COLUMN owner");
     const char *v4[] = {"head_overlap", "tail_overlap", "tail_end_pts", "seam_head", "seam_tail",
                         "color_ref"};
     for (size_t i = 0; i < sizeof(v4) / sizeof(v4[0]); i++) {
@@ -196,6 +197,8 @@ static void test_migrates_version_1(void **state)
     assert_string_equal(v, "1");
     t_query(c->db, "SELECT count(*) FROM pragma_table_info('chunks') WHERE name = 'seam_tail'", v,
             sizeof(v));
+    assert_string_equal(v, "1");
+    t_query(c->db, "SELECT count(*) FROM pragma_table_info('jobs') WHERE name = 'owner'", v, sizeof(v));
     assert_string_equal(v, "1");
     rf_store_job_t *jobs = NULL;
     size_t n = 0;
