@@ -263,6 +263,21 @@ YAML
 
 # ---- the runs ---------------------------------------------------------------------------------
 
+# The figures so far (after every run, so a series cut short still has them): to FILE if given.
+STATS_NOW="$WORK/stats.txt"
+write_stats() { # [FILE]
+  local kinds_line="" k
+  for k in kill-worker kill-coordinator partition hang clock corrupt truncate; do
+    kinds_line+="$k=${INJECTED[$k]:-0} "
+  done
+  {
+    echo "runs=$T_RUNS failed_runs=$T_FAILED_RUNS jobs=$T_JOBS done=$T_DONE failed_with_reason=$T_JOB_FAILED frames_verified=$T_FRAMES restarts=$T_RESTARTS seconds=$((SECONDS - t_start)) seed=$SEED"
+    echo "injected: $kinds_line"
+    [ ${#FAILED_SEEDS[@]} = 0 ] || echo "failed run seeds: ${FAILED_SEEDS[*]}"
+  } > "$STATS_NOW"
+  [ -z "${1:-}" ] || cp "$STATS_NOW" "$1"
+}
+
 t_start=$SECONDS
 for r in $(seq 1 "$RUNS"); do
   if [ -n "$RUN_SEED" ]; then rs=$RUN_SEED; else rs=$(( (SEED * 7919 + r * 104729) % 2147483647 )); fi
@@ -279,16 +294,10 @@ for r in $(seq 1 "$RUNS"); do
   PIDS=()
   net_destroy
   [ -z "$RUN_ERR" ] && rm -rf "$FARM"
+  write_stats "$STATS"
 done
 
-kinds_line=""
-for k in kill-worker kill-coordinator partition hang clock corrupt truncate; do
-  kinds_line+="$k=${INJECTED[$k]:-0} "
-done
-summary="runs=$T_RUNS failed_runs=$T_FAILED_RUNS jobs=$T_JOBS done=$T_DONE failed_with_reason=$T_JOB_FAILED frames_verified=$T_FRAMES restarts=$T_RESTARTS seconds=$((SECONDS - t_start)) seed=$SEED"
-echo "faults: $summary"
-echo "faults: injected: $kinds_line"
-if [ -n "$STATS" ]; then
-  { echo "$summary"; echo "injected: $kinds_line"; [ ${#FAILED_SEEDS[@]} = 0 ] || echo "failed run seeds: ${FAILED_SEEDS[*]}"; } > "$STATS"
-fi
+write_stats "$STATS"
+echo "faults: $(head -1 "$STATS_NOW")"
+echo "faults: $(sed -n 2p "$STATS_NOW")"
 [ "$T_FAILED_RUNS" = 0 ] || { echo "faults: $T_FAILED_RUNS of $T_RUNS runs failed (seeds ${FAILED_SEEDS[*]})" >&2; RF_KEEP=1; exit 1; }
