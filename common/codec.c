@@ -8,6 +8,7 @@
 #include "codec.h"
 
 #include <stdalign.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -94,6 +95,43 @@ static void s_arena_release(s_arena_t *a)
     a->head = NULL;
 }
 
+/* True when msg, or any message inside it, holds an unknown field with field number 0.
+ * protobuf-c 1.4.1 refuses a tag whose first byte says field 0, but reads the number from every
+ * byte of the varint: a non-canonical tag (0x81 0x00) smuggles field 0, which protobuf forbids,
+ * into unknown_fields, and packing the message again gives a frame protobuf-c itself refuses.
+ * Found by tests/fuzz/fuzz_codec (regression: tests/fuzz/corpus/codec/regress-field-zero.bin). The
+ * schema is not recursive, so depth is bounded by it; the limit only guards a future change. */
+static bool s_has_field_zero(const ProtobufCMessage *msg, int depth)
+{
+    if (depth > 16)
+        return true;
+    for (unsigned i = 0; i < msg->n_unknown_fields; i++)
+        if (msg->unknown_fields[i].tag == 0)
+            return true;
+    const ProtobufCMessageDescriptor *d = msg->descriptor;
+    const char *base = (const char *)msg;
+    for (unsigned f = 0; f < d->n_fields; f++) {
+        const ProtobufCFieldDescriptor *fd = &d->fields[f];
+        if (fd->type != PROTOBUF_C_TYPE_MESSAGE)
+            continue;
+        if (fd->label == PROTOBUF_C_LABEL_REPEATED) {
+            size_t n = *(const size_t *)(const void *)(base + fd->quantifier_offset);
+            ProtobufCMessage *const *arr = *(ProtobufCMessage *const *const *)(const void *)(base + fd->offset);
+            for (size_t k = 0; k < n; k++)
+                if (arr[k] && s_has_field_zero(arr[k], depth + 1))
+                    return true;
+            continue;
+        }
+        if ((fd->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+            *(const uint32_t *)(const void *)(base + fd->quantifier_offset) != fd->id)
+            continue; /* another arm of the oneof is set: this pointer is not ours to read */
+        const ProtobufCMessage *sub = *(const ProtobufCMessage *const *)(const void *)(base + fd->offset);
+        if (sub && s_has_field_zero(sub, depth + 1))
+            return true;
+    }
+    return false;
+}
+
 int rf_msg_unpack(const void *data, size_t len, size_t max_frame, size_t budget, rf_msg_t **out)
 {
     int rc = 0;
@@ -121,7 +159,8 @@ int rf_msg_unpack(const void *data, size_t len, size_t max_frame, size_t budget,
         rc = m->arena.over_budget ? RF_ENOMEM : RF_EPROTO;
         goto cleanup;
     }
-    if (m->env->version != RF_PROTOCOL_VERSION || m->env->body_case == REELFARM__ENVELOPE__BODY__NOT_SET) {
+    if (m->env->version != RF_PROTOCOL_VERSION || m->env->body_case == REELFARM__ENVELOPE__BODY__NOT_SET ||
+        s_has_field_zero(&m->env->base, 0)) {
         rc = RF_EPROTO;
         goto cleanup;
     }

@@ -31,6 +31,7 @@
 #include "planner.h"
 #include "rftime.h"
 #include "signing.h"
+#include "space.h"
 #include "store.h"
 #include "zbridge.h"
 #include "zsec.h"
@@ -180,6 +181,7 @@ struct rf_coordinator {
     uint64_t seq;
     int pending_work;
     bool stopping;
+    bool restart;            /* stopped to reload state.db once space returned (rf_coordinator_run) */
     /* Observability (coordinator/http.h): counters bumped on the loop thread, read by
      * s_obs_publish, which hands the HTTP thread an immutable snapshot every RF_OBS_PUBLISH_MS. */
     rf_http_server_t *http;
@@ -235,6 +237,7 @@ typedef struct c_work {
 } c_work_t;
 
 static void s_dispatch(rf_coordinator_t *c);
+static void s_on_stop(uv_async_t *a);
 static void s_obs_publish(rf_coordinator_t *c);
 static bool s_failed_on(const c_chunk_t *ch, const char *worker);
 
@@ -1423,6 +1426,8 @@ static void s_dispatch_worker(rf_coordinator_t *c, c_worker_t *w)
  * independent of the number of workers. */
 static void s_dispatch(rf_coordinator_t *c)
 {
+    if (rf_store_broken(c->store))
+        return; /* nothing new is assigned while state changes cannot be recorded */
     for (c_worker_t *w = c->workers; w && !c->stopping; w = w->next)
         if (w->nidle)
             s_dispatch_worker(c, w);
@@ -1546,6 +1551,13 @@ static void s_job_fail(rf_coordinator_t *c, c_job_t *job, const char *message)
 {
     if (s_job_terminal(job))
         return;
+    if (rf_store_broken(c->store)) {
+        /* Nothing final is decided while state.db cannot record it: the state is reloaded from
+         * the file once space returns, and the job goes on from what it recorded. */
+        RF_WARN(COMP, "job %s: not failed for now (%s): the state database cannot be written; "
+                      "the job goes on when disk space returns", job->row.id, message);
+        return;
+    }
     s_cancel_leases(c, job, "job failed");
     s_set_state(job, "failed");
     free(job->row.message);
@@ -2025,6 +2037,16 @@ static void s_on_submit(rf_coordinator_t *c, const rf_zparts_t *req, const Reelf
         s_reply_error(c, req, RF_EINVAL, "submit: base_dir must be an absolute path");
         return;
     }
+    if (rf_store_broken(c->store)) {
+        s_reply_error(c, req, RF_EIO, "the coordinator's disk is full: its state database could "
+                                      "not be written; new jobs are refused until space is freed "
+                                      "(jobs already accepted are kept and go on when it is)");
+        return;
+    }
+    if (rf_space_check(c->state_dir, RF_STATE_MIN_FREE, &err)) {
+        s_reply_error(c, req, err.code, err.msg);
+        return;
+    }
     size_t yaml_len = strlen(yaml);
     if ((int64_t)yaml_len > c->max_spec) {
         char m[300];
@@ -2088,8 +2110,15 @@ static void s_on_submit(rf_coordinator_t *c, const rf_zparts_t *req, const Reelf
     row.message = strdup("");
     snprintf(row.owner, sizeof(row.owner), "%s", owner);
     if (!row.name || !row.spec_yaml || !row.spec_source || !row.base_dir || !row.output ||
-        !row.message || rf_store_job_insert(c->store, &row, &err)) {
-        s_reply_error(c, req, err.code ? err.code : RF_ENOMEM, err.code ? err.msg : "out of memory");
+        !row.message || rf_store_job_insert(c->store, &row, &err) ||
+        rf_store_flush(c->store, &err)) { /* the id we hand out must survive a crash */
+        char why[1400];
+        if (err.code == RF_EDB && rf_store_broken(c->store))
+            snprintf(why, sizeof(why), "the coordinator's disk is full: the job could not be "
+                     "recorded (%.1000s); new jobs are refused until space is freed", err.msg);
+        else
+            snprintf(why, sizeof(why), "%s", err.code ? err.msg : "out of memory");
+        s_reply_error(c, req, err.code ? err.code : RF_ENOMEM, why);
         free(row.name), free(row.spec_yaml), free(row.spec_source), free(row.base_dir);
         free(row.output), free(row.message);
         rf_job_spec_destroy(&spec);
@@ -2123,7 +2152,6 @@ static void s_on_submit(rf_coordinator_t *c, const rf_zparts_t *req, const Reelf
         }
         s_audit(c, "submit", "client", job->row.id, detail);
     }
-    rf_store_flush(c->store, NULL); /* the id we hand out must survive a crash */
     Reelfarm__SubmitReply r = REELFARM__SUBMIT_REPLY__INIT;
     Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
     r.job_id = job->row.id;
@@ -2648,6 +2676,17 @@ static void s_on_tick(uv_timer_t *t)
     env.body_case = REELFARM__ENVELOPE__BODY_HEARTBEAT;
     env.heartbeat = &hb;
     bool changed = false;
+    if (rf_store_broken(c->store)) {
+        /* The file holds a consistent past state (store.h): reload it once there is room. */
+        rf_err_t serr = {0};
+        if (!c->stopping && rf_space_check(c->state_dir, RF_STATE_MIN_FREE, &serr) == 0) {
+            RF_WARN(COMP, "space is back in '%s': reloading the state from state.db (changes "
+                          "since the disk filled up are redone)", c->state_dir);
+            c->restart = true;
+            s_on_stop(&c->stop_async);
+            return;
+        }
+    }
     s_blob_reap(c, false);
     for (c_worker_t *w = c->workers; w; w = w->next) {
         if (!w->live)
@@ -3436,7 +3475,7 @@ void *rf_coordinator_zmq_context(rf_coordinator_t *c)
 int rf_coordinator_run(rf_coordinator_t *c)
 {
     uv_run(&c->loop, UV_RUN_DEFAULT);
-    return 0;
+    return c->restart ? RF_EAGAIN : 0;
 }
 
 void rf_coordinator_stop(rf_coordinator_t *c)

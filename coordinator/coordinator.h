@@ -34,7 +34,9 @@ const char *rf_coordinator_endpoint(const rf_coordinator_t *c, rf_coordinator_en
  * scheduler benchmark). Close every socket made in it before rf_coordinator_destroy. */
 void *rf_coordinator_zmq_context(rf_coordinator_t *c);
 
-/* Runs the loop until rf_coordinator_stop. Returns 0. */
+/* Runs the loop until rf_coordinator_stop. Returns 0, or RF_EAGAIN when it stopped by itself to
+ * reload its state: a write to state.db failed (disk full, rf_store_broken) and space has returned.
+ * The caller then destroys it and creates a new one from the same config (main.c does). */
 int rf_coordinator_run(rf_coordinator_t *c);
 
 /* Asks the loop to stop; safe from any thread and from signal handlers' loops. */

@@ -143,7 +143,6 @@ int main(int argc, char **argv)
         rf_coordinator_config_destroy(&cfg);
         return 1;
     }
-    rf_coordinator_config_destroy(&cfg);
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = s_on_signal;
@@ -151,7 +150,16 @@ int main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     sa.sa_handler = s_on_hup;
     sigaction(SIGHUP, &sa, NULL);
-    rf_coordinator_run(s_coordinator);
+    /* RF_EAGAIN: state.db could not be written (disk full) and space is back: reload from it. */
+    while (rf_coordinator_run(s_coordinator) == RF_EAGAIN) {
+        rf_coordinator_destroy(&s_coordinator);
+        if (rf_coordinator_new(cfg, &s_coordinator, &err)) {
+            fprintf(stderr, "reelfarm-coordinator: reloading the state: %s\n", err.msg);
+            rf_coordinator_config_destroy(&cfg);
+            return 1;
+        }
+    }
+    rf_coordinator_config_destroy(&cfg);
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
     signal(SIGHUP, SIG_IGN);

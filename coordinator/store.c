@@ -23,6 +23,11 @@ struct rf_store {
     } cache[RF_STORE_STMT_CACHE];
     bool batching; /* writes join one transaction until rf_store_flush (group commit) */
     bool in_txn;   /* that transaction is open */
+    /* A write or a commit failed for want of space or I/O (rf_store_broken): SQLite rolled the
+     * batch back, so the state in memory is ahead of the file. Later writes are refused, so the
+     * file stays a consistent past state (as after a kill -9) until the coordinator reloads it. */
+    bool broken;
+    char broken_why[256];
 };
 
 /* Forward-only migrations: entry i takes the schema from version i to i + 1. */
@@ -74,20 +79,55 @@ static int s_fail(rf_store_t *s, rf_err_t *err, const char *what)
     return rf_err_set(err, RF_EDB, "state database: %s: %s", what, sqlite3_errmsg(s->db));
 }
 
+static void s_check_break(rf_store_t *s, int rc, const char *what);
+
 static int s_exec(rf_store_t *s, const char *sql, rf_err_t *err)
 {
     char *msg = NULL;
-    if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+    int rc = sqlite3_exec(s->db, sql, NULL, NULL, &msg);
+    if (rc != SQLITE_OK) {
         rf_err_set(err, RF_EDB, "state database: %s", msg ? msg : "error");
         sqlite3_free(msg);
+        s_check_break(s, rc, sql);
         return RF_EDB;
     }
     return 0;
 }
 
+static void s_break(rf_store_t *s, const char *what)
+{
+    if (s->broken)
+        return;
+    s->broken = true;
+    snprintf(s->broken_why, sizeof(s->broken_why), "%s: %s", what, sqlite3_errmsg(s->db));
+    RF_ERROR("store", "state database: %s; no more writes until the state is reloaded",
+             s->broken_why);
+    if (s->in_txn || !sqlite3_get_autocommit(s->db))
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL); /* may already be rolled back */
+    s->in_txn = false;
+}
+
+/* SQLITE_FULL and I/O errors can roll the whole transaction back (sqlite.org/lang_transaction). */
+static void s_check_break(rf_store_t *s, int rc, const char *what)
+{
+    int primary = rc & 0xff;
+    if (primary == SQLITE_FULL || primary == SQLITE_IOERR || primary == SQLITE_CANTOPEN ||
+        primary == SQLITE_CORRUPT || primary == SQLITE_NOTADB ||
+        (s->in_txn && sqlite3_get_autocommit(s->db)))
+        s_break(s, what);
+}
+
+bool rf_store_broken(const rf_store_t *s)
+{
+    return s->broken;
+}
+
 /* With batching on, the first write after a flush opens the transaction the next writes join. */
 static int s_batch_open(rf_store_t *s, rf_err_t *err)
 {
+    if (s->broken)
+        return rf_err_set(err, RF_EDB, "state database: not written since a write failed (%s)",
+                          s->broken_why);
     if (!s->batching || s->in_txn)
         return 0;
     int rc = s_exec(s, "BEGIN IMMEDIATE", err);
@@ -123,9 +163,14 @@ void rf_store_batch(rf_store_t *s, bool on)
 int rf_store_flush(rf_store_t *s, rf_err_t *err)
 {
     if (!s->in_txn)
-        return 0;
+        return 0; /* nothing batched (and nothing is, while broken) */
+    int rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        s_break(s, "commit");
+        return rf_err_set(err, RF_EDB, "state database: %s", s->broken_why);
+    }
     s->in_txn = false;
-    return s_exec(s, "COMMIT", err);
+    return 0;
 }
 
 static int s_migrate(rf_store_t *s, rf_err_t *err)
@@ -264,8 +309,11 @@ static int s_run(rf_store_t *s, rf_err_t *err, const char *what, const char *sql
     sqlite3_clear_bindings(st);
     if (!cached)
         sqlite3_finalize(st);
-    if (rc != SQLITE_DONE)
-        return s_fail(s, err, what);
+    if (rc != SQLITE_DONE) {
+        int frc = s_fail(s, err, what);
+        s_check_break(s, rc, what);
+        return frc;
+    }
     return 0;
 }
 

@@ -86,6 +86,11 @@ void rf_store_close(rf_store_t **s);
 void rf_store_batch(rf_store_t *s, bool on);
 int rf_store_flush(rf_store_t *s, rf_err_t *err);
 
+/* True once a write or commit failed for want of space or I/O (disk full): SQLite rolled that
+ * batch back, so every later write is refused (RF_EDB) and the file keeps a consistent past state,
+ * as after a kill -9. The coordinator then reloads from it once space returns. */
+bool rf_store_broken(const rf_store_t *s);
+
 int rf_store_job_insert(rf_store_t *s, const rf_store_job_t *job, rf_err_t *err);
 int rf_store_job_set_state(rf_store_t *s, const char *job_id, const char *state, const char *message,
                            rf_err_t *err);
