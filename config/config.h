@@ -195,6 +195,7 @@ typedef struct rf_worker_config {
     char *log_level;
     char **pass_dirs;       /* folders of pass plugins (*.so) loaded at start; default none */
     size_t npass_dirs;      /* at most 16 */
+    char *decode;           /* auto (default) | cpu | nvdec: where slots decode (media.h) */
 } rf_worker_config_t;
 
 /* Defaults, then the file (when path is not NULL). Command-line flags are applied by main.c. */

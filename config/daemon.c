@@ -23,6 +23,7 @@
 #define S_NAME_MAX 128
 #define S_BLOB_PORT "7602" /* DESIGN §3: the coordinator's blob socket */
 #define S_LOG_LEVELS "debug|info|warn|error"
+#define S_DECODE_MODES "auto|cpu|nvdec" /* media.h rf_decode_mode_parse */
 
 /* What a loader needs besides the message context: the folder relative paths resolve against. */
 typedef struct s_file {
@@ -486,7 +487,7 @@ static int s_worker_defaults(rf_worker_config_t *cfg)
     if (rf_config_set_string(&cfg->source, "") ||
         rf_config_set_string(&cfg->coordinator, "tcp://127.0.0.1:7600") ||
         rf_config_set_string(&cfg->name, host) || rf_config_set_string(&cfg->cache_dir, cache) ||
-        rf_config_set_string(&cfg->log_level, "info"))
+        rf_config_set_string(&cfg->log_level, "info") || rf_config_set_string(&cfg->decode, "auto"))
         return RF_ENOMEM;
     return 0;
 }
@@ -495,7 +496,8 @@ int rf_worker_config_load(const char *path, rf_worker_config_t **out, rf_err_t *
 {
     rf_yfield_t f[] = {{.key = "version"},       {.key = "coordinator"}, {.key = "blobs"},
                        {.key = "name"},          {.key = "slots"},       {.key = "cache_dir"},
-                       {.key = "drain_grace_s"}, {.key = "log_level"},   {.key = "pass_dirs"}};
+                       {.key = "drain_grace_s"}, {.key = "log_level"},   {.key = "pass_dirs"},
+                       {.key = "decode"}};
     rf_worker_config_t *cfg = NULL;
     s_file_t file;
     int rc = 0;
@@ -537,6 +539,14 @@ int rf_worker_config_load(const char *path, rf_worker_config_t **out, rf_err_t *
             rc = s_log_level(&file, &f[7], &cfg->log_level);
         if (rc == 0 && f[8].node)
             rc = s_pass_dirs(&file, &f[8], cfg);
+        if (rc == 0 && f[9].node) {
+            char *mode = NULL;
+            rc = rf_yaml_enum(&file.c, f[9].node, f[9].line, "decode", S_DECODE_MODES, &mode);
+            if (rc == 0) {
+                free(cfg->decode);
+                cfg->decode = mode;
+            }
+        }
         if (rc)
             goto cleanup;
     }
@@ -574,6 +584,7 @@ void rf_worker_config_destroy(rf_worker_config_t **cfgp)
     free(cfg->name);
     free(cfg->cache_dir);
     free(cfg->log_level);
+    free(cfg->decode);
     for (size_t i = 0; i < cfg->npass_dirs; i++)
         free(cfg->pass_dirs[i]);
     free(cfg->pass_dirs);

@@ -98,10 +98,11 @@ void rf_decoder_destroy(rf_decoder_t **d);
  * software format, and rf_decoder_hw_note says so. */
 typedef enum rf_decode_mode { RF_DECODE_CPU = 0, RF_DECODE_AUTO, RF_DECODE_NVDEC } rf_decode_mode_t;
 
-/* NVDEC's decode surfaces FFmpeg adds to the stream's DPB (+2) for frames we hold: the decoded
- * frame queue and the GPU ring (worker/slot.h). H.264/HEVC DPBs are at most 16: 16 + 2 + 10 = 28,
- * under the 32 surfaces NVDEC allows. */
-#define RF_DECODE_EXTRA_HW_FRAMES 10
+/* NVDEC's decode surfaces FFmpeg adds to the stream's DPB (+2) for frames we hold at once: the
+ * worker's decoded-frame queue (8), the frame its decode and pass threads each hold (2) and the
+ * GPU ring (3) (worker/slot.h, worker/gpu/gpu_pipe.h). H.264/HEVC DPBs are at most 16:
+ * 16 + 2 + 13 = 31, within the 32 surfaces NVDEC allows. */
+#define RF_DECODE_EXTRA_HW_FRAMES 13
 
 /* "auto", "cpu" or "nvdec"; RF_ECONFIG naming the text otherwise. */
 int rf_decode_mode_parse(const char *text, rf_decode_mode_t *out, rf_err_t *err);

@@ -35,6 +35,7 @@ static void s_usage(FILE *f)
     fprintf(f, "usage: reelfarm-worker [--coordinator tcp://HOST:7600] [--blobs tcp://HOST:7602]\n"
                "                       [--slots N] [--name NAME] [--cache DIR] [--config FILE]\n"
                "                       [--log-level debug|info|warn|error] [--pass-dir DIR]...\n"
+               "                       [--decode auto|cpu|nvdec]\n"
                "                       [--test-fault bad-checksum|wrong-count|hang|slow:MS[@N]]"
                " (tests only)\n");
 }
@@ -51,11 +52,12 @@ int main(int argc, char **argv)
         {"log-level", required_argument, NULL, 'v'},
         {"test-fault", required_argument, NULL, 't'},
         {"pass-dir", required_argument, NULL, 'p'},
+        {"decode", required_argument, NULL, 'D'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *coord = NULL, *blobs = NULL, *name = NULL, *cache = NULL, *config = NULL;
-    const char *level = NULL, *fault = getenv("REELFARM_TEST_FAULT");
+    const char *level = NULL, *fault = getenv("REELFARM_TEST_FAULT"), *decode = NULL;
     const char *pass_dirs[16];
     size_t npass_dirs = 0;
     long slots = -1;
@@ -70,6 +72,7 @@ int main(int argc, char **argv)
         case 'f': config = optarg; break;
         case 'v': level = optarg; break;
         case 't': fault = optarg; break;
+        case 'D': decode = optarg; break;
         case 'p':
             if (npass_dirs == sizeof pass_dirs / sizeof pass_dirs[0]) {
                 fprintf(stderr, "reelfarm-worker: --pass-dir: at most %zu folders\n",
@@ -117,7 +120,8 @@ int main(int argc, char **argv)
     }
     if ((name && rf_config_set_string(&cfg->name, name)) ||
         (cache && rf_config_set_string(&cfg->cache_dir, cache)) ||
-        (level && rf_config_set_string(&cfg->log_level, level)))
+        (level && rf_config_set_string(&cfg->log_level, level)) ||
+        (decode && rf_config_set_string(&cfg->decode, decode)))
         return 1;
     if (slots > 0)
         cfg->slots = (int)slots;

@@ -105,6 +105,13 @@ typedef struct rf_slot_env {
     const char *cache_dir;     /* per-lease folders (input slice, encoded chunk) live under leases/;
                                   input downloads cut short wait in partial/ to be resumed */
     rf_slot_fault_t fault;     /* test fault for this chunk (the worker applies @N); zero = none */
+    /* GPU (worker/gpu/gpu_pipe.h): with gpu set and a non-empty pipeline the pass stage runs on
+     * CUDA device gpu_device - the passes with a CUDA version there, the others on the CPU - and
+     * decoding follows `decode`; an empty pipeline always decodes on the CPU, so its frames reach
+     * the encoder untouched. A zeroed env is a CPU slot. */
+    bool gpu;
+    int gpu_device;
+    int decode;                /* media.h rf_decode_mode_t: RF_DECODE_CPU, _AUTO or _NVDEC */
 } rf_slot_env_t;
 
 typedef struct rf_slot_result {

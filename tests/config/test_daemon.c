@@ -48,7 +48,9 @@ static const s_case_t s_errors[] = {
      "liveness, task_timeout_s, max_attempts, media_roots, log_level, verify, http)"},
     {"worker unknown key", S_WORKER, "version: 1\nslot: 2\n", RF_ECONFIG,
      ":2: key 'slot': unknown key (expected one of: version, coordinator, blobs, name, slots, "
-     "cache_dir, drain_grace_s, log_level, pass_dirs)"},
+     "cache_dir, drain_grace_s, log_level, pass_dirs, decode)"},
+    {"worker decode", S_WORKER, "version: 1\ndecode: gpu\n", RF_ECONFIG,
+     ":2: key 'decode': expected one of auto|cpu|nvdec, got 'gpu'"},
     {"pass dirs not a list", S_WORKER, "version: 1\npass_dirs: /opt/passes\n", RF_ECONFIG,
      ":2: key 'pass_dirs': expected a sequence, got '/opt/passes'"},
     {"coord duplicate", S_COORD, "version: 1\nliveness: 3\nliveness: 4\n", RF_ECONFIG,
@@ -299,6 +301,7 @@ static void test_worker_defaults(void **state)
     assert_string_equal(cfg->cache_dir, "/home/u/.cache/reelfarm");
     assert_int_equal(cfg->drain_grace_s, 60);
     assert_string_equal(cfg->log_level, "info");
+    assert_string_equal(cfg->decode, "auto");
     rf_worker_config_destroy(&cfg);
 
     /* A relative XDG_CACHE_HOME is invalid by the XDG spec and ignored; so is none. */
@@ -349,7 +352,7 @@ static void test_worker_file(void **state)
 {
     const char *path = s_file("version: 1\nname: gpu-7\nslots: 1024\ncache_dir: cache\n"
                               "drain_grace_s: 0\nlog_level: error\n"
-                              "pass_dirs: [/opt/reelfarm/passes, plugins]\n");
+                              "pass_dirs: [/opt/reelfarm/passes, plugins]\ndecode: nvdec\n");
     rf_worker_config_t *cfg = NULL;
     rf_err_t err = {0};
     char *real = realpath(s_tmp, NULL);
@@ -365,6 +368,7 @@ static void test_worker_file(void **state)
     assert_string_equal(cfg->cache_dir, want);
     assert_int_equal(cfg->drain_grace_s, 0);
     assert_string_equal(cfg->log_level, "error");
+    assert_string_equal(cfg->decode, "nvdec");
     assert_int_equal(cfg->npass_dirs, 2);
     assert_string_equal(cfg->pass_dirs[0], "/opt/reelfarm/passes");
     snprintf(want, sizeof(want), "%s/plugins", real);

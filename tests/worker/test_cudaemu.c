@@ -312,15 +312,19 @@ static void test_layouts(void **state)
 /* VRAM per slot, by hand for 1920x1080 in and out, ring 3, no NVDEC:
  *   per ring frame 2073600 * (6 + 12 + 6) = 49766400; chain 2073600 * (12 + 6 + 4) = 45619200;
  *   3 * 49766400 + 45619200 = 194918400 bytes = 185.89 MiB -> 186 MiB.
- * With NVDEC: + 28 * 2073600 * 3 = 174182400 -> 369100800 = 352.002 MiB -> 353 MiB. */
+ * With NVDEC: + 31 * 2073600 * 3 = 192844800 -> 387763200 = 369.80 MiB -> 370 MiB. */
 static void test_vram(void **state)
 {
     (void)state;
     assert_int_equal(rf_gpu_slot_vram(1920, 1080, 1920, 1080, 3, false), 186ULL << 20);
-    assert_int_equal(rf_gpu_slot_vram(1920, 1080, 1920, 1080, 3, true), 353ULL << 20);
-    /* 4K budget with NVDEC: 8294400 px: 3 * 8294400 * 24 + 8294400 * 22 + 28 * 8294400 * 3
-     * = 597196800 + 182476800 + 696729600 = 1476403200 bytes = 1408.008 MiB -> 1409 MiB */
-    assert_int_equal(rf_gpu_slot_vram(3840, 2160, 3840, 2160, 3, true), 1409ULL << 20);
+    assert_int_equal(rf_gpu_slot_vram(1920, 1080, 1920, 1080, 3, true), 370ULL << 20);
+    /* 4K budget with NVDEC: 8294400 px: 3 * 8294400 * 24 + 8294400 * 22 + 31 * 8294400 * 3
+     * = 597196800 + 182476800 + 771379200 = 1551052800 bytes = 1479.2 MiB -> 1480 MiB */
+    assert_int_equal(rf_gpu_slot_vram(3840, 2160, 3840, 2160, 3, true), 1480ULL << 20);
+    /* a 2x downscale 3840x2160 -> 1920x1080, ring 2, no NVDEC: per frame 8294400 * 18 +
+     * 2073600 * 6 = 161740800; chain 2073600 * 18 + 8294400 * 4 = 70502400;
+     * 2 * 161740800 + 70502400 = 393984000 bytes = 375.73 MiB -> 376 MiB */
+    assert_int_equal(rf_gpu_slot_vram(3840, 2160, 1920, 1080, 2, false), 376ULL << 20);
 
     uint64_t adv = 0;
     const uint64_t gib = 1ULL << 30, per = 1408ULL << 20;

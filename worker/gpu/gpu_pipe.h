@@ -68,7 +68,7 @@ size_t rf_gpu_packed_size(const rf_gyuv_t *l, size_t offset[3], int pitch[3]);
 #define RF_GPU_CONTEXT_BYTES (512ULL << 20) /* the CUDA context and FFmpeg's own, once per process */
 #define RF_GPU_BUDGET_WIDTH 3840         /* a slot's budget is reserved for frames this large */
 #define RF_GPU_BUDGET_HEIGHT 2160
-#define RF_GPU_NVDEC_SURFACES 28         /* NVDEC's pool: DPB (16) + 2 + RF_GPU_EXTRA_HW_FRAMES */
+#define RF_GPU_NVDEC_SURFACES 31 /* NVDEC's pool: DPB (16) + 2 + RF_DECODE_EXTRA_HW_FRAMES (13) */
 
 /* Device bytes a slot needs for frames of in_w x in_h in and out_w x out_h out (after a scale),
  * with ring frames in flight: per ring slot the raw input (16-bit 4:4:4 at worst), three fp32
