@@ -699,16 +699,20 @@ static void s_cpu_pass_release(s_cpu_pass_t *c)
     rf_pconvert_destroy(&c->conv_out);
 }
 
-/* One frame through the CPU passes and on to the encode queue. False when the pipeline stops
- * (the failure, if any, recorded). */
-static bool s_cpu_pass_frame(s_pipe_t *p, s_cpu_pass_t *c, const AVFrame *f, int64_t index)
+/* One frame through the CPU passes and on to the encode queue, in out_fmt (AV_PIX_FMT_NONE: the
+ * job's format, else the frame's). False when the pipeline stops (the failure, if any,
+ * recorded). */
+static bool s_cpu_pass_frame(s_pipe_t *p, s_cpu_pass_t *c, const AVFrame *f, int64_t index,
+                             int out_fmt)
 {
     const rf_assignment_t *a = p->a;
     s_stage_time_t *t = &p->time[S_PASSES];
     rf_err_t err = {0};
     AVFrame *out = NULL;
     int rc;
-    int fmt = p->target_fmt != AV_PIX_FMT_NONE ? p->target_fmt : f->format;
+    int fmt = out_fmt != AV_PIX_FMT_NONE          ? out_fmt
+              : p->target_fmt != AV_PIX_FMT_NONE ? p->target_fmt
+                                                 : f->format;
     if (!c->conv_in && (rc = rf_pconvert_new(f->width, f->height, f->format, f->color_range,
                                              f->colorspace, &c->conv_in, &err)) != 0) {
         s_pipe_fail(p, rc, "pass", false, "frame %" PRId64 ": %s", index, err.msg);
@@ -771,7 +775,7 @@ static void *s_passes_main(void *arg)
         f = s_q_pop(p, &p->frames, &t->wait_in_ns);
         if (!f || s_pipe_stopped(p))
             break;
-        if (!s_cpu_pass_frame(p, &cpu, f, index))
+        if (!s_cpu_pass_frame(p, &cpu, f, index, AV_PIX_FMT_NONE))
             break;
     }
     if (!atomic_load(&p->failed) && (rc = rf_pass_chain_flush(p->chain, &err)) != 0)
@@ -828,6 +832,7 @@ static void *s_passes_gpu_main(void *arg)
     s_cpu_pass_t cpu = {0};
     rf_gpu_stage_t *st = NULL;
     bool on_cpu = false; /* the device turned this chunk down: CPU passes */
+    int cpu_fmt = AV_PIX_FMT_NONE; /* ... into the format a CPU slot would encode */
     rf_err_t err = {0};
     AVFrame *f = NULL, *soft = av_frame_alloc();
     int64_t index = a->frame_start - (int64_t)a->context_before;
@@ -853,14 +858,16 @@ static void *s_passes_gpu_main(void *arg)
                 .out_pix_fmt = s_gpu_out_format(p, f), .passes = a->pipeline,
                 .npasses = a->npasses, .seed = a->seed, .frame_rate = a->frame_rate};
             rc = rf_gpu_stage_new(&cfg, &st, &err);
-            if (rc == RF_EUNAVAIL) {
-                rf_log_ctx(RF_LOG_INFO, COMP, RF_LOG_CTX(a->job_id, a->chunk, a->attempt, NULL),
+            if (rc) {
+                /* The pass specs were checked when the CPU chain was made, so this is the
+                 * device: a format it lacks (RF_EUNAVAIL, expected), or out of memory, or a CUDA
+                 * error. The CPU does the chunk either way. */
+                rf_log_ctx(rc == RF_EUNAVAIL ? RF_LOG_INFO : RF_LOG_WARN, COMP,
+                           RF_LOG_CTX(a->job_id, a->chunk, a->attempt, NULL),
                            "chunk %u of job %s: passes on the CPU: %s", a->chunk, a->job_id,
                            err.msg);
                 on_cpu = true;
-            } else if (rc) {
-                s_pipe_fail(p, rc, "pass", false, "frame %" PRId64 ": %s", index, err.msg);
-                break;
+                cpu_fmt = s_gpu_out_format(p, f);
             } else {
                 rf_log_ctx(RF_LOG_DEBUG, COMP, RF_LOG_CTX(a->job_id, a->chunk, a->attempt, NULL),
                            "chunk %u of job %s: %zu of %zu passes on GPU %d, %" PRIu64
@@ -882,7 +889,7 @@ static void *s_passes_gpu_main(void *arg)
                 }
                 in = soft;
             }
-            if (!s_cpu_pass_frame(p, &cpu, in, index))
+            if (!s_cpu_pass_frame(p, &cpu, in, index, cpu_fmt))
                 break;
             continue;
         }

@@ -762,6 +762,7 @@ static void test_input_resumes_a_kept_partial(void **state)
     }
 }
 
+#ifndef T_SLOT_NO_MAIN /* test_slot_cudaemu.c reuses the fixtures above with its own main */
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -780,3 +781,4 @@ int main(void)
     };
     return cmocka_run_group_tests(tests, t_group_setup, t_group_teardown);
 }
+#endif
