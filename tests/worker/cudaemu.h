@@ -20,6 +20,11 @@
 static int s_marker; /* streams and events are its address */
 static uint64_t s_live; /* allocations not yet freed */
 
+void rf_gk_blocking_sync(int device)
+{
+    (void)device;
+}
+
 const char *rf_gk_device_open(int device)
 {
     return device == 0 ? NULL : "no such device (emulation has device 0 only)";
@@ -116,6 +121,8 @@ const char *rf_gk_copy2d(void *dst, size_t dpitch, const void *src, size_t spitc
 {
     (void)kind;
     (void)stream;
+    if (rows > 1 && (dpitch < width_bytes || spitch < width_bytes))
+        return "invalid pitch argument"; /* what CUDA answers */
     for (size_t r = 0; r < rows; r++)
         memcpy((uint8_t *)dst + r * dpitch, (const uint8_t *)src + r * spitch, width_bytes);
     return NULL;

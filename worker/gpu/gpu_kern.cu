@@ -35,8 +35,20 @@ static dim3 s_grid(int w, int h)
 
 extern "C" {
 
+void rf_gk_blocking_sync(int device)
+{
+    /* FFmpeg retains the primary context for NVDEC only with CU_CTX_SCHED_BLOCKING_SYNC and
+     * refuses ("Primary context already active with incompatible flags") when the runtime
+     * activated it with other flags first; waiting threads also sleep instead of spinning, which
+     * leaves the cores to the encoders. Fails harmlessly once the context is active. */
+    if (cudaSetDevice(device) == cudaSuccess)
+        cudaSetDeviceFlags(cudaDeviceScheduleBlockingSync);
+    cudaGetLastError();
+}
+
 const char *rf_gk_device_open(int device)
 {
+    rf_gk_blocking_sync(device);
     const char *e = s_err(cudaSetDevice(device));
     if (!e)
         e = s_err(cudaFree(0)); /* creates (or retains) the primary context now */
@@ -135,6 +147,8 @@ const char *rf_gk_copy2d(void *dst, size_t dpitch, const void *src, size_t spitc
     const cudaMemcpyKind k = kind == 1   ? cudaMemcpyHostToDevice
                              : kind == 2 ? cudaMemcpyDeviceToHost
                                          : cudaMemcpyDeviceToDevice;
+    if (rows == 1) /* a 2-D copy wants pitches >= the width even for one row */
+        return s_err(cudaMemcpyAsync(dst, src, width_bytes, k, (cudaStream_t)stream));
     return s_err(cudaMemcpy2DAsync(dst, dpitch, src, spitch, width_bytes, rows, k,
                                    (cudaStream_t)stream));
 }

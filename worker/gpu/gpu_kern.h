@@ -25,6 +25,10 @@ extern "C" {
 
 /* ---- device, memory, streams, events ---------------------------------------------------------- */
 
+/* Asks for blocking-sync scheduling on device's primary context before anything activates it:
+ * FFmpeg's CUDA hwcontext (NVDEC) shares the primary context only with those flags. The probe
+ * calls it first thing; harmless later. */
+void rf_gk_blocking_sync(int device);
 /* Makes device the calling thread's current one (the primary context, shared with FFmpeg). */
 const char *rf_gk_device_open(int device);
 const char *rf_gk_mem_info(uint64_t *free_bytes, uint64_t *total_bytes);
@@ -44,7 +48,9 @@ const char *rf_gk_event_sync(void *event);
 const char *rf_gk_event_elapsed(void *start, void *end, float *ms);
 /* Work later queued on stream waits for event. */
 const char *rf_gk_stream_wait(void *stream, void *event);
-/* 2-D copy of rows of width_bytes; kind: 1 host->device, 2 device->host, 3 device->device. */
+/* 2-D copy of rows of width_bytes; kind: 1 host->device, 2 device->host, 3 device->device.
+ * With rows > 1 both pitches must be at least width_bytes (CUDA's rule); with one row they are
+ * ignored. */
 const char *rf_gk_copy2d(void *dst, size_t dpitch, const void *src, size_t spitch,
                          size_t width_bytes, size_t rows, int kind, void *stream);
 

@@ -15,6 +15,11 @@ void rf_gpu_probe(rf_gpu_info_t *info)
     snprintf(info->note, sizeof(info->note), "%s", S_NO_CUDA);
 }
 
+void rf_gk_blocking_sync(int device)
+{
+    (void)device;
+}
+
 const char *rf_gk_device_open(int device)
 {
     (void)device;
