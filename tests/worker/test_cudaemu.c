@@ -109,9 +109,13 @@ static void test_vram(void **state)
     /* too little memory for one budget: still one slot, nothing to advertise */
     assert_int_equal(rf_gpu_plan_slots(1, 16, gib, per, 0, &adv), 1);
     assert_int_equal(adv, 0);
-    /* two GPUs, 32 cores: 8 per GPU, 16 slots; each GPU holds 8 budgets */
-    assert_int_equal(rf_gpu_plan_slots(2, 32, 80 * gib, per, 0, &adv), 16);
-    assert_int_equal(adv, (81920ULL - 512 - 8 * 1408) << 20);
+    /* two GPUs, 32 cores: 8 encoders, 4 per GPU; each GPU holds 4 budgets */
+    assert_int_equal(rf_gpu_plan_slots(2, 32, 80 * gib, per, 0, &adv), 8);
+    assert_int_equal(adv, (81920ULL - 512 - 4 * 1408) << 20);
+    /* eight GPUs, 16 cores: 4 encoders, but every GPU gets a slot */
+    assert_int_equal(rf_gpu_plan_slots(8, 16, 80 * gib, per, 0, &adv), 8);
+    /* three GPUs, 16 cores: 4 encoders, ceil(4 / 3) = 2 per GPU */
+    assert_int_equal(rf_gpu_plan_slots(3, 16, 80 * gib, per, 0, &adv), 6);
     /* the config's slots are kept; 5 slots on 2 GPUs: the busier one holds 3 */
     assert_int_equal(rf_gpu_plan_slots(2, 32, 80 * gib, per, 5, &adv), 5);
     assert_int_equal(adv, (81920ULL - 512 - 3 * 1408) << 20);

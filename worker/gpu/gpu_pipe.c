@@ -138,8 +138,10 @@ int rf_gpu_plan_slots(int ngpus, long cores, uint64_t free_vram, uint64_t per_sl
     if (requested > 0) {
         slots = requested;
     } else if (ngpus > 0) {
-        uint64_t fit = per_slot ? usable / per_slot : 1;
-        int per_gpu = (uint64_t)feedable < fit ? feedable : (int)fit;
+        /* cores / 4 encoders in all, spread over the GPUs, at least one slot per GPU */
+        const uint64_t fit = per_slot ? usable / per_slot : 1;
+        const int want = (feedable + ngpus - 1) / ngpus;
+        const int per_gpu = (uint64_t)want < fit ? want : (int)fit;
         slots = ngpus * (per_gpu > 0 ? per_gpu : 1);
     } else {
         slots = feedable;

@@ -78,9 +78,10 @@ size_t rf_gpu_packed_size(const rf_gyuv_t *l, size_t offset[3], int pitch[3]);
 uint64_t rf_gpu_slot_vram(int in_w, int in_h, int out_w, int out_h, int ring, bool nvdec);
 
 /* How many slots a node runs and how much free VRAM it advertises. requested > 0 is the config's
- * slots (kept as is). Otherwise on a GPU node: per GPU, as many slots as the CPU can feed encoders
- * for (cores / 4, at least 1: encoding is the bottleneck, DESIGN §6) and the GPU's free memory
- * holds (free - RF_GPU_CONTEXT_BYTES) / per_slot, at least 1; on a CPU node cores / 4, at least 1.
+ * slots (kept as is). Otherwise on a GPU node: as many slots as the CPU can feed encoders for
+ * (cores / 4: encoding is the bottleneck, DESIGN §6), spread evenly over the GPUs (rounded up),
+ * each GPU taking at most what its free memory holds, (free - RF_GPU_CONTEXT_BYTES) / per_slot,
+ * and at least 1; on a CPU node cores / 4, at least 1.
  * *advertised = free - context - slots on that GPU * per_slot (0 when that is negative): what a
  * job's vram_mib can still count on while every slot renders. */
 int rf_gpu_plan_slots(int ngpus, long cores, uint64_t free_vram, uint64_t per_slot, int requested,
