@@ -21,7 +21,7 @@
 #   RF_BENCH_SECONDS    clip length in seconds at 25 fps         (default: 12, quick: 2)
 #   RF_BENCH_ENCODERS   CODEC:PRESET list for the encoder lines  (default: libx264:veryfast)
 #   RF_BENCH_CPU_FRAMES frames of the CPU pipeline runs (color-match on one core is slow at 4K)
-#                       (default: 24, quick: all)
+#                       (default: 8, quick: all)
 #   RF_BENCH_DIR        scratch folder (default: mktemp -d, removed at the end)
 set -euo pipefail
 
@@ -42,7 +42,7 @@ if ((quick)); then
     hd=320x180 uhd=640x360 enc_frames=20 cpu_frames=${RF_BENCH_CPU_FRAMES:-1000000}
 else
     seconds=${RF_BENCH_SECONDS:-12}
-    hd=1920x1080 uhd=3840x2160 enc_frames=60 cpu_frames=${RF_BENCH_CPU_FRAMES:-24}
+    hd=1920x1080 uhd=3840x2160 enc_frames=60 cpu_frames=${RF_BENCH_CPU_FRAMES:-8}
 fi
 encoders=${RF_BENCH_ENCODERS:-libx264:veryfast}
 dir=${RF_BENCH_DIR:-$(mktemp -d)}
