@@ -34,7 +34,10 @@
 #include "media.h"
 #include "passes.h"
 
-#define P(k, v) {.key = (char *)(k), .value = (char *)(v)}
+#define P(k, v)                                                                                    \
+    {                                                                                              \
+        .key = (char *)(k), .value = (char *)(v)                                                   \
+    }
 
 static double s_now(void)
 {
@@ -153,11 +156,17 @@ static int s_passes(const char *path, const char *where, long limit)
                 int sw = f->format;
                 if (f->format == AV_PIX_FMT_CUDA)
                     sw = ((AVHWFramesContext *)(void *)f->hw_frames_ctx->data)->sw_format;
-                rf_gpu_stage_cfg_t cfg = {.device = 0, .width = f->width, .height = f->height,
-                                          .pix_fmt = sw, .color_range = f->color_range,
+                rf_gpu_stage_cfg_t cfg = {.device = 0,
+                                          .width = f->width,
+                                          .height = f->height,
+                                          .pix_fmt = sw,
+                                          .color_range = f->color_range,
                                           .color_space = f->colorspace,
-                                          .out_pix_fmt = par->format, .passes = passes,
-                                          .npasses = 2, .seed = 1, .frame_rate = {25, 1}};
+                                          .out_pix_fmt = par->format,
+                                          .passes = passes,
+                                          .npasses = 2,
+                                          .seed = 1,
+                                          .frame_rate = {25, 1}};
                 if ((rc = rf_gpu_stage_new(&cfg, &st, &err)) != 0)
                     break;
                 printf("decoder: %s\n", f->format == AV_PIX_FMT_CUDA ? "NVDEC" : "CPU");
@@ -204,7 +213,8 @@ static int s_passes(const char *path, const char *where, long limit)
         return 1;
     }
     printf("stream: %s %dx%d\n", avcodec_get_name(par->codec_id), par->width, par->height);
-    printf("frames: %ld\nseconds: %.3f\nfps: %.1f\n", emitted, dt, dt > 0 ? (double)emitted / dt : 0);
+    printf("frames: %ld\nseconds: %.3f\nfps: %.1f\n", emitted, dt,
+           dt > 0 ? (double)emitted / dt : 0);
     printf("stage_fps: %.1f\n", stage_s > 0 ? (double)emitted / stage_s : 0);
     if (st) {
         double ms = 0;
@@ -257,12 +267,18 @@ static int s_encode(const char *path, const char *codec, const char *preset, lon
     char nut[64];
     snprintf(nut, sizeof nut, "%s.nut", out);
     unlink(out);
-    rf_encode_params_t ep = {.codec = codec, .crf = -1, .preset = preset,
-                             .pix_fmt = frames[0]->format, .width = par->width,
-                             .height = par->height, .frame_rate = {25, 1},
-                             .sample_aspect_ratio = {1, 1}, .color_range = par->color_range,
+    rf_encode_params_t ep = {.codec = codec,
+                             .crf = -1,
+                             .preset = preset,
+                             .pix_fmt = frames[0]->format,
+                             .width = par->width,
+                             .height = par->height,
+                             .frame_rate = {25, 1},
+                             .sample_aspect_ratio = {1, 1},
+                             .color_range = par->color_range,
                              .color_primaries = par->color_primaries,
-                             .color_trc = par->color_trc, .color_space = par->color_space,
+                             .color_trc = par->color_trc,
+                             .color_space = par->color_space,
                              .chroma_location = par->chroma_location};
     rf_encoder_t *e = NULL;
     const double t0 = s_now();

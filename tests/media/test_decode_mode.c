@@ -80,8 +80,8 @@ static void s_same_frames(const char *path, rf_decode_mode_t mode, bool expect_h
             for (int y = 0; y < ch; y += 7)
                 for (int x = 0; x < cw; x += 5)
                     if (s_sample(a, c, x, y) != s_sample(sb, c, x, y))
-                        fail_msg("frame %lld component %d (%d,%d): %u vs %u", (long long)n, c, x,
-                                 y, s_sample(a, c, x, y), s_sample(sb, c, x, y));
+                        fail_msg("frame %lld component %d (%d,%d): %u vs %u", (long long)n, c, x, y,
+                                 s_sample(a, c, x, y), s_sample(sb, c, x, y));
         }
         av_frame_free(&sb);
         n++;

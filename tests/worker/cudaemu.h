@@ -15,9 +15,10 @@
 
 #include "gpu_kern.h"
 
-/* ---- the emulated device ------------------------------------------------------------------------ */
+/* ---- the emulated device ------------------------------------------------------------------------
+ */
 
-static int s_marker; /* streams and events are its address */
+static int s_marker;    /* streams and events are its address */
 static uint64_t s_live; /* allocations not yet freed */
 
 void rf_gk_blocking_sync(int device)
@@ -196,8 +197,7 @@ const char *rf_gk_lab_rows(const float *const rgb[3], int width, int height, int
     return NULL;
 }
 
-const char *rf_gk_colormatch(float *const rgb[3], size_t n, const rf_gcolormatch_t *k,
-                             void *stream)
+const char *rf_gk_colormatch(float *const rgb[3], size_t n, const rf_gcolormatch_t *k, void *stream)
 {
     (void)stream;
     for (size_t i = 0; i < n; i++)

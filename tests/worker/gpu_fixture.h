@@ -62,8 +62,8 @@ static void t_rgb_copy(rf_pframe_t *dst, const rf_pframe_t *src)
 {
     *dst = *src;
     for (int p = 0; p < 3; p++) {
-        dst->plane[p] = av_malloc_array((size_t)src->width * src->height + RF_PFRAME_PAD_FLOATS,
-                                        sizeof(float));
+        dst->plane[p] =
+            av_malloc_array((size_t)src->width * src->height + RF_PFRAME_PAD_FLOATS, sizeof(float));
         assert_non_null(dst->plane[p]);
         memcpy(dst->plane[p], src->plane[p], (size_t)src->width * src->height * sizeof(float));
     }
@@ -97,12 +97,26 @@ static const t_case_t t_cases[] = {
     {"deflicker", {{"strength", "0.8"}, {"window", "5"}}, 2, 96, 54, 8, 1e-6},
     {"color-match",
      {{"reference", "0.6,0.01,0.02,0.15,0.04,0.05"}, {"smoothing", "2"}, {"strength", "0.9"}},
-     3, 96, 54, 6, 1e-5},
-    /* above 2^18 pixels: the statistics are subsampled (step 2) */
-    {"color-match", {{"reference", "0.5,0,0,0.2,0.03,0.03"}, {"smoothing", "0"}}, 2, 640, 480, 2,
+     3,
+     96,
+     54,
+     6,
      1e-5},
-    {"grade", {{"exposure", "0.5"}, {"contrast", "1.2"}, {"saturation", "1.3"}, {"gamma", "1.1"}},
-     4, 96, 54, 2, 1e-5},
+    /* above 2^18 pixels: the statistics are subsampled (step 2) */
+    {"color-match",
+     {{"reference", "0.5,0,0,0.2,0.03,0.03"}, {"smoothing", "0"}},
+     2,
+     640,
+     480,
+     2,
+     1e-5},
+    {"grade",
+     {{"exposure", "0.5"}, {"contrast", "1.2"}, {"saturation", "1.3"}, {"gamma", "1.1"}},
+     4,
+     96,
+     54,
+     2,
+     1e-5},
     {"sharpen", {{"amount", "1.5"}, {"radius", "2"}, {"threshold", "0.01"}}, 3, 96, 54, 2, 1e-6},
     {"scale", {{"width", "61"}, {"height", "37"}}, 2, 96, 54, 2, 1e-6},
     {"scale", {{"width", "150"}, {"filter", "bicubic"}}, 2, 96, 54, 2, 1e-6},
@@ -115,16 +129,17 @@ static void t_passes_vs_cpu(void **state)
     (void)state;
     for (size_t k = 0; k < sizeof t_cases / sizeof t_cases[0]; k++) {
         const t_case_t *tc = &t_cases[k];
-        rf_pass_spec_t spec = {.name = (char *)tc->name, .role = (char *)"refine",
-                               .params = (rf_param_t *)tc->params, .nparams = tc->nparams};
+        rf_pass_spec_t spec = {.name = (char *)tc->name,
+                               .role = (char *)"refine",
+                               .params = (rf_param_t *)tc->params,
+                               .nparams = tc->nparams};
         rf_pass_chain_t *cpu = NULL;
         rf_gpu_chain_t *dev = NULL;
         rf_err_t err = {0};
-        assert_int_equal(rf_pass_chain_new(&spec, 1, 1, tc->w, tc->h, (AVRational){25, 1}, &cpu,
-                                           &err),
-                         0);
-        int rc = rf_gpu_chain_new(T_DEVICE, &spec, 1, 1, tc->w, tc->h, (AVRational){25, 1},
-                                  false, &dev, &err);
+        assert_int_equal(
+            rf_pass_chain_new(&spec, 1, 1, tc->w, tc->h, (AVRational){25, 1}, &cpu, &err), 0);
+        int rc = rf_gpu_chain_new(T_DEVICE, &spec, 1, 1, tc->w, tc->h, (AVRational){25, 1}, false,
+                                  &dev, &err);
         if (rc)
             fail_msg("%s: %s", tc->name, err.msg);
         assert_int_equal(rf_gpu_chain_on_device(dev), 1);
@@ -159,15 +174,14 @@ static void t_errors_like_cpu(void **state)
     rf_pass_spec_t spec = {.name = (char *)"deflicker", .params = &bad, .nparams = 1};
     rf_gpu_chain_t *dev = NULL;
     rf_err_t err = {0};
-    assert_int_equal(rf_gpu_chain_new(T_DEVICE, &spec, 1, 1, 32, 16, (AVRational){25, 1}, false,
-                                      &dev, &err),
-                     RF_ECONFIG);
+    assert_int_equal(
+        rf_gpu_chain_new(T_DEVICE, &spec, 1, 1, 32, 16, (AVRational){25, 1}, false, &dev, &err),
+        RF_ECONFIG);
     assert_non_null(strstr(err.msg, "pass 'deflicker': parameter 'strength'"));
     /* frames out of order */
     rf_pass_spec_t ok = {.name = (char *)"deflicker"};
-    assert_int_equal(rf_gpu_chain_new(T_DEVICE, &ok, 1, 1, 32, 16, (AVRational){25, 1}, false,
-                                      &dev, &err),
-                     0);
+    assert_int_equal(
+        rf_gpu_chain_new(T_DEVICE, &ok, 1, 1, 32, 16, (AVRational){25, 1}, false, &dev, &err), 0);
     rf_pframe_t f;
     t_rgb(&f, 32, 16, 5);
     assert_int_equal(rf_gpu_chain_run_host(dev, &f, &err), 0);
@@ -202,9 +216,9 @@ static AVFrame *t_yuv(enum AVPixelFormat fmt, int w, int h, int seed)
         assert_non_null(row);
         for (int y = 0; y < ch; y++) {
             for (int x = 0; x < cw; x++) {
-                const float base = c == 0 ? 40.0f + 150.0f * (float)(x + y) / (float)(cw + ch)
-                                          : 108.0f + 40.0f * (float)(c == 1 ? x : y) /
-                                                         (float)(c == 1 ? cw : ch);
+                const float base =
+                    c == 0 ? 40.0f + 150.0f * (float)(x + y) / (float)(cw + ch)
+                           : 108.0f + 40.0f * (float)(c == 1 ? x : y) / (float)(c == 1 ? cw : ch);
                 row[x] = (uint32_t)((base + 12.0f * t_hash(x, y, seed + c)) * (float)scale);
             }
             av_write_image_line2(row, f->data, f->linesize, d, 0, y, c, cw, sizeof *row);
@@ -247,17 +261,16 @@ static int t_code_diff(const AVFrame *a, const AVFrame *b)
 static void t_convert_vs_cpu(void **state)
 {
     (void)state;
-    static const enum AVPixelFormat fmts[] = {AV_PIX_FMT_YUV420P, AV_PIX_FMT_NV12,
-                                              AV_PIX_FMT_YUV444P, AV_PIX_FMT_P010LE,
+    static const enum AVPixelFormat fmts[] = {AV_PIX_FMT_YUV420P,     AV_PIX_FMT_NV12,
+                                              AV_PIX_FMT_YUV444P,     AV_PIX_FMT_P010LE,
                                               AV_PIX_FMT_YUV420P10LE, AV_PIX_FMT_YUV422P};
     for (size_t k = 0; k < sizeof fmts / sizeof fmts[0]; k++) {
         const int w = 66, h = 38; /* even, not a multiple of 4 or 16 */
         AVFrame *src = t_yuv(fmts[k], w, h, (int)k);
         rf_pconvert_t *conv = NULL;
         rf_err_t err = {0};
-        assert_int_equal(rf_pconvert_new(w, h, fmts[k], src->color_range, src->colorspace, &conv,
-                                         &err),
-                         0);
+        assert_int_equal(
+            rf_pconvert_new(w, h, fmts[k], src->color_range, src->colorspace, &conv, &err), 0);
         rf_pframe_t cpu = {0}, dev = {0};
         assert_int_equal(rf_pconvert_to_rgb(conv, src, &cpu, &err), 0);
         int rc = rf_gpu_convert_to_rgb(T_DEVICE, src, &dev, &err);
@@ -304,11 +317,18 @@ static void t_stage_vs_cpu(void **state)
                                      {.name = (char *)"scale", .params = sp, .nparams = 2}};
     for (int ring = 2; ring <= 3; ring++) {
         rf_err_t err = {0};
-        rf_gpu_stage_cfg_t cfg = {.device = T_DEVICE, .width = w, .height = h,
-                                  .pix_fmt = AV_PIX_FMT_YUV420P, .color_range = AVCOL_RANGE_MPEG,
+        rf_gpu_stage_cfg_t cfg = {.device = T_DEVICE,
+                                  .width = w,
+                                  .height = h,
+                                  .pix_fmt = AV_PIX_FMT_YUV420P,
+                                  .color_range = AVCOL_RANGE_MPEG,
                                   .color_space = AVCOL_SPC_BT709,
-                                  .out_pix_fmt = AV_PIX_FMT_YUV420P, .passes = passes,
-                                  .npasses = 3, .seed = 1, .frame_rate = {25, 1}, .ring = ring};
+                                  .out_pix_fmt = AV_PIX_FMT_YUV420P,
+                                  .passes = passes,
+                                  .npasses = 3,
+                                  .seed = 1,
+                                  .frame_rate = {25, 1},
+                                  .ring = ring};
         rf_gpu_stage_t *st = NULL;
         int rc = rf_gpu_stage_new(&cfg, &st, &err);
         if (rc)
@@ -322,9 +342,9 @@ static void t_stage_vs_cpu(void **state)
         rf_pass_chain_t *cpu = NULL;
         rf_pconvert_t *in = NULL, *out = NULL;
         assert_int_equal(rf_pass_chain_new(passes, 3, 1, w, h, (AVRational){25, 1}, &cpu, &err), 0);
-        assert_int_equal(rf_pconvert_new(w, h, AV_PIX_FMT_YUV420P, AVCOL_RANGE_MPEG,
-                                         AVCOL_SPC_BT709, &in, &err),
-                         0);
+        assert_int_equal(
+            rf_pconvert_new(w, h, AV_PIX_FMT_YUV420P, AVCOL_RANGE_MPEG, AVCOL_SPC_BT709, &in, &err),
+            0);
         assert_int_equal(rf_pconvert_new(64, 36, AV_PIX_FMT_YUV420P, AVCOL_RANGE_MPEG,
                                          AVCOL_SPC_BT709, &out, &err),
                          0);

@@ -28,13 +28,16 @@
 
 #include "gpu_fixture.h"
 
-/* ---- arithmetic ------------------------------------------------------------------------------- */
+/* ---- arithmetic -------------------------------------------------------------------------------
+ */
 
 static void test_placement(void **state)
 {
     (void)state;
-    const rf_pass_spec_t passes[] = {{.name = (char *)"deflicker"}, {.name = (char *)"invert"},
-                                     {.name = (char *)"scale"}, {.name = (char *)"color-match"}};
+    const rf_pass_spec_t passes[] = {{.name = (char *)"deflicker"},
+                                     {.name = (char *)"invert"},
+                                     {.name = (char *)"scale"},
+                                     {.name = (char *)"color-match"}};
     bool on[4];
     assert_int_equal(rf_gpu_pass_placement(passes, 4, true, on), 3);
     assert_true(on[0] && !on[1] && on[2] && on[3]);
@@ -71,9 +74,9 @@ static void test_layouts(void **state)
     /* yuv420p 65x37 (odd): chroma 33x19 */
     assert_int_equal(rf_gpu_yuv_layout(AV_PIX_FMT_YUV420P, 65, 37, &l, &err), 0);
     assert_int_equal(rf_gpu_packed_size(&l, off, pitch), 65 * 37 + 2 * 33 * 19);
-    static const enum AVPixelFormat refused[] = {AV_PIX_FMT_RGB24, AV_PIX_FMT_GRAY8,
+    static const enum AVPixelFormat refused[] = {AV_PIX_FMT_RGB24,       AV_PIX_FMT_GRAY8,
                                                  AV_PIX_FMT_YUV420P10BE, AV_PIX_FMT_YUVA420P,
-                                                 AV_PIX_FMT_YUV411P, AV_PIX_FMT_CUDA};
+                                                 AV_PIX_FMT_YUV411P,     AV_PIX_FMT_CUDA};
     for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
         assert_int_equal(rf_gpu_yuv_layout(refused[i], 64, 36, &l, &err), RF_EUNAVAIL);
         assert_non_null(strstr(err.msg, av_get_pix_fmt_name(refused[i])));
@@ -137,9 +140,8 @@ static void test_mixed_chain(void **state)
     rf_err_t err = {0};
     rf_gpu_chain_t *all_cpu = NULL;
     rf_pass_chain_t *ref = NULL;
-    assert_int_equal(rf_gpu_chain_new(0, passes, 2, 1, 96, 54, (AVRational){25, 1}, true,
-                                      &all_cpu, &err),
-                     0);
+    assert_int_equal(
+        rf_gpu_chain_new(0, passes, 2, 1, 96, 54, (AVRational){25, 1}, true, &all_cpu, &err), 0);
     assert_int_equal(rf_gpu_chain_on_device(all_cpu), 0);
     assert_int_equal(rf_pass_chain_new(passes, 2, 1, 96, 54, (AVRational){25, 1}, &ref, &err), 0);
     rf_pframe_t a, b;
@@ -148,7 +150,7 @@ static void test_mixed_chain(void **state)
     assert_int_equal(rf_pass_chain_run(ref, &a, &err), 0);
     assert_int_equal(rf_gpu_chain_run_host(all_cpu, &b, &err), 0);
     assert_int_equal(b.width, 48);
-    assert_int_equal(b.height, 28); /* round(48 * 54 / 96 / 2) * 2 */
+    assert_int_equal(b.height, 28);         /* round(48 * 54 / 96 / 2) * 2 */
     assert_true(t_max_diff(&a, &b) == 0.0); /* the same CPU code on the same samples */
     rf_pframe_release(&a);
     rf_pframe_release(&b);
@@ -164,8 +166,11 @@ static void test_no_device(void **state)
     assert_int_equal(rf_gpu_chain_new(3, NULL, 0, 1, 16, 16, (AVRational){25, 1}, false, &c, &err),
                      RF_EUNAVAIL);
     assert_string_equal(err.msg, "GPU 3: no such device (emulation has device 0 only)");
-    rf_gpu_stage_cfg_t cfg = {.device = 0, .width = 16, .height = 16,
-                              .pix_fmt = AV_PIX_FMT_RGB24, .out_pix_fmt = AV_PIX_FMT_YUV420P};
+    rf_gpu_stage_cfg_t cfg = {.device = 0,
+                              .width = 16,
+                              .height = 16,
+                              .pix_fmt = AV_PIX_FMT_RGB24,
+                              .out_pix_fmt = AV_PIX_FMT_YUV420P};
     rf_gpu_stage_t *st = NULL;
     assert_int_equal(rf_gpu_stage_new(&cfg, &st, &err), RF_EUNAVAIL);
     assert_non_null(strstr(err.msg, "'rgb24'"));
@@ -180,11 +185,11 @@ static void test_nothing_leaks(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_placement),   cmocka_unit_test(test_layouts),
-        cmocka_unit_test(test_vram),        cmocka_unit_test(test_mixed_chain),
-        cmocka_unit_test(test_no_device),   cmocka_unit_test(t_passes_vs_cpu),
+        cmocka_unit_test(test_placement),    cmocka_unit_test(test_layouts),
+        cmocka_unit_test(test_vram),         cmocka_unit_test(test_mixed_chain),
+        cmocka_unit_test(test_no_device),    cmocka_unit_test(t_passes_vs_cpu),
         cmocka_unit_test(t_errors_like_cpu), cmocka_unit_test(t_convert_vs_cpu),
-        cmocka_unit_test(t_stage_vs_cpu),   cmocka_unit_test(test_nothing_leaks),
+        cmocka_unit_test(t_stage_vs_cpu),    cmocka_unit_test(test_nothing_leaks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

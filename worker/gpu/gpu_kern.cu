@@ -149,13 +149,14 @@ const char *rf_gk_copy2d(void *dst, size_t dpitch, const void *src, size_t spitc
                                          : cudaMemcpyDeviceToDevice;
     if (rows == 1) /* a 2-D copy wants pitches >= the width even for one row */
         return s_err(cudaMemcpyAsync(dst, src, width_bytes, k, (cudaStream_t)stream));
-    return s_err(cudaMemcpy2DAsync(dst, dpitch, src, spitch, width_bytes, rows, k,
-                                   (cudaStream_t)stream));
+    return s_err(
+        cudaMemcpy2DAsync(dst, dpitch, src, spitch, width_bytes, rows, k, (cudaStream_t)stream));
 }
 
 } /* extern "C" */
 
-/* ---- colour conversion ------------------------------------------------------------------------ */
+/* ---- colour conversion ------------------------------------------------------------------------
+ */
 
 __global__ void k_yuv_to_rgb(rf_gyuv_t l, rf_gyuv_planes_t f, rf_gmatrix_t m, float *r, float *g,
                              float *b)
@@ -196,7 +197,8 @@ __global__ void k_yuv16_out(rf_gyuv_t l, const uint16_t *y16, const uint16_t *u1
     rf_gm_write(&l, &f, c, x, y, rf_gm_out_code(&l, planes, c, x, y));
 }
 
-/* ---- passes ------------------------------------------------------------------------------------ */
+/* ---- passes ------------------------------------------------------------------------------------
+ */
 
 __global__ void k_luma_rows(const float *r, const float *g, const float *b, int w, int h,
                             double *rows)
@@ -267,8 +269,8 @@ __global__ void k_filter_rows(const float *in, float *out, int in_w, int out_w, 
     const int o = blockIdx.x * blockDim.x + threadIdx.x, y = blockIdx.y * blockDim.y + threadIdx.y;
     if (o >= out_w || y >= rows)
         return;
-    out[(long)y * out_w + o] = rf_gm_filter(in + (long)y * in_w, 1, index + (long)o * taps,
-                                            weight + (long)o * taps, taps);
+    out[(long)y * out_w + o] =
+        rf_gm_filter(in + (long)y * in_w, 1, index + (long)o * taps, weight + (long)o * taps, taps);
 }
 
 __global__ void k_filter_cols(const float *in, float *out, int cols, int out_h, const int *index,
@@ -302,8 +304,8 @@ const char *rf_gk_rgb_to_yuv(const rf_gyuv_t *l, const rf_gmatrix_t *m, const fl
     for (int c = 0; c < 3 && !e; c++) {
         const int cw = c ? (l->width + (1 << l->cw_log2) - 1) >> l->cw_log2 : l->width;
         const int ch = c ? (l->height + (1 << l->ch_log2) - 1) >> l->ch_log2 : l->height;
-        k_yuv16_out<<<s_grid(cw, ch), tile, 0, s>>>(*l, yuv16[0], yuv16[1], yuv16[2], *frame, c,
-                                                     cw, ch);
+        k_yuv16_out<<<s_grid(cw, ch), tile, 0, s>>>(*l, yuv16[0], yuv16[1], yuv16[2], *frame, c, cw,
+                                                    ch);
         e = s_launched();
     }
     return e;
@@ -332,11 +334,10 @@ const char *rf_gk_lab_rows(const float *const rgb[3], int width, int height, int
     return s_launched();
 }
 
-const char *rf_gk_colormatch(float *const rgb[3], size_t n, const rf_gcolormatch_t *k,
-                             void *stream)
+const char *rf_gk_colormatch(float *const rgb[3], size_t n, const rf_gcolormatch_t *k, void *stream)
 {
     k_colormatch<<<s_blocks(n), RF_GK_BLOCK, 0, (cudaStream_t)stream>>>(rgb[0], rgb[1], rgb[2], n,
-                                                                         *k);
+                                                                        *k);
     return s_launched();
 }
 

@@ -23,7 +23,8 @@
 extern "C" {
 #endif
 
-/* ---- device, memory, streams, events ---------------------------------------------------------- */
+/* ---- device, memory, streams, events ----------------------------------------------------------
+ */
 
 /* Asks for blocking-sync scheduling on device's primary context before anything activates it:
  * FFmpeg's CUDA hwcontext (NVDEC) shares the primary context only with those flags. The probe
@@ -63,7 +64,8 @@ const char *rf_gk_yuv_to_rgb(const rf_gyuv_t *l, const rf_gyuv_planes_t *frame,
 const char *rf_gk_rgb_to_yuv(const rf_gyuv_t *l, const rf_gmatrix_t *m, const float *const rgb[3],
                              uint16_t *const yuv16[3], rf_gyuv_planes_t *frame, void *stream);
 
-/* ---- passes ------------------------------------------------------------------------------------ */
+/* ---- passes ------------------------------------------------------------------------------------
+ */
 
 /* row_sums[y] = deflicker's luma sum of row y (height rows, device memory). */
 const char *rf_gk_luma_rows(const float *const rgb[3], int width, int height, double *row_sums,

@@ -15,9 +15,9 @@
  *             sited at the centre of its 2x2 block, swscale's default), edges repeated, and rounded
  *             to a 16-bit code as swscale stores it; then the matrix in float as pconvert.c does.
  *   from RGB: the matrix to 16-bit codes (rounded, clamped) at full resolution; subsampled chroma
- *             is the 2:1 triangle filter swscale's bilinear scaler uses (weights 1/8 3/8 3/8 1/8 per
- *             axis, edges repeated); 16-bit codes go to depth d by rounding. swscale adds an
- *             ordered dither there, which is the one systematic difference (at most one code).
+ *             is the 2:1 triangle filter swscale's bilinear scaler uses (weights 1/8 3/8 3/8 1/8
+ * per axis, edges repeated); 16-bit codes go to depth d by rounding. swscale adds an ordered dither
+ * there, which is the one systematic difference (at most one code).
  */
 #ifndef RF_GPU_MATH_H
 #define RF_GPU_MATH_H
@@ -176,7 +176,8 @@ RF_HD unsigned rf_gm_to_depth(float v16, int depth)
 /* The output code of component c at its own sample (x, y), from full-resolution 16-bit planes
  * yuv16[c] (width x height, rows contiguous): luma as is, subsampled chroma through the 2:1
  * triangle filter per subsampled axis. */
-RF_HD unsigned rf_gm_out_code(const rf_gyuv_t *l, const uint16_t *const yuv16[3], int c, int x, int y)
+RF_HD unsigned rf_gm_out_code(const rf_gyuv_t *l, const uint16_t *const yuv16[3], int c, int x,
+                              int y)
 {
     const uint16_t *p = yuv16[c];
     const int w = l->width, h = l->height;
@@ -238,7 +239,8 @@ RF_HD void rf_gm_oklab_to_srgb(const double lab[3], double rgb[3])
     rgb[2] = rf_gm_inverse_eotf(-0.0041960863 * l - 0.7034186147 * m + 1.7076147010 * s);
 }
 
-/* ---- the passes' per-sample work --------------------------------------------------------------- */
+/* ---- the passes' per-sample work ---------------------------------------------------------------
+ */
 
 /* deflicker: the sum of one row's Rec.709 luma, left to right in double (deflicker.c). */
 RF_HD double rf_gm_luma_row(const float *r, const float *g, const float *b, int width)

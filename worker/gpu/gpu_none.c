@@ -155,8 +155,7 @@ const char *rf_gk_lab_rows(const float *const rgb[3], int width, int height, int
     return S_NO_CUDA;
 }
 
-const char *rf_gk_colormatch(float *const rgb[3], size_t n, const rf_gcolormatch_t *k,
-                             void *stream)
+const char *rf_gk_colormatch(float *const rgb[3], size_t n, const rf_gcolormatch_t *k, void *stream)
 {
     (void)rgb, (void)n, (void)k, (void)stream;
     return S_NO_CUDA;

@@ -47,7 +47,8 @@ size_t rf_gpu_pass_placement(const rf_pass_spec_t *passes, size_t n, bool device
     return count;
 }
 
-/* ---- formats ----------------------------------------------------------------------------------- */
+/* ---- formats -----------------------------------------------------------------------------------
+ */
 
 int rf_gpu_yuv_layout(int pix_fmt, int width, int height, rf_gyuv_t *out, rf_err_t *err)
 {
@@ -111,7 +112,8 @@ size_t rf_gpu_packed_size(const rf_gyuv_t *l, size_t offset[3], int pitch[3])
     return total;
 }
 
-/* ---- VRAM -------------------------------------------------------------------------------------- */
+/* ---- VRAM --------------------------------------------------------------------------------------
+ */
 
 uint64_t rf_gpu_slot_vram(int in_w, int in_h, int out_w, int out_h, int ring, bool nvdec)
 {
@@ -156,7 +158,8 @@ int rf_gpu_plan_slots(int ngpus, long cores, uint64_t free_vram, uint64_t per_sl
     return slots;
 }
 
-/* ---- device buffers ---------------------------------------------------------------------------- */
+/* ---- device buffers ----------------------------------------------------------------------------
+ */
 
 /* A device allocation counted in *total. */
 static const char *s_dalloc(void **ptr, size_t bytes, uint64_t *total)
@@ -172,7 +175,8 @@ static int s_cuda_fail(rf_err_t *err, const char *what, const char *cuda)
     return rf_err_set(err, RF_EIO, "%s: CUDA: %s", what, cuda);
 }
 
-/* ---- the chain on the device ------------------------------------------------------------------- */
+/* ---- the chain on the device -------------------------------------------------------------------
+ */
 
 typedef enum s_kind { S_CPU, S_COLORMATCH, S_DEFLICKER, S_GRADE, S_SCALE, S_SHARPEN } s_kind_t;
 
@@ -186,27 +190,27 @@ typedef struct s_gframe {
 
 typedef struct s_gstage {
     const rf_pass_vtable_t *vt;
-    void *state;                /* the CPU pass's state (the chain's) */
+    void *state; /* the CPU pass's state (the chain's) */
     s_kind_t kind;
     int in_w, in_h, out_w, out_h;
-    float *out[3];              /* device planes for a size change (scale, a resizing CPU pass) */
-    float *tmp;                 /* scratch plane (sharpen, scale) */
-    double *dsums, *hsums;      /* per-row sums, device and pinned host */
-    float *hpixel;              /* pinned: one pixel (color-match's shift) */
-    double *dweight;            /* sharpen's weights */
-    int *dindex[2];             /* scale's filters, x and y */
+    float *out[3];         /* device planes for a size change (scale, a resizing CPU pass) */
+    float *tmp;            /* scratch plane (sharpen, scale) */
+    double *dsums, *hsums; /* per-row sums, device and pinned host */
+    float *hpixel;         /* pinned: one pixel (color-match's shift) */
+    double *dweight;       /* sharpen's weights */
+    int *dindex[2];        /* scale's filters, x and y */
     double *dfilter[2];
 } s_gstage_t;
 
 struct rf_gpu_chain {
-    rf_pass_chain_t *cpu;       /* made by rf_pass_chain_new: the states, the sizes, the flush */
+    rf_pass_chain_t *cpu; /* made by rf_pass_chain_new: the states, the sizes, the flush */
     s_gstage_t *st;
     size_t n, on_device;
     int width, height, out_width, out_height;
-    void *stream;               /* the compute stream (the chain's own, or the stage's) */
+    void *stream; /* the compute stream (the chain's own, or the stage's) */
     bool own_stream;
-    rf_pframe_t host;           /* frames visiting a CPU pass */
-    float *in[3];               /* device input planes for rf_gpu_chain_run_host */
+    rf_pframe_t host; /* frames visiting a CPU pass */
+    float *in[3];     /* device input planes for rf_gpu_chain_run_host */
     uint64_t vram;
 };
 
@@ -418,8 +422,8 @@ static int s_run_deflicker(rf_gpu_chain_t *c, s_gstage_t *s, s_gframe_t *f, rf_e
     int rc = rf_deflicker_begin(s->state, f->index, &local);
     if (rc < 0)
         return s_pass_error(err, &local, rc, s->vt->name, f->index);
-    const char *e = rf_gk_luma_rows((const float *const *)f->plane, f->width, f->height, s->dsums,
-                                    c->stream);
+    const char *e =
+        rf_gk_luma_rows((const float *const *)f->plane, f->width, f->height, s->dsums, c->stream);
     if (!e)
         e = rf_gk_copy2d(s->hsums, 0, s->dsums, 0, (size_t)f->height * sizeof(double), 1, S_D2H,
                          c->stream);
@@ -535,8 +539,8 @@ static int s_run_scale(rf_gpu_chain_t *c, s_gstage_t *s, s_gframe_t *f, rf_err_t
             e = rf_gk_filter_rows(f->plane[p], s->out[p], in_w, ax.out, in_h, s->dindex[0],
                                   s->dfilter[0], ax.taps, c->stream);
         } else if (!do_x) {
-            e = rf_gk_filter_cols(f->plane[p], s->out[p], in_w, ay.out, s->dindex[1],
-                                  s->dfilter[1], ay.taps, c->stream);
+            e = rf_gk_filter_cols(f->plane[p], s->out[p], in_w, ay.out, s->dindex[1], s->dfilter[1],
+                                  ay.taps, c->stream);
         } else {
             e = rf_gk_filter_rows(f->plane[p], s->tmp, in_w, ax.out, in_h, s->dindex[0],
                                   s->dfilter[0], ax.taps, c->stream);
@@ -563,8 +567,8 @@ static int s_run_cpu(rf_gpu_chain_t *c, s_gstage_t *s, s_gframe_t *f, rf_err_t *
         rf_pframe_release(pf);
         for (int p = 0; p < 3; p++)
             if (!(pf->plane[p] = av_malloc_array(n + RF_PFRAME_PAD_FLOATS, sizeof(float))))
-                return rf_err_set(err, RF_ENOMEM, "out of memory for a %dx%d RGB frame",
-                                  f->width, f->height);
+                return rf_err_set(err, RF_ENOMEM, "out of memory for a %dx%d RGB frame", f->width,
+                                  f->height);
     }
     pf->width = f->width;
     pf->height = f->height;
@@ -584,10 +588,9 @@ static int s_run_cpu(rf_gpu_chain_t *c, s_gstage_t *s, s_gframe_t *f, rf_err_t *
         return s_pass_error(err, &local, rc, s->vt->name, f->index);
     if (pf->width != s->out_w || pf->height != s->out_h || !pf->plane[0] || !pf->plane[1] ||
         !pf->plane[2])
-        return rf_err_set(err, RF_EINVAL,
-                          "pass '%s' at frame %lld: handed on a %dx%d frame, it announced %dx%d",
-                          s->vt->name, (long long)f->index, pf->width, pf->height, s->out_w,
-                          s->out_h);
+        return rf_err_set(
+            err, RF_EINVAL, "pass '%s' at frame %lld: handed on a %dx%d frame, it announced %dx%d",
+            s->vt->name, (long long)f->index, pf->width, pf->height, s->out_w, s->out_h);
     if (s->out[0]) {
         for (int p = 0; p < 3; p++)
             f->plane[p] = s->out[p];
@@ -650,8 +653,11 @@ int rf_gpu_chain_run_host(rf_gpu_chain_t *c, rf_pframe_t *pf, rf_err_t *err)
         e = rf_gk_copy2d(c->in[p], 0, pf->plane[p], 0, n * sizeof(float), 1, S_H2D, c->stream);
     if (e)
         return s_cuda_fail(err, "uploading a frame", e);
-    s_gframe_t f = {.index = pf->index, .pts = pf->pts, .context = pf->context,
-                    .width = c->width, .height = c->height,
+    s_gframe_t f = {.index = pf->index,
+                    .pts = pf->pts,
+                    .context = pf->context,
+                    .width = c->width,
+                    .height = c->height,
                     .plane = {c->in[0], c->in[1], c->in[2]}};
     int rc = s_chain_run(c, &f, err);
     if (rc < 0)
@@ -696,7 +702,8 @@ size_t rf_gpu_chain_on_device(const rf_gpu_chain_t *c)
     return c->on_device;
 }
 
-/* ---- conversion helpers ------------------------------------------------------------------------ */
+/* ---- conversion helpers ------------------------------------------------------------------------
+ */
 
 /* Copies frame planes (layout l) into a packed buffer laid out as rf_gpu_packed_size says, or the
  * other way round. */
@@ -865,15 +872,16 @@ cleanup:
     return rc;
 }
 
-/* ---- the stage --------------------------------------------------------------------------------- */
+/* ---- the stage ---------------------------------------------------------------------------------
+ */
 
 typedef struct s_ring {
-    uint8_t *pin_in, *pin_out;  /* pinned host staging: packed input and output frames */
-    void *dev_in, *dev_out;     /* the same on the device */
-    float *rgb[3];              /* the frame in RGB fp32, input size */
-    void *ev[6];                /* upload start/end, compute start/end, download start/end */
-    AVFrame *hold;              /* the decoded frame (an NVDEC surface stays ours until used) */
-    AVFrame *props;             /* the decoded frame's properties, for the output */
+    uint8_t *pin_in, *pin_out; /* pinned host staging: packed input and output frames */
+    void *dev_in, *dev_out;    /* the same on the device */
+    float *rgb[3];             /* the frame in RGB fp32, input size */
+    void *ev[6];               /* upload start/end, compute start/end, download start/end */
+    AVFrame *hold;             /* the decoded frame (an NVDEC surface stays ours until used) */
+    AVFrame *props;            /* the decoded frame's properties, for the output */
     int64_t index;
     bool context, busy;
 } s_ring_t;
@@ -886,10 +894,10 @@ struct rf_gpu_stage {
     rf_gmatrix_t min, mout;
     size_t in_bytes, out_bytes;
     rf_gpu_chain_t *chain;
-    void *up, *comp, *down;     /* streams */
+    void *up, *comp, *down; /* streams */
     s_ring_t ring[RF_GPU_RING_MAX];
     int nring;
-    uint16_t *yuv16[3];         /* full-resolution 16-bit output, the compute stream's */
+    uint16_t *yuv16[3]; /* full-resolution 16-bit output, the compute stream's */
     uint64_t submitted, completed;
     AVFrame *ready[RF_GPU_RING_MAX + 1];
     size_t ready_head, ready_count;
@@ -1105,8 +1113,11 @@ int rf_gpu_stage_push(rf_gpu_stage_t *st, const AVFrame *in, int64_t index, bool
         e = rf_gk_event_record(r->ev[S_EV_C0], st->comp);
     if (e)
         return rf_err_set(err, RF_EIO, "frame %lld to the GPU: CUDA: %s", (long long)index, e);
-    s_gframe_t f = {.index = index, .pts = in->pts, .context = context,
-                    .width = st->cfg.width, .height = st->cfg.height,
+    s_gframe_t f = {.index = index,
+                    .pts = in->pts,
+                    .context = context,
+                    .width = st->cfg.width,
+                    .height = st->cfg.height,
                     .plane = {r->rgb[0], r->rgb[1], r->rgb[2]}};
     r->busy = true; /* from here the slot's events are recorded or the stage is failed */
     st->submitted++;

@@ -41,7 +41,8 @@
 #include "gpu_math.h"
 #include "passes.h"
 
-/* ---- what runs where ---------------------------------------------------------------------------- */
+/* ---- what runs where ----------------------------------------------------------------------------
+ */
 
 /* True when the built-in pass name has a CUDA version (a plugin never has). */
 bool rf_gpu_pass_has_cuda(const char *name);
@@ -50,7 +51,8 @@ bool rf_gpu_pass_has_cuda(const char *name);
  * run on the device. */
 size_t rf_gpu_pass_placement(const rf_pass_spec_t *passes, size_t n, bool device, bool *on_cuda);
 
-/* ---- formats ------------------------------------------------------------------------------------- */
+/* ---- formats
+ * ------------------------------------------------------------------------------------- */
 
 /* The layout of pix_fmt for the GPU conversion: little-endian YUV with three components, 8 to 16
  * bits, chroma full or halved per axis (yuv420p, yuv422p, yuv444p, nv12, nv21, p010le, p016le,
@@ -64,9 +66,10 @@ size_t rf_gpu_packed_size(const rf_gyuv_t *l, size_t offset[3], int pitch[3]);
 
 /* ---- device memory --------------------------------------------------------------------------- */
 
-#define RF_GPU_RING_DEFAULT 3            /* frames in flight per slot: upload, passes, download */
-#define RF_GPU_CONTEXT_BYTES (512ULL << 20) /* the CUDA context and FFmpeg's own, once per process */
-#define RF_GPU_BUDGET_WIDTH 3840         /* a slot's budget is reserved for frames this large */
+#define RF_GPU_RING_DEFAULT 3 /* frames in flight per slot: upload, passes, download */
+#define RF_GPU_CONTEXT_BYTES                                                                       \
+    (512ULL << 20)               /* the CUDA context and FFmpeg's own, once per process */
+#define RF_GPU_BUDGET_WIDTH 3840 /* a slot's budget is reserved for frames this large */
 #define RF_GPU_BUDGET_HEIGHT 2160
 #define RF_GPU_NVDEC_SURFACES 31 /* NVDEC's pool: DPB (16) + 2 + RF_DECODE_EXTRA_HW_FRAMES (13) */
 
@@ -87,7 +90,8 @@ uint64_t rf_gpu_slot_vram(int in_w, int in_h, int out_w, int out_h, int ring, bo
 int rf_gpu_plan_slots(int ngpus, long cores, uint64_t free_vram, uint64_t per_slot, int requested,
                       uint64_t *advertised);
 
-/* ---- the chain on the device (tests and the bench use it on host frames) ------------------------ */
+/* ---- the chain on the device (tests and the bench use it on host frames) ------------------------
+ */
 
 typedef struct rf_gpu_chain rf_gpu_chain_t;
 
@@ -113,21 +117,22 @@ int rf_gpu_convert_to_rgb(int device, const AVFrame *src, rf_pframe_t *pf, rf_er
 int rf_gpu_convert_from_rgb(int device, const rf_pframe_t *pf, int pix_fmt, int color_range,
                             int color_space, AVFrame *dst, rf_err_t *err);
 
-/* ---- the stage: a slot's passes on the device ------------------------------------------------------ */
+/* ---- the stage: a slot's passes on the device
+ * ------------------------------------------------------ */
 
 typedef struct rf_gpu_stage rf_gpu_stage_t;
 
 typedef struct rf_gpu_stage_cfg {
     int device;
-    int width, height;          /* decoded frames */
-    int pix_fmt;                /* their format (sw_format for NVDEC frames) */
+    int width, height; /* decoded frames */
+    int pix_fmt;       /* their format (sw_format for NVDEC frames) */
     int color_range, color_space;
-    int out_pix_fmt;            /* the encoder's format */
+    int out_pix_fmt; /* the encoder's format */
     const rf_pass_spec_t *passes;
     size_t npasses;
     uint64_t seed;
     AVRational frame_rate;
-    int ring;                   /* frames in flight, 2..8; 0 = RF_GPU_RING_DEFAULT */
+    int ring; /* frames in flight, 2..8; 0 = RF_GPU_RING_DEFAULT */
 } rf_gpu_stage_cfg_t;
 
 /* RF_EUNAVAIL (with the reason) when this combination cannot run on the device: no device, a
