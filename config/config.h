@@ -256,6 +256,7 @@ typedef struct rf_worker_config {
     /* CURVE (docs/SECURITY.md), key `security:`; both or neither. */
     char *security_key;     /* security.key: the worker's NAME.key */
     char *coordinator_key;  /* security.coordinator_key: the coordinator's NAME.pub */
+    char *decode;           /* auto (default) | cpu | nvdec: where slots decode (media.h) */
 } rf_worker_config_t;
 
 /* Defaults, then the file (when path is not NULL). Command-line flags are applied by main.c. */

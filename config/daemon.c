@@ -23,6 +23,7 @@
 #define S_NAME_MAX 128
 #define S_BLOB_PORT "7602" /* DESIGN §3: the coordinator's blob socket */
 #define S_LOG_LEVELS "debug|info|warn|error"
+#define S_DECODE_MODES "auto|cpu|nvdec" /* media.h rf_decode_mode_parse */
 
 /* What a loader needs besides the message context: the folder relative paths resolve against. */
 typedef struct s_file {
@@ -561,7 +562,7 @@ static int s_worker_defaults(rf_worker_config_t *cfg)
     if (rf_config_set_string(&cfg->source, "") ||
         rf_config_set_string(&cfg->coordinator, "tcp://127.0.0.1:7600") ||
         rf_config_set_string(&cfg->name, host) || rf_config_set_string(&cfg->cache_dir, cache) ||
-        rf_config_set_string(&cfg->log_level, "info"))
+        rf_config_set_string(&cfg->log_level, "info") || rf_config_set_string(&cfg->decode, "auto"))
         return RF_ENOMEM;
     return 0;
 }
@@ -571,7 +572,7 @@ int rf_worker_config_load(const char *path, rf_worker_config_t **out, rf_err_t *
     rf_yfield_t f[] = {{.key = "version"},       {.key = "coordinator"}, {.key = "blobs"},
                        {.key = "name"},          {.key = "slots"},       {.key = "cache_dir"},
                        {.key = "drain_grace_s"}, {.key = "log_level"},   {.key = "pass_dirs"},
-                       {.key = "shared_blobs"}, {.key = "security"}};
+                       {.key = "shared_blobs"}, {.key = "security"}, {.key = "decode"}};
     rf_worker_config_t *cfg = NULL;
     s_file_t file;
     int rc = 0;
@@ -627,6 +628,14 @@ int rf_worker_config_load(const char *path, rf_worker_config_t **out, rf_err_t *
                 rc = rf_yaml_error(&file.c, f[10].line, "security",
                                    "give both key and coordinator_key, or neither");
         }
+        if (rc == 0 && f[11].node) {
+            char *mode = NULL;
+            rc = rf_yaml_enum(&file.c, f[11].node, f[11].line, "decode", S_DECODE_MODES, &mode);
+            if (rc == 0) {
+                free(cfg->decode);
+                cfg->decode = mode;
+            }
+        }
         if (rc)
             goto cleanup;
     }
@@ -667,6 +676,7 @@ void rf_worker_config_destroy(rf_worker_config_t **cfgp)
     free(cfg->shared_blobs);
     free(cfg->security_key);
     free(cfg->coordinator_key);
+    free(cfg->decode);
     for (size_t i = 0; i < cfg->npass_dirs; i++)
         free(cfg->pass_dirs[i]);
     free(cfg->pass_dirs);

@@ -86,6 +86,35 @@ AVRational rf_decoder_time_base(const rf_decoder_t *d);
 const AVCodecParameters *rf_decoder_params(const rf_decoder_t *d);
 void rf_decoder_destroy(rf_decoder_t **d);
 
+/* Decoding on NVDEC (the worker's `decode` setting, docs/deploy.md):
+ *   cpu    always the CPU decoder (rf_decoder_open)
+ *   auto   NVDEC when the codec has a CUDA hwaccel and a CUDA device opens, else the CPU decoder,
+ *          the reason in rf_decoder_hw_note
+ *   nvdec  NVDEC or RF_EUNAVAIL naming the reason
+ * On NVDEC, frames come as AV_PIX_FMT_CUDA (device memory, sw_format NV12 or P010/P016, in
+ * FFmpeg's CUDA context, which is the device's primary context so our kernels share it). A stream
+ * NVDEC turns down at its first frame (AV1 on Hopper, a profile it lacks, 4:4:4 on older chips)
+ * is decoded on the CPU from there on in every mode: FFmpeg falls back by itself, frames come in a
+ * software format, and rf_decoder_hw_note says so. */
+typedef enum rf_decode_mode { RF_DECODE_CPU = 0, RF_DECODE_AUTO, RF_DECODE_NVDEC } rf_decode_mode_t;
+
+/* NVDEC's decode surfaces FFmpeg adds to the stream's DPB (+2) for frames we hold at once: the
+ * worker's decoded-frame queue (8), the frame its decode and pass threads each hold (2) and the
+ * GPU ring (3) (worker/slot.h, worker/gpu/gpu_pipe.h). H.264/HEVC DPBs are at most 16:
+ * 16 + 2 + 13 = 31, within the 32 surfaces NVDEC allows. */
+#define RF_DECODE_EXTRA_HW_FRAMES 13
+
+/* "auto", "cpu" or "nvdec"; RF_ECONFIG naming the text otherwise. */
+int rf_decode_mode_parse(const char *text, rf_decode_mode_t *out, rf_err_t *err);
+const char *rf_decode_mode_name(rf_decode_mode_t mode);
+/* rf_decoder_open with the mode above, on CUDA device `device`. */
+int rf_decoder_open_mode(const char *path, rf_decode_mode_t mode, int device, rf_decoder_t **out,
+                         rf_err_t *err);
+/* True while the decoder hands out NVDEC frames (false from the first software frame on). */
+bool rf_decoder_hw(const rf_decoder_t *d);
+/* Why the decoder is on the CPU ("" when it is on NVDEC, or was opened with rf_decoder_open). */
+const char *rf_decoder_hw_note(const rf_decoder_t *d);
+
 /* ---- encode ---------------------------------------------------------------------------------- */
 
 typedef struct rf_encode_params {

@@ -37,6 +37,7 @@ static void s_usage(FILE *f)
                "                       [--log-level debug|info|warn|error] [--pass-dir DIR]...\n"
                "                       [--shared-blobs DIR]\n"
                "                       [--key NAME.key --coordinator-key coordinator.pub]\n"
+               "                       [--decode auto|cpu|nvdec]\n"
                "                       [--test-fault bad-checksum|wrong-count|hang|slow:MS[@N]]"
                " (tests only)\n");
 }
@@ -56,12 +57,13 @@ int main(int argc, char **argv)
         {"shared-blobs", required_argument, NULL, 'S'},
         {"key", required_argument, NULL, 'K'},
         {"coordinator-key", required_argument, NULL, 'C'},
+        {"decode", required_argument, NULL, 'D'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *coord = NULL, *blobs = NULL, *name = NULL, *cache = NULL, *config = NULL;
     const char *level = NULL, *fault = getenv("REELFARM_TEST_FAULT"), *shared = NULL;
-    const char *key = NULL, *coord_key = NULL;
+    const char *key = NULL, *coord_key = NULL, *decode = NULL;
     const char *pass_dirs[16];
     size_t npass_dirs = 0;
     long slots = -1;
@@ -79,6 +81,7 @@ int main(int argc, char **argv)
         case 'v': level = optarg; break;
         case 't': fault = optarg; break;
         case 'S': shared = optarg; break;
+        case 'D': decode = optarg; break;
         case 'p':
             if (npass_dirs == sizeof pass_dirs / sizeof pass_dirs[0]) {
                 fprintf(stderr, "reelfarm-worker: --pass-dir: at most %zu folders\n",
@@ -129,7 +132,8 @@ int main(int argc, char **argv)
         (level && rf_config_set_string(&cfg->log_level, level)) ||
         (shared && rf_config_set_string(&cfg->shared_blobs, shared)) ||
         (key && rf_config_set_string(&cfg->security_key, key)) ||
-        (coord_key && rf_config_set_string(&cfg->coordinator_key, coord_key)))
+        (coord_key && rf_config_set_string(&cfg->coordinator_key, coord_key)) ||
+        (decode && rf_config_set_string(&cfg->decode, decode)))
         return 1;
     if (slots > 0)
         cfg->slots = (int)slots;

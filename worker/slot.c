@@ -17,7 +17,10 @@
 #include <stdarg.h>
 #include <libswscale/swscale.h>
 
+#include <libavutil/hwcontext.h>
+
 #include "blob.h"
+#include "gpu_pipe.h"
 #include "log.h"
 #include "media.h"
 #include "passes.h"
@@ -714,15 +717,85 @@ out:
 
 /* ---- stage 2: passes (planar RGB fp32 in, the encoder's pixel format out) ---------------------- */
 
+/* The CPU pass stage's converters and frame, made on the first frame. */
+typedef struct s_cpu_pass {
+    rf_pconvert_t *conv_in, *conv_out;
+    rf_pframe_t pf;
+} s_cpu_pass_t;
+
+static void s_cpu_pass_release(s_cpu_pass_t *c)
+{
+    rf_pframe_release(&c->pf);
+    rf_pconvert_destroy(&c->conv_in);
+    rf_pconvert_destroy(&c->conv_out);
+}
+
+/* One frame through the CPU passes and on to the encode queue, in out_fmt (AV_PIX_FMT_NONE: the
+ * job's format, else the frame's). False when the pipeline stops (the failure, if any,
+ * recorded). */
+static bool s_cpu_pass_frame(s_pipe_t *p, s_cpu_pass_t *c, const AVFrame *f, int64_t index,
+                             int out_fmt)
+{
+    const rf_assignment_t *a = p->a;
+    s_stage_time_t *t = &p->time[S_PASSES];
+    rf_err_t err = {0};
+    AVFrame *out = NULL;
+    int rc;
+    int fmt = out_fmt != AV_PIX_FMT_NONE          ? out_fmt
+              : p->target_fmt != AV_PIX_FMT_NONE ? p->target_fmt
+                                                 : f->format;
+    if (!c->conv_in && (rc = rf_pconvert_new(f->width, f->height, f->format, f->color_range,
+                                             f->colorspace, &c->conv_in, &err)) != 0) {
+        s_pipe_fail(p, rc, "pass", false, "frame %" PRId64 ": %s", index, err.msg);
+        return false;
+    }
+    /* The frames leave the passes at the chain's output size (a scale pass changes it). */
+    int out_w = f->width, out_h = f->height;
+    rf_pass_chain_output_size(p->chain, &out_w, &out_h);
+    if (!c->conv_out && (rc = rf_pconvert_new(out_w, out_h, fmt, f->color_range, f->colorspace,
+                                              &c->conv_out, &err)) != 0) {
+        s_pipe_fail(p, rc, "pass", false, "frame %" PRId64 ": %s", index, err.msg);
+        return false;
+    }
+    rc = rf_pconvert_to_rgb(c->conv_in, f, &c->pf, &err);
+    if (!rc) {
+        c->pf.index = index;
+        c->pf.pts = f->pts;
+        c->pf.context = f->pts < a->start_pts;
+        rc = rf_pass_chain_run(p->chain, &c->pf, &err);
+    }
+    if (rc) {
+        s_pipe_fail(p, rc, "pass", true, "frame %" PRId64 ": %s", index, err.msg);
+        return false;
+    }
+    if (c->pf.context)
+        return true; /* handed to the passes for their state, never encoded */
+    if (!(out = av_frame_alloc())) {
+        s_pipe_fail(p, RF_ENOMEM, "internal", true, "passes: out of memory");
+        return false;
+    }
+    rc = rf_pconvert_from_rgb(c->conv_out, &c->pf, out, &err);
+    if (rc) {
+        s_pipe_fail(p, rc, "pass", true, "frame %" PRId64 ": %s", index, err.msg);
+        av_frame_free(&out);
+        return false;
+    }
+    av_frame_copy_props(out, f);
+    if (!s_q_push(p, &p->encode, (void **)&out, &t->wait_out_ns)) {
+        av_frame_free(&out);
+        return false;
+    }
+    return true;
+}
+
 static void *s_passes_main(void *arg)
 {
     s_pipe_t *p = arg;
     const rf_assignment_t *a = p->a;
     s_stage_time_t *t = &p->time[S_PASSES];
-    rf_pconvert_t *conv_in = NULL, *conv_out = NULL;
-    rf_pframe_t pf = {0};
+    s_cpu_pass_t cpu = {0};
     rf_err_t err = {0};
-    AVFrame *f = NULL, *out = NULL;
+    AVFrame *f = NULL;
     /* Frames arrive contiguous from the first context frame. */
     int64_t index = a->frame_start - (int64_t)a->context_before;
     int rc;
@@ -733,53 +806,154 @@ static void *s_passes_main(void *arg)
         f = s_q_pop(p, &p->frames, &t->wait_in_ns);
         if (!f || s_pipe_stopped(p))
             break;
-        int fmt = p->target_fmt != AV_PIX_FMT_NONE ? p->target_fmt : f->format;
-        if (!conv_in && (rc = rf_pconvert_new(f->width, f->height, f->format, f->color_range,
-                                              f->colorspace, &conv_in, &err)) != 0) {
-            s_pipe_fail(p, rc, "pass", false, "frame %" PRId64 ": %s", index, err.msg);
-            break;
-        }
-        /* The frames leave the passes at the chain's output size (a scale pass changes it). */
-        int out_w = f->width, out_h = f->height;
-        rf_pass_chain_output_size(p->chain, &out_w, &out_h);
-        if (!conv_out && (rc = rf_pconvert_new(out_w, out_h, fmt, f->color_range, f->colorspace,
-                                               &conv_out, &err)) != 0) {
-            s_pipe_fail(p, rc, "pass", false, "frame %" PRId64 ": %s", index, err.msg);
-            break;
-        }
-        rc = rf_pconvert_to_rgb(conv_in, f, &pf, &err);
-        if (!rc) {
-            pf.index = index;
-            pf.pts = f->pts;
-            pf.context = f->pts < a->start_pts;
-            rc = rf_pass_chain_run(p->chain, &pf, &err);
-        }
-        if (rc) {
-            s_pipe_fail(p, rc, "pass", true, "frame %" PRId64 ": %s", index, err.msg);
-            break;
-        }
-        if (pf.context)
-            continue; /* handed to the passes for their state, never encoded */
-        if (!(out = av_frame_alloc())) {
-            s_pipe_fail(p, RF_ENOMEM, "internal", true, "passes: out of memory");
-            break;
-        }
-        rc = rf_pconvert_from_rgb(conv_out, &pf, out, &err);
-        if (rc) {
-            s_pipe_fail(p, rc, "pass", true, "frame %" PRId64 ": %s", index, err.msg);
-            break;
-        }
-        av_frame_copy_props(out, f);
-        if (!s_q_push(p, &p->encode, (void **)&out, &t->wait_out_ns))
+        if (!s_cpu_pass_frame(p, &cpu, f, index, AV_PIX_FMT_NONE))
             break;
     }
     if (!atomic_load(&p->failed) && (rc = rf_pass_chain_flush(p->chain, &err)) != 0)
         s_pipe_fail(p, rc, "pass", true, "%s", err.msg);
     av_frame_free(&f);
-    av_frame_free(&out);
-    rf_pframe_release(&pf);
-    rf_pconvert_destroy(&conv_in);
-    rf_pconvert_destroy(&conv_out);
+    s_cpu_pass_release(&cpu);
+    s_q_close(&p->encode);
+    t->ended_ns = rf_now_ns();
+    return NULL;
+}
+
+/* ---- stage 2 on a GPU (worker/gpu/gpu_pipe.h) --------------------------------------------------
+ *
+ * The same frames in, the same frames out, through the device's frame ring: decoded frames (NVDEC
+ * surfaces or host frames) go up, through the passes (CUDA where a pass has a CUDA version) and
+ * come back in the encoder's format, a few frames behind. When the device cannot take this chunk
+ * (a pixel format the GPU conversion lacks, the device gone), the chunk's passes run on the CPU
+ * instead, NVDEC frames downloaded first; the reason is logged. */
+
+/* Moves every finished frame from the ring to the encode queue. */
+static bool s_gpu_drain(s_pipe_t *p, rf_gpu_stage_t *st)
+{
+    rf_err_t err = {0};
+    AVFrame *out = NULL;
+    int rc;
+    while ((rc = rf_gpu_stage_pop(st, &out, &err)) == 1)
+        if (!s_q_push(p, &p->encode, (void **)&out, &p->time[S_PASSES].wait_out_ns)) {
+            av_frame_free(&out);
+            return false;
+        }
+    if (rc < 0) {
+        s_pipe_fail(p, rc, "pass", true, "GPU: %s", err.msg);
+        return false;
+    }
+    return true;
+}
+
+/* The format the encoder gets: the job's, else what the CPU decoder gives for this stream (NVDEC
+ * hands NV12 for yuv420p), so a chunk encodes the same on a GPU worker as on a CPU one. */
+static int s_gpu_out_format(const s_pipe_t *p, const AVFrame *f)
+{
+    if (p->target_fmt != AV_PIX_FMT_NONE)
+        return p->target_fmt;
+    if (f->format == AV_PIX_FMT_CUDA)
+        return rf_decoder_params(p->dec)->format;
+    return f->format;
+}
+
+static void *s_passes_gpu_main(void *arg)
+{
+    s_pipe_t *p = arg;
+    const rf_assignment_t *a = p->a;
+    s_stage_time_t *t = &p->time[S_PASSES];
+    s_cpu_pass_t cpu = {0};
+    rf_gpu_stage_t *st = NULL;
+    bool on_cpu = false; /* the device turned this chunk down: CPU passes */
+    int cpu_fmt = AV_PIX_FMT_NONE; /* ... into the format a CPU slot would encode */
+    rf_err_t err = {0};
+    AVFrame *f = NULL, *soft = av_frame_alloc();
+    int64_t index = a->frame_start - (int64_t)a->context_before;
+    int rc;
+
+    t->started_ns = rf_now_ns();
+    if (!soft) {
+        s_pipe_fail(p, RF_ENOMEM, "internal", true, "passes: out of memory");
+        goto out;
+    }
+    for (;; index++) {
+        av_frame_free(&f);
+        f = s_q_pop(p, &p->frames, &t->wait_in_ns);
+        if (!f || s_pipe_stopped(p))
+            break;
+        if (!st && !on_cpu) {
+            int sw = f->format;
+            if (f->format == AV_PIX_FMT_CUDA && f->hw_frames_ctx)
+                sw = ((AVHWFramesContext *)(void *)f->hw_frames_ctx->data)->sw_format;
+            rf_gpu_stage_cfg_t cfg = {
+                .device = p->env->gpu_device, .width = f->width, .height = f->height,
+                .pix_fmt = sw, .color_range = f->color_range, .color_space = f->colorspace,
+                .out_pix_fmt = s_gpu_out_format(p, f), .passes = a->pipeline,
+                .npasses = a->npasses, .seed = a->seed, .frame_rate = a->frame_rate};
+            rc = rf_gpu_stage_new(&cfg, &st, &err);
+            if (rc) {
+                /* The pass specs were checked when the CPU chain was made, so this is the
+                 * device: a format it lacks (RF_EUNAVAIL, expected), or out of memory, or a CUDA
+                 * error. The CPU does the chunk either way. */
+                rf_log_ctx(rc == RF_EUNAVAIL ? RF_LOG_INFO : RF_LOG_WARN, COMP,
+                           RF_LOG_CTX(a->job_id, a->chunk, a->attempt, NULL),
+                           "chunk %u of job %s: passes on the CPU: %s", a->chunk, a->job_id,
+                           err.msg);
+                on_cpu = true;
+                cpu_fmt = s_gpu_out_format(p, f);
+            } else {
+                rf_log_ctx(RF_LOG_DEBUG, COMP, RF_LOG_CTX(a->job_id, a->chunk, a->attempt, NULL),
+                           "chunk %u of job %s: %zu of %zu passes on GPU %d, %" PRIu64
+                           " MiB of device memory",
+                           a->chunk, a->job_id, rf_gpu_stage_on_device(st), a->npasses,
+                           p->env->gpu_device, rf_gpu_stage_vram(st) >> 20);
+            }
+        }
+        if (on_cpu) {
+            const AVFrame *in = f;
+            if (f->format == AV_PIX_FMT_CUDA) {
+                av_frame_unref(soft);
+                if ((rc = av_hwframe_transfer_data(soft, f, 0)) < 0 ||
+                    (rc = av_frame_copy_props(soft, f)) < 0) {
+                    s_pipe_fail(p, RF_EMEDIA, "decode", true,
+                                "frame %" PRId64 ": downloading an NVDEC frame: %s", index,
+                                av_err2str(rc));
+                    break;
+                }
+                in = soft;
+            }
+            if (!s_cpu_pass_frame(p, &cpu, in, index, cpu_fmt))
+                break;
+            continue;
+        }
+        rc = rf_gpu_stage_push(st, f, index, f->pts < a->start_pts, &err);
+        if (rc) {
+            s_pipe_fail(p, rc, "pass", true, "frame %" PRId64 ": %s", index, err.msg);
+            break;
+        }
+        if (!s_gpu_drain(p, st))
+            break;
+    }
+    if (!atomic_load(&p->failed)) {
+        rc = st ? rf_gpu_stage_finish(st, &err) : rf_pass_chain_flush(p->chain, &err);
+        if (rc)
+            s_pipe_fail(p, rc, "pass", true, "%s", err.msg);
+        else if (st)
+            s_gpu_drain(p, st);
+    }
+    if (st) {
+        double ms = 0;
+        uint64_t n = 0;
+        rf_gpu_stage_device_ms(st, &ms, &n);
+        rf_log_ctx(RF_LOG_INFO, COMP, RF_LOG_CTX(a->job_id, a->chunk, a->attempt, NULL),
+                   "chunk %u of job %s: GPU %d ran %zu of %zu passes; device time %.1f ms for %"
+                   PRIu64 " frames (upload + passes + download, per stream)",
+                   a->chunk, a->job_id, p->env->gpu_device, rf_gpu_stage_on_device(st),
+                   a->npasses, ms, n);
+    }
+out:
+    av_frame_free(&f);
+    av_frame_free(&soft);
+    rf_gpu_stage_destroy(&st);
+    s_cpu_pass_release(&cpu);
     s_q_close(&p->encode);
     t->ended_ns = rf_now_ns();
     return NULL;
@@ -1146,7 +1320,15 @@ int rf_slot_render(const rf_assignment_t *a, const rf_slot_env_t *env, const ato
     rc = s_input(a, env, workdir, cancel, input, sizeof(input), &input_shared, res);
     if (rc)
         goto out;
-    rc = rf_decoder_open(input, &p->dec, &err);
+    /* A device and passes: decode as the worker's decode setting says (NVDEC frames stay on the
+     * device for the GPU pass stage). Otherwise the CPU decoder, as always. */
+    if (env->gpu && a->npasses) {
+        mains[S_PASSES] = s_passes_gpu_main;
+        rc = rf_decoder_open_mode(input, (rf_decode_mode_t)env->decode, env->gpu_device, &p->dec,
+                                  &err);
+    } else {
+        rc = rf_decoder_open(input, &p->dec, &err);
+    }
     if (rc) {
         rc = s_fail(res, rc, "decode", true, "%s", err.msg);
         goto out;

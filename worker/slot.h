@@ -110,6 +110,13 @@ typedef struct rf_slot_env {
                                   Welcome's): inputs are read from it and results committed into
                                   it, not moved over the blob socket; NULL = socket only */
     const rf_zsec_t *sec;      /* CURVE keys for the blob socket; NULL = plaintext */
+    /* GPU (worker/gpu/gpu_pipe.h): with gpu set and a non-empty pipeline the pass stage runs on
+     * CUDA device gpu_device - the passes with a CUDA version there, the others on the CPU - and
+     * decoding follows `decode`; an empty pipeline always decodes on the CPU, so its frames reach
+     * the encoder untouched. A zeroed env is a CPU slot. */
+    bool gpu;
+    int gpu_device;
+    int decode;                /* media.h rf_decode_mode_t: RF_DECODE_CPU, _AUTO or _NVDEC */
 } rf_slot_env_t;
 
 typedef struct rf_slot_result {

@@ -18,6 +18,7 @@
 #include "blob.h"
 #include "codec.h"
 #include "gpu.h"
+#include "gpu_pipe.h"
 #include "hash.h"
 #include "log.h"
 #include "media.h"
@@ -82,8 +83,10 @@ struct rf_worker {
     char *passes[64];
     size_t npasses;
     char gpu_model[128];         /* first working device's name, "" on CPU nodes */
-    uint64_t vram_bytes;         /* most free memory on any working device */
+    uint64_t vram_bytes;         /* most free memory on any working device, less what this
+                                  * worker's slots reserve on it (gpu_pipe.h rf_gpu_plan_slots) */
     int ngpus;                   /* devices that passed the self-test */
+    int gpu_index[RF_GPU_MAX_DEVICES]; /* their CUDA ordinals; slot i uses gpu_index[i % ngpus] */
     /* stopping */
     atomic_int stop_request;     /* 0 none, 1 drain, 2 now */
     bool draining;
@@ -189,6 +192,8 @@ static void s_slot_start(rf_worker_t *w, rf_assignment_t *a)
     memset(&s->res, 0, sizeof(s->res));
     s->env = w->env;
     memset(&s->env.fault, 0, sizeof(s->env.fault));
+    s->env.gpu = w->ngpus > 0;
+    s->env.gpu_device = w->ngpus > 0 ? w->gpu_index[s->index % (uint32_t)w->ngpus] : -1;
     if (w->fault.kind != RF_SLOT_FAULT_NONE &&
         (w->fault.limit == 0 || w->fault_chunks < w->fault.limit)) {
         s->env.fault = w->fault;
@@ -629,7 +634,7 @@ static void s_probe(rf_worker_t *w)
             RF_WARN(COMP, "GPU %d (%s) failed the kernel self-test; not offered", d->index, d->name);
             continue;
         }
-        w->ngpus++;
+        w->gpu_index[w->ngpus++] = d->index;
         if (!*w->gpu_model)
             snprintf(w->gpu_model, sizeof(w->gpu_model), "%s", d->name);
         if (d->free_bytes > w->vram_bytes)
@@ -650,6 +655,9 @@ static void s_probe(rf_worker_t *w)
 
 int rf_worker_new(const rf_worker_config_t *cfg, rf_worker_t **out, rf_err_t *err)
 {
+    rf_decode_mode_t decode = RF_DECODE_AUTO;
+    if (cfg->decode && rf_decode_mode_parse(cfg->decode, &decode, err) != 0)
+        return RF_ECONFIG;
     rf_worker_t *w = calloc(1, sizeof(*w));
     if (!w)
         return rf_err_set(err, RF_ENOMEM, "out of memory");
@@ -698,14 +706,23 @@ int rf_worker_new(const rf_worker_config_t *cfg, rf_worker_t **out, rf_err_t *er
         return rf_err_set(err, RF_EIO, "cannot create a ZeroMQ context");
     }
     w->env.zctx = w->zctx;
+    w->env.decode = (int)decode;
     uv_async_init(&w->loop, &w->wake, s_on_wake);
     w->wake.data = w;
     uv_timer_init(&w->loop, &w->tick);
     w->tick.data = w;
     s_probe(w);
-    /* One slot per working GPU; on CPU-only nodes one per 4 cores (an encoder uses several). */
+    /* CPU nodes: one slot per 4 cores (an encoder uses several). GPU nodes: per GPU as many slots
+     * as the cores feed encoders and its memory holds 4K budgets (encoding is the bottleneck,
+     * DESIGN §6); the VRAM advertised is what is left with every slot busy. */
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    int slots = cfg->slots > 0 ? cfg->slots : w->ngpus > 0 ? w->ngpus : (int)(cores / 4 > 0 ? cores / 4 : 1);
+    const uint64_t per_slot =
+        rf_gpu_slot_vram(RF_GPU_BUDGET_WIDTH, RF_GPU_BUDGET_HEIGHT, RF_GPU_BUDGET_WIDTH,
+                         RF_GPU_BUDGET_HEIGHT, RF_GPU_RING_DEFAULT, decode != RF_DECODE_CPU);
+    uint64_t advertised = 0;
+    int slots = rf_gpu_plan_slots(w->ngpus, cores, w->vram_bytes, per_slot, cfg->slots, &advertised);
+    if (w->ngpus > 0)
+        w->vram_bytes = advertised;
     w->nslots = (uint32_t)(slots > RF_WORKER_MAX_SLOTS ? RF_WORKER_MAX_SLOTS : slots);
     for (uint32_t i = 0; i < w->nslots; i++) {
         w->slots[i].w = w;
@@ -717,6 +734,10 @@ int rf_worker_new(const rf_worker_config_t *cfg, rf_worker_t **out, rf_err_t *er
         used += (size_t)snprintf(list + used, sizeof(list) - used, " %s", w->encoders[i]);
     RF_INFO(COMP, "'%s': %u slots, GPU: %s, encoders:%s", w->name, w->nslots,
             w->ngpus ? w->gpu_model : "none", w->nencoders ? list : " none");
+    if (w->ngpus > 0)
+        RF_INFO(COMP, "'%s': %d GPU(s), %" PRIu64 " MiB reserved per slot, %" PRIu64
+                " MiB VRAM advertised, decode %s",
+                w->name, w->ngpus, per_slot >> 20, w->vram_bytes >> 20, rf_decode_mode_name(decode));
     *out = w;
     return 0;
 }

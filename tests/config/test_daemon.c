@@ -54,7 +54,7 @@ static const s_case_t s_errors[] = {
      ":2: key 'signing.keys': unknown key (expected one of: key, cert, chain, dir)"},
     {"worker unknown key", S_WORKER, "version: 1\nslot: 2\n", RF_ECONFIG,
      ":2: key 'slot': unknown key (expected one of: version, coordinator, blobs, name, slots, "
-     "cache_dir, drain_grace_s, log_level, pass_dirs, shared_blobs, security)"},
+     "cache_dir, drain_grace_s, log_level, pass_dirs, shared_blobs, security, decode)"},
     {"worker shared blobs mapping", S_WORKER, "version: 1\nshared_blobs: {a: 1}\n", RF_ECONFIG,
      ":2: key 'shared_blobs': expected a string, got a mapping"},
     {"coord shared blobs list", S_COORD, "version: 1\nshared_blobs: [a]\n", RF_ECONFIG,
@@ -76,6 +76,8 @@ static const s_case_t s_errors[] = {
      ":2: key 'limits.spec_bytes': expected an integer in 1024..1048576, got '2000000'"},
     {"worker security one key", S_WORKER, "version: 1\nsecurity: {key: w.key}\n", RF_ECONFIG,
      ":2: key 'security': give both key and coordinator_key, or neither"},
+    {"worker decode", S_WORKER, "version: 1\ndecode: gpu\n", RF_ECONFIG,
+     ":2: key 'decode': expected one of auto|cpu|nvdec, got 'gpu'"},
     {"pass dirs not a list", S_WORKER, "version: 1\npass_dirs: /opt/passes\n", RF_ECONFIG,
      ":2: key 'pass_dirs': expected a sequence, got '/opt/passes'"},
     {"coord duplicate", S_COORD, "version: 1\nliveness: 3\nliveness: 4\n", RF_ECONFIG,
@@ -358,6 +360,7 @@ static void test_worker_defaults(void **state)
     assert_string_equal(cfg->cache_dir, "/home/u/.cache/reelfarm");
     assert_int_equal(cfg->drain_grace_s, 60);
     assert_string_equal(cfg->log_level, "info");
+    assert_string_equal(cfg->decode, "auto");
     rf_worker_config_destroy(&cfg);
 
     /* A relative XDG_CACHE_HOME is invalid by the XDG spec and ignored; so is none. */
@@ -408,7 +411,7 @@ static void test_worker_file(void **state)
 {
     const char *path = s_file("version: 1\nname: gpu-7\nslots: 1024\ncache_dir: cache\n"
                               "drain_grace_s: 0\nlog_level: error\n"
-                              "pass_dirs: [/opt/reelfarm/passes, plugins]\n");
+                              "pass_dirs: [/opt/reelfarm/passes, plugins]\ndecode: nvdec\n");
     rf_worker_config_t *cfg = NULL;
     rf_err_t err = {0};
     char *real = realpath(s_tmp, NULL);
@@ -424,6 +427,7 @@ static void test_worker_file(void **state)
     assert_string_equal(cfg->cache_dir, want);
     assert_int_equal(cfg->drain_grace_s, 0);
     assert_string_equal(cfg->log_level, "error");
+    assert_string_equal(cfg->decode, "nvdec");
     assert_int_equal(cfg->npass_dirs, 2);
     assert_string_equal(cfg->pass_dirs[0], "/opt/reelfarm/passes");
     snprintf(want, sizeof(want), "%s/plugins", real);

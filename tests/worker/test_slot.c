@@ -281,6 +281,87 @@ static void test_render_with_deflicker_and_context(void **state)
     }
 }
 
+/* The largest difference, in codes, between the frames of two results (same count, size and
+ * 8-bit format). */
+static int t_result_max_diff(const t_env_t *e, const rf_slot_result_t *x, const rf_slot_result_t *y)
+{
+    char px[1024], py[1024];
+    assert_int_equal(rf_blob_path(e->blob_dir, x->result_blob, px, sizeof(px)), 0);
+    assert_int_equal(rf_blob_path(e->blob_dir, y->result_blob, py, sizeof(py)), 0);
+    rf_decoder_t *dx = NULL, *dy = NULL;
+    rf_err_t err = {0};
+    assert_int_equal(rf_decoder_open(px, &dx, &err), 0);
+    assert_int_equal(rf_decoder_open(py, &dy, &err), 0);
+    AVFrame *fx = av_frame_alloc(), *fy = av_frame_alloc();
+    int worst = 0, rx, ry;
+    while ((rx = rf_decoder_next(dx, fx, &err)) == 1) {
+        ry = rf_decoder_next(dy, fy, &err);
+        assert_int_equal(ry, 1);
+        assert_int_equal(fx->format, fy->format);
+        assert_int_equal(fx->width, fy->width);
+        for (int p = 0; p < 3; p++) {
+            const int w = p ? fx->width / 2 : fx->width, h = p ? fx->height / 2 : fx->height;
+            for (int r = 0; r < h; r++)
+                for (int c = 0; c < w; c++) {
+                    int d = abs((int)fx->data[p][r * fx->linesize[p] + c] -
+                                (int)fy->data[p][r * fy->linesize[p] + c]);
+                    worst = d > worst ? d : worst;
+                }
+        }
+    }
+    assert_int_equal(rx, 0);
+    assert_int_equal(rf_decoder_next(dy, fy, &err), 0);
+    av_frame_free(&fx);
+    av_frame_free(&fy);
+    rf_decoder_destroy(&dx);
+    rf_decoder_destroy(&dy);
+    return worst;
+}
+
+/* The same chunk on a slot with a GPU (env.gpu) and on a CPU slot. Without a device the GPU slot
+ * falls back to CPU decoding and CPU passes: the outputs are identical. With one (the GPU run),
+ * NVDEC, the CUDA passes and the GPU conversion give frames within one code of the CPU's (the
+ * conversion's tolerance, docs/passes.md). */
+static void test_gpu_slot_matches_cpu_slot(void **state)
+{
+    t_env_t *e = *state;
+    rf_slot_env_t cpu_env = t_slot_env(e), gpu_env = t_slot_env(e);
+    gpu_env.gpu = true;
+    gpu_env.gpu_device = 0;
+    gpu_env.decode = RF_DECODE_AUTO;
+    static const char *const passes[] = {"deflicker", "color-match", "grade"};
+    for (size_t i = 0; i < sizeof passes / sizeof passes[0]; i++) {
+        rf_slot_result_t res[2];
+        for (int k = 0; k < 2; k++) {
+            t_msg_t t;
+            t_assign(e, &t, 100, 130, 4, "ffv1", passes[i]);
+            /* color-match needs a reference, grade is the identity by default; deflicker's
+             * defaults do something */
+            Reelfarm__Param ref = REELFARM__PARAM__INIT, *refs[1] = {&ref};
+            ref.key = (char *)(strcmp(passes[i], "grade") ? "reference" : "contrast");
+            ref.value = (char *)(strcmp(passes[i], "grade") ? "0.6,0.01,0.02,0.15,0.04,0.05"
+                                                            : "1.3");
+            if (strcmp(passes[i], "deflicker")) {
+                t.pass.params = refs;
+                t.pass.n_params = 1;
+            }
+            rf_assignment_t *a = t_from_msg(&t);
+            atomic_int cancel = 0;
+            _Atomic uint64_t done = 0;
+            if (rf_slot_render(a, k ? &gpu_env : &cpu_env, &cancel, &done, &res[k]) != 0)
+                fail_msg("%s on the %s slot: %s: %s", passes[i], k ? "GPU" : "CPU",
+                         res[k].error_class, res[k].message);
+            assert_int_equal(res[k].frames, 30);
+            rf_assignment_destroy(&a);
+        }
+        const int diff = t_result_max_diff(e, &res[0], &res[1]);
+        printf("%s: GPU slot vs CPU slot: max %d codes\n", passes[i], diff);
+        assert_true(diff <= 1);
+        for (int k = 0; k < 2; k++)
+            rf_slot_result_release(&res[k]);
+    }
+}
+
 /* The digest the worker reports, recomputed from the stock CLI's framehash of the uploaded result:
  * SHA-256 over the per-frame SHA-256s (in output order) that `ffmpeg -f framehash -hash sha256`
  * prints. The worker computes its digest from the encoder's packets while it encodes (a pipelined
@@ -681,11 +762,13 @@ static void test_input_resumes_a_kept_partial(void **state)
     }
 }
 
+#ifndef T_SLOT_NO_MAIN /* test_slot_cudaemu.c reuses the fixtures above with its own main */
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_render_ffv1_equals_source_frames),
         cmocka_unit_test(test_render_with_deflicker_and_context),
+        cmocka_unit_test(test_gpu_slot_matches_cpu_slot),
         cmocka_unit_test(test_reported_digest_equals_ffmpeg_framehash),
         cmocka_unit_test(test_stage_failure_stops_the_pipeline),
         cmocka_unit_test(test_cancel_mid_chunk),
@@ -698,3 +781,4 @@ int main(void)
     };
     return cmocka_run_group_tests(tests, t_group_setup, t_group_teardown);
 }
+#endif

@@ -6,6 +6,7 @@
 extern "C" {
 #include "gpu.h"
 }
+#include "gpu_kern.h"
 
 #define RF_SELFTEST_N 4096
 
@@ -61,6 +62,7 @@ extern "C" void rf_gpu_probe(rf_gpu_info_t *info)
     if (count > RF_GPU_MAX_DEVICES)
         count = RF_GPU_MAX_DEVICES;
     for (int i = 0; i < count; i++) {
+        rf_gk_blocking_sync(i); /* before the self-test activates the context: NVDEC needs it */
         cudaDeviceProp prop;
         if (cudaGetDeviceProperties(&prop, i) != cudaSuccess)
             continue;

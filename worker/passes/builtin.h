@@ -1,4 +1,5 @@
-/* builtin.h - the vtables of the passes compiled into the worker (private to worker/passes/).
+/* builtin.h - the vtables of the passes compiled into the worker (private to worker/passes/, and
+ * to worker/gpu/, which runs the same passes on the device).
  *
  * passes.c lists them in its registry; each pass file defines its own. Callers outside this folder
  * look passes up by name with rf_pass_builtin() (passes.h) and never see these symbols.
@@ -38,5 +39,49 @@ int rf_pass_param_double(const rf_pass_spec_t *spec, const char *key, double def
  * (passes.c) */
 int rf_pass_param_int(const rf_pass_spec_t *spec, const char *key, int def, int min, int max,
                       int *out, rf_err_t *err);
+
+/* passes.c: stage i of a chain (0..rf_pass_chain_length-1): its vtable, its state and the size
+ * it hands on. worker/gpu runs a chain's passes on the device this way, through the very states
+ * rf_pass_chain_new made (same parameters, same errors). */
+size_t rf_pass_chain_length(const rf_pass_chain_t *c);
+void rf_pass_chain_stage(const rf_pass_chain_t *c, size_t i, const rf_pass_vtable_t **vt,
+                         void **state, int *out_width, int *out_height);
+
+/* ---- what the CUDA versions (worker/gpu/gpu_passes.c) reuse of the CPU passes ------------------
+ * A CUDA pass is created by its CPU vtable's create (same parameters, same errors, same state) and
+ * takes from that state everything that is not per-sample work, so the two cannot drift apart. */
+
+/* deflicker.c: checks that index follows the previous frame (RF_EINVAL otherwise) ... */
+int rf_deflicker_begin(void *state, int64_t index, rf_err_t *err);
+/* ... then records the frame's mean luma and returns its gain (1.0: leave the frame alone). */
+double rf_deflicker_gain(void *state, double mean);
+
+/* colormatch.c: checks the order and picks the frame's scene; 1 with *step (the statistics'
+ * subsampling) when the frame is to be corrected, 0 when strength is 0 (leave it alone). ... */
+int rf_colormatch_begin(void *state, int64_t index, int *step, rf_err_t *err);
+/* ... then records the frame's statistics and returns its correction (rf_color_stats of it). */
+struct rf_color_stats;
+void rf_colormatch_correction(void *state, const struct rf_color_stats *now, double mean[3],
+                              double gain[3], double ref_mean[3], double *strength);
+
+/* grade.c: which of exposure, contrast, saturation, gamma apply, and their values; false when
+ * none does (the frame is left alone). */
+bool rf_grade_params(const void *state, bool steps[4], double *gain, double *contrast,
+                     double *saturation, double *inv_gamma);
+
+/* sharpen.c: the frame size it was made for, amount, threshold and the normalised weights
+ * w[0..half]; false when amount is 0 (the frame is left alone). */
+bool rf_sharpen_params(const void *state, int *width, int *height, double *amount,
+                       double *threshold, int *half, const double **weight);
+
+/* scale.c: one axis's filter (output o reads index[o*taps + k] with weight[o*taps + k]). */
+typedef struct rf_scale_axis {
+    int in, out, taps;
+    const int *index;
+    const double *weight;
+} rf_scale_axis_t;
+/* The input size and both axes; false when the size does not change (frames left alone). */
+bool rf_scale_params(const void *state, int *in_w, int *in_h, rf_scale_axis_t *x,
+                     rf_scale_axis_t *y);
 
 #endif

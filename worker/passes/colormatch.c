@@ -237,55 +237,75 @@ static inline float s_clamp01(double v)
     return 0.0f;
 }
 
-static int s_run(void *state, rf_pframe_t *frame, rf_err_t *err)
+int rf_colormatch_begin(void *state, int64_t index, int *step, rf_err_t *err)
 {
     s_colormatch_t *m = state;
 
-    if (m->started && frame->index != m->last_index + 1)
+    if (m->started && index != m->last_index + 1)
         return rf_err_set(err, RF_EINVAL, "frames out of order: got frame %lld after %lld",
-                          (long long)frame->index, (long long)m->last_index);
+                          (long long)index, (long long)m->last_index);
     m->started = true;
-    m->last_index = frame->index;
+    m->last_index = index;
     if (m->strength == 0.0)
         return 0; /* identity: leave the samples bit-exact (and skip the statistics) */
 
     /* The scene this frame belongs to; a new scene starts the smoothing afresh. */
-    if (frame->index < m->refs[0].first)
+    if (index < m->refs[0].first)
         return rf_err_set(err, RF_ECONFIG, "no colour reference for frame %lld (the first scene "
-                          "listed starts at frame %lld)", (long long)frame->index,
+                          "listed starts at frame %lld)", (long long)index,
                           (long long)m->refs[0].first);
     size_t at = m->cur == SIZE_MAX ? 0 : m->cur;
-    while (at + 1 < m->nrefs && m->refs[at + 1].first <= frame->index)
+    while (at + 1 < m->nrefs && m->refs[at + 1].first <= index)
         at++;
     if (at != m->cur) {
-        if (m->cur != SIZE_MAX && m->refs[at].first == frame->index) {
+        if (m->cur != SIZE_MAX && m->refs[at].first == index) {
             m->head = 0;
             m->count = 0;
         }
         m->cur = at;
         m->ref = m->refs[at].stats;
     }
+    *step = m->step;
+    return 1;
+}
 
-    rf_color_stats_t now;
-    int rc = rf_color_stats((const float *const *)frame->plane, frame->width, frame->height,
-                            m->step, &now, err);
-    if (rc < 0)
-        return rc;
-    m->hist[m->head] = now;
+void rf_colormatch_correction(void *state, const rf_color_stats_t *now, double mean[3],
+                              double gain[3], double ref_mean[3], double *strength)
+{
+    s_colormatch_t *m = state;
+    m->hist[m->head] = *now;
     m->head = (m->head + 1) % m->window;
     if (m->count < m->window)
         m->count++;
 
     rf_color_stats_t f;
     s_pooled(m, &f);
-    double gain[3];
     for (int c = 0; c < 3; c++) {
         gain[c] = f.std[c] < RF_COLORMATCH_FLAT ? 1.0 : m->ref.std[c] / f.std[c];
         if (gain[c] < RF_COLORMATCH_GAIN_MIN)
             gain[c] = RF_COLORMATCH_GAIN_MIN;
         if (gain[c] > RF_COLORMATCH_GAIN_MAX)
             gain[c] = RF_COLORMATCH_GAIN_MAX;
+        mean[c] = f.mean[c];
+        ref_mean[c] = m->ref.mean[c];
     }
+    *strength = m->strength;
+}
+
+static int s_run(void *state, rf_pframe_t *frame, rf_err_t *err)
+{
+    int step = 1;
+    int rc = rf_colormatch_begin(state, frame->index, &step, err);
+    if (rc <= 0)
+        return rc;
+
+    rf_color_stats_t now;
+    rc = rf_color_stats((const float *const *)frame->plane, frame->width, frame->height, step,
+                        &now, err);
+    if (rc < 0)
+        return rc;
+    double mean[3], gain[3], ref_mean[3], strength;
+    rf_colormatch_correction(state, &now, mean, gain, ref_mean, &strength);
 
     float *r = frame->plane[0], *g = frame->plane[1], *b = frame->plane[2];
     const size_t n = (size_t)frame->width * (size_t)frame->height;
@@ -293,8 +313,8 @@ static int s_run(void *state, rf_pframe_t *frame, rf_err_t *err)
         double v[3] = {r[i], g[i], b[i]}, lab[3];
         rf_color_srgb_to_oklab(v, lab);
         for (int c = 0; c < 3; c++) {
-            const double matched = (lab[c] - f.mean[c]) * gain[c] + m->ref.mean[c];
-            lab[c] += m->strength * (matched - lab[c]);
+            const double matched = (lab[c] - mean[c]) * gain[c] + ref_mean[c];
+            lab[c] += strength * (matched - lab[c]);
         }
         rf_color_oklab_to_srgb(lab, v);
         r[i] = s_clamp01(v[0]);

@@ -109,19 +109,23 @@ static inline float s_clamp01(float v)
     return 0.0f;
 }
 
-static int s_run(void *state, rf_pframe_t *frame, rf_err_t *err)
+int rf_deflicker_begin(void *state, int64_t index, rf_err_t *err)
 {
     s_deflicker_t *d = state;
 
-    if (d->started && frame->index != d->last_index + 1) {
+    if (d->started && index != d->last_index + 1) {
         /* The history would describe frames that are not the ones before this one. */
         return rf_err_set(err, RF_EINVAL, "frames out of order: got frame %lld after %lld",
-                          (long long)frame->index, (long long)d->last_index);
+                          (long long)index, (long long)d->last_index);
     }
     d->started = true;
-    d->last_index = frame->index;
+    d->last_index = index;
+    return 0;
+}
 
-    const double mean = s_mean_luma(frame);
+double rf_deflicker_gain(void *state, double mean)
+{
+    s_deflicker_t *d = state;
     d->means[d->head] = mean;
     d->head = (d->head + 1) % d->window;
     if (d->count < d->window)
@@ -142,6 +146,15 @@ static int s_run(void *state, rf_pframe_t *frame, rf_err_t *err)
         if (gain > RF_DEFLICKER_GAIN_MAX)
             gain = RF_DEFLICKER_GAIN_MAX;
     }
+    return gain;
+}
+
+static int s_run(void *state, rf_pframe_t *frame, rf_err_t *err)
+{
+    int rc = rf_deflicker_begin(state, frame->index, err);
+    if (rc < 0)
+        return rc;
+    const double gain = rf_deflicker_gain(state, s_mean_luma(frame));
     if (gain == 1.0)
         return 0; /* identity (strength 0, steady brightness): leave the samples bit-exact */
 

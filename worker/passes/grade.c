@@ -179,3 +179,18 @@ const rf_pass_vtable_t rf_pass_grade = {
     .flush = NULL,
     .destroy = s_destroy,
 };
+
+bool rf_grade_params(const void *state, bool steps[4], double *gain, double *contrast,
+                     double *saturation, double *inv_gamma)
+{
+    const s_grade_t *g = state;
+    steps[0] = g->exposure != 0.0;
+    steps[1] = g->contrast != 1.0;
+    steps[2] = g->saturation != 1.0;
+    steps[3] = g->gamma != 1.0;
+    *gain = g->gain;
+    *contrast = g->contrast;
+    *saturation = g->saturation;
+    *inv_gamma = g->inv_gamma;
+    return steps[0] || steps[1] || steps[2] || steps[3];
+}

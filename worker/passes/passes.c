@@ -306,6 +306,22 @@ void rf_pass_chain_output_size(const rf_pass_chain_t *c, int *width, int *height
     *height = c->out_height;
 }
 
+size_t rf_pass_chain_length(const rf_pass_chain_t *c)
+{
+    assert(c);
+    return c->nstages;
+}
+
+void rf_pass_chain_stage(const rf_pass_chain_t *c, size_t i, const rf_pass_vtable_t **vt,
+                         void **state, int *out_width, int *out_height)
+{
+    assert(c && i < c->nstages);
+    *vt = c->stages[i].vt;
+    *state = c->stages[i].state;
+    *out_width = c->stages[i].out_width;
+    *out_height = c->stages[i].out_height;
+}
+
 void rf_pass_chain_destroy(rf_pass_chain_t **cp)
 {
     if (!cp || !*cp)

@@ -140,6 +140,19 @@ int rf_pconvert_to_rgb(rf_pconvert_t *c, const AVFrame *src, rf_pframe_t *pf, rf
 /* Writes pf into dst (dst gets width/height/format set and its buffers allocated). */
 int rf_pconvert_from_rgb(rf_pconvert_t *c, const rf_pframe_t *pf, AVFrame *dst, rf_err_t *err);
 void rf_pconvert_destroy(rf_pconvert_t **c);
+
+/* The numbers the YUV path converts with, for the GPU's conversion to use the same ones
+ * (worker/gpu): 16-bit code scaling y = (code16 - y_off) / y_span, c = (code16 - c_off) / c_span
+ * (code16 = code << (16 - depth)), the matrix's luma weights kr, kb, and the range and matrix
+ * (enum AVColorRange / AVColorSpace, never unspecified) the frames are read and written as.
+ * RF_EINVAL for formats that are not YUV (RGB, gray, float). */
+typedef struct rf_pconvert_yuv {
+    float y_off, y_span, c_off, c_span;
+    float kr, kb;
+    int range, space;
+} rf_pconvert_yuv_t;
+int rf_pconvert_yuv_params(int width, int height, int pix_fmt, int color_range, int color_space,
+                           rf_pconvert_yuv_t *out, rf_err_t *err);
 void rf_pframe_release(rf_pframe_t *pf);
 
 #endif

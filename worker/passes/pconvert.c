@@ -158,27 +158,42 @@ static struct SwsContext *s_context(const rf_pconvert_t *c, enum AVPixelFormat s
 /* The YUV path's code scaling, from the source depth d: swscale puts an d-bit code v at
  * v << (16 - d) in YUV444P16. Limited range is 16..235 (chroma 16..240) times 2^(d-8); full
  * range is 0..2^d-1 with chroma centred on 2^(d-1). */
-static void s_yuv_scaling(rf_pconvert_t *c)
+static void s_yuv_scaling(int depth, enum AVColorRange range, rf_pconvert_yuv_t *y)
 {
-    const int d = c->desc->comp[0].depth;
+    const int d = depth;
     const float to16 = (float)(1 << (16 - d)); /* d-bit code -> 16-bit code */
-    if (c->range == AVCOL_RANGE_JPEG) {
+    if (range == AVCOL_RANGE_JPEG) {
         const float max = (float)((1 << d) - 1);
-        c->y_off = 0.0f;
-        c->y_span = max * to16;
-        c->c_off = (float)(1 << (d - 1)) * to16;
-        c->c_span = max * to16;
+        y->y_off = 0.0f;
+        y->y_span = max * to16;
+        y->c_off = (float)(1 << (d - 1)) * to16;
+        y->c_span = max * to16;
     } else {
         const float unit = 256.0f; /* one 8-bit code in 16-bit units, whatever the depth */
-        c->y_off = 16.0f * unit;
-        c->y_span = 219.0f * unit;
-        c->c_off = 128.0f * unit;
-        c->c_span = 224.0f * unit;
+        y->y_off = 16.0f * unit;
+        y->y_span = 219.0f * unit;
+        y->c_off = 128.0f * unit;
+        y->c_span = 224.0f * unit;
     }
+}
+
+int rf_pconvert_yuv_params(int width, int height, int pix_fmt, int color_range, int color_space,
+                           rf_pconvert_yuv_t *out, rf_err_t *err)
+{
+    const enum AVPixelFormat fmt = (enum AVPixelFormat)pix_fmt;
+    const AVPixFmtDescriptor *desc = av_pix_fmt_desc_get(fmt);
+    if (!desc || s_choose_path(desc) != S_PATH_YUV)
+        return rf_err_set(err, RF_EINVAL, "pixel format '%s' is not a YUV format",
+                          desc ? desc->name : "?");
+    memset(out, 0, sizeof *out);
+    out->range = (color_range == AVCOL_RANGE_JPEG || s_is_jpeg_format(fmt)) ? AVCOL_RANGE_JPEG
+                                                                             : AVCOL_RANGE_MPEG;
     double kr, kb; /* the matrix's weights, shared with the planner's scene colours (media.h) */
-    rf_color_yuv_weights(c->space, c->width, c->height, &kr, &kb);
-    c->kr = (float)kr;
-    c->kb = (float)kb;
+    out->space = rf_color_yuv_weights(color_space, width, height, &kr, &kb);
+    out->kr = (float)kr;
+    out->kb = (float)kb;
+    s_yuv_scaling(desc->comp[0].depth, (enum AVColorRange)out->range, out);
+    return 0;
 }
 
 int rf_pconvert_new(int width, int height, int pix_fmt, int color_range, int color_space,
@@ -234,8 +249,17 @@ int rf_pconvert_new(int width, int height, int pix_fmt, int color_range, int col
             goto cleanup;
         }
         break;
-    case S_PATH_YUV:
-        s_yuv_scaling(c);
+    case S_PATH_YUV: {
+        rf_pconvert_yuv_t y;
+        rc = rf_pconvert_yuv_params(width, height, pix_fmt, color_range, color_space, &y, err);
+        if (rc < 0)
+            goto cleanup;
+        c->y_off = y.y_off;
+        c->y_span = y.y_span;
+        c->c_off = y.c_off;
+        c->c_span = y.c_span;
+        c->kr = y.kr;
+        c->kb = y.kb;
         c->yuv16 = av_frame_alloc();
         if (!c->yuv16) {
             rc = rf_err_set(err, RF_ENOMEM, "out of memory");
@@ -252,6 +276,7 @@ int rf_pconvert_new(int width, int height, int pix_fmt, int color_range, int col
         c->to_rgb = s_context(c, fmt, AV_PIX_FMT_YUV444P16);
         c->from_rgb = s_context(c, AV_PIX_FMT_YUV444P16, fmt);
         break;
+    }
     case S_PATH_SWS:
         c->to_rgb = s_context(c, fmt, RF_PIX_FMT_GBRPF32);
         c->from_rgb = s_context(c, RF_PIX_FMT_GBRPF32, fmt);

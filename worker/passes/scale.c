@@ -289,3 +289,14 @@ const rf_pass_vtable_t rf_pass_scale = {
     .destroy = s_destroy,
     .output_size = s_output_size,
 };
+
+bool rf_scale_params(const void *state, int *in_w, int *in_h, rf_scale_axis_t *x,
+                     rf_scale_axis_t *y)
+{
+    const s_scale_t *sc = state;
+    *in_w = sc->in_w;
+    *in_h = sc->in_h;
+    *x = (rf_scale_axis_t){sc->x.in, sc->x.out, sc->x.taps, sc->x.index, sc->x.weight};
+    *y = (rf_scale_axis_t){sc->y.in, sc->y.out, sc->y.taps, sc->y.index, sc->y.weight};
+    return sc->out_w != sc->in_w || sc->out_h != sc->in_h;
+}

@@ -197,3 +197,16 @@ const rf_pass_vtable_t rf_pass_sharpen = {
     .flush = NULL,
     .destroy = s_destroy,
 };
+
+bool rf_sharpen_params(const void *state, int *width, int *height, double *amount,
+                       double *threshold, int *half, const double **weight)
+{
+    const s_sharpen_t *s = state;
+    *width = s->width;
+    *height = s->height;
+    *amount = s->amount;
+    *threshold = s->threshold;
+    *half = s->half;
+    *weight = s->weight;
+    return s->amount != 0.0;
+}
