@@ -1,7 +1,8 @@
 /* test_nn_conformance.c - ONNX's own node tests (Debian's libonnx-testdata) through the CPU
  * executor, and the project's model fixtures (tests/fixtures/nn/<name>/, same layout).
  *
- * A node test is run when every op of its model is in the executor's set (the 21 ops of DESIGN
+ * The package's pytorch-converted/ and pytorch-operator/ cases run the same way (listed as
+ * "DIR/NAME"). A node test is run when every op of its model is in the executor's set (the 21 ops of DESIGN
  * section 6 and the shape glue exporters put around them); the ops are read from
  * the model with the protobuf code (not from the folder's name). Every such case must match its
  * output_*.pb (float: |got - want| <= 1e-7 + 1e-3 * |want|, ONNX's backend-test tolerance; other
@@ -25,7 +26,8 @@
 #include "nn.h"
 #include "onnx-subset.pb-c.h"
 
-#define NODE_DIR_DEFAULT "/usr/share/libonnx-testdata/data/node"
+#define DATA_DIR_DEFAULT "/usr/share/libonnx-testdata/data"
+#define NODE_DIR_DEFAULT DATA_DIR_DEFAULT "/node"
 #define MAX_CASES 2048
 #define MAX_IO 16
 
@@ -340,8 +342,17 @@ static void test_onnx_node_tests(void **state)
         skip();
     }
     s_load_refused();
-    int ran;
+    int ran, ran_pt;
     int bad = s_run_all(root, "test_", "", false, &ran);
+    /* The same package's small PyTorch-exported modules (opset 6..9), keyed "DIR/NAME". */
+    static const char *const more[] = {"pytorch-converted", "pytorch-operator"};
+    for (int i = 0; i < 2; i++) {
+        char dir[1024], key[64];
+        s_fmt(dir, sizeof(dir), "%s/../%s", root, more[i]);
+        s_fmt(key, sizeof(key), "%s/", more[i]);
+        if (!stat(dir, &st))
+            bad += s_run_all(dir, "test_", key, false, &ran_pt);
+    }
     /* Every listed node case must exist and be refused (the list stays honest). */
     for (int i = 0; i < s_nrefused; i++)
         if (!s_refused[i].seen && strncmp(s_refused[i].name, "fixture:", 8)) {

@@ -631,7 +631,7 @@ static void test_hostile_models_refused(void **state)
     b_base(b);
     b->opset.version = 5; /* selects BatchNormalization 1 (is_test, consumed_inputs) */
     expect_refused(b, "node 2 'bn1' (BatchNormalization): version 1 of BatchNormalization "
-                      "(selected by opset 5) is not supported (supported versions: 7, 9, 14, 15)");
+                      "(selected by opset 5) is not supported (supported versions: 6, 7, 9, 14, 15)");
     b_base(b);
     b->opset.version = 99;
     expect_refused(b, "opset 99 is not supported");

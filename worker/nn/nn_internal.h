@@ -149,6 +149,8 @@ typedef struct nn_step {
     int64_t pads[2 * RF_NN_MAX_DIMS]; /* Pad: begins, ends; Slice: starts, steps */
     int64_t perm[RF_NN_MAX_DIMS];     /* Transpose */
     uint64_t fill;                    /* ConstantOfShape: the value's bytes */
+    int b_trailing_ones;              /* opset-6 broadcasting (Add-6 family's axis, PRelu-6's
+                                         per-channel slope): 1s appended to B's dims first */
     float pad_value;         /* Pad-2's value attribute */
     nn_resize_axis_t rz[RF_NN_MAX_DIMS];
     float extrapolation;

@@ -205,13 +205,17 @@ int nn_node_check(const rf_nn_model_t *m, nn_node_t *n, rf_err_t *err)
             rc = s_check_conv_attrs(&c);
         break;
     case NN_BATCH_NORM: {
+        static const char *const a6[] = {"epsilon", "is_test", "momentum", "spatial", NULL};
         static const char *const a7[] = {"epsilon", "momentum", "spatial", NULL};
         static const char *const a9[] = {"epsilon", "momentum", "training_mode", NULL};
         rc = s_count_io(&c, 5, 5, 1);
         if (!rc)
-            rc = s_only_attrs(&c, n->version == 7 ? a7 : a9);
+            rc = s_only_attrs(&c, n->version == 6 ? a6 : n->version == 7 ? a7 : a9);
         int64_t v;
-        if (!rc && n->version == 7 && !(rc = s_attr_int(&c, "spatial", 1, &v)) && v != 1)
+        if (!rc && n->version == 6 && !(rc = s_attr_int(&c, "is_test", 0, &v)) && v != 1)
+            rc = FAIL(&c, RF_EINVAL, "is_test = %" PRId64
+                                     " (training mode) is not supported (inference only)", v);
+        if (!rc && n->version <= 7 && !(rc = s_attr_int(&c, "spatial", 1, &v)) && v != 1)
             rc = FAIL(&c, RF_EINVAL, "attribute 'spatial' = %" PRId64 " (only 1 is supported)", v);
         if (!rc && n->version >= 14 && !(rc = s_attr_int(&c, "training_mode", 0, &v)) && v != 0)
             rc = FAIL(&c, RF_EINVAL, "training_mode = %" PRId64
@@ -269,9 +273,15 @@ int nn_node_check(const rf_nn_model_t *m, nn_node_t *n, rf_err_t *err)
     case NN_MUL:
     case NN_DIV: {
         static const char *const none[] = {NULL};
+        static const char *const a6[] = {"axis", "broadcast", NULL};
         rc = s_count_io(&c, 2, 2, 1);
         if (!rc)
-            rc = s_only_attrs(&c, none);
+            rc = s_only_attrs(&c, n->version == 6 ? a6 : none);
+        int64_t v;
+        if (!rc && n->version == 6)
+            rc = s_attr_int(&c, "axis", 0, &v);
+        if (!rc && n->version == 6)
+            rc = s_attr_int(&c, "broadcast", 0, &v);
         if (!rc && dt0 && !s_numeric(dt0))
             rc = FAIL(&c, RF_EINVAL, "input type %s is not supported", nn_dtype_name(dt0));
         if (!rc && dt0)
@@ -1231,14 +1241,41 @@ int nn_infer(nn_step_t *s, rf_nn_tensor_t *const *in, rf_nn_tensor_t *const *out
                 return FAIL(&c, RF_EINVAL, "'%s' must be a scalar", k == 1 ? "min" : "max");
         return s_out_shape(out[0], x->dtype, x->ndim, x->dims);
     case NN_PRELU:
-        return s_infer_broadcast(&c, in[0], in[1], out[0], true);
     case NN_ADD:
     case NN_SUB:
     case NN_MUL:
-    case NN_DIV:
-        if ((rc = s_infer_broadcast(&c, in[0], in[1], out[0], false)))
+    case NN_DIV: {
+        /* Opset 6 broadcast B into A from an axis (Add-6 family: broadcast=1, axis; PRelu-6: a
+         * vector slope of C values is per channel): append 1s to B's dims, then the numpy rule
+         * applies one way. */
+        rf_nn_tensor_t b = *in[1];
+        const rf_nn_tensor_t *a = in[0];
+        bool legacy = s->node->version == 6;
+        s->b_trailing_ones = 0;
+        if (legacy && s->op == NN_PRELU) {
+            if (b.ndim == 1 && a->ndim > 2 && b.dims[0] > 1 && b.dims[0] == a->dims[1])
+                s->b_trailing_ones = a->ndim - 2;
+        } else if (legacy) {
+            int64_t bc, axis;
+            s_attr_int(&c, "broadcast", 0, &bc);
+            s_attr_int(&c, "axis", a->ndim - b.ndim, &axis);
+            if (!bc) {
+                if (a->ndim != b.ndim || memcmp(a->dims, b.dims, sizeof(int64_t) * (size_t)a->ndim))
+                    return FAIL(&c, RF_EINVAL, "shapes differ and broadcast is 0");
+            } else {
+                axis = axis < 0 ? axis + a->ndim : axis;
+                if (axis < 0 || axis > a->ndim - b.ndim)
+                    return FAIL(&c, RF_EINVAL, "B (rank %d) does not fit into A (rank %d) at axis %"
+                                               PRId64, b.ndim, a->ndim, axis);
+                s->b_trailing_ones = (int)(a->ndim - axis - b.ndim);
+            }
+        }
+        for (int i = 0; i < s->b_trailing_ones; i++)
+            b.dims[b.ndim++] = 1;
+        if ((rc = s_infer_broadcast(&c, a, &b, out[0], s->op == NN_PRELU || legacy)))
             return rc;
         return s_check_count(&c, out[0]);
+    }
     case NN_CONCAT: {
         int64_t axis;
         s_attr_int(&c, "axis", 0, &axis);
@@ -1690,7 +1727,11 @@ static int s_binary(s_ctx_t *c, const nn_step_t *s, rf_nn_tensor_t *const *in,
 {
     int op = s->op == NN_ADD ? S_ADD : s->op == NN_SUB ? S_SUB : s->op == NN_MUL ? S_MUL
            : s->op == NN_DIV ? S_DIV : S_PRELU;
-    const rf_nn_tensor_t *a = in[0], *b = in[1], *o = out[0];
+    const rf_nn_tensor_t *a = in[0], *o = out[0];
+    rf_nn_tensor_t bview = *in[1];
+    for (int i = 0; i < s->b_trailing_ones; i++)
+        bview.dims[bview.ndim++] = 1;
+    const rf_nn_tensor_t *b = &bview;
     int rc = 0;
     if (rf_nn_tensor_count(o) == 0)
         return 0;

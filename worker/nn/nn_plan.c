@@ -293,7 +293,7 @@ static void s_fuse_activation(rf_nn_plan_t *p)
             int64_t cnt = rf_nn_tensor_count(&sv->t), M = y->dims[1];
             bool per_channel = true;
             for (int j = 0; j < sv->t.ndim; j++) {
-                int axis = y->ndim - sv->t.ndim + j;
+                int axis = y->ndim - (sv->t.ndim + a->b_trailing_ones) + j;
                 if (sv->t.dims[j] != 1 && axis != 1)
                     per_channel = false;
             }
