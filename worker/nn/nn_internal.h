@@ -162,6 +162,10 @@ typedef struct nn_step {
  * data when the value is known at plan time (initializers, folded constants, inputs given with
  * their values); fills out[k]'s dtype and dims, the step's parameters and scratch_bytes. */
 int nn_infer(nn_step_t *s, rf_nn_tensor_t *const *in, rf_nn_tensor_t *const *out, rf_err_t *err);
+/* True when input k of the node must be known when the plan is made (it fixes shapes: Pad's
+ * pads and axes, Resize's roi, scales and sizes, Reshape's shape, Slice's starts..steps,
+ * ConstantOfShape's shape, Unsqueeze/Squeeze-13's axes). */
+bool nn_input_fixes_shapes(const nn_node_t *n, int k);
 /* Runs one step on bound tensors. */
 int nn_kernel(const nn_step_t *s, rf_nn_tensor_t *const *in, rf_nn_tensor_t *const *out,
               void *scratch, rf_err_t *err);

@@ -536,6 +536,26 @@ int nn_node_check(const rf_nn_model_t *m, nn_node_t *n, rf_err_t *err)
     return rc;
 }
 
+bool nn_input_fixes_shapes(const nn_node_t *n, int k)
+{
+    switch (n->op) {
+    case NN_PAD:
+        return n->version >= 11 && (k == 1 || k == 3);
+    case NN_RESIZE:
+    case NN_SLICE:
+        return k >= 1;
+    case NN_RESHAPE:
+        return k == 1;
+    case NN_CONSTANT_OF_SHAPE:
+        return k == 0;
+    case NN_UNSQUEEZE:
+    case NN_SQUEEZE:
+        return n->version >= 13 && k == 1;
+    default:
+        return false;
+    }
+}
+
 /* ---- shape inference ------------------------------------------------------------------------ */
 
 static int s_out_shape(rf_nn_tensor_t *o, int dtype, int ndim, const int64_t *dims)

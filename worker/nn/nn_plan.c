@@ -509,7 +509,14 @@ int rf_nn_plan_create(const rf_nn_model_t *m, const rf_nn_tensor_t *input_shapes
         pval_t *v = &p->v[m->inputs[i]];
         p->inputs[i] = m->inputs[i];
         memcpy(v->t.dims, input_shapes[i].dims, sizeof(v->t.dims));
-        if (input_shapes[i].data) {
+        /* Only an input that fixes shapes keeps its values (and must keep them at run time);
+         * the data of every other input is ignored here. */
+        bool fixes = false;
+        for (int k = 0; k < m->nnodes; k++)
+            for (int j = 0; j < m->nodes[k].nin; j++)
+                if (m->nodes[k].in[j] == m->inputs[i] && nn_input_fixes_shapes(&m->nodes[k], j))
+                    fixes = true;
+        if (fixes && input_shapes[i].data) {
             size_t need = s_bytes(&v->t);
             if (input_shapes[i].bytes < need) {
                 rc = rf_err_set(err, RF_EINVAL, "input '%s': %zu bytes given, its shape needs %zu",
