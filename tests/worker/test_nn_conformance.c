@@ -2,9 +2,9 @@
  * executor, and the project's model fixtures (tests/fixtures/nn/<name>/, same layout).
  *
  * The package's pytorch-converted/ and pytorch-operator/ cases run the same way (listed as
- * "DIR/NAME"). A node test is run when every op of its model is in the executor's set (the 21 ops of DESIGN
- * section 6 and the shape glue exporters put around them); the ops are read from
- * the model with the protobuf code (not from the folder's name). Every such case must match its
+ * "DIR/NAME"). A node test is run when every op of its model is in the executor's set (the 21 ops
+ * of DESIGN section 6 and the shape glue exporters put around them); the ops are read from the
+ * model with the protobuf code (not from the folder's name). Every such case must match its
  * output_*.pb (float: |got - want| <= 1e-7 + 1e-3 * |want|, ONNX's backend-test tolerance; other
  * types exactly), except the cases listed in tests/worker/nn-refused.txt, which must be refused
  * with a message (a listed case that runs, or fails in another way, fails the test: the list and
@@ -44,8 +44,10 @@ typedef struct refused {
     bool seen;
 } refused_t;
 
-/* snprintf through a function: long paths are truncated, as intended, without -Wformat-truncation. */
-static void s_fmt(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* snprintf through a function: long paths are truncated, as intended, without -Wformat-truncation.
+ */
+static void s_fmt(char *buf, size_t size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static void s_fmt(char *buf, size_t size, const char *fmt, ...)
 {
     va_list ap;
@@ -166,14 +168,14 @@ static bool s_compare(const rf_nn_tensor_t *got, const rf_nn_tensor_t *want, boo
                       double tol_abs, char *why, size_t size)
 {
     if (got->dtype != want->dtype || got->ndim != want->ndim) {
-        s_fmt(why, size, "output '%s': dtype/rank %d/%d, expected %d/%d", want->name,
-                 got->dtype, got->ndim, want->dtype, want->ndim);
+        s_fmt(why, size, "output '%s': dtype/rank %d/%d, expected %d/%d", want->name, got->dtype,
+              got->ndim, want->dtype, want->ndim);
         return false;
     }
     for (int i = 0; i < got->ndim; i++)
         if (got->dims[i] != want->dims[i]) {
             s_fmt(why, size, "output '%s': dim %d is %lld, expected %lld", want->name, i,
-                     (long long)got->dims[i], (long long)want->dims[i]);
+                  (long long)got->dims[i], (long long)want->dims[i]);
             return false;
         }
     int64_t n = rf_nn_tensor_count(want);
@@ -193,7 +195,7 @@ static bool s_compare(const rf_nn_tensor_t *got, const rf_nn_tensor_t *want, boo
             if (memcmp((const char *)got->data + (size_t)i * es,
                        (const char *)want->data + (size_t)i * es, es)) {
                 s_fmt(why, size, "output '%s': element %lld differs (exact type)", want->name,
-                         (long long)i);
+                      (long long)i);
                 return false;
             }
             continue;
@@ -204,7 +206,7 @@ static bool s_compare(const rf_nn_tensor_t *got, const rf_nn_tensor_t *want, boo
         double tol = abs_only ? tol_abs : 1e-7 + 1e-3 * fabs(w);
         if (!(fabs(g - w) <= tol)) {
             s_fmt(why, size, "output '%s': element %lld is %.9g, expected %.9g", want->name,
-                     (long long)i, g, w);
+                  (long long)i, g, w);
             return false;
         }
     }
@@ -324,8 +326,8 @@ static int s_run_all(const char *root, const char *prefix, const char *key_prefi
             printf("FAIL %s: %s: %s\n", key, r == R_REFUSED ? "refused" : "wrong result", why);
         }
     }
-    printf("%s: %d cases, %d pass, %d refused as listed, %d failures\n", root, *ran, pass,
-           refused, bad);
+    printf("%s: %d cases, %d pass, %d refused as listed, %d failures\n", root, *ran, pass, refused,
+           bad);
     s_free_list(names, n);
     return bad;
 }
