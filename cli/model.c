@@ -38,12 +38,12 @@ static void s_summary(const char *file, const rf_nn_tensor_t *t)
         int n = snprintf(dims + len, sizeof(dims) - len, "%s%" PRId64, i ? "," : "", t->dims[i]);
         len += n > 0 ? (size_t)n : 0;
     }
-    static const char *names[] = {[RF_NN_FLOAT] = "float", [RF_NN_UINT8] = "uint8",
-                                  [RF_NN_INT8] = "int8",   [RF_NN_INT32] = "int32",
-                                  [RF_NN_INT64] = "int64", [RF_NN_BOOL] = "bool",
-                                  [RF_NN_FLOAT16] = "float16", [RF_NN_DOUBLE] = "double"};
-    const char *type = (unsigned)t->dtype <= RF_NN_DOUBLE && names[t->dtype] ? names[t->dtype]
-                                                                             : "?";
+    static const char *names[] = {
+        [RF_NN_FLOAT] = "float",     [RF_NN_UINT8] = "uint8",  [RF_NN_INT8] = "int8",
+        [RF_NN_INT32] = "int32",     [RF_NN_INT64] = "int64",  [RF_NN_BOOL] = "bool",
+        [RF_NN_FLOAT16] = "float16", [RF_NN_DOUBLE] = "double"};
+    const char *type =
+        (unsigned)t->dtype <= RF_NN_DOUBLE && names[t->dtype] ? names[t->dtype] : "?";
     int64_t n = rf_nn_tensor_count(t);
     double lo = INFINITY, hi = -INFINITY, sum = 0;
     for (int64_t i = 0; i < n; i++) {

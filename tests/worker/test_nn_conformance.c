@@ -1,9 +1,10 @@
 /* test_nn_conformance.c - ONNX's own node tests (Debian's libonnx-testdata) through the CPU
  * executor, and the project's model fixtures (tests/fixtures/nn/<name>/, same layout).
  *
- * A node test is run when every op of its model is in the executor's set (the 21 ops of DESIGN
- * section 6 and the shape glue exporters put around them); the ops are read from
- * the model with the protobuf code (not from the folder's name). Every such case must match its
+ * The package's pytorch-converted/ and pytorch-operator/ cases run the same way (listed as
+ * "DIR/NAME"). A node test is run when every op of its model is in the executor's set (the 21 ops
+ * of DESIGN section 6 and the shape glue exporters put around them); the ops are read from the
+ * model with the protobuf code (not from the folder's name). Every such case must match its
  * output_*.pb (float: |got - want| <= 1e-7 + 1e-3 * |want|, ONNX's backend-test tolerance; other
  * types exactly), except the cases listed in tests/worker/nn-refused.txt, which must be refused
  * with a message (a listed case that runs, or fails in another way, fails the test: the list and
@@ -25,7 +26,8 @@
 #include "nn.h"
 #include "onnx-subset.pb-c.h"
 
-#define NODE_DIR_DEFAULT "/usr/share/libonnx-testdata/data/node"
+#define DATA_DIR_DEFAULT "/usr/share/libonnx-testdata/data"
+#define NODE_DIR_DEFAULT DATA_DIR_DEFAULT "/node"
 #define MAX_CASES 2048
 #define MAX_IO 16
 
@@ -42,8 +44,10 @@ typedef struct refused {
     bool seen;
 } refused_t;
 
-/* snprintf through a function: long paths are truncated, as intended, without -Wformat-truncation. */
-static void s_fmt(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* snprintf through a function: long paths are truncated, as intended, without -Wformat-truncation.
+ */
+static void s_fmt(char *buf, size_t size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static void s_fmt(char *buf, size_t size, const char *fmt, ...)
 {
     va_list ap;
@@ -164,14 +168,14 @@ static bool s_compare(const rf_nn_tensor_t *got, const rf_nn_tensor_t *want, boo
                       double tol_abs, char *why, size_t size)
 {
     if (got->dtype != want->dtype || got->ndim != want->ndim) {
-        s_fmt(why, size, "output '%s': dtype/rank %d/%d, expected %d/%d", want->name,
-                 got->dtype, got->ndim, want->dtype, want->ndim);
+        s_fmt(why, size, "output '%s': dtype/rank %d/%d, expected %d/%d", want->name, got->dtype,
+              got->ndim, want->dtype, want->ndim);
         return false;
     }
     for (int i = 0; i < got->ndim; i++)
         if (got->dims[i] != want->dims[i]) {
             s_fmt(why, size, "output '%s': dim %d is %lld, expected %lld", want->name, i,
-                     (long long)got->dims[i], (long long)want->dims[i]);
+                  (long long)got->dims[i], (long long)want->dims[i]);
             return false;
         }
     int64_t n = rf_nn_tensor_count(want);
@@ -191,7 +195,7 @@ static bool s_compare(const rf_nn_tensor_t *got, const rf_nn_tensor_t *want, boo
             if (memcmp((const char *)got->data + (size_t)i * es,
                        (const char *)want->data + (size_t)i * es, es)) {
                 s_fmt(why, size, "output '%s': element %lld differs (exact type)", want->name,
-                         (long long)i);
+                      (long long)i);
                 return false;
             }
             continue;
@@ -202,7 +206,7 @@ static bool s_compare(const rf_nn_tensor_t *got, const rf_nn_tensor_t *want, boo
         double tol = abs_only ? tol_abs : 1e-7 + 1e-3 * fabs(w);
         if (!(fabs(g - w) <= tol)) {
             s_fmt(why, size, "output '%s': element %lld is %.9g, expected %.9g", want->name,
-                     (long long)i, g, w);
+                  (long long)i, g, w);
             return false;
         }
     }
@@ -322,8 +326,8 @@ static int s_run_all(const char *root, const char *prefix, const char *key_prefi
             printf("FAIL %s: %s: %s\n", key, r == R_REFUSED ? "refused" : "wrong result", why);
         }
     }
-    printf("%s: %d cases, %d pass, %d refused as listed, %d failures\n", root, *ran, pass,
-           refused, bad);
+    printf("%s: %d cases, %d pass, %d refused as listed, %d failures\n", root, *ran, pass, refused,
+           bad);
     s_free_list(names, n);
     return bad;
 }
@@ -340,8 +344,17 @@ static void test_onnx_node_tests(void **state)
         skip();
     }
     s_load_refused();
-    int ran;
+    int ran, ran_pt;
     int bad = s_run_all(root, "test_", "", false, &ran);
+    /* The same package's small PyTorch-exported modules (opset 6..9), keyed "DIR/NAME". */
+    static const char *const more[] = {"pytorch-converted", "pytorch-operator"};
+    for (int i = 0; i < 2; i++) {
+        char dir[1024], key[64];
+        s_fmt(dir, sizeof(dir), "%s/../%s", root, more[i]);
+        s_fmt(key, sizeof(key), "%s/", more[i]);
+        if (!stat(dir, &st))
+            bad += s_run_all(dir, "test_", key, false, &ran_pt);
+    }
     /* Every listed node case must exist and be refused (the list stays honest). */
     for (int i = 0; i < s_nrefused; i++)
         if (!s_refused[i].seen && strncmp(s_refused[i].name, "fixture:", 8)) {

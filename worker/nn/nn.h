@@ -85,7 +85,11 @@ typedef struct rf_nn_plan_options {
 } rf_nn_plan_options_t;
 
 /* Compiles m for the given input shapes (one per model input, in order; names and dtypes must
- * match; every dim concrete). RF_EUNAVAIL when the device is not there. */
+ * match; every dim concrete). RF_EUNAVAIL when the device is not there.
+ * An input whose values fix shapes (a graph input used as Pad's pads, Resize's roi/scales/sizes,
+ * Reshape's shape, Slice's starts..steps, ConstantOfShape's shape, Unsqueeze/Squeeze-13's axes)
+ * must come with its values in data; rf_nn_plan_run then refuses other values for it. The data
+ * of every other input is ignored here (it may be NULL). */
 int rf_nn_plan_create(const rf_nn_model_t *m, const rf_nn_tensor_t *input_shapes, int n_inputs,
                       const rf_nn_plan_options_t *opt, rf_nn_plan_t **out, rf_err_t *err);
 void rf_nn_plan_free(rf_nn_plan_t *p);

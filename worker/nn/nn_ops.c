@@ -48,8 +48,8 @@ static const nn_attr_t *s_attr(s_ctx_t *c, const char *name, int type, int *rc)
 {
     const nn_attr_t *a = nn_attr_find(c->n, name);
     if (a && a->type != type) {
-        static const char *names[] = {"undefined", "float", "int", "string", "tensor", "graph",
-                                      "floats", "ints"};
+        static const char *names[] = {"undefined", "float", "int",    "string",
+                                      "tensor",    "graph", "floats", "ints"};
         *rc = FAIL(c, RF_EINVAL, "attribute '%s' must be of type %s (got type %d)", name,
                    type < 8 ? names[type] : "?", a->type);
         return NULL;
@@ -152,10 +152,10 @@ static int s_count_io(s_ctx_t *c, int min_in, int max_in, int max_out)
 }
 
 static const char *const s_attrs_conv[] = {"auto_pad", "dilations", "group", "kernel_shape",
-                                           "pads", "strides", NULL};
-static const char *const s_attrs_convt[] = {"auto_pad", "dilations", "group", "kernel_shape",
-                                            "output_padding", "output_shape", "pads", "strides",
-                                            NULL};
+                                           "pads",     "strides",   NULL};
+static const char *const s_attrs_convt[] = {"auto_pad",     "dilations",      "group",
+                                            "kernel_shape", "output_padding", "output_shape",
+                                            "pads",         "strides",        NULL};
 
 static int s_check_conv_attrs(s_ctx_t *c)
 {
@@ -173,8 +173,8 @@ static int s_check_conv_attrs(s_ctx_t *c)
         rc = FAIL(c, RF_EINVAL,
                   "attribute 'auto_pad' = '%s' (expected NOTSET, SAME_UPPER, SAME_LOWER or VALID)",
                   ap);
-    const char *lists[] = {"dilations", "strides", "kernel_shape", "pads", "output_padding",
-                           "output_shape"};
+    const char *lists[] = {"dilations", "strides",        "kernel_shape",
+                           "pads",      "output_padding", "output_shape"};
     for (int i = 0; !rc && i < 6; i++) {
         const int64_t *v;
         size_t nv;
@@ -182,8 +182,8 @@ static int s_check_conv_attrs(s_ctx_t *c)
         for (size_t k = 0; !rc && k < nv; k++) {
             bool positive = i < 3;
             if ((positive && v[k] < 1) || (!positive && v[k] < 0) || v[k] > NN_MAX_ELEMENTS)
-                rc = FAIL(c, RF_EINVAL, "attribute '%s'[%zu] = %" PRId64 " must be %s", lists[i],
-                          k, v[k], positive ? "in 1..2^31" : "in 0..2^31");
+                rc = FAIL(c, RF_EINVAL, "attribute '%s'[%zu] = %" PRId64 " must be %s", lists[i], k,
+                          v[k], positive ? "in 1..2^31" : "in 0..2^31");
         }
     }
     return rc;
@@ -205,17 +205,21 @@ int nn_node_check(const rf_nn_model_t *m, nn_node_t *n, rf_err_t *err)
             rc = s_check_conv_attrs(&c);
         break;
     case NN_BATCH_NORM: {
+        static const char *const a6[] = {"epsilon", "is_test", "momentum", "spatial", NULL};
         static const char *const a7[] = {"epsilon", "momentum", "spatial", NULL};
         static const char *const a9[] = {"epsilon", "momentum", "training_mode", NULL};
         rc = s_count_io(&c, 5, 5, 1);
         if (!rc)
-            rc = s_only_attrs(&c, n->version == 7 ? a7 : a9);
+            rc = s_only_attrs(&c, n->version == 6 ? a6 : n->version == 7 ? a7 : a9);
         int64_t v;
-        if (!rc && n->version == 7 && !(rc = s_attr_int(&c, "spatial", 1, &v)) && v != 1)
+        if (!rc && n->version == 6 && !(rc = s_attr_int(&c, "is_test", 0, &v)) && v != 1)
+            rc = FAIL(&c, RF_EINVAL,
+                      "is_test = %" PRId64 " (training mode) is not supported (inference only)", v);
+        if (!rc && n->version <= 7 && !(rc = s_attr_int(&c, "spatial", 1, &v)) && v != 1)
             rc = FAIL(&c, RF_EINVAL, "attribute 'spatial' = %" PRId64 " (only 1 is supported)", v);
         if (!rc && n->version >= 14 && !(rc = s_attr_int(&c, "training_mode", 0, &v)) && v != 0)
-            rc = FAIL(&c, RF_EINVAL, "training_mode = %" PRId64
-                                     " is not supported (inference only)", v);
+            rc = FAIL(&c, RF_EINVAL,
+                      "training_mode = %" PRId64 " is not supported (inference only)", v);
         for (int k = 0; !rc && k < 5; k++)
             rc = s_want(&c, m, k, RF_NN_FLOAT, k ? "parameter" : "X");
         break;
@@ -269,9 +273,15 @@ int nn_node_check(const rf_nn_model_t *m, nn_node_t *n, rf_err_t *err)
     case NN_MUL:
     case NN_DIV: {
         static const char *const none[] = {NULL};
+        static const char *const a6[] = {"axis", "broadcast", NULL};
         rc = s_count_io(&c, 2, 2, 1);
         if (!rc)
-            rc = s_only_attrs(&c, none);
+            rc = s_only_attrs(&c, n->version == 6 ? a6 : none);
+        int64_t v;
+        if (!rc && n->version == 6)
+            rc = s_attr_int(&c, "axis", 0, &v);
+        if (!rc && n->version == 6)
+            rc = s_attr_int(&c, "broadcast", 0, &v);
         if (!rc && dt0 && !s_numeric(dt0))
             rc = FAIL(&c, RF_EINVAL, "input type %s is not supported", nn_dtype_name(dt0));
         if (!rc && dt0)
@@ -322,9 +332,13 @@ int nn_node_check(const rf_nn_model_t *m, nn_node_t *n, rf_err_t *err)
         break;
     }
     case NN_RESIZE: {
-        static const char *const a[] = {"coordinate_transformation_mode", "cubic_coeff_a",
-                                        "exclude_outside", "extrapolation_value", "mode",
-                                        "nearest_mode", NULL};
+        static const char *const a[] = {"coordinate_transformation_mode",
+                                        "cubic_coeff_a",
+                                        "exclude_outside",
+                                        "extrapolation_value",
+                                        "mode",
+                                        "nearest_mode",
+                                        NULL};
         const char *mode, *ct, *nm;
         rc = n->version == 11 ? s_count_io(&c, 3, 4, 1) : s_count_io(&c, 1, 4, 1);
         if (!rc)
@@ -400,8 +414,7 @@ int nn_node_check(const rf_nn_model_t *m, nn_node_t *n, rf_err_t *err)
                  (!strcmp(a->name, "value_ints") && a->type == NN_ATTR_INTS))
             out_dt = RF_NN_INT64;
         else
-            rc = FAIL(&c, RF_EINVAL, "attribute '%s' (type %d) is not supported", a->name,
-                      a->type);
+            rc = FAIL(&c, RF_EINVAL, "attribute '%s' (type %d) is not supported", a->name, a->type);
         break;
     }
     case NN_IDENTITY: {
@@ -526,6 +539,26 @@ int nn_node_check(const rf_nn_model_t *m, nn_node_t *n, rf_err_t *err)
     return rc;
 }
 
+bool nn_input_fixes_shapes(const nn_node_t *n, int k)
+{
+    switch (n->op) {
+    case NN_PAD:
+        return n->version >= 11 && (k == 1 || k == 3);
+    case NN_RESIZE:
+    case NN_SLICE:
+        return k >= 1;
+    case NN_RESHAPE:
+        return k == 1;
+    case NN_CONSTANT_OF_SHAPE:
+        return k == 0;
+    case NN_UNSQUEEZE:
+    case NN_SQUEEZE:
+        return n->version >= 13 && k == 1;
+    default:
+        return false;
+    }
+}
+
 /* ---- shape inference ------------------------------------------------------------------------ */
 
 static int s_out_shape(rf_nn_tensor_t *o, int dtype, int ndim, const int64_t *dims)
@@ -587,9 +620,9 @@ static int s_infer_conv(s_ctx_t *c, nn_step_t *s, rf_nn_tensor_t *const *in,
     s_attr_ints(c, "pads", &pads, &npads);
     s_attr_ints(c, "output_padding", &op, &nop);
     s_attr_ints(c, "output_shape", &os, &nos);
-    if ((nks && nks != (size_t)nsp) || (nst && nst != (size_t)nsp) ||
-        (ndl && ndl != (size_t)nsp) || (npads && npads != 2 * (size_t)nsp) ||
-        (nop && nop != (size_t)nsp) || (nos && nos != (size_t)nsp && nos != (size_t)r))
+    if ((nks && nks != (size_t)nsp) || (nst && nst != (size_t)nsp) || (ndl && ndl != (size_t)nsp) ||
+        (npads && npads != 2 * (size_t)nsp) || (nop && nop != (size_t)nsp) ||
+        (nos && nos != (size_t)nsp && nos != (size_t)r))
         return FAIL(c, RF_EINVAL,
                     "kernel_shape/strides/dilations/output_padding need %d entries and pads %d "
                     "for a %d-D convolution",
@@ -597,8 +630,8 @@ static int s_infer_conv(s_ctx_t *c, nn_step_t *s, rf_nn_tensor_t *const *in,
     for (int i = 0; i < nsp; i++)
         if (nks && ks[i] != w->dims[2 + i])
             return FAIL(c, RF_EINVAL,
-                        "kernel_shape[%d] = %" PRId64 " does not match W's dim %d (%" PRId64 ")",
-                        i, ks[i], 2 + i, w->dims[2 + i]);
+                        "kernel_shape[%d] = %" PRId64 " does not match W's dim %d (%" PRId64 ")", i,
+                        ks[i], 2 + i, w->dims[2 + i]);
     int64_t N = x->dims[0], C = x->dims[1], M;
     s->group = group;
     if (!tr) {
@@ -630,8 +663,8 @@ static int s_infer_conv(s_ctx_t *c, nn_step_t *s, rf_nn_tensor_t *const *in,
         int64_t ek = (k - 1) * d + 1, pb = npads ? pads[i] : 0, pe = npads ? pads[nsp + i] : 0;
         int64_t opad = nop ? op[i] : 0, o;
         if (k < 1 || isz < 1)
-            return FAIL(c, RF_EINVAL, "empty spatial dim %d (input %" PRId64 ", kernel %" PRId64 ")",
-                        i, isz, k);
+            return FAIL(c, RF_EINVAL,
+                        "empty spatial dim %d (input %" PRId64 ", kernel %" PRId64 ")", i, isz, k);
         if (!tr) {
             if (!strcmp(ap, "VALID")) {
                 pb = pe = 0;
@@ -924,8 +957,8 @@ static int64_t s_int_at(const rf_nn_tensor_t *t, int64_t i)
 
 /* Axes from an attribute (older versions) or a plan-time-known input; normalized against rank r
  * and checked for repeats. *n = -1 when none are given. */
-static int s_axes(s_ctx_t *c, const nn_step_t *s, rf_nn_tensor_t *const *in, int r,
-                  int64_t *axes, int *n)
+static int s_axes(s_ctx_t *c, const nn_step_t *s, rf_nn_tensor_t *const *in, int r, int64_t *axes,
+                  int *n)
 {
     *n = -1;
     if (s->node->version < 13) {
@@ -989,7 +1022,8 @@ static int s_infer_glue(s_ctx_t *c, nn_step_t *s, rf_nn_tensor_t *const *in,
             return rc;
         int64_t n = rf_nn_tensor_count(x);
         if (x->ndim != 1 || n > RF_NN_MAX_DIMS)
-            return FAIL(c, RF_EINVAL, "'shape' must be a vector of at most %d dims", RF_NN_MAX_DIMS);
+            return FAIL(c, RF_EINVAL, "'shape' must be a vector of at most %d dims",
+                        RF_NN_MAX_DIMS);
         for (int64_t i = 0; i < n; i++) {
             d[i] = ((const int64_t *)x->data)[i];
             if (d[i] < 0)
@@ -1008,7 +1042,8 @@ static int s_infer_glue(s_ctx_t *c, nn_step_t *s, rf_nn_tensor_t *const *in,
         int64_t n = rf_nn_tensor_count(sh), allowzero = 0, prod = 1, neg = -1;
         s_attr_int(c, "allowzero", 0, &allowzero);
         if (sh->ndim != 1 || n > RF_NN_MAX_DIMS)
-            return FAIL(c, RF_EINVAL, "'shape' must be a vector of at most %d dims", RF_NN_MAX_DIMS);
+            return FAIL(c, RF_EINVAL, "'shape' must be a vector of at most %d dims",
+                        RF_NN_MAX_DIMS);
         for (int64_t i = 0; i < n; i++) {
             int64_t v = ((const int64_t *)sh->data)[i];
             if (v == 0 && !allowzero) {
@@ -1032,8 +1067,9 @@ static int s_infer_glue(s_ctx_t *c, nn_step_t *s, rf_nn_tensor_t *const *in,
         int64_t total = rf_nn_tensor_count(x);
         if (neg >= 0) {
             if (prod == 0 || total % prod)
-                return FAIL(c, RF_EINVAL, "cannot infer the -1 dim: %" PRId64
-                                          " elements into blocks of %" PRId64, total, prod);
+                return FAIL(c, RF_EINVAL,
+                            "cannot infer the -1 dim: %" PRId64 " elements into blocks of %" PRId64,
+                            total, prod);
             d[neg] = total / prod;
         } else if (prod != total) {
             return FAIL(c, RF_EINVAL, "'shape' has %" PRId64 " elements, X has %" PRId64, prod,
@@ -1052,8 +1088,9 @@ static int s_infer_glue(s_ctx_t *c, nn_step_t *s, rf_nn_tensor_t *const *in,
         int64_t n = rf_nn_tensor_count(st);
         if (rf_nn_tensor_count(en) != n || (ax && rf_nn_tensor_count(ax) != n) ||
             (sp && rf_nn_tensor_count(sp) != n) || n > r)
-            return FAIL(c, RF_EINVAL, "starts, ends, axes and steps must have the same length "
-                                      "(at most the rank)");
+            return FAIL(c, RF_EINVAL,
+                        "starts, ends, axes and steps must have the same length "
+                        "(at most the rank)");
         bool seen[RF_NN_MAX_DIMS] = {false};
         for (int i = 0; i < r; i++) {
             s->pads[i] = 0;
@@ -1140,10 +1177,9 @@ static int s_infer_glue(s_ctx_t *c, nn_step_t *s, rf_nn_tensor_t *const *in,
         int64_t axes[RF_NN_MAX_DIMS];
         int n, ro;
         const rf_nn_tensor_t *ax = s->node->version >= 13 ? in[1] : NULL;
-        n = s->node->version >= 13 ? (int)rf_nn_tensor_count(ax)
-                                   : (int)(nn_attr_find(s->node, "axes")
-                                               ? nn_attr_find(s->node, "axes")->n
-                                               : 0);
+        n = s->node->version >= 13
+                ? (int)rf_nn_tensor_count(ax)
+                : (int)(nn_attr_find(s->node, "axes") ? nn_attr_find(s->node, "axes")->n : 0);
         ro = r + n;
         if (ro > RF_NN_MAX_DIMS)
             return FAIL(c, RF_EINVAL, "the output would have more than %d dims", RF_NN_MAX_DIMS);
@@ -1231,14 +1267,42 @@ int nn_infer(nn_step_t *s, rf_nn_tensor_t *const *in, rf_nn_tensor_t *const *out
                 return FAIL(&c, RF_EINVAL, "'%s' must be a scalar", k == 1 ? "min" : "max");
         return s_out_shape(out[0], x->dtype, x->ndim, x->dims);
     case NN_PRELU:
-        return s_infer_broadcast(&c, in[0], in[1], out[0], true);
     case NN_ADD:
     case NN_SUB:
     case NN_MUL:
-    case NN_DIV:
-        if ((rc = s_infer_broadcast(&c, in[0], in[1], out[0], false)))
+    case NN_DIV: {
+        /* Opset 6 broadcast B into A from an axis (Add-6 family: broadcast=1, axis; PRelu-6: a
+         * vector slope of C values is per channel): append 1s to B's dims, then the numpy rule
+         * applies one way. */
+        rf_nn_tensor_t b = *in[1];
+        const rf_nn_tensor_t *a = in[0];
+        bool legacy = s->node->version == 6;
+        s->b_trailing_ones = 0;
+        if (legacy && s->op == NN_PRELU) {
+            if (b.ndim == 1 && a->ndim > 2 && b.dims[0] > 1 && b.dims[0] == a->dims[1])
+                s->b_trailing_ones = a->ndim - 2;
+        } else if (legacy) {
+            int64_t bc, axis;
+            s_attr_int(&c, "broadcast", 0, &bc);
+            s_attr_int(&c, "axis", a->ndim - b.ndim, &axis);
+            if (!bc) {
+                if (a->ndim != b.ndim || memcmp(a->dims, b.dims, sizeof(int64_t) * (size_t)a->ndim))
+                    return FAIL(&c, RF_EINVAL, "shapes differ and broadcast is 0");
+            } else {
+                axis = axis < 0 ? axis + a->ndim : axis;
+                if (axis < 0 || axis > a->ndim - b.ndim)
+                    return FAIL(&c, RF_EINVAL,
+                                "B (rank %d) does not fit into A (rank %d) at axis %" PRId64,
+                                b.ndim, a->ndim, axis);
+                s->b_trailing_ones = (int)(a->ndim - axis - b.ndim);
+            }
+        }
+        for (int i = 0; i < s->b_trailing_ones; i++)
+            b.dims[b.ndim++] = 1;
+        if ((rc = s_infer_broadcast(&c, a, &b, out[0], s->op == NN_PRELU || legacy)))
             return rc;
         return s_check_count(&c, out[0]);
+    }
     case NN_CONCAT: {
         int64_t axis;
         s_attr_int(&c, "axis", 0, &axis);
@@ -1268,8 +1332,10 @@ int nn_infer(nn_step_t *s, rf_nn_tensor_t *const *in, rf_nn_tensor_t *const *out
     case NN_PAD: {
         const char *mode;
         s_attr_str(&c, "mode", "constant", &mode);
-        s->mode = !strcmp(mode, "constant") ? 0 : !strcmp(mode, "reflect") ? 1
-                : !strcmp(mode, "edge")   ? 2 : 3;
+        s->mode = !strcmp(mode, "constant")  ? 0
+                  : !strcmp(mode, "reflect") ? 1
+                  : !strcmp(mode, "edge")    ? 2
+                                             : 3;
         int r = x->ndim;
         int64_t pads[2 * RF_NN_MAX_DIMS] = {0};
         if (s->node->version == 2) {
@@ -1415,8 +1481,8 @@ static void s_epilogue(const nn_step_t *s, float *y, int64_t n, float bias, int6
         break;
     case NN_ACT_LEAKY:
     case NN_ACT_PRELU: {
-        float a = s->act == NN_ACT_LEAKY ? s->act_a
-                                         : s->act_slope[s->act_slope_n == 1 ? 0 : channel];
+        float a =
+            s->act == NN_ACT_LEAKY ? s->act_a : s->act_slope[s->act_slope_n == 1 ? 0 : channel];
         for (int64_t i = 0; i < n; i++) {
             float v = y[i] + bias;
             y[i] = v < 0 ? v * a : v;
@@ -1627,55 +1693,55 @@ static void s_bcast_init(s_bcast_t *bc, const rf_nn_tensor_t *a, const rf_nn_ten
 
 enum { S_ADD, S_SUB, S_MUL, S_DIV, S_PRELU };
 
-#define S_BINARY(NAME, T)                                                                         \
-    static int NAME(const s_bcast_t *bc, const T *a, const T *b, T *o, int op, int integer)       \
-    {                                                                                             \
-        int r = bc->r;                                                                            \
-        int64_t idx[RF_NN_MAX_DIMS] = {0}, n = bc->d[r - 1], sa = bc->sa[r - 1],                  \
-                sb = bc->sb[r - 1];                                                               \
-        int64_t outer = 1;                                                                        \
-        for (int i = 0; i < r - 1; i++)                                                           \
-            outer *= bc->d[i];                                                                    \
-        for (int64_t q = 0; q < outer; q++) {                                                     \
-            int64_t oa = 0, ob = 0;                                                               \
-            for (int i = 0; i < r - 1; i++) {                                                     \
-                oa += idx[i] * bc->sa[i];                                                         \
-                ob += idx[i] * bc->sb[i];                                                         \
-            }                                                                                     \
-            const T *pa = a + oa, *pb = b + ob;                                                   \
-            T *po = o + q * n;                                                                    \
-            switch (op) {                                                                         \
-            case S_ADD:                                                                           \
-                for (int64_t j = 0; j < n; j++)                                                   \
-                    po[j] = (T)(pa[j * sa] + pb[j * sb]);                                         \
-                break;                                                                            \
-            case S_SUB:                                                                           \
-                for (int64_t j = 0; j < n; j++)                                                   \
-                    po[j] = (T)(pa[j * sa] - pb[j * sb]);                                         \
-                break;                                                                            \
-            case S_MUL:                                                                           \
-                for (int64_t j = 0; j < n; j++)                                                   \
-                    po[j] = (T)(pa[j * sa] * pb[j * sb]);                                         \
-                break;                                                                            \
-            case S_DIV:                                                                           \
-                if (integer)                                                                      \
-                    for (int64_t j = 0; j < n; j++)                                               \
-                        if (pb[j * sb] == 0)                                                      \
-                            return -1;                                                            \
-                for (int64_t j = 0; j < n; j++)                                                   \
-                    po[j] = (T)(pa[j * sa] / pb[j * sb]);                                         \
-                break;                                                                            \
-            default:                                                                              \
-                for (int64_t j = 0; j < n; j++)                                                   \
-                    po[j] = pa[j * sa] < 0 ? (T)(pa[j * sa] * pb[j * sb]) : pa[j * sa];           \
-            }                                                                                     \
-            for (int i = r - 2; i >= 0; i--) {                                                    \
-                if (++idx[i] < bc->d[i])                                                          \
-                    break;                                                                        \
-                idx[i] = 0;                                                                       \
-            }                                                                                     \
-        }                                                                                         \
-        return 0;                                                                                 \
+#define S_BINARY(NAME, T)                                                                          \
+    static int NAME(const s_bcast_t *bc, const T *a, const T *b, T *o, int op, int integer)        \
+    {                                                                                              \
+        int r = bc->r;                                                                             \
+        int64_t idx[RF_NN_MAX_DIMS] = {0}, n = bc->d[r - 1], sa = bc->sa[r - 1],                   \
+                sb = bc->sb[r - 1];                                                                \
+        int64_t outer = 1;                                                                         \
+        for (int i = 0; i < r - 1; i++)                                                            \
+            outer *= bc->d[i];                                                                     \
+        for (int64_t q = 0; q < outer; q++) {                                                      \
+            int64_t oa = 0, ob = 0;                                                                \
+            for (int i = 0; i < r - 1; i++) {                                                      \
+                oa += idx[i] * bc->sa[i];                                                          \
+                ob += idx[i] * bc->sb[i];                                                          \
+            }                                                                                      \
+            const T *pa = a + oa, *pb = b + ob;                                                    \
+            T *po = o + q * n;                                                                     \
+            switch (op) {                                                                          \
+            case S_ADD:                                                                            \
+                for (int64_t j = 0; j < n; j++)                                                    \
+                    po[j] = (T)(pa[j * sa] + pb[j * sb]);                                          \
+                break;                                                                             \
+            case S_SUB:                                                                            \
+                for (int64_t j = 0; j < n; j++)                                                    \
+                    po[j] = (T)(pa[j * sa] - pb[j * sb]);                                          \
+                break;                                                                             \
+            case S_MUL:                                                                            \
+                for (int64_t j = 0; j < n; j++)                                                    \
+                    po[j] = (T)(pa[j * sa] * pb[j * sb]);                                          \
+                break;                                                                             \
+            case S_DIV:                                                                            \
+                if (integer)                                                                       \
+                    for (int64_t j = 0; j < n; j++)                                                \
+                        if (pb[j * sb] == 0)                                                       \
+                            return -1;                                                             \
+                for (int64_t j = 0; j < n; j++)                                                    \
+                    po[j] = (T)(pa[j * sa] / pb[j * sb]);                                          \
+                break;                                                                             \
+            default:                                                                               \
+                for (int64_t j = 0; j < n; j++)                                                    \
+                    po[j] = pa[j * sa] < 0 ? (T)(pa[j * sa] * pb[j * sb]) : pa[j * sa];            \
+            }                                                                                      \
+            for (int i = r - 2; i >= 0; i--) {                                                     \
+                if (++idx[i] < bc->d[i])                                                           \
+                    break;                                                                         \
+                idx[i] = 0;                                                                        \
+            }                                                                                      \
+        }                                                                                          \
+        return 0;                                                                                  \
     }
 
 S_BINARY(s_bin_f32, float)
@@ -1688,9 +1754,16 @@ S_BINARY(s_bin_i8, int8_t)
 static int s_binary(s_ctx_t *c, const nn_step_t *s, rf_nn_tensor_t *const *in,
                     rf_nn_tensor_t *const *out)
 {
-    int op = s->op == NN_ADD ? S_ADD : s->op == NN_SUB ? S_SUB : s->op == NN_MUL ? S_MUL
-           : s->op == NN_DIV ? S_DIV : S_PRELU;
-    const rf_nn_tensor_t *a = in[0], *b = in[1], *o = out[0];
+    int op = s->op == NN_ADD   ? S_ADD
+             : s->op == NN_SUB ? S_SUB
+             : s->op == NN_MUL ? S_MUL
+             : s->op == NN_DIV ? S_DIV
+                               : S_PRELU;
+    const rf_nn_tensor_t *a = in[0], *o = out[0];
+    rf_nn_tensor_t bview = *in[1];
+    for (int i = 0; i < s->b_trailing_ones; i++)
+        bview.dims[bview.ndim++] = 1;
+    const rf_nn_tensor_t *b = &bview;
     int rc = 0;
     if (rf_nn_tensor_count(o) == 0)
         return 0;
@@ -1723,17 +1796,17 @@ static int s_binary(s_ctx_t *c, const nn_step_t *s, rf_nn_tensor_t *const *in,
     return 0;
 }
 
-#define S_CLIP(NAME, T)                                                                           \
-    static void NAME(const T *x, T *y, int64_t n, const T *lo, const T *hi)                       \
-    {                                                                                             \
-        for (int64_t i = 0; i < n; i++) {                                                         \
-            T v = x[i];                                                                           \
-            if (lo && v < *lo)                                                                    \
-                v = *lo;                                                                          \
-            if (hi && v > *hi)                                                                    \
-                v = *hi;                                                                          \
-            y[i] = v;                                                                             \
-        }                                                                                         \
+#define S_CLIP(NAME, T)                                                                            \
+    static void NAME(const T *x, T *y, int64_t n, const T *lo, const T *hi)                        \
+    {                                                                                              \
+        for (int64_t i = 0; i < n; i++) {                                                          \
+            T v = x[i];                                                                            \
+            if (lo && v < *lo)                                                                     \
+                v = *lo;                                                                           \
+            if (hi && v > *hi)                                                                     \
+                v = *hi;                                                                           \
+            y[i] = v;                                                                              \
+        }                                                                                          \
     }
 S_CLIP(s_clip_f32, float)
 S_CLIP(s_clip_f64, double)
@@ -1804,18 +1877,18 @@ static int64_t s_pad_map(int mode, int64_t o, int64_t pb, int64_t n)
     }
 }
 
-#define S_PAD_ROW(T)                                                                              \
-    do {                                                                                          \
-        T *dst = (T *)yo;                                                                         \
-        const T *src = (const T *)xi;                                                             \
-        T cv = *(const T *)cval;                                                                  \
-        if (!src) {                                                                               \
-            for (int64_t j = 0; j < ow; j++)                                                      \
-                dst[j] = cv;                                                                      \
-        } else {                                                                                  \
-            for (int64_t j = 0; j < ow; j++)                                                      \
-                dst[j] = map[j] >= 0 ? src[map[j]] : cv;                                          \
-        }                                                                                         \
+#define S_PAD_ROW(T)                                                                               \
+    do {                                                                                           \
+        T *dst = (T *)yo;                                                                          \
+        const T *src = (const T *)xi;                                                              \
+        T cv = *(const T *)cval;                                                                   \
+        if (!src) {                                                                                \
+            for (int64_t j = 0; j < ow; j++)                                                       \
+                dst[j] = cv;                                                                       \
+        } else {                                                                                   \
+            for (int64_t j = 0; j < ow; j++)                                                       \
+                dst[j] = map[j] >= 0 ? src[map[j]] : cv;                                           \
+        }                                                                                          \
     } while (0)
 
 static int s_pad(s_ctx_t *c, const nn_step_t *s, rf_nn_tensor_t *const *in,
@@ -1935,35 +2008,34 @@ static int s_resize(s_ctx_t *c, const nn_step_t *s, rf_nn_tensor_t *const *in,
 /* DepthToSpace and SpaceToDepth are one index map read in opposite directions. In the depth
  * layout (N, C, H, W), block position (i, j) of output channel co is channel
  * ci = (i * b + j) * oc + co for DCR (and SpaceToDepth) and ci = co * b * b + i * b + j for CRD. */
-#define S_D2S(T)                                                                                  \
-    do {                                                                                          \
-        const T *from = in[0]->data;                                                              \
-        T *to = out[0]->data;                                                                     \
-        for (int64_t n = 0; n < N; n++)                                                           \
-            for (int64_t ci = 0; ci < C; ci++)                                                    \
-                for (int64_t h = 0; h < H; h++)                                                   \
-                    for (int64_t w = 0; w < W; w++) {                                             \
-                        int64_t co, i, j;                                                         \
-                        if (!crd) {                                                               \
-                            i = ci / (b * oc);                                                    \
-                            j = (ci / oc) % b;                                                    \
-                            co = ci % oc;                                                         \
-                        } else {                                                                  \
-                            co = ci / (b * b);                                                    \
-                            i = (ci / b) % b;                                                     \
-                            j = ci % b;                                                           \
-                        }                                                                         \
-                        int64_t dpos = ((n * C + ci) * H + h) * W + w;                            \
-                        int64_t spos = ((n * oc + co) * H * b + h * b + i) * W * b + w * b + j;   \
-                        if (d2s)                                                                  \
-                            to[spos] = from[dpos];                                                \
-                        else                                                                      \
-                            to[dpos] = from[spos];                                                \
-                    }                                                                             \
+#define S_D2S(T)                                                                                   \
+    do {                                                                                           \
+        const T *from = in[0]->data;                                                               \
+        T *to = out[0]->data;                                                                      \
+        for (int64_t n = 0; n < N; n++)                                                            \
+            for (int64_t ci = 0; ci < C; ci++)                                                     \
+                for (int64_t h = 0; h < H; h++)                                                    \
+                    for (int64_t w = 0; w < W; w++) {                                              \
+                        int64_t co, i, j;                                                          \
+                        if (!crd) {                                                                \
+                            i = ci / (b * oc);                                                     \
+                            j = (ci / oc) % b;                                                     \
+                            co = ci % oc;                                                          \
+                        } else {                                                                   \
+                            co = ci / (b * b);                                                     \
+                            i = (ci / b) % b;                                                      \
+                            j = ci % b;                                                            \
+                        }                                                                          \
+                        int64_t dpos = ((n * C + ci) * H + h) * W + w;                             \
+                        int64_t spos = ((n * oc + co) * H * b + h * b + i) * W * b + w * b + j;    \
+                        if (d2s)                                                                   \
+                            to[spos] = from[dpos];                                                 \
+                        else                                                                       \
+                            to[dpos] = from[spos];                                                 \
+                    }                                                                              \
     } while (0)
 
-static void s_depth_space(const nn_step_t *s, rf_nn_tensor_t *const *in,
-                          rf_nn_tensor_t *const *out)
+static void s_depth_space(const nn_step_t *s, rf_nn_tensor_t *const *in, rf_nn_tensor_t *const *out)
 {
     const bool d2s = s->op == NN_DEPTH_TO_SPACE;
     const rf_nn_tensor_t *depth = d2s ? in[0] : out[0];
@@ -1987,12 +2059,12 @@ static void s_depth_space(const nn_step_t *s, rf_nn_tensor_t *const *in,
 
 /* Copies an output of dims odims from src, where output axis a advances the source by
  * istride[a] elements from base: Slice and Transpose. */
-#define S_STRIDED_ROW(T)                                                                          \
-    do {                                                                                          \
-        const T *sp = (const T *)src + off;                                                       \
-        T *dp = (T *)dst + q * inner;                                                             \
-        for (int64_t j = 0; j < inner; j++)                                                       \
-            dp[j] = sp[j * is];                                                                   \
+#define S_STRIDED_ROW(T)                                                                           \
+    do {                                                                                           \
+        const T *sp = (const T *)src + off;                                                        \
+        T *dp = (T *)dst + q * inner;                                                              \
+        for (int64_t j = 0; j < inner; j++)                                                        \
+            dp[j] = sp[j * is];                                                                    \
     } while (0)
 
 static void s_strided_copy(const void *src, void *dst, size_t es, int r, const int64_t *odims,
@@ -2091,8 +2163,7 @@ static uint16_t s_float_to_half(float f)
 static void s_cast(const rf_nn_tensor_t *x, rf_nn_tensor_t *y)
 {
     int64_t n = rf_nn_tensor_count(x);
-    bool src_int = x->dtype != RF_NN_FLOAT && x->dtype != RF_NN_DOUBLE &&
-                   x->dtype != RF_NN_FLOAT16;
+    bool src_int = x->dtype != RF_NN_FLOAT && x->dtype != RF_NN_DOUBLE && x->dtype != RF_NN_FLOAT16;
     for (int64_t i = 0; i < n; i++) {
         double dv = 0;
         int64_t iv = 0;
@@ -2207,8 +2278,8 @@ static int s_glue(s_ctx_t *c, const nn_step_t *s, rf_nn_tensor_t *const *in,
             for (int64_t k = 0; k < nidx; k++) {
                 int64_t i = s_int_at(ix, k);
                 if (i < -N || i >= N)
-                    return FAIL(c, RF_EINVAL, "index %" PRId64 " is out of range for a dim of %"
-                                              PRId64, i, N);
+                    return FAIL(c, RF_EINVAL,
+                                "index %" PRId64 " is out of range for a dim of %" PRId64, i, N);
                 i = i < 0 ? i + N : i;
                 if (block)
                     memcpy(dst, (const char *)x->data + (size_t)(o * N + i) * block, block);

@@ -22,11 +22,11 @@ typedef struct pval {
     rf_nn_tensor_t t; /* shape; data = constant data, or the value's place in the arena */
     bool is_const;    /* initializer or folded: t.data is plan-owned and fixed */
     bool is_output;
-    void *pinned;     /* an input's values given at plan time (they fix shapes downstream) */
+    void *pinned; /* an input's values given at plan time (they fix shapes downstream) */
     size_t pinned_bytes;
     int uses;
-    int producer;     /* step index, -1 */
-    int first, last;  /* lifetime in steps */
+    int producer;    /* step index, -1 */
+    int first, last; /* lifetime in steps */
     size_t off;
     bool in_arena;
 } pval_t;
@@ -42,7 +42,7 @@ struct rf_nn_plan {
     rf_nn_tensor_t *out_desc;
     uint8_t *arena;
     size_t arena_bytes;
-    size_t const_bytes; /* made by constant folding (capped like the arena) */
+    size_t const_bytes;    /* made by constant folding (capped like the arena) */
     rf_nn_tensor_t **ptrs; /* per-step input and output views */
     int maxio;
 };
@@ -125,12 +125,11 @@ static int s_fold(rf_nn_plan_t *p, nn_step_t *s, rf_nn_tensor_t **in, rf_nn_tens
     pval_t *o = &p->v[s->out[0]];
     o->t.bytes = s_bytes(&o->t);
     p->const_bytes += o->t.bytes;
-    if (p->const_bytes > NN_MAX_ARENA_BYTES)
-        return rf_err_set(err, RF_ETOOBIG,
-                          "%s: folded constants would take over %zu MiB",
-                          nn_node_desc(s->node, (char[RF_NN_NAME_MAX + 64]){0},
-                                       RF_NN_NAME_MAX + 64),
-                          NN_MAX_ARENA_BYTES >> 20);
+    if (p->const_bytes > NN_MAX_ARENA_BYTES) {
+        char desc[RF_NN_NAME_MAX + 64];
+        return rf_err_set(err, RF_ETOOBIG, "%s: folded constants would take over %zu MiB",
+                          nn_node_desc(s->node, desc, sizeof(desc)), NN_MAX_ARENA_BYTES >> 20);
+    }
     o->t.data = malloc(o->t.bytes ? o->t.bytes : 1);
     void *scratch = s->scratch_bytes ? malloc(s->scratch_bytes) : NULL;
     if (!o->t.data || (s->scratch_bytes && !scratch)) {
@@ -293,7 +292,7 @@ static void s_fuse_activation(rf_nn_plan_t *p)
             int64_t cnt = rf_nn_tensor_count(&sv->t), M = y->dims[1];
             bool per_channel = true;
             for (int j = 0; j < sv->t.ndim; j++) {
-                int axis = y->ndim - sv->t.ndim + j;
+                int axis = y->ndim - (sv->t.ndim + a->b_trailing_ones) + j;
                 if (sv->t.dims[j] != 1 && axis != 1)
                     per_channel = false;
             }
@@ -422,8 +421,8 @@ static int s_layout(rf_nn_plan_t *p, rf_err_t *err)
     return 0;
 }
 
-static int s_check_input(const rf_nn_tensor_t *want, const rf_nn_tensor_t *got, int i,
-                         bool exact, rf_err_t *err)
+static int s_check_input(const rf_nn_tensor_t *want, const rf_nn_tensor_t *got, int i, bool exact,
+                         rf_err_t *err)
 {
     if (strcmp(want->name, got->name))
         return rf_err_set(err, RF_EINVAL, "input %d: expected '%s', got '%s'", i, want->name,
@@ -440,9 +439,8 @@ static int s_check_input(const rf_nn_tensor_t *want, const rf_nn_tensor_t *got, 
                               want->name, k, got->dims[k]);
         if ((exact || want->dims[k] >= 0) && want->dims[k] != got->dims[k])
             return rf_err_set(err, RF_EINVAL,
-                              "input '%s': dim %d is %" PRId64 ", the %s has %" PRId64,
-                              want->name, k, got->dims[k], exact ? "plan" : "model",
-                              want->dims[k]);
+                              "input '%s': dim %d is %" PRId64 ", the %s has %" PRId64, want->name,
+                              k, got->dims[k], exact ? "plan" : "model", want->dims[k]);
     }
     int64_t n = 1;
     for (int k = 0; k < got->ndim; k++) {
@@ -509,7 +507,14 @@ int rf_nn_plan_create(const rf_nn_model_t *m, const rf_nn_tensor_t *input_shapes
         pval_t *v = &p->v[m->inputs[i]];
         p->inputs[i] = m->inputs[i];
         memcpy(v->t.dims, input_shapes[i].dims, sizeof(v->t.dims));
-        if (input_shapes[i].data) {
+        /* Only an input that fixes shapes keeps its values (and must keep them at run time);
+         * the data of every other input is ignored here. */
+        bool fixes = false;
+        for (int k = 0; k < m->nnodes; k++)
+            for (int j = 0; j < m->nodes[k].nin; j++)
+                if (m->nodes[k].in[j] == m->inputs[i] && nn_input_fixes_shapes(&m->nodes[k], j))
+                    fixes = true;
+        if (fixes && input_shapes[i].data) {
             size_t need = s_bytes(&v->t);
             if (input_shapes[i].bytes < need) {
                 rc = rf_err_set(err, RF_EINVAL, "input '%s': %zu bytes given, its shape needs %zu",
