@@ -250,4 +250,30 @@ const char *rf_gk_filter_cols(const float *in, float *out, int cols, int out_h, 
     return NULL;
 }
 
+const char *rf_gk_to_nhwc16(const float *const rgb[3], int width, int height, int cpad,
+                            uint16_t *out, void *stream)
+{
+    (void)stream;
+    const size_t n = (size_t)width * (size_t)height;
+    for (size_t i = 0; i < n; i++) {
+        uint16_t *px = out + i * (size_t)cpad;
+        for (int c = 0; c < 3; c++)
+            px[c] = rf_gm_half_bits(rgb[c][i]);
+        for (int c = 3; c < cpad; c++)
+            px[c] = 0;
+    }
+    return NULL;
+}
+
+const char *rf_gk_from_nhwc16(const uint16_t *in, int width, int height, int cpad,
+                              float *const rgb[3], void *stream)
+{
+    (void)stream;
+    const size_t n = (size_t)width * (size_t)height;
+    for (size_t i = 0; i < n; i++)
+        for (int c = 0; c < 3; c++)
+            rgb[c][i] = rf_gm_half_value(in[i * (size_t)cpad + c]);
+    return NULL;
+}
+
 #endif

@@ -409,4 +409,71 @@ static void t_stage_vs_cpu(void **state)
     }
 }
 
+/* fp16 NHWC: values whose binary16 bits are known by hand (IEEE 754: bias 15, 10 mantissa bits),
+ * through the device and back. */
+static void t_nhwc16(void **state)
+{
+    (void)state;
+    static const struct {
+        float in;
+        uint16_t bits;
+        float back;
+    } v[] = {
+        {0.0f, 0x0000, 0.0f},
+        {1.0f, 0x3c00, 1.0f},
+        {0.5f, 0x3800, 0.5f},
+        {-2.0f, 0xc000, -2.0f},
+        {0.1f, 0x2e66, 0.0999755859375f},              /* 1638.4 / 16384 -> 1638 */
+        {1.0f / 3.0f, 0x3555, 0.333251953125f},        /* mantissa 341.33 -> 341 */
+        {65504.0f, 0x7bff, 65504.0f},                  /* the largest half */
+        {70000.0f, 0x7c00, INFINITY},                  /* overflow */
+        {0x1p-20f, 0x0010, 0x1p-20f},                  /* subnormal: 16 * 2^-24 */
+        {0x1p-25f, 0x0000, 0.0f},                      /* halfway to 2^-24: to even, 0 */
+        {1.0f + 0x1p-11f, 0x3c00, 1.0f},               /* halfway: to even (down) */
+        {1.0f + 3 * 0x1p-11f, 0x3c02, 1.0f + 0x1p-9f}, /* halfway: to even (up) */
+    };
+    const int n = (int)(sizeof v / sizeof v[0]), cpad = 8;
+    float host[3][16];
+    for (int c = 0; c < 3; c++)
+        for (int i = 0; i < n; i++)
+            host[c][i] = c == 1 ? -v[i].in : v[i].in; /* G negated: the sign bit per channel */
+    float *dev[3] = {NULL, NULL, NULL}, *back[3] = {NULL, NULL, NULL};
+    uint16_t *tensor = NULL, out[16 * 8];
+    rf_err_t err = {0};
+    assert_null(rf_gk_device_open(T_DEVICE));
+    for (int c = 0; c < 3; c++) {
+        assert_null(rf_gk_malloc((void **)&dev[c], sizeof host[c]));
+        assert_null(rf_gk_malloc((void **)&back[c], sizeof host[c]));
+        assert_null(rf_gk_copy2d(dev[c], 0, host[c], 0, (size_t)n * sizeof(float), 1, 1, NULL));
+    }
+    assert_null(rf_gk_malloc((void **)&tensor, sizeof out));
+    assert_int_equal(rf_gpu_to_nhwc16((const float *const *)dev, n, 1, cpad, tensor, NULL, &err),
+                     0);
+    assert_int_equal(rf_gpu_from_nhwc16(tensor, n, 1, cpad, back, NULL, &err), 0);
+    assert_null(rf_gk_copy2d(out, 0, tensor, 0, (size_t)n * cpad * sizeof(uint16_t), 1, 2, NULL));
+    float got[3][16];
+    for (int c = 0; c < 3; c++)
+        assert_null(rf_gk_copy2d(got[c], 0, back[c], 0, (size_t)n * sizeof(float), 1, 2, NULL));
+    assert_null(rf_gk_stream_sync(NULL));
+    for (int i = 0; i < n; i++) {
+        const uint16_t want = v[i].bits;
+        if (out[i * cpad] != want || out[i * cpad + 2] != want ||
+            out[i * cpad + 1] != (uint16_t)(want ^ 0x8000u))
+            fail_msg("%g: bits %04x %04x %04x, want %04x", (double)v[i].in, out[i * cpad],
+                     out[i * cpad + 1], out[i * cpad + 2], want);
+        for (int c = 3; c < cpad; c++)
+            assert_int_equal(out[i * cpad + c], 0);
+        assert_true(got[0][i] == v[i].back && got[2][i] == v[i].back);
+        assert_true(got[1][i] == -v[i].back);
+    }
+    assert_int_equal(rf_gpu_to_nhwc16((const float *const *)dev, n, 1, 9, tensor, NULL, &err),
+                     RF_EINVAL);
+    assert_string_equal(err.msg, "NHWC tensor with 9 channels, expected 3..8");
+    for (int c = 0; c < 3; c++) {
+        rf_gk_free(dev[c]);
+        rf_gk_free(back[c]);
+    }
+    rf_gk_free(tensor);
+}
+
 #endif

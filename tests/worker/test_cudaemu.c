@@ -185,11 +185,12 @@ static void test_nothing_leaks(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_placement),    cmocka_unit_test(test_layouts),
-        cmocka_unit_test(test_vram),         cmocka_unit_test(test_mixed_chain),
-        cmocka_unit_test(test_no_device),    cmocka_unit_test(t_passes_vs_cpu),
-        cmocka_unit_test(t_errors_like_cpu), cmocka_unit_test(t_convert_vs_cpu),
-        cmocka_unit_test(t_stage_vs_cpu),    cmocka_unit_test(test_nothing_leaks),
+        cmocka_unit_test(test_placement),     cmocka_unit_test(test_layouts),
+        cmocka_unit_test(test_vram),          cmocka_unit_test(test_mixed_chain),
+        cmocka_unit_test(test_no_device),     cmocka_unit_test(t_passes_vs_cpu),
+        cmocka_unit_test(t_errors_like_cpu),  cmocka_unit_test(t_convert_vs_cpu),
+        cmocka_unit_test(t_stage_vs_cpu),     cmocka_unit_test(t_nhwc16),
+        cmocka_unit_test(test_nothing_leaks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

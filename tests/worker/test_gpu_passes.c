@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "gpu.h"
+#include "gpu_kern.h"
 #include "gpu_pipe.h"
 #include "passes.h"
 
@@ -31,7 +32,7 @@ int main(void)
         cmocka_unit_test(t_passes_vs_cpu),
         cmocka_unit_test(t_errors_like_cpu),
         cmocka_unit_test(t_convert_vs_cpu),
-        cmocka_unit_test(t_stage_vs_cpu),
+        cmocka_unit_test(t_stage_vs_cpu), cmocka_unit_test(t_nhwc16),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -283,7 +283,50 @@ __global__ void k_filter_cols(const float *in, float *out, int cols, int out_h, 
         rf_gm_filter(in + x, cols, index + (long)o * taps, weight + (long)o * taps, taps);
 }
 
+__global__ void k_to_nhwc16(const float *r, const float *g, const float *b, size_t n, int cpad,
+                            uint16_t *out)
+{
+    const size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n)
+        return;
+    uint16_t *px = out + i * (size_t)cpad;
+    px[0] = rf_gm_half_bits(r[i]);
+    px[1] = rf_gm_half_bits(g[i]);
+    px[2] = rf_gm_half_bits(b[i]);
+    for (int c = 3; c < cpad; c++)
+        px[c] = 0;
+}
+
+__global__ void k_from_nhwc16(const uint16_t *in, size_t n, int cpad, float *r, float *g, float *b)
+{
+    const size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n)
+        return;
+    const uint16_t *px = in + i * (size_t)cpad;
+    r[i] = rf_gm_half_value(px[0]);
+    g[i] = rf_gm_half_value(px[1]);
+    b[i] = rf_gm_half_value(px[2]);
+}
+
 extern "C" {
+
+const char *rf_gk_to_nhwc16(const float *const rgb[3], int width, int height, int cpad,
+                            uint16_t *out, void *stream)
+{
+    const size_t n = (size_t)width * (size_t)height;
+    k_to_nhwc16<<<s_blocks(n), RF_GK_BLOCK, 0, (cudaStream_t)stream>>>(rgb[0], rgb[1], rgb[2], n,
+                                                                       cpad, out);
+    return s_launched();
+}
+
+const char *rf_gk_from_nhwc16(const uint16_t *in, int width, int height, int cpad,
+                              float *const rgb[3], void *stream)
+{
+    const size_t n = (size_t)width * (size_t)height;
+    k_from_nhwc16<<<s_blocks(n), RF_GK_BLOCK, 0, (cudaStream_t)stream>>>(in, n, cpad, rgb[0],
+                                                                         rgb[1], rgb[2]);
+    return s_launched();
+}
 
 const char *rf_gk_yuv_to_rgb(const rf_gyuv_t *l, const rf_gyuv_planes_t *frame,
                              const rf_gmatrix_t *m, float *const rgb[3], void *stream)

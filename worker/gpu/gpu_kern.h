@@ -89,6 +89,15 @@ const char *rf_gk_filter_rows(const float *in, float *out, int in_w, int out_w, 
 const char *rf_gk_filter_cols(const float *in, float *out, int cols, int out_h, const int *index,
                               const double *weight, int taps, void *stream);
 
+/* ---- fp16 NHWC ------------------------------------------------------------------------------ */
+
+/* rgb[3] (width*height fp32 each) -> out[(y*width + x)*cpad + c], binary16 bits, channels 3..cpad-1
+ * zero; and back (the padding channels ignored). */
+const char *rf_gk_to_nhwc16(const float *const rgb[3], int width, int height, int cpad,
+                            uint16_t *out, void *stream);
+const char *rf_gk_from_nhwc16(const uint16_t *in, int width, int height, int cpad,
+                              float *const rgb[3], void *stream);
+
 #ifdef __cplusplus
 }
 #endif

@@ -367,4 +367,61 @@ RF_HD float rf_gm_filter(const float *in, long stride, const int *index, const d
     return rf_gm_clamp01d(sum);
 }
 
+/* ---- fp16 NHWC for the neural passes (DESIGN §6) ----------------------------------------------
+ */
+
+/* IEEE 754 binary16 bits of f, rounded to nearest even (subnormals kept, overflow to infinity,
+ * NaN stays NaN). Portable integer code, so host and device give the same bits. */
+RF_HD uint16_t rf_gm_half_bits(float f)
+{
+    union {
+        float f;
+        uint32_t u;
+    } v = {f};
+    const uint32_t sign = (v.u >> 16) & 0x8000u;
+    const uint32_t abs = v.u & 0x7fffffffu;
+    if (abs > 0x7f800000u) /* NaN: keep it a quiet NaN */
+        return (uint16_t)(sign | 0x7e00u);
+    if (abs >= 0x477ff000u) /* rounds to 65536 or more: infinity */
+        return (uint16_t)(sign | 0x7c00u);
+    if (abs < 0x38800000u) {   /* below 2^-14: subnormal half (or zero) */
+        if (abs < 0x33000000u) /* below half the smallest subnormal: zero */
+            return (uint16_t)sign;
+        const uint32_t mant = (abs & 0x7fffffu) | 0x800000u;
+        const int shift = 126 - (int)(abs >> 23); /* 14..24 */
+        uint32_t h = mant >> shift;
+        const uint32_t rest = mant & ((1u << shift) - 1u), halfway = 1u << (shift - 1);
+        if (rest > halfway || (rest == halfway && (h & 1u)))
+            h++;
+        return (uint16_t)(sign | h);
+    }
+    uint32_t h = ((abs >> 13) - (112u << 10)) & 0xffffu; /* rebias 127 -> 15 */
+    const uint32_t rest = abs & 0x1fffu;
+    if (rest > 0x1000u || (rest == 0x1000u && (h & 1u)))
+        h++; /* may carry into the exponent, which is right */
+    return (uint16_t)(sign | h);
+}
+
+/* The float value of binary16 bits (exact). */
+RF_HD float rf_gm_half_value(uint16_t h)
+{
+    const uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
+    const uint32_t exp = (h >> 10) & 0x1fu, mant = h & 0x3ffu;
+    union {
+        uint32_t u;
+        float f;
+    } v;
+    if (exp == 0) {
+        /* subnormal or zero: mant * 2^-24 */
+        v.f = (float)mant * (1.0f / 16777216.0f);
+        v.u |= sign;
+        return v.f;
+    }
+    if (exp == 31)
+        v.u = sign | 0x7f800000u | (mant << 13);
+    else
+        v.u = sign | ((exp + 112u) << 23) | (mant << 13);
+    return v.f;
+}
+
 #endif

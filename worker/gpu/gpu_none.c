@@ -190,3 +190,17 @@ const char *rf_gk_filter_cols(const float *in, float *out, int cols, int out_h, 
     (void)stream;
     return S_NO_CUDA;
 }
+
+const char *rf_gk_to_nhwc16(const float *const rgb[3], int width, int height, int cpad,
+                            uint16_t *out, void *stream)
+{
+    (void)rgb, (void)width, (void)height, (void)cpad, (void)out, (void)stream;
+    return S_NO_CUDA;
+}
+
+const char *rf_gk_from_nhwc16(const uint16_t *in, int width, int height, int cpad,
+                              float *const rgb[3], void *stream)
+{
+    (void)in, (void)width, (void)height, (void)cpad, (void)rgb, (void)stream;
+    return S_NO_CUDA;
+}

@@ -872,6 +872,39 @@ cleanup:
     return rc;
 }
 
+/* ---- fp16 NHWC
+ * ----------------------------------------------------------------------------------- */
+
+static int s_nhwc_check(int width, int height, int cpad, rf_err_t *err)
+{
+    if (cpad < 3 || cpad > RF_GPU_NHWC_MAX_CHANNELS)
+        return rf_err_set(err, RF_EINVAL, "NHWC tensor with %d channels, expected 3..%d", cpad,
+                          RF_GPU_NHWC_MAX_CHANNELS);
+    if (width <= 0 || height <= 0 || width > RF_PASS_MAX_DIM || height > RF_PASS_MAX_DIM)
+        return rf_err_set(err, RF_EINVAL, "NHWC tensor of %dx%d pixels", width, height);
+    return 0;
+}
+
+int rf_gpu_to_nhwc16(const float *const rgb[3], int width, int height, int cpad, uint16_t *out,
+                     void *stream, rf_err_t *err)
+{
+    int rc = s_nhwc_check(width, height, cpad, err);
+    if (rc < 0)
+        return rc;
+    const char *e = rf_gk_to_nhwc16(rgb, width, height, cpad, out, stream);
+    return e ? s_cuda_fail(err, "converting a frame to fp16 NHWC", e) : 0;
+}
+
+int rf_gpu_from_nhwc16(const uint16_t *in, int width, int height, int cpad, float *const rgb[3],
+                       void *stream, rf_err_t *err)
+{
+    int rc = s_nhwc_check(width, height, cpad, err);
+    if (rc < 0)
+        return rc;
+    const char *e = rf_gk_from_nhwc16(in, width, height, cpad, rgb, stream);
+    return e ? s_cuda_fail(err, "converting a frame from fp16 NHWC", e) : 0;
+}
+
 /* ---- the stage ---------------------------------------------------------------------------------
  */
 

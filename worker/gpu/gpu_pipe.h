@@ -117,6 +117,20 @@ int rf_gpu_convert_to_rgb(int device, const AVFrame *src, rf_pframe_t *pf, rf_er
 int rf_gpu_convert_from_rgb(int device, const rf_pframe_t *pf, int pix_fmt, int color_range,
                             int color_space, AVFrame *dst, rf_err_t *err);
 
+/* ---- fp16 NHWC for the neural passes (DESIGN §6)
+ * --------------------------------------------------
+ *
+ * The classic passes keep frames planar fp32; a network wants one NHWC fp16 tensor with the
+ * channels padded (to 8 for tensor cores). These convert device planes to such a tensor and back,
+ * on `stream` (asynchronous), as IEEE binary16 bit patterns rounded to nearest even (the padding
+ * channels are zero; on the way back they are ignored). RF_EINVAL for cpad outside 3..8 or a bad
+ * size, RF_EIO for a CUDA error, RF_EUNAVAIL in builds without CUDA. */
+#define RF_GPU_NHWC_MAX_CHANNELS 8
+int rf_gpu_to_nhwc16(const float *const rgb[3], int width, int height, int cpad, uint16_t *out,
+                     void *stream, rf_err_t *err);
+int rf_gpu_from_nhwc16(const uint16_t *in, int width, int height, int cpad, float *const rgb[3],
+                       void *stream, rf_err_t *err);
+
 /* ---- the stage: a slot's passes on the device
  * ------------------------------------------------------ */
 
