@@ -221,20 +221,30 @@ static inline double s_cbrt(double x)
     /* A third of the bits (exponent and mantissa as one number; in float: exact enough for a
      * guess), re-biased: within about 5 % of the root. */
     float y = s_float((int32_t)((float)bits * (1.0f / 3.0f)) + 0x2a5137a0);
-    /* Halley, y (y^3 + 2x) / (2 y^3 + x), cubes the relative error: in float to 1e-4, then in
-     * double to 1e-12 (2e-15 after one more; the float guess is cheaper than a third). */
-    const float y3 = y * y * y;
-    y = y * (y3 + 2.0f * xl) / (2.0f * y3 + xl);
-    double yd = y;
+    /* Halley, y (y^3 + 2x) / (2 y^3 + x), cubes the relative error: twice in float (1e-4, then
+     * float's own 2e-7), once in double (1e-16: float's limit cubed). */
     for (int k = 0; k < 2; k++) {
-        const double yd3 = yd * yd * yd;
-        yd = yd * (yd3 + 2.0 * x) / (2.0 * yd3 + x);
+        const float y3 = y * y * y;
+        y = y * (y3 + 2.0f * xl) / (2.0f * y3 + xl);
     }
-    return yd;
+    const double yd = y, yd3 = yd * yd * yd;
+    return yd * (yd3 + 2.0 * x) / (2.0 * yd3 + x);
 }
 
+/* The three block kernels are compiled twice on x86-64, for AVX2 (8 floats a vector, hardware
+ * gathers for the tables) and for the baseline (SSE2), the loader picking one for the CPU. Both
+ * give the same bits: IEEE operations round the same at any width, and without FP contraction
+ * (C17, and no FMA in either target) the operations are the ones written. */
+#ifndef RF_COLORMATCH_CLONES /* -DRF_COLORMATCH_CLONES= builds the baseline only */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 8
+#define RF_COLORMATCH_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define RF_COLORMATCH_CLONES
+#endif
+#endif
+
 /* Gamma-encoded r, g, b (each in 0..1) -> Oklab's l', m', s' (the cube roots of LMS). */
-static void s_fast_lms(const s_tables_t *restrict t, const float *restrict r,
+RF_COLORMATCH_CLONES static void s_fast_lms(const s_tables_t *restrict t, const float *restrict r,
                        const float *restrict g, const float *restrict b, double *restrict l,
                        double *restrict m, double *restrict s)
 {
@@ -251,7 +261,7 @@ static void s_fast_lms(const s_tables_t *restrict t, const float *restrict r,
 }
 
 /* l', m', s' -> matched (f) -> gamma-encoded r, g, b in 0..1. */
-static void s_fast_back(const s_tables_t *restrict t, const s_affine_t *restrict f,
+RF_COLORMATCH_CLONES static void s_fast_back(const s_tables_t *restrict t, const s_affine_t *restrict f,
                         const double *restrict l, const double *restrict m,
                         const double *restrict s, float *restrict r, float *restrict g,
                         float *restrict b)
@@ -277,7 +287,7 @@ static void s_fast_back(const s_tables_t *restrict t, const s_affine_t *restrict
 }
 
 /* Whether every sample of the block is in 0..1 (NaN is not). */
-static bool s_in_range(const float *restrict r, const float *restrict g, const float *restrict b)
+RF_COLORMATCH_CLONES static bool s_in_range(const float *restrict r, const float *restrict g, const float *restrict b)
 {
     int ok = 1;
     for (int i = 0; i < RF_COLORMATCH_BLOCK; i++)
