@@ -602,6 +602,41 @@ static void test_fast_path_sweep(void **state)
                   worst, 2 * 5 * 3 * T_SWEEP_N, clamped);
 }
 
+/* Samples outside 0..1 (a plugin pass before may leave them) take the definition, mirrored sRGB
+ * curve included: every sample equals t_expect to float rounding, closer than the fast path's
+ * tables get. A NaN sample poisons the statistics, and the definition then gives 0 everywhere. */
+static void test_out_of_range_takes_definition(void **state)
+{
+    (void)state;
+    rf_pframe_t f;
+    t_frame_init(&f, 0);
+    t_fill(&f, 2);
+    f.plane[0][1] = -0.05f;
+    f.plane[2][5] = 1.1f;
+    f.plane[1][9] = -0.2f;
+    const char *ref_text = "0.6,0.02,-0.01,0.1,0.04,0.05";
+    t_stats_t ref;
+    sscanf(ref_text, "%lf,%lf,%lf,%lf,%lf,%lf", &ref.mean[0], &ref.mean[1], &ref.mean[2],
+           &ref.sd[0], &ref.sd[1], &ref.sd[2]);
+    double want[3][N];
+    t_expect(&f, t_stats(&f), ref, 0.9, want);
+    t_pass_t p;
+    rf_err_t err = {0};
+    assert_int_equal(t_new(ref_text, "0.9", "0", NULL, &p, &err), 0);
+    assert_int_equal(p.vt->run(p.state, &f, &err), 0);
+    t_compare(&f, want, 1e-7);
+
+    t_fill(&f, 2);
+    f.plane[1][4] = NAN;
+    f.index = 1;
+    assert_int_equal(p.vt->run(p.state, &f, &err), 0);
+    for (int c = 0; c < 3; c++)
+        for (size_t i = 0; i < N; i++)
+            assert_true(f.plane[c][i] == 0.0f);
+    t_pass_free(&p);
+    t_frame_free(&f);
+}
+
 static void test_bad_parameters(void **state)
 {
     (void)state;
@@ -647,6 +682,7 @@ int main(void)
         cmocka_unit_test(test_bad_parameters),
         cmocka_unit_test(test_chunking_invariance),
         cmocka_unit_test(test_fast_path_sweep),
+        cmocka_unit_test(test_out_of_range_takes_definition),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

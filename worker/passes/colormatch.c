@@ -66,28 +66,32 @@
 /* ---- the fast path -------------------------------------------------------------------------
  *
  * The definition (media/color.c's rf_color_srgb_to_oklab and rf_color_oklab_to_srgb: double,
- * pow and cbrt per channel) costs about 0.3 us per pixel, 0.7 s per 1080p frame. The fast path
- * computes the same function in float, RF_COLORMATCH_BLOCK pixels at a time, in fixed-length
- * loops over local arrays that the compiler vectorizes at -O2 (no libm call per pixel):
- *   - sRGB EOTF: a table of RF_COLORMATCH_EOTF_STEPS intervals over 0..1 with linear
+ * pow and cbrt per channel, s_match_exact below) costs about 0.3 us per pixel, 0.7 s per 1080p
+ * frame. The fast path computes the same function RF_COLORMATCH_BLOCK pixels at a time, in
+ * fixed-length loops over local arrays that GCC vectorizes at -O2 (no libm call per pixel):
+ *   - sRGB EOTF (float): a table of RF_COLORMATCH_EOTF_STEPS intervals over 0..1 with linear
  *     interpolation; error <= h^2 / 8 * max|f''| = 2.3e-8 in linear light (the toe is linear,
- *     so exact there);
- *   - cube root: a guess from the exponent bits (within about 5 %) then two Halley steps (cubic
- *     convergence: float precision);
- *   - the match is affine per Oklab channel (lab * k + o, k = 1 + strength (gain - 1),
+ *     so exact there), plus float rounding of the nodes;
+ *   - LMS and its cube root (double): a guess from the float's bits (within about 5 %), two
+ *     Halley steps in float, one in double;
+ *   - the match is affine per Oklab channel (lab k + o, k = 1 + strength (gain - 1),
  *     o = strength (mu_ref - mu gain)), so Oklab -> match -> LMS' is one 3x3 matrix and an
- *     offset per frame, A = M2^-1 diag(k) M2, computed in double;
- *   - inverse EOTF: linear light is clamped to 0..1 first (the curve is increasing and maps 0..1
- *     onto 0..1, so that equals clamping its result), then the toe (12.92 x) or a table indexed
- *     by the float's exponent and top RF_COLORMATCH_OETF_BITS mantissa bits, interpolated:
- *     relative steps of 2^-8, error <= 1.055 p (1 - p) / 8 * 2^-16 = 4.9e-7 (p = 1 / 2.4).
- * A block holding any sample outside 0..1 or NaN takes the definition instead, so the mirrored
- * curve and the NaN rule stay exactly the definition's. With float rounding (amplified by the
- * toe's slope 12.92 and gains up to 4) the result is within RF_COLORMATCH_FAST_TOLERANCE of the
- * definition on every sample: tests/worker/test_colormatch.c checks it on a dense sweep.
+ *     offset per frame (s_affine, A = M2^-1 diag(k) M2), then the cube and M1^-1 (double): the
+ *     out-of-gamut cases cancel terms of size 5 into results of size 0.01, too much for float;
+ *   - inverse EOTF (float): linear light is clamped to 0..1 first (the curve is increasing and
+ *     maps 0..1 onto 0..1, so that equals clamping its result), then the toe (12.92 x) or a table
+ *     indexed by the float's exponent and top RF_COLORMATCH_OETF_BITS mantissa bits,
+ *     interpolated: relative steps of 2^-8, error <= 1.055 p (1 - p) / 8 * 2^-16 = 4.9e-7
+ *     (p = 1 / 2.4), the largest term for references in Oklab's real range.
+ * Every output sample is within RF_COLORMATCH_FAST_TOLERANCE of the definition:
+ * tests/worker/test_colormatch.c (test_fast_path_sweep) checks 7.8 million of them. A block
+ * holding any sample outside 0..1 or NaN, and a frame whose transform is not tame, take the
+ * definition, so the mirrored curve and the NaN rule stay exactly the definition's. The
+ * statistics (step 1) use the same forward conversion, with rf_color_stats' samples and sums.
  * Determinism: C17 (no FP contraction), no reassociation, tables built from libm: the same input
  * gives the same bits, so chunking does not change the output.
  */
+#define RF_COLORMATCH_FAST_TOLERANCE 1e-5 /* largest difference from the definition per sample */
 #define RF_COLORMATCH_BLOCK 256       /* pixels per fixed-length loop */
 #define RF_COLORMATCH_EOTF_STEPS 4096 /* intervals of the EOTF table over 0..1 */
 #define RF_COLORMATCH_OETF_BITS 8     /* mantissa bits indexing the inverse-EOTF table */
