@@ -560,8 +560,9 @@ static double t_sweep_error(int pattern, const char *ref_text, const char *stren
                 worst = e;
             if (e > T_FAST_TOLERANCE)
                 fail_msg("pattern %d, reference %s, strength %s: sample %zu plane %d (input %.7f, "
-                         "%.7f, %.7f): got %.8f, want %.8f", pattern, ref_text, strength, i, c,
-                         rgb[0], rgb[1], rgb[2], plane[c][i], want);
+                         "%.7f, %.7f): got %.8f, want %.8f",
+                         pattern, ref_text, strength, i, c, rgb[0], rgb[1], rgb[2], plane[c][i],
+                         want);
         }
     }
     for (int c = 0; c < 3; c++) {
@@ -580,11 +581,11 @@ static void test_fast_path_sweep(void **state)
     static const struct {
         const char *reference, *strength;
     } table[] = {
-        {"0.62,0.005,0.01,0.2,0.08,0.1", "1"},     /* near the sweeps' own statistics */
-        {"0.7,0.02,-0.03,0.05,0.02,0.03", "1"},    /* squeezed: gains at the clamp 0.25 */
-        {"0.5,0,0,1.5,0.5,0.5", "1"},              /* spread: gains at the clamp 4, clips a lot */
-        {"0.3,-0.05,0.08,0.12,0.06,0.09", "0.5"},  /* a dark, tinted reference, half strength */
-        {"0.95,0.1,-0.1,0.02,0.3,0.3", "0.8"},     /* bright, strong colour */
+        {"0.62,0.005,0.01,0.2,0.08,0.1", "1"},    /* near the sweeps' own statistics */
+        {"0.7,0.02,-0.03,0.05,0.02,0.03", "1"},   /* squeezed: gains at the clamp 0.25 */
+        {"0.5,0,0,1.5,0.5,0.5", "1"},             /* spread: gains at the clamp 4, clips a lot */
+        {"0.3,-0.05,0.08,0.12,0.06,0.09", "0.5"}, /* a dark, tinted reference, half strength */
+        {"0.95,0.1,-0.1,0.02,0.3,0.3", "0.8"},    /* bright, strong colour */
     };
     double worst = 0;
     size_t clamped = 0;

@@ -40,11 +40,11 @@
  * only on it and the window-1 frames before it; plan() asks for exactly those as context.
  *
  * Cost: per pixel one sRGB -> Oklab -> sRGB round trip plus the statistics' conversion of the
- * sampled pixels. The definition (media/color.c, double, pow and cbrt) would cost about 0.3 us per
- * pixel; the pass computes it with the fast path below (float, tables, vectorized), within
- * RF_COLORMATCH_FAST_TOLERANCE of the definition per sample, and uses the definition itself for
- * any block holding a sample outside 0..1. strength 0 costs nothing (frames are not touched,
- * bit-exact).
+ * sampled pixels. The definition (media/color.c, double, pow and cbrt) would cost about 1,600
+ * instructions per pixel; the pass computes it with the fast path below (tables, vectorized),
+ * within RF_COLORMATCH_FAST_TOLERANCE of the definition per sample, and uses the definition
+ * itself for any block holding a sample outside 0..1. strength 0 costs nothing (frames are not
+ * touched, bit-exact).
  */
 #include <assert.h>
 #include <math.h>
@@ -66,9 +66,10 @@
 /* ---- the fast path -------------------------------------------------------------------------
  *
  * The definition (media/color.c's rf_color_srgb_to_oklab and rf_color_oklab_to_srgb: double,
- * pow and cbrt per channel, s_match_exact below) costs about 0.3 us per pixel, 0.7 s per 1080p
- * frame. The fast path computes the same function RF_COLORMATCH_BLOCK pixels at a time, in
- * fixed-length loops over local arrays that GCC vectorizes at -O2 (no libm call per pixel):
+ * pow and cbrt per channel, s_match_exact below) costs about 1,600 instructions per pixel at
+ * 1080p, the fast path about 100 (AVX2) or 200 (SSE2) (docs/PERFORMANCE.md). The fast path computes
+ * the same function RF_COLORMATCH_BLOCK pixels at a time, in fixed-length loops over local arrays
+ * that GCC vectorizes at -O2 (no libm call per pixel):
  *   - sRGB EOTF (float): a table of RF_COLORMATCH_EOTF_STEPS intervals over 0..1 with linear
  *     interpolation; error <= h^2 / 8 * max|f''| = 2.3e-8 in linear light (the toe is linear,
  *     so exact there), plus float rounding of the nodes;
@@ -92,20 +93,21 @@
  * gives the same bits, so chunking does not change the output.
  */
 #define RF_COLORMATCH_FAST_TOLERANCE 1e-5 /* largest difference from the definition per sample */
-#define RF_COLORMATCH_BLOCK 256       /* pixels per fixed-length loop */
-#define RF_COLORMATCH_EOTF_STEPS 4096 /* intervals of the EOTF table over 0..1 */
-#define RF_COLORMATCH_OETF_BITS 8     /* mantissa bits indexing the inverse-EOTF table */
+#define RF_COLORMATCH_BLOCK 256           /* pixels per fixed-length loop */
+#define RF_COLORMATCH_EOTF_STEPS 4096     /* intervals of the EOTF table over 0..1 */
+#define RF_COLORMATCH_OETF_BITS 8         /* mantissa bits indexing the inverse-EOTF table */
 #define RF_COLORMATCH_OETF_SHIFT (23 - RF_COLORMATCH_OETF_BITS)
-#define RF_COLORMATCH_OETF_LOW 118    /* biased exponent of 2^-9, below the toe's end 0.0031308 */
+#define RF_COLORMATCH_OETF_LOW 118 /* biased exponent of 2^-9, below the toe's end 0.0031308 */
 /* Nodes from 2^-9 up to 1.0 itself (exponent 127, mantissa 0). */
 #define RF_COLORMATCH_OETF_NODES (((127 - RF_COLORMATCH_OETF_LOW) << RF_COLORMATCH_OETF_BITS) + 1)
 #define RF_COLORMATCH_CBRT_MIN 1e-30f /* smaller LMS (black: 0) take its root: no denormals */
-#define RF_COLORMATCH_AFFINE_MAX 1e3  /* a frame transform with a larger coefficient (a NaN, or an
-                                         absurd reference mean) takes the definition */
+/* A frame transform with a larger coefficient (a NaN, an absurd reference mean) takes the
+ * definition. */
+#define RF_COLORMATCH_AFFINE_MAX 1e3
 
 typedef struct s_tables {
-    float eotf[RF_COLORMATCH_EOTF_STEPS][2];  /* EOTF(k / steps), then the step to the next node */
-    float oetf[RF_COLORMATCH_OETF_NODES][2];  /* the inverse's curve part at node k, step to next */
+    float eotf[RF_COLORMATCH_EOTF_STEPS][2]; /* EOTF(k / steps), then the step to the next node */
+    float oetf[RF_COLORMATCH_OETF_NODES][2]; /* the inverse's curve part at node k, step to next */
 } s_tables_t;
 
 /* The per-frame transform of the fast path: LMS' (cube roots) -> matched LMS' = a[i][0..2] . x
@@ -140,8 +142,8 @@ static void s_tables_init(s_tables_t *t)
         double v[2];
         for (int j = 0; j < 2; j++) {
             const int node = k + j, per = 1 << RF_COLORMATCH_OETF_BITS;
-            const double x = ldexp(1.0 + (double)(node % per) / per,
-                                   node / per + RF_COLORMATCH_OETF_LOW - 127);
+            const double x =
+                ldexp(1.0 + (double)(node % per) / per, node / per + RF_COLORMATCH_OETF_LOW - 127);
             v[j] = 1.055 * pow(x, 1.0 / 2.4) - 0.055;
         }
         t->oetf[k][0] = (float)v[0];
@@ -249,8 +251,9 @@ static inline double s_cbrt(double x)
 
 /* Gamma-encoded r, g, b (each in 0..1) -> Oklab's l', m', s' (the cube roots of LMS). */
 RF_COLORMATCH_CLONES static void s_fast_lms(const s_tables_t *restrict t, const float *restrict r,
-                       const float *restrict g, const float *restrict b, double *restrict l,
-                       double *restrict m, double *restrict s)
+                                            const float *restrict g, const float *restrict b,
+                                            double *restrict l, double *restrict m,
+                                            double *restrict s)
 {
     float lr[RF_COLORMATCH_BLOCK], lg[RF_COLORMATCH_BLOCK], lb[RF_COLORMATCH_BLOCK];
     s_eotf(t, r, lr);
@@ -265,10 +268,11 @@ RF_COLORMATCH_CLONES static void s_fast_lms(const s_tables_t *restrict t, const 
 }
 
 /* l', m', s' -> matched (f) -> gamma-encoded r, g, b in 0..1. */
-RF_COLORMATCH_CLONES static void s_fast_back(const s_tables_t *restrict t, const s_affine_t *restrict f,
-                        const double *restrict l, const double *restrict m,
-                        const double *restrict s, float *restrict r, float *restrict g,
-                        float *restrict b)
+RF_COLORMATCH_CLONES static void s_fast_back(const s_tables_t *restrict t,
+                                             const s_affine_t *restrict f, const double *restrict l,
+                                             const double *restrict m, const double *restrict s,
+                                             float *restrict r, float *restrict g,
+                                             float *restrict b)
 {
     float lr[RF_COLORMATCH_BLOCK], lg[RF_COLORMATCH_BLOCK], lb[RF_COLORMATCH_BLOCK];
     const double a00 = f->a[0][0], a01 = f->a[0][1], a02 = f->a[0][2], a03 = f->a[0][3];
@@ -291,12 +295,13 @@ RF_COLORMATCH_CLONES static void s_fast_back(const s_tables_t *restrict t, const
 }
 
 /* Whether every sample of the block is in 0..1 (NaN is not). */
-RF_COLORMATCH_CLONES static bool s_in_range(const float *restrict r, const float *restrict g, const float *restrict b)
+RF_COLORMATCH_CLONES static bool s_in_range(const float *restrict r, const float *restrict g,
+                                            const float *restrict b)
 {
     int ok = 1;
     for (int i = 0; i < RF_COLORMATCH_BLOCK; i++)
-        ok &= (r[i] >= 0.0f) & (r[i] <= 1.0f) & (g[i] >= 0.0f) & (g[i] <= 1.0f) &
-              (b[i] >= 0.0f) & (b[i] <= 1.0f);
+        ok &= (r[i] >= 0.0f) & (r[i] <= 1.0f) & (g[i] >= 0.0f) & (g[i] <= 1.0f) & (b[i] >= 0.0f) &
+              (b[i] <= 1.0f);
     return ok != 0;
 }
 
