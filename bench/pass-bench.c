@@ -1,12 +1,15 @@
 /* pass-bench.c - CPU time per frame of the built-in passes (docs/PERFORMANCE.md, docs/passes.md).
  *
- *   reelfarm-pass-bench [WIDTH HEIGHT [FRAMES]]     default 1920 1080 20
+ *   reelfarm-pass-bench [WIDTH HEIGHT [FRAMES [PASS]]]     default 1920 1080 20, every pass
  *
+ * PASS (a pass name, e.g. color-match) runs only that pass's cases: what an instruction count
+ * under callgrind wants (docs/PERFORMANCE.md, "color-match on the CPU").
  * Each case builds a one-pass chain for WIDTH x HEIGHT, runs FRAMES frames of a deterministic
  * colourful pattern through it (one warm-up frame first) and prints the mean wall time per frame
  * on one thread. Not a test: numbers depend on the machine and its load.
  */
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,8 +69,16 @@ int main(int argc, char **argv)
 {
     int w = argc > 2 ? atoi(argv[1]) : 1920, h = argc > 2 ? atoi(argv[2]) : 1080;
     int frames = argc > 3 ? atoi(argv[3]) : 20;
-    if (w <= 0 || h <= 0 || frames <= 0) {
-        fprintf(stderr, "usage: reelfarm-pass-bench [WIDTH HEIGHT [FRAMES]]\n");
+    const char *only = argc > 4 ? argv[4] : NULL;
+    if (w <= 0 || h <= 0 || frames <= 0 || argc > 5) {
+        fprintf(stderr, "usage: reelfarm-pass-bench [WIDTH HEIGHT [FRAMES [PASS]]]\n");
+        return 2;
+    }
+    bool known = !only;
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++)
+        known = known || !strcmp(cases[k].pass, only);
+    if (!known) {
+        fprintf(stderr, "reelfarm-pass-bench: no case runs pass '%s'\n", only);
         return 2;
     }
     char half[16], twice[16];
@@ -75,6 +86,8 @@ int main(int argc, char **argv)
     snprintf(twice, sizeof twice, "%d", w * 2);
     printf("%dx%d, %d frames, one thread\n", w, h, frames);
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        if (only && strcmp(cases[k].pass, only) != 0)
+            continue;
         rf_param_t params[4];
         memcpy(params, cases[k].params, sizeof params);
         for (size_t i = 0; i < cases[k].nparams; i++) {

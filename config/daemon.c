@@ -285,6 +285,9 @@ static int s_signing(s_file_t *f, rf_yfield_t *field, rf_coordinator_config_t *c
         rc = rf_yaml_error(&f->c, field->line, "signing",
                            "'key' and 'cert' go together: give both, or neither to let the "
                            "coordinator make a farm CA in signing.dir");
+    return rc;
+}
+
 /* security: {key: PATH, authorized_keys: DIR, insecure: BOOL} (docs/SECURITY.md). Paths resolve
  * against the config file's folder; whether the files are good is checked when they are read. */
 static int s_security(s_file_t *f, rf_yfield_t *field, rf_coordinator_config_t *cfg)

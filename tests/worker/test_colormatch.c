@@ -453,6 +453,191 @@ static void test_scene_list(void **state)
     assert_non_null(strstr(err.msg, "entry 1"));
 }
 
+/* ---- the fast path against the definition, on dense sweeps ---------------------------------- */
+
+/* colormatch.c computes step 4 in float with tables and an iterated cube root; every output
+ * sample must be within this of the double-precision definition (t_expect). A 10-bit code value
+ * is 1/1023 = 1e-3; 1e-5 is what the tests above allowed the definition itself. */
+#define T_FAST_TOLERANCE 1e-5
+
+enum { T_SWEEP_W = 4096, T_SWEEP_H = 64, T_SWEEP_N = T_SWEEP_W * T_SWEEP_H }; /* 2^18: step 1 */
+
+/* pattern 0: the 64^3 grid over the RGB cube (k / 63: black, white, every corner and edge);
+ * pattern 1: every channel through all 2^18 levels k / (2^18 - 1), in three different orders
+ * (dense in each transfer curve, colours scattered over the cube). */
+static void t_sweep_fill(float *plane[3], int pattern)
+{
+    for (uint32_t i = 0; i < T_SWEEP_N; i++) {
+        if (pattern == 0) {
+            plane[0][i] = (float)((i & 63u) / 63.0);
+            plane[1][i] = (float)(((i >> 6) & 63u) / 63.0);
+            plane[2][i] = (float)(((i >> 12) & 63u) / 63.0);
+        } else {
+            const uint32_t mask = T_SWEEP_N - 1;
+            plane[0][i] = (float)(i / (double)mask);
+            plane[1][i] = (float)(((i * 7919u) & mask) / (double)mask);
+            plane[2][i] = (float)(((i * 104729u + 12345u) & mask) / (double)mask);
+        }
+    }
+}
+
+/* t_stats for a sweep frame: two passes, converting twice rather than holding 2^18 Lab values. */
+static t_stats_t t_sweep_stats(float *const plane[3])
+{
+    t_stats_t s = {{0, 0, 0}, {0, 0, 0}};
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < T_SWEEP_N; i++) {
+            const double rgb[3] = {plane[0][i], plane[1][i], plane[2][i]};
+            double lab[3];
+            t_to_lab(rgb, lab);
+            for (int c = 0; c < 3; c++) {
+                if (pass == 0)
+                    s.mean[c] += lab[c];
+                else
+                    s.sd[c] += (lab[c] - s.mean[c]) * (lab[c] - s.mean[c]);
+            }
+        }
+        for (int c = 0; c < 3; c++) {
+            if (pass == 0)
+                s.mean[c] /= T_SWEEP_N;
+            else
+                s.sd[c] = sqrt(s.sd[c] / T_SWEEP_N);
+        }
+    }
+    return s;
+}
+
+/* Runs the pass with reference ref and strength over a sweep frame and returns the largest
+ * difference from the definition; *clamped counts the samples the definition clamped. */
+static double t_sweep_error(int pattern, const char *ref_text, const char *strength,
+                            size_t *clamped)
+{
+    float *plane[3], *orig[3];
+    for (int c = 0; c < 3; c++) {
+        plane[c] = malloc(T_SWEEP_N * sizeof(float));
+        orig[c] = malloc(T_SWEEP_N * sizeof(float));
+        assert_non_null(plane[c]);
+        assert_non_null(orig[c]);
+    }
+    t_sweep_fill(plane, pattern);
+    t_sweep_fill(orig, pattern);
+    const t_stats_t from = t_sweep_stats(orig);
+    t_stats_t ref;
+    assert_int_equal(sscanf(ref_text, "%lf,%lf,%lf,%lf,%lf,%lf", &ref.mean[0], &ref.mean[1],
+                            &ref.mean[2], &ref.sd[0], &ref.sd[1], &ref.sd[2]),
+                     6);
+    rf_param_t params[3] = {{.key = (char *)"reference", .value = (char *)ref_text},
+                            {.key = (char *)"strength", .value = (char *)strength},
+                            {.key = (char *)"smoothing", .value = (char *)"0"}};
+    t_pass_t p;
+    rf_err_t err = {0};
+    assert_int_equal(t_pass_create("color-match", params, 3, T_SWEEP_W, T_SWEEP_H, &p, &err), 0);
+    rf_pframe_t f = {.index = 0, .width = T_SWEEP_W, .height = T_SWEEP_H};
+    for (int c = 0; c < 3; c++)
+        f.plane[c] = plane[c];
+    assert_int_equal(p.vt->run(p.state, &f, &err), 0);
+    t_pass_free(&p);
+
+    double gain[3], worst = 0;
+    const double s = atof(strength);
+    for (int c = 0; c < 3; c++) {
+        gain[c] = from.sd[c] < 1e-6 ? 1 : ref.sd[c] / from.sd[c];
+        gain[c] = gain[c] < 0.25 ? 0.25 : (gain[c] > 4 ? 4 : gain[c]);
+    }
+    *clamped = 0;
+    for (size_t i = 0; i < T_SWEEP_N; i++) {
+        const double rgb[3] = {orig[0][i], orig[1][i], orig[2][i]};
+        double lab[3], back[3];
+        t_to_lab(rgb, lab);
+        for (int c = 0; c < 3; c++)
+            lab[c] += s * ((lab[c] - from.mean[c]) * gain[c] + ref.mean[c] - lab[c]);
+        t_to_rgb(lab, back);
+        for (int c = 0; c < 3; c++) {
+            *clamped += back[c] < 0 || back[c] > 1;
+            const double want = back[c] < 0 ? 0 : (back[c] > 1 ? 1 : back[c]);
+            const double e = fabs(plane[c][i] - want);
+            if (e > worst)
+                worst = e;
+            if (e > T_FAST_TOLERANCE)
+                fail_msg("pattern %d, reference %s, strength %s: sample %zu plane %d (input %.7f, "
+                         "%.7f, %.7f): got %.8f, want %.8f",
+                         pattern, ref_text, strength, i, c, rgb[0], rgb[1], rgb[2], plane[c][i],
+                         want);
+        }
+    }
+    for (int c = 0; c < 3; c++) {
+        free(plane[c]);
+        free(orig[c]);
+    }
+    return worst;
+}
+
+/* Every sample of both sweeps, under references that leave the frame nearly alone, shift it,
+ * spread it to the gain clamp 4, squeeze it to the clamp 0.25, and push much of it out of gamut
+ * (clamped), is within T_FAST_TOLERANCE of the definition. */
+static void test_fast_path_sweep(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *reference, *strength;
+    } table[] = {
+        {"0.62,0.005,0.01,0.2,0.08,0.1", "1"},    /* near the sweeps' own statistics */
+        {"0.7,0.02,-0.03,0.05,0.02,0.03", "1"},   /* squeezed: gains at the clamp 0.25 */
+        {"0.5,0,0,1.5,0.5,0.5", "1"},             /* spread: gains at the clamp 4, clips a lot */
+        {"0.3,-0.05,0.08,0.12,0.06,0.09", "0.5"}, /* a dark, tinted reference, half strength */
+        {"0.95,0.1,-0.1,0.02,0.3,0.3", "0.8"},    /* bright, strong colour */
+    };
+    double worst = 0;
+    size_t clamped = 0;
+    for (int pattern = 0; pattern < 2; pattern++) {
+        for (size_t k = 0; k < sizeof table / sizeof table[0]; k++) {
+            size_t n = 0;
+            const double e = t_sweep_error(pattern, table[k].reference, table[k].strength, &n);
+            worst = e > worst ? e : worst;
+            clamped += n;
+        }
+    }
+    assert_true(clamped > 0); /* the clamp was exercised */
+    print_message("fast path: largest difference from the definition %.3g over %d samples "
+                  "(%zu clamped by the definition)\n",
+                  worst, 2 * 5 * 3 * T_SWEEP_N, clamped);
+}
+
+/* Samples outside 0..1 (a plugin pass before may leave them) take the definition, mirrored sRGB
+ * curve included: every sample equals t_expect to float rounding, closer than the fast path's
+ * tables get. A NaN sample poisons the statistics, and the definition then gives 0 everywhere. */
+static void test_out_of_range_takes_definition(void **state)
+{
+    (void)state;
+    rf_pframe_t f;
+    t_frame_init(&f, 0);
+    t_fill(&f, 2);
+    f.plane[0][1] = -0.05f;
+    f.plane[2][5] = 1.1f;
+    f.plane[1][9] = -0.2f;
+    const char *ref_text = "0.6,0.02,-0.01,0.1,0.04,0.05";
+    t_stats_t ref;
+    sscanf(ref_text, "%lf,%lf,%lf,%lf,%lf,%lf", &ref.mean[0], &ref.mean[1], &ref.mean[2],
+           &ref.sd[0], &ref.sd[1], &ref.sd[2]);
+    double want[3][N];
+    t_expect(&f, t_stats(&f), ref, 0.9, want);
+    t_pass_t p;
+    rf_err_t err = {0};
+    assert_int_equal(t_new(ref_text, "0.9", "0", NULL, &p, &err), 0);
+    assert_int_equal(p.vt->run(p.state, &f, &err), 0);
+    t_compare(&f, want, 1e-7);
+
+    t_fill(&f, 2);
+    f.plane[1][4] = NAN;
+    f.index = 1;
+    assert_int_equal(p.vt->run(p.state, &f, &err), 0);
+    for (int c = 0; c < 3; c++)
+        for (size_t i = 0; i < N; i++)
+            assert_true(f.plane[c][i] == 0.0f);
+    t_pass_free(&p);
+    t_frame_free(&f);
+}
+
 static void test_bad_parameters(void **state)
 {
     (void)state;
@@ -497,6 +682,8 @@ int main(void)
         cmocka_unit_test(test_scene_list),
         cmocka_unit_test(test_bad_parameters),
         cmocka_unit_test(test_chunking_invariance),
+        cmocka_unit_test(test_fast_path_sweep),
+        cmocka_unit_test(test_out_of_range_takes_definition),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
