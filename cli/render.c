@@ -101,6 +101,8 @@ int rf_cli_render(const rf_cli_args_t *a)
         return RF_EXIT_FAILED;
     }
     int code = RF_EXIT_FAILED;
+    char signing[PATH_MAX + 8] = "", config_dir[PATH_MAX];
+    bool made_keys = false;
     rf_coordinator_t *coord = NULL;
     rf_worker_t *workers[RF_RENDER_MAX_WORKERS] = {0};
     pthread_t coord_thread, worker_threads[RF_RENDER_MAX_WORKERS];
@@ -126,9 +128,7 @@ int rf_cli_render(const rf_cli_args_t *a)
     }
     ccfg->verify_sample = verify && !strcmp(verify, "sample");
     /* Every output is signed (docs/PROVENANCE.md): with the user's farm key, made once. */
-    char signing[PATH_MAX + 8], config_dir[PATH_MAX];
     const char *signing_arg = rf_cli_arg(a, "signing-dir");
-    bool made_keys = false;
     if (signing_arg)
         snprintf(signing, sizeof(signing), "%s", signing_arg);
     else if (!rf_cli_config_dir(config_dir, sizeof(config_dir), &err))
@@ -138,11 +138,6 @@ int rf_cli_render(const rf_cli_args_t *a)
         fprintf(stderr, "reelfarm: C2PA signing keys: %s\n", err.code ? err.msg : "out of memory");
         goto out;
     }
-    if (made_keys && !quiet)
-        fprintf(stderr,
-                "reelfarm: made a farm CA and C2PA signing key in '%s'; verify outputs as "
-                "trusted with `reelfarm verify FILE --trust %s/ca.pem`\n",
-                signing, signing);
     if (rf_coordinator_new(ccfg, &coord, &err)) {
         fprintf(stderr, "reelfarm: cannot start the local coordinator: %s\n", err.msg);
         goto out;
@@ -214,5 +209,11 @@ out:
         fprintf(stderr, "reelfarm: state kept in '%s'\n", state);
     else
         s_rmtree(state);
+    /* After the outcome: a failed render keeps its one error line. */
+    if (made_keys && !quiet && code == RF_EXIT_OK)
+        fprintf(stderr,
+                "reelfarm: made a farm CA and C2PA signing key in '%s'; verify outputs as "
+                "trusted with `reelfarm verify FILE --trust %s/ca.pem`\n",
+                signing, signing);
     return code;
 }

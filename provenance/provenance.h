@@ -83,15 +83,16 @@ int rf_prov_signer_load(const char *key_path, const char *cert_path, const char 
 void rf_prov_signer_destroy(rf_prov_signer_t **signer);
 
 /* Makes a farm CA (ca.pem, ca.key) and a signing certificate issued by it (signer.pem,
- * signer.key, chain.pem = signer then CA) in dir, creating dir (0700). Keys are PKCS#8 PEM, mode
- * 0600. The signing certificate has the profile C2PA validators require: v3, CA:FALSE, critical
+ * signer.key, chain.pem = signer then CA) in dir, creating dir and its parents (0700). Keys are
+ * EC P-256, PKCS#8 PEM, mode 0600. Holds dir/.keygen.lock (flock) while it works, so processes
+ * starting together make one CA. The signing certificate has the profile C2PA validators require: v3, CA:FALSE, critical
  * digitalSignature, subject and authority key ids, EKU c2pa-kp-claimSigning and
  * id-kp-documentSigning. Refuses to overwrite an existing ca.key (RF_EEXIST). org names the farm
  * in the subjects ("reelfarm" when NULL). */
 int rf_prov_keygen_ca(const char *dir, const char *org, rf_err_t *err);
 
-/* The coordinator's default: when dir/signer.key is missing, runs rf_prov_keygen_ca(dir). Sets
- * *created when it made keys. */
+/* The coordinator's default: when dir/ca.key is missing, makes the keys as rf_prov_keygen_ca does
+ * (under the same lock). Sets *created when it made them. */
 int rf_prov_ensure_keys(const char *dir, bool *created, rf_err_t *err);
 
 /* Signs path in place: MP4/MOV get XMP, tags and an embedded manifest (written to a temp file

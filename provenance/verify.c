@@ -160,9 +160,12 @@ static bool s_content(const s_jbox_t *j, const char *type, const uint8_t **data,
     return false;
 }
 
+/* A C2PA JUMBF type: the four-character code then 0011-0010-8000-00AA00389B71, all 16 bytes. */
 static bool s_is_type(const s_jbox_t *j, const char fourcc[4])
 {
-    return !memcmp(j->type, fourcc, 4);
+    static const uint8_t tail[12] = {0x00, 0x11, 0x00, 0x10, 0x80, 0x00,
+                                     0x00, 0xAA, 0x00, 0x38, 0x9B, 0x71};
+    return !memcmp(j->type, fourcc, 4) && !memcmp(j->type + 4, tail, 12);
 }
 
 /* ---- CBOR reading ---------------------------------------------------------------------------- */
@@ -359,8 +362,13 @@ static void s_check_signature(s_ctx_t *c, const uint8_t *sig, size_t sig_len,
     cbor_item_t **e = cbor_array_handle(arr);
     const uint8_t *prot, *sv;
     size_t prot_len, sv_len;
+    /* The payload is detached (C2PA §13.2): nil here, the claim's bytes in the Sig_structure. */
+    if (!cbor_is_null(e[2])) {
+        s_status(r, true, "claimSignature.mismatch", "COSE_Sign1 payload is not nil (detached)");
+        goto done;
+    }
     if (!s_bytes(e[0], &prot, &prot_len) || !s_bytes(e[3], &sv, &sv_len) ||
-        !(ph = s_load(prot, prot_len))) {
+        !cbor_isa_map(e[1]) || !(ph = s_load(prot, prot_len))) {
         s_status(r, true, "claimSignature.mismatch", "malformed COSE_Sign1 headers or signature");
         goto done;
     }
@@ -592,7 +600,7 @@ static void s_check_store(s_ctx_t *c, const uint8_t *store, size_t len)
         return;
     }
     int nk;
-    if (!s_jumb(store, len, &top) || !s_is_type(&top, "c2pa") ||
+    if (!s_jumb(store, len, &top) || !s_is_type(&top, "c2pa") || strcmp(top.label, "c2pa") ||
         (nk = s_children(&top, kids, S_MAX_JUMBF_CHILDREN)) < 1) {
         s_status(r, true, "manifest.missing", "no well-formed C2PA manifest store (JUMBF)");
         goto done;
@@ -609,12 +617,14 @@ static void s_check_store(s_ctx_t *c, const uint8_t *store, size_t len)
     int nmk = 0;
     for (int i = 0; i < nm && nmk < 8; i++)
         mk[nmk++] = kids[i];
+    /* Found by type and standard label (the labels are what readers resolve URIs with). */
     for (int i = 0; i < nmk; i++) {
-        if (s_is_type(&mk[i], "c2as"))
+        if (s_is_type(&mk[i], "c2as") && !strcmp(mk[i].label, "c2pa.assertions"))
             as = &mk[i];
-        else if (s_is_type(&mk[i], "c2cl"))
+        else if (s_is_type(&mk[i], "c2cl") &&
+                 (!strcmp(mk[i].label, "c2pa.claim.v2") || !strcmp(mk[i].label, "c2pa.claim")))
             cl = &mk[i];
-        else if (s_is_type(&mk[i], "c2cs"))
+        else if (s_is_type(&mk[i], "c2cs") && !strcmp(mk[i].label, "c2pa.signature"))
             sg = &mk[i];
     }
     if (nm < 0 || !as || !cl || !sg) {
@@ -818,7 +828,8 @@ int rf_prov_verify_file(const char *path, const char *sidecar_path, const char *
                 goto done;
             /* FullBox header, box_purpose C string, then (for "manifest") an 8-byte offset. */
             const uint8_t *nul = blen > 4 ? memchr(body + 4, 0, blen - 4) : NULL;
-            if (nul && !strcmp((const char *)body + 4, "manifest") &&
+            if (nul && !memcmp(body, "\0\0\0\0", 4) && /* FullBox version 0, flags 0 */
+                !strcmp((const char *)body + 4, "manifest") &&
                 (size_t)(nul + 1 + 8 - body) <= blen) {
                 size_t at = (size_t)(nul + 1 + 8 - body);
                 store = malloc(blen - at + 1);

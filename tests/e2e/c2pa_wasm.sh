@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Our C2PA manifests checked by an independent verifier: the reference implementation (c2pa-rs)
-# built to WebAssembly, npm's @contentauth/c2pa-wasm (pinned), run offline in Node. A rendered MP4
-# must read as Valid without trust settings and as Trusted with our farm CA as trust anchor;
+# built to WebAssembly, npm's @contentauth/c2pa-wasm (pinned), run offline in Node. The demo job's
+# output (config/examples/demo.yaml, as `make demo` renders it) must read as Valid without trust settings and as Trusted with our farm CA as trust anchor;
 # `reelfarm verify` must agree (exit 10, then 0). One flipped byte of video data, one edited byte of
 # an assertion and one of the claim must make both report tampering (exit 20, Invalid). A copy
 # remuxed by FFmpeg (metadata stripped) has no mark: exit 40 and the notice. An MKV output carries
@@ -29,17 +29,17 @@ wasm() { node "$MJS" "$NPM_DIR/node_modules" "$@"; }
 # rverify FILE [flags]: runs reelfarm verify, prints its exit code.
 rverify() { set +e; "$R" verify "$@" > "$WORK/rv.txt" 2> "$WORK/rv.err"; echo $?; set -e; }
 
-src=$(fixture h264-aac-300)
-cp "$src" "$WORK/in.mp4"
-write_job "$WORK/job.yaml" in.mp4 out.mp4 libx264
+src=$(fixture demo)
+cp "$src" "$WORK/demo.mp4"
+cp "$RF_SOURCE_DIR/config/examples/demo.yaml" "$WORK/job.yaml"
 "$R" render "$WORK/job.yaml" --signing-dir "$WORK/keys" > /dev/null 2> "$WORK/render.err" ||
   fail "render: $(cat "$WORK/render.err")"
 grep -q "made a farm CA and C2PA signing key in '$WORK/keys'" "$WORK/render.err" ||
   fail "render did not say where it made the signing keys: $(cat "$WORK/render.err")"
 [ "$(stat -c %a "$WORK/keys/signer.key")" = 600 ] && [ "$(stat -c %a "$WORK/keys/ca.key")" = 600 ] ||
   fail "secret keys are not mode 0600"
-out=$WORK/out.mp4
-[ -s "$WORK/out.c2pa" ] || fail "no sidecar out.c2pa beside the output"
+out=$WORK/demo-render.mp4
+[ -s "$WORK/demo-render.c2pa" ] || fail "no sidecar demo-render.c2pa beside the output"
 ffmpeg -v error -xerror -i "$out" -f null - 2> "$WORK/decode.log" && [ ! -s "$WORK/decode.log" ] ||
   fail "the signed output does not decode cleanly: $(cat "$WORK/decode.log")"
 ok "rendered, signed output decodes cleanly; sidecar beside it"
@@ -53,7 +53,7 @@ j=$(wasm "$out" video/mp4 "$WORK/keys/ca.pem")
 ok "c2pa-wasm: Valid, and Trusted with the farm CA"
 
 [ "$(rverify "$out")" = 10 ] || fail "reelfarm verify without --trust: exit $(rverify "$out"): $(cat "$WORK/rv.txt")"
-[ "$(rverify "$out" --trust "$WORK/keys/ca.pem" --source "$WORK/in.mp4")" = 0 ] ||
+[ "$(rverify "$out" --trust "$WORK/keys/ca.pem" --source "$WORK/demo.mp4")" = 0 ] ||
   fail "reelfarm verify --trust: $(cat "$WORK/rv.txt" "$WORK/rv.err")"
 grep -q "^ok  *xmp  *xmp.agrees" "$WORK/rv.txt" || fail "XMP not compared: $(cat "$WORK/rv.txt")"
 grep -q "finding no mark is no proof that a video is authentic" "$WORK/rv.txt" || fail "no notice"
@@ -112,7 +112,7 @@ j=$(wasm "$WORK/stripped.mp4" video/mp4 || true)
 [ "$(jq -r .validation_state <<< "$j")" = None ] || fail "wasm found a manifest in the stripped copy: $j"
 ok "metadata stripped by a remux: exit 40 with the notice; c2pa-wasm finds no manifest"
 
-write_job "$WORK/mkv.yaml" in.mp4 out.mkv ffv1
+write_job "$WORK/mkv.yaml" demo.mp4 out.mkv ffv1
 "$R" render "$WORK/mkv.yaml" --signing-dir "$WORK/keys" --quiet > /dev/null 2> "$WORK/render2.err" ||
   fail "render mkv: $(cat "$WORK/render2.err")"
 [ -s "$WORK/out.c2pa" ] || fail "no sidecar for the MKV"

@@ -308,6 +308,49 @@ static void test_nothing(void **state)
     assert_non_null(strstr(err.msg, "/nonexistent/x.mp4"));
 }
 
+/* Every single-bit flip in the manifest box: the verifier never fails to answer, never calls the
+ * file valid when the flip is inside the assertions (from the first one on) or the COSE signature,
+ * and overall almost every flip is tampering. The few bytes C2PA signs nowhere (JUMBF toggles,
+ * the manifest's label, the unused merkle offset) may flip unnoticed. */
+static void test_flip_every_manifest_byte(void **state)
+{
+    (void)state;
+    char src[512], path[1024];
+    rf_fixture("h264-aac-300", src, sizeof(src));
+    snprintf(path, sizeof(path), "%s/flips.mp4", s_dir);
+    s_copy(src, path);
+    rf_prov_job_t job = s_job(NULL);
+    rf_err_t err = {0};
+    assert_int_equal(rf_prov_sign_file(s_signer, path, &job, NULL, &err), 0);
+    long box = s_find(path, "\xD8\xFE\xC3\xD6", 4) - 8;
+    /* Labels with their NUL: the claim's URLs hold the same text without one. */
+    long first = s_find(path, "c2pa.assertions", 16) + 16;        /* the first assertion's jumb */
+    long claim = s_find(path, "c2pa.claim.v2", 14) - 1 - 16 - 8 - 8; /* the claim's jumb */
+    long cose = s_find(path, "c2pa.signature", 15) + 15 + 8;      /* the COSE bytes */
+    assert_true(box > 0 && first > box && claim > first && cose > claim);
+    FILE *f = fopen(path, "rb");
+    uint8_t h[4];
+    assert_int_equal(fseek(f, box, SEEK_SET), 0);
+    assert_int_equal(fread(h, 1, 4, f), 4);
+    fclose(f);
+    long size = (long)h[0] << 24 | h[1] << 16 | h[2] << 8 | h[3];
+    int valid = 0, total = 0;
+    for (long off = box; off < box + size; off++) {
+        s_flip(path, off);
+        rf_prov_report_t r;
+        assert_int_equal(rf_prov_verify_file(path, NULL, s_ca, &r, &err), 0);
+        bool ok = r.verdict == RF_PROV_TRUSTED || r.verdict == RF_PROV_UNTRUSTED;
+        if (ok && ((off >= first && off < claim) || off >= cose))
+            fail_msg("a flipped bit at manifest offset %ld went unnoticed (assertions %ld..%ld, cose %ld)", off - box, first - box, claim - box, cose - box);
+        valid += ok;
+        total++;
+        s_flip(path, off);
+    }
+    print_message("flips in the manifest box: %d of %d unnoticed\n", valid, total);
+    assert_true(valid * 100 < total * 3);
+    s_expect(path, s_ca, RF_PROV_TRUSTED, NULL);
+}
+
 static void test_sidecar_path(void **state)
 {
     (void)state;
@@ -330,7 +373,7 @@ int main(void)
         cmocka_unit_test(test_sidecar_path),     cmocka_unit_test(test_sign_mp4),
         cmocka_unit_test(test_sign_faststart_mov), cmocka_unit_test(test_resign_replaces),
         cmocka_unit_test(test_fragmented_refused), cmocka_unit_test(test_sidecar_only),
-        cmocka_unit_test(test_nothing),
+        cmocka_unit_test(test_nothing),         cmocka_unit_test(test_flip_every_manifest_byte),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);
 }
