@@ -14,6 +14,7 @@
 #                     clocks jumped by days forward or hours back (a time namespace)
 #   corrupt           a worker reports a corrupt result (--test-fault bad-checksum@N)
 #   truncate          a worker returns a chunk one frame short (--test-fault wrong-count@N)
+#   bitrot            bytes of a finished chunk's stored result change on the coordinator's disk
 # Every job must end done or failed with a reason; every done output must decode to exactly the
 # source's frames (SHA-256 of each decoded frame, in order: none lost, none duplicated) and carry
 # the source's audio packets; no job may disappear and no job's count of done chunks may go down.
@@ -24,7 +25,7 @@
 # this machine cannot create network namespaces.
 source "$(dirname "$0")/lib.bash"
 
-RUNS=3 SEED="" RUN_SEED="" KINDS="kill-worker,kill-coordinator,partition,hang,clock,corrupt,truncate"
+RUNS=3 SEED="" RUN_SEED="" KINDS="kill-worker,kill-coordinator,partition,hang,clock,corrupt,truncate,bitrot"
 STATS=""
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -39,7 +40,7 @@ done
 [[ "$RUNS" =~ ^[0-9]+$ ]] && [ "$RUNS" -ge 1 ] || { echo "run.sh: --runs: expected a count >= 1, got '$RUNS'" >&2; exit 2; }
 IFS=, read -r -a KIND_LIST <<< "$KINDS"
 for k in "${KIND_LIST[@]}"; do
-  case "$k" in kill-worker|kill-coordinator|partition|hang|clock|corrupt|truncate) ;;
+  case "$k" in kill-worker|kill-coordinator|partition|hang|clock|corrupt|truncate|bitrot) ;;
     *) echo "run.sh: --kinds: unknown fault '$k'" >&2; exit 2 ;; esac
 done
 
@@ -77,7 +78,9 @@ poll_jobs() {
     }
     st=$(jq -r .state <<< "$out"); cd=$(jq -r .chunks_done <<< "$out")
     STATE[$j]=$st
-    if [ "$cd" -lt "${MAXDONE[$j]:-0}" ]; then
+    # Only a stored result found damaged (fault bitrot) may take a done chunk back, and the
+    # coordinator must have said so in the job's events.
+    if [ "$cd" -lt "${MAXDONE[$j]:-0}" ] && ! grep "$j" "$FARM/coordinator.log" | grep -q "is damaged or missing"; then
       run_fail "job $j: chunks done went down from ${MAXDONE[$j]} to $cd (a finished chunk was lost)"; return 1
     fi
     MAXDONE[$j]=$cd
@@ -132,6 +135,17 @@ inject() { # KIND WORKER DUR_MS EXTRA
     hang)
       kill -STOP "${WPID[i]}"; echo "  worker w$i stopped (SIGSTOP) for ${s}s"
       sleep "$s"; kill -CONT "${WPID[i]}" ;;
+    bitrot)
+      # A finished chunk's result, as the coordinator stored it, changes on its disk.
+      local blob f size
+      blob=$(sqlite3 "file:$FARM/state/state.db?mode=ro" \
+        "SELECT result_blob FROM chunks WHERE state = 'done' AND result_blob != '' ORDER BY idx LIMIT 1 OFFSET $((RANDOM % 3))" 2>/dev/null) || true
+      f="$FARM/state/blobs/$blob"
+      if [ -z "$blob" ] || [ ! -f "$f" ]; then echo "  (bitrot not injected: no stored result yet)"; return 0; fi
+      size=$(stat -c %s "$f")
+      printf '\x5a\xa5\x5a\xa5' | dd of="$f" bs=1 seek=$((size / 3 + RANDOM % (size / 3))) conv=notrunc 2>/dev/null
+      echo "  4 bytes of stored result ${blob:0:12}... changed on the coordinator's disk"
+      BITROT+=("$blob") ;;
   esac
   INJECTED[$kind]=$(( ${INJECTED[$kind]:-0} + 1 ))
 }
@@ -194,6 +208,7 @@ run_one() { # RUN_SEED INDEX
         # Forward by 1-30 days, or back by up to an hour (a monotonic clock cannot go below 0).
         if [ $((RANDOM % 2)) = 0 ]; then extra=$(( (1 + RANDOM % 30) * 86400 )); else extra=-$((60 + RANDOM % 3540)); fi
       fi
+      [ "$k" = bitrot ] && dur=0
       plan+=("$k $wi $dur $extra $at")
     done
     # In the order the render reaches their points: planning, then by progress, stitching last.
@@ -220,7 +235,7 @@ YAML
   for i in $(seq 1 "$nw"); do
     if [ "$i" = "$badw" ]; then worker_start "$i" "$badfault"; else worker_start "$i" "slow:$SLOW"; fi
   done
-  JOBS=(); declare -gA STATE=() MAXDONE=() PROGRESS=() OUTPUT=()
+  JOBS=(); BITROT=(); declare -gA STATE=() MAXDONE=() PROGRESS=() OUTPUT=()
   for j in $(seq 1 "$njobs"); do
     write_job "$FARM/job$j.yaml" "$WORK/in.mp4" "$FARM/out$j.mkv" ffv1
     sed -i "s/^chunking: .*/chunking: {split: keyframe, target_seconds: $target, max_seconds: $((target + 4))}/" "$FARM/job$j.yaml"
@@ -228,7 +243,7 @@ YAML
     id=$(rf_cli submit "$FARM/job$j.yaml" 2>> "$FARM/submit.err") || { run_fail "submit failed: $(cat "$FARM/submit.err")"; return 1; }
     JOBS+=("$id"); OUTPUT[$id]="$FARM/out$j.mkv"
   done
-  T_JOBS=$((T_JOBS + njobs))
+  T_JOBS=$((T_JOBS + njobs)); T_DONE_BEFORE=$T_DONE
   echo "  submitted ${JOBS[*]}"
 
   local rc
@@ -257,6 +272,15 @@ YAML
     fi
   fi
   for j in "${JOBS[@]}"; do check_job "$j" "${OUTPUT[$j]}" || return 1; done
+  # A damaged result that a job went on to stitch must have been caught and rendered again.
+  local b
+  for b in "${BITROT[@]}"; do
+    if grep -q "stored result ${b:0:12}... is damaged" "$FARM/coordinator.log"; then
+      echo "  the damaged result ${b:0:12}... was caught before the stitch and rendered again"
+    elif [ "$T_DONE_BEFORE" != "$T_DONE" ]; then
+      run_fail "stored result ${b:0:12}... was damaged and no stitch caught it"; return 1
+    fi
+  done
   rf_cli jobs --json > "$FARM/jobs.json" || { run_fail "jobs --json failed"; return 1; }
   for j in "${JOBS[@]}"; do grep -q "\"$j\"" "$FARM/jobs.json" || { run_fail "job $j is not listed"; return 1; }; done
 }
@@ -267,7 +291,7 @@ YAML
 STATS_NOW="$WORK/stats.txt"
 write_stats() { # [FILE]
   local kinds_line="" k
-  for k in kill-worker kill-coordinator partition hang clock corrupt truncate; do
+  for k in kill-worker kill-coordinator partition hang clock corrupt truncate bitrot; do
     kinds_line+="$k=${INJECTED[$k]:-0} "
   done
   {
