@@ -9,12 +9,15 @@
 #   kill-worker       kill -9 of a worker, restarted after a random delay
 #   kill-coordinator  kill -9 of the coordinator (while planning, rendering or stitching), restarted
 #   partition         a worker's link goes down mid-chunk, back up after 0.5-8 s
+#   isolate           every worker's link goes down at once (the coordinator alone), back after 0.5-8 s
 #   hang              SIGSTOP of a worker (a hung host: no heartbeats, no progress), SIGCONT later
 #   clock             kill -9 of the coordinator, restarted on a host whose monotonic and boot
 #                     clocks jumped by days forward or hours back (a time namespace)
 #   corrupt           a worker reports a corrupt result (--test-fault bad-checksum@N)
 #   truncate          a worker returns a chunk one frame short (--test-fault wrong-count@N)
 #   bitrot            bytes of a finished chunk's stored result change on the coordinator's disk
+# A partition, isolation or hang may overlap the faults after it (1 in 3): it is healed in the
+# background while the next ones are injected, e.g. the coordinator killed while a worker is cut off.
 # Every job must end done or failed with a reason; every done output must decode to exactly the
 # source's frames (SHA-256 of each decoded frame, in order: none lost, none duplicated) and carry
 # the source's audio packets; no job may disappear and no job's count of done chunks may go down.
@@ -25,7 +28,7 @@
 # this machine cannot create network namespaces.
 source "$(dirname "$0")/lib.bash"
 
-RUNS=3 SEED="" RUN_SEED="" KINDS="kill-worker,kill-coordinator,partition,hang,clock,corrupt,truncate,bitrot"
+RUNS=3 SEED="" RUN_SEED="" KINDS="kill-worker,kill-coordinator,partition,isolate,hang,clock,corrupt,truncate,bitrot"
 STATS=""
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -40,7 +43,7 @@ done
 [[ "$RUNS" =~ ^[0-9]+$ ]] && [ "$RUNS" -ge 1 ] || { echo "run.sh: --runs: expected a count >= 1, got '$RUNS'" >&2; exit 2; }
 IFS=, read -r -a KIND_LIST <<< "$KINDS"
 for k in "${KIND_LIST[@]}"; do
-  case "$k" in kill-worker|kill-coordinator|partition|hang|clock|corrupt|truncate|bitrot) ;;
+  case "$k" in kill-worker|kill-coordinator|partition|isolate|hang|clock|corrupt|truncate|bitrot) ;;
     *) echo "run.sh: --kinds: unknown fault '$k'" >&2; exit 2 ;; esac
 done
 
@@ -115,11 +118,35 @@ wait_point() { # AT
 coord_up() { coord_start "$@"; COORD_UP=1; }
 coord_down() { COORD_UP=""; coord_kill; }
 
-# Injects one fault now; returns when it is healed.
+# Heals a partition, isolation or hang.
+heal() { # KIND WORKER PID
+  local w
+  case "$1" in
+    partition) net_heal "$2" ;;
+    isolate) for w in $(seq 1 "$NW"); do net_heal "$w"; done ;;
+    hang) kill -CONT "$3" 2>/dev/null || true ;;
+  esac
+}
+
+# Injects one fault now; returns when it is healed (EXTRA "bg": at once, healed in the background).
 inject() { # KIND WORKER DUR_MS EXTRA
-  local kind=$1 i=$2 dur=$3 extra=$4 s
+  local kind=$1 i=$2 dur=$3 extra=$4 s w
   s=$(printf '%d.%03d' $((dur / 1000)) $((dur % 1000)))
+  if [ "$extra" = bg ]; then
+    case "$kind" in
+      partition) net_cut "$i"; echo "  worker w$i cut off the network for ${s}s, overlapping the next faults" ;;
+      isolate) for w in $(seq 1 "$NW"); do net_cut "$w"; done; echo "  every worker cut off for ${s}s, overlapping the next faults" ;;
+      hang) kill -STOP "${WPID[i]}"; echo "  worker w$i stopped (SIGSTOP) for ${s}s, overlapping the next faults" ;;
+    esac
+    ( sleep "$s"; heal "$kind" "$i" "${WPID[i]}" ) &
+    BG+=($!); PIDS+=($!)
+    INJECTED[$kind]=$(( ${INJECTED[$kind]:-0} + 1 ))
+    return 0
+  fi
   case "$kind" in
+    isolate)
+      for w in $(seq 1 "$NW"); do net_cut "$w"; done; echo "  every worker cut off the network for ${s}s"
+      sleep "$s"; heal isolate ;;
     kill-worker)
       worker_kill "$i"; echo "  kill -9 worker w$i; back in ${s}s"
       sleep "$s"; worker_start "$i" "slow:$SLOW"; T_RESTARTS=$((T_RESTARTS + 1)) ;;
@@ -209,6 +236,7 @@ run_one() { # RUN_SEED INDEX
         if [ $((RANDOM % 2)) = 0 ]; then extra=$(( (1 + RANDOM % 30) * 86400 )); else extra=-$((60 + RANDOM % 3540)); fi
       fi
       [ "$k" = bitrot ] && dur=0
+      case "$k" in partition|isolate|hang) [ $((RANDOM % 3)) = 0 ] && extra=bg ;; esac
       plan+=("$k $wi $dur $extra $at")
     done
     # In the order the render reaches their points: planning, then by progress, stitching last.
@@ -217,8 +245,9 @@ run_one() { # RUN_SEED INDEX
     mapfile -t plan <<< "$sorted"
   fi
   echo "run $r: seed $rs: $nw workers (slow:$SLOW), $njobs job(s) of ${target}s chunks$([ -n "$badfault" ] && echo ", w$badw has $badfault")"
-  for f in "${plan[@]}"; do set -- $f; echo "  planned: $1 $([ "$1" = kill-worker ] || [ "$1" = partition ] || [ "$1" = hang ] && echo "w$2 ")at $5$([ "$5" = planning ] || [ "$5" = stitching ] || echo "%") for $3 ms$([ "$1" = clock ] && echo ", clocks $4 s")"; done
+  for f in "${plan[@]}"; do set -- $f; echo "  planned: $1 $([ "$1" = kill-worker ] || [ "$1" = partition ] || [ "$1" = hang ] && echo "w$2 ")at $5$([ "$5" = planning ] || [ "$5" = stitching ] || echo "%") for $3 ms$([ "$1" = clock ] && echo ", clocks $4 s")$([ "$4" = bg ] && echo ", overlapping")"; done
 
+  NW=$nw; BG=()
   net_create "$nw" $((20 + r % 200))
   cat > "$FARM/coordinator.yaml" <<YAML
 version: 1
@@ -254,6 +283,8 @@ YAML
     if [ $rc = 1 ]; then echo "  ($1 not injected: every job ended first)"; continue; fi
     inject "$1" "$2" "$3" "$4"
   done
+  local p
+  for p in "${BG[@]}"; do wait "$p" 2>/dev/null || true; done
 
   local t0=$SECONDS
   while ! all_ended; do
@@ -291,7 +322,7 @@ YAML
 STATS_NOW="$WORK/stats.txt"
 write_stats() { # [FILE]
   local kinds_line="" k
-  for k in kill-worker kill-coordinator partition hang clock corrupt truncate bitrot; do
+  for k in kill-worker kill-coordinator partition isolate hang clock corrupt truncate bitrot; do
     kinds_line+="$k=${INJECTED[$k]:-0} "
   done
   {
