@@ -314,7 +314,7 @@ YAML
     elif [ -f "$f" ] && [ "$(sha256sum < "$f" | cut -d' ' -f1)" = "$b" ]; then
       echo "  the damaged result ${b:0:12}... was replaced by a later upload of the same content"
     else
-      echo "  the damaged result ${b:0:12}... went into no output"
+      echo "  the damaged result ${b:0:12}... was reported by no stitch (every output's frames are checked above)"
     fi
   done
   rf_cli jobs --json > "$FARM/jobs.json" || { run_fail "jobs --json failed"; return 1; }
