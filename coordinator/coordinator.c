@@ -764,6 +764,41 @@ static int s_stitch_prepare(c_work_t *wk)
     return 0;
 }
 
+/* Results are content-addressed: a stored result whose bytes no longer hash to its name was
+ * damaged at rest (a disk error, a stray write). Before a stitch uses them, every result and seam
+ * part is hashed again; each chunk with a damaged or missing one gets the state "damaged" in the
+ * pool thread's copy of its row, and the stitch fails with RF_EVERIFY (s_stitch_done renders
+ * those chunks again). Without this a damaged chunk went into a "done" output unnoticed (found
+ * by tests/faults, fault "bitrot"). */
+static int s_stitch_check_blobs(c_work_t *wk)
+{
+    size_t bad = 0, first = 0;
+    for (size_t i = 0; i < wk->nchunks; i++) {
+        rf_store_chunk_t *r = &wk->rows[i];
+        const char *blobs[3] = {r->result_blob, r->seam_head.blob, r->seam_tail.blob};
+        for (size_t k = 0; k < 3; k++) {
+            if (!*blobs[k])
+                continue;
+            char path[4400], hex[RF_SHA256_HEX_LEN + 1] = "";
+            uint8_t d[RF_SHA256_LEN];
+            if (rf_blob_path(wk->c->blob_dir, blobs[k], path, sizeof(path)) == 0 &&
+                rf_sha256_file(path, d, NULL) == 0)
+                rf_hex(d, sizeof(d), hex);
+            if (strcmp(hex, blobs[k]) != 0) {
+                snprintf(r->state, sizeof(r->state), "damaged");
+                if (!bad++)
+                    first = i;
+                break;
+            }
+        }
+    }
+    if (bad)
+        return rf_err_set(&wk->err, RF_EVERIFY,
+                          "%zu stored chunk result(s) damaged or missing (first: chunk %zu)", bad,
+                          first);
+    return 0;
+}
+
 static void s_work_run(uv_work_t *req)
 {
     c_work_t *wk = req->data;
@@ -813,6 +848,8 @@ static void s_work_run(uv_work_t *req)
         if (!wk->info)
             wk->rc = rf_media_probe(job->spec->input, &wk->info, &wk->err);
         bool audio = job->spec->audio == RF_AUDIO_COPY && wk->info && wk->info->naudio > 0;
+        if (!wk->rc)
+            wk->rc = s_stitch_check_blobs(wk);
         if (!wk->rc)
             wk->rc = s_stitch_prepare(wk);
         if (!wk->rc)
@@ -1095,6 +1132,45 @@ static void s_verify_done(rf_coordinator_t *c, c_work_t *wk)
         s_dispatch(c); /* more done may make a backup run worthwhile for an idle worker */
 }
 
+/* After s_stitch_check_blobs found damaged results: those chunks are queued again (their limit
+ * of attempts counts afresh: they had succeeded), the damaged files deleted at once (an upload of
+ * the same name must not find them "already stored"), and the job runs again. Returns how many. */
+static size_t s_stitch_requeue_damaged(rf_coordinator_t *c, c_job_t *job, const c_work_t *wk)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < wk->nchunks && i < job->nchunks; i++) {
+        c_chunk_t *ch = &job->chunks[i];
+        if (strcmp(wk->rows[i].state, "damaged") || strcmp(ch->row.state, "done"))
+            continue;
+        s_event_at(c, job, ch->row.index, ch->row.attempts, ch->row.worker, "warn",
+                   "chunk %u: its stored result %.12s... is damaged or missing (its bytes no longer "
+                   "hash to its name); rendering it again", ch->row.index, ch->row.result_blob);
+        const char *blobs[3] = {ch->row.result_blob, ch->row.seam_head.blob, ch->row.seam_tail.blob};
+        for (size_t k = 0; k < 3; k++) {
+            char path[4400];
+            if (*blobs[k] && rf_blob_path(c->blob_dir, blobs[k], path, sizeof(path)) == 0)
+                unlink(path);
+        }
+        rf_store_chunk_requeued(c->store, job->row.id, ch->row.index, NULL);
+        snprintf(ch->row.state, sizeof(ch->row.state), "queued");
+        ch->row.result_blob[0] = ch->row.result_digest[0] = ch->row.worker[0] = '\0';
+        ch->row.result_size = 0;
+        memset(&ch->row.seam_head, 0, sizeof(ch->row.seam_head));
+        memset(&ch->row.seam_tail, 0, sizeof(ch->row.seam_tail));
+        ch->attempt_base = ch->row.attempts;
+        ch->frames_done = 0;
+        job->ndone--;
+        s_chunk_returned(ch);
+        n++;
+    }
+    if (n) {
+        s_set_state(job, "running");
+        rf_store_job_set_state(c->store, job->row.id, "running", "", NULL);
+        s_dispatch(c);
+    }
+    return n;
+}
+
 static void s_stitch_done(rf_coordinator_t *c, c_work_t *wk)
 {
     c_job_t *job = wk->job;
@@ -1112,6 +1188,8 @@ static void s_stitch_done(rf_coordinator_t *c, c_work_t *wk)
     if (s_job_terminal(job))
         return;
     if (wk->rc) {
+        if (wk->rc == RF_EVERIFY && s_stitch_requeue_damaged(c, job, wk))
+            return;
         s_job_fail(c, job, wk->err.msg);
         return;
     }

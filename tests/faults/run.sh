@@ -9,11 +9,15 @@
 #   kill-worker       kill -9 of a worker, restarted after a random delay
 #   kill-coordinator  kill -9 of the coordinator (while planning, rendering or stitching), restarted
 #   partition         a worker's link goes down mid-chunk, back up after 0.5-8 s
+#   isolate           every worker's link goes down at once (the coordinator alone), back after 0.5-8 s
 #   hang              SIGSTOP of a worker (a hung host: no heartbeats, no progress), SIGCONT later
 #   clock             kill -9 of the coordinator, restarted on a host whose monotonic and boot
 #                     clocks jumped by days forward or hours back (a time namespace)
 #   corrupt           a worker reports a corrupt result (--test-fault bad-checksum@N)
 #   truncate          a worker returns a chunk one frame short (--test-fault wrong-count@N)
+#   bitrot            bytes of a finished chunk's stored result change on the coordinator's disk
+# A partition, isolation or hang may overlap the faults after it (1 in 3): it is healed in the
+# background while the next ones are injected, e.g. the coordinator killed while a worker is cut off.
 # Every job must end done or failed with a reason; every done output must decode to exactly the
 # source's frames (SHA-256 of each decoded frame, in order: none lost, none duplicated) and carry
 # the source's audio packets; no job may disappear and no job's count of done chunks may go down.
@@ -24,7 +28,7 @@
 # this machine cannot create network namespaces.
 source "$(dirname "$0")/lib.bash"
 
-RUNS=3 SEED="" RUN_SEED="" KINDS="kill-worker,kill-coordinator,partition,hang,clock,corrupt,truncate"
+RUNS=3 SEED="" RUN_SEED="" KINDS="kill-worker,kill-coordinator,partition,isolate,hang,clock,corrupt,truncate,bitrot"
 STATS=""
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -39,11 +43,18 @@ done
 [[ "$RUNS" =~ ^[0-9]+$ ]] && [ "$RUNS" -ge 1 ] || { echo "run.sh: --runs: expected a count >= 1, got '$RUNS'" >&2; exit 2; }
 IFS=, read -r -a KIND_LIST <<< "$KINDS"
 for k in "${KIND_LIST[@]}"; do
-  case "$k" in kill-worker|kill-coordinator|partition|hang|clock|corrupt|truncate) ;;
+  case "$k" in kill-worker|kill-coordinator|partition|isolate|hang|clock|corrupt|truncate|bitrot) ;;
     *) echo "run.sh: --kinds: unknown fault '$k'" >&2; exit 2 ;; esac
 done
 
 faults_require_netns
+# Clock jumps need time namespaces (Linux 5.6+, util-linux unshare --time): without them that kind
+# is left out, and the series says so.
+if [[ ",$KINDS," == *,clock,* ]] && ! unshare --time --fork --monotonic=1 true 2>/dev/null; then
+  echo "faults: this kernel or unshare has no time namespaces: fault kind 'clock' left out"
+  KINDS=$(tr , '\n' <<< "$KINDS" | grep -vx clock | paste -sd,)
+  IFS=, read -r -a KIND_LIST <<< "$KINDS"
+fi
 [ -n "$SEED" ] || SEED=$(( $(date +%s%N) % 1000000007 ))
 echo "faults: master seed $SEED ($RUNS runs, kinds $KINDS)"
 
@@ -77,7 +88,9 @@ poll_jobs() {
     }
     st=$(jq -r .state <<< "$out"); cd=$(jq -r .chunks_done <<< "$out")
     STATE[$j]=$st
-    if [ "$cd" -lt "${MAXDONE[$j]:-0}" ]; then
+    # Only a stored result found damaged (fault bitrot) may take a done chunk back, and the
+    # coordinator must have said so in the job's events.
+    if [ "$cd" -lt "${MAXDONE[$j]:-0}" ] && ! grep "$j" "$FARM/coordinator.log" | grep -q "is damaged or missing"; then
       run_fail "job $j: chunks done went down from ${MAXDONE[$j]} to $cd (a finished chunk was lost)"; return 1
     fi
     MAXDONE[$j]=$cd
@@ -112,11 +125,35 @@ wait_point() { # AT
 coord_up() { coord_start "$@"; COORD_UP=1; }
 coord_down() { COORD_UP=""; coord_kill; }
 
-# Injects one fault now; returns when it is healed.
+# Heals a partition, isolation or hang.
+heal() { # KIND WORKER PID
+  local w
+  case "$1" in
+    partition) net_heal "$2" ;;
+    isolate) for w in $(seq 1 "$NW"); do net_heal "$w"; done ;;
+    hang) kill -CONT "$3" 2>/dev/null || true ;;
+  esac
+}
+
+# Injects one fault now; returns when it is healed (EXTRA "bg": at once, healed in the background).
 inject() { # KIND WORKER DUR_MS EXTRA
-  local kind=$1 i=$2 dur=$3 extra=$4 s
+  local kind=$1 i=$2 dur=$3 extra=$4 s w
   s=$(printf '%d.%03d' $((dur / 1000)) $((dur % 1000)))
+  if [ "$extra" = bg ]; then
+    case "$kind" in
+      partition) net_cut "$i"; echo "  worker w$i cut off the network for ${s}s, overlapping the next faults" ;;
+      isolate) for w in $(seq 1 "$NW"); do net_cut "$w"; done; echo "  every worker cut off for ${s}s, overlapping the next faults" ;;
+      hang) kill -STOP "${WPID[i]}"; echo "  worker w$i stopped (SIGSTOP) for ${s}s, overlapping the next faults" ;;
+    esac
+    ( sleep "$s"; heal "$kind" "$i" "${WPID[i]}" ) &
+    BG+=($!); PIDS+=($!)
+    INJECTED[$kind]=$(( ${INJECTED[$kind]:-0} + 1 ))
+    return 0
+  fi
   case "$kind" in
+    isolate)
+      for w in $(seq 1 "$NW"); do net_cut "$w"; done; echo "  every worker cut off the network for ${s}s"
+      sleep "$s"; heal isolate ;;
     kill-worker)
       worker_kill "$i"; echo "  kill -9 worker w$i; back in ${s}s"
       sleep "$s"; worker_start "$i" "slow:$SLOW"; T_RESTARTS=$((T_RESTARTS + 1)) ;;
@@ -132,6 +169,17 @@ inject() { # KIND WORKER DUR_MS EXTRA
     hang)
       kill -STOP "${WPID[i]}"; echo "  worker w$i stopped (SIGSTOP) for ${s}s"
       sleep "$s"; kill -CONT "${WPID[i]}" ;;
+    bitrot)
+      # A finished chunk's result, as the coordinator stored it, changes on its disk.
+      local blob f size
+      blob=$(sqlite3 "file:$FARM/state/state.db?mode=ro" \
+        "SELECT result_blob FROM chunks WHERE state = 'done' AND result_blob != '' ORDER BY idx LIMIT 1 OFFSET $((RANDOM % 3))" 2>/dev/null) || true
+      f="$FARM/state/blobs/$blob"
+      if [ -z "$blob" ] || [ ! -f "$f" ]; then echo "  (bitrot not injected: no stored result yet)"; return 0; fi
+      size=$(stat -c %s "$f")
+      printf '\x5a\xa5\x5a\xa5' | dd of="$f" bs=1 seek=$((size / 3 + RANDOM % (size / 3))) conv=notrunc 2>/dev/null
+      echo "  4 bytes of stored result ${blob:0:12}... changed on the coordinator's disk"
+      BITROT+=("$blob") ;;
   esac
   INJECTED[$kind]=$(( ${INJECTED[$kind]:-0} + 1 ))
 }
@@ -194,6 +242,8 @@ run_one() { # RUN_SEED INDEX
         # Forward by 1-30 days, or back by up to an hour (a monotonic clock cannot go below 0).
         if [ $((RANDOM % 2)) = 0 ]; then extra=$(( (1 + RANDOM % 30) * 86400 )); else extra=-$((60 + RANDOM % 3540)); fi
       fi
+      [ "$k" = bitrot ] && dur=0
+      case "$k" in partition|isolate|hang) [ $((RANDOM % 3)) = 0 ] && extra=bg ;; esac
       plan+=("$k $wi $dur $extra $at")
     done
     # In the order the render reaches their points: planning, then by progress, stitching last.
@@ -202,8 +252,9 @@ run_one() { # RUN_SEED INDEX
     mapfile -t plan <<< "$sorted"
   fi
   echo "run $r: seed $rs: $nw workers (slow:$SLOW), $njobs job(s) of ${target}s chunks$([ -n "$badfault" ] && echo ", w$badw has $badfault")"
-  for f in "${plan[@]}"; do set -- $f; echo "  planned: $1 $([ "$1" = kill-worker ] || [ "$1" = partition ] || [ "$1" = hang ] && echo "w$2 ")at $5$([ "$5" = planning ] || [ "$5" = stitching ] || echo "%") for $3 ms$([ "$1" = clock ] && echo ", clocks $4 s")"; done
+  for f in "${plan[@]}"; do set -- $f; echo "  planned: $1 $([ "$1" = kill-worker ] || [ "$1" = partition ] || [ "$1" = hang ] && echo "w$2 ")at $5$([ "$5" = planning ] || [ "$5" = stitching ] || echo "%") for $3 ms$([ "$1" = clock ] && echo ", clocks $4 s")$([ "$4" = bg ] && echo ", overlapping")"; done
 
+  NW=$nw; BG=()
   net_create "$nw" $((20 + r % 200))
   cat > "$FARM/coordinator.yaml" <<YAML
 version: 1
@@ -220,7 +271,7 @@ YAML
   for i in $(seq 1 "$nw"); do
     if [ "$i" = "$badw" ]; then worker_start "$i" "$badfault"; else worker_start "$i" "slow:$SLOW"; fi
   done
-  JOBS=(); declare -gA STATE=() MAXDONE=() PROGRESS=() OUTPUT=()
+  JOBS=(); BITROT=(); declare -gA STATE=() MAXDONE=() PROGRESS=() OUTPUT=()
   for j in $(seq 1 "$njobs"); do
     write_job "$FARM/job$j.yaml" "$WORK/in.mp4" "$FARM/out$j.mkv" ffv1
     sed -i "s/^chunking: .*/chunking: {split: keyframe, target_seconds: $target, max_seconds: $((target + 4))}/" "$FARM/job$j.yaml"
@@ -239,6 +290,8 @@ YAML
     if [ $rc = 1 ]; then echo "  ($1 not injected: every job ended first)"; continue; fi
     inject "$1" "$2" "$3" "$4"
   done
+  local p
+  for p in "${BG[@]}"; do wait "$p" 2>/dev/null || true; done
 
   local t0=$SECONDS
   while ! all_ended; do
@@ -257,6 +310,20 @@ YAML
     fi
   fi
   for j in "${JOBS[@]}"; do check_job "$j" "${OUTPUT[$j]}" || return 1; done
+  # What became of each damaged result (the frame check above is what guarantees the outputs):
+  # caught by a stitch, or replaced by a later upload of the same content (another job's identical
+  # chunk, renamed over it), or never stitched (its chunk was rendered again for another reason).
+  local b f
+  for b in "${BITROT[@]}"; do
+    f="$FARM/state/blobs/$b"
+    if grep -q "stored result ${b:0:12}... is damaged" "$FARM/coordinator.log"; then
+      echo "  the damaged result ${b:0:12}... was caught before a stitch and rendered again"
+    elif [ -f "$f" ] && [ "$(sha256sum < "$f" | cut -d' ' -f1)" = "$b" ]; then
+      echo "  the damaged result ${b:0:12}... was replaced by a later upload of the same content"
+    else
+      echo "  the damaged result ${b:0:12}... was reported by no stitch (every output's frames are checked above)"
+    fi
+  done
   rf_cli jobs --json > "$FARM/jobs.json" || { run_fail "jobs --json failed"; return 1; }
   for j in "${JOBS[@]}"; do grep -q "\"$j\"" "$FARM/jobs.json" || { run_fail "job $j is not listed"; return 1; }; done
 }
@@ -267,7 +334,7 @@ YAML
 STATS_NOW="$WORK/stats.txt"
 write_stats() { # [FILE]
   local kinds_line="" k
-  for k in kill-worker kill-coordinator partition hang clock corrupt truncate; do
+  for k in kill-worker kill-coordinator partition isolate hang clock corrupt truncate bitrot; do
     kinds_line+="$k=${INJECTED[$k]:-0} "
   done
   {

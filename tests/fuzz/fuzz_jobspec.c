@@ -35,9 +35,8 @@ static void s_spec(const uint8_t *data, size_t size)
         s_check_refusal(&err, "fuzz.yaml");
         return;
     }
-    if (!spec || !spec->input || spec->input[0] != '/' || !spec->output ||
-        spec->output[0] != '/' || !spec->encode.codec ||
-        spec->chunking.target_seconds <= 0 ||
+    if (!spec || !spec->input || spec->input[0] != '/' || !spec->output || spec->output[0] != '/' ||
+        !spec->encode.codec || spec->chunking.target_seconds <= 0 ||
         spec->chunking.max_seconds < spec->chunking.target_seconds)
         abort();
     bool gpu = false;

@@ -79,8 +79,8 @@ int main(int argc, char **argv)
         }
         for (int k = 0; k < n; k++) {
             char path[4096];
-            if (names[k]->d_name[0] != '.' &&
-                snprintf(path, sizeof(path), "%s/%s", argv[i], names[k]->d_name) < (int)sizeof(path)) {
+            if (names[k]->d_name[0] != '.' && snprintf(path, sizeof(path), "%s/%s", argv[i],
+                                                       names[k]->d_name) < (int)sizeof(path)) {
                 if (s_run_file(path))
                     return 1;
                 files++;
