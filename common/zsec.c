@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sodium.h>
 #include <zmq.h>
 
@@ -39,6 +40,15 @@ int rf_zsec_read_key(const char *path, char pub[RF_ZSEC_KEY_LEN + 1], char sec[R
     if (!f)
         return rf_err_set(err, errno == ENOENT ? RF_ENOENT : RF_EIO, "key file '%s': %s", path,
                           strerror(errno));
+    struct stat st;
+    if (sec && fstat(fileno(f), &st) == 0 && (st.st_mode & 077)) {
+        /* Like ssh with a private key: a secret others can read is no longer a secret. */
+        fclose(f);
+        return rf_err_set(err, RF_EPERM,
+                          "key file '%s': mode %03o lets other users read or change the secret key; "
+                          "chmod 600 it (on Kubernetes mount the Secret with defaultMode 0400)",
+                          path, (unsigned)(st.st_mode & 0777));
+    }
     size_t len = fread(text, 1, sizeof(text), f);
     bool bad = ferror(f);
     fclose(f);

@@ -43,7 +43,8 @@ typedef enum rf_role {
 
 /* Reads a key file. pub gets the public key; sec (may be NULL) the secret one, which the file
  * must then hold (the public one is derived from it when the file has none, and must match it
- * when it has). Errors name the file and line: RF_ENOENT, RF_EIO, RF_ECONFIG. */
+ * when it has), and which other users must not be able to read or write (mode & 077: RF_EPERM).
+ * Errors name the file and line: RF_ENOENT, RF_EIO, RF_ECONFIG, RF_EPERM. */
 int rf_zsec_read_key(const char *path, char pub[RF_ZSEC_KEY_LEN + 1], char sec[RF_ZSEC_KEY_LEN + 1],
                      rf_err_t *err);
 

@@ -1897,7 +1897,9 @@ static void s_on_failed(rf_coordinator_t *c, c_worker_t *w, const Reelfarm__Chun
             s_worker_failed(c, w->name, job);
         return;
     }
-    if (!ch || ch->lease != f->lease || s_job_terminal(job))
+    /* Only the lease's holder may fail it: with keys, any worker key could otherwise end another
+     * worker's chunk by naming its lease. */
+    if (!ch || ch->lease != f->lease || s_job_terminal(job) || ch->worker != w)
         return;
     char msg[1200];
     snprintf(msg, sizeof(msg), "%s error: %s", f->error_class ? f->error_class : "unknown",
@@ -2000,7 +2002,7 @@ static void s_on_worker_msg(rf_zsock_t *s, const rf_zparts_t *msg, void *arg)
     case REELFARM__ENVELOPE__BODY_PROGRESS: {
         c_job_t *job = NULL;
         c_chunk_t *ch = s_chunk_by_lease(c, env->progress->lease, &job);
-        if (ch && ch->lease == env->progress->lease) {
+        if (ch && ch->lease == env->progress->lease && ch->worker == w) {
             /* The task timeout measures progress, not liveness: a Progress that reports no new
              * frame does not renew it (workers send one every second whatever happens). */
             if (env->progress->frames_done > ch->frames_done)

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -36,6 +37,7 @@ static const char *s_write(const char *name, const char *text)
     assert_non_null(f);
     fputs(text, f);
     fclose(f);
+    chmod(path, 0600);
     return path;
 }
 
@@ -115,6 +117,26 @@ static void test_missing_file(void **state)
     free(big);
     assert_int_equal(rf_zsec_read_key(path, pub, NULL, &err), RF_ECONFIG);
     assert_non_null(strstr(err.msg, "larger than 4096 bytes"));
+}
+
+static void test_secret_mode(void **state)
+{
+    (void)state;
+    const char *path = s_write("loose.key", "public = \"" S_CLIENT_PUB "\"\nsecret = \"" S_CLIENT_SEC "\"\n");
+    char pub[RF_ZSEC_KEY_LEN + 1], sec[RF_ZSEC_KEY_LEN + 1];
+    rf_err_t err = {0};
+    static const mode_t bad[] = {0644, 0640, 0604, 0620};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(chmod(path, bad[i]), 0);
+        assert_int_equal(rf_zsec_read_key(path, pub, sec, &err), RF_EPERM);
+        assert_non_null(strstr(err.msg, "chmod 600"));
+    }
+    assert_int_equal(chmod(path, 0644), 0);
+    assert_int_equal(rf_zsec_read_key(path, pub, NULL, &err), 0); /* a public read does not care */
+    assert_int_equal(chmod(path, 0400), 0);
+    assert_int_equal(rf_zsec_read_key(path, pub, sec, &err), 0);
+    assert_string_equal(pub, S_CLIENT_PUB);
+    unlink(path);
 }
 
 static void test_client_load(void **state)
@@ -225,6 +247,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_read_key),   cmocka_unit_test(test_missing_file),
         cmocka_unit_test(test_client_load), cmocka_unit_test(test_roles),
+        cmocka_unit_test(test_secret_mode),
         cmocka_unit_test(test_endpoint_local), cmocka_unit_test(test_names),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);
