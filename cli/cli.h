@@ -153,6 +153,7 @@ int rf_cli_watch(const rf_cli_args_t *a);      /* watch.c */
 int rf_cli_fetch(const rf_cli_args_t *a);      /* fetch.c */
 int rf_cli_verify(const rf_cli_args_t *a);     /* verify.c */
 int rf_cli_passes(const rf_cli_args_t *a);     /* tools.c */
+int rf_cli_model(const rf_cli_args_t *a);      /* model.c */
 int rf_cli_keygen(const rf_cli_args_t *a);     /* tools.c */
 int rf_cli_doctor(const rf_cli_args_t *a);     /* tools.c */
 int rf_cli_version(const rf_cli_args_t *a);    /* cmdtable.c */

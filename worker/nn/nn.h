@@ -85,13 +85,22 @@ typedef struct rf_nn_plan_options {
 } rf_nn_plan_options_t;
 
 /* Compiles m for the given input shapes (one per model input, in order; names and dtypes must
- * match; every dim concrete). RF_EUNAVAIL when the device is not there. */
+ * match; every dim concrete). RF_EUNAVAIL when the device is not there.
+ * An input whose values fix shapes (a graph input used as Pad's pads, Resize's roi/scales/sizes,
+ * Reshape's shape, Slice's starts..steps, ConstantOfShape's shape, Unsqueeze/Squeeze-13's axes)
+ * must come with its values in data; rf_nn_plan_run then refuses other values for it. The data
+ * of every other input is ignored here (it may be NULL). */
 int rf_nn_plan_create(const rf_nn_model_t *m, const rf_nn_tensor_t *input_shapes, int n_inputs,
                       const rf_nn_plan_options_t *opt, rf_nn_plan_t **out, rf_err_t *err);
 void rf_nn_plan_free(rf_nn_plan_t *p);
 
 /* Output shapes, known once the plan exists. */
 const rf_nn_tensor_t *rf_nn_plan_output(const rf_nn_plan_t *p, int i);
+
+/* What the compile step made of the model: the steps run per frame (after constant folding and
+ * fusion) and the arena's size in bytes (every intermediate value and scratch buffer). For tests
+ * and benchmarks; either pointer may be NULL. */
+void rf_nn_plan_stats(const rf_nn_plan_t *p, int *steps, size_t *arena_bytes);
 
 /* Runs the plan. inputs[i] has the shapes the plan was created for; outputs[i] are filled
  * (allocated here when data is NULL, else written in place when bytes suffice). */

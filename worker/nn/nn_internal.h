@@ -11,11 +11,12 @@
 #include "nn.h"
 
 /* Limits on what a file may ask for, checked before allocating. */
-#define NN_MAX_ELEMENTS ((int64_t)1 << 31)   /* per tensor */
+#define NN_MAX_ELEMENTS ((int64_t)1 << 31) /* per tensor */
 #define NN_MAX_NODES 100000
 #define NN_MAX_NODE_IO 4096                   /* inputs or outputs of one node (Concat) */
 #define NN_MAX_ATTR_LIST 4096                 /* ints/floats in one attribute */
 #define NN_MAX_OPSET 19                       /* newest default-domain opset understood at all */
+#define NN_MAX_ARENA_BYTES ((size_t)16 << 30) /* a plan's working memory (values and scratch) */
 
 typedef enum nn_op {
     NN_CONV,
@@ -39,32 +40,49 @@ typedef enum nn_op {
     NN_SPACE_TO_DEPTH,
     NN_CONSTANT,
     NN_IDENTITY,
+    /* Shape glue that exporters emit around the ops above (PyTorch's ReflectionPad2d, Upsample to
+     * a size): mostly folded at plan time, but each also runs as an ordinary op. */
+    NN_SHAPE,
+    NN_CONSTANT_OF_SHAPE,
+    NN_RESHAPE,
+    NN_SLICE,
+    NN_TRANSPOSE,
+    NN_CAST,
+    NN_GATHER,
+    NN_UNSQUEEZE,
+    NN_SQUEEZE,
     NN_OP_COUNT
 } nn_op_t;
 
 /* ONNX AttributeProto.AttributeType values used here. */
-enum { NN_ATTR_FLOAT = 1, NN_ATTR_INT = 2, NN_ATTR_STRING = 3, NN_ATTR_TENSOR = 4,
-       NN_ATTR_FLOATS = 6, NN_ATTR_INTS = 7 };
+enum {
+    NN_ATTR_FLOAT = 1,
+    NN_ATTR_INT = 2,
+    NN_ATTR_STRING = 3,
+    NN_ATTR_TENSOR = 4,
+    NN_ATTR_FLOATS = 6,
+    NN_ATTR_INTS = 7
+};
 
 typedef struct nn_attr {
     char *name;
-    int type;         /* NN_ATTR_* */
+    int type; /* NN_ATTR_* */
     float f;
     int64_t i;
-    char *s;          /* NUL-terminated copy of the bytes */
+    char *s; /* NUL-terminated copy of the bytes */
     float *floats;
     int64_t *ints;
-    size_t n;         /* entries in floats or ints */
-    rf_nn_tensor_t *t;/* TENSOR attribute (Constant's value), owned */
+    size_t n;          /* entries in floats or ints */
+    rf_nn_tensor_t *t; /* TENSOR attribute (Constant's value), owned */
 } nn_attr_t;
 
 typedef struct nn_node {
     char name[RF_NN_NAME_MAX]; /* the node's name, or its op type when the file has none */
     int index;                 /* position in the file (messages say "node 12") */
     nn_op_t op;
-    int version;               /* the op's version under the model's opset (e.g. Resize 13) */
+    int version; /* the op's version under the model's opset (e.g. Resize 13) */
     int nin, nout;
-    int *in, *out;             /* value indices; -1 = optional input left out */
+    int *in, *out; /* value indices; -1 = optional input left out */
     nn_attr_t *attrs;
     int nattrs;
 } nn_node_t;
@@ -73,7 +91,7 @@ typedef struct nn_value {
     rf_nn_tensor_t t; /* name, dtype (0 = not known yet), ndim (-1 = unknown), dims, data */
     int producer;     /* index into nodes, -1 for graph inputs and initializers */
     bool is_input;
-    bool is_init;     /* initializer: t.data holds it */
+    bool is_init; /* initializer: t.data holds it */
 } nn_value_t;
 
 struct rf_nn_model {
@@ -102,15 +120,23 @@ int nn_node_check(const rf_nn_model_t *m, nn_node_t *n, rf_err_t *err);
 /* ---- plan steps (nn_plan.c builds them, nn_ops.c infers shapes and runs them) ---------------- */
 
 /* An activation applied in a convolution's epilogue (fused from the node after it). */
-typedef enum nn_act { NN_ACT_NONE, NN_ACT_RELU, NN_ACT_LEAKY, NN_ACT_SIGMOID, NN_ACT_TANH,
-                      NN_ACT_CLIP, NN_ACT_PRELU } nn_act_t;
+typedef enum nn_act {
+    NN_ACT_NONE,
+    NN_ACT_RELU,
+    NN_ACT_LEAKY,
+    NN_ACT_SIGMOID,
+    NN_ACT_TANH,
+    NN_ACT_CLIP,
+    NN_ACT_PRELU
+} nn_act_t;
 
 /* Resize along one axis: for every output index, ntap (index, weight) pairs into the input. */
 typedef struct nn_resize_axis {
     int64_t out;
     int ntap;
     int64_t *idx;     /* out * ntap input indices, clamped into the input */
-    float *w;         /* out * ntap weights */
+    float *w;         /* out * ntap weights, the non-zero ones first */
+    uint8_t *nlive;   /* per output index: how many leading taps have a non-zero weight */
     uint8_t *outside; /* tf_crop_and_resize: 1 where the output takes extrapolation_value */
 } nn_resize_axis_t;
 
@@ -118,33 +144,41 @@ typedef struct nn_step {
     const nn_node_t *node;
     nn_op_t op;
     int nin, nout;
-    int *in;          /* nin plan value indices, -1 for an omitted input */
+    int *in; /* nin plan value indices, -1 for an omitted input */
     int out[4];
-    bool dead;        /* fused into another step */
+    bool dead; /* fused into another step */
     /* Conv, ConvTranspose: spatial dims padded to 3 (D, H, W) with leading 1s. */
     int nsp;
     int64_t k[3], st[3], dil[3], pb[3], pe[3], isp[3], osp[3], group;
     nn_act_t act;
-    float act_a, act_b;      /* LeakyRelu alpha; Clip min, max */
-    const float *act_slope;  /* PRelu slope: 1 or M values */
+    float act_a, act_b;     /* LeakyRelu alpha; Clip min, max */
+    const float *act_slope; /* PRelu slope: 1 or M values */
     int64_t act_slope_n;
     /* other ops */
-    float alpha, beta;       /* LeakyRelu alpha; Clip-6 min, max */
-    double eps;              /* BatchNormalization, InstanceNormalization */
-    int64_t axis, block;     /* Concat; DepthToSpace, SpaceToDepth */
-    int mode;                /* DepthToSpace 0 DCR 1 CRD; Pad 0 constant 1 reflect 2 edge 3 wrap */
-    int64_t pads[2 * RF_NN_MAX_DIMS];
-    float pad_value;         /* Pad-2's value attribute */
+    float alpha, beta;   /* LeakyRelu alpha; Clip-6 min, max */
+    double eps;          /* BatchNormalization, InstanceNormalization */
+    int64_t axis, block; /* Concat; DepthToSpace, SpaceToDepth */
+    int mode;            /* DepthToSpace 0 DCR 1 CRD; Pad 0 constant 1 reflect 2 edge 3 wrap */
+    int64_t pads[2 * RF_NN_MAX_DIMS]; /* Pad: begins, ends; Slice: starts, steps */
+    int64_t perm[RF_NN_MAX_DIMS];     /* Transpose */
+    uint64_t fill;                    /* ConstantOfShape: the value's bytes */
+    int b_trailing_ones;              /* opset-6 broadcasting (Add-6 family's axis, PRelu-6's
+                                         per-channel slope): 1s appended to B's dims first */
+    float pad_value;                  /* Pad-2's value attribute */
     nn_resize_axis_t rz[RF_NN_MAX_DIMS];
     float extrapolation;
-    size_t scratch_bytes;    /* working memory the kernel needs */
-    size_t scratch_off;      /* where it lies in the plan's arena */
+    size_t scratch_bytes; /* working memory the kernel needs */
+    size_t scratch_off;   /* where it lies in the plan's arena */
 } nn_step_t;
 
 /* Shapes and parameters of one step: in[k] (NULL for an omitted input) has dtype and dims, and
  * data when the value is known at plan time (initializers, folded constants, inputs given with
  * their values); fills out[k]'s dtype and dims, the step's parameters and scratch_bytes. */
 int nn_infer(nn_step_t *s, rf_nn_tensor_t *const *in, rf_nn_tensor_t *const *out, rf_err_t *err);
+/* True when input k of the node must be known when the plan is made (it fixes shapes: Pad's
+ * pads and axes, Resize's roi, scales and sizes, Reshape's shape, Slice's starts..steps,
+ * ConstantOfShape's shape, Unsqueeze/Squeeze-13's axes). */
+bool nn_input_fixes_shapes(const nn_node_t *n, int k);
 /* Runs one step on bound tensors. */
 int nn_kernel(const nn_step_t *s, rf_nn_tensor_t *const *in, rf_nn_tensor_t *const *out,
               void *scratch, rf_err_t *err);

@@ -32,18 +32,18 @@ typedef struct nn_op_info {
 static const nn_op_info_t s_ops[NN_OP_COUNT] = {
     [NN_CONV] = {"Conv", {1, 11}, {1, 11}},
     [NN_CONV_TRANSPOSE] = {"ConvTranspose", {1, 11}, {1, 11}},
-    [NN_BATCH_NORM] = {"BatchNormalization", {1, 6, 7, 9, 14, 15}, {7, 9, 14, 15}},
+    [NN_BATCH_NORM] = {"BatchNormalization", {1, 6, 7, 9, 14, 15}, {6, 7, 9, 14, 15}},
     [NN_INSTANCE_NORM] = {"InstanceNormalization", {1, 6}, {6}},
     [NN_RELU] = {"Relu", {1, 6, 13, 14}, {6, 13, 14}},
     [NN_LEAKY_RELU] = {"LeakyRelu", {1, 6, 16}, {6, 16}},
-    [NN_PRELU] = {"PRelu", {1, 6, 7, 9, 16}, {7, 9, 16}},
+    [NN_PRELU] = {"PRelu", {1, 6, 7, 9, 16}, {6, 7, 9, 16}},
     [NN_SIGMOID] = {"Sigmoid", {1, 6, 13}, {6, 13}},
     [NN_TANH] = {"Tanh", {1, 6, 13}, {6, 13}},
     [NN_CLIP] = {"Clip", {1, 6, 11, 12, 13}, {6, 11, 12, 13}},
-    [NN_ADD] = {"Add", {1, 6, 7, 13, 14}, {7, 13, 14}},
-    [NN_SUB] = {"Sub", {1, 6, 7, 13, 14}, {7, 13, 14}},
-    [NN_MUL] = {"Mul", {1, 6, 7, 13, 14}, {7, 13, 14}},
-    [NN_DIV] = {"Div", {1, 6, 7, 13, 14}, {7, 13, 14}},
+    [NN_ADD] = {"Add", {1, 6, 7, 13, 14}, {6, 7, 13, 14}},
+    [NN_SUB] = {"Sub", {1, 6, 7, 13, 14}, {6, 7, 13, 14}},
+    [NN_MUL] = {"Mul", {1, 6, 7, 13, 14}, {6, 7, 13, 14}},
+    [NN_DIV] = {"Div", {1, 6, 7, 13, 14}, {6, 7, 13, 14}},
     [NN_CONCAT] = {"Concat", {1, 4, 11, 13}, {4, 11, 13}},
     [NN_PAD] = {"Pad", {1, 2, 11, 13, 18, 19}, {2, 11, 13, 18, 19}},
     [NN_RESIZE] = {"Resize", {10, 11, 13, 18, 19}, {11, 13}},
@@ -51,6 +51,15 @@ static const nn_op_info_t s_ops[NN_OP_COUNT] = {
     [NN_SPACE_TO_DEPTH] = {"SpaceToDepth", {1, 13}, {1, 13}},
     [NN_CONSTANT] = {"Constant", {1, 9, 11, 12, 13, 19}, {1, 9, 11, 12, 13, 19}},
     [NN_IDENTITY] = {"Identity", {1, 13, 14, 16, 19}, {1, 13, 14, 16, 19}},
+    [NN_SHAPE] = {"Shape", {1, 13, 15, 19}, {1, 13, 15, 19}},
+    [NN_CONSTANT_OF_SHAPE] = {"ConstantOfShape", {9}, {9}},
+    [NN_RESHAPE] = {"Reshape", {1, 5, 13, 14, 19}, {5, 13, 14, 19}},
+    [NN_SLICE] = {"Slice", {1, 10, 11, 13}, {10, 11, 13}},
+    [NN_TRANSPOSE] = {"Transpose", {1, 13}, {1, 13}},
+    [NN_CAST] = {"Cast", {1, 6, 9, 13, 19}, {6, 9, 13}},
+    [NN_GATHER] = {"Gather", {1, 11, 13}, {1, 11, 13}},
+    [NN_UNSQUEEZE] = {"Unsqueeze", {1, 11, 13}, {1, 11, 13}},
+    [NN_SQUEEZE] = {"Squeeze", {1, 11, 13}, {1, 11, 13}},
 };
 
 const char *nn_op_name(nn_op_t op)
@@ -180,8 +189,8 @@ int nn_tensor_from_proto(const void *proto, rf_nn_tensor_t *t, const char *what,
     memset(t, 0, sizeof(*t));
     if (p->name)
         snprintf(t->name, sizeof(t->name), "%s", p->name);
-    if (p->n_external_data || (p->has_data_location &&
-                               p->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL))
+    if (p->n_external_data ||
+        (p->has_data_location && p->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL))
         return rf_err_set(err, RF_EINVAL,
                           "%s: tensor data stored in an external file is not supported (save the "
                           "model with its weights inside the .onnx file)",
@@ -210,32 +219,33 @@ int nn_tensor_from_proto(const void *proto, rf_nn_tensor_t *t, const char *what,
         have = p->raw_data.len / esize;
         if (p->raw_data.len != bytes)
             goto mismatch_raw;
-        memcpy(t->data, p->raw_data.data, bytes); /* little-endian on every target we build */
+        if (bytes) /* little-endian on every target we build */
+            memcpy(t->data, p->raw_data.data, bytes);
         return 0;
     }
     switch (dtype) {
     case RF_NN_FLOAT:
         field = "float_data";
         have = p->n_float_data;
-        if (have == (size_t)count)
+        if (have == (size_t)count && bytes)
             memcpy(t->data, p->float_data, bytes);
         break;
     case RF_NN_DOUBLE:
         field = "double_data";
         have = p->n_double_data;
-        if (have == (size_t)count)
+        if (have == (size_t)count && bytes)
             memcpy(t->data, p->double_data, bytes);
         break;
     case RF_NN_INT64:
         field = "int64_data";
         have = p->n_int64_data;
-        if (have == (size_t)count)
+        if (have == (size_t)count && bytes)
             memcpy(t->data, p->int64_data, bytes);
         break;
     case RF_NN_INT32:
         field = "int32_data";
         have = p->n_int32_data;
-        if (have == (size_t)count)
+        if (have == (size_t)count && bytes)
             memcpy(t->data, p->int32_data, bytes);
         break;
     default: /* uint8, int8, bool, float16: one int32_data entry per element */
@@ -367,7 +377,8 @@ int rf_nn_tensor_write(const char *path, const rf_nn_tensor_t *t, rf_err_t *err)
     return 0;
 }
 
-/* ---- model ------------------------------------------------------------------------------------ */
+/* ---- model ------------------------------------------------------------------------------------
+ */
 
 void rf_nn_model_free(rf_nn_model_t *m)
 {
@@ -479,8 +490,8 @@ static int s_value_info(const Onnx__ValueInfoProto *vi, rf_nn_tensor_t *t, const
         return 0;
     }
     if (tt->shape->n_dim > RF_NN_MAX_DIMS)
-        return rf_err_set(err, RF_EINVAL, "%s '%s': %zu dims (at most %d supported)", what,
-                          t->name, tt->shape->n_dim, RF_NN_MAX_DIMS);
+        return rf_err_set(err, RF_EINVAL, "%s '%s': %zu dims (at most %d supported)", what, t->name,
+                          tt->shape->n_dim, RF_NN_MAX_DIMS);
     t->ndim = (int)tt->shape->n_dim;
     for (int i = 0; i < t->ndim; i++) {
         const Onnx__TensorShapeProto__Dimension *d = tt->shape->dim[i];
@@ -543,8 +554,8 @@ static int s_copy_attr(const Onnx__AttributeProto *a, nn_attr_t *out, const char
         return rf_err_set(err, RF_ENOMEM, "out of memory");
     if (a->ref_attr_name && *a->ref_attr_name)
         return rf_err_set(err, RF_EINVAL,
-                          "%s: attribute '%s' refers to a function attribute (not supported)",
-                          desc, out->name);
+                          "%s: attribute '%s' refers to a function attribute (not supported)", desc,
+                          out->name);
     int type = a->has_type ? (int)a->type : 0;
     out->type = type;
     switch (type) {
@@ -690,8 +701,9 @@ static int s_load(const Onnx__ModelProto *mp, rf_nn_model_t *m, rf_err_t *err)
     }
     if (m->opset < 0) {
         if (mp->n_opset_import)
-            return rf_err_set(err, RF_EINVAL, "the model imports no opset of the default ONNX "
-                                              "domain (only other domains)");
+            return rf_err_set(err, RF_EINVAL,
+                              "the model imports no opset of the default ONNX "
+                              "domain (only other domains)");
         m->opset = 1; /* IR version 1 files predate opset_import */
     }
     if (m->opset < 1 || m->opset > NN_MAX_OPSET)
@@ -783,8 +795,8 @@ static int s_load(const Onnx__ModelProto *mp, rf_nn_model_t *m, rf_err_t *err)
         if (rc)
             goto out;
         if (v->t.ndim < 0) {
-            rc = rf_err_set(err, RF_EINVAL, "graph input '%s' has no shape (its rank must be known)",
-                            name);
+            rc = rf_err_set(err, RF_EINVAL,
+                            "graph input '%s' has no shape (its rank must be known)", name);
             goto out;
         }
         v->is_input = true;
@@ -810,10 +822,11 @@ static int s_load(const Onnx__ModelProto *mp, rf_nn_model_t *m, rf_err_t *err)
         }
         int op = s_op_lookup(op_type);
         if (op < 0) {
-            rc = rf_err_set(err, RF_EINVAL,
-                            "node %zu '%s': op '%s' is not supported (see docs/models.md for the op "
-                            "set)",
-                            i, n->name, op_type);
+            rc =
+                rf_err_set(err, RF_EINVAL,
+                           "node %zu '%s': op '%s' is not supported (see docs/models.md for the op "
+                           "set)",
+                           i, n->name, op_type);
             goto out;
         }
         n->op = (nn_op_t)op;

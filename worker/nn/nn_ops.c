@@ -48,8 +48,8 @@ static const nn_attr_t *s_attr(s_ctx_t *c, const char *name, int type, int *rc)
 {
     const nn_attr_t *a = nn_attr_find(c->n, name);
     if (a && a->type != type) {
-        static const char *names[] = {"undefined", "float", "int", "string", "tensor", "graph",
-                                      "floats", "ints"};
+        static const char *names[] = {"undefined", "float", "int",    "string",
+                                      "tensor",    "graph", "floats", "ints"};
         *rc = FAIL(c, RF_EINVAL, "attribute '%s' must be of type %s (got type %d)", name,
                    type < 8 ? names[type] : "?", a->type);
         return NULL;
@@ -152,10 +152,10 @@ static int s_count_io(s_ctx_t *c, int min_in, int max_in, int max_out)
 }
 
 static const char *const s_attrs_conv[] = {"auto_pad", "dilations", "group", "kernel_shape",
-                                           "pads", "strides", NULL};
-static const char *const s_attrs_convt[] = {"auto_pad", "dilations", "group", "kernel_shape",
-                                            "output_padding", "output_shape", "pads", "strides",
-                                            NULL};
+                                           "pads",     "strides",   NULL};
+static const char *const s_attrs_convt[] = {"auto_pad",     "dilations",      "group",
+                                            "kernel_shape", "output_padding", "output_shape",
+                                            "pads",         "strides",        NULL};
 
 static int s_check_conv_attrs(s_ctx_t *c)
 {
@@ -173,17 +173,17 @@ static int s_check_conv_attrs(s_ctx_t *c)
         rc = FAIL(c, RF_EINVAL,
                   "attribute 'auto_pad' = '%s' (expected NOTSET, SAME_UPPER, SAME_LOWER or VALID)",
                   ap);
-    const char *lists[] = {"dilations", "strides", "kernel_shape", "pads", "output_padding",
-                           "output_shape"};
+    const char *lists[] = {"dilations", "strides",        "kernel_shape",
+                           "pads",      "output_padding", "output_shape"};
     for (int i = 0; !rc && i < 6; i++) {
         const int64_t *v;
         size_t nv;
         rc = s_attr_ints(c, lists[i], &v, &nv);
         for (size_t k = 0; !rc && k < nv; k++) {
             bool positive = i < 3;
-            if ((positive && v[k] < 1) || (!positive && v[k] < 0))
-                rc = FAIL(c, RF_EINVAL, "attribute '%s'[%zu] = %" PRId64 " must be %s", lists[i],
-                          k, v[k], positive ? ">= 1" : ">= 0");
+            if ((positive && v[k] < 1) || (!positive && v[k] < 0) || v[k] > NN_MAX_ELEMENTS)
+                rc = FAIL(c, RF_EINVAL, "attribute '%s'[%zu] = %" PRId64 " must be %s", lists[i], k,
+                          v[k], positive ? "in 1..2^31" : "in 0..2^31");
         }
     }
     return rc;
@@ -205,17 +205,21 @@ int nn_node_check(const rf_nn_model_t *m, nn_node_t *n, rf_err_t *err)
             rc = s_check_conv_attrs(&c);
         break;
     case NN_BATCH_NORM: {
+        static const char *const a6[] = {"epsilon", "is_test", "momentum", "spatial", NULL};
         static const char *const a7[] = {"epsilon", "momentum", "spatial", NULL};
         static const char *const a9[] = {"epsilon", "momentum", "training_mode", NULL};
         rc = s_count_io(&c, 5, 5, 1);
         if (!rc)
-            rc = s_only_attrs(&c, n->version == 7 ? a7 : a9);
+            rc = s_only_attrs(&c, n->version == 6 ? a6 : n->version == 7 ? a7 : a9);
         int64_t v;
-        if (!rc && n->version == 7 && !(rc = s_attr_int(&c, "spatial", 1, &v)) && v != 1)
+        if (!rc && n->version == 6 && !(rc = s_attr_int(&c, "is_test", 0, &v)) && v != 1)
+            rc = FAIL(&c, RF_EINVAL,
+                      "is_test = %" PRId64 " (training mode) is not supported (inference only)", v);
+        if (!rc && n->version <= 7 && !(rc = s_attr_int(&c, "spatial", 1, &v)) && v != 1)
             rc = FAIL(&c, RF_EINVAL, "attribute 'spatial' = %" PRId64 " (only 1 is supported)", v);
         if (!rc && n->version >= 14 && !(rc = s_attr_int(&c, "training_mode", 0, &v)) && v != 0)
-            rc = FAIL(&c, RF_EINVAL, "training_mode = %" PRId64
-                                     " is not supported (inference only)", v);
+            rc = FAIL(&c, RF_EINVAL,
+                      "training_mode = %" PRId64 " is not supported (inference only)", v);
         for (int k = 0; !rc && k < 5; k++)
             rc = s_want(&c, m, k, RF_NN_FLOAT, k ? "parameter" : "X");
         break;
@@ -269,9 +273,15 @@ int nn_node_check(const rf_nn_model_t *m, nn_node_t *n, rf_err_t *err)
     case NN_MUL:
     case NN_DIV: {
         static const char *const none[] = {NULL};
+        static const char *const a6[] = {"axis", "broadcast", NULL};
         rc = s_count_io(&c, 2, 2, 1);
         if (!rc)
-            rc = s_only_attrs(&c, none);
+            rc = s_only_attrs(&c, n->version == 6 ? a6 : none);
+        int64_t v;
+        if (!rc && n->version == 6)
+            rc = s_attr_int(&c, "axis", 0, &v);
+        if (!rc && n->version == 6)
+            rc = s_attr_int(&c, "broadcast", 0, &v);
         if (!rc && dt0 && !s_numeric(dt0))
             rc = FAIL(&c, RF_EINVAL, "input type %s is not supported", nn_dtype_name(dt0));
         if (!rc && dt0)
@@ -319,14 +329,16 @@ int nn_node_check(const rf_nn_model_t *m, nn_node_t *n, rf_err_t *err)
             rc = s_want(&c, m, 2, dt0, "constant_value");
         if (!rc && n->version >= 18)
             rc = s_want(&c, m, 3, RF_NN_INT64, "axes");
-        if (!rc && n->version >= 18 && s_dtype_of(m, n, 3) == 0 && n->nin > 3 && n->in[3] >= 0)
-            rc = 0;
         break;
     }
     case NN_RESIZE: {
-        static const char *const a[] = {"coordinate_transformation_mode", "cubic_coeff_a",
-                                        "exclude_outside", "extrapolation_value", "mode",
-                                        "nearest_mode", NULL};
+        static const char *const a[] = {"coordinate_transformation_mode",
+                                        "cubic_coeff_a",
+                                        "exclude_outside",
+                                        "extrapolation_value",
+                                        "mode",
+                                        "nearest_mode",
+                                        NULL};
         const char *mode, *ct, *nm;
         rc = n->version == 11 ? s_count_io(&c, 3, 4, 1) : s_count_io(&c, 1, 4, 1);
         if (!rc)
@@ -402,8 +414,7 @@ int nn_node_check(const rf_nn_model_t *m, nn_node_t *n, rf_err_t *err)
                  (!strcmp(a->name, "value_ints") && a->type == NN_ATTR_INTS))
             out_dt = RF_NN_INT64;
         else
-            rc = FAIL(&c, RF_EINVAL, "attribute '%s' (type %d) is not supported", a->name,
-                      a->type);
+            rc = FAIL(&c, RF_EINVAL, "attribute '%s' (type %d) is not supported", a->name, a->type);
         break;
     }
     case NN_IDENTITY: {
@@ -413,12 +424,139 @@ int nn_node_check(const rf_nn_model_t *m, nn_node_t *n, rf_err_t *err)
             rc = s_only_attrs(&c, none);
         break;
     }
+    case NN_SHAPE: {
+        static const char *const a1[] = {NULL};
+        static const char *const a15[] = {"start", "end", NULL};
+        rc = s_count_io(&c, 1, 1, 1);
+        if (!rc)
+            rc = s_only_attrs(&c, n->version >= 15 ? a15 : a1);
+        int64_t v;
+        if (!rc)
+            rc = s_attr_int(&c, "start", 0, &v);
+        if (!rc)
+            rc = s_attr_int(&c, "end", 0, &v);
+        out_dt = RF_NN_INT64;
+        break;
+    }
+    case NN_CONSTANT_OF_SHAPE: {
+        static const char *const a[] = {"value", NULL};
+        rc = s_count_io(&c, 1, 1, 1);
+        if (!rc)
+            rc = s_only_attrs(&c, a);
+        if (!rc)
+            rc = s_want(&c, m, 0, RF_NN_INT64, "shape");
+        int r2 = 0;
+        const nn_attr_t *v = rc ? NULL : s_attr(&c, "value", NN_ATTR_TENSOR, &r2);
+        rc = rc ? rc : r2;
+        if (!rc && v && rf_nn_tensor_count(v->t) != 1)
+            rc = FAIL(&c, RF_EINVAL, "attribute 'value' must hold one element");
+        out_dt = v ? (int)v->t->dtype : RF_NN_FLOAT;
+        break;
+    }
+    case NN_RESHAPE: {
+        static const char *const a5[] = {NULL};
+        static const char *const a14[] = {"allowzero", NULL};
+        rc = s_count_io(&c, 2, 2, 1);
+        if (!rc)
+            rc = s_only_attrs(&c, n->version >= 14 ? a14 : a5);
+        if (!rc)
+            rc = s_want(&c, m, 1, RF_NN_INT64, "shape");
+        break;
+    }
+    case NN_SLICE: {
+        static const char *const none[] = {NULL};
+        rc = s_count_io(&c, 3, 5, 1);
+        if (!rc)
+            rc = s_only_attrs(&c, none);
+        for (int k = 1; !rc && k < n->nin; k++) {
+            int dt = s_dtype_of(m, n, k);
+            if (dt && dt != RF_NN_INT64 && dt != RF_NN_INT32)
+                rc = FAIL(&c, RF_EINVAL, "input %d must be int32 or int64, got %s", k,
+                          nn_dtype_name(dt));
+        }
+        break;
+    }
+    case NN_TRANSPOSE: {
+        static const char *const a[] = {"perm", NULL};
+        const int64_t *perm;
+        size_t np;
+        rc = s_count_io(&c, 1, 1, 1);
+        if (!rc)
+            rc = s_only_attrs(&c, a);
+        if (!rc)
+            rc = s_attr_ints(&c, "perm", &perm, &np);
+        break;
+    }
+    case NN_CAST: {
+        static const char *const a[] = {"to", NULL};
+        int64_t to;
+        rc = s_count_io(&c, 1, 1, 1);
+        if (!rc)
+            rc = s_only_attrs(&c, a);
+        if (!rc && !nn_attr_find(n, "to"))
+            rc = FAIL(&c, RF_EINVAL, "attribute 'to' is required");
+        if (!rc)
+            rc = s_attr_int(&c, "to", 0, &to);
+        if (!rc && (to < 0 || to > 64 || !nn_dtype_size((int)to)))
+            rc = FAIL(&c, RF_EINVAL, "attribute 'to' = %d (%s) is not a supported type", (int)to,
+                      nn_dtype_name((int)to));
+        if (!rc)
+            out_dt = (int)to;
+        break;
+    }
+    case NN_GATHER: {
+        static const char *const a[] = {"axis", NULL};
+        int64_t axis;
+        rc = s_count_io(&c, 2, 2, 1);
+        if (!rc)
+            rc = s_only_attrs(&c, a);
+        if (!rc)
+            rc = s_attr_int(&c, "axis", 0, &axis);
+        int dt = s_dtype_of(m, n, 1);
+        if (!rc && dt && dt != RF_NN_INT64 && dt != RF_NN_INT32)
+            rc = FAIL(&c, RF_EINVAL, "indices must be int32 or int64, got %s", nn_dtype_name(dt));
+        break;
+    }
+    case NN_UNSQUEEZE:
+    case NN_SQUEEZE: {
+        static const char *const a[] = {"axes", NULL};
+        static const char *const none[] = {NULL};
+        rc = n->version >= 13 ? s_count_io(&c, n->op == NN_SQUEEZE ? 1 : 2, 2, 1)
+                              : s_count_io(&c, 1, 1, 1);
+        if (!rc)
+            rc = s_only_attrs(&c, n->version >= 13 ? none : a);
+        if (!rc && n->op == NN_UNSQUEEZE && n->version < 13 && !nn_attr_find(n, "axes"))
+            rc = FAIL(&c, RF_EINVAL, "attribute 'axes' is required");
+        if (!rc && n->version >= 13)
+            rc = s_want(&c, m, 1, RF_NN_INT64, "axes");
+        break;
+    }
     default:
         rc = FAIL(&c, RF_EINVAL, "op not implemented");
     }
     if (!rc)
         m->values[n->out[0]].t.dtype = (rf_nn_dtype_t)out_dt;
     return rc;
+}
+
+bool nn_input_fixes_shapes(const nn_node_t *n, int k)
+{
+    switch (n->op) {
+    case NN_PAD:
+        return n->version >= 11 && (k == 1 || k == 3);
+    case NN_RESIZE:
+    case NN_SLICE:
+        return k >= 1;
+    case NN_RESHAPE:
+        return k == 1;
+    case NN_CONSTANT_OF_SHAPE:
+        return k == 0;
+    case NN_UNSQUEEZE:
+    case NN_SQUEEZE:
+        return n->version >= 13 && k == 1;
+    default:
+        return false;
+    }
 }
 
 /* ---- shape inference ------------------------------------------------------------------------ */
@@ -482,9 +620,9 @@ static int s_infer_conv(s_ctx_t *c, nn_step_t *s, rf_nn_tensor_t *const *in,
     s_attr_ints(c, "pads", &pads, &npads);
     s_attr_ints(c, "output_padding", &op, &nop);
     s_attr_ints(c, "output_shape", &os, &nos);
-    if ((nks && nks != (size_t)nsp) || (nst && nst != (size_t)nsp) ||
-        (ndl && ndl != (size_t)nsp) || (npads && npads != 2 * (size_t)nsp) ||
-        (nop && nop != (size_t)nsp) || (nos && nos != (size_t)nsp && nos != (size_t)r))
+    if ((nks && nks != (size_t)nsp) || (nst && nst != (size_t)nsp) || (ndl && ndl != (size_t)nsp) ||
+        (npads && npads != 2 * (size_t)nsp) || (nop && nop != (size_t)nsp) ||
+        (nos && nos != (size_t)nsp && nos != (size_t)r))
         return FAIL(c, RF_EINVAL,
                     "kernel_shape/strides/dilations/output_padding need %d entries and pads %d "
                     "for a %d-D convolution",
@@ -492,8 +630,8 @@ static int s_infer_conv(s_ctx_t *c, nn_step_t *s, rf_nn_tensor_t *const *in,
     for (int i = 0; i < nsp; i++)
         if (nks && ks[i] != w->dims[2 + i])
             return FAIL(c, RF_EINVAL,
-                        "kernel_shape[%d] = %" PRId64 " does not match W's dim %d (%" PRId64 ")",
-                        i, ks[i], 2 + i, w->dims[2 + i]);
+                        "kernel_shape[%d] = %" PRId64 " does not match W's dim %d (%" PRId64 ")", i,
+                        ks[i], 2 + i, w->dims[2 + i]);
     int64_t N = x->dims[0], C = x->dims[1], M;
     s->group = group;
     if (!tr) {
@@ -525,8 +663,8 @@ static int s_infer_conv(s_ctx_t *c, nn_step_t *s, rf_nn_tensor_t *const *in,
         int64_t ek = (k - 1) * d + 1, pb = npads ? pads[i] : 0, pe = npads ? pads[nsp + i] : 0;
         int64_t opad = nop ? op[i] : 0, o;
         if (k < 1 || isz < 1)
-            return FAIL(c, RF_EINVAL, "empty spatial dim %d (input %" PRId64 ", kernel %" PRId64 ")",
-                        i, isz, k);
+            return FAIL(c, RF_EINVAL,
+                        "empty spatial dim %d (input %" PRId64 ", kernel %" PRId64 ")", i, isz, k);
         if (!tr) {
             if (!strcmp(ap, "VALID")) {
                 pb = pe = 0;
@@ -722,7 +860,8 @@ static int s_infer_resize(s_ctx_t *c, nn_step_t *s, rf_nn_tensor_t *const *in,
         ax->idx = malloc((size_t)(O * ntap) * sizeof(int64_t));
         ax->w = malloc((size_t)(O * ntap) * sizeof(float));
         ax->outside = calloc((size_t)O, 1);
-        if (!ax->idx || !ax->w || !ax->outside)
+        ax->nlive = calloc((size_t)O, 1);
+        if (!ax->idx || !ax->w || !ax->outside || !ax->nlive)
             return FAIL(c, RF_ENOMEM, "out of memory");
         double sf = scale[a], owidth = sf * (double)IN;
         for (int64_t o = 0; o < O; o++) {
@@ -791,15 +930,293 @@ static int s_infer_resize(s_ctx_t *c, nn_step_t *s, rf_nn_tensor_t *const *in,
                     coef[t] = 0;
                 sum += coef[t];
             }
-            for (int t = 0; t < ntap; t++) {
-                int64_t idx = start + t;
-                idx = idx < 0 ? 0 : idx >= IN ? IN - 1 : idx;
-                ax->idx[o * ntap + t] = idx;
-                ax->w[o * ntap + t] = (float)(exclude && sum != 0 ? coef[t] / sum : coef[t]);
-            }
+            /* Live (non-zero) taps first, in order: nearest keeps one, linear at most two. */
+            int live = 0;
+            for (int pass = 0; pass < 2; pass++)
+                for (int t = 0; t < ntap; t++) {
+                    float wt = (float)(exclude && sum != 0 ? coef[t] / sum : coef[t]);
+                    if ((wt != 0) != (pass == 0))
+                        continue;
+                    int64_t idx = start + t;
+                    idx = idx < 0 ? 0 : idx >= IN ? IN - 1 : idx;
+                    ax->idx[o * ntap + live] = idx;
+                    ax->w[o * ntap + live] = wt;
+                    live++;
+                }
+            for (int t = 0; t < ntap; t++)
+                ax->nlive[o] += ax->w[o * ntap + t] != 0;
         }
     }
     return 0;
+}
+
+static int64_t s_int_at(const rf_nn_tensor_t *t, int64_t i)
+{
+    return t->dtype == RF_NN_INT32 ? ((const int32_t *)t->data)[i] : ((const int64_t *)t->data)[i];
+}
+
+/* Axes from an attribute (older versions) or a plan-time-known input; normalized against rank r
+ * and checked for repeats. *n = -1 when none are given. */
+static int s_axes(s_ctx_t *c, const nn_step_t *s, rf_nn_tensor_t *const *in, int r, int64_t *axes,
+                  int *n)
+{
+    *n = -1;
+    if (s->node->version < 13) {
+        const int64_t *v;
+        size_t nv;
+        s_attr_ints(c, "axes", &v, &nv);
+        if (!nn_attr_find(s->node, "axes"))
+            return 0;
+        if (nv > RF_NN_MAX_DIMS)
+            return FAIL(c, RF_EINVAL, "too many axes");
+        for (size_t i = 0; i < nv; i++)
+            axes[i] = v[i];
+        *n = (int)nv;
+    } else if (s->nin > 1 && in[1]) {
+        int rc = s_known(c, in[1], "axes");
+        if (rc)
+            return rc;
+        int64_t nv = rf_nn_tensor_count(in[1]);
+        if (nv > RF_NN_MAX_DIMS)
+            return FAIL(c, RF_EINVAL, "too many axes");
+        for (int64_t i = 0; i < nv; i++)
+            axes[i] = s_int_at(in[1], i);
+        *n = (int)nv;
+    } else {
+        return 0;
+    }
+    for (int i = 0; i < *n; i++) {
+        if (axes[i] < -r || axes[i] >= r)
+            return FAIL(c, RF_EINVAL, "axis %" PRId64 " is out of range for rank %d", axes[i], r);
+        if (axes[i] < 0)
+            axes[i] += r;
+        for (int k = 0; k < i; k++)
+            if (axes[k] == axes[i])
+                return FAIL(c, RF_EINVAL, "axis %" PRId64 " is given twice", axes[i]);
+    }
+    return 0;
+}
+
+static int s_infer_glue(s_ctx_t *c, nn_step_t *s, rf_nn_tensor_t *const *in,
+                        rf_nn_tensor_t *const *out)
+{
+    const rf_nn_tensor_t *x = in[0];
+    int r = x->ndim, rc;
+    int64_t d[RF_NN_MAX_DIMS];
+    switch (s->op) {
+    case NN_SHAPE: {
+        int64_t start = 0, end = r;
+        s_attr_int(c, "start", 0, &start);
+        if (nn_attr_find(s->node, "end"))
+            s_attr_int(c, "end", r, &end);
+        start = start < 0 ? start + r : start;
+        end = end < 0 ? end + r : end;
+        start = start < 0 ? 0 : start > r ? r : start;
+        end = end < 0 ? 0 : end > r ? r : end;
+        s->axis = start;
+        d[0] = end > start ? end - start : 0;
+        return s_out_shape(out[0], RF_NN_INT64, 1, d);
+    }
+    case NN_CONSTANT_OF_SHAPE: {
+        if ((rc = s_known(c, x, "shape")))
+            return rc;
+        int64_t n = rf_nn_tensor_count(x);
+        if (x->ndim != 1 || n > RF_NN_MAX_DIMS)
+            return FAIL(c, RF_EINVAL, "'shape' must be a vector of at most %d dims",
+                        RF_NN_MAX_DIMS);
+        for (int64_t i = 0; i < n; i++) {
+            d[i] = ((const int64_t *)x->data)[i];
+            if (d[i] < 0)
+                return FAIL(c, RF_EINVAL, "shape[%" PRId64 "] = %" PRId64 " is negative", i, d[i]);
+        }
+        const nn_attr_t *v = nn_attr_find(s->node, "value");
+        s->fill = 0;
+        if (v)
+            memcpy(&s->fill, v->t->data, nn_dtype_size(v->t->dtype));
+        return s_out_shape(out[0], v ? (int)v->t->dtype : RF_NN_FLOAT, (int)n, d);
+    }
+    case NN_RESHAPE: {
+        const rf_nn_tensor_t *sh = in[1];
+        if ((rc = s_known(c, sh, "shape")))
+            return rc;
+        int64_t n = rf_nn_tensor_count(sh), allowzero = 0, prod = 1, neg = -1;
+        s_attr_int(c, "allowzero", 0, &allowzero);
+        if (sh->ndim != 1 || n > RF_NN_MAX_DIMS)
+            return FAIL(c, RF_EINVAL, "'shape' must be a vector of at most %d dims",
+                        RF_NN_MAX_DIMS);
+        for (int64_t i = 0; i < n; i++) {
+            int64_t v = ((const int64_t *)sh->data)[i];
+            if (v == 0 && !allowzero) {
+                if (i >= r)
+                    return FAIL(c, RF_EINVAL, "shape[%" PRId64 "] = 0 copies a dim X lacks", i);
+                v = x->dims[i];
+            }
+            if (v == -1) {
+                if (neg >= 0)
+                    return FAIL(c, RF_EINVAL, "'shape' has more than one -1");
+                neg = i;
+                continue;
+            }
+            if (v < 0)
+                return FAIL(c, RF_EINVAL, "shape[%" PRId64 "] = %" PRId64 " is invalid", i, v);
+            d[i] = v;
+            if (v && prod > NN_MAX_ELEMENTS / v)
+                return FAIL(c, RF_ETOOBIG, "shape too large");
+            prod *= v;
+        }
+        int64_t total = rf_nn_tensor_count(x);
+        if (neg >= 0) {
+            if (prod == 0 || total % prod)
+                return FAIL(c, RF_EINVAL,
+                            "cannot infer the -1 dim: %" PRId64 " elements into blocks of %" PRId64,
+                            total, prod);
+            d[neg] = total / prod;
+        } else if (prod != total) {
+            return FAIL(c, RF_EINVAL, "'shape' has %" PRId64 " elements, X has %" PRId64, prod,
+                        total);
+        }
+        return s_out_shape(out[0], x->dtype, (int)n, d);
+    }
+    case NN_SLICE: {
+        const rf_nn_tensor_t *st = in[1], *en = in[2];
+        const rf_nn_tensor_t *ax = s->nin > 3 ? in[3] : NULL, *sp = s->nin > 4 ? in[4] : NULL;
+        const rf_nn_tensor_t *known[] = {st, en, ax, sp};
+        static const char *const what[] = {"starts", "ends", "axes", "steps"};
+        for (int k = 0; k < 4; k++)
+            if (known[k] && (rc = s_known(c, known[k], what[k])))
+                return rc;
+        int64_t n = rf_nn_tensor_count(st);
+        if (rf_nn_tensor_count(en) != n || (ax && rf_nn_tensor_count(ax) != n) ||
+            (sp && rf_nn_tensor_count(sp) != n) || n > r)
+            return FAIL(c, RF_EINVAL,
+                        "starts, ends, axes and steps must have the same length "
+                        "(at most the rank)");
+        bool seen[RF_NN_MAX_DIMS] = {false};
+        for (int i = 0; i < r; i++) {
+            s->pads[i] = 0;
+            s->pads[r + i] = 1;
+            d[i] = x->dims[i];
+        }
+        for (int64_t k = 0; k < n; k++) {
+            int64_t a = ax ? s_int_at(ax, k) : k;
+            if (a < -r || a >= r)
+                return FAIL(c, RF_EINVAL, "axes[%" PRId64 "] = %" PRId64 " is out of range", k, a);
+            a = a < 0 ? a + r : a;
+            if (seen[a])
+                return FAIL(c, RF_EINVAL, "axis %" PRId64 " is sliced twice", a);
+            seen[a] = true;
+            int64_t step = sp ? s_int_at(sp, k) : 1, dim = x->dims[a];
+            int64_t b = s_int_at(st, k), e = s_int_at(en, k), len;
+            if (step == 0 || step == INT64_MIN)
+                return FAIL(c, RF_EINVAL, "steps[%" PRId64 "] = %" PRId64 " is invalid", k, step);
+            if (b < 0)
+                b = b < -dim ? 0 : b + dim;
+            if (e < 0)
+                e = e < -dim ? -1 : e + dim;
+            if (step > 0) {
+                b = b > dim ? dim : b;
+                e = e < 0 ? 0 : e > dim ? dim : e;
+                len = e > b ? (e - b - 1) / step + 1 : 0;
+            } else {
+                b = b > dim - 1 ? dim - 1 : b;
+                e = e > dim - 1 ? dim - 1 : e;
+                len = b > e ? (b - e - 1) / (-step) + 1 : 0;
+            }
+            if (dim == 0)
+                len = 0;
+            s->pads[a] = b;
+            s->pads[r + a] = step;
+            d[a] = len;
+        }
+        return s_out_shape(out[0], x->dtype, r, d);
+    }
+    case NN_TRANSPOSE: {
+        const int64_t *perm;
+        size_t np;
+        s_attr_ints(c, "perm", &perm, &np);
+        if (nn_attr_find(s->node, "perm") && np != (size_t)r)
+            return FAIL(c, RF_EINVAL, "'perm' has %zu entries, X has rank %d", np, r);
+        bool seen[RF_NN_MAX_DIMS] = {false};
+        for (int i = 0; i < r; i++) {
+            int64_t p = np ? perm[i] : r - 1 - i;
+            if (p < 0 || p >= r || seen[p])
+                return FAIL(c, RF_EINVAL, "'perm' is not a permutation of 0..%d", r - 1);
+            seen[p] = true;
+            s->perm[i] = p;
+            d[i] = x->dims[p];
+        }
+        return s_out_shape(out[0], x->dtype, r, d);
+    }
+    case NN_CAST: {
+        int64_t to;
+        s_attr_int(c, "to", 1, &to);
+        if (!nn_dtype_size(x->dtype))
+            return FAIL(c, RF_EINVAL, "input type %s is not supported", nn_dtype_name(x->dtype));
+        return s_out_shape(out[0], (int)to, r, x->dims);
+    }
+    case NN_GATHER: {
+        const rf_nn_tensor_t *ix = in[1];
+        int64_t axis;
+        s_attr_int(c, "axis", 0, &axis);
+        if (r < 1 || axis < -r || axis >= r)
+            return FAIL(c, RF_EINVAL, "axis %" PRId64 " is out of range for rank %d", axis, r);
+        axis = axis < 0 ? axis + r : axis;
+        s->axis = axis;
+        int q = ix->ndim, k = 0;
+        if (r - 1 + q > RF_NN_MAX_DIMS)
+            return FAIL(c, RF_EINVAL, "the output would have more than %d dims", RF_NN_MAX_DIMS);
+        for (int i = 0; i < axis; i++)
+            d[k++] = x->dims[i];
+        for (int i = 0; i < q; i++)
+            d[k++] = ix->dims[i];
+        for (int i = (int)axis + 1; i < r; i++)
+            d[k++] = x->dims[i];
+        return s_out_shape(out[0], x->dtype, k, d);
+    }
+    case NN_UNSQUEEZE: {
+        int64_t axes[RF_NN_MAX_DIMS];
+        int n, ro;
+        const rf_nn_tensor_t *ax = s->node->version >= 13 ? in[1] : NULL;
+        n = s->node->version >= 13
+                ? (int)rf_nn_tensor_count(ax)
+                : (int)(nn_attr_find(s->node, "axes") ? nn_attr_find(s->node, "axes")->n : 0);
+        ro = r + n;
+        if (ro > RF_NN_MAX_DIMS)
+            return FAIL(c, RF_EINVAL, "the output would have more than %d dims", RF_NN_MAX_DIMS);
+        if ((rc = s_axes(c, s, in, ro, axes, &n)))
+            return rc;
+        bool ins[RF_NN_MAX_DIMS] = {false};
+        for (int i = 0; i < n; i++)
+            ins[axes[i]] = true;
+        for (int i = 0, k = 0; i < ro; i++)
+            d[i] = ins[i] ? 1 : x->dims[k++];
+        return s_out_shape(out[0], x->dtype, ro, d);
+    }
+    case NN_SQUEEZE: {
+        int64_t axes[RF_NN_MAX_DIMS];
+        int n, k = 0;
+        if ((rc = s_axes(c, s, in, r, axes, &n)))
+            return rc;
+        bool drop[RF_NN_MAX_DIMS] = {false};
+        if (n < 0) {
+            for (int i = 0; i < r; i++)
+                drop[i] = x->dims[i] == 1;
+        } else {
+            for (int i = 0; i < n; i++) {
+                if (x->dims[axes[i]] != 1)
+                    return FAIL(c, RF_EINVAL, "axis %" PRId64 " has size %" PRId64 ", not 1",
+                                axes[i], x->dims[axes[i]]);
+                drop[axes[i]] = true;
+            }
+        }
+        for (int i = 0; i < r; i++)
+            if (!drop[i])
+                d[k++] = x->dims[i];
+        return s_out_shape(out[0], x->dtype, k, d);
+    }
+    default:
+        return FAIL(c, RF_EINVAL, "op not implemented");
+    }
 }
 
 int nn_infer(nn_step_t *s, rf_nn_tensor_t *const *in, rf_nn_tensor_t *const *out, rf_err_t *err)
@@ -850,14 +1267,42 @@ int nn_infer(nn_step_t *s, rf_nn_tensor_t *const *in, rf_nn_tensor_t *const *out
                 return FAIL(&c, RF_EINVAL, "'%s' must be a scalar", k == 1 ? "min" : "max");
         return s_out_shape(out[0], x->dtype, x->ndim, x->dims);
     case NN_PRELU:
-        return s_infer_broadcast(&c, in[0], in[1], out[0], true);
     case NN_ADD:
     case NN_SUB:
     case NN_MUL:
-    case NN_DIV:
-        if ((rc = s_infer_broadcast(&c, in[0], in[1], out[0], false)))
+    case NN_DIV: {
+        /* Opset 6 broadcast B into A from an axis (Add-6 family: broadcast=1, axis; PRelu-6: a
+         * vector slope of C values is per channel): append 1s to B's dims, then the numpy rule
+         * applies one way. */
+        rf_nn_tensor_t b = *in[1];
+        const rf_nn_tensor_t *a = in[0];
+        bool legacy = s->node->version == 6;
+        s->b_trailing_ones = 0;
+        if (legacy && s->op == NN_PRELU) {
+            if (b.ndim == 1 && a->ndim > 2 && b.dims[0] > 1 && b.dims[0] == a->dims[1])
+                s->b_trailing_ones = a->ndim - 2;
+        } else if (legacy) {
+            int64_t bc, axis;
+            s_attr_int(&c, "broadcast", 0, &bc);
+            s_attr_int(&c, "axis", a->ndim - b.ndim, &axis);
+            if (!bc) {
+                if (a->ndim != b.ndim || memcmp(a->dims, b.dims, sizeof(int64_t) * (size_t)a->ndim))
+                    return FAIL(&c, RF_EINVAL, "shapes differ and broadcast is 0");
+            } else {
+                axis = axis < 0 ? axis + a->ndim : axis;
+                if (axis < 0 || axis > a->ndim - b.ndim)
+                    return FAIL(&c, RF_EINVAL,
+                                "B (rank %d) does not fit into A (rank %d) at axis %" PRId64,
+                                b.ndim, a->ndim, axis);
+                s->b_trailing_ones = (int)(a->ndim - axis - b.ndim);
+            }
+        }
+        for (int i = 0; i < s->b_trailing_ones; i++)
+            b.dims[b.ndim++] = 1;
+        if ((rc = s_infer_broadcast(&c, a, &b, out[0], s->op == NN_PRELU || legacy)))
             return rc;
         return s_check_count(&c, out[0]);
+    }
     case NN_CONCAT: {
         int64_t axis;
         s_attr_int(&c, "axis", 0, &axis);
@@ -887,8 +1332,10 @@ int nn_infer(nn_step_t *s, rf_nn_tensor_t *const *in, rf_nn_tensor_t *const *out
     case NN_PAD: {
         const char *mode;
         s_attr_str(&c, "mode", "constant", &mode);
-        s->mode = !strcmp(mode, "constant") ? 0 : !strcmp(mode, "reflect") ? 1
-                : !strcmp(mode, "edge")   ? 2 : 3;
+        s->mode = !strcmp(mode, "constant")  ? 0
+                  : !strcmp(mode, "reflect") ? 1
+                  : !strcmp(mode, "edge")    ? 2
+                                             : 3;
         int r = x->ndim;
         int64_t pads[2 * RF_NN_MAX_DIMS] = {0};
         if (s->node->version == 2) {
@@ -977,6 +1424,18 @@ int nn_infer(nn_step_t *s, rf_nn_tensor_t *const *in, rf_nn_tensor_t *const *out
         s_out_shape(out[0], x->dtype, 4, d);
         return s_check_count(&c, out[0]);
     }
+    case NN_SHAPE:
+    case NN_CONSTANT_OF_SHAPE:
+    case NN_RESHAPE:
+    case NN_SLICE:
+    case NN_TRANSPOSE:
+    case NN_CAST:
+    case NN_GATHER:
+    case NN_UNSQUEEZE:
+    case NN_SQUEEZE:
+        if ((rc = s_infer_glue(&c, s, in, out)))
+            return rc;
+        return s_check_count(&c, out[0]);
     case NN_CONSTANT: {
         const nn_attr_t *a = &s->node->attrs[0];
         if (a->type == NN_ATTR_TENSOR)
@@ -998,6 +1457,7 @@ void nn_step_release(nn_step_t *s)
         free(s->rz[a].idx);
         free(s->rz[a].w);
         free(s->rz[a].outside);
+        free(s->rz[a].nlive);
         memset(&s->rz[a], 0, sizeof(s->rz[a]));
     }
 }
@@ -1021,8 +1481,8 @@ static void s_epilogue(const nn_step_t *s, float *y, int64_t n, float bias, int6
         break;
     case NN_ACT_LEAKY:
     case NN_ACT_PRELU: {
-        float a = s->act == NN_ACT_LEAKY ? s->act_a
-                                         : s->act_slope[s->act_slope_n == 1 ? 0 : channel];
+        float a =
+            s->act == NN_ACT_LEAKY ? s->act_a : s->act_slope[s->act_slope_n == 1 ? 0 : channel];
         for (int64_t i = 0; i < n; i++) {
             float v = y[i] + bias;
             y[i] = v < 0 ? v * a : v;
@@ -1233,55 +1693,55 @@ static void s_bcast_init(s_bcast_t *bc, const rf_nn_tensor_t *a, const rf_nn_ten
 
 enum { S_ADD, S_SUB, S_MUL, S_DIV, S_PRELU };
 
-#define S_BINARY(NAME, T)                                                                         \
-    static int NAME(const s_bcast_t *bc, const T *a, const T *b, T *o, int op, int integer)       \
-    {                                                                                             \
-        int r = bc->r;                                                                            \
-        int64_t idx[RF_NN_MAX_DIMS] = {0}, n = bc->d[r - 1], sa = bc->sa[r - 1],                  \
-                sb = bc->sb[r - 1];                                                               \
-        int64_t outer = 1;                                                                        \
-        for (int i = 0; i < r - 1; i++)                                                           \
-            outer *= bc->d[i];                                                                    \
-        for (int64_t q = 0; q < outer; q++) {                                                     \
-            int64_t oa = 0, ob = 0;                                                               \
-            for (int i = 0; i < r - 1; i++) {                                                     \
-                oa += idx[i] * bc->sa[i];                                                         \
-                ob += idx[i] * bc->sb[i];                                                         \
-            }                                                                                     \
-            const T *pa = a + oa, *pb = b + ob;                                                   \
-            T *po = o + q * n;                                                                    \
-            switch (op) {                                                                         \
-            case S_ADD:                                                                           \
-                for (int64_t j = 0; j < n; j++)                                                   \
-                    po[j] = (T)(pa[j * sa] + pb[j * sb]);                                         \
-                break;                                                                            \
-            case S_SUB:                                                                           \
-                for (int64_t j = 0; j < n; j++)                                                   \
-                    po[j] = (T)(pa[j * sa] - pb[j * sb]);                                         \
-                break;                                                                            \
-            case S_MUL:                                                                           \
-                for (int64_t j = 0; j < n; j++)                                                   \
-                    po[j] = (T)(pa[j * sa] * pb[j * sb]);                                         \
-                break;                                                                            \
-            case S_DIV:                                                                           \
-                if (integer)                                                                      \
-                    for (int64_t j = 0; j < n; j++)                                               \
-                        if (pb[j * sb] == 0)                                                      \
-                            return -1;                                                            \
-                for (int64_t j = 0; j < n; j++)                                                   \
-                    po[j] = (T)(pa[j * sa] / pb[j * sb]);                                         \
-                break;                                                                            \
-            default:                                                                              \
-                for (int64_t j = 0; j < n; j++)                                                   \
-                    po[j] = pa[j * sa] < 0 ? (T)(pa[j * sa] * pb[j * sb]) : pa[j * sa];           \
-            }                                                                                     \
-            for (int i = r - 2; i >= 0; i--) {                                                    \
-                if (++idx[i] < bc->d[i])                                                          \
-                    break;                                                                        \
-                idx[i] = 0;                                                                       \
-            }                                                                                     \
-        }                                                                                         \
-        return 0;                                                                                 \
+#define S_BINARY(NAME, T)                                                                          \
+    static int NAME(const s_bcast_t *bc, const T *a, const T *b, T *o, int op, int integer)        \
+    {                                                                                              \
+        int r = bc->r;                                                                             \
+        int64_t idx[RF_NN_MAX_DIMS] = {0}, n = bc->d[r - 1], sa = bc->sa[r - 1],                   \
+                sb = bc->sb[r - 1];                                                                \
+        int64_t outer = 1;                                                                         \
+        for (int i = 0; i < r - 1; i++)                                                            \
+            outer *= bc->d[i];                                                                     \
+        for (int64_t q = 0; q < outer; q++) {                                                      \
+            int64_t oa = 0, ob = 0;                                                                \
+            for (int i = 0; i < r - 1; i++) {                                                      \
+                oa += idx[i] * bc->sa[i];                                                          \
+                ob += idx[i] * bc->sb[i];                                                          \
+            }                                                                                      \
+            const T *pa = a + oa, *pb = b + ob;                                                    \
+            T *po = o + q * n;                                                                     \
+            switch (op) {                                                                          \
+            case S_ADD:                                                                            \
+                for (int64_t j = 0; j < n; j++)                                                    \
+                    po[j] = (T)(pa[j * sa] + pb[j * sb]);                                          \
+                break;                                                                             \
+            case S_SUB:                                                                            \
+                for (int64_t j = 0; j < n; j++)                                                    \
+                    po[j] = (T)(pa[j * sa] - pb[j * sb]);                                          \
+                break;                                                                             \
+            case S_MUL:                                                                            \
+                for (int64_t j = 0; j < n; j++)                                                    \
+                    po[j] = (T)(pa[j * sa] * pb[j * sb]);                                          \
+                break;                                                                             \
+            case S_DIV:                                                                            \
+                if (integer)                                                                       \
+                    for (int64_t j = 0; j < n; j++)                                                \
+                        if (pb[j * sb] == 0)                                                       \
+                            return -1;                                                             \
+                for (int64_t j = 0; j < n; j++)                                                    \
+                    po[j] = (T)(pa[j * sa] / pb[j * sb]);                                          \
+                break;                                                                             \
+            default:                                                                               \
+                for (int64_t j = 0; j < n; j++)                                                    \
+                    po[j] = pa[j * sa] < 0 ? (T)(pa[j * sa] * pb[j * sb]) : pa[j * sa];            \
+            }                                                                                      \
+            for (int i = r - 2; i >= 0; i--) {                                                     \
+                if (++idx[i] < bc->d[i])                                                           \
+                    break;                                                                         \
+                idx[i] = 0;                                                                        \
+            }                                                                                      \
+        }                                                                                          \
+        return 0;                                                                                  \
     }
 
 S_BINARY(s_bin_f32, float)
@@ -1294,9 +1754,16 @@ S_BINARY(s_bin_i8, int8_t)
 static int s_binary(s_ctx_t *c, const nn_step_t *s, rf_nn_tensor_t *const *in,
                     rf_nn_tensor_t *const *out)
 {
-    int op = s->op == NN_ADD ? S_ADD : s->op == NN_SUB ? S_SUB : s->op == NN_MUL ? S_MUL
-           : s->op == NN_DIV ? S_DIV : S_PRELU;
-    const rf_nn_tensor_t *a = in[0], *b = in[1], *o = out[0];
+    int op = s->op == NN_ADD   ? S_ADD
+             : s->op == NN_SUB ? S_SUB
+             : s->op == NN_MUL ? S_MUL
+             : s->op == NN_DIV ? S_DIV
+                               : S_PRELU;
+    const rf_nn_tensor_t *a = in[0], *o = out[0];
+    rf_nn_tensor_t bview = *in[1];
+    for (int i = 0; i < s->b_trailing_ones; i++)
+        bview.dims[bview.ndim++] = 1;
+    const rf_nn_tensor_t *b = &bview;
     int rc = 0;
     if (rf_nn_tensor_count(o) == 0)
         return 0;
@@ -1329,17 +1796,17 @@ static int s_binary(s_ctx_t *c, const nn_step_t *s, rf_nn_tensor_t *const *in,
     return 0;
 }
 
-#define S_CLIP(NAME, T)                                                                           \
-    static void NAME(const T *x, T *y, int64_t n, const T *lo, const T *hi)                       \
-    {                                                                                             \
-        for (int64_t i = 0; i < n; i++) {                                                         \
-            T v = x[i];                                                                           \
-            if (lo && v < *lo)                                                                    \
-                v = *lo;                                                                          \
-            if (hi && v > *hi)                                                                    \
-                v = *hi;                                                                          \
-            y[i] = v;                                                                             \
-        }                                                                                         \
+#define S_CLIP(NAME, T)                                                                            \
+    static void NAME(const T *x, T *y, int64_t n, const T *lo, const T *hi)                        \
+    {                                                                                              \
+        for (int64_t i = 0; i < n; i++) {                                                          \
+            T v = x[i];                                                                            \
+            if (lo && v < *lo)                                                                     \
+                v = *lo;                                                                           \
+            if (hi && v > *hi)                                                                     \
+                v = *hi;                                                                           \
+            y[i] = v;                                                                              \
+        }                                                                                          \
     }
 S_CLIP(s_clip_f32, float)
 S_CLIP(s_clip_f64, double)
@@ -1410,18 +1877,18 @@ static int64_t s_pad_map(int mode, int64_t o, int64_t pb, int64_t n)
     }
 }
 
-#define S_PAD_ROW(T)                                                                              \
-    do {                                                                                          \
-        T *dst = (T *)yo;                                                                         \
-        const T *src = (const T *)xi;                                                             \
-        T cv = *(const T *)cval;                                                                  \
-        if (!src) {                                                                               \
-            for (int64_t j = 0; j < ow; j++)                                                      \
-                dst[j] = cv;                                                                      \
-        } else {                                                                                  \
-            for (int64_t j = 0; j < ow; j++)                                                      \
-                dst[j] = map[j] >= 0 ? src[map[j]] : cv;                                          \
-        }                                                                                         \
+#define S_PAD_ROW(T)                                                                               \
+    do {                                                                                           \
+        T *dst = (T *)yo;                                                                          \
+        const T *src = (const T *)xi;                                                              \
+        T cv = *(const T *)cval;                                                                   \
+        if (!src) {                                                                                \
+            for (int64_t j = 0; j < ow; j++)                                                       \
+                dst[j] = cv;                                                                       \
+        } else {                                                                                   \
+            for (int64_t j = 0; j < ow; j++)                                                       \
+                dst[j] = map[j] >= 0 ? src[map[j]] : cv;                                           \
+        }                                                                                          \
     } while (0)
 
 static int s_pad(s_ctx_t *c, const nn_step_t *s, rf_nn_tensor_t *const *in,
@@ -1495,7 +1962,7 @@ static int s_resize(s_ctx_t *c, const nn_step_t *s, rf_nn_tensor_t *const *in,
     xs[r - 1] = 1;
     for (int i = r - 2; i >= 0; i--)
         xs[i] = xs[i + 1] * x->dims[i + 1];
-    /* Taps with a zero weight are skipped: nearest has one live tap per axis, linear two. */
+    /* Only live taps are visited: nearest has one per axis, linear at most two. */
     int64_t total = rf_nn_tensor_count(y), idx[RF_NN_MAX_DIMS] = {0};
     for (int64_t q = 0; q < total; q++) {
         bool outside = false;
@@ -1510,17 +1977,16 @@ static int s_resize(s_ctx_t *c, const nn_step_t *s, rf_nn_tensor_t *const *in,
             for (;;) {
                 double w = 1;
                 int64_t off = 0;
-                for (int a = 0; a < r && w != 0; a++) {
+                for (int a = 0; a < r; a++) {
                     const nn_resize_axis_t *ax = &s->rz[a];
                     int64_t k = idx[a] * ax->ntap + t[a];
                     w *= ax->w[k];
                     off += ax->idx[k] * xs[a];
                 }
-                if (w != 0)
-                    acc += w * xd[off];
+                acc += w * xd[off];
                 int a = r - 1;
                 for (; a >= 0; a--) {
-                    if (++t[a] < s->rz[a].ntap)
+                    if (++t[a] < s->rz[a].nlive[idx[a]])
                         break;
                     t[a] = 0;
                 }
@@ -1542,35 +2008,34 @@ static int s_resize(s_ctx_t *c, const nn_step_t *s, rf_nn_tensor_t *const *in,
 /* DepthToSpace and SpaceToDepth are one index map read in opposite directions. In the depth
  * layout (N, C, H, W), block position (i, j) of output channel co is channel
  * ci = (i * b + j) * oc + co for DCR (and SpaceToDepth) and ci = co * b * b + i * b + j for CRD. */
-#define S_D2S(T)                                                                                  \
-    do {                                                                                          \
-        const T *from = in[0]->data;                                                              \
-        T *to = out[0]->data;                                                                     \
-        for (int64_t n = 0; n < N; n++)                                                           \
-            for (int64_t ci = 0; ci < C; ci++)                                                    \
-                for (int64_t h = 0; h < H; h++)                                                   \
-                    for (int64_t w = 0; w < W; w++) {                                             \
-                        int64_t co, i, j;                                                         \
-                        if (!crd) {                                                               \
-                            i = ci / (b * oc);                                                    \
-                            j = (ci / oc) % b;                                                    \
-                            co = ci % oc;                                                         \
-                        } else {                                                                  \
-                            co = ci / (b * b);                                                    \
-                            i = (ci / b) % b;                                                     \
-                            j = ci % b;                                                           \
-                        }                                                                         \
-                        int64_t dpos = ((n * C + ci) * H + h) * W + w;                            \
-                        int64_t spos = ((n * oc + co) * H * b + h * b + i) * W * b + w * b + j;   \
-                        if (d2s)                                                                  \
-                            to[spos] = from[dpos];                                                \
-                        else                                                                      \
-                            to[dpos] = from[spos];                                                \
-                    }                                                                             \
+#define S_D2S(T)                                                                                   \
+    do {                                                                                           \
+        const T *from = in[0]->data;                                                               \
+        T *to = out[0]->data;                                                                      \
+        for (int64_t n = 0; n < N; n++)                                                            \
+            for (int64_t ci = 0; ci < C; ci++)                                                     \
+                for (int64_t h = 0; h < H; h++)                                                    \
+                    for (int64_t w = 0; w < W; w++) {                                              \
+                        int64_t co, i, j;                                                          \
+                        if (!crd) {                                                                \
+                            i = ci / (b * oc);                                                     \
+                            j = (ci / oc) % b;                                                     \
+                            co = ci % oc;                                                          \
+                        } else {                                                                   \
+                            co = ci / (b * b);                                                     \
+                            i = (ci / b) % b;                                                      \
+                            j = ci % b;                                                            \
+                        }                                                                          \
+                        int64_t dpos = ((n * C + ci) * H + h) * W + w;                             \
+                        int64_t spos = ((n * oc + co) * H * b + h * b + i) * W * b + w * b + j;    \
+                        if (d2s)                                                                   \
+                            to[spos] = from[dpos];                                                 \
+                        else                                                                       \
+                            to[dpos] = from[spos];                                                 \
+                    }                                                                              \
     } while (0)
 
-static void s_depth_space(const nn_step_t *s, rf_nn_tensor_t *const *in,
-                          rf_nn_tensor_t *const *out)
+static void s_depth_space(const nn_step_t *s, rf_nn_tensor_t *const *in, rf_nn_tensor_t *const *out)
 {
     const bool d2s = s->op == NN_DEPTH_TO_SPACE;
     const rf_nn_tensor_t *depth = d2s ? in[0] : out[0];
@@ -1589,6 +2054,241 @@ static void s_depth_space(const nn_step_t *s, rf_nn_tensor_t *const *in,
         break;
     default:
         S_D2S(uint64_t);
+    }
+}
+
+/* Copies an output of dims odims from src, where output axis a advances the source by
+ * istride[a] elements from base: Slice and Transpose. */
+#define S_STRIDED_ROW(T)                                                                           \
+    do {                                                                                           \
+        const T *sp = (const T *)src + off;                                                        \
+        T *dp = (T *)dst + q * inner;                                                              \
+        for (int64_t j = 0; j < inner; j++)                                                        \
+            dp[j] = sp[j * is];                                                                    \
+    } while (0)
+
+static void s_strided_copy(const void *src, void *dst, size_t es, int r, const int64_t *odims,
+                           const int64_t *istride, int64_t base)
+{
+    int64_t total = 1;
+    for (int i = 0; i < r; i++)
+        total *= odims[i];
+    if (total == 0)
+        return;
+    if (r == 0) {
+        memcpy(dst, (const char *)src + (size_t)base * es, es);
+        return;
+    }
+    int64_t inner = odims[r - 1], is = istride[r - 1], rows = total / inner;
+    int64_t idx[RF_NN_MAX_DIMS] = {0};
+    for (int64_t q = 0; q < rows; q++) {
+        int64_t off = base;
+        for (int i = 0; i < r - 1; i++)
+            off += idx[i] * istride[i];
+        switch (es) {
+        case 1:
+            S_STRIDED_ROW(uint8_t);
+            break;
+        case 2:
+            S_STRIDED_ROW(uint16_t);
+            break;
+        case 4:
+            S_STRIDED_ROW(uint32_t);
+            break;
+        default:
+            S_STRIDED_ROW(uint64_t);
+        }
+        for (int i = r - 2; i >= 0; i--) {
+            if (++idx[i] < odims[i])
+                break;
+            idx[i] = 0;
+        }
+    }
+}
+
+/* IEEE half <-> float, round to nearest even. */
+static float s_half_to_float(uint16_t h)
+{
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ff, bits;
+    if (exp == 0) {
+        if (!man) {
+            bits = sign;
+        } else { /* subnormal: normalize */
+            exp = 127 - 15 + 1;
+            while (!(man & 0x400)) {
+                man <<= 1;
+                exp--;
+            }
+            bits = sign | (exp << 23) | ((man & 0x3ff) << 13);
+        }
+    } else if (exp == 31) {
+        bits = sign | 0x7f800000 | (man << 13);
+    } else {
+        bits = sign | ((exp + 127 - 15) << 23) | (man << 13);
+    }
+    float f;
+    memcpy(&f, &bits, sizeof(f));
+    return f;
+}
+
+static uint16_t s_float_to_half(float f)
+{
+    uint32_t x;
+    memcpy(&x, &f, sizeof(x));
+    uint16_t sign = (uint16_t)((x >> 16) & 0x8000);
+    uint32_t exp = (x >> 23) & 0xff, man = x & 0x7fffff;
+    if (exp == 0xff)
+        return sign | 0x7c00 | (man ? 0x200 : 0);
+    int e = (int)exp - 127 + 15;
+    if (e >= 31)
+        return sign | 0x7c00;
+    if (e <= 0) {
+        if (e < -10)
+            return sign;
+        man |= 0x800000;
+        int shift = 14 - e;
+        uint32_t half = man >> shift, rem = man & ((1u << shift) - 1), mid = 1u << (shift - 1);
+        if (rem > mid || (rem == mid && (half & 1)))
+            half++;
+        return sign | (uint16_t)half;
+    }
+    uint32_t half = ((uint32_t)e << 10) | (man >> 13), rem = man & 0x1fff;
+    if (rem > 0x1000 || (rem == 0x1000 && (half & 1)))
+        half++; /* may carry into the exponent, which is right */
+    return sign | (uint16_t)half;
+}
+
+/* Cast: every pair of supported types. Integers convert through int64 (exact), the rest through
+ * double; float to integer truncates toward zero (C's rule); bool is value != 0. */
+static void s_cast(const rf_nn_tensor_t *x, rf_nn_tensor_t *y)
+{
+    int64_t n = rf_nn_tensor_count(x);
+    bool src_int = x->dtype != RF_NN_FLOAT && x->dtype != RF_NN_DOUBLE && x->dtype != RF_NN_FLOAT16;
+    for (int64_t i = 0; i < n; i++) {
+        double dv = 0;
+        int64_t iv = 0;
+        switch (x->dtype) {
+        case RF_NN_FLOAT:
+            dv = ((const float *)x->data)[i];
+            break;
+        case RF_NN_DOUBLE:
+            dv = ((const double *)x->data)[i];
+            break;
+        case RF_NN_FLOAT16:
+            dv = s_half_to_float(((const uint16_t *)x->data)[i]);
+            break;
+        case RF_NN_INT64:
+            iv = ((const int64_t *)x->data)[i];
+            break;
+        case RF_NN_INT32:
+            iv = ((const int32_t *)x->data)[i];
+            break;
+        case RF_NN_INT8:
+            iv = ((const int8_t *)x->data)[i];
+            break;
+        default: /* uint8, bool */
+            iv = ((const uint8_t *)x->data)[i];
+        }
+        if (src_int)
+            dv = (double)iv;
+        else
+            iv = isfinite(dv) && fabs(dv) < 9.2e18 ? (int64_t)dv : 0;
+        switch (y->dtype) {
+        case RF_NN_FLOAT:
+            ((float *)y->data)[i] = (float)dv;
+            break;
+        case RF_NN_DOUBLE:
+            ((double *)y->data)[i] = dv;
+            break;
+        case RF_NN_FLOAT16:
+            ((uint16_t *)y->data)[i] = s_float_to_half((float)dv);
+            break;
+        case RF_NN_INT64:
+            ((int64_t *)y->data)[i] = iv;
+            break;
+        case RF_NN_INT32:
+            ((int32_t *)y->data)[i] = (int32_t)iv;
+            break;
+        case RF_NN_INT8:
+            ((int8_t *)y->data)[i] = (int8_t)iv;
+            break;
+        case RF_NN_BOOL:
+            ((uint8_t *)y->data)[i] = src_int ? iv != 0 : dv != 0;
+            break;
+        default:
+            ((uint8_t *)y->data)[i] = (uint8_t)iv;
+        }
+    }
+}
+
+static int s_glue(s_ctx_t *c, const nn_step_t *s, rf_nn_tensor_t *const *in,
+                  rf_nn_tensor_t *const *out)
+{
+    const rf_nn_tensor_t *x = in[0], *y = out[0];
+    size_t es = nn_dtype_size(y->dtype);
+    int64_t n = rf_nn_tensor_count(y);
+    switch (s->op) {
+    case NN_SHAPE:
+        for (int64_t i = 0; i < n; i++)
+            ((int64_t *)y->data)[i] = x->dims[s->axis + i];
+        return 0;
+    case NN_CONSTANT_OF_SHAPE: {
+        for (int64_t i = 0; i < n; i++)
+            memcpy((char *)y->data + (size_t)i * es, &s->fill, es); /* little-endian */
+        return 0;
+    }
+    case NN_RESHAPE:
+    case NN_UNSQUEEZE:
+    case NN_SQUEEZE:
+        if (n && y->data != x->data)
+            memcpy(y->data, x->data, (size_t)n * es);
+        return 0;
+    case NN_SLICE:
+    case NN_TRANSPOSE: {
+        int r = x->ndim;
+        int64_t xs[RF_NN_MAX_DIMS], stride[RF_NN_MAX_DIMS], base = 0;
+        if (r)
+            xs[r - 1] = 1;
+        for (int i = r - 2; i >= 0; i--)
+            xs[i] = xs[i + 1] * x->dims[i + 1];
+        for (int i = 0; i < r; i++) {
+            if (s->op == NN_SLICE) {
+                stride[i] = xs[i] * s->pads[r + i];
+                base += s->pads[i] * xs[i];
+            } else {
+                stride[i] = xs[s->perm[i]];
+            }
+        }
+        s_strided_copy(x->data, y->data, es, r, y->dims, stride, base);
+        return 0;
+    }
+    case NN_CAST:
+        s_cast(x, out[0]);
+        return 0;
+    case NN_GATHER: {
+        const rf_nn_tensor_t *ix = in[1];
+        int64_t outer = 1, inner = 1, N = x->dims[s->axis], nidx = rf_nn_tensor_count(ix);
+        for (int i = 0; i < s->axis; i++)
+            outer *= x->dims[i];
+        for (int i = (int)s->axis + 1; i < x->ndim; i++)
+            inner *= x->dims[i];
+        size_t block = (size_t)inner * es;
+        char *dst = y->data;
+        for (int64_t o = 0; o < outer; o++)
+            for (int64_t k = 0; k < nidx; k++) {
+                int64_t i = s_int_at(ix, k);
+                if (i < -N || i >= N)
+                    return FAIL(c, RF_EINVAL,
+                                "index %" PRId64 " is out of range for a dim of %" PRId64, i, N);
+                i = i < 0 ? i + N : i;
+                if (block)
+                    memcpy(dst, (const char *)x->data + (size_t)(o * N + i) * block, block);
+                dst += block;
+            }
+        return 0;
+    }
+    default:
+        return FAIL(c, RF_EINVAL, "op not implemented");
     }
 }
 
@@ -1686,6 +2386,16 @@ int nn_kernel(const nn_step_t *s, rf_nn_tensor_t *const *in, rf_nn_tensor_t *con
         }
         return 0;
     }
+    case NN_SHAPE:
+    case NN_CONSTANT_OF_SHAPE:
+    case NN_RESHAPE:
+    case NN_SLICE:
+    case NN_TRANSPOSE:
+    case NN_CAST:
+    case NN_GATHER:
+    case NN_UNSQUEEZE:
+    case NN_SQUEEZE:
+        return s_glue(&c, s, in, out);
     case NN_IDENTITY: {
         size_t bytes = (size_t)n * nn_dtype_size(x->dtype);
         if (bytes && out[0]->data != x->data)

@@ -2,7 +2,8 @@
  *
  * rf_nn_plan_create walks the nodes in topological order: infers every value's shape (nn_infer),
  * folds nodes whose inputs are all constant by running them once, then fuses BatchNormalization
- * into the Conv before it (new weights and bias) and an activation after a Conv/ConvTranspose into
+ * into the Conv before it (new weights and bias), drops a convolution's bias before an
+ * InstanceNormalization (which cancels it), fuses an activation after a Conv/ConvTranspose into
  * its epilogue, and lays out every remaining value and each step's scratch in one arena, from the
  * values' lifetimes (greedy first fit, largest first). The plan owns copies of everything it reads
  * at run time, so the model may be freed once the plan exists.
@@ -21,11 +22,11 @@ typedef struct pval {
     rf_nn_tensor_t t; /* shape; data = constant data, or the value's place in the arena */
     bool is_const;    /* initializer or folded: t.data is plan-owned and fixed */
     bool is_output;
-    void *pinned;     /* an input's values given at plan time (they fix shapes downstream) */
+    void *pinned; /* an input's values given at plan time (they fix shapes downstream) */
     size_t pinned_bytes;
     int uses;
-    int producer;     /* step index, -1 */
-    int first, last;  /* lifetime in steps */
+    int producer;    /* step index, -1 */
+    int first, last; /* lifetime in steps */
     size_t off;
     bool in_arena;
 } pval_t;
@@ -41,6 +42,7 @@ struct rf_nn_plan {
     rf_nn_tensor_t *out_desc;
     uint8_t *arena;
     size_t arena_bytes;
+    size_t const_bytes;    /* made by constant folding (capped like the arena) */
     rf_nn_tensor_t **ptrs; /* per-step input and output views */
     int maxio;
 };
@@ -84,6 +86,17 @@ const rf_nn_tensor_t *rf_nn_plan_output(const rf_nn_plan_t *p, int i)
     return i >= 0 && i < p->noutputs ? &p->out_desc[i] : NULL;
 }
 
+void rf_nn_plan_stats(const rf_nn_plan_t *p, int *steps, size_t *arena_bytes)
+{
+    int n = 0;
+    for (int i = 0; i < p->nsteps; i++)
+        n += !p->steps[i].dead;
+    if (steps)
+        *steps = n;
+    if (arena_bytes)
+        *arena_bytes = p->arena_bytes;
+}
+
 /* A new constant value owned by the plan (BatchNorm-folded weights). */
 static int s_new_const(rf_nn_plan_t *p, const rf_nn_tensor_t *like, const char *suffix)
 {
@@ -111,6 +124,12 @@ static int s_fold(rf_nn_plan_t *p, nn_step_t *s, rf_nn_tensor_t **in, rf_nn_tens
 {
     pval_t *o = &p->v[s->out[0]];
     o->t.bytes = s_bytes(&o->t);
+    p->const_bytes += o->t.bytes;
+    if (p->const_bytes > NN_MAX_ARENA_BYTES) {
+        char desc[RF_NN_NAME_MAX + 64];
+        return rf_err_set(err, RF_ETOOBIG, "%s: folded constants would take over %zu MiB",
+                          nn_node_desc(s->node, desc, sizeof(desc)), NN_MAX_ARENA_BYTES >> 20);
+    }
     o->t.data = malloc(o->t.bytes ? o->t.bytes : 1);
     void *scratch = s->scratch_bytes ? malloc(s->scratch_bytes) : NULL;
     if (!o->t.data || (s->scratch_bytes && !scratch)) {
@@ -186,6 +205,25 @@ static void s_fuse_batchnorm(rf_nn_plan_t *p)
     }
 }
 
+/* Conv/ConvTranspose -> InstanceNormalization: the normalization subtracts each channel's mean,
+ * so a per-channel bias added before it cancels; the convolution skips it. */
+static void s_drop_bias_before_instancenorm(rf_nn_plan_t *p)
+{
+    for (int i = 0; i < p->nsteps; i++) {
+        const nn_step_t *in = &p->steps[i];
+        if (in->dead || in->op != NN_INSTANCE_NORM)
+            continue;
+        int x = in->in[0], pi = p->v[x].producer;
+        if (pi < 0)
+            continue;
+        nn_step_t *cv = &p->steps[pi];
+        if (cv->dead || (cv->op != NN_CONV && cv->op != NN_CONV_TRANSPOSE) ||
+            cv->act != NN_ACT_NONE || p->v[x].uses != 1 || p->v[x].is_output || cv->nin < 3)
+            continue;
+        cv->in[2] = -1;
+    }
+}
+
 /* Conv/ConvTranspose -> activation: the activation runs in the convolution's epilogue. */
 static void s_fuse_activation(rf_nn_plan_t *p)
 {
@@ -254,7 +292,7 @@ static void s_fuse_activation(rf_nn_plan_t *p)
             int64_t cnt = rf_nn_tensor_count(&sv->t), M = y->dims[1];
             bool per_channel = true;
             for (int j = 0; j < sv->t.ndim; j++) {
-                int axis = y->ndim - sv->t.ndim + j;
+                int axis = y->ndim - (sv->t.ndim + a->b_trailing_ones) + j;
                 if (sv->t.dims[j] != 1 && axis != 1)
                     per_channel = false;
             }
@@ -367,6 +405,11 @@ static int s_layout(rf_nn_plan_t *p, rf_err_t *err)
     free(blocks);
     free(scratch_off);
     p->arena_bytes = total;
+    if (total > NN_MAX_ARENA_BYTES)
+        return rf_err_set(err, RF_ETOOBIG,
+                          "the plan needs %zu MiB of working memory for these input shapes (at "
+                          "most %zu MiB)",
+                          total >> 20, NN_MAX_ARENA_BYTES >> 20);
     p->arena = aligned_alloc(NN_ALIGN, total ? total : NN_ALIGN);
     if (!p->arena)
         return rf_err_set(err, RF_ENOMEM, "out of memory for the plan's %zu-byte arena", total);
@@ -378,8 +421,8 @@ static int s_layout(rf_nn_plan_t *p, rf_err_t *err)
     return 0;
 }
 
-static int s_check_input(const rf_nn_tensor_t *want, const rf_nn_tensor_t *got, int i,
-                         bool exact, rf_err_t *err)
+static int s_check_input(const rf_nn_tensor_t *want, const rf_nn_tensor_t *got, int i, bool exact,
+                         rf_err_t *err)
 {
     if (strcmp(want->name, got->name))
         return rf_err_set(err, RF_EINVAL, "input %d: expected '%s', got '%s'", i, want->name,
@@ -396,9 +439,8 @@ static int s_check_input(const rf_nn_tensor_t *want, const rf_nn_tensor_t *got, 
                               want->name, k, got->dims[k]);
         if ((exact || want->dims[k] >= 0) && want->dims[k] != got->dims[k])
             return rf_err_set(err, RF_EINVAL,
-                              "input '%s': dim %d is %" PRId64 ", the %s has %" PRId64,
-                              want->name, k, got->dims[k], exact ? "plan" : "model",
-                              want->dims[k]);
+                              "input '%s': dim %d is %" PRId64 ", the %s has %" PRId64, want->name,
+                              k, got->dims[k], exact ? "plan" : "model", want->dims[k]);
     }
     int64_t n = 1;
     for (int k = 0; k < got->ndim; k++) {
@@ -465,7 +507,14 @@ int rf_nn_plan_create(const rf_nn_model_t *m, const rf_nn_tensor_t *input_shapes
         pval_t *v = &p->v[m->inputs[i]];
         p->inputs[i] = m->inputs[i];
         memcpy(v->t.dims, input_shapes[i].dims, sizeof(v->t.dims));
-        if (input_shapes[i].data) {
+        /* Only an input that fixes shapes keeps its values (and must keep them at run time);
+         * the data of every other input is ignored here. */
+        bool fixes = false;
+        for (int k = 0; k < m->nnodes; k++)
+            for (int j = 0; j < m->nodes[k].nin; j++)
+                if (m->nodes[k].in[j] == m->inputs[i] && nn_input_fixes_shapes(&m->nodes[k], j))
+                    fixes = true;
+        if (fixes && input_shapes[i].data) {
             size_t need = s_bytes(&v->t);
             if (input_shapes[i].bytes < need) {
                 rc = rf_err_set(err, RF_EINVAL, "input '%s': %zu bytes given, its shape needs %zu",
@@ -517,7 +566,8 @@ int rf_nn_plan_create(const rf_nn_model_t *m, const rf_nn_tensor_t *input_shapes
         memcpy(s->in, n->in, (size_t)n->nin * sizeof(int));
         s->out[0] = n->out[0];
         rf_nn_tensor_t **in = p->ptrs, **outp = p->ptrs + s->nin;
-        bool foldable = true;
+        /* Shape reads only its input's dims, known now: it always folds. */
+        bool foldable = true, dims_only = s->op == NN_SHAPE;
         for (int k = 0; k < s->nin; k++) {
             in[k] = NULL;
             if (s->in[k] < 0)
@@ -525,7 +575,7 @@ int rf_nn_plan_create(const rf_nn_model_t *m, const rf_nn_tensor_t *input_shapes
             pval_t *v = &p->v[s->in[k]];
             in[k] = &v->t;
             if (!v->is_const) {
-                foldable = false;
+                foldable = dims_only;
                 v->t.data = v->pinned; /* known values for shape inference, or NULL */
             }
         }
@@ -545,6 +595,8 @@ int rf_nn_plan_create(const rf_nn_model_t *m, const rf_nn_tensor_t *input_shapes
     }
     s_count_uses(p);
     s_fuse_batchnorm(p);
+    s_count_uses(p);
+    s_drop_bias_before_instancenorm(p);
     s_count_uses(p);
     s_fuse_activation(p);
     s_count_uses(p);
