@@ -116,7 +116,7 @@ static int s_make_trial(int t, const s_opts_t *o, const rf_media_wm_pattern_t *p
              "-map [d2] -c:v libx264 -preset veryfast -crf 28 %s/all.mp4",
              w, h, w / 2 & ~1, h / 2 & ~1, cw, ch, cx, cy, cw, ch, cx, cy, cw / 2 & ~1, ch / 2 & ~1,
              o->work, o->work, o->work, o->work);
-    out = popen(cmd, "w");
+    out = unmarked_path ? NULL : popen(cmd, "w"); /* unmarked runs need no attacked copies */
     if (unmarked_path) {
         snprintf(cmd, sizeof(cmd),
                  "ffmpeg -nostdin -hide_banner -loglevel error -y -f rawvideo -pix_fmt yuv420p -s %dx%d "
@@ -124,7 +124,7 @@ static int s_make_trial(int t, const s_opts_t *o, const rf_media_wm_pattern_t *p
                  w, h, unmarked_path);
         raw = popen(cmd, "w");
     }
-    if (!buf || !orig || !in || !out || (unmarked_path && !raw)) {
+    if (!buf || !orig || !in || (!unmarked_path && !out) || (unmarked_path && !raw)) {
         fprintf(stderr, "wm-bench: cannot start ffmpeg\n");
         exit(2);
     }
@@ -145,14 +145,15 @@ static int s_make_trial(int t, const s_opts_t *o, const rf_media_wm_pattern_t *p
             *psnr_min = psnr;
         sum += psnr;
         frames++;
-        fwrite(buf, 1, fsize, out);
+        if (out)
+            fwrite(buf, 1, fsize, out);
     }
     pclose(in);
     if (raw && pclose(raw) != 0) {
         fprintf(stderr, "wm-bench: encoding the unmarked copy failed\n");
         exit(2);
     }
-    if (pclose(out) != 0 || frames == 0) {
+    if ((out && pclose(out) != 0) || frames == 0) {
         fprintf(stderr, "wm-bench: trial %d: ffmpeg failed (%d frames)\n", t, frames);
         exit(2);
     }
@@ -259,7 +260,7 @@ int main(int argc, char **argv)
         AVFrame *f = av_frame_alloc();
         int n = 0;
 
-        /* The marked copies of this run are discarded: only the unmarked CRF 28 copy is read. */
+        /* Only the unmarked CRF 28 copy is written and read. */
         randombytes_buf(key, sizeof(key));
         rf_media_wm_pattern_new(key, 0, &pat, &err);
         snprintf(path, sizeof(path), "%s/unmarked.mp4", o.work);
