@@ -382,6 +382,14 @@ int rf_media_wm_embed_frame(const rf_media_wm_pattern_t *p, AVFrame *frame, rf_e
 /* True when rf_media_wm_embed_frame handles frames of this pixel format. */
 bool rf_media_wm_frame_format_ok(int pix_fmt);
 
+/* rf_media_checksum for watermarked outputs: the same per-frame SHA-256 and digest, but of every
+ * plane except luma for the formats rf_media_wm_embed_frame marks (the mark lives in luma only);
+ * other formats hash the whole frame. So a farm output of a lossless job has the source's chroma
+ * checksums frame for frame (`reelfarm verify --lossless`). */
+int rf_media_checksum_chroma(const char *path, uint64_t *frames, uint8_t digest[RF_SHA256_LEN],
+                             void (*per_frame)(void *arg, int64_t index, const uint8_t sha[RF_SHA256_LEN]),
+                             void *arg, rf_err_t *err);
+
 typedef struct rf_media_wm_result {
     bool found;          /* CRC valid and the key id is the key's */
     uint64_t payload;    /* when found */

@@ -755,6 +755,55 @@ out:
 
 /* ---- files ------------------------------------------------------------------------------------ */
 
+int rf_media_checksum_chroma(const char *path, uint64_t *frames, uint8_t digest[RF_SHA256_LEN],
+                             void (*per_frame)(void *arg, int64_t index, const uint8_t sha[RF_SHA256_LEN]),
+                             void *arg, rf_err_t *err)
+{
+    rf_decoder_t *dec = NULL;
+    AVFrame *f = av_frame_alloc();
+    crypto_hash_sha256_state all;
+    int rc;
+
+    *frames = 0;
+    if (!f)
+        return rf_err_set(err, RF_ENOMEM, "out of memory");
+    crypto_hash_sha256_init(&all);
+    if ((rc = rf_decoder_open(path, &dec, err)) != 0)
+        goto out;
+    while ((rc = rf_decoder_next(dec, f, err)) == 1) {
+        uint8_t sha[RF_SHA256_LEN];
+        const AVPixFmtDescriptor *d = av_pix_fmt_desc_get(f->format);
+        if (rf_media_wm_frame_format_ok(f->format) && d->nb_components >= 3) {
+            crypto_hash_sha256_state st;
+            int bytes = d->comp[0].depth > 8 ? 2 : 1;
+            crypto_hash_sha256_init(&st);
+            for (int pl = 1; pl < 4 && f->data[pl]; pl++) {
+                int w = AV_CEIL_RSHIFT(f->width, d->log2_chroma_w) * bytes;
+                int h = AV_CEIL_RSHIFT(f->height, d->log2_chroma_h);
+                if (pl == 3) { /* alpha: full size */
+                    w = f->width * bytes;
+                    h = f->height;
+                }
+                for (int y = 0; y < h; y++)
+                    crypto_hash_sha256_update(&st, f->data[pl] + (ptrdiff_t)y * f->linesize[pl], (size_t)w);
+            }
+            crypto_hash_sha256_final(&st, sha);
+        } else {
+            rf_frame_sha256(f, sha);
+        }
+        if (per_frame)
+            per_frame(arg, (int64_t)*frames, sha);
+        crypto_hash_sha256_update(&all, sha, sizeof(sha));
+        (*frames)++;
+    }
+    if (rc == 0)
+        crypto_hash_sha256_final(&all, digest);
+out:
+    av_frame_free(&f);
+    rf_decoder_destroy(&dec);
+    return rc < 0 ? rc : 0;
+}
+
 /* True when plane 0 of fmt is 8-bit luma, one byte per sample. */
 static bool s_plane0_is_luma8(int fmt)
 {
