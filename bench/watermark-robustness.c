@@ -19,8 +19,11 @@
  * size search, sync correlation at every offset, Viterbi decode of the best RF_WM_CANDIDATES
  * alignments) of an unmarked clip with one random key; it fails if the detector says found.
  *
+ * With --wrong-keys N, the marked CRF 28 copy of every trial is also searched with N random keys
+ * (other farms' keys): a false-positive trial each, counted with the others.
+ *
  * Usage: reelfarm-wm-bench [--trials N] [--seconds S] [--size WxH] [--fp-clips N] [--fp-keys N]
- *                          [--work DIR] [--seed N]
+ *                          [--wrong-keys N] [--work DIR] [--seed N]
  * Exit status: 0 when every target holds (>= 99% recovered per attack, no false positive, worst
  * PSNR-Y >= 40 dB), 1 otherwise, 2 on usage or I/O errors.
  */
@@ -39,7 +42,7 @@
 static const char *const s_attack_names[S_ATTACKS] = {"crf28", "scale50", "crop10", "all"};
 
 typedef struct s_opts {
-    int trials, seconds, width, height, fp_clips, fp_keys;
+    int trials, seconds, width, height, fp_clips, fp_keys, wrong_keys;
     const char *work;
     uint64_t seed;
 } s_opts_t;
@@ -116,7 +119,7 @@ static int s_make_trial(int t, const s_opts_t *o, const rf_media_wm_pattern_t *p
              "-map [d2] -c:v libx264 -preset veryfast -crf 28 %s/all.mp4",
              w, h, w / 2 & ~1, h / 2 & ~1, cw, ch, cx, cy, cw, ch, cx, cy, cw / 2 & ~1, ch / 2 & ~1,
              o->work, o->work, o->work, o->work);
-    out = popen(cmd, "w");
+    out = unmarked_path ? NULL : popen(cmd, "w"); /* unmarked runs need no attacked copies */
     if (unmarked_path) {
         snprintf(cmd, sizeof(cmd),
                  "ffmpeg -nostdin -hide_banner -loglevel error -y -f rawvideo -pix_fmt yuv420p -s %dx%d "
@@ -124,7 +127,7 @@ static int s_make_trial(int t, const s_opts_t *o, const rf_media_wm_pattern_t *p
                  w, h, unmarked_path);
         raw = popen(cmd, "w");
     }
-    if (!buf || !orig || !in || !out || (unmarked_path && !raw)) {
+    if (!buf || !orig || !in || (!unmarked_path && !out) || (unmarked_path && !raw)) {
         fprintf(stderr, "wm-bench: cannot start ffmpeg\n");
         exit(2);
     }
@@ -145,14 +148,15 @@ static int s_make_trial(int t, const s_opts_t *o, const rf_media_wm_pattern_t *p
             *psnr_min = psnr;
         sum += psnr;
         frames++;
-        fwrite(buf, 1, fsize, out);
+        if (out)
+            fwrite(buf, 1, fsize, out);
     }
     pclose(in);
     if (raw && pclose(raw) != 0) {
         fprintf(stderr, "wm-bench: encoding the unmarked copy failed\n");
         exit(2);
     }
-    if (pclose(out) != 0 || frames == 0) {
+    if ((out && pclose(out) != 0) || frames == 0) {
         fprintf(stderr, "wm-bench: trial %d: ffmpeg failed (%d frames)\n", t, frames);
         exit(2);
     }
@@ -160,6 +164,28 @@ static int s_make_trial(int t, const s_opts_t *o, const rf_media_wm_pattern_t *p
     free(buf);
     free(orig);
     return frames;
+}
+
+/* Decodes path into a fresh accumulator. */
+static rf_media_wm_acc_t *s_accumulate(const char *path)
+{
+    rf_decoder_t *dec = NULL;
+    rf_media_wm_acc_t *acc = NULL;
+    AVFrame *f = av_frame_alloc();
+    rf_err_t err = {0};
+
+    if (rf_decoder_open(path, &dec, &err) != 0) {
+        fprintf(stderr, "wm-bench: %s\n", err.msg);
+        exit(2);
+    }
+    while (rf_decoder_next(dec, f, &err) == 1) {
+        if (!acc && rf_media_wm_acc_new(f->width, f->height, &acc, &err) != 0)
+            exit(2);
+        rf_media_wm_acc_add_u8(acc, f->data[0], f->linesize[0]);
+    }
+    rf_decoder_destroy(&dec);
+    av_frame_free(&f);
+    return acc;
 }
 
 int main(int argc, char **argv)
@@ -186,6 +212,8 @@ int main(int argc, char **argv)
             o.fp_clips = atoi(v);
         else if (!strcmp(a, "--fp-keys"))
             o.fp_keys = atoi(v);
+        else if (!strcmp(a, "--wrong-keys"))
+            o.wrong_keys = atoi(v);
         else if (!strcmp(a, "--work"))
             o.work = v;
         else if (!strcmp(a, "--seed"))
@@ -194,7 +222,8 @@ int main(int argc, char **argv)
             goto usage;
         i++;
     }
-    if (o.trials < 0 || o.seconds < 1 || o.width < 64 || o.height < 64 || o.fp_clips < 0 || o.fp_keys < 0)
+    if (o.trials < 0 || o.seconds < 1 || o.width < 64 || o.height < 64 || o.fp_clips < 0 || o.fp_keys < 0 ||
+        o.wrong_keys < 0)
         goto usage;
     if (sodium_init() < 0)
         return 2;
@@ -242,6 +271,20 @@ int main(int argc, char **argv)
                 sync_min[k] = res.sync_score;
             printf(" %s=%s(z %.1f s %.3f c %.2f)", s_attack_names[k], good ? "ok" : "MISS", res.sync_score,
                    res.scale, res.confidence);
+            if (k == 0 && o.wrong_keys > 0) { /* the marked CRF 28 copy against other keys */
+                rf_media_wm_acc_t *acc = s_accumulate(path);
+                for (int j = 0; j < o.wrong_keys; j++) {
+                    uint8_t other[RF_WM_KEY_LEN];
+                    randombytes_buf(other, sizeof(other));
+                    if (rf_media_wm_acc_detect(acc, other, &res, &err) != 0)
+                        return 2;
+                    fp_total++;
+                    fps += res.found;
+                    if (res.sync_score > fp_sync_max)
+                        fp_sync_max = res.sync_score;
+                }
+                rf_media_wm_acc_destroy(&acc);
+            }
             unlink(path);
         }
         printf("\n");
@@ -259,7 +302,7 @@ int main(int argc, char **argv)
         AVFrame *f = av_frame_alloc();
         int n = 0;
 
-        /* The marked copies of this run are discarded: only the unmarked CRF 28 copy is read. */
+        /* Only the unmarked CRF 28 copy is written and read. */
         randombytes_buf(key, sizeof(key));
         rf_media_wm_pattern_new(key, 0, &pat, &err);
         snprintf(path, sizeof(path), "%s/unmarked.mp4", o.work);
@@ -323,6 +366,6 @@ int main(int argc, char **argv)
 
 usage:
     fprintf(stderr, "usage: reelfarm-wm-bench [--trials N] [--seconds S] [--size WxH] [--fp-clips N] "
-                    "[--fp-keys N] [--work DIR] [--seed N]\n");
+                    "[--fp-keys N] [--wrong-keys N] [--work DIR] [--seed N]\n");
     return 2;
 }

@@ -91,6 +91,8 @@ static const rf_cli_command_t s_commands[] = {
      rf_cli_verify,
      {{"trust", 't', "CA.pem", false, "trust anchors (PEM) the signer must chain to"},
       {"sidecar", 0, "FILE.c2pa", false, "a manifest sidecar (default: FILE with .c2pa beside it)"},
+      {"watermark-key", 0, "FILE", false,
+       "the farm's watermark.key (default: the one reelfarm render keeps beside its signing keys)"},
       {"source", 's', "SRC", false, "the job's input (required for the media checks)"},
       {"lossless", 'l', NULL, false, "also compare every decoded frame's checksum"},
       S_JSON,

@@ -14,15 +14,20 @@
  * Media checks, with the code the coordinator runs after stitching (rf_media_verify_output):
  * frame count equal to the source's, duration within half a frame, audio packets byte-identical,
  * timestamps strictly increasing; with --lossless also every decoded frame's SHA-256 equal to the
- * source's (rf_media_checksum on both).
+ * source's - of the chroma planes, since every farm output carries the watermark in its luma
+ * (rf_media_checksum_chroma on both).
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <sodium.h>
 
 #include "cli.h"
 #include "media.h"
@@ -97,8 +102,9 @@ static void s_check_lossless(s_verify_t *v, const char *src, const char *out)
     uint64_t ns = 0, no = 0;
     uint8_t ds[RF_SHA256_LEN], dout[RF_SHA256_LEN];
     rf_err_t err = {0};
-    if (rf_media_checksum(src, &ns, ds, s_on_frame, &hs, &err) ||
-        rf_media_checksum(out, &no, dout, s_on_frame, &ho, &err)) {
+    /* Farm outputs carry the invisible watermark in luma (docs/PROVENANCE.md): compare the rest. */
+    if (rf_media_checksum_chroma(src, &ns, ds, s_on_frame, &hs, &err) ||
+        rf_media_checksum_chroma(out, &no, dout, s_on_frame, &ho, &err)) {
         s_add(v, "lossless", "fail", "cannot decode: %s", err.msg);
     } else if (hs.oom || ho.oom) {
         s_add(v, "lossless", "fail", "out of memory collecting frame checksums");
@@ -107,7 +113,9 @@ static void s_check_lossless(s_verify_t *v, const char *src, const char *out)
         while (first < common && !memcmp(hs.sha[first], ho.sha[first], RF_SHA256_LEN))
             first++;
         if (hs.n == ho.n && first == common)
-            s_add(v, "lossless", "ok", "%zu decoded frames identical to the source's (SHA-256)",
+            s_add(v, "lossless", "ok",
+                  "%zu decoded frames identical to the source's but for the watermark in luma "
+                  "(SHA-256 of chroma)",
                   ho.n);
         else if (first < common)
             s_add(v, "lossless", "fail",
@@ -143,15 +151,76 @@ typedef struct s_watermark {
     char detail[256];
 } s_watermark_t;
 
-/* Looks for the farm's invisible watermark. The detector comes with the watermark layer
- * (rf_media_watermark_detect_file in media.h); until this build has it, the result is "not
- * checked", which never counts as found: a file without metadata then exits 40, not 30. */
-static void s_watermark(const char *path, s_watermark_t *wm)
+/* Reads a farm watermark key: the coordinator's watermark.key file (32 bytes), or 64 hex digits. */
+static int s_read_wm_key(const char *path, uint8_t key[RF_WM_KEY_LEN], rf_err_t *err)
 {
-    (void)path;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return rf_err_set(err, errno == ENOENT ? RF_ENOENT : RF_EIO, "watermark key '%s': %s",
+                          path, strerror(errno));
+    uint8_t buf[2 * RF_WM_KEY_LEN + 2];
+    size_t n = fread(buf, 1, sizeof(buf), f);
+    fclose(f);
+    if (n == RF_WM_KEY_LEN) {
+        memcpy(key, buf, RF_WM_KEY_LEN);
+        return 0;
+    }
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        n--;
+    if (n == 2 * RF_WM_KEY_LEN) {
+        bool ok = true;
+        for (size_t i = 0; i < RF_WM_KEY_LEN && ok; i++) {
+            unsigned v = 0;
+            ok = sscanf((const char *)buf + 2 * i, "%2x", &v) == 1;
+            key[i] = (uint8_t)v;
+        }
+        if (ok)
+            return 0;
+    }
+    return rf_err_set(err, RF_EINVAL, "watermark key '%s': expected the 32-byte watermark.key of a "
+                      "coordinator (or 64 hex digits)", path);
+}
+
+/* Looks for the farm's invisible watermark with the farm key (`--watermark-key`, default the one
+ * `reelfarm render` keeps beside its signing keys). Without a key nothing is checked, which never
+ * counts as found: a file without metadata then exits 40, not 30. */
+static void s_watermark(const char *path, const char *key_path, s_watermark_t *wm)
+{
+    char fallback[PATH_MAX + 32];
+    rf_err_t err = {0};
     memset(wm, 0, sizeof(*wm));
-    snprintf(wm->detail, sizeof(wm->detail),
-             "not checked: this build has no watermark detector");
+    if (!key_path) {
+        char dir[PATH_MAX];
+        if (rf_cli_config_dir(dir, sizeof(dir), &err) == 0) {
+            snprintf(fallback, sizeof(fallback), "%s/c2pa/watermark.key", dir);
+            if (access(fallback, R_OK) == 0)
+                key_path = fallback;
+        }
+    }
+    if (!key_path) {
+        snprintf(wm->detail, sizeof(wm->detail),
+                 "not checked: no farm watermark key (--watermark-key <state>/watermark.key)");
+        return;
+    }
+    uint8_t key[RF_WM_KEY_LEN];
+    rf_media_wm_result_t res;
+    if (s_read_wm_key(key_path, key, &err) ||
+        rf_media_watermark_detect_file(path, key, &res, &err)) {
+        snprintf(wm->detail, sizeof(wm->detail), "not checked: %.200s", err.msg);
+        return;
+    }
+    sodium_memzero(key, sizeof(key));
+    wm->checked = true;
+    wm->found = res.found;
+    if (res.found)
+        snprintf(wm->detail, sizeof(wm->detail),
+                 "found: key id %04x, job tag %012" PRIx64 ", %" PRId64 " frames read, sync %.1f "
+                 "sigma, %.0f%% of coded bits agree",
+                 res.key_id, res.tag, res.frames, res.sync_score, 100.0 * res.confidence);
+    else
+        snprintf(wm->detail, sizeof(wm->detail),
+                 "not found with this farm key (%" PRId64 " frames read, best sync %.1f sigma)",
+                 res.frames, res.sync_score);
 }
 
 /* The verdict from the manifest and the watermark: a manifest decides when there is one (a
@@ -365,7 +434,7 @@ int rf_cli_verify(const rf_cli_args_t *a)
         s_add(&v, "c2pa", "skip", "no C2PA manifest in the file and no sidecar%s",
               prov->xmp_found ? "" : "; no XMP either");
     s_watermark_t wm;
-    s_watermark(out, &wm);
+    s_watermark(out, rf_cli_arg(a, "watermark-key"), &wm);
     s_add(&v, "watermark", wm.checked ? (wm.found ? "ok" : "skip") : "skip", "%s", wm.detail);
     int prov_code = s_exit_code(prov->verdict, &wm);
     /* Tampering decides over a media mismatch; a mismatch decides over the other verdicts. */

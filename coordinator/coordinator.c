@@ -167,7 +167,8 @@ struct rf_coordinator {
     rf_store_t *store;
     rf_prov_signer_t *signer; /* signs every output (signing.c); read-only after start */
     rf_audit_t *audit;       /* <state>/audit.log (audit.h) */
-    uint8_t wm_key[RF_WM_KEY_LEN]; /* <state>/watermark.key: the farm key, never sent anywhere */
+    uint8_t wm_key[RF_WM_KEY_LEN]; /* watermark.key in signing.dir when set, else the state
+                                    * folder: the farm key, never sent anywhere */
     int heartbeat_ms, liveness, task_timeout_s, max_attempts;
     bool verify_sample;      /* config verify: sample */
     c_job_t *jobs;
@@ -3399,7 +3400,10 @@ int rf_coordinator_new(const rf_coordinator_config_t *cfg, rf_coordinator_t **ou
         goto fail;
     {
         char kpath[4200];
-        snprintf(kpath, sizeof(kpath), "%s/watermark.key", c->state_dir);
+        /* Beside the made signing keys when their folder is set (reelfarm render keeps it across
+         * runs, so its outputs stay detectable), else in the state folder. */
+        snprintf(kpath, sizeof(kpath), "%s/watermark.key",
+                 cfg->signing_dir && *cfg->signing_dir ? cfg->signing_dir : c->state_dir);
         rc = rf_secret_key_file(kpath, c->wm_key, sizeof(c->wm_key), err);
         if (!rc)
             rc = rf_audit_open(c->state_dir, &c->audit, err);

@@ -419,6 +419,23 @@ void rf_media_wm_embed_float(const rf_media_wm_pattern_t *p, float *plane, int w
 void rf_media_wm_embed_u8(const rf_media_wm_pattern_t *p, uint8_t *plane, int width, int height,
                           ptrdiff_t stride, float amplitude);
 
+/* The same on a decoded frame's luma, in place (the frame must be writable): planar YUV and gray
+ * formats of 8 to 16 bits; the amplitude is RF_WM_AMPLITUDE of the luma range (219 or 255 code
+ * values at 8 bits, scaled to the depth), dithered like embed_u8. Chroma is not touched, so a
+ * frame marked here has exactly the chroma it had. RF_EINVAL for other formats (RGB, packed,
+ * float): the caller then marks the RGB frame (embed_float on R, G and B). */
+int rf_media_wm_embed_frame(const rf_media_wm_pattern_t *p, AVFrame *frame, rf_err_t *err);
+/* True when rf_media_wm_embed_frame handles frames of this pixel format. */
+bool rf_media_wm_frame_format_ok(int pix_fmt);
+
+/* rf_media_checksum for watermarked outputs: the same per-frame SHA-256 and digest, but of every
+ * plane except luma for the formats rf_media_wm_embed_frame marks (the mark lives in luma only);
+ * other formats hash the whole frame. So a farm output of a lossless job has the source's chroma
+ * checksums frame for frame (`reelfarm verify --lossless`). */
+int rf_media_checksum_chroma(const char *path, uint64_t *frames, uint8_t digest[RF_SHA256_LEN],
+                             void (*per_frame)(void *arg, int64_t index, const uint8_t sha[RF_SHA256_LEN]),
+                             void *arg, rf_err_t *err);
+
 typedef struct rf_media_wm_result {
     bool found;          /* CRC valid and the key id is the key's */
     uint64_t payload;    /* when found */

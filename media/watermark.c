@@ -299,6 +299,52 @@ void rf_media_wm_embed_u8(const rf_media_wm_pattern_t *p, uint8_t *plane, int wi
     free(col);
 }
 
+bool rf_media_wm_frame_format_ok(int pix_fmt)
+{
+    const AVPixFmtDescriptor *d = av_pix_fmt_desc_get(pix_fmt);
+    if (!d || (d->flags & (AV_PIX_FMT_FLAG_RGB | AV_PIX_FMT_FLAG_PAL | AV_PIX_FMT_FLAG_FLOAT |
+                           AV_PIX_FMT_FLAG_BITSTREAM | AV_PIX_FMT_FLAG_HWACCEL | AV_PIX_FMT_FLAG_BE)))
+        return false;
+    if (!(d->flags & AV_PIX_FMT_FLAG_PLANAR) && d->nb_components > 2)
+        return false; /* packed YUV (yuyv422, ...) */
+    int bytes = d->comp[0].depth > 8 ? 2 : 1;
+    return d->comp[0].plane == 0 && d->comp[0].offset == 0 && d->comp[0].shift == 0 &&
+           d->comp[0].step == bytes && d->comp[0].depth >= 8 && d->comp[0].depth <= 16;
+}
+
+int rf_media_wm_embed_frame(const rf_media_wm_pattern_t *p, AVFrame *f, rf_err_t *err)
+{
+    const AVPixFmtDescriptor *d = av_pix_fmt_desc_get(f->format);
+    int w = f->width, h = f->height;
+
+    if (!rf_media_wm_frame_format_ok(f->format))
+        return rf_err_set(err, RF_EINVAL, "watermark: pixel format %s has no planar luma to mark",
+                          d ? d->name : "?");
+    int depth = d->comp[0].depth, maxv = (1 << depth) - 1;
+    bool full = f->color_range == AVCOL_RANGE_JPEG || d->nb_components <= 2; /* gray: full range */
+    float amp = (float)(RF_WM_AMPLITUDE * (full ? 255.0 : 219.0) * (double)(1 << (depth - 8)));
+    int *col = malloc(sizeof(int) * (size_t)w);
+    if (!col)
+        return rf_err_set(err, RF_ENOMEM, "watermark: out of memory");
+    s_chip_columns(w, h, col);
+    for (int y = 0; y < h; y++) {
+        const int8_t *row = p->chips + ((int64_t)y * RF_WM_ROWS / h % RF_WM_TILE) * RF_WM_TILE;
+        uint8_t *line = f->data[0] + (ptrdiff_t)y * f->linesize[0];
+        for (int x = 0; x < w; x++) {
+            float dither = (float)fmod(x * 0.7548776662466927 + y * 0.5698402909980532, 1.0);
+            float base = depth > 8 ? (float)((uint16_t *)line)[x] : (float)line[x];
+            float v = floorf(base + amp * (float)row[col[x]] + dither);
+            int iv = v < 0 ? 0 : v > (float)maxv ? maxv : (int)v;
+            if (depth > 8)
+                ((uint16_t *)line)[x] = (uint16_t)iv;
+            else
+                line[x] = (uint8_t)iv;
+        }
+    }
+    free(col);
+    return 0;
+}
+
 /* ---- FFT (64 x 64, radix 2) ------------------------------------------------------------------ */
 
 /* Twiddle factors exp(-2 pi i k / 64), k < 32: made once per 2-D transform, not per butterfly. */
@@ -708,6 +754,55 @@ out:
 }
 
 /* ---- files ------------------------------------------------------------------------------------ */
+
+int rf_media_checksum_chroma(const char *path, uint64_t *frames, uint8_t digest[RF_SHA256_LEN],
+                             void (*per_frame)(void *arg, int64_t index, const uint8_t sha[RF_SHA256_LEN]),
+                             void *arg, rf_err_t *err)
+{
+    rf_decoder_t *dec = NULL;
+    AVFrame *f = av_frame_alloc();
+    crypto_hash_sha256_state all;
+    int rc;
+
+    *frames = 0;
+    if (!f)
+        return rf_err_set(err, RF_ENOMEM, "out of memory");
+    crypto_hash_sha256_init(&all);
+    if ((rc = rf_decoder_open(path, &dec, err)) != 0)
+        goto out;
+    while ((rc = rf_decoder_next(dec, f, err)) == 1) {
+        uint8_t sha[RF_SHA256_LEN];
+        const AVPixFmtDescriptor *d = av_pix_fmt_desc_get(f->format);
+        if (rf_media_wm_frame_format_ok(f->format) && d->nb_components >= 3) {
+            crypto_hash_sha256_state st;
+            int bytes = d->comp[0].depth > 8 ? 2 : 1;
+            crypto_hash_sha256_init(&st);
+            for (int pl = 1; pl < 4 && f->data[pl]; pl++) {
+                int w = AV_CEIL_RSHIFT(f->width, d->log2_chroma_w) * bytes;
+                int h = AV_CEIL_RSHIFT(f->height, d->log2_chroma_h);
+                if (pl == 3) { /* alpha: full size */
+                    w = f->width * bytes;
+                    h = f->height;
+                }
+                for (int y = 0; y < h; y++)
+                    crypto_hash_sha256_update(&st, f->data[pl] + (ptrdiff_t)y * f->linesize[pl], (size_t)w);
+            }
+            crypto_hash_sha256_final(&st, sha);
+        } else {
+            rf_frame_sha256(f, sha);
+        }
+        if (per_frame)
+            per_frame(arg, (int64_t)*frames, sha);
+        crypto_hash_sha256_update(&all, sha, sizeof(sha));
+        (*frames)++;
+    }
+    if (rc == 0)
+        crypto_hash_sha256_final(&all, digest);
+out:
+    av_frame_free(&f);
+    rf_decoder_destroy(&dec);
+    return rc < 0 ? rc : 0;
+}
 
 /* True when plane 0 of fmt is 8-bit luma, one byte per sample. */
 static bool s_plane0_is_luma8(int fmt)

@@ -471,6 +471,8 @@ struct s_pipe {
     int target_fmt;                 /* the encoder's pixel format; AV_PIX_FMT_NONE = the frame's */
     rf_decoder_t *dec;              /* used by the decode stage only */
     rf_pass_chain_t *chain;         /* used by the pass stage only; NULL = empty pipeline */
+    rf_media_wm_pattern_t *luma_mark; /* the watermark pass, applied to the encoder's frames' luma
+                                         by the encode stage (NULL: it runs in the chain, on RGB) */
     s_queue_t frames;               /* decode -> passes */
     s_queue_t encode;               /* passes (or decode) -> encode */
     s_queue_t packets;              /* encode -> verify: packets, or reconstructed frames (recon) */
@@ -1125,6 +1127,19 @@ static void *s_encode_main(void *arg)
             }
             w = conv;
         }
+        /* The watermark, the last pass of every job, on the luma of the frame the encoder gets:
+         * the chroma stays exactly what the passes (or the source) made. */
+        if (p->luma_mark) {
+            if (w == f && av_frame_make_writable(f) < 0) {
+                s_pipe_fail(p, RF_ENOMEM, "encode", true, "frame %" PRId64 ": out of memory", index);
+                break;
+            }
+            if ((rc = rf_media_wm_embed_frame(p->luma_mark, w, &err)) != 0) {
+                s_pipe_fail(p, rc, "pass", false, "pass 'watermark' at frame %" PRId64 ": %s", index,
+                            err.msg);
+                break;
+            }
+        }
         int side = head_left ? 0 : index >= a->frame_end ? 1 : -1;
         if (side >= 0) {
             if ((rc = s_side_write(p, side, w, &err)) != 0) {
@@ -1333,9 +1348,22 @@ int rf_slot_render(const rf_assignment_t *a, const rf_slot_env_t *env, const ato
         rc = s_fail(res, rc, "decode", true, "%s", err.msg);
         goto out;
     }
-    if (a->npasses) {
-        const AVCodecParameters *par = rf_decoder_params(p->dec);
-        rc = rf_pass_chain_new(a->pipeline, a->npasses, a->seed, par->width, par->height,
+    size_t npasses = a->npasses;
+    const AVCodecParameters *par = rf_decoder_params(p->dec);
+    /* The coordinator puts the watermark last in every pipeline (config/marks.c). When the
+     * encoder's pixel format has planar luma, the encode stage marks it there instead of the
+     * chain marking RGB: a job with no other pass then never leaves its pixel format. */
+    if (npasses && !strcmp(a->pipeline[npasses - 1].name, "watermark") &&
+        rf_media_wm_frame_format_ok(p->target_fmt != AV_PIX_FMT_NONE ? p->target_fmt : par->format)) {
+        rc = rf_pass_watermark_pattern(&a->pipeline[npasses - 1], &p->luma_mark, &err);
+        if (rc) {
+            rc = s_fail(res, rc, "pass", false, "pass 'watermark': %s", err.msg);
+            goto out;
+        }
+        npasses--;
+    }
+    if (npasses) {
+        rc = rf_pass_chain_new(a->pipeline, npasses, a->seed, par->width, par->height,
                                a->frame_rate, &p->chain, &err);
         if (rc) {
             rc = s_fail(res, rc, "pass", false, "%s", err.msg);
@@ -1424,6 +1452,7 @@ out:
             unlink(p->side_path[s]);
         }
         rf_pass_chain_destroy(&p->chain);
+        rf_media_wm_pattern_destroy(&p->luma_mark);
         rf_decoder_destroy(&p->dec);
         free(p->list);
         pthread_mutex_destroy(&p->lock);

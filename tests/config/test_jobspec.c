@@ -750,6 +750,21 @@ static void test_catalog(void **state)
             required |= cat[i].params[j].def == NULL;
             user_params++;
         }
+        /* A pass the coordinator adds (watermark, label) is refused in a spec, whatever it says. */
+        if (cat[i].automatic) {
+            rf_job_spec_t *spec = NULL;
+            rf_err_t err = {0};
+            char want[256];
+            snprintf(yaml, sizeof(yaml), "%spipeline: [{pass: %s}]\n", S_HEAD, cat[i].name);
+            assert_int_equal(rf_job_spec_load_string(yaml, strlen(yaml), "job.yaml", S_BASE, &spec, &err),
+                             RF_ECONFIG);
+            snprintf(want, sizeof(want),
+                     "job.yaml:4: key 'pipeline[0].pass': pass '%s' is added by the coordinator to "
+                     "every job that needs it (provenance); remove it from the pipeline",
+                     cat[i].name);
+            assert_string_equal(err.msg, want);
+            continue;
+        }
         /* A pass with a required parameter, or a check its defaults fail (scale needs a size),
          * has its own tests. */
         if (required || !strcmp(cat[i].name, "scale"))

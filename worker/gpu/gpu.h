@@ -37,4 +37,17 @@ typedef struct rf_gpu_info {
 /* Probes every device. Never fails: info->ndevices is 0 and note says why when there is none. */
 void rf_gpu_probe(rf_gpu_info_t *info);
 
+/* ---- watermark (watermark.cu; built only with nvcc: callers check RF_HAVE_CUDA) -------------------
+ * The CUDA embed of media.h's invisible watermark: plane[y * stride + x] += amplitude * chip, with
+ * the chip looked up as rf_media_wm_chip_at does (tile = RF_WM_TILE, rows = RF_WM_ROWS, chips =
+ * rf_media_wm_pattern_chips). Bit-identical to rf_media_wm_embed_float. */
+/* dev_planes and dev_chips on the device; runs on stream (NULL: the default one), no sync.
+ * Returns 0, or -1 when the launch failed. */
+int rf_gpu_wm_embed_planes(float *const *dev_planes, int nplanes, int width, int height, int stride,
+                           const int8_t *dev_chips, int tile, int rows, float amplitude, void *stream);
+/* The same for host planes (width x height, stride = width): copies them to the device, embeds,
+ * copies back. Returns 0, or -1 with why filled ("watermark: CUDA: out of memory"). */
+int rf_gpu_wm_embed_host(float *const *planes, int nplanes, int width, int height, const int8_t *chips,
+                         int tile, int rows, float amplitude, char *why, size_t size);
+
 #endif

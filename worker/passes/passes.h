@@ -127,6 +127,14 @@ int rf_pass_chain_context(const rf_pass_chain_t *c);
 void rf_pass_chain_output_size(const rf_pass_chain_t *c, int *width, int *height);
 void rf_pass_chain_destroy(rf_pass_chain_t **c);
 
+/* ---- the watermark pass's pattern (watermark.c) ------------------------------------------------ */
+
+struct rf_media_wm_pattern;
+/* The pattern the `watermark` pass's parameters (key, payload: set by the coordinator) describe:
+ * for a slot that marks the encoder's luma itself instead of running the pass on RGB. */
+int rf_pass_watermark_pattern(const rf_pass_spec_t *spec, struct rf_media_wm_pattern **out,
+                              rf_err_t *err);
+
 /* ---- conversion between decoded frames and pipeline frames (swscale) -------------------------- */
 
 typedef struct rf_pconvert rf_pconvert_t;

@@ -8,6 +8,11 @@
  * so the mark is a function of the frame size and the job only: every chunk, every worker and
  * every re-run gives the same marked frames.
  *
+ * The worker's slot runs this pass on RGB only when the encoder's pixel format has no planar luma;
+ * otherwise it marks the luma of the frames it encodes with the same pattern (media.h,
+ * rf_media_wm_embed_frame) so chroma is untouched and a job with no other pass never converts
+ * to RGB.
+ *
  * The CUDA version of the embed (worker/gpu/watermark.cu) is the same multiply-add on device
  * planes; tests/worker/test_watermark_gpu.c checks it against this one sample for sample.
  */
@@ -36,27 +41,36 @@ static int s_unhex(const char *text, uint8_t *out, size_t len)
     return 0;
 }
 
-static int s_create(const rf_pass_setup_t *setup, void **state, rf_err_t *err)
+int rf_pass_watermark_pattern(const rf_pass_spec_t *spec, rf_media_wm_pattern_t **out, rf_err_t *err)
 {
     uint8_t key[RF_WM_KEY_LEN], pay[8];
     uint64_t payload = 0;
-    s_watermark_t *w;
     int rc;
 
-    assert(setup && setup->spec && state);
-    if (s_unhex(rf_pass_spec_param(setup->spec, "key"), key, sizeof(key)))
+    *out = NULL;
+    if (s_unhex(rf_pass_spec_param(spec, "key"), key, sizeof(key)))
         return rf_err_set(err, RF_ECONFIG, "parameter 'key': expected 64 lowercase hex digits (set "
                                            "by the coordinator)");
-    if (s_unhex(rf_pass_spec_param(setup->spec, "payload"), pay, sizeof(pay)))
+    if (s_unhex(rf_pass_spec_param(spec, "payload"), pay, sizeof(pay)))
         return rf_err_set(err, RF_ECONFIG, "parameter 'payload': expected 16 lowercase hex digits "
                                            "(set by the coordinator)");
     for (int i = 0; i < 8; i++)
         payload = payload << 8 | pay[i];
+    rc = rf_media_wm_pattern_new(key, payload, out, err);
+    memset(key, 0, sizeof(key));
+    return rc;
+}
+
+static int s_create(const rf_pass_setup_t *setup, void **state, rf_err_t *err)
+{
+    s_watermark_t *w;
+    int rc;
+
+    assert(setup && setup->spec && state);
     w = calloc(1, sizeof(*w));
     if (!w)
         return rf_err_set(err, RF_ENOMEM, "out of memory");
-    rc = rf_media_wm_pattern_new(key, payload, &w->pattern, err);
-    memset(key, 0, sizeof(key));
+    rc = rf_pass_watermark_pattern(setup->spec, &w->pattern, err);
     if (rc) {
         free(w);
         return rc;
