@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "nn.h"
 #include "config.h"
 #include "coordinator.h"
 #include "log.h"
@@ -172,6 +173,9 @@ int rf_cli_render(const rf_cli_args_t *a)
         }
         started++;
     }
+    /* The local workers share this machine's cores (each set cores / its slots on its own): their
+     * onnx passes' matrix products too. */
+    rf_nn_set_cpu_threads((int)(sysconf(_SC_NPROCESSORS_ONLN) / nworkers));
     if (rf_client_new_sec(rf_coordinator_endpoint(coord, RF_EP_CLIENTS), NULL, &client, &err)) {
         fprintf(stderr, "reelfarm: %s\n", err.msg);
         goto out;

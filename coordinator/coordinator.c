@@ -978,9 +978,14 @@ static void s_requirements_note(rf_coordinator_t *c, c_job_t *job)
     if (job->needs_vram_mib)
         snprintf(need + strlen(need), sizeof(need) - strlen(need), " >= %" PRId64 " MiB",
                  job->needs_vram_mib);
-    for (size_t i = 0; i < job->spec->npasses; i++)
-        snprintf(need + strlen(need), sizeof(need) - strlen(need), "%s pass '%s'",
-                 i ? "," : "; ", job->spec->pipeline[i].name);
+    size_t listed = 0;
+    for (size_t i = 0; i < job->spec->npasses; i++) {
+        const rf_pass_def_t *def = rf_pass_find(job->spec->pipeline[i].name);
+        if (def && def->automatic)
+            continue; /* label, watermark: built into every worker */
+        snprintf(need + strlen(need), sizeof(need) - strlen(need), "%s '%s'",
+                 listed++ ? "," : "; passes", job->spec->pipeline[i].name);
+    }
     s_event(c, job, "warn", "waiting: no live worker has what this job needs (%s)", need);
 }
 

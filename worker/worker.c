@@ -18,6 +18,7 @@
 #include "blob.h"
 #include "codec.h"
 #include "gpu.h"
+#include "nn.h"
 #include "gpu_pipe.h"
 #include "hash.h"
 #include "log.h"
@@ -724,6 +725,8 @@ int rf_worker_new(const rf_worker_config_t *cfg, rf_worker_t **out, rf_err_t *er
     if (w->ngpus > 0)
         w->vram_bytes = advertised;
     w->nslots = (uint32_t)(slots > RF_WORKER_MAX_SLOTS ? RF_WORKER_MAX_SLOTS : slots);
+    /* onnx passes on the CPU: the slots' matrix products share the cores */
+    rf_nn_set_cpu_threads((int)(cores / (long)w->nslots));
     for (uint32_t i = 0; i < w->nslots; i++) {
         w->slots[i].w = w;
         w->slots[i].index = i;

@@ -68,6 +68,9 @@ static void *s_worker(void *ctx, const char *ep, const char *name)
     caps.n_encoders = 1;
     caps.encoders = encoders;
     caps.cpu_cores = 1;
+    char *passes[] = {"watermark", "label"}; /* what the coordinator adds to every job */
+    caps.n_passes = 2;
+    caps.passes = passes;
     Reelfarm__Hello h = REELFARM__HELLO__INIT;
     h.name = (char *)name;
     h.slots = 1;

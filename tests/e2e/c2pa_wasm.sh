@@ -31,7 +31,9 @@ rverify() { set +e; "$R" verify "$@" > "$WORK/rv.txt" 2> "$WORK/rv.err"; echo $?
 
 src=$(fixture demo)
 cp "$src" "$WORK/demo.mp4"
-cp "$RF_SOURCE_DIR/config/examples/demo.yaml" "$WORK/job.yaml"
+# the demo job as it is, with its model path (relative to demo-output/) made absolute
+sed "s#model: \.\./models/#model: $RF_SOURCE_DIR/models/#" "$RF_SOURCE_DIR/config/examples/demo.yaml" > "$WORK/job.yaml"
+grep -q "model: $RF_SOURCE_DIR/models/" "$WORK/job.yaml" || fail "demo.yaml names no model under ../models/"
 "$R" render "$WORK/job.yaml" --signing-dir "$WORK/keys" > /dev/null 2> "$WORK/render.err" ||
   fail "render: $(cat "$WORK/render.err")"
 grep -q "made a farm CA and C2PA signing key in '$WORK/keys'" "$WORK/render.err" ||

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `reelfarm verify`: a lossless render verifies (exit 0 with its farm CA as trust anchor, every
-# media check ok, its sidecar manifest valid; the watermark plainly "not checked"); tampered copies
+# media check ok, its sidecar manifest valid; the watermark "not checked" without the farm key, found
+# with it, exit 30 once the metadata is stripped); tampered copies
 # made with ffmpeg (no manifest) fail with the check named and exit 1: one frame dropped (frames),
 # the audio re-encoded (audio), one frame's pixels changed (lossless only; else exit 40, nothing
 # found). Usage errors and an unreadable source are exit 2. (C2PA itself: c2pa_wasm.sh.)
@@ -11,6 +12,10 @@ cp "$src" "$WORK/in.mp4"
 write_job "$WORK/v.yaml" in.mp4 out.mkv ffv1
 "$R" render "$WORK/v.yaml" --signing-dir "$WORK/keys" --quiet > /dev/null 2> "$WORK/render.err" || fail "render: $(cat "$WORK/render.err")"
 out=$WORK/out.mkv
+# No farm watermark key where verify looks by default (render's own is in --signing-dir): the
+# watermark is "not checked" below until --watermark-key names it.
+export HOME=$WORK/home XDG_CONFIG_HOME=$WORK/home/.config
+mkdir -p "$HOME"
 
 "$R" verify "$out" --trust "$WORK/keys/ca.pem" --source "$WORK/in.mp4" --lossless > "$WORK/good.txt" 2> "$WORK/good.err" || fail "verify of a good render exited $?: $(cat "$WORK/good.txt" "$WORK/good.err")"
 for check in media frames duration audio timestamps lossless; do
@@ -27,6 +32,20 @@ jq -e '.ok == true and .provenance_checked == true and .exit_code == 0 and .sour
   and .provenance.verdict == "trusted" and .provenance.embedded == false
   and all(.checks[]; keys == ["check","detail","status"])' "$WORK/good.json" > /dev/null || fail "verify --json: $(cat "$WORK/good.json")"
 ok "a lossless render verifies: every media check ok, its sidecar manifest trusted, the watermark reported as not checked"
+
+# With the farm's watermark key: the mark is found (the job tag printed); with the metadata gone
+# (remuxed without the sidecar) the watermark alone is exit 30; another farm's key finds nothing.
+"$R" verify "$out" --trust "$WORK/keys/ca.pem" --watermark-key "$WORK/keys/watermark.key" > "$WORK/wm.txt" ||
+  fail "verify with the watermark key exited $?: $(cat "$WORK/wm.txt")"
+grep -q "^ok  *watermark  *found: key id" "$WORK/wm.txt" || fail "the watermark was not found: $(cat "$WORK/wm.txt")"
+ffmpeg -v error -y -i "$out" -map 0 -c copy -map_metadata -1 "$WORK/stripped.mkv"
+set +e; "$R" verify "$WORK/stripped.mkv" --watermark-key "$WORK/keys/watermark.key" > "$WORK/strip.txt" 2>&1; rc=$?; set -e
+[ $rc = 30 ] || fail "stripped copy: exit $rc, expected 30 (watermark only): $(cat "$WORK/strip.txt")"
+head -c 32 /dev/urandom > "$WORK/other.key"
+set +e; "$R" verify "$WORK/stripped.mkv" --watermark-key "$WORK/other.key" > "$WORK/other.txt" 2>&1; rc=$?; set -e
+[ $rc = 40 ] || fail "stripped copy, another farm's key: exit $rc, expected 40: $(cat "$WORK/other.txt")"
+grep -q "not found with this farm key" "$WORK/other.txt" || fail "another key: $(cat "$WORK/other.txt")"
+ok "the watermark: found with the farm key, exit 30 when it is all that is left, nothing with another key"
 
 # expect_fail FILE CHECK [verify flags...]: exit 1, CHECK marked fail, stderr names it.
 expect_fail() {

@@ -107,4 +107,9 @@ void rf_nn_plan_stats(const rf_nn_plan_t *p, int *steps, size_t *arena_bytes);
 int rf_nn_plan_run(rf_nn_plan_t *p, const rf_nn_tensor_t *inputs, int n_inputs,
                    rf_nn_tensor_t *outputs, int n_outputs, rf_err_t *err);
 
+/* Threads the CPU backend's matrix products (OpenBLAS) may use, process-wide: a worker sets
+ * cores / slots, so slots running plans at once do not oversubscribe the cores (OpenBLAS threads
+ * spin while they wait). n < 1 means 1. OPENBLAS_NUM_THREADS in the environment wins. */
+void rf_nn_set_cpu_threads(int n);
+
 #endif

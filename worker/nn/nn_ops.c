@@ -2406,3 +2406,11 @@ int nn_kernel(const nn_step_t *s, rf_nn_tensor_t *const *in, rf_nn_tensor_t *con
         return FAIL(&c, RF_EINVAL, "op not implemented");
     }
 }
+
+void rf_nn_set_cpu_threads(int n)
+{
+    const char *env = getenv("OPENBLAS_NUM_THREADS");
+    if (env && *env)
+        return;
+    openblas_set_num_threads(n < 1 ? 1 : n);
+}
