@@ -160,7 +160,7 @@ typedef struct rf_job_spec {
     } requirements;
 } rf_job_spec_t;
 
-/* Appends the provenance passes every job gets (config/marks.c): `label` (the visible
+/* Appends the provenance passes that go into every job (config/marks.c): `label` (the visible
  * AI-GENERATED label) when spec->provenance.label, then `watermark` - always, and always last -
  * with the pattern key (hex, 64 digits) and the 64-bit payload (hex, 16 digits) as its internal
  * parameters. The coordinator calls it on every spec it loads (submit and restart), so the stored

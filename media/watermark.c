@@ -273,6 +273,23 @@ void rf_media_wm_embed_float(const rf_media_wm_pattern_t *p, float *plane, int w
     free(col);
 }
 
+/* The ordered dither at (x, y): frac(x a + y b) (the R2 low-discrepancy sequence), in double as
+ * fmod(x a + y b, 1.0) - which for this non-negative sum is exactly t - trunc(t): no libm call per
+ * sample, and the same value bit for bit. */
+static inline float s_dither(double yb, int x)
+{
+    double t = x * 0.7548776662466927 + yb;
+    return (float)(t - (double)(int64_t)t);
+}
+
+/* floorf(v) clamped to 0..maxv, without a libm call (v is a sample plus a few codes). */
+static inline int s_floor_clamp(float v, int maxv)
+{
+    int i = (int)v;
+    i -= (float)i > v;
+    return i < 0 ? 0 : i > maxv ? maxv : i;
+}
+
 void rf_media_wm_embed_u8(const rf_media_wm_pattern_t *p, uint8_t *plane, int width, int height,
                           ptrdiff_t stride, float amplitude)
 {
@@ -286,14 +303,14 @@ void rf_media_wm_embed_u8(const rf_media_wm_pattern_t *p, uint8_t *plane, int wi
     for (int y = 0; y < height; y++) {
         const int8_t *row = p->chips + ((int64_t)y * RF_WM_ROWS / height % RF_WM_TILE) * RF_WM_TILE;
         uint8_t *dst = plane + y * stride;
+        const double yb = y * 0.5698402909980532;
         for (int x = 0; x < width; x++) {
             /* Ordered dither (the R2 low-discrepancy sequence) instead of rounding: on integer
              * input plain rounding would turn every amplitude in 1.5..2.5 into exactly 2; a
              * pipeline frame's luma is fractional before its conversion, so this is what the
              * worker's marked frames look like too. */
-            float dither = (float)fmod(x * 0.7548776662466927 + y * 0.5698402909980532, 1.0);
-            float v = floorf((float)dst[x] + amplitude * (float)row[col[x]] + dither);
-            dst[x] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+            dst[x] = (uint8_t)s_floor_clamp((float)dst[x] + amplitude * (float)row[col[x]] +
+                                                s_dither(yb, x), 255);
         }
     }
     free(col);
@@ -330,15 +347,18 @@ int rf_media_wm_embed_frame(const rf_media_wm_pattern_t *p, AVFrame *f, rf_err_t
     for (int y = 0; y < h; y++) {
         const int8_t *row = p->chips + ((int64_t)y * RF_WM_ROWS / h % RF_WM_TILE) * RF_WM_TILE;
         uint8_t *line = f->data[0] + (ptrdiff_t)y * f->linesize[0];
-        for (int x = 0; x < w; x++) {
-            float dither = (float)fmod(x * 0.7548776662466927 + y * 0.5698402909980532, 1.0);
-            float base = depth > 8 ? (float)((uint16_t *)line)[x] : (float)line[x];
-            float v = floorf(base + amp * (float)row[col[x]] + dither);
-            int iv = v < 0 ? 0 : v > (float)maxv ? maxv : (int)v;
-            if (depth > 8)
-                ((uint16_t *)line)[x] = (uint16_t)iv;
-            else
-                line[x] = (uint8_t)iv;
+        const double yb = y * 0.5698402909980532;
+        if (depth > 8) {
+            uint16_t *l16 = (uint16_t *)line;
+            for (int x = 0; x < w; x++) {
+                l16[x] = (uint16_t)s_floor_clamp(
+                    (float)l16[x] + amp * (float)row[col[x]] + s_dither(yb, x), maxv);
+            }
+        } else {
+            for (int x = 0; x < w; x++) {
+                line[x] = (uint8_t)s_floor_clamp(
+                    (float)line[x] + amp * (float)row[col[x]] + s_dither(yb, x), 255);
+            }
         }
     }
     free(col);

@@ -65,8 +65,8 @@ static void s_ask(void *req, const char *domain, const char *mechanism, const s_
     }
     assert_string_equal(frames[0], "1.0");
     assert_string_equal(frames[1], "42"); /* the request id is echoed */
-    strcpy(status, frames[2]);
-    strcpy(user_id, frames[4]);
+    snprintf(status, 128, "%s", frames[2]); /* callers pass 128-byte buffers */
+    snprintf(user_id, 128, "%s", frames[4]);
 }
 
 static void s_expect(void *req, const char *domain, const s_pair_t *k, const char *status, const char *user_id)

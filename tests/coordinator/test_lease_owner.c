@@ -111,8 +111,8 @@ static void s_chunk(void *client, const char *job_id, uint32_t index, char *stat
     rf_msg_t *m = s_recv(client, REELFARM__ENVELOPE__BODY_JOB_STATUS);
     const Reelfarm__JobStatus *st = rf_msg_env(m)->job_status;
     assert_true(index < st->n_chunks);
-    strcpy(state, st->chunks[index]->state);
-    strcpy(worker, st->chunks[index]->worker ? st->chunks[index]->worker : "");
+    snprintf(state, 64, "%s", st->chunks[index]->state); /* callers pass 64-byte buffers */
+    snprintf(worker, 64, "%s", st->chunks[index]->worker ? st->chunks[index]->worker : "");
     rf_msg_destroy(&m);
 }
 
