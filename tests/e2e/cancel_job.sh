@@ -31,7 +31,17 @@ ok "both workers render a chunk"
 
 t_cancel=$(date -u +%s.%3N)
 "$RF_BIN/reelfarm" cancel "$job" > "$WORK/cancel.out" || fail "reelfarm cancel exited $?"
-sleep 2 # the checks below allow 1 s; leave the logs and the files time to settle either way
+# The checks below compare the log lines' own timestamps with the cancel's (1 s allowed); wait
+# until both workers have logged both lines (up to 15 s on a loaded machine) before reading them.
+for _ in $(seq 1 150); do
+  n=0
+  for name in w1 w2; do
+    grep -q "of job $job failed (cancelled)" "$WORK/$name.log" 2>/dev/null && n=$((n + 1))
+  done
+  [ $n = 2 ] && break
+  sleep 0.1
+done
+sleep 0.5 # and the files time to settle
 
 # ts of the first JSON log line of FILE matching PATTERN, as seconds since the epoch.
 log_time() {
