@@ -1,4 +1,4 @@
-/* test_provenance_passes.c - the passes every job gets (docs/PROVENANCE.md): `label` draws the
+/* test_provenance_passes.c - the passes added to every job (docs/PROVENANCE.md): `label` draws the
  * AI-GENERATED label where the layout rule puts it, glyph pixels from the font table; `watermark`
  * adds exactly amplitude * chip to R, G and B; rf_media_wm_embed_frame marks a YUV frame's luma and
  * leaves its chroma bit for bit; bad parameters are refused with the parameter's name. */
