@@ -714,8 +714,8 @@ int rf_worker_new(const rf_worker_config_t *cfg, rf_worker_t **out, rf_err_t *er
     w->tick.data = w;
     s_probe(w);
     /* CPU nodes: one slot per 4 cores (an encoder uses several). GPU nodes: per GPU as many slots
-     * as the cores feed encoders and its memory holds 4K budgets (encoding is the bottleneck,
-     * DESIGN §6); the VRAM advertised is what is left with every slot busy. */
+     * as the cores feed encoders and its memory holds 4K budgets - encoding is the bottleneck,
+     * DESIGN §6; the VRAM advertised is what is left with every slot busy. */
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     const uint64_t per_slot =
         rf_gpu_slot_vram(RF_GPU_BUDGET_WIDTH, RF_GPU_BUDGET_HEIGHT, RF_GPU_BUDGET_WIDTH,
