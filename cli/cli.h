@@ -9,6 +9,7 @@
 
 #include <limits.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stddef.h>
 #include <stdio.h>
 
@@ -66,9 +67,12 @@ int rf_openjd_import(const char *path, const char *const *params, size_t nparams
 
 /* Follows a job until it ends, drawing progress on stderr (a bar on a TTY, lines otherwise, nothing
  * when quiet). Returns an RF_EXIT_* code; on success prints the output path to stdout when
- * print_output. *interrupt (may be NULL) non-zero cancels the job and returns 130. */
+ * print_output. *interrupt (may be NULL) non-zero cancels the job and returns 130. A coordinator
+ * that answered before and stops answering is asked again for outage_ms (RF_CLIENT_OUTAGE_MS for a
+ * remote one; UINT64_MAX for render's own, which runs in this process and can be slow under load
+ * but never away). */
 int rf_cli_follow(rf_client_t *c, const char *job_id, bool quiet, bool print_output,
-                  const volatile int *interrupt);
+                  uint64_t outage_ms, const volatile int *interrupt);
 
 /* ---- the command table (cmdtable.c) ----------------------------------------------------------
  *

@@ -548,7 +548,7 @@ static void s_bar(const Reelfarm__JobStatus *st, bool tty)
 }
 
 int rf_cli_follow(rf_client_t *c, const char *job_id, bool quiet, bool print_output,
-                  const volatile int *interrupt)
+                  uint64_t outage_ms, const volatile int *interrupt)
 {
     bool tty = isatty(2);
     uint64_t last_line = 0;
@@ -583,8 +583,9 @@ int rf_cli_follow(rf_client_t *c, const char *job_id, bool quiet, bool print_out
         int rc = rf_client_call(c, &env, &reply, RF_CLIENT_TIMEOUT_MS, &err);
         if (rc == RF_ECANCELED)
             continue; /* a signal: the loop head sees the interrupt flag */
-        /* The coordinator answered before: a restart. Ask again for up to RF_CLIENT_OUTAGE_MS. */
-        if (rc == RF_EUNAVAIL && last_answer && rf_now_ms() - last_answer < RF_CLIENT_OUTAGE_MS) {
+        /* The coordinator answered before: a restart (or a loaded host). Ask again for up to
+         * outage_ms. */
+        if (rc == RF_EUNAVAIL && last_answer && rf_now_ms() - last_answer < outage_ms) {
             rf_sleep_ms(500);
             continue;
         }

@@ -77,7 +77,7 @@ int rf_cli_submit(const rf_cli_args_t *a)
         memset(&sa, 0, sizeof(sa));
         sa.sa_handler = s_on_signal;
         sigaction(SIGINT, &sa, NULL);
-        code = rf_cli_follow(c, job_id, quiet, false, &s_interrupted);
+        code = rf_cli_follow(c, job_id, quiet, false, RF_CLIENT_OUTAGE_MS, &s_interrupted);
     }
     rf_client_destroy(&c);
     return code;

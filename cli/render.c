@@ -191,7 +191,7 @@ int rf_cli_render(const rf_cli_args_t *a)
     sa.sa_handler = s_on_sigint;
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
-    code = rf_cli_follow(client, job_id, quiet, true, &s_interrupted);
+    code = rf_cli_follow(client, job_id, quiet, true, UINT64_MAX, &s_interrupted);
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
 out:

@@ -118,15 +118,23 @@ static int s_recv_one(rf_zsock_t *s)
     return 1;
 }
 
-static void s_drain(rf_zsock_t *s)
+static size_t s_drain(rf_zsock_t *s, size_t budget)
 {
-    for (int i = 0; i < RF_ZSOCK_DRAIN_BUDGET && !s->closing; i++) {
+    size_t n = 0;
+    while (n < budget && !s->closing) {
         if (!(s_events(s) & ZMQ_POLLIN))
             break;
         if (!s_recv_one(s))
             break;
+        n++;
     }
     s_update(s); /* budget spent with messages left -> the idle keeps the next turn non-blocking */
+    return n;
+}
+
+size_t rf_zsock_drain(rf_zsock_t *s)
+{
+    return s && !s->closing ? s_drain(s, RF_ZSOCK_DRAIN_ALL) : 0;
 }
 
 static void s_on_poll(uv_poll_t *h, int status, int events)
@@ -142,7 +150,7 @@ static void s_on_check(uv_check_t *h)
 {
     rf_zsock_t *s = h->data;
     if (!s->closing)
-        s_drain(s);
+        s_drain(s, RF_ZSOCK_DRAIN_BUDGET);
 }
 
 static void s_on_close(uv_handle_t *h)

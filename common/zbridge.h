@@ -19,6 +19,7 @@
 
 #define RF_ZSOCK_MAX_PARTS 4        /* frames per message; more -> dropped and counted */
 #define RF_ZSOCK_DRAIN_BUDGET 64    /* messages handled per socket per loop turn */
+#define RF_ZSOCK_DRAIN_ALL 65536    /* cap of rf_zsock_drain */
 
 typedef struct rf_zsock rf_zsock_t;
 
@@ -42,6 +43,13 @@ rf_zsock_t *rf_zsock_new(uv_loop_t *loop, void *zsock, rf_zsock_recv_cb cb, void
  * Returns 0, RF_EAGAIN (peer at high-water mark), RF_EUNAVAIL (ROUTER_MANDATORY: no such peer) or
  * RF_EIO. A partially sent message is never left behind. */
 int rf_zsock_send(rf_zsock_t *s, const rf_zparts_t *msg);
+
+/* Delivers, now, every message the socket already holds (at most RF_ZSOCK_DRAIN_ALL of them) and
+ * returns how many. For timers that judge a peer's liveness: after the process stalled, libuv runs
+ * timers before its I/O phase, so heartbeats that arrived during the stall would otherwise be read
+ * only after the peer was declared silent. Callable from any loop callback except this socket's
+ * own receive callback. */
+size_t rf_zsock_drain(rf_zsock_t *s);
 
 /* The underlying zmq socket (for setsockopt/getsockopt only; never recv through it). */
 void *rf_zsock_handle(rf_zsock_t *s);

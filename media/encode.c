@@ -449,10 +449,15 @@ int rf_encoder_probe(const char *codec_name, rf_err_t *err)
     c->pix_fmt = codec->pix_fmts ? codec->pix_fmts[0] : AV_PIX_FMT_YUV420P;
     c->time_base = (AVRational){1, 25};
     c->framerate = (AVRational){25, 1};
-    /* x265 prints a banner on every open through its own logger, not av_log. */
+    /* One thread, no pools: a probe answers whether the encoder opens and encodes, and each
+     * encoder's own thread start-up (SVT-AV1 starts dozens) is what makes probes slow on a loaded
+     * host. x265 prints a banner on every open through its own logger, not av_log. */
+    c->thread_count = 1;
     AVDictionary *probe_opts = NULL;
     if (s_has_opt(c, "x265-params"))
-        av_dict_set(&probe_opts, "x265-params", "log-level=error", 0);
+        av_dict_set(&probe_opts, "x265-params", "log-level=error:pools=none:frame-threads=1", 0);
+    if (s_has_opt(c, "svtav1-params"))
+        av_dict_set(&probe_opts, "svtav1-params", "lp=1", 0);
     ret = avcodec_open2(c, codec, &probe_opts);
     av_dict_free(&probe_opts);
     if (ret < 0) {

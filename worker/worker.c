@@ -76,6 +76,7 @@ struct rf_worker {
     bool welcomed;
     uint32_t heartbeat_ms, liveness;
     uint64_t last_heard_ms, last_sent_ms, hello_ms, progress_ms;
+    uint64_t last_tick_ms; /* when the tick last ran (a late one means this process stalled) */
     uint64_t backoff_ms;
     uint64_t seq;
     /* capabilities */
@@ -547,6 +548,20 @@ static void s_on_tick(uv_timer_t *t)
         s_check_stop(w);
         if (w->closing && !w->sock)
             return;
+    }
+    /* Silence is judged on what has arrived: after a stall of this process the timer runs before
+     * the loop reads the socket (a Welcome or heartbeats may be waiting there), and the stall
+     * itself is not the coordinator's silence. */
+    uint64_t late = w->last_tick_ms && now > w->last_tick_ms + 2 * (uint64_t)w->heartbeat_ms
+                        ? now - w->last_tick_ms - (uint64_t)w->heartbeat_ms
+                        : 0;
+    w->last_tick_ms = now;
+    rf_zsock_drain(w->sock);
+    if (late) {
+        RF_WARN(COMP, "the worker did not run for %" PRIu64 " ms (a loaded host?): the coordinator "
+                      "gets that much longer to answer", late);
+        w->hello_ms = w->hello_ms + late < now ? w->hello_ms + late : now;
+        w->last_heard_ms = w->last_heard_ms + late < now ? w->last_heard_ms + late : now;
     }
     if (!w->welcomed) {
         if (now - w->hello_ms >= w->backoff_ms) {

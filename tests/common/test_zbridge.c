@@ -1,7 +1,7 @@
 /* test_zbridge.c - the zmq <-> libuv bridge against the two failure modes in
  * notes/zmq-uv-deploy.md §1 (messages left behind by one recv per wakeup, and an incoming message
  * stranded by a send from a timer), plus closing from inside the callback without leaking a handle,
- * and an idle loop that does not spin. A ROUTER and a DEALER over tcp loopback share one loop. */
+ * an idle loop that does not spin, and rf_zsock_drain from a timer. A ROUTER and a DEALER over tcp loopback share one loop. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -320,6 +320,50 @@ static void test_send_errors_and_no_spin(void **state)
     s_finish(&f);
 }
 
+/* --- (6) a timer drains everything at once (liveness checks after a stall) ------------------- */
+
+#define STALLED 300
+
+static void s_on_router_plain(rf_zsock_t *s, const rf_zparts_t *msg, void *arg)
+{
+    (void)s;
+    (void)msg;
+    fixture_t *f = arg;
+    f->router_msgs++;
+}
+
+/* Timers run before libuv's I/O phase: at the first tick nothing has been delivered yet, and
+ * rf_zsock_drain hands over all of it at once, beyond the per-turn budget. */
+static void s_on_drain_timer(uv_timer_t *t)
+{
+    fixture_t *f = t->data;
+    f->got_waiting = f->router_msgs; /* delivered before the drain */
+    f->per_turn = (int)rf_zsock_drain(f->zr);
+    s_close_all(f);
+}
+
+static void test_drain_from_timer(void **state)
+{
+    (void)state;
+    fixture_t f;
+    s_setup_sockets(&f);
+    for (int i = 0; i < STALLED; i++)
+        assert_int_equal(zmq_send(f.dealer, &i, sizeof i, 0), (int)sizeof i);
+    usleep(300 * 1000); /* all across before the bridge exists */
+    f.zr = rf_zsock_new(&f.loop, f.router, s_on_router_plain, &f);
+    assert_non_null(f.zr);
+    f.router = NULL;
+    s_start_timers(&f, 10000);
+    uv_timer_start(&f.kick, s_on_drain_timer, 0, 0);
+    uv_run(&f.loop, UV_RUN_DEFAULT);
+    assert_false(f.deadline_hit);
+    assert_int_equal(f.got_waiting, 0);
+    assert_int_equal(f.per_turn, STALLED);
+    assert_int_equal(f.router_msgs, STALLED);
+    assert_int_equal(rf_zsock_drain(NULL), 0);
+    s_finish(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -328,6 +372,7 @@ int main(void)
         cmocka_unit_test(test_send_from_timer_does_not_strand),
         cmocka_unit_test(test_close_in_callback),
         cmocka_unit_test(test_send_errors_and_no_spin),
+        cmocka_unit_test(test_drain_from_timer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
