@@ -143,7 +143,16 @@ static void s_print_status(const Reelfarm__JobStatus *st, bool json)
             printf(",\"frame_start\":%" PRId64 ",\"frame_end\":%" PRId64 ",\"attempts\":%u,\"worker\":",
                    c->frame_start, c->frame_end, c->attempts);
             rf_cli_json_string(stdout, c->worker);
-            printf(",\"frames_done\":%" PRIu64 ",\"fps\":%.2f}", c->frames_done, c->fps);
+            printf(",\"frames_done\":%" PRIu64 ",\"fps\":%.2f", c->frames_done, c->fps);
+            if (c->n_critic) {
+                printf(",\"critic\":{\"kept\":%u,\"renders\":[", c->critic_kept);
+                for (size_t k = 0; k < c->n_critic; k++)
+                    printf("%s{\"seed\":%" PRIu64 ",\"score\":%.6g,\"mean\":%.6g,\"frames\":%" PRIu64 "}",
+                           k ? "," : "", c->critic[k]->seed, (double)c->critic[k]->score,
+                           (double)c->critic[k]->mean, c->critic[k]->frames);
+                printf("]}");
+            }
+            printf("}");
         }
         printf("]}\n");
         return;
@@ -155,8 +164,13 @@ static void s_print_status(const Reelfarm__JobStatus *st, bool json)
         printf("  %s\n", st->message);
     for (size_t i = 0; i < st->n_chunks; i++) {
         const Reelfarm__ChunkStatus *c = st->chunks[i];
-        printf("  chunk %-4u %-8s frames %" PRId64 "-%" PRId64 "  attempts %u  %s\n", c->index,
+        printf("  chunk %-4u %-8s frames %" PRId64 "-%" PRId64 "  attempts %u  %s", c->index,
                c->state, c->frame_start, c->frame_end - 1, c->attempts, c->worker);
+        if (c->n_critic && c->critic_kept < c->n_critic)
+            printf("  critic %.4g (seed %" PRIu64 ", render %u of %zu)",
+                   (double)c->critic[c->critic_kept]->score, c->critic[c->critic_kept]->seed,
+                   c->critic_kept + 1, c->n_critic);
+        printf("\n");
     }
 }
 

@@ -20,6 +20,7 @@
 #define RF_SPEC_MAX_PASSES 32
 #define RF_SPEC_MAX_PARAMS 64            /* per pass, and encode options */
 #define RF_SPEC_MAX_SUBJECTS 256
+#define RF_SPEC_MAX_RERENDERS 16         /* critic.max_rerenders at most */
 
 /* ---- passes known to this build (the catalogue the spec loader validates against) ---------- */
 
@@ -154,6 +155,16 @@ typedef struct rf_job_spec {
          * real people; `label: false` is refused for such a job. */
         bool label;
     } provenance;
+    /* critic: the critic gate (docs/models.md). model NULL = none. Every rendered frame is scored
+     * by the model; a chunk whose lowest frame score is under threshold is rendered again with
+     * the next seed (seed + 1, ...), at most max_rerenders times, and the best render is kept. */
+    struct {
+        char *model;          /* absolute path of the .onnx file; NULL = no gate */
+        double threshold;     /* required with model */
+        int max_rerenders;    /* default 2, 0..RF_SPEC_MAX_RERENDERS */
+        double input_min, input_max; /* the model's input for pipeline values 0 and 1 (0, 1) */
+        char *device;         /* auto (default) | cpu | gpu */
+    } critic;
     struct {
         bool gpu;             /* default false; a pass that needs a GPU implies it */
         int64_t vram_mib;     /* default 0; free VRAM a worker must report, implies gpu */

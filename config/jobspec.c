@@ -483,6 +483,54 @@ static int s_requirements(s_loader_t *l, struct fy_node *node, int line)
     return 0;
 }
 
+static int s_path_field(s_loader_t *l, rf_yfield_t *f, const char *key, char **out);
+
+/* critic: {model: PATH, threshold: T, max_rerenders: N, input_min, input_max, device}. */
+static int s_critic(s_loader_t *l, struct fy_node *node, int line)
+{
+    rf_yfield_t f[] = {{.key = "model"},     {.key = "threshold"}, {.key = "max_rerenders"},
+                       {.key = "input_min"}, {.key = "input_max"}, {.key = "device"}};
+    int64_t iv = 0;
+    int rc = rf_yaml_mapping(&l->c, node, "critic", line, f, S_COUNT(f));
+    if (rc)
+        return rc;
+    if (!f[0].node)
+        return rf_yaml_missing(&l->c, "critic", "model", line);
+    if (!f[1].node)
+        return rf_yaml_missing(&l->c, "critic", "threshold", line);
+    if ((rc = s_path_field(l, &f[0], "critic.model", &l->spec->critic.model)) != 0)
+        return rc;
+    rc = rf_yaml_float(&l->c, f[1].node, f[1].line, "critic.threshold", -1e6, false, 1e6,
+                       &l->spec->critic.threshold);
+    if (rc)
+        return rc;
+    if (f[2].node) {
+        rc = rf_yaml_int(&l->c, f[2].node, f[2].line, "critic.max_rerenders", 0,
+                         RF_SPEC_MAX_RERENDERS, &iv);
+        if (rc)
+            return rc;
+        l->spec->critic.max_rerenders = (int)iv;
+    }
+    if (f[3].node && (rc = rf_yaml_float(&l->c, f[3].node, f[3].line, "critic.input_min", -1e6, false,
+                                         1e6, &l->spec->critic.input_min)) != 0)
+        return rc;
+    if (f[4].node && (rc = rf_yaml_float(&l->c, f[4].node, f[4].line, "critic.input_max", -1e6, false,
+                                         1e6, &l->spec->critic.input_max)) != 0)
+        return rc;
+    if (l->spec->critic.input_min == l->spec->critic.input_max)
+        return rf_yaml_error(&l->c, f[4].node ? rf_yaml_node_line(f[4].node, f[4].line) : line,
+                             "critic.input_max", "equals input_min: the input range is empty");
+    if (f[5].node) {
+        free(l->spec->critic.device);
+        l->spec->critic.device = NULL;
+        rc = rf_yaml_enum(&l->c, f[5].node, f[5].line, "critic.device", "auto|cpu|gpu",
+                          &l->spec->critic.device);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
 /* "8000000", "8M", "800k", "2.5M" -> bits/s. */
 static bool s_parse_bitrate(const char *text, int64_t *out)
 {
@@ -809,7 +857,10 @@ static int s_defaults(rf_job_spec_t *spec)
     spec->encode.preset = s_strdup("medium");
     spec->audio = RF_AUDIO_COPY;
     spec->provenance.watermark = true;
-    return spec->encode.codec && spec->encode.preset ? 0 : RF_ENOMEM;
+    spec->critic.max_rerenders = 2;
+    spec->critic.input_max = 1;
+    spec->critic.device = s_strdup("auto");
+    return spec->encode.codec && spec->encode.preset && spec->critic.device ? 0 : RF_ENOMEM;
 }
 
 /* The input's base name without its extension: "plates/scene12.mov" -> "scene12". */
@@ -851,7 +902,8 @@ static int s_load(s_loader_t *l, const char *yaml, size_t len)
     rf_yfield_t f[] = {{.key = "version"},  {.key = "name"},      {.key = "input"},
                        {.key = "output"},   {.key = "seed"},      {.key = "priority"},
                        {.key = "chunking"}, {.key = "pipeline"},  {.key = "encode"},
-                       {.key = "audio"},    {.key = "provenance"}, {.key = "requirements"}};
+                       {.key = "audio"},    {.key = "provenance"}, {.key = "requirements"},
+                       {.key = "critic"}};
     rf_job_spec_t *spec = l->spec;
     rf_ydoc_t doc;
     int64_t iv = 0;
@@ -951,6 +1003,11 @@ static int s_load(s_loader_t *l, const char *yaml, size_t len)
     }
     if (f[11].node) {
         rc = s_requirements(l, f[11].node, f[11].line);
+        if (rc)
+            goto cleanup;
+    }
+    if (f[12].node) {
+        rc = s_critic(l, f[12].node, f[12].line);
         if (rc)
             goto cleanup;
     }
@@ -1078,6 +1135,8 @@ void rf_job_spec_destroy(rf_job_spec_t **specp)
     free(spec->encode.codec);
     free(spec->encode.preset);
     free(spec->encode.pix_fmt);
+    free(spec->critic.model);
+    free(spec->critic.device);
     for (i = 0; i < spec->provenance.nsubjects; i++) {
         free(spec->provenance.subjects[i].name);
         free(spec->provenance.subjects[i].basis);

@@ -51,6 +51,14 @@
 
 typedef struct c_worker c_worker_t;
 
+/* One render of a chunk as the worker's critic scored it (proto CriticScore). */
+#define C_CRITIC_MAX 17          /* renders of one chunk: 1 + critic.max_rerenders (<= 16) */
+typedef struct c_critic {
+    uint64_t seed;
+    float score, mean;
+    uint64_t frames;
+} c_critic_t;
+
 /* A chunk as the scheduler sees it: the durable row plus the in-memory lease. */
 typedef struct c_job c_job_t;
 
@@ -71,6 +79,9 @@ typedef struct c_chunk {
     uint64_t backup_lease;   /* a backup run of this chunk on another worker, 0 when none */
     c_worker_t *backup_worker;
     uint32_t backup_attempt;
+    c_critic_t *critic;      /* the kept result's renders (critic gate), NULL when none; in
+                                memory only: the job's events keep them across restarts */
+    uint8_t ncritic, critic_kept;
 } c_chunk_t;
 
 struct c_job {
@@ -227,6 +238,8 @@ typedef struct c_work {
     uint8_t *frame_list;     /* the worker's per-frame SHA-256s (sampled verification), or NULL */
     uint32_t gops_checked;   /* sampled verification: GOPs decoded (0: every frame was)*/
     uint32_t head_overlap, tail_overlap;  /* frames each side part must hold */
+    c_critic_t critic[C_CRITIC_MAX];      /* the result's critic scores (ChunkDone.critic) */
+    uint32_t ncritic, critic_kept;
     /* stitch */
     rf_stitch_chunk_t *parts;  /* up to 2 per chunk: its seam, then its own result */
     char (*paths)[4400];
@@ -1058,6 +1071,38 @@ static void s_result_drop(rf_coordinator_t *c, const c_work_t *wk)
 static void s_audit(rf_coordinator_t *c, const char *type, const char *actor, const char *job,
                     const char *detail);
 
+/* The critic gate's scores of a verified result: kept with the chunk (status) and told as one
+ * event, "chunk 3: critic 0.41 (seed 7), 0.62 (seed 8); kept seed 8 (0.62, threshold 0.5)". */
+static void s_critic_keep(rf_coordinator_t *c, c_job_t *job, c_chunk_t *ch, const c_work_t *wk)
+{
+    free(ch->critic);
+    ch->critic = NULL;
+    ch->ncritic = ch->critic_kept = 0;
+    if (!wk->ncritic)
+        return;
+    if ((ch->critic = malloc(wk->ncritic * sizeof(*ch->critic))) != NULL) {
+        memcpy(ch->critic, wk->critic, wk->ncritic * sizeof(*ch->critic));
+        ch->ncritic = (uint8_t)wk->ncritic;
+        ch->critic_kept = (uint8_t)wk->critic_kept;
+    }
+    char list[900] = "";
+    size_t used = 0;
+    for (uint32_t i = 0; i < wk->ncritic && used < sizeof(list); i++) {
+        int n = snprintf(list + used, sizeof(list) - used, "%s%.4g (seed %" PRIu64 ")", i ? ", " : "",
+                         (double)wk->critic[i].score, wk->critic[i].seed);
+        if (n < 0)
+            break;
+        used += (size_t)n;
+    }
+    const c_critic_t *kept = &wk->critic[wk->critic_kept];
+    double threshold = job->spec ? job->spec->critic.threshold : 0;
+    bool passed = kept->score >= threshold;
+    s_event_at(c, job, ch->row.index, wk->attempt, wk->worker, passed ? "info" : "warn",
+               "chunk %u: critic %s; kept seed %" PRIu64 " (%.4g, threshold %.4g%s)", ch->row.index,
+               list, kept->seed, (double)kept->score, threshold,
+               passed ? "" : ", below it: no re-render left, the best was kept");
+}
+
 static void s_verify_done(rf_coordinator_t *c, c_work_t *wk)
 {
     c_job_t *job = wk->job;
@@ -1104,6 +1149,7 @@ static void s_verify_done(rf_coordinator_t *c, c_work_t *wk)
     ch->row.result_size = wk->blob_size;
     snprintf(ch->row.worker, sizeof(ch->row.worker), "%s", wk->worker);
     ch->frames_done = (uint64_t)(ch->row.frame_end - ch->row.frame_start);
+    s_critic_keep(c, job, ch, wk);
     /* A superseded holder, if any, is told to stop: the first verified result wins. */
     if (ch->lease && ch->lease != wk->lease) {
         s_send_cancel(c, ch->worker, ch->lease, "another attempt's result was kept");
@@ -1411,6 +1457,16 @@ static int s_assign(rf_coordinator_t *c, c_worker_t *w, uint32_t slot, c_job_t *
     a.tail_overlap = ch->row.tail_overlap;
     a.tail_end_pts = ch->row.tail_end_pts;
     a.color_ref = ch->row.color_ref ? ch->row.color_ref : "";
+    Reelfarm__CriticSpec critic = REELFARM__CRITIC_SPEC__INIT;
+    if (spec->critic.model) {
+        critic.model = spec->critic.model;
+        critic.threshold = (float)spec->critic.threshold;
+        critic.max_rerenders = (uint32_t)spec->critic.max_rerenders;
+        critic.input_min = (float)spec->critic.input_min;
+        critic.input_max = (float)spec->critic.input_max;
+        critic.device = spec->critic.device ? spec->critic.device : "auto";
+        a.critic = &critic;
+    }
     Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
     env.body_case = REELFARM__ENVELOPE__BODY_ASSIGN;
     env.assign = &a;
@@ -1815,7 +1871,7 @@ static void s_verify_start(rf_coordinator_t *c, c_job_t *job, c_chunk_t *ch, uin
                            const char *blob, uint64_t size, const uint8_t digest[RF_SHA256_LEN],
                            const rf_store_seam_t *head, const rf_store_seam_t *tail,
                            const uint8_t *frame_list, size_t frame_list_len, const char *worker,
-                           bool record)
+                           bool record, const Reelfarm__ChunkDone *d)
 {
     char digest_hex[RF_SHA256_HEX_LEN + 1];
     rf_hex(digest, RF_SHA256_LEN, digest_hex);
@@ -1849,6 +1905,12 @@ static void s_verify_start(rf_coordinator_t *c, c_job_t *job, c_chunk_t *ch, uin
     if (c->verify_sample && frame_list && frame_list_len == wk->expect_frames * RF_SHA256_LEN &&
         (wk->frame_list = malloc(frame_list_len)) != NULL)
         memcpy(wk->frame_list, frame_list, frame_list_len);
+    for (size_t i = 0; d && i < d->n_critic && i < C_CRITIC_MAX; i++) {
+        wk->critic[i] = (c_critic_t){.seed = d->critic[i]->seed, .score = d->critic[i]->score,
+                                     .mean = d->critic[i]->mean, .frames = d->critic[i]->frames};
+        wk->ncritic = (uint32_t)i + 1;
+    }
+    wk->critic_kept = d && d->critic_kept < wk->ncritic ? d->critic_kept : 0;
     ch->verifying = true;
     if (s_work_start(c, wk))
         ch->verifying = false;
@@ -1887,7 +1949,7 @@ static void s_on_done(rf_coordinator_t *c, c_worker_t *w, const Reelfarm__ChunkD
         return;
     }
     s_verify_start(c, job, ch, d->lease, d->result_blob, d->result_size, d->checksums_digest.data,
-                   &head, &tail, d->frame_checksums.data, d->frame_checksums.len, w->name, true);
+                   &head, &tail, d->frame_checksums.data, d->frame_checksums.len, w->name, true, d);
 }
 
 static void s_on_failed(rf_coordinator_t *c, c_worker_t *w, const Reelfarm__ChunkFailed *f)
@@ -2288,6 +2350,14 @@ static void s_on_query(rf_coordinator_t *c, const rf_zparts_t *req, const Reelfa
     s_status_fill(job, &st);
     Reelfarm__ChunkStatus *cs = NULL;
     Reelfarm__ChunkStatus **csp = NULL;
+    Reelfarm__CriticScore *scores = NULL, **score_ptrs = NULL;
+    size_t nscores = 0, used = 0;
+    for (size_t i = 0; q->with_chunks && i < job->nchunks; i++)
+        nscores += job->chunks[i].ncritic;
+    if (nscores) {
+        scores = calloc(nscores, sizeof(*scores));
+        score_ptrs = calloc(nscores, sizeof(*score_ptrs));
+    }
     if (q->with_chunks && job->nchunks) {
         cs = calloc(job->nchunks, sizeof(*cs));
         csp = calloc(job->nchunks, sizeof(*csp));
@@ -2305,6 +2375,19 @@ static void s_on_query(rf_coordinator_t *c, const rf_zparts_t *req, const Reelfa
                                         ? (uint64_t)(ch->row.frame_end - ch->row.frame_start)
                                         : ch->frames_done;
                 cs[i].fps = ch->fps;
+                if (scores && score_ptrs && ch->ncritic) {
+                    cs[i].critic = &score_ptrs[used];
+                    cs[i].n_critic = ch->ncritic;
+                    cs[i].critic_kept = ch->critic_kept;
+                    for (size_t k = 0; k < ch->ncritic; k++, used++) {
+                        reelfarm__critic_score__init(&scores[used]);
+                        scores[used].seed = ch->critic[k].seed;
+                        scores[used].score = ch->critic[k].score;
+                        scores[used].mean = ch->critic[k].mean;
+                        scores[used].frames = ch->critic[k].frames;
+                        score_ptrs[used] = &scores[used];
+                    }
+                }
                 csp[i] = &cs[i];
             }
             st.n_chunks = job->nchunks;
@@ -2317,6 +2400,8 @@ static void s_on_query(rf_coordinator_t *c, const rf_zparts_t *req, const Reelfa
     s_send(c, c->csock, req->data[0], req->size[0], &env);
     free(cs);
     free(csp);
+    free(scores);
+    free(score_ptrs);
 }
 
 static void s_on_list(rf_coordinator_t *c, const rf_zparts_t *req, const char *owner)
@@ -2979,7 +3064,7 @@ static int s_load_jobs(rf_coordinator_t *c, rf_err_t *err)
             if (rf_sha256_from_hex(ch->row.result_digest, digest) == 0)
                 s_verify_start(c, job, ch, 0, ch->row.result_blob, ch->row.result_size, digest,
                                &ch->row.seam_head, &ch->row.seam_tail, NULL, 0,
-                               ch->row.worker, false);
+                               ch->row.worker, false, NULL);
             else
                 rf_store_chunk_requeued(c->store, job->row.id, ch->row.index, NULL);
         }
@@ -3613,7 +3698,8 @@ void rf_coordinator_destroy(rf_coordinator_t **cp)
         c_job_t *j = c->jobs;
         c->jobs = j->next;
         for (size_t i = 0; i < j->nchunks; i++)
-            free(j->chunks[i].row.failed_on), free(j->chunks[i].row.color_ref);
+            free(j->chunks[i].row.failed_on), free(j->chunks[i].row.color_ref),
+                free(j->chunks[i].critic);
         free(j->chunks);
         free(j->order);
         free(j->returned);

@@ -135,6 +135,8 @@ int rf_guard_spec_paths(const rf_job_spec_t *spec, char *const *roots, size_t nr
             }
         }
     }
+    if (!rc && spec->critic.model)
+        rc = s_check("critic.model", spec->critic.model, false, roots, nroots, err);
     return rc;
 }
 

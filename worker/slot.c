@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,7 @@
 #include <libavutil/hwcontext.h>
 
 #include "blob.h"
+#include "critic.h"
 #include "gpu_pipe.h"
 #include "log.h"
 #include "media.h"
@@ -103,6 +105,7 @@ void rf_assignment_destroy(rf_assignment_t **ap)
     free(a->pix_fmt);
     s_params_free(a->options, a->noptions);
     free(a->input_path);
+    free(a->critic.model);
     free(a);
     *ap = NULL;
 }
@@ -158,6 +161,27 @@ int rf_assignment_from_msg(const Reelfarm__Assign *m, rf_assignment_t **out, rf_
         rc = rf_err_set(err, RF_EPROTO, "assignment with a bad seam overlap (head %u, tail %u)",
                         a->head_overlap, a->tail_overlap);
         goto out;
+    }
+    if (m->critic && m->critic->model && *m->critic->model) {
+        const Reelfarm__CriticSpec *cs = m->critic;
+        const char *dev = cs->device && *cs->device ? cs->device : "auto";
+        if (cs->max_rerenders > RF_SLOT_MAX_RERENDERS || !isfinite(cs->threshold) ||
+            !isfinite(cs->input_min) || !isfinite(cs->input_max) || cs->input_min == cs->input_max ||
+            (strcmp(dev, "auto") && strcmp(dev, "cpu") && strcmp(dev, "gpu"))) {
+            rc = rf_err_set(err, RF_EPROTO,
+                            "assignment with a bad critic (max_rerenders %u, at most %d; device '%s')",
+                            cs->max_rerenders, RF_SLOT_MAX_RERENDERS, dev);
+            goto out;
+        }
+        if (!(a->critic.model = s_dup(cs->model))) {
+            rc = rf_err_set(err, RF_ENOMEM, "out of memory");
+            goto out;
+        }
+        a->critic.threshold = cs->threshold;
+        a->critic.max_rerenders = cs->max_rerenders;
+        a->critic.input_min = cs->input_min;
+        a->critic.input_max = cs->input_max;
+        snprintf(a->critic.device, sizeof(a->critic.device), "%s", dev);
     }
     if (s_params_copy(m->encode->options, m->encode->n_options, &a->options, &a->noptions)) {
         rc = rf_err_set(err, RF_EPROTO, "assignment with too many encoder options");
@@ -467,7 +491,14 @@ struct s_pipe {
     const rf_slot_env_t *env;
     const atomic_int *cancel;
     _Atomic uint64_t *frames_done;
-    const char *out_path;
+    uint64_t seed;                  /* the passes' seed: the job's, + k on the critic's k-th re-render */
+    char out_path[4400];            /* this render's main part */
+    /* The critic gate (critic.h): scores of every frame the encode stage gets, NULL = no gate */
+    rf_critic_t *critic;
+    rf_pconvert_t *critic_conv;
+    int critic_fmt;
+    rf_pframe_t critic_pf;
+    rf_critic_tally_t tally;
     int target_fmt;                 /* the encoder's pixel format; AV_PIX_FMT_NONE = the frame's */
     rf_decoder_t *dec;              /* used by the decode stage only */
     rf_pass_chain_t *chain;         /* used by the pass stage only; NULL = empty pipeline */
@@ -889,7 +920,7 @@ static void *s_passes_gpu_main(void *arg)
                 .device = p->env->gpu_device, .width = f->width, .height = f->height,
                 .pix_fmt = sw, .color_range = f->color_range, .color_space = f->colorspace,
                 .out_pix_fmt = s_gpu_out_format(p, f), .passes = a->pipeline,
-                .npasses = a->npasses, .seed = a->seed, .frame_rate = a->frame_rate};
+                .npasses = a->npasses, .seed = p->seed, .frame_rate = a->frame_rate};
             rc = rf_gpu_stage_new(&cfg, &st, &err);
             if (rc) {
                 /* The pass specs were checked when the CPU chain was made, so this is the
@@ -1093,6 +1124,32 @@ static int s_side_write(s_pipe_t *p, int which, AVFrame *w, rf_err_t *err)
     return rc;
 }
 
+/* Scores frame f (the encoder's) with the critic, into p->tally. */
+static int s_critic_frame(s_pipe_t *p, const AVFrame *f, rf_err_t *err)
+{
+    int rc;
+    if (f->format == AV_PIX_FMT_CUDA)
+        return rf_err_set(err, RF_EUNAVAIL, "frames on the device cannot be scored");
+    if (p->critic_conv && (p->critic_pf.width != f->width || p->critic_pf.height != f->height ||
+                           p->critic_fmt != f->format)) {
+        rf_pconvert_destroy(&p->critic_conv);
+        rf_pframe_release(&p->critic_pf);
+    }
+    if (!p->critic_conv) {
+        if ((rc = rf_pconvert_new(f->width, f->height, f->format, f->color_range, f->colorspace,
+                                  &p->critic_conv, err)) != 0)
+            return rc;
+        p->critic_fmt = f->format;
+    }
+    if ((rc = rf_pconvert_to_rgb(p->critic_conv, f, &p->critic_pf, err)) != 0)
+        return rc;
+    float score = 0;
+    if ((rc = rf_critic_score(p->critic, &p->critic_pf, &score, err)) != 0)
+        return rc;
+    rf_critic_tally_add(&p->tally, score);
+    return 0;
+}
+
 static void *s_encode_main(void *arg)
 {
     s_pipe_t *p = arg;
@@ -1126,6 +1183,12 @@ static void *s_encode_main(void *arg)
                 break;
             }
             w = conv;
+        }
+        /* The critic gate scores the frame as it goes to the encoder, before the invisible
+         * watermark (critic.h). */
+        if (p->critic && (rc = s_critic_frame(p, w, &err)) != 0) {
+            s_pipe_fail(p, rc, "pass", true, "critic at frame %" PRId64 ": %s", index, err.msg);
+            break;
         }
         /* The watermark, the last pass of every job, on the luma of the frame the encoder gets:
          * the chroma stays exactly what the passes (or the source) made. */
@@ -1288,14 +1351,42 @@ static void s_log_times(const s_pipe_t *p, uint64_t t0_ns)
                p->encoded, wall, line);
 }
 
-int rf_slot_render(const rf_assignment_t *a, const rf_slot_env_t *env, const atomic_int *cancel,
-                   _Atomic uint64_t *frames_done, rf_slot_result_t *res)
+/* Frees one render's pipe and deletes its files. */
+static void s_pipe_free(s_pipe_t *p)
 {
-    memset(res, 0, sizeof(*res));
-    char input[4400] = "", workdir[4200], out_path[4400];
-    bool input_shared = false; /* input is a blob of the shared store: never deleted here */
+    if (!p)
+        return;
+    s_q_release(&p->frames);
+    s_q_release(&p->encode);
+    s_q_release(&p->packets);
+    rf_frame_hasher_destroy(&p->hasher);
+    rf_encoder_destroy(&p->enc);
+    for (int s = 0; s < 2; s++) {
+        rf_encoder_destroy(&p->side[s]);
+        if (*p->side_path[s])
+            unlink(p->side_path[s]);
+    }
+    rf_pass_chain_destroy(&p->chain);
+    rf_media_wm_pattern_destroy(&p->luma_mark);
+    rf_decoder_destroy(&p->dec);
+    rf_pconvert_destroy(&p->critic_conv);
+    rf_pframe_release(&p->critic_pf);
+    free(p->list);
+    if (*p->out_path)
+        unlink(p->out_path);
+    pthread_mutex_destroy(&p->lock);
+    free(p);
+}
+
+/* One render of the chunk from the input file, the passes seeded with `seed`, into files of
+ * workdir numbered `render`. On success *out is the finished render (files closed, frames hashed
+ * and counted, critic scores in its tally); on failure res says why. */
+static int s_render_once(const rf_assignment_t *a, const rf_slot_env_t *env,
+                         const atomic_int *cancel, _Atomic uint64_t *frames_done, const char *input,
+                         const char *workdir, uint64_t seed, unsigned render, rf_critic_t *critic,
+                         s_pipe_t **out, rf_slot_result_t *res)
+{
     rf_err_t err = {0};
-    s_pipe_t *p = calloc(1, sizeof(*p));
     pthread_t threads[S_NSTAGES];
     bool started[S_NSTAGES] = {false};
     void *(*mains[S_NSTAGES])(void *) = {s_decode_main, s_passes_main, s_encode_main,
@@ -1303,20 +1394,22 @@ int rf_slot_render(const rf_assignment_t *a, const rf_slot_env_t *env, const ato
     int rc = 0;
     uint64_t expected = (uint64_t)(a->frame_end - a->frame_start) - a->head_overlap; /* main part */
     uint64_t t0 = rf_now_ns();
-    rf_slot_fault_kind_t fault = env->fault.kind;
+    s_pipe_t *p = calloc(1, sizeof(*p));
 
-    snprintf(workdir, sizeof(workdir), "%s/leases/%" PRIu64, env->cache_dir, a->lease);
-    snprintf(out_path, sizeof(out_path), "%s/chunk.nut", workdir);
+    *out = NULL;
     if (!p)
         return s_fail(res, RF_ENOMEM, "internal", true, "out of memory");
-    snprintf(p->side_path[0], sizeof(p->side_path[0]), "%s/seam-head.nut", workdir);
-    snprintf(p->side_path[1], sizeof(p->side_path[1]), "%s/seam-tail.nut", workdir);
     pthread_mutex_init(&p->lock, NULL);
+    snprintf(p->out_path, sizeof(p->out_path), "%s/chunk-%u.nut", workdir, render);
+    snprintf(p->side_path[0], sizeof(p->side_path[0]), "%s/seam-head-%u.nut", workdir, render);
+    snprintf(p->side_path[1], sizeof(p->side_path[1]), "%s/seam-tail-%u.nut", workdir, render);
     p->a = a;
     p->env = env;
     p->cancel = cancel;
     p->frames_done = frames_done;
-    p->out_path = out_path;
+    p->seed = seed;
+    p->critic = critic;
+    rf_critic_tally_init(&p->tally);
     p->target_fmt = *a->pix_fmt ? av_get_pix_fmt(a->pix_fmt) : AV_PIX_FMT_NONE;
     if (*a->pix_fmt && p->target_fmt == AV_PIX_FMT_NONE) {
         rc = s_fail(res, RF_EINVAL, "encode", false, "unknown pixel format '%s'", a->pix_fmt);
@@ -1328,13 +1421,6 @@ int rf_slot_render(const rf_assignment_t *a, const rf_slot_env_t *env, const ato
         rc = s_fail(res, RF_ENOMEM, "internal", true, "out of memory");
         goto out;
     }
-    if (s_mkdirs(workdir)) {
-        rc = s_fail(res, RF_EIO, "internal", true, "cannot create '%s': %s", workdir, strerror(errno));
-        goto out;
-    }
-    rc = s_input(a, env, workdir, cancel, input, sizeof(input), &input_shared, res);
-    if (rc)
-        goto out;
     /* A device and passes: decode as the worker's decode setting says (NVDEC frames stay on the
      * device for the GPU pass stage). Otherwise the CPU decoder, as always. */
     if (env->gpu && a->npasses) {
@@ -1363,8 +1449,8 @@ int rf_slot_render(const rf_assignment_t *a, const rf_slot_env_t *env, const ato
         npasses--;
     }
     if (npasses) {
-        rc = rf_pass_chain_new(a->pipeline, npasses, a->seed, par->width, par->height,
-                               a->frame_rate, &p->chain, &err);
+        rc = rf_pass_chain_new(a->pipeline, npasses, seed, par->width, par->height, a->frame_rate,
+                               &p->chain, &err);
         if (rc) {
             rc = s_fail(res, rc, "pass", false, "%s", err.msg);
             goto out;
@@ -1387,6 +1473,97 @@ int rf_slot_render(const rf_assignment_t *a, const rf_slot_env_t *env, const ato
         goto out;
     }
     s_log_times(p, t0);
+    if (p->hashed + p->dropped != expected) {
+        rc = s_fail(res, RF_EVERIFY, "encode", true,
+                    "the encoded chunk decodes to %" PRIu64 " frames, expected %" PRIu64, p->hashed,
+                    expected);
+        goto out;
+    }
+out:
+    if (rc) {
+        s_pipe_free(p);
+        return rc;
+    }
+    *out = p;
+    return 0;
+}
+
+int rf_slot_render(const rf_assignment_t *a, const rf_slot_env_t *env, const atomic_int *cancel,
+                   _Atomic uint64_t *frames_done, rf_slot_result_t *res)
+{
+    memset(res, 0, sizeof(*res));
+    char input[4400] = "", workdir[4200];
+    bool input_shared = false; /* input is a blob of the shared store: never deleted here */
+    rf_err_t err = {0};
+    s_pipe_t *p = NULL;        /* the render kept */
+    rf_critic_t *critic = NULL;
+    int rc = 0;
+    uint64_t t0 = rf_now_ns();
+    rf_slot_fault_kind_t fault = env->fault.kind;
+
+    snprintf(workdir, sizeof(workdir), "%s/leases/%" PRIu64, env->cache_dir, a->lease);
+    if (s_mkdirs(workdir)) {
+        rc = s_fail(res, RF_EIO, "internal", true, "cannot create '%s': %s", workdir, strerror(errno));
+        goto out;
+    }
+    rc = s_input(a, env, workdir, cancel, input, sizeof(input), &input_shared, res);
+    if (rc)
+        goto out;
+    if (a->critic.model) {
+        rf_critic_opts_t co = {.model = a->critic.model, .device = a->critic.device,
+                               .gpu_index = env->gpu ? env->gpu_device : 0,
+                               .input_min = a->critic.input_min, .input_max = a->critic.input_max};
+        if (!env->gpu && !strcmp(co.device, "auto"))
+            co.device = "cpu";
+        rc = rf_critic_new(&co, &critic, &err);
+        if (rc) {
+            rc = s_fail(res, rc, "pass", rc != RF_ECONFIG, "%s", err.msg);
+            goto out;
+        }
+    }
+    /* Without a critic one render; with one, renders with seeds seed, seed + 1, ... until one
+     * scores at least the threshold or max_rerenders re-renders are spent; the best is kept (the
+     * first of equals). */
+    float best = 0;
+    for (uint32_t k = 0; k <= (critic ? a->critic.max_rerenders : 0); k++) {
+        s_pipe_t *r = NULL;
+        if (k && frames_done)
+            atomic_store(frames_done, 0);
+        rc = s_render_once(a, env, cancel, frames_done, input, workdir, a->seed + k, k, critic, &r,
+                           res);
+        if (rc)
+            goto out;
+        if (!critic) {
+            p = r;
+            break;
+        }
+        rf_slot_critic_t *sc = &res->critic[k];
+        sc->seed = a->seed + k;
+        sc->score = r->tally.frames ? r->tally.min : 0.0f;
+        sc->mean = rf_critic_tally_mean(&r->tally);
+        sc->frames = r->tally.frames;
+        res->ncritic = k + 1;
+        if (!p || sc->score > best) {
+            s_pipe_free(p);
+            p = r;
+            best = sc->score;
+            res->critic_kept = k;
+        } else {
+            s_pipe_free(r);
+        }
+        bool passed = sc->score >= a->critic.threshold;
+        rf_log_ctx(passed ? RF_LOG_INFO : RF_LOG_WARN, COMP,
+                   RF_LOG_CTX(a->job_id, a->chunk, a->attempt, NULL),
+                   "chunk %u of job %s: critic score %.4f (mean %.4f over %" PRIu64
+                   " frames, seed %" PRIu64 ", %s) %s threshold %.4f%s",
+                   a->chunk, a->job_id, sc->score, sc->mean, sc->frames, sc->seed,
+                   rf_critic_device(critic), passed ? ">=" : "<", a->critic.threshold,
+                   passed                           ? ""
+                   : k < a->critic.max_rerenders    ? ": rendering again with the next seed"
+                                                    : ": no re-render left, keeping the best");
+        if (passed)
+            break;
+    }
     res->fps = (float)((double)p->encoded / ((double)(rf_now_ns() - t0) / 1e9));
     /* Checksums of what the coordinator will decode, not of what we fed the encoder. */
     res->frames = p->hashed;
@@ -1396,18 +1573,12 @@ int rf_slot_render(const rf_assignment_t *a, const rf_slot_env_t *env, const ato
         res->frame_list_frames = p->hashed;
         p->list = NULL;
     }
-    if (res->frames + p->dropped != expected) {
-        rc = s_fail(res, RF_EVERIFY, "encode", true,
-                    "the encoded chunk decodes to %" PRIu64 " frames, expected %" PRIu64, res->frames,
-                    expected);
-        goto out;
-    }
     if (fault == RF_SLOT_FAULT_WRONG_COUNT) {
         rf_log_ctx(RF_LOG_WARN, COMP, RF_LOG_CTX(a->job_id, a->chunk, a->attempt, NULL),
                    "chunk %u of job %s: test fault 'wrong-count': dropped %" PRIu64
                    " frame, reporting %" PRIu64 " frames for %" PRIu64,
-                   a->chunk, a->job_id, p->dropped, expected, res->frames);
-        res->frames = expected; /* the digest stays that of what was encoded */
+                   a->chunk, a->job_id, p->dropped, res->frames + p->dropped, res->frames);
+        res->frames += p->dropped; /* the digest stays that of what was encoded */
     } else if (fault == RF_SLOT_FAULT_BAD_CHECKSUM) {
         rf_log_ctx(RF_LOG_WARN, COMP, RF_LOG_CTX(a->job_id, a->chunk, a->attempt, NULL),
                    "chunk %u of job %s: test fault 'bad-checksum': reporting a corrupt digest",
@@ -1415,7 +1586,7 @@ int rf_slot_render(const rf_assignment_t *a, const rf_slot_env_t *env, const ato
         res->digest[0] ^= 0x01;
     }
     rf_blob_xfer_t up = {.sec = env->sec};
-    rc = s_put(a, env, out_path, cancel, res->result_blob, &res->result_size, &up, &err);
+    rc = s_put(a, env, p->out_path, cancel, res->result_blob, &res->result_size, &up, &err);
     if (rc) {
         rc = s_fail(res, rc, "transfer", true, "uploading the result: %s", err.msg);
         goto out;
@@ -1441,24 +1612,8 @@ int rf_slot_render(const rf_assignment_t *a, const rf_slot_env_t *env, const ato
         }
     }
 out:
-    if (p) {
-        s_q_release(&p->frames);
-        s_q_release(&p->encode);
-        s_q_release(&p->packets);
-        rf_frame_hasher_destroy(&p->hasher);
-        rf_encoder_destroy(&p->enc);
-        for (int s = 0; s < 2; s++) {
-            rf_encoder_destroy(&p->side[s]);
-            unlink(p->side_path[s]);
-        }
-        rf_pass_chain_destroy(&p->chain);
-        rf_media_wm_pattern_destroy(&p->luma_mark);
-        rf_decoder_destroy(&p->dec);
-        free(p->list);
-        pthread_mutex_destroy(&p->lock);
-        free(p);
-    }
-    unlink(out_path);
+    s_pipe_free(p);
+    rf_critic_destroy(&critic);
     if (*a->input_blob && *input && !input_shared)
         unlink(input);
     rmdir(workdir);

@@ -42,6 +42,7 @@
 #define RF_SLOT_QUEUE_PACKETS 64  /* encoded packets waiting for the verify stage */
 #define RF_SLOT_PARTIAL_KEEP_S 3600 /* an input download nobody resumed is deleted after this */
 #define RF_SLOT_WAIT_MS 100       /* longest a queue wait goes without looking at the cancel flag */
+#define RF_SLOT_MAX_RERENDERS 16  /* critic gate: re-renders of one chunk at most (config/jobspec.c) */
 
 /* A validated copy of an Assign message; owns all its strings. */
 typedef struct rf_assignment {
@@ -69,6 +70,14 @@ typedef struct rf_assignment {
      * result holds [frame_start + head_overlap, frame_end). */
     uint32_t head_overlap, tail_overlap;
     int64_t tail_end_pts;
+    /* The critic gate (proto CriticSpec, critic.h); model NULL = no gate. */
+    struct {
+        char *model;
+        float threshold;
+        uint32_t max_rerenders; /* at most RF_SLOT_MAX_RERENDERS */
+        double input_min, input_max;
+        char device[8];         /* auto | cpu | gpu */
+    } critic;
 } rf_assignment_t;
 
 /* Checks and copies an Assign (ranges, blob name, known passes, sizes). err says what is wrong. */
@@ -119,6 +128,14 @@ typedef struct rf_slot_env {
     int decode;                /* media.h rf_decode_mode_t: RF_DECODE_CPU, _AUTO or _NVDEC */
 } rf_slot_env_t;
 
+/* One render of a chunk as the critic scored it (proto CriticScore). */
+typedef struct rf_slot_critic {
+    uint64_t seed;             /* the passes' seed for this render */
+    float score;               /* the lowest frame score: held against the threshold */
+    float mean;                /* the mean frame score */
+    uint64_t frames;           /* frames scored */
+} rf_slot_critic_t;
+
 typedef struct rf_slot_result {
     int rc;                    /* 0 or RF_E* */
     char error_class[16];      /* input | decode | pass | encode | transfer | internal | cancelled */
@@ -138,6 +155,10 @@ typedef struct rf_slot_result {
         uint64_t size, frames;
         uint8_t digest[RF_SHA256_LEN];
     } seam[2]; /* 0: head, 1: tail */
+    /* critic gate: every render's scores, in order, and which render the result is */
+    rf_slot_critic_t critic[RF_SLOT_MAX_RERENDERS + 1];
+    uint32_t ncritic;
+    uint32_t critic_kept;
 } rf_slot_result_t;
 
 /* Renders a; returns res->rc. cancel: set non-zero to stop within RF_SLOT_WAIT_MS (or one frame's

@@ -130,7 +130,20 @@ static void s_send_result(rf_worker_t *w, w_slot_t *s)
     Reelfarm__ChunkDone d = REELFARM__CHUNK_DONE__INIT;
     Reelfarm__ChunkFailed f = REELFARM__CHUNK_FAILED__INIT;
     Reelfarm__SeamPart seams[2] = {REELFARM__SEAM_PART__INIT, REELFARM__SEAM_PART__INIT};
+    Reelfarm__CriticScore scores[RF_SLOT_MAX_RERENDERS + 1];
+    Reelfarm__CriticScore *score_ptrs[RF_SLOT_MAX_RERENDERS + 1];
     if (s->res.rc == 0) {
+        for (uint32_t i = 0; i < s->res.ncritic && i <= RF_SLOT_MAX_RERENDERS; i++) {
+            reelfarm__critic_score__init(&scores[i]);
+            scores[i].seed = s->res.critic[i].seed;
+            scores[i].score = s->res.critic[i].score;
+            scores[i].mean = s->res.critic[i].mean;
+            scores[i].frames = s->res.critic[i].frames;
+            score_ptrs[i] = &scores[i];
+        }
+        d.n_critic = s->res.ncritic;
+        d.critic = score_ptrs;
+        d.critic_kept = s->res.critic_kept;
         for (int i = 0; i < 2; i++) {
             if (!s->res.seam[i].blob[0])
                 continue;
