@@ -30,7 +30,21 @@ static const s_case_t s_errors[] = {
     /* unknown keys, top level and nested */
     {"unknown top key", S_HEAD "inptu: x.mov\n", RF_ECONFIG,
      "job.yaml:4: key 'inptu': unknown key (expected one of: version, name, input, output, seed, "
-     "priority, chunking, pipeline, encode, audio, provenance, requirements)"},
+     "priority, chunking, pipeline, encode, audio, provenance, requirements, critic)"},
+    /* critic gate */
+    {"critic without threshold", S_HEAD "critic: {model: c.onnx}\n", RF_ECONFIG,
+     "job.yaml:4: key 'critic.threshold': ..."},
+    {"critic without model", S_HEAD "critic: {threshold: 0.5}\n", RF_ECONFIG,
+     "job.yaml:4: key 'critic.model': ..."},
+    {"critic unknown key", S_HEAD "critic: {model: c.onnx, threshold: 0.5, retries: 2}\n", RF_ECONFIG,
+     "job.yaml:4: key 'critic.retries': unknown key (expected one of: model, threshold, "
+     "max_rerenders, input_min, input_max, device)"},
+    {"critic too many re-renders", S_HEAD "critic: {model: c.onnx, threshold: 0.5, max_rerenders: 17}\n",
+     RF_ECONFIG, "job.yaml:4: key 'critic.max_rerenders': ..."},
+    {"critic bad device", S_HEAD "critic: {model: c.onnx, threshold: 0.5, device: tpu}\n", RF_ECONFIG,
+     "job.yaml:4: key 'critic.device': ..."},
+    {"critic empty input range", S_HEAD "critic: {model: c.onnx, threshold: 0, input_min: 1}\n",
+     RF_ECONFIG, "job.yaml:4: key 'critic.input_max': equals input_min: the input range is empty"},
     {"unknown requirements key", S_HEAD "requirements: {gpus: 2}\n", RF_ECONFIG,
      "job.yaml:4: key 'requirements.gpus': unknown key (expected one of: gpu, vram_mib)"},
     {"negative vram", S_HEAD "requirements: {vram_mib: -1}\n", RF_ECONFIG,
@@ -484,6 +498,30 @@ static void test_requirements(void **state)
     rf_job_spec_destroy(&spec);
 }
 
+static void test_critic(void **state)
+{
+    (void)state;
+    rf_job_spec_t *spec = s_load_ok(S_HEAD);
+    assert_null(spec->critic.model);
+    rf_job_spec_destroy(&spec);
+    spec = s_load_ok(S_HEAD "critic: {model: models/critic.onnx, threshold: 0.6}\n");
+    assert_string_equal(spec->critic.model, S_BASE "/models/critic.onnx");
+    assert_float_equal(spec->critic.threshold, 0.6, 0);
+    assert_int_equal(spec->critic.max_rerenders, 2);
+    assert_float_equal(spec->critic.input_min, 0, 0);
+    assert_float_equal(spec->critic.input_max, 1, 0);
+    assert_string_equal(spec->critic.device, "auto");
+    rf_job_spec_destroy(&spec);
+    spec = s_load_ok(S_HEAD "critic:\n  model: /m/c.onnx\n  threshold: -2.5\n  max_rerenders: 0\n"
+                            "  input_min: -1\n  input_max: 1\n  device: gpu\n");
+    assert_string_equal(spec->critic.model, "/m/c.onnx");
+    assert_float_equal(spec->critic.threshold, -2.5, 0);
+    assert_int_equal(spec->critic.max_rerenders, 0);
+    assert_float_equal(spec->critic.input_min, -1, 0);
+    assert_string_equal(spec->critic.device, "gpu");
+    rf_job_spec_destroy(&spec);
+}
+
 static void test_defaults(void **state)
 {
     rf_job_spec_t *spec = s_load_ok("version: 1\ninput: plates/in.v2.mov\noutput: out/o.mp4\n");
@@ -923,6 +961,7 @@ int main(void)
         cmocka_unit_test(test_relative_base_dir_refused),
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_requirements),
+        cmocka_unit_test(test_critic),
         cmocka_unit_test(test_full_spec),
         cmocka_unit_test(test_consent_defaults),
         cmocka_unit_test(test_encode_variants),
