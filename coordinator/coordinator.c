@@ -51,6 +51,18 @@
 
 typedef struct c_worker c_worker_t;
 
+/* A file the job's passes (or its critic) read, stored as a blob at planning (proto FileRef). */
+#define C_FILE_CRITIC UINT32_MAX /* c_file_t.pass of the critic's model */
+#define C_WORKER_MODELS 64       /* blobs a worker's advertised list holds at most */
+typedef struct c_file {
+    uint32_t pass;               /* index in the pipeline, or C_FILE_CRITIC */
+    char key[32];                /* the parameter ("model", "asset") */
+    char sha[RF_SHA256_HEX_LEN + 1];
+    uint64_t size;
+    char name[128];              /* base name of the file on this host */
+    bool model;                  /* a model (key "model"): workers holding it are preferred */
+} c_file_t;
+
 /* One render of a chunk as the worker's critic scored it (proto CriticScore). */
 #define C_CRITIC_MAX 17          /* renders of one chunk: 1 + critic.max_rerenders (<= 16) */
 typedef struct c_critic {
@@ -112,6 +124,9 @@ struct c_job {
     uint32_t *returned;
     size_t nreturned, returned_cap;
     uint64_t stitch_start_ms; /* monotonic start of the running stitch (metrics) */
+    c_file_t *files;         /* its passes' files as blobs (set by the plan, before any Assign) */
+    size_t nfiles;
+    size_t nmodels;          /* of which models */
     struct c_job *next;
 };
 
@@ -133,6 +148,8 @@ struct c_worker {
     uint64_t failed_ms[RF_QUARANTINE_JOBS];
     bool quarantined;
     uint32_t chunks_done, chunks_failed;
+    char (*models)[RF_SHA256_HEX_LEN + 1]; /* blobs in its file cache (Hello, Heartbeat) */
+    uint32_t nmodels;
     c_worker_t *next;
     c_worker_t *bucket_next; /* chain in rf_coordinator.worker_buckets */
 };
@@ -225,6 +242,8 @@ typedef struct c_work {
     rf_media_info_t *info;
     rf_store_chunk_t *chunks;
     size_t nchunks;
+    c_file_t *files;         /* the passes' files, stored as blobs */
+    size_t nfiles;
     /* verify */
     uint32_t chunk;
     uint64_t lease;
@@ -270,6 +289,7 @@ static void s_job_pb_free(c_job_t *job)
 }
 static void s_job_fail(rf_coordinator_t *c, c_job_t *job, const char *message);
 static void s_job_release_blobs(rf_coordinator_t *c, c_job_t *job);
+static void s_job_release_files(rf_coordinator_t *c, c_job_t *job);
 static void s_worker_failed(rf_coordinator_t *c, const char *name, const c_job_t *job);
 
 /* ---- small helpers ---------------------------------------------------------------------------- */
@@ -384,12 +404,24 @@ static void s_send_cancel(rf_coordinator_t *c, c_worker_t *w, uint64_t lease, co
     s_send_worker(c, w, &env);
 }
 
+/* Whether an unfinished job's passes read blob sha (c_job_t.files). */
+static bool s_file_in_use(rf_coordinator_t *c, const char *sha)
+{
+    for (c_job_t *j = c->jobs; j; j = j->next)
+        if (!s_job_terminal(j))
+            for (size_t i = 0; i < j->nfiles; i++)
+                if (!strcmp(j->files[i].sha, sha))
+                    return true;
+    return false;
+}
+
 /* Deletes a blob unless an unfinished job still names it. */
 static bool s_blob_drop_now(rf_coordinator_t *c, const char *sha)
 {
     bool in_use = true;
     char path[4400];
-    if (!rf_sha256_hex_valid(sha) || rf_store_blob_in_use(c->store, sha, &in_use, NULL) || in_use ||
+    if (!rf_sha256_hex_valid(sha) || s_file_in_use(c, sha) ||
+        rf_store_blob_in_use(c->store, sha, &in_use, NULL) || in_use ||
         rf_blob_path(c->blob_dir, sha, path, sizeof(path)))
         return false;
     return unlink(path) == 0;
@@ -814,13 +846,66 @@ static int s_stitch_check_blobs(c_work_t *wk)
     return 0;
 }
 
+static int s_file_add(c_file_t **files, size_t *n, uint32_t pass, const char *key, const char *path,
+                      const char *blob_dir, rf_err_t *err)
+{
+    c_file_t f = {.pass = pass, .model = !strcmp(key, "model")};
+    snprintf(f.key, sizeof(f.key), "%s", key);
+    const char *base = strrchr(path, '/');
+    snprintf(f.name, sizeof(f.name), "%s", base ? base + 1 : path);
+    rf_err_t local = {0};
+    int rc = rf_blob_put_local(blob_dir, path, f.sha, &f.size, &local);
+    if (rc) {
+        if (pass == C_FILE_CRITIC)
+            return rf_err_set(err, rc, "critic.model '%s': %s", path, local.msg);
+        return rf_err_set(err, rc, "pipeline[%u].%s '%s': %s", pass, key, path, local.msg);
+    }
+    c_file_t *grown = realloc(*files, (*n + 1) * sizeof(*grown));
+    if (!grown)
+        return rf_err_set(err, RF_ENOMEM, "out of memory");
+    *files = grown;
+    (*files)[(*n)++] = f;
+    return 0;
+}
+
+/* Stores every file the spec's built-in passes name (their path parameters: onnx's model and
+ * asset) and its critic's model in the blob store, so workers fetch them by hash (pool thread). */
+static int s_files_import(rf_coordinator_t *c, const rf_job_spec_t *spec, c_file_t **files,
+                          size_t *n, rf_err_t *err)
+{
+    int rc = 0;
+    *files = NULL;
+    *n = 0;
+    for (size_t p = 0; !rc && p < spec->npasses; p++) {
+        const rf_pass_spec_t *ps = &spec->pipeline[p];
+        const rf_pass_def_t *def = rf_pass_find(ps->name);
+        for (size_t d = 0; def && !rc && d < def->nparams; d++) {
+            if (def->params[d].type != RF_PARAM_PATH || def->params[d].internal)
+                continue;
+            const char *v = rf_pass_spec_param(ps, def->params[d].key);
+            if (v && *v)
+                rc = s_file_add(files, n, (uint32_t)p, def->params[d].key, v, c->blob_dir, err);
+        }
+    }
+    if (!rc && spec->critic.model)
+        rc = s_file_add(files, n, C_FILE_CRITIC, "model", spec->critic.model, c->blob_dir, err);
+    if (rc) {
+        free(*files);
+        *files = NULL;
+        *n = 0;
+    }
+    return rc;
+}
+
 static void s_work_run(uv_work_t *req)
 {
     c_work_t *wk = req->data;
     c_job_t *job = wk->job;
     switch (wk->kind) {
     case W_PLAN:
-        wk->rc = rf_media_probe(job->spec->input, &wk->info, &wk->err);
+        wk->rc = s_files_import(wk->c, job->spec, &wk->files, &wk->nfiles, &wk->err);
+        if (!wk->rc)
+            wk->rc = rf_media_probe(job->spec->input, &wk->info, &wk->err);
         if (!wk->rc && wk->need_chunks)
             wk->rc = rf_plan_job(job->spec, wk->info, wk->c->blob_dir, &wk->chunks, &wk->nchunks,
                                  &wk->err);
@@ -1009,12 +1094,23 @@ static void s_plan_done(rf_coordinator_t *c, c_work_t *wk)
     if (wk->rc) {
         rf_media_info_destroy(&wk->info);
         s_job_fail(c, job, wk->err.msg);
+        for (size_t i = 0; i < wk->nfiles; i++)
+            s_blob_drop(c, wk->files[i].sha);
         return;
     }
     job->info = wk->info;
     wk->info = NULL;
-    if (s_job_terminal(job)) /* cancelled while planning */
+    free(job->files);
+    job->files = wk->files;
+    job->nfiles = wk->nfiles;
+    wk->files = NULL;
+    job->nmodels = 0;
+    for (size_t i = 0; i < job->nfiles; i++)
+        job->nmodels += job->files[i].model;
+    if (s_job_terminal(job)) { /* cancelled while planning */
+        s_job_release_files(c, job);
         return;
+    }
     if (wk->need_chunks && (int64_t)wk->nchunks > c->max_chunks) {
         char m[300];
         snprintf(m, sizeof(m),
@@ -1279,6 +1375,7 @@ static void s_work_done(uv_work_t *req, int status)
     free(wk->rows);
     free(wk->seam);
     free(wk->frame_list);
+    free(wk->files);
     free(wk);
 }
 
@@ -1306,6 +1403,36 @@ static bool s_worker_has(const c_worker_t *w, const char *what)
     char needle[80];
     snprintf(needle, sizeof(needle), " %s ", what);
     return strstr(w->caps, needle) != NULL;
+}
+
+/* Takes a worker's advertised file list (Hello's Capabilities.models, Heartbeat.models). */
+static void s_worker_models(c_worker_t *w, char *const *models, size_t n)
+{
+    if (n > C_WORKER_MODELS)
+        n = C_WORKER_MODELS;
+    if (!w->models && n && !(w->models = malloc(C_WORKER_MODELS * sizeof(*w->models))))
+        return;
+    w->nmodels = 0;
+    for (size_t i = 0; i < n; i++)
+        if (models[i] && rf_sha256_hex_valid(models[i]))
+            memcpy(w->models[w->nmodels++], models[i], RF_SHA256_HEX_LEN + 1);
+}
+
+/* Whether w holds every model of job j in its file cache (false for a job without models). */
+static bool s_worker_holds(const c_worker_t *w, const c_job_t *j)
+{
+    if (!j->nmodels || !w->nmodels)
+        return false;
+    for (size_t i = 0; i < j->nfiles; i++) {
+        if (!j->files[i].model)
+            continue;
+        bool found = false;
+        for (uint32_t k = 0; k < w->nmodels && !found; k++)
+            found = !strcmp(w->models[k], j->files[i].sha);
+        if (!found)
+            return false;
+    }
+    return true;
 }
 
 /* Capability matching: the job's encoder opened on w, and w has every pass of the pipeline. */
@@ -1467,10 +1594,38 @@ static int s_assign(rf_coordinator_t *c, c_worker_t *w, uint32_t slot, c_job_t *
         critic.device = spec->critic.device ? spec->critic.device : "auto";
         a.critic = &critic;
     }
+    Reelfarm__FileRef *refs = job->nfiles ? calloc(job->nfiles, sizeof(*refs)) : NULL;
+    Reelfarm__FileRef **ref_ptrs = job->nfiles ? calloc(job->nfiles, sizeof(*ref_ptrs)) : NULL;
+    if (job->nfiles && (!refs || !ref_ptrs)) {
+        free(refs);
+        free(ref_ptrs);
+        rf_store_attempt_end(c->store, job->row.id, ch->row.index, attempt, "lost", "out of memory",
+                             NULL);
+        return RF_ENOMEM;
+    }
+    for (size_t i = 0; i < job->nfiles; i++) {
+        const c_file_t *f = &job->files[i];
+        if (f->pass == C_FILE_CRITIC) {
+            critic.model_sha256 = (char *)f->sha;
+            critic.model_size = f->size;
+            continue;
+        }
+        reelfarm__file_ref__init(&refs[a.n_files]);
+        refs[a.n_files].pass = f->pass;
+        refs[a.n_files].key = (char *)f->key;
+        refs[a.n_files].sha256 = (char *)f->sha;
+        refs[a.n_files].size = f->size;
+        refs[a.n_files].name = (char *)f->name;
+        ref_ptrs[a.n_files] = &refs[a.n_files];
+        a.n_files++;
+    }
+    a.files = ref_ptrs;
     Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
     env.body_case = REELFARM__ENVELOPE__BODY_ASSIGN;
     env.assign = &a;
     rc = s_send_worker(c, w, &env);
+    free(refs);
+    free(ref_ptrs);
     if (rc) {
         rf_store_attempt_end(c->store, job->row.id, ch->row.index, attempt, "lost",
                              "could not send the assignment", NULL);
@@ -1537,6 +1692,21 @@ static c_chunk_t *s_pick_backup(rf_coordinator_t *c, c_worker_t *w, c_job_t **jo
     return best;
 }
 
+/* Dispatch's tie-breaker (docs/ARCHITECTURE.md): when idle worker w lacks job's models, another
+ * idle worker that holds them all and could run ch (live, not quarantined, has the job's encoder,
+ * passes and requirements, never failed ch) - or NULL. */
+static c_worker_t *s_model_holder(rf_coordinator_t *c, const c_worker_t *w, const c_job_t *job,
+                                  const c_chunk_t *ch)
+{
+    if (!job->nmodels || s_worker_holds(w, job))
+        return NULL;
+    for (c_worker_t *h = c->workers; h; h = h->next)
+        if (h != w && h->live && !h->quarantined && h->nidle > 0 && s_worker_holds(h, job) &&
+            s_worker_can(h, job) && !s_failed_on(ch, h->name))
+            return h;
+    return NULL;
+}
+
 /* Fills worker w's idle slots. */
 static void s_dispatch_worker(rf_coordinator_t *c, c_worker_t *w)
 {
@@ -1550,15 +1720,22 @@ static void s_dispatch_worker(rf_coordinator_t *c, c_worker_t *w)
         }
         if (!ch)
             break;
-        uint32_t slot = w->idle[w->nidle - 1];
-        int rc = s_assign(c, w, slot, job, ch, backup);
+        /* The chunk the fair share picked goes to an idle worker that already holds the job's
+         * models when w does not; w then picks again. */
+        c_worker_t *to = backup ? NULL : s_model_holder(c, w, job, ch);
+        if (!to)
+            to = w;
+        uint32_t slot = to->idle[to->nidle - 1];
+        int rc = s_assign(c, to, slot, job, ch, backup);
         if (rc == RF_EUNAVAIL || rc == RF_EIO) {
-            w->live = false; /* it went away; its Hello will bring it back */
-            break;
+            to->live = false; /* it went away; its Hello will bring it back */
+            if (to == w)
+                break;
+            continue;
         }
         if (rc)
             break;
-        w->nidle--;
+        to->nidle--;
     }
 }
 
@@ -1711,9 +1888,17 @@ static void s_job_fail(rf_coordinator_t *c, c_job_t *job, const char *message)
 /* A done or cancelled job's input slices and chunk results are deleted unless an unfinished job still
  * names them (blobs are content-addressed, so two jobs on the same input share slices). The
  * output file is the product; the state keeps the job's record and events. */
+/* The job's files (models, assets) leave the blob store once no unfinished job reads them. */
+static void s_job_release_files(rf_coordinator_t *c, c_job_t *job)
+{
+    for (size_t i = 0; i < job->nfiles; i++)
+        s_blob_drop(c, job->files[i].sha);
+}
+
 static void s_job_release_blobs(rf_coordinator_t *c, c_job_t *job)
 {
     size_t removed = 0;
+    s_job_release_files(c, job);
     for (size_t i = 0; i < job->nchunks; i++) {
         removed += s_blob_drop(c, job->chunks[i].row.input_blob);
         removed += s_blob_drop(c, job->chunks[i].row.result_blob);
@@ -1817,6 +2002,7 @@ static void s_on_hello(rf_coordinator_t *c, const void *rid, size_t rid_len, con
         snprintf(w->gpu_model, sizeof(w->gpu_model), "%s", h->caps->gpu_model ? h->caps->gpu_model : "");
         w->vram_bytes = h->caps->vram_bytes;
     }
+    s_worker_models(w, h->caps ? h->caps->models : NULL, h->caps ? h->caps->n_models : 0);
     w->slots = h->slots > RF_WORKER_MAX_SLOTS ? RF_WORKER_MAX_SLOTS : h->slots;
     w->nidle = 0;
     w->live = true;
@@ -2090,6 +2276,7 @@ static void s_on_worker_msg(rf_zsock_t *s, const rf_zparts_t *msg, void *arg)
         s_dispatch(c);
         break;
     case REELFARM__ENVELOPE__BODY_HEARTBEAT:
+        s_worker_models(w, env->heartbeat->models, env->heartbeat->n_models);
         break;
     case REELFARM__ENVELOPE__BODY_DISCONNECT:
         s_worker_expire(c, w, "disconnected");
@@ -3703,6 +3890,7 @@ void rf_coordinator_destroy(rf_coordinator_t **cp)
         free(j->chunks);
         free(j->order);
         free(j->returned);
+        free(j->files);
         s_job_pb_free(j);
         rf_job_spec_destroy(&j->spec);
         rf_media_info_destroy(&j->info);
@@ -3713,6 +3901,7 @@ void rf_coordinator_destroy(rf_coordinator_t **cp)
     while (c->workers) {
         c_worker_t *w = c->workers;
         c->workers = w->next;
+        free(w->models);
         free(w);
     }
     s_blob_reap(c, true);
@@ -3726,6 +3915,25 @@ void rf_coordinator_destroy(rf_coordinator_t **cp)
         close(c->lock_fd); /* after the store: the next coordinator may open state.db now */
     free(c);
     *cp = NULL;
+}
+
+int rf_coordinator_bench_job_model(rf_coordinator_t *c, const char *job_id, const char *sha_hex,
+                                   rf_err_t *err)
+{
+    c_job_t *job = s_job_find(c, job_id);
+    if (!job || !rf_sha256_hex_valid(sha_hex))
+        return rf_err_set(err, RF_EINVAL, "bench job model: no job '%s' or a bad hash", job_id);
+    c_file_t *grown = realloc(job->files, (job->nfiles + 1) * sizeof(*grown));
+    if (!grown)
+        return rf_err_set(err, RF_ENOMEM, "out of memory");
+    job->files = grown;
+    c_file_t f = {.pass = C_FILE_CRITIC, .model = true, .size = 1};
+    snprintf(f.key, sizeof(f.key), "model");
+    snprintf(f.sha, sizeof(f.sha), "%s", sha_hex);
+    snprintf(f.name, sizeof(f.name), "bench.onnx");
+    job->files[job->nfiles++] = f;
+    job->nmodels++;
+    return 0;
 }
 
 int rf_coordinator_bench_job(rf_coordinator_t *c, size_t nchunks, int frames_per_chunk, char *job_id,

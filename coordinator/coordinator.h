@@ -55,4 +55,10 @@ void rf_coordinator_destroy(rf_coordinator_t **c);
 int rf_coordinator_bench_job(rf_coordinator_t *c, size_t nchunks, int frames_per_chunk, char *job_id,
                              rf_err_t *err);
 
+/* For tests: job job_id (a bench job) uses the model blob sha_hex, as if its spec named it, so
+ * dispatch prefers workers that advertise it (proto Capabilities.models, Heartbeat.models). Call
+ * before rf_coordinator_run. */
+int rf_coordinator_bench_job_model(rf_coordinator_t *c, const char *job_id, const char *sha_hex,
+                                   rf_err_t *err);
+
 #endif

@@ -1,8 +1,10 @@
 /* slot.c - one chunk, start to finish. See slot.h. */
 #include "slot.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <math.h>
@@ -106,8 +108,61 @@ void rf_assignment_destroy(rf_assignment_t **ap)
     s_params_free(a->options, a->noptions);
     free(a->input_path);
     free(a->critic.model);
+    free(a->files);
     free(a);
     *ap = NULL;
+}
+
+static int s_file_add(rf_assignment_t *a, const rf_slot_file_t *f, rf_err_t *err)
+{
+    rf_slot_file_t *grown = realloc(a->files, (a->nfiles + 1) * sizeof(*grown));
+    if (!grown)
+        return rf_err_set(err, RF_ENOMEM, "out of memory");
+    a->files = grown;
+    a->files[a->nfiles++] = *f;
+    return 0;
+}
+
+/* The extension of name (".png"), when it is short and plain (letters and digits), else "". */
+static void s_file_ext(const char *name, char *ext, size_t size)
+{
+    ext[0] = '\0';
+    const char *dot = name ? strrchr(name, '.') : NULL;
+    if (!dot || strchr(dot, '/') || strlen(dot) < 2 || strlen(dot) >= size)
+        return;
+    for (const char *p = dot + 1; *p; p++)
+        if (!isalnum((unsigned char)*p))
+            return;
+    snprintf(ext, size, "%s", dot);
+}
+
+static void s_file_path(const char *cache_dir, const rf_slot_file_t *f, char *path, size_t size)
+{
+    snprintf(path, size, "%s/files/%s%s", cache_dir, f->sha, f->ext);
+}
+
+int rf_assignment_files_at(rf_assignment_t *a, const char *cache_dir, rf_err_t *err)
+{
+    char path[4400];
+    for (size_t i = 0; i < a->nfiles; i++) {
+        const rf_slot_file_t *f = &a->files[i];
+        s_file_path(cache_dir, f, path, sizeof(path));
+        int rc = 0;
+        if (f->pass == RF_SLOT_FILE_CRITIC) {
+            char *dup = s_dup(path);
+            if (dup) {
+                free(a->critic.model);
+                a->critic.model = dup;
+            } else {
+                rc = RF_ENOMEM;
+            }
+        } else {
+            rc = s_param_set(&a->pipeline[f->pass], f->key, path);
+        }
+        if (rc)
+            return rf_err_set(err, RF_ENOMEM, "out of memory");
+    }
+    return 0;
 }
 
 int rf_assignment_from_msg(const Reelfarm__Assign *m, rf_assignment_t **out, rf_err_t *err)
@@ -177,6 +232,18 @@ int rf_assignment_from_msg(const Reelfarm__Assign *m, rf_assignment_t **out, rf_
             rc = rf_err_set(err, RF_ENOMEM, "out of memory");
             goto out;
         }
+        if (cs->model_sha256 && *cs->model_sha256) {
+            if (!rf_sha256_hex_valid(cs->model_sha256)) {
+                rc = rf_err_set(err, RF_EPROTO, "assignment with a bad critic model blob name");
+                goto out;
+            }
+            rf_slot_file_t f = {.pass = RF_SLOT_FILE_CRITIC, .size = cs->model_size};
+            snprintf(f.key, sizeof(f.key), "model");
+            snprintf(f.sha, sizeof(f.sha), "%s", cs->model_sha256);
+            snprintf(f.ext, sizeof(f.ext), ".onnx");
+            if ((rc = s_file_add(a, &f, err)) != 0)
+                goto out;
+        }
         a->critic.threshold = cs->threshold;
         a->critic.max_rerenders = cs->max_rerenders;
         a->critic.input_min = cs->input_min;
@@ -216,6 +283,26 @@ int rf_assignment_from_msg(const Reelfarm__Assign *m, rf_assignment_t **out, rf_
                 goto out;
             }
         }
+    }
+    if (m->n_files > RF_SLOT_MAX_FILES) {
+        rc = rf_err_set(err, RF_EPROTO, "assignment with %zu files (at most %d)", m->n_files,
+                        RF_SLOT_MAX_FILES);
+        goto out;
+    }
+    for (size_t i = 0; i < m->n_files; i++) {
+        const Reelfarm__FileRef *fr = m->files[i];
+        if (fr->pass >= a->npasses || !fr->key || !*fr->key || strlen(fr->key) >= 32 ||
+            !fr->sha256 || !rf_sha256_hex_valid(fr->sha256) ||
+            !rf_pass_spec_param(&a->pipeline[fr->pass], fr->key)) {
+            rc = rf_err_set(err, RF_EPROTO, "assignment with a bad file reference %zu", i);
+            goto out;
+        }
+        rf_slot_file_t f = {.pass = fr->pass, .size = fr->size};
+        snprintf(f.key, sizeof(f.key), "%s", fr->key);
+        snprintf(f.sha, sizeof(f.sha), "%s", fr->sha256);
+        s_file_ext(fr->name, f.ext, sizeof(f.ext));
+        if ((rc = s_file_add(a, &f, err)) != 0)
+            goto out;
     }
     if (!a->codec || !a->preset || !a->pix_fmt || !a->input_path)
         rc = rf_err_set(err, RF_ENOMEM, "out of memory");
@@ -360,6 +447,110 @@ static void s_sweep_partials(const char *dir)
             unlink(path);
     }
     closedir(d);
+}
+
+/* Makes sure every file of a is in the file cache: a copy there of the right size is used as it
+ * is (its hash was checked when it was fetched; its mtime is refreshed, for the advertised list);
+ * one that is missing is fetched (verified) into the lease's folder and renamed into the cache,
+ * so a concurrent fetch of the same file by another slot costs a duplicate download, never a
+ * torn file. */
+static int s_files(const rf_assignment_t *a, const rf_slot_env_t *env, const char *workdir,
+                   const atomic_int *cancel, rf_slot_result_t *res)
+{
+    char dir[4300], path[4400], staged[4400];
+    snprintf(dir, sizeof(dir), "%s/files", env->cache_dir);
+    if (a->nfiles && s_mkdirs(dir))
+        return s_fail(res, RF_EIO, "internal", true, "cannot create '%s': %s", dir, strerror(errno));
+    for (size_t i = 0; i < a->nfiles; i++) {
+        const rf_slot_file_t *f = &a->files[i];
+        s_file_path(env->cache_dir, f, path, sizeof(path));
+        struct stat st;
+        if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size == f->size) {
+            utimensat(AT_FDCWD, path, NULL, 0);
+            continue;
+        }
+        snprintf(staged, sizeof(staged), "%s/file-%s%s", workdir, f->sha, f->ext);
+        rf_err_t err = {0};
+        rf_blob_xfer_t xfer = {.sec = env->sec};
+        int rc = rf_blob_fetch(env->zctx, env->blob_endpoint, f->sha, f->size, staged,
+                               RF_TRANSFER_TIMEOUT_MS, cancel, &xfer, &err);
+        if (!rc && rename(staged, path) != 0)
+            rc = rf_err_set(&err, RF_EIO, "cannot move it into '%s': %s", dir, strerror(errno));
+        if (rc) {
+            unlink(staged);
+            return s_fail(res, rc, "transfer", true, "fetching %s '%s' (%.12s): %s",
+                          f->pass == RF_SLOT_FILE_CRITIC ? "the critic's" : "a pass's", f->key,
+                          f->sha, err.msg);
+        }
+        rf_log_ctx(RF_LOG_INFO, COMP, RF_LOG_CTX(a->job_id, a->chunk, a->attempt, NULL),
+                   "chunk %u of job %s: fetched file %.12s (%" PRIu64 " bytes) into the cache",
+                   a->chunk, a->job_id, f->sha, f->size);
+    }
+    return 0;
+}
+
+typedef struct s_cached {
+    char sha[RF_SHA256_HEX_LEN + 1];
+    int64_t mtime_ns;
+} s_cached_t;
+
+static int s_cached_cmp(const void *x, const void *y)
+{
+    const s_cached_t *a = x, *b = y;
+    return a->mtime_ns < b->mtime_ns ? 1 : a->mtime_ns > b->mtime_ns ? -1 : strcmp(a->sha, b->sha);
+}
+
+size_t rf_slot_cached_files(const char *cache_dir, char (*sha)[RF_SHA256_HEX_LEN + 1], size_t max)
+{
+    char dir[4300], path[4600];
+    snprintf(dir, sizeof(dir), "%s/files", cache_dir);
+    DIR *d = opendir(dir);
+    if (!d || !max) {
+        if (d)
+            closedir(d);
+        return 0;
+    }
+    s_cached_t *all = NULL;
+    size_t n = 0, cap = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        char name[RF_SHA256_HEX_LEN + 1];
+        struct stat st;
+        if (strlen(e->d_name) < RF_SHA256_HEX_LEN)
+            continue;
+        memcpy(name, e->d_name, RF_SHA256_HEX_LEN);
+        name[RF_SHA256_HEX_LEN] = '\0';
+        const char *rest = e->d_name + RF_SHA256_HEX_LEN;
+        if (!rf_sha256_hex_valid(name) || (*rest && *rest != '.'))
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+            continue;
+        if (n == cap) {
+            size_t ncap = cap ? cap * 2 : 32;
+            s_cached_t *grown = realloc(all, ncap * sizeof(*grown));
+            if (!grown)
+                break;
+            all = grown;
+            cap = ncap;
+        }
+        memcpy(all[n].sha, name, sizeof(name));
+        all[n].mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+        n++;
+    }
+    closedir(d);
+    if (n)
+        qsort(all, n, sizeof(*all), s_cached_cmp);
+    size_t out = 0;
+    for (size_t i = 0; i < n && out < max; i++) {
+        bool seen = false; /* the same blob under two extensions */
+        for (size_t k = 0; k < out && !seen; k++)
+            seen = !strcmp(sha[k], all[i].sha);
+        if (!seen)
+            memcpy(sha[out++], all[i].sha, RF_SHA256_HEX_LEN + 1);
+    }
+    free(all);
+    return out;
 }
 
 static int s_input(const rf_assignment_t *a, const rf_slot_env_t *env, const char *workdir,
@@ -1508,6 +1699,8 @@ int rf_slot_render(const rf_assignment_t *a, const rf_slot_env_t *env, const ato
     }
     rc = s_input(a, env, workdir, cancel, input, sizeof(input), &input_shared, res);
     if (rc)
+        goto out;
+    if ((rc = s_files(a, env, workdir, cancel, res)) != 0)
         goto out;
     if (a->critic.model) {
         rf_critic_opts_t co = {.model = a->critic.model, .device = a->critic.device,

@@ -44,6 +44,19 @@
 #define RF_SLOT_WAIT_MS 100       /* longest a queue wait goes without looking at the cancel flag */
 #define RF_SLOT_MAX_RERENDERS 16  /* critic gate: re-renders of one chunk at most (config/jobspec.c) */
 
+#define RF_SLOT_MAX_FILES 64      /* FileRefs in one Assign */
+#define RF_SLOT_FILE_CRITIC UINT32_MAX /* rf_slot_file_t.pass of the critic's model */
+
+/* A file a pass (or the critic) reads, as a blob (proto FileRef): fetched into the worker's file
+ * cache, <cache_dir>/files/<sha256><ext>, once, and used from there by every chunk and job. */
+typedef struct rf_slot_file {
+    uint32_t pass;                    /* index in pipeline, or RF_SLOT_FILE_CRITIC */
+    char key[32];                     /* the parameter it fills ("model", "asset") */
+    char sha[RF_SHA256_HEX_LEN + 1];
+    uint64_t size;
+    char ext[12];                     /* the original name's extension (".onnx", ".png"), or "" */
+} rf_slot_file_t;
+
 /* A validated copy of an Assign message; owns all its strings. */
 typedef struct rf_assignment {
     uint64_t lease;
@@ -78,11 +91,22 @@ typedef struct rf_assignment {
         double input_min, input_max;
         char device[8];         /* auto | cpu | gpu */
     } critic;
+    rf_slot_file_t *files;      /* FileRefs (and the critic's model blob): the parameters they
+                                   fill are rewritten by rf_assignment_files_at */
+    size_t nfiles;
 } rf_assignment_t;
 
 /* Checks and copies an Assign (ranges, blob name, known passes, sizes). err says what is wrong. */
 int rf_assignment_from_msg(const Reelfarm__Assign *msg, rf_assignment_t **out, rf_err_t *err);
 void rf_assignment_destroy(rf_assignment_t **a);
+
+/* Points every parameter a file fills (and the critic's model) at the file's place in the cache,
+ * <cache_dir>/files/<sha256><ext>, where rf_slot_render fetches it when it is not there yet. */
+int rf_assignment_files_at(rf_assignment_t *a, const char *cache_dir, rf_err_t *err);
+
+/* The SHA-256s of the files in <cache_dir>/files, most recently used first, at most max (what
+ * the worker advertises: proto Capabilities.models, Heartbeat.models). Returns the count. */
+size_t rf_slot_cached_files(const char *cache_dir, char (*sha)[RF_SHA256_HEX_LEN + 1], size_t max);
 
 /* Test-only fault injection (`reelfarm-worker --test-fault KIND[@N]`): makes a real worker
  * misbehave on purpose so that multi-process tests can check how the coordinator copes with a
@@ -113,7 +137,8 @@ typedef struct rf_slot_env {
     void *zctx;                /* the worker's ZeroMQ context (for blob sockets) */
     const char *blob_endpoint; /* the coordinator's blob socket */
     const char *cache_dir;     /* per-lease folders (input slice, encoded chunk) live under leases/;
-                                  input downloads cut short wait in partial/ to be resumed */
+                                  input downloads cut short wait in partial/ to be resumed; the
+                                  passes' files (models, assets) are kept in files/ */
     rf_slot_fault_t fault;     /* test fault for this chunk (the worker applies @N); zero = none */
     const char *shared_blobs;  /* the coordinator's blob store, mounted here (its store id matched
                                   Welcome's): inputs are read from it and results committed into

@@ -30,6 +30,7 @@
 
 #define COMP "worker"
 #define RF_TICK_MS 100
+#define RF_WORKER_ADVERTISED 64 /* cached files named in Hello and Heartbeat (proto: at most 64) */
 #define RF_PROGRESS_MS 1000
 #define RF_BACKOFF_MIN_MS 1000
 #define RF_BACKOFF_MAX_MS 32000
@@ -274,6 +275,16 @@ static void s_slots_cancel(rf_worker_t *w)
 
 static void s_on_msg(rf_zsock_t *sock, const rf_zparts_t *msg, void *arg);
 
+/* The files in the cache (models, assets), most recently used first: what Hello and Heartbeat
+ * advertise, so the coordinator can prefer this worker for jobs that use them. */
+static size_t s_models(const rf_worker_t *w, char (*sha)[RF_SHA256_HEX_LEN + 1], char **ptrs)
+{
+    size_t n = rf_slot_cached_files(w->cache_dir, sha, RF_WORKER_ADVERTISED);
+    for (size_t i = 0; i < n; i++)
+        ptrs[i] = sha[i];
+    return n;
+}
+
 static void s_send_hello(rf_worker_t *w)
 {
     Reelfarm__Capabilities caps = REELFARM__CAPABILITIES__INIT;
@@ -284,6 +295,10 @@ static void s_send_hello(rf_worker_t *w)
     caps.cpu_cores = (uint32_t)sysconf(_SC_NPROCESSORS_ONLN);
     caps.gpu_model = w->gpu_model;
     caps.vram_bytes = w->vram_bytes;
+    char models[RF_WORKER_ADVERTISED][RF_SHA256_HEX_LEN + 1];
+    char *model_ptrs[RF_WORKER_ADVERTISED];
+    caps.n_models = s_models(w, models, model_ptrs);
+    caps.models = model_ptrs;
     Reelfarm__LeaseRef refs[RF_WORKER_MAX_SLOTS], *ref_ptrs[RF_WORKER_MAX_SLOTS];
     size_t nrefs = 0;
     for (uint32_t i = 0; i < w->nslots; i++) {
@@ -407,9 +422,10 @@ static void s_on_assign(rf_worker_t *w, const Reelfarm__Assign *m)
         why = "slot is not free";
     else if (w->draining || w->closing)
         why = "worker is stopping";
-    else if (rf_assignment_from_msg(m, &a, &err))
+    else if (rf_assignment_from_msg(m, &a, &err) || rf_assignment_files_at(a, w->cache_dir, &err))
         why = err.msg;
     if (why) {
+        rf_assignment_destroy(&a);
         Reelfarm__ChunkFailed f = REELFARM__CHUNK_FAILED__INIT;
         Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
         f.lease = m->lease;
@@ -618,6 +634,10 @@ static void s_on_tick(uv_timer_t *t)
                 leases[n++] = w->slots[i].a->lease;
         hb.n_leases = n;
         hb.leases = leases;
+        char models[RF_WORKER_ADVERTISED][RF_SHA256_HEX_LEN + 1];
+        char *model_ptrs[RF_WORKER_ADVERTISED];
+        hb.n_models = s_models(w, models, model_ptrs);
+        hb.models = model_ptrs;
         Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
         env.body_case = REELFARM__ENVELOPE__BODY_HEARTBEAT;
         env.heartbeat = &hb;
