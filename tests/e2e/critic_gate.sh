@@ -70,6 +70,15 @@ for i in $(seq 0 $((n - 1))); do
 done
 ok "the kept renders are the seeds' renders (frames equal B's where seed 5 was kept, differ elsewhere)"
 
+# The model travelled as a blob: fetched once into the worker's file cache (both jobs, every chunk
+# and the critic use the same file), verified, and advertised.
+sha=$(sha256sum "$models/noise.onnx" | cut -d' ' -f1)
+[ -f "$WORK/cache-w1/files/$sha.onnx" ] || fail "the model is not in the worker's cache: $(ls "$WORK/cache-w1/files" 2>&1)"
+cmp -s "$WORK/cache-w1/files/$sha.onnx" "$models/noise.onnx" || fail "the cached model differs from the file"
+[ "$(grep -c "fetched file ${sha:0:12}" "$WORK/w1.log")" = 1 ] ||
+  fail "want one fetch of the model, got: $(grep -c 'fetched file' "$WORK/w1.log")"
+ok "the model was fetched once as blob ${sha:0:12} and reused by $((2 * n)) chunks"
+
 # The events tell each chunk's scores and the choice.
 "$RF_BIN/reelfarm" logs "$ja" > "$WORK/a.events"
 [ "$(grep -c 'critic .*kept seed' "$WORK/a.events")" = "$n" ] ||

@@ -9,6 +9,8 @@
  *                a different chunk with a different score
  *   conv1x1_fixed_8x6.onnx   a fixed 8x6 input: the frame is resampled to it
  *   diff.onnx    two inputs: refused as a critic
+ * Also the passes' files as blobs (proto FileRef): fetched into the worker's file cache once,
+ * reused without the coordinator's copy, fetched again when the cached copy is torn.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -279,6 +281,107 @@ static void test_gate_assignment_checks(void **state)
     rf_assignment_destroy(&a);
 }
 
+/* ---- models as blobs (proto FileRef) ------------------------------------------------------------ */
+
+static void test_files_fetched_once_and_reused(void **state)
+{
+    t_env_t *e = *state;
+    rf_err_t err = {0};
+    char sha[RF_SHA256_HEX_LEN + 1];
+    uint64_t size = 0;
+    /* the model in the coordinator's store, as its planning would put it */
+    if (rf_blob_put_local(e->blob_dir, t_model("noise.onnx"), sha, &size, &err) != 0)
+        fail_msg("%s", err.msg);
+    char cached[1024], blob[1024];
+    snprintf(cached, sizeof(cached), "%s/files/%s.onnx", e->cache_dir, sha);
+    assert_int_equal(rf_blob_path(e->blob_dir, sha, blob, sizeof(blob)), 0);
+    unlink(cached);
+
+    for (int round = 0; round < 3; round++) {
+        t_gate_t g;
+        t_gate_assign(e, &g, -1, 0, T_SEED);
+        /* the pass's model and the critic's come as the blob; the paths in the message are the
+         * coordinator's and must not be read */
+        g.params[0].value = (char *)"/nonexistent/on/this/worker/noise.onnx";
+        g.critic.model = (char *)"/nonexistent/on/this/worker/critic.onnx";
+        g.critic.model_sha256 = sha;
+        g.critic.model_size = size;
+        Reelfarm__FileRef ref = REELFARM__FILE_REF__INIT, *refs[] = {&ref};
+        ref.pass = 0;
+        ref.key = (char *)"model";
+        ref.sha256 = sha;
+        ref.size = size;
+        ref.name = (char *)"noise.onnx";
+        g.t.m.files = refs;
+        g.t.m.n_files = 1;
+        rf_assignment_t *a = t_from_msg(&g.t);
+        assert_int_equal(a->nfiles, 2);
+        assert_int_equal(rf_assignment_files_at(a, e->cache_dir, &err), 0);
+        assert_string_equal(rf_pass_spec_param(&a->pipeline[0], "model"), cached);
+        assert_string_equal(a->critic.model, cached);
+        rf_slot_env_t env = t_slot_env(e);
+        atomic_int cancel = 0;
+        rf_slot_result_t res;
+        if (rf_slot_render(a, &env, &cancel, NULL, &res) != 0)
+            fail_msg("round %d: %s: %s", round, res.error_class, res.message);
+        assert_int_equal(res.ncritic, 1);
+        rf_slot_result_release(&res);
+        struct stat st;
+        assert_int_equal(stat(cached, &st), 0);
+        assert_int_equal((uint64_t)st.st_size, size);
+        char listed[4][RF_SHA256_HEX_LEN + 1];
+        assert_int_equal(rf_slot_cached_files(e->cache_dir, listed, 4), 1);
+        assert_string_equal(listed[0], sha);
+        if (round == 0) {
+            /* the coordinator's copy goes: the next render uses the cache alone */
+            char moved[1100];
+            snprintf(moved, sizeof(moved), "%s.away", blob);
+            assert_int_equal(rename(blob, moved), 0);
+        } else if (round == 1) {
+            /* a cached copy of the wrong size is fetched again */
+            char moved[1100];
+            snprintf(moved, sizeof(moved), "%s.away", blob);
+            assert_int_equal(rename(moved, blob), 0);
+            FILE *f = fopen(cached, "ab");
+            assert_non_null(f);
+            fputs("torn", f);
+            fclose(f);
+        }
+        rf_assignment_destroy(&a);
+    }
+    /* missing everywhere: the chunk fails as a transfer, naming the file */
+    unlink(cached);
+    unlink(blob);
+    t_gate_t g;
+    t_gate_assign(e, &g, -1, -1, T_SEED);
+    Reelfarm__FileRef ref = REELFARM__FILE_REF__INIT, *refs[] = {&ref};
+    ref.key = (char *)"model";
+    ref.sha256 = sha;
+    ref.size = size;
+    ref.name = (char *)"noise.onnx";
+    g.t.m.files = refs;
+    g.t.m.n_files = 1;
+    rf_assignment_t *a = t_from_msg(&g.t);
+    assert_int_equal(rf_assignment_files_at(a, e->cache_dir, &err), 0);
+    rf_slot_env_t env = t_slot_env(e);
+    atomic_int cancel = 0;
+    rf_slot_result_t res;
+    assert_true(rf_slot_render(a, &env, &cancel, NULL, &res) < 0);
+    assert_string_equal(res.error_class, "transfer");
+    assert_non_null(strstr(res.message, sha));
+    rf_assignment_destroy(&a);
+    /* a reference to a pass that is not there, or a parameter it lacks, is refused */
+    ref.pass = 1;
+    assert_int_equal(rf_assignment_from_msg(&g.t.m, &a, &err), RF_EPROTO);
+    ref.pass = 0;
+    ref.key = (char *)"weights";
+    assert_int_equal(rf_assignment_from_msg(&g.t.m, &a, &err), RF_EPROTO);
+    ref.key = (char *)"model";
+    ref.sha256 = (char *)"not-a-hash";
+    assert_int_equal(rf_assignment_from_msg(&g.t.m, &a, &err), RF_EPROTO);
+    assert_null(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -286,6 +389,7 @@ int main(void)
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_gate_rerenders_until_the_threshold),
         cmocka_unit_test(test_gate_assignment_checks),
+        cmocka_unit_test(test_files_fetched_once_and_reused),
     };
     return cmocka_run_group_tests(tests, t_group_setup, t_group_teardown);
 }
