@@ -12,6 +12,11 @@
  * two small lossless (ffv1) side parts instead of the main encoder; each is checksummed (decoded
  * again: a few frames) and uploaded like the result, for the stitcher to cross-fade.
  *
+ * Files the passes read (models, assets) arrive as blobs (rf_slot_file_t) and are fetched into the
+ * worker's file cache first. With a critic gate (critic.h) the encode stage scores every frame, and
+ * a chunk scoring under the threshold is rendered again, whole, with the next seed (at most
+ * max_rerenders times); the best render is the one checksummed and uploaded.
+ *
  * With an empty pipeline there is no pass stage and frames reach the encoder untouched, in their
  * own pixel format. The verify stage computes the per-frame SHA-256s the coordinator checks while
  * the encoder runs, from the packets it produces, instead of decoding the finished file again.
