@@ -687,6 +687,7 @@ struct s_pipe {
     /* The critic gate (critic.h): scores of every frame the encode stage gets, NULL = no gate */
     rf_critic_t *critic;
     rf_pconvert_t *critic_conv;
+    AVFrame *critic_soft;           /* host copy of a device frame being scored */
     int critic_fmt;
     rf_pframe_t critic_pf;
     rf_critic_tally_t tally;
@@ -1319,8 +1320,16 @@ static int s_side_write(s_pipe_t *p, int which, AVFrame *w, rf_err_t *err)
 static int s_critic_frame(s_pipe_t *p, const AVFrame *f, rf_err_t *err)
 {
     int rc;
-    if (f->format == AV_PIX_FMT_CUDA)
-        return rf_err_set(err, RF_EUNAVAIL, "frames on the device cannot be scored");
+    if (f->format == AV_PIX_FMT_CUDA) { /* a device frame for NVENC: scored from a host copy */
+        if (!p->critic_soft && !(p->critic_soft = av_frame_alloc()))
+            return rf_err_set(err, RF_ENOMEM, "out of memory");
+        av_frame_unref(p->critic_soft);
+        if ((rc = av_hwframe_transfer_data(p->critic_soft, f, 0)) < 0)
+            return rf_err_set(err, RF_EMEDIA, "downloading the frame: %s", av_err2str(rc));
+        p->critic_soft->color_range = f->color_range;
+        p->critic_soft->colorspace = f->colorspace;
+        f = p->critic_soft;
+    }
     if (p->critic_conv && (p->critic_pf.width != f->width || p->critic_pf.height != f->height ||
                            p->critic_fmt != f->format)) {
         rf_pconvert_destroy(&p->critic_conv);
@@ -1561,6 +1570,7 @@ static void s_pipe_free(s_pipe_t *p)
     rf_media_wm_pattern_destroy(&p->luma_mark);
     rf_decoder_destroy(&p->dec);
     rf_pconvert_destroy(&p->critic_conv);
+    av_frame_free(&p->critic_soft);
     rf_pframe_release(&p->critic_pf);
     free(p->list);
     if (*p->out_path)
