@@ -854,7 +854,14 @@ static int s_file_add(c_file_t **files, size_t *n, uint32_t pass, const char *ke
     const char *base = strrchr(path, '/');
     snprintf(f.name, sizeof(f.name), "%s", base ? base + 1 : path);
     rf_err_t local = {0};
-    int rc = rf_blob_put_local(blob_dir, path, f.sha, &f.size, &local);
+    struct stat st;
+    int rc = 0;
+    if (stat(path, &st) != 0)
+        rc = rf_err_set(&local, errno == ENOENT ? RF_ENOENT : RF_EIO, "%s", strerror(errno));
+    else if (!S_ISREG(st.st_mode))
+        rc = rf_err_set(&local, RF_EINVAL, "not a regular file");
+    else
+        rc = rf_blob_put_local(blob_dir, path, f.sha, &f.size, &local);
     if (rc) {
         if (pass == C_FILE_CRITIC)
             return rf_err_set(err, rc, "critic.model '%s': %s", path, local.msg);

@@ -85,3 +85,11 @@ ok "the model was fetched once as blob ${sha:0:12} and reused by $((2 * n)) chun
   fail "job A: want one critic event per chunk: $(grep critic "$WORK/a.events")"
 grep -q 'below it: no re-render left, the best was kept' "$WORK/a.events" || fail "job A: the events do not say the threshold was missed"
 ok "the job's events carry the scores: $(grep -m1 -o 'critic .*' "$WORK/a.events")"
+
+# A model the coordinator cannot read fails the job at planning, naming the key.
+write_job "$WORK/c.yaml" in.mp4 c.mkv ffv1 "$gen" \
+  "critic: {model: $WORK/missing-critic.onnx, threshold: 0, device: cpu}"
+"$RF_BIN/reelfarm" submit --wait "$WORK/c.yaml" > /dev/null 2>&1 && fail "job C with a missing critic model succeeded"
+msg=$("$RF_BIN/reelfarm" jobs --json | jq -r '.[] | select(.name == "c") | .message')
+case "$msg" in *"critic.model '$WORK/missing-critic.onnx'"*) ;; *) fail "job C: message '$msg' does not name critic.model" ;; esac
+ok "a missing model fails the job at planning: $msg"
