@@ -136,6 +136,33 @@ static void test_spec_paths(void **state)
     }
 }
 
+/* The critic's model is a path like the others: it must resolve under a root. */
+static void test_critic_path(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *model;
+        int code;
+    } cases[] = {{"root/in.mp4", 0}, {"root/link.mp4", RF_EPERM}, {"outside/old.mkv", RF_EPERM}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char yaml[9000], root[4200];
+        snprintf(yaml, sizeof(yaml),
+                 "version: 1\ninput: %s/root/in.mp4\noutput: %s/root/out/new.mkv\n"
+                 "encode: {codec: ffv1}\ncritic: {model: %s/%s, threshold: 0}\n",
+                 s_tmp, s_tmp, s_tmp, cases[i].model);
+        snprintf(root, sizeof(root), "%s/root", s_tmp);
+        rf_job_spec_t *spec = NULL;
+        rf_err_t err = {0};
+        assert_int_equal(rf_job_spec_load_string(yaml, strlen(yaml), "job.yaml", s_tmp, &spec, &err), 0);
+        char *roots[] = {root};
+        int rc = rf_guard_spec_paths(spec, roots, 1, &err);
+        assert_int_equal(rc, cases[i].code);
+        if (rc)
+            assert_non_null(strstr(err.msg, "key 'critic.model'"));
+        rf_job_spec_destroy(&spec);
+    }
+}
+
 static void test_listen_policy(void **state)
 {
     (void)state;
@@ -157,6 +184,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_spec_paths),
+        cmocka_unit_test(test_critic_path),
         cmocka_unit_test(test_listen_policy),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);
