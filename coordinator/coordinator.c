@@ -65,6 +65,7 @@ typedef struct c_file {
 
 /* One render of a chunk as the worker's critic scored it (proto CriticScore). */
 #define C_CRITIC_MAX 17          /* renders of one chunk: 1 + critic.max_rerenders (<= 16) */
+#define C_STATUS_RENDERS 16384   /* critic renders one status reply lists at most (then: the kept) */
 typedef struct c_critic {
     uint64_t seed;
     float score, mean;
@@ -2548,6 +2549,13 @@ static void s_on_query(rf_coordinator_t *c, const rf_zparts_t *req, const Reelfa
     size_t nscores = 0, used = 0;
     for (size_t i = 0; q->with_chunks && i < job->nchunks; i++)
         nscores += job->chunks[i].ncritic;
+    /* A reply is one control frame: past C_STATUS_RENDERS renders, each chunk shows its kept one. */
+    bool kept_only = nscores > C_STATUS_RENDERS;
+    if (kept_only) {
+        nscores = 0;
+        for (size_t i = 0; i < job->nchunks; i++)
+            nscores += job->chunks[i].ncritic > 0;
+    }
     if (nscores) {
         scores = calloc(nscores, sizeof(*scores));
         score_ptrs = calloc(nscores, sizeof(*score_ptrs));
@@ -2570,10 +2578,12 @@ static void s_on_query(rf_coordinator_t *c, const rf_zparts_t *req, const Reelfa
                                         : ch->frames_done;
                 cs[i].fps = ch->fps;
                 if (scores && score_ptrs && ch->ncritic) {
+                    size_t first = kept_only ? ch->critic_kept : 0;
+                    size_t end = kept_only ? first + 1 : ch->ncritic;
                     cs[i].critic = &score_ptrs[used];
-                    cs[i].n_critic = ch->ncritic;
-                    cs[i].critic_kept = ch->critic_kept;
-                    for (size_t k = 0; k < ch->ncritic; k++, used++) {
+                    cs[i].n_critic = end - first;
+                    cs[i].critic_kept = kept_only ? 0 : ch->critic_kept;
+                    for (size_t k = first; k < end; k++, used++) {
                         reelfarm__critic_score__init(&scores[used]);
                         scores[used].seed = ch->critic[k].seed;
                         scores[used].score = ch->critic[k].score;
