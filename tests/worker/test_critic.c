@@ -19,6 +19,10 @@
 
 #include <cmocka.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <time.h>
+
 #include <libavutil/mem.h>
 
 #include "critic.h"
@@ -382,6 +386,48 @@ static void test_files_fetched_once_and_reused(void **state)
     assert_null(a);
 }
 
+/* What a worker advertises: its cached files, newest use first, each hash once, nothing else. */
+static void test_cached_files_listed(void **state)
+{
+    (void)state;
+    char dir[600], files[700], path[900];
+    rf_tmpdir(dir, sizeof(dir));
+    snprintf(files, sizeof(files), "%s/files", dir);
+    char none[2][RF_SHA256_HEX_LEN + 1];
+    assert_int_equal(rf_slot_cached_files(dir, none, 2), 0); /* no folder yet */
+    assert_int_equal(mkdir(files, 0700), 0);
+    static const struct {
+        const char *name;
+        int age_s; /* mtime this many seconds ago */
+    } made[] = {
+        {"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.onnx", 30},
+        {"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb.png", 10},
+        {"cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc", 20},
+        {"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.jpg", 40},
+        {"not-a-hash.onnx", 0},
+        {"dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd-x.onnx", 0},
+        {"DDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDD", 0},
+    };
+    time_t now = time(NULL);
+    for (size_t i = 0; i < sizeof(made) / sizeof(made[0]); i++) {
+        snprintf(path, sizeof(path), "%s/%s", files, made[i].name);
+        FILE *f = fopen(path, "w");
+        assert_non_null(f);
+        fclose(f);
+        struct timespec ts[2] = {{.tv_sec = now - made[i].age_s}, {.tv_sec = now - made[i].age_s}};
+        assert_int_equal(utimensat(AT_FDCWD, path, ts, 0), 0);
+    }
+    char got[8][RF_SHA256_HEX_LEN + 1];
+    size_t n = rf_slot_cached_files(dir, got, 8);
+    assert_int_equal(n, 3);
+    assert_int_equal(got[0][0], 'b');
+    assert_int_equal(got[1][0], 'c');
+    assert_int_equal(got[2][0], 'a');
+    assert_int_equal(rf_slot_cached_files(dir, got, 2), 2); /* at most max */
+    assert_int_equal(got[1][0], 'c');
+    rf_tmpdir_remove(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -390,6 +436,7 @@ int main(void)
         cmocka_unit_test(test_gate_rerenders_until_the_threshold),
         cmocka_unit_test(test_gate_assignment_checks),
         cmocka_unit_test(test_files_fetched_once_and_reused),
+        cmocka_unit_test(test_cached_files_listed),
     };
     return cmocka_run_group_tests(tests, t_group_setup, t_group_teardown);
 }
