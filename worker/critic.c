@@ -14,8 +14,8 @@
 struct rf_critic {
     rf_nn_model_t *model;
     rf_nn_plan_t *plan;
-    char device[8];          /* "auto" | "cpu" | "gpu" as asked */
-    char ran_on[8];          /* "cpu" | "gpu" once planned */
+    char device[8]; /* "auto" | "cpu" | "gpu" as asked */
+    char ran_on[8]; /* "cpu" | "gpu" once planned */
     int gpu_index;
     double in_min, in_scale; /* model input = in_min + v * in_scale */
     int channels;            /* C of the input: 3 or 1 */
@@ -104,22 +104,23 @@ int rf_critic_new(const rf_critic_opts_t *opts, rf_critic_t **out, rf_err_t *err
         goto fail;
     }
     if (rf_nn_model_inputs(c->model) != 1) {
-        rc = rf_err_set(err, RF_ECONFIG, "critic model '%s': %d inputs, the critic takes one (the frame)",
+        rc = rf_err_set(err, RF_ECONFIG,
+                        "critic model '%s': %d inputs, the critic takes one (the frame)",
                         opts->model, rf_nn_model_inputs(c->model));
         goto fail;
     }
     c->noutputs = rf_nn_model_outputs(c->model);
     if (c->noutputs < 1 || c->noutputs > S_MAX_OUTPUTS) {
-        rc = rf_err_set(err, RF_ECONFIG, "critic model '%s': %d outputs, expected 1..%d", opts->model,
-                        c->noutputs, S_MAX_OUTPUTS);
+        rc = rf_err_set(err, RF_ECONFIG, "critic model '%s': %d outputs, expected 1..%d",
+                        opts->model, c->noutputs, S_MAX_OUTPUTS);
         goto fail;
     }
     const rf_nn_tensor_t *d = rf_nn_model_input(c->model, 0);
     if (d->dtype != RF_NN_FLOAT || d->ndim != 4 || (d->dims[0] != 1 && d->dims[0] != -1) ||
         (d->dims[1] != 3 && d->dims[1] != 1)) {
         rc = rf_err_set(err, RF_ECONFIG,
-                        "critic model '%s': input '%s' must be float [1, 3 or 1, H, W]", opts->model,
-                        d->name);
+                        "critic model '%s': input '%s' must be float [1, 3 or 1, H, W]",
+                        opts->model, d->name);
         goto fail;
     }
     c->channels = (int)d->dims[1];
@@ -199,8 +200,8 @@ static int s_make_plan(rf_critic_t *c, int fw, int fh, rf_err_t *err)
     }
     const rf_nn_tensor_t *o = rf_nn_plan_output(c->plan, 0);
     if (o->dtype != RF_NN_FLOAT || rf_nn_tensor_count(o) < 1)
-        return rf_err_set(err, RF_ECONFIG, "critic model: output '%s' must be a non-empty float tensor",
-                          o->name);
+        return rf_err_set(err, RF_ECONFIG,
+                          "critic model: output '%s' must be a non-empty float tensor", o->name);
     c->frame_w = fw;
     c->frame_h = fh;
     return 0;

@@ -1,6 +1,6 @@
 /* test_sched_models.c - dispatch prefers a worker that already holds the job's models
- * (docs/ARCHITECTURE.md, "Dispatch"). A real coordinator (its loop on a thread, TCP on loopback) with
- * a bench job of two chunks that uses model M; two simulated workers, one slot each: A holds
+ * (docs/ARCHITECTURE.md, "Dispatch"). A real coordinator (its loop on a thread, TCP on loopback)
+ * with a bench job of two chunks that uses model M; two simulated workers, one slot each: A holds
  * nothing, B advertises M - in its Hello, or later in a Heartbeat. The job is paused while both ask
  * for work, then resumed: the dispatch visits A first (the newest worker heads the list), so
  * without the preference A would get the first chunk. B must get it, and A the second one (a
@@ -48,7 +48,8 @@ static rf_msg_t *s_recv(void *sock, int want)
         zmq_msg_init(&m);
         assert_true(zmq_msg_recv(&m, sock, 0) >= 0);
         rf_msg_t *msg = NULL;
-        int rc = rf_msg_unpack(zmq_msg_data(&m), zmq_msg_size(&m), RF_CONTROL_MAX_FRAME, 1 << 22, &msg);
+        int rc =
+            rf_msg_unpack(zmq_msg_data(&m), zmq_msg_size(&m), RF_CONTROL_MAX_FRAME, 1 << 22, &msg);
         zmq_msg_close(&m);
         assert_int_equal(rc, 0);
         if ((int)rf_msg_env(msg)->body_case == want)

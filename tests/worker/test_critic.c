@@ -95,8 +95,8 @@ static void test_scores(void **state)
     /* a fixed 8x6 model on a 20x9 frame whose left half is 0.2 and right half 0.6 (per pixel
      * column): resampled by averaging, the conv1x1 gives per channel 0.75v + 0.1, v - 0.05 and
      * 0.6v, so the score is (2.35 m + 0.05) / 3 with m the frame's mean, 0.4 */
-    o = (rf_critic_opts_t){.model = t_model("conv1x1_fixed_8x6.onnx"), .device = "auto",
-                           .input_max = 1};
+    o = (rf_critic_opts_t){
+        .model = t_model("conv1x1_fixed_8x6.onnx"), .device = "auto", .input_max = 1};
     assert_int_equal(rf_critic_new(&o, &c, &err), 0);
     t_frame(&f, 20, 9, 0, 0, 0);
     for (int c2 = 0; c2 < 3; c2++)
@@ -139,7 +139,8 @@ static void test_refusals(void **state)
     assert_float_equal(rf_critic_tally_mean(&t), 0.5f, 1e-7);
 }
 
-/* ---- whole chunks ------------------------------------------------------------------------------ */
+/* ---- whole chunks ------------------------------------------------------------------------------
+ */
 
 #define T_START 100
 #define T_END 106
@@ -285,7 +286,8 @@ static void test_gate_assignment_checks(void **state)
     rf_assignment_destroy(&a);
 }
 
-/* ---- models as blobs (proto FileRef) ------------------------------------------------------------ */
+/* ---- models as blobs (proto FileRef) ------------------------------------------------------------
+ */
 
 static void test_files_fetched_once_and_reused(void **state)
 {
