@@ -185,8 +185,8 @@ bool rf_cli_wm_tag_valid(const char *text);
  * Errors as rf_client_call. */
 int rf_cli_wm_lookup(const char *endpoint, const char *tag, rf_msg_t **reply, rf_err_t *err);
 
-/* Prints one job of a lookup's reply on f: text "watermark: job ID ('NAME')" then its owner, submit
- * time, state and output on lines starting with indent; json: one object
+/* Prints one job of a lookup's reply on f: text "watermark: job ID ('NAME')" then "  owner: ",
+ * "  submitted: ", "  state: " and "  output: " lines, each starting with indent; json: one object
  * {"id","name","owner","submitted","state","output","watermark_tag"} without a newline. */
 void rf_cli_wm_job_print(FILE *f, const Reelfarm__JobStatus *st, bool json, const char *indent);
 

@@ -396,8 +396,10 @@ void rf_cli_wm_job_print(FILE *f, const Reelfarm__JobStatus *st, bool json, cons
         return;
     }
     fprintf(f, "%swatermark: job %s ('%s')\n", indent, st->job_id, st->name);
-    fprintf(f, "%s  submitted %s by %s, %s\n", indent, when,
-            st->owner && *st->owner ? st->owner : "the farm's local user (no client keys)", st->state);
+    fprintf(f, "%s  owner: %s\n", indent,
+            st->owner && *st->owner ? st->owner : "the farm's local user (no client keys)");
+    fprintf(f, "%s  submitted: %s\n", indent, when);
+    fprintf(f, "%s  state: %s\n", indent, st->state);
     fprintf(f, "%s  output: %s\n", indent, st->output);
 }
 
