@@ -175,7 +175,8 @@ int rf_cli_man(const rf_cli_args_t *a);        /* cmdtable.c */
  * A farm output's invisible watermark carries a tag of its job; the coordinator records each job's
  * tag, so `verify --coordinator` and `jobs --watermark-tag` find the job of a stripped copy. */
 
-#define RF_CLI_WM_TAG_LEN 16 /* hex digits: the mark's 64-bit payload, key id (4) then job tag (12) */
+/* Hex digits of a watermark tag: the mark's 64-bit payload, key id (4) then job tag (12). */
+#define RF_CLI_WM_TAG_LEN 16
 
 /* True when text is a watermark tag as `verify` prints it: exactly 16 hex digits. */
 bool rf_cli_wm_tag_valid(const char *text);

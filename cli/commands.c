@@ -430,8 +430,10 @@ static int s_jobs_by_wm_tag(const char *ep, const char *tag, bool json)
         printf("]\n");
     int code = RF_EXIT_OK;
     if (list->n_jobs == 0) {
-        fprintf(stderr, "reelfarm: no job of the coordinator at %s carries watermark tag %s (a client "
-                        "key sees only its own jobs)\n", endpoint, tag);
+        fprintf(stderr,
+                "reelfarm: no job of the coordinator at %s carries watermark tag %s (a client "
+                "key sees only its own jobs)\n",
+                endpoint, tag);
         code = RF_EXIT_FAILED;
     }
     rf_msg_destroy(&reply);
@@ -444,8 +446,10 @@ int rf_cli_jobs(const rf_cli_args_t *a)
     bool json = rf_cli_has(a, "json");
     const char *tag = rf_cli_arg(a, "watermark-tag");
     if (tag && !rf_cli_wm_tag_valid(tag))
-        return rf_cli_usage_error(a->cmd, "flag '--watermark-tag' needs the 16 hex digits "
-                                          "`reelfarm verify` prints, not '%.40s'", tag);
+        return rf_cli_usage_error(a->cmd,
+                                  "flag '--watermark-tag' needs the 16 hex digits "
+                                  "`reelfarm verify` prints, not '%.40s'",
+                                  tag);
     if (tag)
         return s_jobs_by_wm_tag(ep, tag, json);
     Reelfarm__JobList list = REELFARM__JOB_LIST__INIT;

@@ -85,8 +85,8 @@ static int s_check_size(int rc, const char *path, uint64_t size, const char *wha
     if (stat(path, &st) != 0)
         return rf_err_set(err, RF_EIO, "'%s': %s", path, strerror(errno));
     if ((uint64_t)st.st_size != size)
-        return rf_err_set(err, RF_EVERIFY, "'%s' has %lld bytes, the coordinator's %s %" PRIu64, path,
-                          (long long)st.st_size, what, size);
+        return rf_err_set(err, RF_EVERIFY, "'%s' has %lld bytes, the coordinator's %s %" PRIu64,
+                          path, (long long)st.st_size, what, size);
     return 0;
 }
 
@@ -165,9 +165,12 @@ int rf_cli_fetch(const rf_cli_args_t *a)
         fprintf(stderr, "reelfarm: unexpected reply to fetch from the coordinator (sidecar)\n");
         return RF_EXIT_FAILED;
     }
-    if (sidecar && (rf_prov_sidecar_path(dest, side_dest, sizeof(side_dest)) || !strcmp(side_dest, dest))) {
-        fprintf(stderr, "reelfarm: fetch: '%s' cannot hold the output: its C2PA sidecar would be "
-                "written to the same name; give -o FILE with the output's extension\n", dest);
+    if (sidecar &&
+        (rf_prov_sidecar_path(dest, side_dest, sizeof(side_dest)) || !strcmp(side_dest, dest))) {
+        fprintf(stderr,
+                "reelfarm: fetch: '%s' cannot hold the output: its C2PA sidecar would be "
+                "written to the same name; give -o FILE with the output's extension\n",
+                dest);
         rf_msg_destroy(&reply);
         return RF_EXIT_USAGE;
     }
@@ -214,7 +217,8 @@ int rf_cli_fetch(const rf_cli_args_t *a)
         if (sidecar) {
             printf("{\"path\":");
             rf_cli_json_string(stdout, side_dest);
-            printf(",\"size\":%" PRIu64 ",\"sha256\":\"%s\"}", fr->sidecar_size, fr->sidecar_sha256);
+            printf(",\"size\":%" PRIu64 ",\"sha256\":\"%s\"}", fr->sidecar_size,
+                   fr->sidecar_sha256);
         } else {
             printf("null");
         }
@@ -223,9 +227,11 @@ int rf_cli_fetch(const rf_cli_args_t *a)
         printf("%s\n", dest);
     }
     if (!rc && !sidecar)
-        fprintf(stderr, "reelfarm: note: the coordinator has no C2PA sidecar beside '%s' (an "
+        fprintf(stderr,
+                "reelfarm: note: the coordinator has no C2PA sidecar beside '%s' (an "
                 "older coordinator, or the file was removed); only a manifest inside the output "
-                "came along\n", fr->output);
+                "came along\n",
+                fr->output);
     rf_msg_destroy(&reply);
     return code;
 }

@@ -7,7 +7,8 @@
  * assertions, the hard binding over the file's bytes), compared with the XMP; the watermark is one
  * more input (s_watermark): found, its tag is printed, and with --coordinator looked up there
  * (s_watermark_lookup) to name the job that made the file, the point of the mark once the
- * metadata is gone. The lookup never changes the exit code, which says what was found (s_exit_code):
+ * metadata is gone. The lookup never changes the exit code, which says what was found
+ * (s_exit_code):
  *   0 valid, signed by a trusted farm key; 10 valid, unknown signer; 20 tampered; 30 metadata
  *   stripped but watermark found; 40 nothing found; 1 a media check against --source failed;
  *   2 usage or I/O error.
@@ -153,8 +154,8 @@ typedef struct s_watermark {
     char detail[256];
     char tag[RF_CLI_WM_TAG_LEN + 1]; /* found: the payload as 16 hex digits (key id, job tag) */
     /* With --coordinator: the lookup's reply (a JobList, owned) or why there is none. */
-    bool looked_up;       /* a lookup was asked for (--coordinator and a mark found) */
-    rf_msg_t *lookup;     /* the reply; NULL when the lookup failed */
+    bool looked_up;   /* a lookup was asked for (--coordinator and a mark found) */
+    rf_msg_t *lookup; /* the reply; NULL when the lookup failed */
     char lookup_detail[600];
 } s_watermark_t;
 
@@ -249,7 +250,8 @@ static void s_watermark_lookup(const char *ep, s_watermark_t *wm)
     if (list->n_jobs == 0)
         snprintf(wm->lookup_detail, sizeof(wm->lookup_detail),
                  "watermark tag %s: no job of the coordinator at %.300s has it (another farm with "
-                 "the same key, or not a job of this client key)", wm->tag, endpoint);
+                 "the same key, or not a job of this client key)",
+                 wm->tag, endpoint);
     else
         snprintf(wm->lookup_detail, sizeof(wm->lookup_detail),
                  "watermark tag %s: job %s ('%.200s') on %.200s", wm->tag, list->jobs[0]->job_id,
@@ -444,7 +446,8 @@ int rf_cli_verify(const rf_cli_args_t *a)
     bool lossless = rf_cli_has(a, "lossless"), json = rf_cli_has(a, "json");
     const char *coordinator = rf_cli_arg(a, "coordinator");
     if (coordinator && !*coordinator)
-        return rf_cli_usage_error(a->cmd, "flag '--coordinator' needs an endpoint (tcp://HOST:7601)");
+        return rf_cli_usage_error(a->cmd,
+                                  "flag '--coordinator' needs an endpoint (tcp://HOST:7601)");
     if (src && !*src)
         return rf_cli_usage_error(a->cmd, "flag '--source' needs a file");
     if (trust && !*trust)
@@ -519,7 +522,8 @@ int rf_cli_verify(const rf_cli_args_t *a)
             rf_cli_wm_job_print(stdout, jobs->jobs[i], false, "      ");
         if (wm.found && !wm.looked_up)
             printf("      watermark tag %s: `reelfarm jobs --watermark-tag %s` on the farm names "
-                   "its job\n", wm.tag, wm.tag);
+                   "its job\n",
+                   wm.tag, wm.tag);
         printf("verify: '%s': %s%s (exit %d)\n", out, s_verdict_text(prov_code),
                media_failed ? "; media checks FAILED" : "", code);
         printf("note: %s\n", S_NOTICE);

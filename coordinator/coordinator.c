@@ -2085,7 +2085,8 @@ static int s_job_marks(rf_coordinator_t *c, const char *job_id, rf_job_spec_t *s
 
 /* The watermark tag a job's frames carry (the payload s_job_marks hands the workers), as the 16
  * hex digits the store records and `reelfarm verify` prints. */
-static void s_job_wm_tag(const rf_coordinator_t *c, const char *job_id, char tag[RF_STORE_WM_TAG_LEN + 1])
+static void s_job_wm_tag(const rf_coordinator_t *c, const char *job_id,
+                         char tag[RF_STORE_WM_TAG_LEN + 1])
 {
     snprintf(tag, RF_STORE_WM_TAG_LEN + 1, "%016" PRIx64, rf_media_wm_payload(c->wm_key, job_id));
 }
@@ -2162,7 +2163,8 @@ static void s_on_submit(rf_coordinator_t *c, const rf_zparts_t *req, const Reelf
         return;
     }
     if (rf_job_spec_load_string(yaml, yaml_len, source, sj->base_dir, &spec, &err)) {
-        s_audit(c, "refuse", *owner ? owner : "client", "", err.msg); /* consent refusals included */
+        /* consent refusals included */
+        s_audit(c, "refuse", *owner ? owner : "client", "", err.msg);
         s_reply_error(c, req, err.code, err.msg);
         return;
     }
@@ -2233,12 +2235,13 @@ static void s_on_submit(rf_coordinator_t *c, const rf_zparts_t *req, const Reelf
         uint8_t sh[crypto_hash_sha256_BYTES];
         crypto_hash_sha256(sh, (const unsigned char *)yaml, strlen(yaml));
         rf_hex(sh, sizeof(sh), spec_hex);
-        size_t used = (size_t)snprintf(detail, sizeof(detail),
-                                       "name=%s; spec_sha256=%s; input=%s; output=%s; depicts=%s; label=%s;"
-                                       " watermark_tag=%s",
-                                       spec->name, spec_hex, spec->input, spec->output,
-                                       spec->provenance.depicts_real_people ? "real-people" : "no-real-people",
-                                       spec->provenance.label ? "on" : "off", job->row.wm_tag);
+        size_t used = (size_t)snprintf(
+            detail, sizeof(detail),
+            "name=%s; spec_sha256=%s; input=%s; output=%s; depicts=%s; label=%s;"
+            " watermark_tag=%s",
+            spec->name, spec_hex, spec->input, spec->output,
+            spec->provenance.depicts_real_people ? "real-people" : "no-real-people",
+            spec->provenance.label ? "on" : "off", job->row.wm_tag);
         for (size_t i = 0; i < spec->provenance.nsubjects && used < sizeof(detail); i++) {
             char dh[2 * RF_SUBJECT_DIGEST_LEN + 1];
             const rf_subject_t *sj2 = &spec->provenance.subjects[i];
@@ -2366,8 +2369,8 @@ static void s_on_list(rf_coordinator_t *c, const rf_zparts_t *req, const char *o
  * a JobList with owner, submit time and tag set. owner non-NULL (a client key): its own jobs only,
  * so a client learns nothing about another's (an empty list, as for a tag no job has). Each
  * answered lookup is an audit record: who traced which job. */
-static void s_on_watermark(rf_coordinator_t *c, const rf_zparts_t *req, const Reelfarm__WatermarkQuery *q,
-                           const char *owner)
+static void s_on_watermark(rf_coordinator_t *c, const rf_zparts_t *req,
+                           const Reelfarm__WatermarkQuery *q, const char *owner)
 {
     rf_store_job_t *rows = NULL;
     size_t n = 0;
@@ -2596,8 +2599,8 @@ typedef struct c_fetch {
     char output[4096];
     char sha[RF_SHA256_HEX_LEN + 1];
     uint64_t size;
-    char sidecar[4096];                        /* the output's C2PA sidecar (rf_prov_sidecar_path) */
-    char sidecar_sha[RF_SHA256_HEX_LEN + 1];   /* "" when there is none beside the output */
+    char sidecar[4096];                      /* the output's C2PA sidecar (rf_prov_sidecar_path) */
+    char sidecar_sha[RF_SHA256_HEX_LEN + 1]; /* "" when there is none beside the output */
     uint64_t sidecar_size;
     char user_id[128];  /* the requester's ZAP user id; "" without keys */
     int rc;
@@ -2605,7 +2608,8 @@ typedef struct c_fetch {
 } c_fetch_t;
 
 /* Hard-links (or copies) path into the blob store and commits it: sha and size name the blob. */
-static int s_fetch_expose(c_fetch_t *f, const char *what, const char *path, char *sha, uint64_t *size)
+static int s_fetch_expose(c_fetch_t *f, const char *what, const char *path, char *sha,
+                          uint64_t *size)
 {
     char tmp[4400];
     int rc = rf_blob_tmp_path(f->c->blob_dir, "fetch", tmp, sizeof(tmp));
@@ -2686,10 +2690,11 @@ static void s_fetch_done(uv_work_t *req, int status)
     s_send(c, c->csock, f->peer, f->peer_len, &env);
     {
         char detail[400];
-        int used = snprintf(detail, sizeof(detail), "output blob %s (%" PRIu64 " bytes)", f->sha, f->size);
+        int used =
+            snprintf(detail, sizeof(detail), "output blob %s (%" PRIu64 " bytes)", f->sha, f->size);
         if (*f->sidecar_sha && used > 0 && (size_t)used < sizeof(detail))
-            snprintf(detail + used, sizeof(detail) - (size_t)used, "; sidecar blob %s (%" PRIu64 " bytes)",
-                     f->sidecar_sha, f->sidecar_size);
+            snprintf(detail + used, sizeof(detail) - (size_t)used,
+                     "; sidecar blob %s (%" PRIu64 " bytes)", f->sidecar_sha, f->sidecar_size);
         s_audit(c, "fetch", *f->user_id ? f->user_id : "client", f->job_id, detail);
     }
     RF_INFO(COMP, "job %s: output exposed for download as blob %.12s (%" PRIu64 " bytes)", f->job_id,

@@ -341,8 +341,9 @@ int rf_store_job_insert(rf_store_t *s, const rf_store_job_t *j, rf_err_t *err)
                  "INSERT INTO jobs(id, name, spec_yaml, spec_source, base_dir, state, priority,"
                  " created_ms, updated_ms, output, message, owner, wm_tag)"
                  " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,lower(?))",
-                 "ttttttiiitttt", j->id, j->name, j->spec_yaml, j->spec_source, j->base_dir, j->state,
-                 (int64_t)j->priority, now, now, j->output, j->message, j->owner, j->wm_tag);
+                 "ttttttiiitttt", j->id, j->name, j->spec_yaml, j->spec_source, j->base_dir,
+                 j->state, (int64_t)j->priority, now, now, j->output, j->message, j->owner,
+                 j->wm_tag);
 }
 
 bool rf_store_wm_tag_valid(const char *text)
@@ -358,8 +359,8 @@ int rf_store_job_set_wm_tag(rf_store_t *s, const char *job_id, const char *tag, 
     if (!rf_store_wm_tag_valid(tag))
         return rf_err_set(err, RF_EINVAL, "job %s: watermark tag '%.40s' is not %d hex digits",
                           job_id, tag ? tag : "", RF_STORE_WM_TAG_LEN);
-    return s_run(s, err, "recording a watermark tag", "UPDATE jobs SET wm_tag = lower(?) WHERE id = ?",
-                 "tt", tag, job_id);
+    return s_run(s, err, "recording a watermark tag",
+                 "UPDATE jobs SET wm_tag = lower(?) WHERE id = ?", "tt", tag, job_id);
 }
 
 int rf_store_job_set_state(rf_store_t *s, const char *job_id, const char *state, const char *message,
@@ -601,8 +602,9 @@ char *rf_store_attempt_reasons(rf_store_t *s, const char *job_id, uint32_t idx)
     return out ? out : strdup("");
 }
 
-static const char *s_job_cols = "id, name, spec_yaml, spec_source, base_dir, state, priority, created_ms,"
-                                " frames_total, output, message, paused, owner, wm_tag";
+static const char *s_job_cols =
+    "id, name, spec_yaml, spec_source, base_dir, state, priority, created_ms,"
+    " frames_total, output, message, paused, owner, wm_tag";
 
 static void s_job_row(sqlite3_stmt *st, rf_store_job_t *j)
 {
@@ -685,19 +687,19 @@ int rf_store_job_load(rf_store_t *s, const char *job_id, rf_store_job_t **job, r
     return 0;
 }
 
-int rf_store_jobs_by_wm_tag(rf_store_t *s, const char *tag, const char *owner, rf_store_job_t **jobs,
-                            size_t *n, rf_err_t *err)
+int rf_store_jobs_by_wm_tag(rf_store_t *s, const char *tag, const char *owner,
+                            rf_store_job_t **jobs, size_t *n, rf_err_t *err)
 {
     *jobs = NULL;
     *n = 0;
     if (!rf_store_wm_tag_valid(tag))
-        return rf_err_set(err, RF_EINVAL, "watermark tag '%.40s' is not %d hex digits", tag ? tag : "",
-                          RF_STORE_WM_TAG_LEN);
+        return rf_err_set(err, RF_EINVAL, "watermark tag '%.40s' is not %d hex digits",
+                          tag ? tag : "", RF_STORE_WM_TAG_LEN);
     char lower[RF_STORE_WM_TAG_LEN + 1];
     for (size_t i = 0; i <= RF_STORE_WM_TAG_LEN; i++)
         lower[i] = (char)tolower((unsigned char)tag[i]);
-    return s_jobs_query(s, owner ? "WHERE wm_tag = ? AND owner = ?" : "WHERE wm_tag = ?", lower, owner,
-                        jobs, n, err);
+    return s_jobs_query(s, owner ? "WHERE wm_tag = ? AND owner = ?" : "WHERE wm_tag = ?", lower,
+                        owner, jobs, n, err);
 }
 
 void rf_store_jobs_free(rf_store_job_t *jobs, size_t n)

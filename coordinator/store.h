@@ -107,8 +107,8 @@ int rf_store_job_set_wm_tag(rf_store_t *s, const char *job_id, const char *tag, 
 /* The jobs whose watermark tag is tag (16 hex digits, either case; an indexed lookup), oldest
  * first; with owner non-NULL only that owner's (a client key sees its own jobs only). No match
  * is 0 with *n = 0; a tag that is not 16 hex digits is RF_EINVAL. Free with rf_store_jobs_free. */
-int rf_store_jobs_by_wm_tag(rf_store_t *s, const char *tag, const char *owner, rf_store_job_t **jobs,
-                            size_t *n, rf_err_t *err);
+int rf_store_jobs_by_wm_tag(rf_store_t *s, const char *tag, const char *owner,
+                            rf_store_job_t **jobs, size_t *n, rf_err_t *err);
 /* True when text is a watermark tag: exactly RF_STORE_WM_TAG_LEN hex digits. */
 bool rf_store_wm_tag_valid(const char *text);
 

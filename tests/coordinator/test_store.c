@@ -261,8 +261,9 @@ static void test_migrates_version_5_wm_tag(void **state)
     char v[64];
     t_query(c->db, "PRAGMA user_version", v, sizeof(v));
     assert_int_equal(atoi(v), RF_STORE_SCHEMA_VERSION);
-    t_query(c->db, "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'jobs_wm_tag'",
-            v, sizeof(v));
+    t_query(c->db,
+            "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'jobs_wm_tag'", v,
+            sizeof(v));
     assert_string_equal(v, "1");
     rf_store_job_t *got = NULL;
     assert_int_equal(rf_store_job_load(s, "j-before-tags", &got, &err), 0);
@@ -683,18 +684,19 @@ static void test_jobs_by_wm_tag(void **state)
         const char *tag, *owner, *want; /* want: the job id found, NULL for none */
     } cases[] = {
         {"1a2b000000000001", NULL, "j-alice-1"},
-        {"1A2B000000000001", NULL, "j-alice-1"},            /* either case */
-        {"1a2bffffffffffff", "client:alice", "j-alice-2"},  /* the owner's own */
-        {"1a2b000000000002", "client:alice", NULL},         /* another owner's: nothing */
+        {"1A2B000000000001", NULL, "j-alice-1"},           /* either case */
+        {"1a2bffffffffffff", "client:alice", "j-alice-2"}, /* the owner's own */
+        {"1a2b000000000002", "client:alice", NULL},        /* another owner's: nothing */
         {"1a2b000000000002", "client:bob", "j-bob-1"},
         {"1a2b000000000003", NULL, "j-nokeys"},
-        {"1a2b000000000004", NULL, NULL},                   /* no job has it */
-        {"2a2b000000000001", NULL, NULL},                   /* another key id */
+        {"1a2b000000000004", NULL, NULL}, /* no job has it */
+        {"2a2b000000000001", NULL, NULL}, /* another key id */
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         rf_store_job_t *got = NULL;
         size_t n = 99;
-        assert_int_equal(rf_store_jobs_by_wm_tag(s, cases[i].tag, cases[i].owner, &got, &n, &err), 0);
+        assert_int_equal(rf_store_jobs_by_wm_tag(s, cases[i].tag, cases[i].owner, &got, &n, &err),
+                         0);
         if (!cases[i].want) {
             assert_int_equal(n, 0);
         } else {
@@ -706,8 +708,12 @@ static void test_jobs_by_wm_tag(void **state)
         }
         rf_store_jobs_free(got, n);
     }
-    static const char *const bad[] = {"", "1a2b00000000001", "1a2b0000000000011", "1a2b00000000000g",
-                                      "1a2b 00000000001", "1a2b000000000001\n"};
+    static const char *const bad[] = {"",
+                                      "1a2b00000000001",
+                                      "1a2b0000000000011",
+                                      "1a2b00000000000g",
+                                      "1a2b 00000000001",
+                                      "1a2b000000000001\n"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         rf_store_job_t *got = NULL;
         size_t n = 99;
@@ -717,8 +723,9 @@ static void test_jobs_by_wm_tag(void **state)
         assert_non_null(strstr(err.msg, "16 hex digits"));
         assert_int_equal(rf_store_job_set_wm_tag(s, "j-alice-1", bad[i], &err), RF_EINVAL);
     }
-    assert_int_equal(rf_store_jobs_by_wm_tag(s, NULL, NULL, &(rf_store_job_t *){NULL}, &(size_t){0}, &err),
-                     RF_EINVAL);
+    assert_int_equal(
+        rf_store_jobs_by_wm_tag(s, NULL, NULL, &(rf_store_job_t *){NULL}, &(size_t){0}, &err),
+        RF_EINVAL);
     rf_store_close(&s);
     /* the refused updates changed nothing */
     char v[128];
@@ -728,7 +735,8 @@ static void test_jobs_by_wm_tag(void **state)
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
     assert_int_equal(sqlite3_open_v2(c->db, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(db, "EXPLAIN QUERY PLAN SELECT id FROM jobs WHERE wm_tag = ?",
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "EXPLAIN QUERY PLAN SELECT id FROM jobs WHERE wm_tag = ?",
                                         -1, &st, NULL),
                      SQLITE_OK);
     bool indexed = false;
@@ -742,7 +750,8 @@ static void test_jobs_by_wm_tag(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_open_creates_latest_schema_in_wal, t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_open_creates_latest_schema_in_wal, t_setup,
+                                        t_teardown),
         cmocka_unit_test_setup_teardown(test_reopen_is_idempotent, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_migrates_version_1, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_newer_schema_is_refused, t_setup, t_teardown),
@@ -754,7 +763,8 @@ int main(void)
                                         t_teardown),
         cmocka_unit_test_setup_teardown(test_attempts_and_reasons, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_attempt_reasons_long_messages, t_setup, t_teardown),
-        cmocka_unit_test_setup_teardown(test_chunk_done_persists_across_reopen, t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_chunk_done_persists_across_reopen, t_setup,
+                                        t_teardown),
         cmocka_unit_test_setup_teardown(test_chunk_failed_keeps_it_queued_or_fails_it, t_setup,
                                         t_teardown),
         cmocka_unit_test_setup_teardown(test_events_insert, t_setup, t_teardown),
