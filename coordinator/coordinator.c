@@ -3033,6 +3033,7 @@ static int s_load_jobs(rf_coordinator_t *c, rf_err_t *err)
 {
     rf_store_job_t *rows = NULL;
     size_t n = 0;
+    size_t tagged = 0; /* jobs whose watermark tag was filled in now */
     int rc = rf_store_jobs_load(c->store, false, &rows, &n, err);
     if (rc)
         return rc;
@@ -3057,6 +3058,8 @@ static int s_load_jobs(rf_coordinator_t *c, rf_err_t *err)
             s_job_wm_tag(c, row->id, row->wm_tag);
             if (rf_store_job_set_wm_tag(c->store, row->id, row->wm_tag, &terr))
                 RF_WARN(COMP, "job %s: %s", row->id, terr.msg);
+            else
+                tagged++;
         }
         c_job_t *job = s_job_add(c, row, spec);
         if (!job) {
@@ -3098,6 +3101,11 @@ static int s_load_jobs(rf_coordinator_t *c, rf_err_t *err)
         s_plan_start(c, job, replan);
     }
     rf_store_jobs_free(rows, n);
+    if (tagged)
+        RF_INFO(COMP,
+                "recorded the watermark tags of %zu jobs stored before tags were (with the "
+                "current watermark.key), so `reelfarm jobs --watermark-tag` finds them",
+                tagged);
     return 0;
 }
 

@@ -83,4 +83,5 @@ start_coordinator
 for _ in $(seq 1 100); do "$R" jobs > /dev/null 2>&1 && break; sleep 0.1; done
 "$R" jobs --watermark-tag "$tag" > "$WORK/again.txt" || fail "after a restart: jobs --watermark-tag exited $?"
 head -1 "$WORK/again.txt" | grep -qx "watermark: job $id ('trace-me')" || fail "after a restart: $(cat "$WORK/again.txt")"
+grep -q "recorded the watermark tags of 1 jobs stored before tags were" "$WORK/coordinator.log" || fail "the coordinator did not log the tags it filled in"
 ok "a job without a recorded tag gets it back on the coordinator's start"
