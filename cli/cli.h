@@ -171,6 +171,26 @@ int rf_cli_version(const rf_cli_args_t *a);    /* cmdtable.c */
 int rf_cli_completion(const rf_cli_args_t *a); /* cmdtable.c */
 int rf_cli_man(const rf_cli_args_t *a);        /* cmdtable.c */
 
+/* ---- watermark lookup (commands.c; docs/PROVENANCE.md "Watermark") ----------------------------
+ * A farm output's invisible watermark carries a tag of its job; the coordinator records each job's
+ * tag, so `verify --coordinator` and `jobs --watermark-tag` find the job of a stripped copy. */
+
+/* Hex digits of a watermark tag: the mark's 64-bit payload, key id (4) then job tag (12). */
+#define RF_CLI_WM_TAG_LEN 16
+
+/* True when text is a watermark tag as `verify` prints it: exactly 16 hex digits. */
+bool rf_cli_wm_tag_valid(const char *text);
+
+/* Asks the coordinator at endpoint (already resolved) which jobs carry the watermark tag; on
+ * success *reply holds its JobList (empty when no job, or none of this client key's, has it).
+ * Errors as rf_client_call. */
+int rf_cli_wm_lookup(const char *endpoint, const char *tag, rf_msg_t **reply, rf_err_t *err);
+
+/* Prints one job of a lookup's reply on f: text "watermark: job ID ('NAME')" then "  owner: ",
+ * "  submitted: ", "  state: " and "  output: " lines, each starting with indent; json: one object
+ * {"id","name","owner","submitted","state","output","watermark_tag"} without a newline. */
+void rf_cli_wm_job_print(FILE *f, const Reelfarm__JobStatus *st, bool json, const char *indent);
+
 /* The exit code for an RF_E* code from a client call (EUNAVAIL 3, EPERM 4, bad input 2, else 1). */
 int rf_cli_exit_for(int rc);
 

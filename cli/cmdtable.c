@@ -47,8 +47,13 @@ static const rf_cli_command_t s_commands[] = {
       S_END}},
     {"status", "JOB_ID", 1, 1, "a job's state and chunks", "Shows a job and its chunks.",
      rf_cli_status, {S_JSON, S_COORD, S_END}},
-    {"jobs", "", 0, 0, "every job the coordinator knows", "Lists the last 1000 jobs.", rf_cli_jobs,
-     {S_JSON, S_COORD, S_END}},
+    {"jobs", "", 0, 0, "every job the coordinator knows",
+     "Lists the last 1000 jobs. With --watermark-tag, shows the job whose output carries that "
+     "invisible watermark tag (from `reelfarm verify`): id, name, owner, submit time, output; "
+     "exit 1 when no job has it.",
+     rf_cli_jobs,
+     {{"watermark-tag", 0, "TAG", false, "only the job whose frames carry this watermark tag (16 hex digits)"},
+      S_JSON, S_COORD, S_END}},
     {"cancel", "JOB_ID", 1, 1, "cancel a job (a failed one: give it up, free its data)",
      "Cancels a job; its running chunks are told to stop at once.", rf_cli_cancel,
      {S_JSON, S_COORD, S_END}},
@@ -86,8 +91,9 @@ static const rf_cli_command_t s_commands[] = {
      "chain against --trust, hard-binding hash), compares it with the XMP, and with --source "
      "checks frames, duration, audio and timestamps (--lossless: every decoded frame). Exit 0 "
      "trusted, 10 unknown signer, 20 tampered, 30 metadata stripped but watermark found, 40 "
-     "nothing found, 1 media mismatch, 2 usage or I/O error. Finding no mark is no proof that "
-     "a video is authentic.",
+     "nothing found, 1 media mismatch, 2 usage or I/O error. With --coordinator, a watermark "
+     "found is looked up there and its job named. Finding no mark is no proof that a video is "
+     "authentic.",
      rf_cli_verify,
      {{"trust", 't', "CA.pem", false, "trust anchors (PEM) the signer must chain to"},
       {"sidecar", 0, "FILE.c2pa", false, "a manifest sidecar (default: FILE with .c2pa beside it)"},
@@ -96,6 +102,7 @@ static const rf_cli_command_t s_commands[] = {
       {"source", 's', "SRC", false, "the job's input (required for the media checks)"},
       {"lossless", 'l', NULL, false, "also compare every decoded frame's checksum"},
       S_JSON,
+      {"coordinator", 'c', "EP", false, "look the watermark's job up on this coordinator (tcp://HOST:7601)"},
       S_END}},
     {"audit", "verify FILE", 2, 2, "check a coordinator's audit log",
      "Checks <state>/audit.log record by record: sequence numbers, the SHA-256 hash chain and "

@@ -1,5 +1,7 @@
-/* commands.c - the subcommands that talk to a running coordinator: submit, status, jobs, cancel.
+/* commands.c - the subcommands that talk to a running coordinator: submit, status, jobs (and the
+ * watermark lookup `verify` shares), cancel.
  * The endpoint comes from rf_cli_resolve_endpoint (flag > environment > cli.yaml > default). */
+#include <ctype.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <signal.h>
@@ -359,10 +361,111 @@ int rf_cli_logs(const rf_cli_args_t *a)
     }
 }
 
+bool rf_cli_wm_tag_valid(const char *text)
+{
+    size_t n = 0;
+    while (text && n <= RF_CLI_WM_TAG_LEN && isxdigit((unsigned char)text[n]))
+        n++;
+    return text && n == RF_CLI_WM_TAG_LEN && text[n] == '\0';
+}
+
+int rf_cli_wm_lookup(const char *endpoint, const char *tag, rf_msg_t **reply, rf_err_t *err)
+{
+    rf_client_t *c = NULL;
+    int rc = rf_client_new(endpoint, &c, err);
+    if (rc)
+        return rc;
+    Reelfarm__WatermarkQuery q = REELFARM__WATERMARK_QUERY__INIT;
+    q.tag = (char *)tag;
+    Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
+    env.body_case = REELFARM__ENVELOPE__BODY_WATERMARK_QUERY;
+    env.watermark_query = &q;
+    rc = rf_client_call(c, &env, reply, RF_CLIENT_TIMEOUT_MS, err);
+    rf_client_destroy(&c);
+    if (!rc && rf_msg_env(*reply)->body_case != REELFARM__ENVELOPE__BODY_JOB_LIST) {
+        rf_msg_destroy(reply);
+        rc = rf_err_set(err, RF_EPROTO, "unexpected reply to a watermark lookup from %s", endpoint);
+    }
+    return rc;
+}
+
+void rf_cli_wm_job_print(FILE *f, const Reelfarm__JobStatus *st, bool json, const char *indent)
+{
+    char when[32];
+    rf_wall_format(st->submitted_ms, when, sizeof(when));
+    if (json) {
+        fprintf(f, "{\"id\":");
+        rf_cli_json_string(f, st->job_id);
+        fprintf(f, ",\"name\":");
+        rf_cli_json_string(f, st->name);
+        fprintf(f, ",\"owner\":");
+        rf_cli_json_string(f, st->owner);
+        fprintf(f, ",\"submitted\":\"%s\",\"state\":", when);
+        rf_cli_json_string(f, st->state);
+        fprintf(f, ",\"output\":");
+        rf_cli_json_string(f, st->output);
+        fprintf(f, ",\"watermark_tag\":");
+        rf_cli_json_string(f, st->watermark_tag);
+        fprintf(f, "}");
+        return;
+    }
+    fprintf(f, "%swatermark: job %s ('%s')\n", indent, st->job_id, st->name);
+    fprintf(f, "%s  owner: %s\n", indent,
+            st->owner && *st->owner ? st->owner : "the farm's local user (no client keys)");
+    fprintf(f, "%s  submitted: %s\n", indent, when);
+    fprintf(f, "%s  state: %s\n", indent, st->state);
+    fprintf(f, "%s  output: %s\n", indent, st->output);
+}
+
+/* `jobs --watermark-tag TAG`: the job(s) whose frames carry the tag; exit 1 when none does. */
+static int s_jobs_by_wm_tag(const char *ep, const char *tag, bool json)
+{
+    rf_err_t err = {0};
+    char endpoint[512];
+    rf_msg_t *reply = NULL;
+    if (rf_cli_resolve_endpoint(ep, endpoint, sizeof(endpoint), &err)) {
+        fprintf(stderr, "reelfarm: %s\n", err.msg);
+        return RF_EXIT_USAGE;
+    }
+    int rc = rf_cli_wm_lookup(endpoint, tag, &reply, &err);
+    if (rc) {
+        fprintf(stderr, "reelfarm: %s\n", err.msg);
+        return rf_cli_exit_for(rc);
+    }
+    const Reelfarm__JobList *list = rf_msg_env(reply)->job_list;
+    if (json)
+        printf("[");
+    for (size_t i = 0; i < list->n_jobs; i++) {
+        if (json && i)
+            printf(",");
+        rf_cli_wm_job_print(stdout, list->jobs[i], json, "");
+    }
+    if (json)
+        printf("]\n");
+    int code = RF_EXIT_OK;
+    if (list->n_jobs == 0) {
+        fprintf(stderr,
+                "reelfarm: no job of the coordinator at %s carries watermark tag %s (a client "
+                "key sees only its own jobs)\n",
+                endpoint, tag);
+        code = RF_EXIT_FAILED;
+    }
+    rf_msg_destroy(&reply);
+    return code;
+}
+
 int rf_cli_jobs(const rf_cli_args_t *a)
 {
     const char *ep = rf_cli_arg(a, "coordinator");
     bool json = rf_cli_has(a, "json");
+    const char *tag = rf_cli_arg(a, "watermark-tag");
+    if (tag && !rf_cli_wm_tag_valid(tag))
+        return rf_cli_usage_error(a->cmd,
+                                  "flag '--watermark-tag' needs the 16 hex digits "
+                                  "`reelfarm verify` prints, not '%.40s'",
+                                  tag);
+    if (tag)
+        return s_jobs_by_wm_tag(ep, tag, json);
     Reelfarm__JobList list = REELFARM__JOB_LIST__INIT;
     Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
     env.body_case = REELFARM__ENVELOPE__BODY_JOB_LIST;

@@ -1,10 +1,14 @@
-/* fetch.c - `reelfarm fetch JOB_ID [-o FILE]`: downloads a done job's output from the coordinator.
+/* fetch.c - `reelfarm fetch JOB_ID [-o FILE]`: downloads a done job's output, and its C2PA
+ * sidecar, from the coordinator.
  *
  * Two steps: FetchOutput on the client socket asks the coordinator to expose the output as a blob
  * (it hashes the file off its loop and links it into the blob store; the reply names the blob, its
  * size and the blob server's endpoint), then rf_blob_fetch downloads it over the blob socket in
  * 1 MiB credit-based pieces, verifies the SHA-256 and renames FILE.part to FILE, so FILE is never
  * seen half-written. The size is checked once more against the reply before success is reported.
+ * The output's sidecar (OUTPUT-without-extension.c2pa, the only manifest an MKV output has) is a
+ * second blob in the same reply, downloaded the same way beside FILE under FILE's base name
+ * (rf_prov_sidecar_path), so `reelfarm verify FILE` finds it.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -20,6 +24,7 @@
 
 #include "blob.h"
 #include "cli.h"
+#include "provenance.h"
 
 #define S_FETCH_EXPOSE_MS (10 * 60 * 1000) /* the coordinator hashes the whole output first */
 #define S_FETCH_STALL_MS 30000 /* the download gives up after this long without progress */
@@ -71,6 +76,19 @@ static int s_blob_endpoint(const char *configured, const char *bound, const char
     return 0;
 }
 
+/* After a download: rc as it was, or an error when path is not the size the coordinator named. */
+static int s_check_size(int rc, const char *path, uint64_t size, const char *what, rf_err_t *err)
+{
+    struct stat st;
+    if (rc)
+        return rc;
+    if (stat(path, &st) != 0)
+        return rf_err_set(err, RF_EIO, "'%s': %s", path, strerror(errno));
+    if ((uint64_t)st.st_size != size)
+        return rf_err_set(err, RF_EVERIFY, "'%s' has %lld bytes, the coordinator's %s %" PRIu64,
+                          path, (long long)st.st_size, what, size);
+    return 0;
+}
 
 int rf_cli_fetch(const rf_cli_args_t *a)
 {
@@ -139,6 +157,23 @@ int rf_cli_fetch(const rf_cli_args_t *a)
         }
         snprintf(dest, sizeof(dest), "%s", base);
     }
+    /* The sidecar goes beside FILE: FILE with its extension replaced by .c2pa. */
+    char side_dest[PATH_MAX];
+    bool sidecar = fr->sidecar_sha256 && *fr->sidecar_sha256;
+    if (sidecar && !rf_sha256_hex_valid(fr->sidecar_sha256)) {
+        rf_msg_destroy(&reply);
+        fprintf(stderr, "reelfarm: unexpected reply to fetch from the coordinator (sidecar)\n");
+        return RF_EXIT_FAILED;
+    }
+    if (sidecar &&
+        (rf_prov_sidecar_path(dest, side_dest, sizeof(side_dest)) || !strcmp(side_dest, dest))) {
+        fprintf(stderr,
+                "reelfarm: fetch: '%s' cannot hold the output: its C2PA sidecar would be "
+                "written to the same name; give -o FILE with the output's extension\n",
+                dest);
+        rf_msg_destroy(&reply);
+        return RF_EXIT_USAGE;
+    }
     void *zctx = zmq_ctx_new();
     if (!zctx) {
         fprintf(stderr, "reelfarm: cannot create a ZeroMQ context\n");
@@ -152,21 +187,24 @@ int rf_cli_fetch(const rf_cli_args_t *a)
     if (!rc)
         rc = rf_blob_fetch(zctx, blob_ep, fr->sha256, fr->size, dest, S_FETCH_STALL_MS, &s_cancel, &x,
                            &err);
+    rc = s_check_size(rc, dest, fr->size, "output", &err);
+    const char *failed = dest; /* the file a failure is about */
+    if (!rc && sidecar) {
+        rf_blob_xfer_t xs = {.sec = &sec};
+        failed = side_dest;
+        rc = rf_blob_fetch(zctx, blob_ep, fr->sidecar_sha256, fr->sidecar_size, side_dest,
+                           S_FETCH_STALL_MS, &s_cancel, &xs, &err);
+        rc = s_check_size(rc, side_dest, fr->sidecar_size, "C2PA sidecar", &err);
+    }
     rf_zsec_clear(&sec);
     zmq_ctx_term(zctx);
-    struct stat st;
-    if (!rc && stat(dest, &st) != 0)
-        rc = rf_err_set(&err, RF_EIO, "'%s': %s", dest, strerror(errno));
-    else if (!rc && (uint64_t)st.st_size != fr->size)
-        rc = rf_err_set(&err, RF_EVERIFY, "'%s' has %lld bytes, the coordinator's output %" PRIu64,
-                        dest, (long long)st.st_size, fr->size);
     int code = RF_EXIT_OK;
     if (rc == RF_ECANCELED) {
-        fprintf(stderr, "reelfarm: interrupted; '%s' not written\n", dest);
+        fprintf(stderr, "reelfarm: interrupted; '%s' not written\n", failed);
         code = RF_EXIT_INTERRUPTED;
     } else if (rc) {
-        fprintf(stderr, "reelfarm: fetching job %s's output from %s into '%s': %s\n", job_id,
-                blob_ep, dest, err.msg);
+        fprintf(stderr, "reelfarm: fetching job %s's %s from %s into '%s': %s\n", job_id,
+                failed == dest ? "output" : "C2PA sidecar", blob_ep, failed, err.msg);
         code = rc == RF_ETIMEDOUT ? RF_EXIT_UNREACHABLE : RF_EXIT_FAILED;
     } else if (json) {
         printf("{\"id\":");
@@ -175,10 +213,25 @@ int rf_cli_fetch(const rf_cli_args_t *a)
         rf_cli_json_string(stdout, fr->output);
         printf(",\"path\":");
         rf_cli_json_string(stdout, dest);
-        printf(",\"size\":%" PRIu64 ",\"sha256\":\"%s\"}\n", fr->size, fr->sha256);
+        printf(",\"size\":%" PRIu64 ",\"sha256\":\"%s\",\"sidecar\":", fr->size, fr->sha256);
+        if (sidecar) {
+            printf("{\"path\":");
+            rf_cli_json_string(stdout, side_dest);
+            printf(",\"size\":%" PRIu64 ",\"sha256\":\"%s\"}", fr->sidecar_size,
+                   fr->sidecar_sha256);
+        } else {
+            printf("null");
+        }
+        printf("}\n");
     } else {
         printf("%s\n", dest);
     }
+    if (!rc && !sidecar)
+        fprintf(stderr,
+                "reelfarm: note: the coordinator has no C2PA sidecar beside '%s' (an "
+                "older coordinator, or the file was removed); only a manifest inside the output "
+                "came along\n",
+                fr->output);
     rf_msg_destroy(&reply);
     return code;
 }

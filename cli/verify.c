@@ -1,11 +1,14 @@
-/* verify.c - `reelfarm verify FILE [--trust CA.pem] [--sidecar F.c2pa] [--source SRC] [--lossless]
- * [--json]`: what a file says about where it came from, and (with --source) whether it matches
- * the job's input.
+/* verify.c - `reelfarm verify FILE [--trust CA.pem] [--sidecar F.c2pa] [--watermark-key FILE]
+ * [--source SRC] [--lossless] [--json] [--coordinator EP]`: what a file says about where it came
+ * from, and (with --source) whether it matches the job's input.
  *
  * Provenance (docs/PROVENANCE.md): the C2PA manifest checked in the spec's order
  * (rf_prov_verify_file: structure, claim signature, certificate chain against --trust, hashed
  * assertions, the hard binding over the file's bytes), compared with the XMP; the watermark is one
- * more input (s_watermark). The exit code says what was found (s_exit_code):
+ * more input (s_watermark): found, its tag is printed, and with --coordinator looked up there
+ * (s_watermark_lookup) to name the job that made the file, the point of the mark once the
+ * metadata is gone. The lookup never changes the exit code, which says what was found
+ * (s_exit_code):
  *   0 valid, signed by a trusted farm key; 10 valid, unknown signer; 20 tampered; 30 metadata
  *   stripped but watermark found; 40 nothing found; 1 a media check against --source failed;
  *   2 usage or I/O error.
@@ -149,6 +152,11 @@ typedef struct s_watermark {
     bool checked;         /* a detector ran on the file */
     bool found;           /* it found the farm's watermark with a valid payload */
     char detail[256];
+    char tag[RF_CLI_WM_TAG_LEN + 1]; /* found: the payload as 16 hex digits (key id, job tag) */
+    /* With --coordinator: the lookup's reply (a JobList, owned) or why there is none. */
+    bool looked_up;   /* a lookup was asked for (--coordinator and a mark found) */
+    rf_msg_t *lookup; /* the reply; NULL when the lookup failed */
+    char lookup_detail[600];
 } s_watermark_t;
 
 /* Reads a farm watermark key: the coordinator's watermark.key file (32 bytes), or 64 hex digits. */
@@ -213,6 +221,8 @@ static void s_watermark(const char *path, const char *key_path, s_watermark_t *w
     wm->checked = true;
     wm->found = res.found;
     if (res.found)
+        snprintf(wm->tag, sizeof(wm->tag), "%016" PRIx64, res.payload);
+    if (res.found)
         snprintf(wm->detail, sizeof(wm->detail),
                  "found: key id %04x, job tag %012" PRIx64 ", %" PRId64 " frames read, sync %.1f "
                  "sigma, %.0f%% of coded bits agree",
@@ -221,6 +231,37 @@ static void s_watermark(const char *path, const char *key_path, s_watermark_t *w
         snprintf(wm->detail, sizeof(wm->detail),
                  "not found with this farm key (%" PRId64 " frames read, best sync %.1f sigma)",
                  res.frames, res.sync_score);
+}
+
+/* Asks the coordinator at ep which job made the file, by the watermark's tag. A failure is
+ * reported (a check line, stderr), never fatal: the verdict stands without the job's name. */
+static void s_watermark_lookup(const char *ep, s_watermark_t *wm)
+{
+    rf_err_t err = {0};
+    char endpoint[512];
+    wm->looked_up = true;
+    if (rf_cli_resolve_endpoint(ep, endpoint, sizeof(endpoint), &err) ||
+        rf_cli_wm_lookup(endpoint, wm->tag, &wm->lookup, &err)) {
+        snprintf(wm->lookup_detail, sizeof(wm->lookup_detail),
+                 "watermark tag %s not looked up: %.500s", wm->tag, err.msg);
+        return;
+    }
+    const Reelfarm__JobList *list = rf_msg_env(wm->lookup)->job_list;
+    if (list->n_jobs == 0)
+        snprintf(wm->lookup_detail, sizeof(wm->lookup_detail),
+                 "watermark tag %s: no job of the coordinator at %.300s has it (another farm with "
+                 "the same key, or not a job of this client key)",
+                 wm->tag, endpoint);
+    else
+        snprintf(wm->lookup_detail, sizeof(wm->lookup_detail),
+                 "watermark tag %s: job %s ('%.200s') on %.200s", wm->tag, list->jobs[0]->job_id,
+                 list->jobs[0]->name, endpoint);
+}
+
+/* The lookup's jobs (normally one), or NULL when there was no answer. */
+static const Reelfarm__JobList *s_lookup_jobs(const s_watermark_t *wm)
+{
+    return wm->lookup ? rf_msg_env(wm->lookup)->job_list : NULL;
 }
 
 /* The verdict from the manifest and the watermark: a manifest decides when there is one (a
@@ -377,6 +418,22 @@ static void s_print_json(const char *out, const char *src, const s_verify_t *v,
     printf("],\"watermark\":{\"checked\":%s,\"found\":%s,\"detail\":",
            wm->checked ? "true" : "false", wm->found ? "true" : "false");
     rf_cli_json_string(stdout, wm->detail);
+    printf(",\"tag\":");
+    s_json_opt(wm->tag);
+    printf(",\"lookup\":");
+    s_json_opt(wm->looked_up ? wm->lookup_detail : NULL);
+    printf(",\"jobs\":");
+    const Reelfarm__JobList *jobs = s_lookup_jobs(wm);
+    if (!jobs) {
+        printf("null");
+    } else {
+        printf("[");
+        for (size_t i = 0; i < jobs->n_jobs; i++) {
+            printf("%s", i ? "," : "");
+            rf_cli_wm_job_print(stdout, jobs->jobs[i], true, "");
+        }
+        printf("]");
+    }
     printf("}},\"notice\":");
     rf_cli_json_string(stdout, S_NOTICE);
     printf("}\n");
@@ -387,6 +444,10 @@ int rf_cli_verify(const rf_cli_args_t *a)
     const char *out = a->operands[0], *src = rf_cli_arg(a, "source");
     const char *trust = rf_cli_arg(a, "trust"), *sidecar = rf_cli_arg(a, "sidecar");
     bool lossless = rf_cli_has(a, "lossless"), json = rf_cli_has(a, "json");
+    const char *coordinator = rf_cli_arg(a, "coordinator");
+    if (coordinator && !*coordinator)
+        return rf_cli_usage_error(a->cmd,
+                                  "flag '--coordinator' needs an endpoint (tcp://HOST:7601)");
     if (src && !*src)
         return rf_cli_usage_error(a->cmd, "flag '--source' needs a file");
     if (trust && !*trust)
@@ -436,6 +497,13 @@ int rf_cli_verify(const rf_cli_args_t *a)
     s_watermark_t wm;
     s_watermark(out, rf_cli_arg(a, "watermark-key"), &wm);
     s_add(&v, "watermark", wm.checked ? (wm.found ? "ok" : "skip") : "skip", "%s", wm.detail);
+    if (wm.found && coordinator) {
+        s_watermark_lookup(coordinator, &wm);
+        const Reelfarm__JobList *jobs = s_lookup_jobs(&wm);
+        s_add(&v, "lookup", jobs && jobs->n_jobs ? "ok" : "skip", "%s", wm.lookup_detail);
+        if (!jobs)
+            fprintf(stderr, "reelfarm: verify: %s\n", wm.lookup_detail);
+    }
     int prov_code = s_exit_code(prov->verdict, &wm);
     /* Tampering decides over a media mismatch; a mismatch decides over the other verdicts. */
     int code = prov_code == S_EXIT_TAMPERED || !media_failed ? prov_code : RF_EXIT_FAILED;
@@ -449,6 +517,13 @@ int rf_cli_verify(const rf_cli_args_t *a)
                    prov->job_id[0] ? ", farm job " : "", prov->job_id);
         if (prov->signer_subject[0])
             printf("      signer: %s\n", prov->signer_subject);
+        const Reelfarm__JobList *jobs = s_lookup_jobs(&wm);
+        for (size_t i = 0; jobs && i < jobs->n_jobs; i++)
+            rf_cli_wm_job_print(stdout, jobs->jobs[i], false, "      ");
+        if (wm.found && !wm.looked_up)
+            printf("      watermark tag %s: `reelfarm jobs --watermark-tag %s` on the farm names "
+                   "its job\n",
+                   wm.tag, wm.tag);
         printf("verify: '%s': %s%s (exit %d)\n", out, s_verdict_text(prov_code),
                media_failed ? "; media checks FAILED" : "", code);
         printf("note: %s\n", S_NOTICE);
@@ -462,6 +537,7 @@ int rf_cli_verify(const rf_cli_args_t *a)
                 c->detail);
     }
     free(prov);
+    rf_msg_destroy(&wm.lookup);
     rf_media_info_destroy(&src_info);
     return code;
 }

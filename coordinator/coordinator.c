@@ -2340,6 +2340,14 @@ static int s_job_marks(rf_coordinator_t *c, const char *job_id, rf_job_spec_t *s
     return rc;
 }
 
+/* The watermark tag a job's frames carry (the payload s_job_marks hands the workers), as the 16
+ * hex digits the store records and `reelfarm verify` prints. */
+static void s_job_wm_tag(const rf_coordinator_t *c, const char *job_id,
+                         char tag[RF_STORE_WM_TAG_LEN + 1])
+{
+    snprintf(tag, RF_STORE_WM_TAG_LEN + 1, "%016" PRIx64, rf_media_wm_payload(c->wm_key, job_id));
+}
+
 /* Appends an audit record; a failure is logged, never fatal (the job's own state is in SQLite). */
 static void s_audit(rf_coordinator_t *c, const char *type, const char *actor, const char *job,
                     const char *detail)
@@ -2412,7 +2420,8 @@ static void s_on_submit(rf_coordinator_t *c, const rf_zparts_t *req, const Reelf
         return;
     }
     if (rf_job_spec_load_string(yaml, yaml_len, source, sj->base_dir, &spec, &err)) {
-        s_audit(c, "refuse", "client", "", err.msg); /* consent refusals included */
+        /* consent refusals included */
+        s_audit(c, "refuse", *owner ? owner : "client", "", err.msg);
         s_reply_error(c, req, err.code, err.msg);
         return;
     }
@@ -2453,6 +2462,7 @@ static void s_on_submit(rf_coordinator_t *c, const rf_zparts_t *req, const Reelf
     row.output = strdup(spec->output);
     row.message = strdup("");
     snprintf(row.owner, sizeof(row.owner), "%s", owner);
+    s_job_wm_tag(c, row.id, row.wm_tag);
     if (!row.name || !row.spec_yaml || !row.spec_source || !row.base_dir || !row.output ||
         !row.message || rf_store_job_insert(c->store, &row, &err) ||
         rf_store_flush(c->store, &err)) { /* the id we hand out must survive a crash */
@@ -2482,11 +2492,13 @@ static void s_on_submit(rf_coordinator_t *c, const rf_zparts_t *req, const Reelf
         uint8_t sh[crypto_hash_sha256_BYTES];
         crypto_hash_sha256(sh, (const unsigned char *)yaml, strlen(yaml));
         rf_hex(sh, sizeof(sh), spec_hex);
-        size_t used = (size_t)snprintf(detail, sizeof(detail),
-                                       "name=%s; spec_sha256=%s; input=%s; output=%s; depicts=%s; label=%s",
-                                       spec->name, spec_hex, spec->input, spec->output,
-                                       spec->provenance.depicts_real_people ? "real-people" : "no-real-people",
-                                       spec->provenance.label ? "on" : "off");
+        size_t used = (size_t)snprintf(
+            detail, sizeof(detail),
+            "name=%s; spec_sha256=%s; input=%s; output=%s; depicts=%s; label=%s;"
+            " watermark_tag=%s",
+            spec->name, spec_hex, spec->input, spec->output,
+            spec->provenance.depicts_real_people ? "real-people" : "no-real-people",
+            spec->provenance.label ? "on" : "off", job->row.wm_tag);
         for (size_t i = 0; i < spec->provenance.nsubjects && used < sizeof(detail); i++) {
             char dh[2 * RF_SUBJECT_DIGEST_LEN + 1];
             const rf_subject_t *sj2 = &spec->provenance.subjects[i];
@@ -2494,7 +2506,7 @@ static void s_on_submit(rf_coordinator_t *c, const rf_zparts_t *req, const Reelf
             used += (size_t)snprintf(detail + used, sizeof(detail) - used,
                                      "; subject=%s|%s|%s|%s", sj2->name, sj2->basis, sj2->release, dh);
         }
-        s_audit(c, "submit", "client", job->row.id, detail);
+        s_audit(c, "submit", *owner ? owner : "client", job->row.id, detail);
     }
     Reelfarm__SubmitReply r = REELFARM__SUBMIT_REPLY__INIT;
     Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
@@ -2639,6 +2651,65 @@ static void s_on_list(rf_coordinator_t *c, const rf_zparts_t *req, const char *o
     s_send(c, c->csock, req->data[0], req->size[0], &env);
     free(st);
     free(stp);
+}
+
+/* Which job made a file that carries the farm's watermark (`reelfarm verify --coordinator`,
+ * `reelfarm jobs --watermark-tag`): the jobs whose recorded tag it is, from the store's index, as
+ * a JobList with owner, submit time and tag set. owner non-NULL (a client key): its own jobs only,
+ * so a client learns nothing about another's (an empty list, as for a tag no job has). Each
+ * answered lookup is an audit record: who traced which job. */
+static void s_on_watermark(rf_coordinator_t *c, const rf_zparts_t *req,
+                           const Reelfarm__WatermarkQuery *q, const char *owner)
+{
+    rf_store_job_t *rows = NULL;
+    size_t n = 0;
+    rf_err_t err = {0};
+    if (rf_store_jobs_by_wm_tag(c->store, q->tag, owner, &rows, &n, &err)) {
+        s_reply_error(c, req, err.code, err.msg);
+        return;
+    }
+    size_t total = n;
+    if (n > 1000) /* a reply must fit one control frame; 64-bit tags do not collide this much */
+        n = 1000;
+    Reelfarm__JobStatus *st = calloc(n + 1, sizeof(*st));
+    Reelfarm__JobStatus **stp = calloc(n + 1, sizeof(*stp));
+    Reelfarm__JobList list = REELFARM__JOB_LIST__INIT;
+    if (st && stp) {
+        for (size_t i = 0; i < n; i++) {
+            const rf_store_job_t *row = &rows[i];
+            const c_job_t *job = s_job_find(c, row->id);
+            reelfarm__job_status__init(&st[i]);
+            if (job) {
+                s_status_fill(job, &st[i]);
+            } else { /* every stored job is loaded at start; the row is the fallback */
+                st[i].job_id = (char *)row->id;
+                st[i].name = row->name;
+                st[i].state = (char *)row->state;
+                st[i].output = row->output;
+                st[i].message = row->message;
+            }
+            st[i].owner = (char *)row->owner;
+            st[i].submitted_ms = row->created_ms;
+            st[i].watermark_tag = (char *)row->wm_tag;
+            stp[i] = &st[i];
+            char detail[128];
+            snprintf(detail, sizeof(detail), "watermark_tag=%s", row->wm_tag);
+            s_audit(c, "lookup", req->user_id && *req->user_id ? req->user_id : "client", row->id,
+                    detail);
+        }
+        list.n_jobs = n;
+        list.jobs = stp;
+    }
+    Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
+    env.body_case = REELFARM__ENVELOPE__BODY_JOB_LIST;
+    env.job_list = &list;
+    if (st && stp)
+        s_send(c, c->csock, req->data[0], req->size[0], &env);
+    else
+        s_reply_error(c, req, RF_ENOMEM, "out of memory answering a watermark lookup");
+    free(st);
+    free(stp);
+    rf_store_jobs_free(rows, total);
 }
 
 /* retry: a failed job continues; its failed chunks get a fresh set of attempts on every worker. */
@@ -2817,30 +2888,31 @@ typedef struct c_fetch {
     char output[4096];
     char sha[RF_SHA256_HEX_LEN + 1];
     uint64_t size;
+    char sidecar[4096];                      /* the output's C2PA sidecar (rf_prov_sidecar_path) */
+    char sidecar_sha[RF_SHA256_HEX_LEN + 1]; /* "" when there is none beside the output */
+    uint64_t sidecar_size;
     char user_id[128];  /* the requester's ZAP user id; "" without keys */
     int rc;
     rf_err_t err;
 } c_fetch_t;
 
-static void s_fetch_run(uv_work_t *req)
+/* Hard-links (or copies) path into the blob store and commits it: sha and size name the blob. */
+static int s_fetch_expose(c_fetch_t *f, const char *what, const char *path, char *sha,
+                          uint64_t *size)
 {
-    c_fetch_t *f = req->data;
     char tmp[4400];
-    f->rc = rf_blob_tmp_path(f->c->blob_dir, "fetch", tmp, sizeof(tmp));
-    if (f->rc) {
-        rf_err_set(&f->err, f->rc, "cannot make a temporary file in the blob store");
-        return;
-    }
-    if (link(f->output, tmp) != 0) {
+    int rc = rf_blob_tmp_path(f->c->blob_dir, "fetch", tmp, sizeof(tmp));
+    if (rc)
+        return rf_err_set(&f->err, rc, "cannot make a temporary file in the blob store");
+    if (link(path, tmp) != 0) {
         int e = errno;
-        FILE *in = e == EXDEV || e == EPERM || e == EMLINK ? fopen(f->output, "rb") : NULL;
+        FILE *in = e == EXDEV || e == EPERM || e == EMLINK ? fopen(path, "rb") : NULL;
         FILE *out = in ? fopen(tmp, "wb") : NULL;
         if (!out) {
             if (in)
                 fclose(in);
-            f->rc = rf_err_set(&f->err, RF_EIO, "job %s: output '%s': %s", f->job_id, f->output,
-                               strerror(in ? errno : e));
-            return;
+            return rf_err_set(&f->err, RF_EIO, "job %s: %s '%s': %s", f->job_id, what, path,
+                              strerror(in ? errno : e));
         }
         char buf[1 << 16];
         size_t n;
@@ -2851,14 +2923,23 @@ static void s_fetch_run(uv_work_t *req)
         fclose(in);
         if (fclose(out) != 0 || bad) {
             unlink(tmp);
-            f->rc = rf_err_set(&f->err, RF_EIO, "job %s: cannot copy output '%s' into the blob store",
-                               f->job_id, f->output);
-            return;
+            return rf_err_set(&f->err, RF_EIO, "job %s: cannot copy %s '%s' into the blob store",
+                              f->job_id, what, path);
         }
     }
-    f->rc = rf_blob_commit(f->c->blob_dir, tmp, f->sha, &f->size, &f->err);
-    if (f->rc)
+    rc = rf_blob_commit(f->c->blob_dir, tmp, sha, size, &f->err);
+    if (rc)
         unlink(tmp);
+    return rc;
+}
+
+/* The output, then its C2PA sidecar when there is one (an MKV output's only manifest). */
+static void s_fetch_run(uv_work_t *req)
+{
+    c_fetch_t *f = req->data;
+    f->rc = s_fetch_expose(f, "output", f->output, f->sha, &f->size);
+    if (!f->rc && access(f->sidecar, F_OK) == 0)
+        f->rc = s_fetch_expose(f, "C2PA sidecar", f->sidecar, f->sidecar_sha, &f->sidecar_size);
 }
 
 static void s_fetch_done(uv_work_t *req, int status)
@@ -2882,16 +2963,28 @@ static void s_fetch_done(uv_work_t *req, int status)
     fr.size = f->size;
     fr.blob_endpoint = (char *)rf_blob_server_endpoint(c->blobs);
     fr.output = f->output;
-    if (*f->user_id) /* a client key may download this blob now, and only blobs granted so */
+    if (*f->sidecar_sha) {
+        fr.sidecar_sha256 = f->sidecar_sha;
+        fr.sidecar_size = f->sidecar_size;
+        fr.sidecar = f->sidecar;
+    }
+    if (*f->user_id) { /* a client key may download these blobs now, and only blobs granted so */
         rf_blob_server_grant(c->blobs, f->sha, f->user_id);
+        if (*f->sidecar_sha)
+            rf_blob_server_grant(c->blobs, f->sidecar_sha, f->user_id);
+    }
     Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
     env.body_case = REELFARM__ENVELOPE__BODY_FETCH_REPLY;
     env.fetch_reply = &fr;
     s_send(c, c->csock, f->peer, f->peer_len, &env);
     {
-        char detail[300];
-        snprintf(detail, sizeof(detail), "output blob %s (%" PRIu64 " bytes)", f->sha, f->size);
-        s_audit(c, "fetch", "client", f->job_id, detail);
+        char detail[400];
+        int used =
+            snprintf(detail, sizeof(detail), "output blob %s (%" PRIu64 " bytes)", f->sha, f->size);
+        if (*f->sidecar_sha && used > 0 && (size_t)used < sizeof(detail))
+            snprintf(detail + used, sizeof(detail) - (size_t)used,
+                     "; sidecar blob %s (%" PRIu64 " bytes)", f->sidecar_sha, f->sidecar_size);
+        s_audit(c, "fetch", *f->user_id ? f->user_id : "client", f->job_id, detail);
     }
     RF_INFO(COMP, "job %s: output exposed for download as blob %.12s (%" PRIu64 " bytes)", f->job_id,
             f->sha, f->size);
@@ -2915,7 +3008,8 @@ static void s_on_fetch(rf_coordinator_t *c, const rf_zparts_t *req, const Reelfa
     }
     c_fetch_t *f = calloc(1, sizeof(*f));
     if (!f || req->size[0] > sizeof(f->peer) ||
-        snprintf(f->output, sizeof(f->output), "%s", job->row.output) >= (int)sizeof(f->output)) {
+        snprintf(f->output, sizeof(f->output), "%s", job->row.output) >= (int)sizeof(f->output) ||
+        rf_prov_sidecar_path(f->output, f->sidecar, sizeof(f->sidecar))) {
         free(f);
         s_reply_error(c, req, RF_ENOMEM, "cannot start the fetch");
         return;
@@ -2950,6 +3044,7 @@ static bool s_client_allowed(rf_coordinator_t *c, const rf_zparts_t *msg, const 
     switch (env->body_case) {
     case REELFARM__ENVELOPE__BODY_SUBMIT:
     case REELFARM__ENVELOPE__BODY_JOB_LIST:
+    case REELFARM__ENVELOPE__BODY_WATERMARK_QUERY: /* the handler answers with the key's own jobs */
         return true;
     case REELFARM__ENVELOPE__BODY_JOB_QUERY: job_id = env->job_query->job_id; break;
     case REELFARM__ENVELOPE__BODY_JOB_ACTION: job_id = env->job_action->job_id; break;
@@ -3032,6 +3127,9 @@ static void s_on_client_msg(rf_zsock_t *s, const rf_zparts_t *msg, void *arg)
         s_on_events(c, msg, env->event_query);
         break;
     case REELFARM__ENVELOPE__BODY_FETCH_OUTPUT: s_on_fetch(c, msg, env->fetch_output); break;
+    case REELFARM__ENVELOPE__BODY_WATERMARK_QUERY:
+        s_on_watermark(c, msg, env->watermark_query, role == RF_ROLE_CLIENT ? msg->user_id : NULL);
+        break;
     default:
         s_bad(c, RF_GUARD_CLIENTS, RF_BAD_UNEXPECTED);
         s_reply_error(c, msg, RF_EPROTO, "unexpected request");
@@ -3224,6 +3322,7 @@ static int s_load_jobs(rf_coordinator_t *c, rf_err_t *err)
 {
     rf_store_job_t *rows = NULL;
     size_t n = 0;
+    size_t tagged = 0; /* jobs whose watermark tag was filled in now */
     int rc = rf_store_jobs_load(c->store, false, &rows, &n, err);
     if (rc)
         return rc;
@@ -3240,6 +3339,16 @@ static int s_load_jobs(rf_coordinator_t *c, rf_err_t *err)
             rf_store_job_set_state(c->store, row->id, "failed", serr.msg, NULL);
             snprintf(row->state, sizeof(row->state), "failed");
             terminal = true;
+        }
+        if (!row->wm_tag[0]) {
+            /* Stored before tags were recorded: its frames carry the tag of the key in use now
+             * (unless watermark.key was replaced since), so a stripped copy still finds it. */
+            rf_err_t terr = {0};
+            s_job_wm_tag(c, row->id, row->wm_tag);
+            if (rf_store_job_set_wm_tag(c->store, row->id, row->wm_tag, &terr))
+                RF_WARN(COMP, "job %s: %s", row->id, terr.msg);
+            else
+                tagged++;
         }
         c_job_t *job = s_job_add(c, row, spec);
         if (!job) {
@@ -3281,6 +3390,11 @@ static int s_load_jobs(rf_coordinator_t *c, rf_err_t *err)
         s_plan_start(c, job, replan);
     }
     rf_store_jobs_free(rows, n);
+    if (tagged)
+        RF_INFO(COMP,
+                "recorded the watermark tags of %zu jobs stored before tags were (with the "
+                "current watermark.key), so `reelfarm jobs --watermark-tag` finds them",
+                tagged);
     return 0;
 }
 

@@ -1,6 +1,7 @@
 /* store.c - SQLite state for the coordinator. See store.h for what is durable and why. */
 #include "store.h"
 
+#include <ctype.h>
 #include <inttypes.h>
 #include <sqlite3.h>
 #include <stdarg.h>
@@ -72,6 +73,10 @@ static const char *const s_migrations[] = {
     /* 5: who submitted a job ("client:NAME" from its CURVE key, "" without keys), so a client key
      * sees and controls only its own jobs (docs/SECURITY.md). */
     "ALTER TABLE jobs ADD COLUMN owner TEXT NOT NULL DEFAULT '';",
+    /* 6: each job's watermark tag, so a copy stripped of its metadata leads back to its job
+     * (docs/PROVENANCE.md); older jobs get theirs from the coordinator on its next start. */
+    "ALTER TABLE jobs ADD COLUMN wm_tag TEXT NOT NULL DEFAULT '';"
+    "CREATE INDEX jobs_wm_tag ON jobs(wm_tag);",
 };
 
 static int s_fail(rf_store_t *s, rf_err_t *err, const char *what)
@@ -334,9 +339,28 @@ int rf_store_job_insert(rf_store_t *s, const rf_store_job_t *j, rf_err_t *err)
     int64_t now = rf_wall_ms();
     return s_run(s, err, "inserting job",
                  "INSERT INTO jobs(id, name, spec_yaml, spec_source, base_dir, state, priority,"
-                 " created_ms, updated_ms, output, message, owner) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                 "ttttttiiittt", j->id, j->name, j->spec_yaml, j->spec_source, j->base_dir, j->state,
-                 (int64_t)j->priority, now, now, j->output, j->message, j->owner);
+                 " created_ms, updated_ms, output, message, owner, wm_tag)"
+                 " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,lower(?))",
+                 "ttttttiiitttt", j->id, j->name, j->spec_yaml, j->spec_source, j->base_dir,
+                 j->state, (int64_t)j->priority, now, now, j->output, j->message, j->owner,
+                 j->wm_tag);
+}
+
+bool rf_store_wm_tag_valid(const char *text)
+{
+    size_t n = 0;
+    while (text && n <= RF_STORE_WM_TAG_LEN && isxdigit((unsigned char)text[n]))
+        n++;
+    return text && n == RF_STORE_WM_TAG_LEN && text[n] == '\0';
+}
+
+int rf_store_job_set_wm_tag(rf_store_t *s, const char *job_id, const char *tag, rf_err_t *err)
+{
+    if (!rf_store_wm_tag_valid(tag))
+        return rf_err_set(err, RF_EINVAL, "job %s: watermark tag '%.40s' is not %d hex digits",
+                          job_id, tag ? tag : "", RF_STORE_WM_TAG_LEN);
+    return s_run(s, err, "recording a watermark tag",
+                 "UPDATE jobs SET wm_tag = lower(?) WHERE id = ?", "tt", tag, job_id);
 }
 
 int rf_store_job_set_state(rf_store_t *s, const char *job_id, const char *state, const char *message,
@@ -578,8 +602,9 @@ char *rf_store_attempt_reasons(rf_store_t *s, const char *job_id, uint32_t idx)
     return out ? out : strdup("");
 }
 
-static const char *s_job_cols = "id, name, spec_yaml, spec_source, base_dir, state, priority, created_ms,"
-                                " frames_total, output, message, paused, owner";
+static const char *s_job_cols =
+    "id, name, spec_yaml, spec_source, base_dir, state, priority, created_ms,"
+    " frames_total, output, message, paused, owner, wm_tag";
 
 static void s_job_row(sqlite3_stmt *st, rf_store_job_t *j)
 {
@@ -596,10 +621,11 @@ static void s_job_row(sqlite3_stmt *st, rf_store_job_t *j)
     j->message = s_col_dup(st, 10);
     j->paused = sqlite3_column_int(st, 11) != 0;
     s_col_copy(st, 12, j->owner, sizeof(j->owner));
+    s_col_copy(st, 13, j->wm_tag, sizeof(j->wm_tag));
 }
 
-static int s_jobs_query(rf_store_t *s, const char *where, const char *arg, rf_store_job_t **jobs,
-                        size_t *n, rf_err_t *err)
+static int s_jobs_query(rf_store_t *s, const char *where, const char *arg, const char *arg2,
+                        rf_store_job_t **jobs, size_t *n, rf_err_t *err)
 {
     char sql[512];
     snprintf(sql, sizeof(sql), "SELECT %s FROM jobs %s ORDER BY created_ms, id", s_job_cols, where);
@@ -608,6 +634,8 @@ static int s_jobs_query(rf_store_t *s, const char *where, const char *arg, rf_st
         return s_fail(s, err, "loading jobs");
     if (arg)
         sqlite3_bind_text(st, 1, arg, -1, SQLITE_TRANSIENT);
+    if (arg2)
+        sqlite3_bind_text(st, 2, arg2, -1, SQLITE_TRANSIENT);
     size_t cap = 0, count = 0;
     rf_store_job_t *list = NULL;
     int rc = 0, step;
@@ -642,13 +670,13 @@ int rf_store_jobs_load(rf_store_t *s, bool unfinished_only, rf_store_job_t **job
 {
     return s_jobs_query(s,
                         unfinished_only ? "WHERE state NOT IN ('done', 'failed', 'cancelled')" : "",
-                        NULL, jobs, n, err);
+                        NULL, NULL, jobs, n, err);
 }
 
 int rf_store_job_load(rf_store_t *s, const char *job_id, rf_store_job_t **job, rf_err_t *err)
 {
     size_t n = 0;
-    int rc = s_jobs_query(s, "WHERE id = ?", job_id, job, &n, err);
+    int rc = s_jobs_query(s, "WHERE id = ?", job_id, NULL, job, &n, err);
     if (rc)
         return rc;
     if (n == 0) {
@@ -657,6 +685,21 @@ int rf_store_job_load(rf_store_t *s, const char *job_id, rf_store_job_t **job, r
         return rf_err_set(err, RF_ENOENT, "no job '%s'", job_id);
     }
     return 0;
+}
+
+int rf_store_jobs_by_wm_tag(rf_store_t *s, const char *tag, const char *owner,
+                            rf_store_job_t **jobs, size_t *n, rf_err_t *err)
+{
+    *jobs = NULL;
+    *n = 0;
+    if (!rf_store_wm_tag_valid(tag))
+        return rf_err_set(err, RF_EINVAL, "watermark tag '%.40s' is not %d hex digits",
+                          tag ? tag : "", RF_STORE_WM_TAG_LEN);
+    char lower[RF_STORE_WM_TAG_LEN + 1];
+    for (size_t i = 0; i <= RF_STORE_WM_TAG_LEN; i++)
+        lower[i] = (char)tolower((unsigned char)tag[i]);
+    return s_jobs_query(s, owner ? "WHERE wm_tag = ? AND owner = ?" : "WHERE wm_tag = ?", lower,
+                        owner, jobs, n, err);
 }
 
 void rf_store_jobs_free(rf_store_job_t *jobs, size_t n)

@@ -17,9 +17,11 @@
 
 #include "error.h"
 
-#define RF_STORE_SCHEMA_VERSION 5
+#define RF_STORE_SCHEMA_VERSION 6
 
 typedef struct rf_store rf_store_t;
+
+#define RF_STORE_WM_TAG_LEN 16 /* hex digits of a watermark tag (a 64-bit payload) */
 
 /* Job states: planning -> running -> stitching -> done | failed | cancelled. */
 typedef struct rf_store_job {
@@ -36,6 +38,10 @@ typedef struct rf_store_job {
     char *message;
     bool paused;              /* no new chunks start while set */
     char owner[96];           /* "client:NAME" / "admin:NAME" of the submitting key; "" without keys */
+    /* The payload of the invisible watermark the job's frames carry, 16 lowercase hex digits (key
+     * id, then the job tag: docs/PROVENANCE.md), so a stripped copy leads back to the job; "" for
+     * a job stored before it was recorded until the coordinator fills it in on start. */
+    char wm_tag[RF_STORE_WM_TAG_LEN + 1];
 } rf_store_job_t;
 
 /* A lossless side part of a chunk's result (seam overlap frames), blob "" when none. */
@@ -95,6 +101,16 @@ int rf_store_job_insert(rf_store_t *s, const rf_store_job_t *job, rf_err_t *err)
 int rf_store_job_set_state(rf_store_t *s, const char *job_id, const char *state, const char *message,
                            rf_err_t *err);
 int rf_store_job_set_frames(rf_store_t *s, const char *job_id, int64_t frames_total, rf_err_t *err);
+/* Records a job's watermark tag (16 hex digits, stored lowercase), for jobs stored before tags
+ * were; RF_EINVAL for anything else. */
+int rf_store_job_set_wm_tag(rf_store_t *s, const char *job_id, const char *tag, rf_err_t *err);
+/* The jobs whose watermark tag is tag (16 hex digits, either case; an indexed lookup), oldest
+ * first; with owner non-NULL only that owner's (a client key sees its own jobs only). No match
+ * is 0 with *n = 0; a tag that is not 16 hex digits is RF_EINVAL. Free with rf_store_jobs_free. */
+int rf_store_jobs_by_wm_tag(rf_store_t *s, const char *tag, const char *owner,
+                            rf_store_job_t **jobs, size_t *n, rf_err_t *err);
+/* True when text is a watermark tag: exactly RF_STORE_WM_TAG_LEN hex digits. */
+bool rf_store_wm_tag_valid(const char *text);
 
 /* Inserts all chunks of a job and sets the job running, in one transaction. */
 int rf_store_chunks_insert(rf_store_t *s, const char *job_id, const rf_store_chunk_t *chunks,

@@ -274,13 +274,10 @@ void rf_media_wm_embed_float(const rf_media_wm_pattern_t *p, float *plane, int w
 }
 
 /* The ordered dither at (x, y): frac(x a + y b) (the R2 low-discrepancy sequence), in double as
- * fmod(x a + y b, 1.0) - which for this non-negative sum is exactly t - trunc(t): no libm call per
- * sample, and the same value bit for bit. */
-static inline float s_dither(double yb, int x)
-{
-    double t = x * 0.7548776662466927 + yb;
-    return (float)(t - (double)(int64_t)t);
-}
+ * fmod(x a + y b, 1.0) - which for this non-negative sum is exactly t - trunc(t) = t - floor(t):
+ * no libm call per sample, and the same value bit for bit. */
+#define S_DITHER_A 0.7548776662466927
+#define S_DITHER_B 0.5698402909980532
 
 /* floorf(v) clamped to 0..maxv, without a libm call (v is a sample plus a few codes). */
 static inline int s_floor_clamp(float v, int maxv)
@@ -290,30 +287,169 @@ static inline int s_floor_clamp(float v, int maxv)
     return i < 0 ? 0 : i > maxv ? maxv : i;
 }
 
+/* What marking a frame of one size needs, made once per frame so that a row is loads, adds and a
+ * floor: delta[r * w + x] = amplitude * chip (tile row r, column x), and dx[x] = x a (the
+ * dither's column term, the same double the formula computes). */
+typedef struct s_embed_tab {
+    float *delta;
+    double *dx;
+} s_embed_tab_t;
+
+static int s_embed_tab_make(const rf_media_wm_pattern_t *p, int width, int height, float amplitude,
+                            s_embed_tab_t *t)
+{
+    t->delta = malloc(sizeof(float) * (size_t)width * RF_WM_TILE);
+    t->dx = malloc(sizeof(double) * (size_t)width);
+    int *col = malloc(sizeof(int) * (size_t)width);
+    if (!t->delta || !t->dx || !col) {
+        free(t->delta);
+        free(t->dx);
+        free(col);
+        return RF_ENOMEM;
+    }
+    s_chip_columns(width, height, col);
+    for (int r = 0; r < RF_WM_TILE; r++)
+        for (int x = 0; x < width; x++)
+            t->delta[(size_t)r * (size_t)width + (size_t)x] =
+                amplitude * (float)p->chips[r * RF_WM_TILE + col[x]];
+    for (int x = 0; x < width; x++)
+        t->dx[x] = x * S_DITHER_A;
+    free(col);
+    return 0;
+}
+
+static void s_embed_tab_free(s_embed_tab_t *t)
+{
+    free(t->delta);
+    free(t->dx);
+}
+
+static inline float s_dither_at(const double *dx, double yb, int x)
+{
+    double t = dx[x] + yb;
+    return (float)(t - (double)(int64_t)t);
+}
+
+/* One row: v = floor((float)v + delta + dither), clamped to 0..maxv. Ordered dither (the R2
+ * sequence) instead of rounding: on integer input plain rounding would turn every amplitude in
+ * 1.5..2.5 into exactly 2; a pipeline frame's luma is fractional before its conversion, so this is
+ * what the worker's marked frames look like too. */
+static void s_row_u8_c(uint8_t *line, const float *delta, const double *dx, double yb, int x0, int w)
+{
+    for (int x = x0; x < w; x++)
+        line[x] = (uint8_t)s_floor_clamp((float)line[x] + delta[x] + s_dither_at(dx, yb, x), 255);
+}
+
+static void s_row_u16_c(uint16_t *line, const float *delta, const double *dx, double yb, int x0,
+                        int w, int maxv)
+{
+    for (int x = x0; x < w; x++)
+        line[x] = (uint16_t)s_floor_clamp((float)line[x] + delta[x] + s_dither_at(dx, yb, x), maxv);
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define S_HAVE_AVX2_PATH 1
+
+/* Eight samples of the row formula with AVX2, operation for operation the scalar one: the dither
+ * in double (add, floor, subtract, round to float), then two float adds in the same order and a
+ * floor. Same bits as s_row_*_c (tests/media/test_watermark.c compares them). */
+__attribute__((target("avx2"))) static inline __m256i s_row8_avx2(__m256 v, const float *delta,
+                                                                   const double *dx, double yb,
+                                                                   int maxv)
+{
+    __m256d ybv = _mm256_set1_pd(yb);
+    __m256d t0 = _mm256_add_pd(_mm256_loadu_pd(dx), ybv);
+    __m256d t1 = _mm256_add_pd(_mm256_loadu_pd(dx + 4), ybv);
+    __m128 d0 = _mm256_cvtpd_ps(_mm256_sub_pd(t0, _mm256_floor_pd(t0)));
+    __m128 d1 = _mm256_cvtpd_ps(_mm256_sub_pd(t1, _mm256_floor_pd(t1)));
+    __m256 d = _mm256_insertf128_ps(_mm256_castps128_ps256(d0), d1, 1);
+    v = _mm256_add_ps(_mm256_add_ps(v, _mm256_loadu_ps(delta)), d);
+    __m256i i = _mm256_cvttps_epi32(_mm256_floor_ps(v));
+    return _mm256_min_epi32(_mm256_max_epi32(i, _mm256_setzero_si256()), _mm256_set1_epi32(maxv));
+}
+
+__attribute__((target("avx2"))) static void s_row_u8_avx2(uint8_t *line, const float *delta,
+                                                          const double *dx, double yb, int w)
+{
+    int x = 0;
+    for (; x + 8 <= w; x += 8) {
+        __m256i px = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(line + x)));
+        __m256i i = s_row8_avx2(_mm256_cvtepi32_ps(px), delta + x, dx + x, yb, 255);
+        __m128i lo = _mm256_castsi256_si128(i), hi = _mm256_extracti128_si256(i, 1);
+        __m128i w16 = _mm_packus_epi32(lo, hi);
+        _mm_storel_epi64((__m128i *)(line + x), _mm_packus_epi16(w16, w16));
+    }
+    s_row_u8_c(line, delta, dx, yb, x, w);
+}
+
+__attribute__((target("avx2"))) static void s_row_u16_avx2(uint16_t *line, const float *delta,
+                                                           const double *dx, double yb, int w,
+                                                           int maxv)
+{
+    int x = 0;
+    for (; x + 8 <= w; x += 8) {
+        __m256i px = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(line + x)));
+        __m256i i = s_row8_avx2(_mm256_cvtepi32_ps(px), delta + x, dx + x, yb, maxv);
+        __m128i lo = _mm256_castsi256_si128(i), hi = _mm256_extracti128_si256(i, 1);
+        _mm_storeu_si128((__m128i *)(line + x), _mm_packus_epi32(lo, hi));
+    }
+    s_row_u16_c(line, delta, dx, yb, x, w, maxv);
+}
+#endif
+
+/* RF_WM_SCALAR=1 in the environment forces the scalar rows (tests and benchmarks compare them). */
+static bool s_use_avx2(void)
+{
+#ifdef S_HAVE_AVX2_PATH
+    static int use = -1;
+    if (use < 0) {
+        const char *e = getenv("RF_WM_SCALAR");
+        __builtin_cpu_init();
+        use = __builtin_cpu_supports("avx2") && !(e && *e == '1');
+    }
+    return use;
+#else
+    return false;
+#endif
+}
+
+/* Marks a luma plane of 8-bit (bytes == 1) or 9..16-bit samples. */
+static int s_embed_plane(const rf_media_wm_pattern_t *p, uint8_t *plane, int width, int height,
+                         ptrdiff_t stride, int bytes, int maxv, float amplitude)
+{
+    s_embed_tab_t t;
+    if (s_embed_tab_make(p, width, height, amplitude, &t))
+        return RF_ENOMEM;
+    bool avx2 = s_use_avx2();
+    for (int y = 0; y < height; y++) {
+        const float *delta = t.delta + (size_t)((int64_t)y * RF_WM_ROWS / height % RF_WM_TILE) * (size_t)width;
+        uint8_t *line = plane + (ptrdiff_t)y * stride;
+        const double yb = y * S_DITHER_B;
+#ifdef S_HAVE_AVX2_PATH
+        if (avx2) {
+            if (bytes == 1)
+                s_row_u8_avx2(line, delta, t.dx, yb, width);
+            else
+                s_row_u16_avx2((uint16_t *)line, delta, t.dx, yb, width, maxv);
+            continue;
+        }
+#endif
+        (void)avx2;
+        if (bytes == 1)
+            s_row_u8_c(line, delta, t.dx, yb, 0, width);
+        else
+            s_row_u16_c((uint16_t *)line, delta, t.dx, yb, 0, width, maxv);
+    }
+    s_embed_tab_free(&t);
+    return 0;
+}
+
 void rf_media_wm_embed_u8(const rf_media_wm_pattern_t *p, uint8_t *plane, int width, int height,
                           ptrdiff_t stride, float amplitude)
 {
-    int *col = malloc(sizeof(int) * (size_t)(width > 0 ? width : 1));
-
-    if (!col || width <= 0 || height <= 0) {
-        free(col);
-        return;
-    }
-    s_chip_columns(width, height, col);
-    for (int y = 0; y < height; y++) {
-        const int8_t *row = p->chips + ((int64_t)y * RF_WM_ROWS / height % RF_WM_TILE) * RF_WM_TILE;
-        uint8_t *dst = plane + y * stride;
-        const double yb = y * 0.5698402909980532;
-        for (int x = 0; x < width; x++) {
-            /* Ordered dither (the R2 low-discrepancy sequence) instead of rounding: on integer
-             * input plain rounding would turn every amplitude in 1.5..2.5 into exactly 2; a
-             * pipeline frame's luma is fractional before its conversion, so this is what the
-             * worker's marked frames look like too. */
-            dst[x] = (uint8_t)s_floor_clamp((float)dst[x] + amplitude * (float)row[col[x]] +
-                                                s_dither(yb, x), 255);
-        }
-    }
-    free(col);
+    if (width > 0 && height > 0)
+        s_embed_plane(p, plane, width, height, stride, 1, 255, amplitude);
 }
 
 bool rf_media_wm_frame_format_ok(int pix_fmt)
@@ -340,28 +476,8 @@ int rf_media_wm_embed_frame(const rf_media_wm_pattern_t *p, AVFrame *f, rf_err_t
     int depth = d->comp[0].depth, maxv = (1 << depth) - 1;
     bool full = f->color_range == AVCOL_RANGE_JPEG || d->nb_components <= 2; /* gray: full range */
     float amp = (float)(RF_WM_AMPLITUDE * (full ? 255.0 : 219.0) * (double)(1 << (depth - 8)));
-    int *col = malloc(sizeof(int) * (size_t)w);
-    if (!col)
+    if (s_embed_plane(p, f->data[0], w, h, f->linesize[0], depth > 8 ? 2 : 1, maxv, amp))
         return rf_err_set(err, RF_ENOMEM, "watermark: out of memory");
-    s_chip_columns(w, h, col);
-    for (int y = 0; y < h; y++) {
-        const int8_t *row = p->chips + ((int64_t)y * RF_WM_ROWS / h % RF_WM_TILE) * RF_WM_TILE;
-        uint8_t *line = f->data[0] + (ptrdiff_t)y * f->linesize[0];
-        const double yb = y * 0.5698402909980532;
-        if (depth > 8) {
-            uint16_t *l16 = (uint16_t *)line;
-            for (int x = 0; x < w; x++) {
-                l16[x] = (uint16_t)s_floor_clamp(
-                    (float)l16[x] + amp * (float)row[col[x]] + s_dither(yb, x), maxv);
-            }
-        } else {
-            for (int x = 0; x < w; x++) {
-                line[x] = (uint8_t)s_floor_clamp(
-                    (float)line[x] + amp * (float)row[col[x]] + s_dither(yb, x), 255);
-            }
-        }
-    }
-    free(col);
     return 0;
 }
 

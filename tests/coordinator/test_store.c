@@ -180,6 +180,8 @@ static void test_migrates_version_1(void **state)
     t_exec(c->db, "ALTER TABLE chunks DROP COLUMN result_digest");
     t_exec(c->db, "ALTER TABLE jobs DROP COLUMN paused");
     t_exec(c->db, "ALTER TABLE jobs DROP COLUMN owner");
+    t_exec(c->db, "DROP INDEX jobs_wm_tag");
+    t_exec(c->db, "ALTER TABLE jobs DROP COLUMN wm_tag");
     const char *v4[] = {"head_overlap", "tail_overlap", "tail_end_pts", "seam_head", "seam_tail",
                         "color_ref"};
     for (size_t i = 0; i < sizeof(v4) / sizeof(v4[0]); i++) {
@@ -239,6 +241,42 @@ static void test_open_unwritable_path_names_it(void **state)
     assert_int_equal(rf_store_open(path, &s, &err), RF_EDB);
     assert_null(s);
     assert_non_null(strstr(err.msg, path));
+}
+
+/* A version-5 file (before watermark tags were recorded) gains the column and its index; its
+ * jobs load with an empty tag (the coordinator fills it in on start) and can then be found. */
+static void test_migrates_version_5_wm_tag(void **state)
+{
+    t_ctx_t *c = *state;
+    rf_store_t *s = t_open(c->db);
+    rf_store_job_t j;
+    t_job(&j, "j-before-tags", "done");
+    rf_err_t err = {0};
+    assert_int_equal(rf_store_job_insert(s, &j, &err), 0);
+    rf_store_close(&s);
+    t_exec(c->db, "DROP INDEX jobs_wm_tag");
+    t_exec(c->db, "ALTER TABLE jobs DROP COLUMN wm_tag");
+    t_exec(c->db, "PRAGMA user_version = 5");
+    s = t_open(c->db);
+    char v[64];
+    t_query(c->db, "PRAGMA user_version", v, sizeof(v));
+    assert_int_equal(atoi(v), RF_STORE_SCHEMA_VERSION);
+    t_query(c->db,
+            "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'jobs_wm_tag'", v,
+            sizeof(v));
+    assert_string_equal(v, "1");
+    rf_store_job_t *got = NULL;
+    assert_int_equal(rf_store_job_load(s, "j-before-tags", &got, &err), 0);
+    assert_string_equal(got->wm_tag, "");
+    rf_store_jobs_free(got, 1);
+    assert_int_equal(rf_store_job_set_wm_tag(s, "j-before-tags", "00AB0123456789EF", &err), 0);
+    size_t n = 0;
+    assert_int_equal(rf_store_jobs_by_wm_tag(s, "00ab0123456789ef", NULL, &got, &n, &err), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(got[0].id, "j-before-tags");
+    assert_string_equal(got[0].wm_tag, "00ab0123456789ef"); /* stored lowercase */
+    rf_store_jobs_free(got, n);
+    rf_store_close(&s);
 }
 
 /* ---- jobs ----------------------------------------------------------------------------------- */
@@ -615,10 +653,105 @@ static void test_events_insert(void **state)
     }
 }
 
+/* ---- watermark tags ------------------------------------------------------------------------- */
+
+/* Jobs are found by the tag their frames carry: exactly, in either case, across a reopen, only the
+ * owner's when an owner is given, never by a prefix or another tag; a malformed tag is refused
+ * with the tag named; the lookup uses the index, not a scan of every job. */
+static void test_jobs_by_wm_tag(void **state)
+{
+    t_ctx_t *c = *state;
+    static const struct {
+        const char *id, *owner, *tag;
+    } jobs[] = {
+        {"j-alice-1", "client:alice", "1a2b000000000001"},
+        {"j-bob-1", "client:bob", "1a2b000000000002"},
+        {"j-alice-2", "client:alice", "1a2bffffffffffff"},
+        {"j-nokeys", "", "1a2b000000000003"},
+    };
+    rf_store_t *s = t_open(c->db);
+    rf_err_t err = {0};
+    for (size_t i = 0; i < sizeof(jobs) / sizeof(jobs[0]); i++) {
+        rf_store_job_t j;
+        t_job(&j, jobs[i].id, "done");
+        snprintf(j.owner, sizeof(j.owner), "%s", jobs[i].owner);
+        snprintf(j.wm_tag, sizeof(j.wm_tag), "%s", jobs[i].tag);
+        assert_int_equal(rf_store_job_insert(s, &j, &err), 0);
+    }
+    rf_store_close(&s);
+    s = t_open(c->db);
+    static const struct {
+        const char *tag, *owner, *want; /* want: the job id found, NULL for none */
+    } cases[] = {
+        {"1a2b000000000001", NULL, "j-alice-1"},
+        {"1A2B000000000001", NULL, "j-alice-1"},           /* either case */
+        {"1a2bffffffffffff", "client:alice", "j-alice-2"}, /* the owner's own */
+        {"1a2b000000000002", "client:alice", NULL},        /* another owner's: nothing */
+        {"1a2b000000000002", "client:bob", "j-bob-1"},
+        {"1a2b000000000003", NULL, "j-nokeys"},
+        {"1a2b000000000004", NULL, NULL}, /* no job has it */
+        {"2a2b000000000001", NULL, NULL}, /* another key id */
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        rf_store_job_t *got = NULL;
+        size_t n = 99;
+        assert_int_equal(rf_store_jobs_by_wm_tag(s, cases[i].tag, cases[i].owner, &got, &n, &err),
+                         0);
+        if (!cases[i].want) {
+            assert_int_equal(n, 0);
+        } else {
+            assert_int_equal(n, 1);
+            assert_string_equal(got[0].id, cases[i].want);
+            assert_string_equal(got[0].name, "scene-12");
+            assert_string_equal(got[0].output, "/out/scene-12.mkv");
+            assert_true(got[0].created_ms > 0);
+        }
+        rf_store_jobs_free(got, n);
+    }
+    static const char *const bad[] = {"",
+                                      "1a2b00000000001",
+                                      "1a2b0000000000011",
+                                      "1a2b00000000000g",
+                                      "1a2b 00000000001",
+                                      "1a2b000000000001\n"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        rf_store_job_t *got = NULL;
+        size_t n = 99;
+        assert_int_equal(rf_store_jobs_by_wm_tag(s, bad[i], NULL, &got, &n, &err), RF_EINVAL);
+        assert_int_equal(n, 0);
+        assert_null(got);
+        assert_non_null(strstr(err.msg, "16 hex digits"));
+        assert_int_equal(rf_store_job_set_wm_tag(s, "j-alice-1", bad[i], &err), RF_EINVAL);
+    }
+    assert_int_equal(
+        rf_store_jobs_by_wm_tag(s, NULL, NULL, &(rf_store_job_t *){NULL}, &(size_t){0}, &err),
+        RF_EINVAL);
+    rf_store_close(&s);
+    /* the refused updates changed nothing */
+    char v[128];
+    t_query(c->db, "SELECT wm_tag FROM jobs WHERE id = 'j-alice-1'", v, sizeof(v));
+    assert_string_equal(v, "1a2b000000000001");
+    /* an indexed lookup: the plan searches jobs_wm_tag */
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_open_v2(c->db, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "EXPLAIN QUERY PLAN SELECT id FROM jobs WHERE wm_tag = ?",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    bool indexed = false;
+    while (sqlite3_step(st) == SQLITE_ROW)
+        indexed = indexed || strstr((const char *)sqlite3_column_text(st, 3), "jobs_wm_tag");
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    assert_true(indexed);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_open_creates_latest_schema_in_wal, t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_open_creates_latest_schema_in_wal, t_setup,
+                                        t_teardown),
         cmocka_unit_test_setup_teardown(test_reopen_is_idempotent, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_migrates_version_1, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_newer_schema_is_refused, t_setup, t_teardown),
@@ -630,10 +763,13 @@ int main(void)
                                         t_teardown),
         cmocka_unit_test_setup_teardown(test_attempts_and_reasons, t_setup, t_teardown),
         cmocka_unit_test_setup_teardown(test_attempt_reasons_long_messages, t_setup, t_teardown),
-        cmocka_unit_test_setup_teardown(test_chunk_done_persists_across_reopen, t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_chunk_done_persists_across_reopen, t_setup,
+                                        t_teardown),
         cmocka_unit_test_setup_teardown(test_chunk_failed_keeps_it_queued_or_fails_it, t_setup,
                                         t_teardown),
         cmocka_unit_test_setup_teardown(test_events_insert, t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_migrates_version_5_wm_tag, t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_jobs_by_wm_tag, t_setup, t_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

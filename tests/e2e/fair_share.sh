@@ -15,25 +15,39 @@ ids=()
 for p in 20 40 80; do
   write_job "$WORK/p$p.yaml" in.mp4 "out-$p.mkv" ffv1 "priority: $p"
   sed -i 's/target_seconds: 6, max_seconds: 10/target_seconds: 1, max_seconds: 2/' "$WORK/p$p.yaml"
-  ids+=("$("$RF_BIN/reelfarm" submit "$WORK/p$p.yaml")")
+  id=$("$RF_BIN/reelfarm" submit "$WORK/p$p.yaml") || fail "submit failed"
+  # Held until all three are planned: planning (a scene scan) takes seconds on a loaded machine,
+  # and a job planned early could otherwise finish before the last one starts.
+  "$RF_BIN/reelfarm" pause "$id" > /dev/null || fail "pause failed"
+  ids+=("$id")
 done
-# Wait until all three are planned and sharing, let the shares settle, then pause the first.
-for _ in $(seq 1 300); do
-  n=0
-  for id in "${ids[@]}"; do
-    "$RF_BIN/reelfarm" status "$id" --json 2>/dev/null | grep -q '"state":"running","frame_start"' && n=$((n + 1))
+deadline=$(( $(date +%s) + 180 ))
+for id in "${ids[@]}"; do
+  until "$RF_BIN/reelfarm" status "$id" --json 2>/dev/null | grep -q '"chunks_total":[1-9]'; do
+    [ "$(date +%s)" -lt "$deadline" ] || fail "job $id was not planned in 180 s: $(tail -5 "$WORK/coordinator.log")"
+    sleep 0.2
   done
-  [ "$n" = 3 ] && break
-  sleep 0.1
 done
-[ "$n" = 3 ] || fail "the three jobs never ran at the same time"
+for id in "${ids[@]}"; do "$RF_BIN/reelfarm" resume "$id" > /dev/null || fail "resume failed"; done
+# Wait until each of the three has had a chunk assigned (the coordinator's own record: polling
+# `status` can miss a low-priority job's one short chunk), let the shares settle, then pause the
+# first.
+deadline=$(( $(date +%s) + 60 ))
+for id in "${ids[@]}"; do
+  until grep -q "job $id: chunk [0-9]* (frames [0-9]*-[0-9]*) -> farm slot" "$WORK/coordinator.log"; do
+    [ "$(date +%s)" -lt "$deadline" ] || fail "the three jobs never ran at the same time: job $id got no chunk"
+    sleep 0.1
+  done
+done
 sleep 6
 
 "$RF_BIN/reelfarm" pause "${ids[2]}" > /dev/null || fail "pause failed"
 # Shares from the coordinator's own record: frames assigned per job (slot time: 40 ms a frame)
-# from the second turnover of the slots after all three had one, until the pause.
+# from the second turnover of the slots after all three had one, until the pause (the first
+# three pause lines are the holds before planning ended).
 read -r a20 a40 a80 < <(grep -o '"msg":"[^"]*"' "$WORK/coordinator.log" | awk -v j1="${ids[0]}" -v j2="${ids[1]}" -v j3="${ids[2]}" '
-  /paused: running chunks finish/ { exit }
+  /\): resumed/ { resumed++; next }
+  /paused: running chunks finish/ { if (resumed >= 3) exit; next }
   /-> farm slot/ {
     k = index($0, "job " j1 ":") ? 1 : index($0, "job " j2 ":") ? 2 : index($0, "job " j3 ":") ? 3 : 0
     if (!k) next

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <libavutil/frame.h>
 #include <sodium.h>
 
 #include "media.h"
@@ -170,6 +171,76 @@ static void s_roundtrip(s_attack_t attack, bool marked, const uint8_t *embed_key
     free(tex);
 }
 
+/* The embed against the formula written out here, sample by sample: floor((float)v + amp * chip +
+ * (float)frac(x a + y b)) clamped, a and b the R2 sequence's constants. The library runs it eight
+ * samples at a time (AVX2) where the CPU has it: the bits must be the same, tails (widths that are
+ * not multiples of 8), clamping at both ends and 10-bit frames included. */
+static int s_ref_sample(int v, int chip, float amp, int x, int y, int maxv)
+{
+    double t = x * 0.7548776662466927 + y * 0.5698402909980532;
+    float f = (float)v + amp * (float)chip + (float)(t - floor(t));
+    int i = (int)floorf(f);
+    return i < 0 ? 0 : i > maxv ? maxv : i;
+}
+
+static void test_embed_exact(void **state)
+{
+    (void)state;
+    uint8_t key[32] = {7};
+    rf_media_wm_pattern_t *p = NULL;
+    rf_err_t err = {0};
+    assert_int_equal(rf_media_wm_pattern_new(key, 0xfeedu, &p, &err), 0);
+    const int sizes[][2] = {{61, 37}, {640, 360}, {1923, 17}, {7, 5}};
+    for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+        int w = sizes[k][0], h = sizes[k][1];
+        ptrdiff_t stride = w + 13;
+        uint8_t *plane = malloc((size_t)stride * (size_t)h), *orig = malloc((size_t)stride * (size_t)h);
+        for (ptrdiff_t i = 0; i < stride * h; i++) /* both ends of the range, to see the clamps */
+            orig[i] = (uint8_t)(i % 5 == 0 ? 0 : i % 5 == 1 ? 255 : s_rand() & 0xff);
+        memcpy(plane, orig, (size_t)stride * (size_t)h);
+        float amp = 2.75f * 219.0f / 255.0f;
+        rf_media_wm_embed_u8(p, plane, w, h, stride, amp);
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < stride; x++) {
+                int want = x < w ? s_ref_sample(orig[y * stride + x], rf_media_wm_chip_at(p, x, y, h),
+                                                 amp, x, y, 255)
+                                 : orig[y * stride + x]; /* padding untouched */
+                if (plane[y * stride + x] != want)
+                    fail_msg("%dx%d: (%d, %d) is %d, the formula says %d", w, h, x, y,
+                             plane[y * stride + x], want);
+            }
+        free(plane);
+        free(orig);
+
+        /* 10-bit limited range through embed_frame */
+        AVFrame *f = av_frame_alloc();
+        f->format = AV_PIX_FMT_YUV420P10LE;
+        f->width = w;
+        f->height = h;
+        f->color_range = AVCOL_RANGE_MPEG;
+        assert_int_equal(av_frame_get_buffer(f, 0), 0);
+        uint16_t *ref = malloc(sizeof(uint16_t) * (size_t)w * (size_t)h);
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++) {
+                uint16_t v = (uint16_t)((x + y) % 7 == 0 ? 1023 : (x + y) % 7 == 1 ? 0 : s_rand() % 1024);
+                ((uint16_t *)(f->data[0] + y * f->linesize[0]))[x] = v;
+                ref[y * w + x] = v;
+            }
+        assert_int_equal(rf_media_wm_embed_frame(p, f, &err), 0);
+        float amp10 = (float)(RF_WM_AMPLITUDE * 219.0 * 4.0);
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++) {
+                int got = ((uint16_t *)(f->data[0] + y * f->linesize[0]))[x];
+                int want = s_ref_sample(ref[y * w + x], rf_media_wm_chip_at(p, x, y, h), amp10, x, y, 1023);
+                if (got != want)
+                    fail_msg("10-bit %dx%d: (%d, %d) is %d, the formula says %d", w, h, x, y, got, want);
+            }
+        free(ref);
+        av_frame_free(&f);
+    }
+    rf_media_wm_pattern_destroy(&p);
+}
+
 static void test_roundtrip(void **state)
 {
     uint8_t key[32], other[32];
@@ -304,6 +375,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_keys),
         cmocka_unit_test(test_pattern),
+        cmocka_unit_test(test_embed_exact),
         cmocka_unit_test(test_roundtrip),
         cmocka_unit_test(test_no_false_positives),
         cmocka_unit_test(test_file),
