@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The critic gate (docs/models.md) through real daemons: a 24-frame 128x96 clip in two chunks, its
 # frames drawn from the onnx pass's seeded noise (tests/fixtures/onnx-pass/noise.onnx, inputs
-# `z=noise`), scored by the same identity model as a critic (a frame's score is its mean value).
+# `z=noise`), scored by critic-luma.onnx (a one-channel score map: a frame's score is its mean
+# Rec.709 luma).
 #   A: threshold 2 - no frame can reach it: every chunk is rendered 1 + max_rerenders = 3 times with
 #      seeds 5, 6, 7; the best render is kept and its seed reported
 #   B: threshold -1 - every render passes: one render per chunk
@@ -21,7 +22,7 @@ gen="pipeline: [{pass: onnx, role: generate, model: $models/noise.onnx, device: 
 for job in a:2 b:-1; do
   name=${job%%:*} threshold=${job#*:}
   write_job "$WORK/$name.yaml" in.mp4 "$name.mkv" ffv1 "$gen" "seed: 5" \
-    "critic: {model: $models/noise.onnx, threshold: $threshold, max_rerenders: 2, device: cpu}"
+    "critic: {model: $models/critic-luma.onnx, threshold: $threshold, max_rerenders: 2, device: cpu}"
   sed -i 's/^chunking: .*/chunking: {split: keyframe, target_seconds: 1, max_seconds: 1}/' "$WORK/$name.yaml"
 done
 ja=$("$RF_BIN/reelfarm" submit --wait "$WORK/a.yaml") || fail "job A failed: $(tail -5 "$WORK/coordinator.log")"
@@ -70,14 +71,16 @@ for i in $(seq 0 $((n - 1))); do
 done
 ok "the kept renders are the seeds' renders (frames equal B's where seed 5 was kept, differ elsewhere)"
 
-# The model travelled as a blob: fetched once into the worker's file cache (both jobs, every chunk
-# and the critic use the same file), verified, and advertised.
-sha=$(sha256sum "$models/noise.onnx" | cut -d' ' -f1)
-[ -f "$WORK/cache-w1/files/$sha.onnx" ] || fail "the model is not in the worker's cache: $(ls "$WORK/cache-w1/files" 2>&1)"
-cmp -s "$WORK/cache-w1/files/$sha.onnx" "$models/noise.onnx" || fail "the cached model differs from the file"
-[ "$(grep -c "fetched file ${sha:0:12}" "$WORK/w1.log")" = 1 ] ||
-  fail "want one fetch of the model, got: $(grep -c 'fetched file' "$WORK/w1.log")"
-ok "the model was fetched once as blob ${sha:0:12} and reused by $((2 * n)) chunks"
+# The models travelled as blobs: each fetched once into the worker's file cache (both jobs and
+# every chunk use them), verified.
+for m in noise critic-luma; do
+  sha=$(sha256sum "$models/$m.onnx" | cut -d' ' -f1)
+  [ -f "$WORK/cache-w1/files/$sha.onnx" ] || fail "$m.onnx is not in the worker's cache: $(ls "$WORK/cache-w1/files" 2>&1)"
+  cmp -s "$WORK/cache-w1/files/$sha.onnx" "$models/$m.onnx" || fail "the cached $m.onnx differs from the file"
+  [ "$(grep -c "fetched file ${sha:0:12}" "$WORK/w1.log")" = 1 ] ||
+    fail "want one fetch of $m.onnx, got: $(grep -c "fetched file ${sha:0:12}" "$WORK/w1.log")"
+done
+ok "each model was fetched once as a blob and reused by $((2 * n)) chunks"
 
 # The events tell each chunk's scores and the choice.
 "$RF_BIN/reelfarm" logs "$ja" > "$WORK/a.events"

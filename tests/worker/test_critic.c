@@ -9,6 +9,8 @@
  *                a different chunk with a different score
  *   conv1x1_fixed_8x6.onnx   a fixed 8x6 input: the frame is resampled to it
  *   diff.onnx    two inputs: refused as a critic
+ *   critic-luma.onnx   a 1x1 conv to one channel (make-critic-fixture.py): a score map whose mean
+ *                is the frame's Rec.709 luma
  * Also the passes' files as blobs (proto FileRef): fetched into the worker's file cache once,
  * reused without the coordinator's copy, fetched again when the cached copy is torn.
  */
@@ -82,6 +84,17 @@ static void test_scores(void **state)
     rf_pframe_release(&f);
     rf_critic_destroy(&c);
     assert_null(c);
+
+    /* the luma critic (a 1-channel score map): the mean Rec.709 luma */
+    rf_critic_opts_t lo = {.model = t_model("critic-luma.onnx"), .device = "cpu", .input_max = 1};
+    rf_critic_t *luma = NULL;
+    if (rf_critic_new(&lo, &luma, &err) != 0)
+        fail_msg("%s", err.msg);
+    t_frame(&f, 7, 5, 0.2f, 0.4f, 0.9f);
+    assert_int_equal(rf_critic_score(luma, &f, &score, &err), 0);
+    assert_float_equal(score, 0.2126f * 0.2f + 0.7152f * 0.4f + 0.0722f * 0.9f, 1e-6);
+    rf_pframe_release(&f);
+    rf_critic_destroy(&luma);
 
     /* input range [-1, 1]: v = 0.3 is fed as -0.4 */
     o.input_min = -1;
