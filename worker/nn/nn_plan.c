@@ -16,37 +16,6 @@
 
 #include "nn_internal.h"
 
-#define NN_ALIGN 64
-
-typedef struct pval {
-    rf_nn_tensor_t t; /* shape; data = constant data, or the value's place in the arena */
-    bool is_const;    /* initializer or folded: t.data is plan-owned and fixed */
-    bool is_output;
-    void *pinned; /* an input's values given at plan time (they fix shapes downstream) */
-    size_t pinned_bytes;
-    int uses;
-    int producer;    /* step index, -1 */
-    int first, last; /* lifetime in steps */
-    size_t off;
-    bool in_arena;
-} pval_t;
-
-struct rf_nn_plan {
-    pval_t *v;
-    int nv, cap;
-    nn_step_t *steps;
-    int nsteps;
-    nn_node_t *nodes; /* copies of the model's nodes without attributes (names for messages) */
-    int *inputs, *outputs;
-    int ninputs, noutputs;
-    rf_nn_tensor_t *out_desc;
-    uint8_t *arena;
-    size_t arena_bytes;
-    size_t const_bytes;    /* made by constant folding (capped like the arena) */
-    rf_nn_tensor_t **ptrs; /* per-step input and output views */
-    int maxio;
-};
-
 static size_t s_bytes(const rf_nn_tensor_t *t)
 {
     return (size_t)rf_nn_tensor_count(t) * nn_dtype_size(t->dtype);
@@ -61,6 +30,7 @@ void rf_nn_plan_free(rf_nn_plan_t *p)
 {
     if (!p)
         return;
+    nn_gpu_free(p);
     for (int i = 0; i < p->nv; i++) {
         if (p->v[i].is_const)
             free(p->v[i].t.data);
@@ -312,6 +282,48 @@ static void s_fuse_activation(rf_nn_plan_t *p)
     }
 }
 
+/* GPU plans: Conv/ConvTranspose (with its fused activation) -> Add of a value of the same shape
+ * computed before the convolution: the add runs in the convolution's epilogue (in[3]). The CPU
+ * reference keeps the Add (its results stay what they were). */
+static void s_fuse_residual(rf_nn_plan_t *p)
+{
+    for (int i = 0; i < p->nsteps; i++) {
+        nn_step_t *a = &p->steps[i];
+        if (a->dead || a->op != NN_ADD || a->nin != 2 || a->b_trailing_ones)
+            continue;
+        const rf_nn_tensor_t *y = &p->v[a->out[0]].t;
+        for (int k = 0; k < 2; k++) {
+            int x = a->in[k], r = a->in[1 - k];
+            int pi = p->v[x].producer;
+            if (pi < 0 || x == r)
+                continue;
+            nn_step_t *cv = &p->steps[pi];
+            if (cv->dead || (cv->op != NN_CONV && cv->op != NN_CONV_TRANSPOSE) || cv->residual ||
+                p->v[x].uses != 1 || p->v[x].is_output || p->v[r].producer >= pi)
+                continue;
+            const rf_nn_tensor_t *xt = &p->v[x].t, *rt = &p->v[r].t;
+            if (xt->dtype != RF_NN_FLOAT || rt->dtype != RF_NN_FLOAT || xt->ndim != y->ndim ||
+                rt->ndim != y->ndim ||
+                memcmp(xt->dims, y->dims, sizeof(int64_t) * (size_t)y->ndim) ||
+                memcmp(rt->dims, y->dims, sizeof(int64_t) * (size_t)y->ndim))
+                continue;
+            int *in = realloc(cv->in, 4 * sizeof(int));
+            if (!in)
+                continue;
+            cv->in = in;
+            for (int j = cv->nin; j < 3; j++)
+                cv->in[j] = -1;
+            cv->in[3] = r;
+            cv->nin = 4;
+            cv->residual = true;
+            cv->out[0] = a->out[0];
+            p->v[a->out[0]].producer = pi;
+            a->dead = true;
+            break;
+        }
+    }
+}
+
 static void s_count_uses(rf_nn_plan_t *p)
 {
     for (int i = 0; i < p->nv; i++)
@@ -410,6 +422,8 @@ static int s_layout(rf_nn_plan_t *p, rf_err_t *err)
                           "the plan needs %zu MiB of working memory for these input shapes (at "
                           "most %zu MiB)",
                           total >> 20, NN_MAX_ARENA_BYTES >> 20);
+    if (p->device == RF_NN_GPU)
+        return 0; /* the arena is on the device (nn_gpu.c) */
     p->arena = aligned_alloc(NN_ALIGN, total ? total : NN_ALIGN);
     if (!p->arena)
         return rf_err_set(err, RF_ENOMEM, "out of memory for the plan's %zu-byte arena", total);
@@ -455,11 +469,7 @@ int rf_nn_plan_create(const rf_nn_model_t *m, const rf_nn_tensor_t *input_shapes
                       const rf_nn_plan_options_t *opt, rf_nn_plan_t **out, rf_err_t *err)
 {
     *out = NULL;
-    if (opt && opt->device == RF_NN_GPU)
-        return rf_err_set(err, RF_EUNAVAIL,
-                          "device gpu: the CUDA backend of the ONNX executor is unavailable in "
-                          "this build; use device cpu");
-    if (opt && opt->device != RF_NN_CPU)
+    if (opt && opt->device != RF_NN_CPU && opt->device != RF_NN_GPU)
         return rf_err_set(err, RF_EINVAL, "unknown device %d", (int)opt->device);
     if (n_inputs != m->ninputs)
         return rf_err_set(err, RF_EINVAL, "the model has %d inputs, %d given", m->ninputs,
@@ -473,6 +483,7 @@ int rf_nn_plan_create(const rf_nn_model_t *m, const rf_nn_tensor_t *input_shapes
     if (!p)
         return rf_err_set(err, RF_ENOMEM, "out of memory");
     int rc = 0;
+    p->device = opt ? opt->device : RF_NN_CPU;
     p->cap = m->nvalues + 2 * m->nnodes;
     p->v = calloc((size_t)p->cap + 1, sizeof(pval_t));
     p->steps = calloc((size_t)m->nnodes + 1, sizeof(nn_step_t));
@@ -600,11 +611,23 @@ int rf_nn_plan_create(const rf_nn_model_t *m, const rf_nn_tensor_t *input_shapes
     s_count_uses(p);
     s_fuse_activation(p);
     s_count_uses(p);
-    for (int i = 0; i < p->nsteps; i++)
+    if (p->device == RF_NN_GPU) {
+        s_fuse_residual(p);
+        s_count_uses(p);
+    }
+    for (int i = 0; i < p->nsteps; i++) {
         p->steps[i].node = &p->nodes[i];
+        if (p->device == RF_NN_GPU)
+            p->steps[i].scratch_bytes = 0; /* the device kernels need no im2col buffers */
+    }
     rc = s_layout(p, err);
     if (rc)
         goto fail;
+    if (p->device == RF_NN_GPU) {
+        rc = nn_gpu_create(p, opt, err);
+        if (rc)
+            goto fail;
+    }
     for (int i = 0; i < p->noutputs; i++) {
         p->out_desc[i] = p->v[p->outputs[i]].t;
         p->out_desc[i].data = NULL;
@@ -641,9 +664,11 @@ int rf_nn_plan_run(rf_nn_plan_t *p, const rf_nn_tensor_t *inputs, int n_inputs,
                               "input '%s' fixes shapes in this plan: its values must be the ones "
                               "given when the plan was made",
                               v->t.name);
-        if (v->in_arena && need)
+        if (p->device == RF_NN_CPU && v->in_arena && need)
             memcpy(v->t.data, inputs[i].data, need);
     }
+    if (p->device == RF_NN_GPU)
+        return nn_gpu_run(p, inputs, outputs, err);
     for (int i = 0; i < p->nsteps; i++) {
         const nn_step_t *s = &p->steps[i];
         if (s->dead)

@@ -1,0 +1,46 @@
+/* test_nn_gpu.c - the ONNX executor's GPU backend on a real device (ctest label gpu): every fixture
+ * of tests/fixtures/nn through GPU plans (own kernels or cuDNN, CUDA graphs from the second run)
+ * against the CPU reference, as test_nn_cudaemu.c does on the emulated device
+ * (nn_gpu_fixture.h: fp32 within 1e-4, fp16 at PSNR >= 45 dB). Exits 77 (skipped) when there is
+ * no device or the build has no CUDA.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "log.h"
+#include "worker/nn_gpu_fixture.h"
+
+static const char *s_src(void)
+{
+    const char *d = getenv("RF_SOURCE_DIR");
+    return d ? d : ".";
+}
+
+static bool s_unavailable;
+
+static void test_fixtures_match_cpu_on_device(void **state)
+{
+    (void)state;
+    int ran;
+    int bad = t_nn_gpu_fixtures(s_src(), &ran, &s_unavailable);
+    if (s_unavailable)
+        skip();
+    assert_true(ran >= 150);
+    assert_int_equal(bad, 0);
+}
+
+int main(void)
+{
+    rf_log_setup(RF_LOG_INFO, RF_LOG_TEXT, 2);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_fixtures_match_cpu_on_device),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    return s_unavailable ? 77 : rc;
+}
