@@ -8,6 +8,9 @@
  * within max abs error 1e-4; fp16 must reach PSNR >= 45 dB, with the peak taken as the range of
  * the CPU output (max - min, 1 when the output is constant). A fixture the CPU refuses is skipped
  * (test_nn_conformance.c owns those); a fixture the GPU refuses fails.
+ *
+ * t_nn_residual_check builds a Conv -> PRelu -> Add(residual) model in memory: the GPU plan fuses
+ * all three into one step (the CPU plan keeps the Add), with the same tolerances.
  */
 #ifndef RF_TEST_NN_GPU_FIXTURE_H
 #define RF_TEST_NN_GPU_FIXTURE_H
@@ -20,6 +23,7 @@
 #include <sys/stat.h>
 
 #include "nn.h"
+#include "onnx-subset.pb-c.h"
 
 #define T_NN_MAX_IO 8
 #define T_NN_PSNR_MIN 45.0
@@ -187,6 +191,177 @@ static int t_nn_gpu_fixtures(const char *source_dir, int *ran, bool *unavailable
            "PSNR %.2f dB\n",
            *ran, bad, worst_abs, worst_psnr);
     return bad;
+}
+
+/* X[1,8,9,11] -> Conv(W 8x8x3x3, B, pads 1) -> PRelu(slope [8,1,1]) -> Add(., X) -> Y: the GPU
+ * plan runs it as one step (bias, PRelu and the residual in the convolution's epilogue), the CPU
+ * plan as two (the Add stays), with the same result. residual_first puts X first in the Add. */
+#define T_C 8
+#define T_H 9
+#define T_W 11
+static void t_residual_model(bool residual_first, void **buf, size_t *len)
+{
+    static float w[T_C * T_C * 9], b[T_C], slope[T_C];
+    static int64_t xd[] = {1, T_C, T_H, T_W}, wd[] = {T_C, T_C, 3, 3}, bd[] = {T_C},
+                   sd[] = {T_C, 1, 1}, pads[] = {1, 1, 1, 1};
+    for (int i = 0; i < T_C * T_C * 9; i++)
+        w[i] = (float)((i * 37) % 19 - 9) / 40.0f;
+    for (int i = 0; i < T_C; i++) {
+        b[i] = (float)(i - 3) / 8.0f;
+        slope[i] = 0.05f * (float)(i + 1);
+    }
+    Onnx__ModelProto model;
+    Onnx__GraphProto graph;
+    Onnx__OperatorSetIdProto opset, *opsets[1] = {&opset};
+    Onnx__ValueInfoProto vi[2], *in_ptr[1] = {&vi[0]}, *out_ptr[1] = {&vi[1]};
+    Onnx__TypeProto ty[2];
+    Onnx__TypeProto__Tensor tt[2];
+    Onnx__TensorShapeProto sh[2];
+    Onnx__TensorShapeProto__Dimension dim[2][4], *dimp[2][4];
+    Onnx__TensorProto init[3], *initp[3] = {&init[0], &init[1], &init[2]};
+    Onnx__NodeProto node[3], *nodep[3] = {&node[0], &node[1], &node[2]};
+    Onnx__AttributeProto pad_attr, *attrp[1] = {&pad_attr};
+    onnx__model_proto__init(&model);
+    onnx__graph_proto__init(&graph);
+    onnx__operator_set_id_proto__init(&opset);
+    opset.domain = "";
+    opset.has_version = 1;
+    opset.version = 13;
+    model.has_ir_version = 1;
+    model.ir_version = 7;
+    model.n_opset_import = 1;
+    model.opset_import = opsets;
+    model.graph = &graph;
+    graph.name = "residual";
+    const char *vnames[2] = {"X", "Y"};
+    for (int k = 0; k < 2; k++) {
+        onnx__value_info_proto__init(&vi[k]);
+        onnx__type_proto__init(&ty[k]);
+        onnx__type_proto__tensor__init(&tt[k]);
+        onnx__tensor_shape_proto__init(&sh[k]);
+        vi[k].name = (char *)vnames[k];
+        vi[k].type = &ty[k];
+        ty[k].value_case = ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE;
+        ty[k].tensor_type = &tt[k];
+        tt[k].has_elem_type = 1;
+        tt[k].elem_type = 1;
+        tt[k].shape = &sh[k];
+        for (int i = 0; i < 4; i++) {
+            onnx__tensor_shape_proto__dimension__init(&dim[k][i]);
+            dim[k][i].value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE;
+            dim[k][i].dim_value = xd[i];
+            dimp[k][i] = &dim[k][i];
+        }
+        sh[k].n_dim = 4;
+        sh[k].dim = dimp[k];
+    }
+    graph.n_input = 1;
+    graph.input = in_ptr;
+    graph.n_output = 1;
+    graph.output = out_ptr;
+    const char *inames[3] = {"W", "B", "S"};
+    float *idata[3] = {w, b, slope};
+    int64_t *idims[3] = {wd, bd, sd};
+    size_t ind[3] = {4, 1, 3}, icount[3] = {T_C * T_C * 9, T_C, T_C};
+    for (int k = 0; k < 3; k++) {
+        onnx__tensor_proto__init(&init[k]);
+        init[k].name = (char *)inames[k];
+        init[k].has_data_type = 1;
+        init[k].data_type = 1;
+        init[k].n_dims = ind[k];
+        init[k].dims = idims[k];
+        init[k].n_float_data = icount[k];
+        init[k].float_data = idata[k];
+    }
+    graph.n_initializer = 3;
+    graph.initializer = initp;
+    static char *conv_in[] = {"X", "W", "B"}, *conv_out[] = {"C"}, *prelu_in[] = {"C", "S"},
+                *prelu_out[] = {"D"}, *add_in[2], *add_out[] = {"Y"};
+    add_in[0] = residual_first ? "X" : "D";
+    add_in[1] = residual_first ? "D" : "X";
+    const char *ops[3] = {"Conv", "PRelu", "Add"};
+    char **ins[3] = {conv_in, prelu_in, add_in}, **outs[3] = {conv_out, prelu_out, add_out};
+    size_t nins[3] = {3, 2, 2};
+    for (int k = 0; k < 3; k++) {
+        onnx__node_proto__init(&node[k]);
+        node[k].op_type = (char *)ops[k];
+        node[k].name = (char *)ops[k];
+        node[k].n_input = nins[k];
+        node[k].input = ins[k];
+        node[k].n_output = 1;
+        node[k].output = outs[k];
+    }
+    onnx__attribute_proto__init(&pad_attr);
+    pad_attr.name = "pads";
+    pad_attr.has_type = 1;
+    pad_attr.type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS;
+    pad_attr.n_ints = 4;
+    pad_attr.ints = pads;
+    node[0].n_attribute = 1;
+    node[0].attribute = attrp;
+    graph.n_node = 3;
+    graph.node = nodep;
+    *len = onnx__model_proto__get_packed_size(&model);
+    *buf = malloc(*len);
+    assert_non_null(*buf);
+    onnx__model_proto__pack(&model, *buf);
+}
+
+/* Runs the model both ways round; *unavailable when there is no device (nothing checked). */
+static void t_nn_residual_check(bool *unavailable)
+{
+    *unavailable = false;
+    for (int order = 0; order < 2; order++) {
+        void *buf;
+        size_t len;
+        t_residual_model(order == 1, &buf, &len);
+        rf_err_t err = {0};
+        rf_nn_model_t *m = NULL;
+        assert_int_equal(rf_nn_model_load_buffer(buf, len, &m, &err), 0);
+        free(buf);
+        rf_nn_tensor_t in = *rf_nn_model_input(m, 0);
+        in.bytes = (size_t)rf_nn_tensor_count(&in) * sizeof(float);
+        in.data = malloc(in.bytes);
+        assert_non_null(in.data);
+        for (int64_t i = 0; i < rf_nn_tensor_count(&in); i++)
+            ((float *)in.data)[i] = (float)((i * 7919) % 101) / 50.0f - 1.0f;
+        rf_nn_tensor_t ref = {0}, got[2];
+        memset(got, 0, sizeof(got));
+        rf_nn_plan_t *cpu = NULL, *gpu[2] = {NULL, NULL};
+        rf_nn_plan_options_t copt = {.device = RF_NN_CPU};
+        assert_int_equal(rf_nn_plan_create(m, &in, 1, &copt, &cpu, &err), 0);
+        assert_int_equal(rf_nn_plan_run(cpu, &in, 1, &ref, 1, &err), 0);
+        int steps;
+        rf_nn_plan_stats(cpu, &steps, NULL);
+        assert_int_equal(steps, 2); /* Conv+PRelu, Add */
+        for (int h = 0; h < 2; h++) {
+            rf_nn_plan_options_t gopt = {.device = RF_NN_GPU, .fp16 = h == 1};
+            int rc = rf_nn_plan_create(m, &in, 1, &gopt, &gpu[h], &err);
+            if (rc == RF_EUNAVAIL && strstr(err.msg, "device 0")) {
+                *unavailable = true;
+                break;
+            }
+            if (rc)
+                fail_msg("%s", err.msg);
+            rf_nn_plan_stats(gpu[h], &steps, NULL);
+            assert_int_equal(steps, 1); /* Conv+PRelu+Add */
+            assert_int_equal(rf_nn_plan_run(gpu[h], &in, 1, &got[h], 1, &err), 0);
+            double max_abs, psnr;
+            t_nn_compare(&ref, &got[h], &max_abs, &psnr);
+            printf("residual (order %d) %s: max abs %.3g, PSNR %.1f dB\n", order,
+                   h ? "fp16" : "fp32", max_abs, psnr);
+            if (h == 0)
+                assert_true(max_abs <= T_NN_FP32_MAX_ABS);
+            else
+                assert_true(psnr >= T_NN_PSNR_MIN);
+            rf_nn_plan_free(gpu[h]);
+            rf_nn_tensor_release(&got[h]);
+        }
+        rf_nn_plan_free(cpu);
+        rf_nn_tensor_release(&ref);
+        rf_nn_tensor_release(&in);
+        rf_nn_model_free(m);
+    }
 }
 
 #endif

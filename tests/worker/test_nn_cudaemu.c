@@ -64,11 +64,21 @@ static void test_missing_device_refused(void **state)
     rf_nn_model_free(m);
 }
 
+static void test_residual_fused_on_gpu_only(void **state)
+{
+    (void)state;
+    bool unavailable;
+    t_nn_residual_check(&unavailable);
+    assert_false(unavailable);
+    assert_int_equal(s_nn_live, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fixtures_match_cpu),
         cmocka_unit_test(test_missing_device_refused),
+        cmocka_unit_test(test_residual_fused_on_gpu_only),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -35,11 +35,21 @@ static void test_fixtures_match_cpu_on_device(void **state)
     assert_int_equal(bad, 0);
 }
 
+static void test_residual_fused_on_device(void **state)
+{
+    (void)state;
+    bool unavailable;
+    t_nn_residual_check(&unavailable);
+    if (unavailable)
+        skip();
+}
+
 int main(void)
 {
     rf_log_setup(RF_LOG_INFO, RF_LOG_TEXT, 2);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fixtures_match_cpu_on_device),
+        cmocka_unit_test(test_residual_fused_on_device),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     return s_unavailable ? 77 : rc;

@@ -66,6 +66,7 @@ typedef struct nn_glaunch {
 } nn_glaunch_t;
 
 struct nn_gpu {
+    int device;
     int half;
     size_t es; /* bytes per stored element: 2 or 4 */
     void *stream;
@@ -608,6 +609,7 @@ int nn_gpu_create(rf_nn_plan_t *p, const rf_nn_plan_options_t *opt, rf_err_t *er
     if (!g)
         return rf_err_set(err, RF_ENOMEM, "out of memory");
     p->gpu = g;
+    g->device = dev;
     g->half = opt && opt->fp16;
     g->es = g->half ? 2 : 4;
     g->cdev = calloc((size_t)p->cap + 1, sizeof(void *));
@@ -707,7 +709,9 @@ int nn_gpu_run(rf_nn_plan_t *p, const rf_nn_tensor_t *inputs, rf_nn_tensor_t *ou
                rf_err_t *err)
 {
     struct nn_gpu *g = p->gpu;
-    const char *why;
+    const char *why = nn_gk_device_open(g->device); /* the calling thread's current device */
+    if (why)
+        return s_fail(err, "selecting the plan's device", why);
     for (int i = 0; i < p->ninputs; i++) {
         const pval_t *v = &p->v[p->inputs[i]];
         if (!v->in_arena)
