@@ -1,6 +1,7 @@
 /* test_nn_gpu.c - the ONNX executor's GPU backend on a real device (ctest label gpu): every fixture
  * of tests/fixtures/nn through GPU plans (own kernels or cuDNN, CUDA graphs from the second run)
- * against the CPU reference, as test_nn_cudaemu.c does on the emulated device
+ * against the CPU reference, then again with cuDNN off (RF_NN_CUDNN=off: our own kernels), as
+ * test_nn_cudaemu.c does on the emulated device
  * (nn_gpu_fixture.h: fp32 within 1e-4, fp16 at PSNR >= 45 dB). Exits 77 (skipped) when there is
  * no device or the build has no CUDA.
  */
@@ -35,6 +36,20 @@ static void test_fixtures_match_cpu_on_device(void **state)
     assert_int_equal(bad, 0);
 }
 
+/* The same with cuDNN turned off: our own kernels (the tiled convolution) on the device. */
+static void test_fixtures_match_cpu_own_kernels(void **state)
+{
+    (void)state;
+    int ran;
+    setenv("RF_NN_CUDNN", "off", 1);
+    int bad = t_nn_gpu_fixtures(s_src(), &ran, &s_unavailable);
+    unsetenv("RF_NN_CUDNN");
+    if (s_unavailable)
+        skip();
+    assert_true(ran >= 150);
+    assert_int_equal(bad, 0);
+}
+
 static void test_residual_fused_on_device(void **state)
 {
     (void)state;
@@ -49,6 +64,7 @@ int main(void)
     rf_log_setup(RF_LOG_INFO, RF_LOG_TEXT, 2);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fixtures_match_cpu_on_device),
+        cmocka_unit_test(test_fixtures_match_cpu_own_kernels),
         cmocka_unit_test(test_residual_fused_on_device),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #ifdef __CUDACC__
+#include <cuda_fp16.h>
 #define NN_HD static __host__ __device__ __forceinline__
 #else
 #define NN_HD static inline
@@ -78,17 +79,34 @@ NN_HD float nn_gm_half_value(uint16_t h)
     return v.f;
 }
 
+/* Loads and stores in storage type. On the device the hardware conversions (the same
+ * round-to-nearest-even, the same values; a NaN may get other payload bits). */
 NN_HD float nn_gm_ld(const void *p, int64_t i, int half)
 {
-    return half ? nn_gm_half_value(((const uint16_t *)p)[i]) : ((const float *)p)[i];
+#ifdef __CUDA_ARCH__
+    if (half)
+        return __half2float(((const __half *)p)[i]);
+#else
+    if (half)
+        return nn_gm_half_value(((const uint16_t *)p)[i]);
+#endif
+    return ((const float *)p)[i];
 }
 
 NN_HD void nn_gm_st(void *p, int64_t i, float v, int half)
 {
-    if (half)
+#ifdef __CUDA_ARCH__
+    if (half) {
+        ((__half *)p)[i] = __float2half_rn(v);
+        return;
+    }
+#else
+    if (half) {
         ((uint16_t *)p)[i] = nn_gm_half_bits(v);
-    else
-        ((float *)p)[i] = v;
+        return;
+    }
+#endif
+    ((float *)p)[i] = v;
 }
 
 /* ---- convolution ---------------------------------------------------------------------------- */
