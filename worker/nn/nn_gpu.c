@@ -214,12 +214,14 @@ static void s_bcast(nn_gbcast_t *bc, const rf_nn_tensor_t *a, const rf_nn_tensor
     }
 }
 
-/* The algorithm cache's path under cache_dir (NULL when none). */
+/* The algorithm cache's path under cache_dir, else $RF_NN_CACHE_DIR ("" when neither). */
 static void s_cache_path(const rf_nn_plan_options_t *opt, char *buf, size_t size)
 {
     buf[0] = '\0';
-    if (opt && opt->cache_dir && opt->cache_dir[0])
-        snprintf(buf, size, "%s/nn-cudnn-algos.txt", opt->cache_dir);
+    const char *dir = opt && opt->cache_dir && opt->cache_dir[0] ? opt->cache_dir
+                                                                  : getenv("RF_NN_CACHE_DIR");
+    if (dir && dir[0])
+        snprintf(buf, size, "%s/nn-cudnn-algos.txt", dir);
 }
 
 /* Adds the launches of step i. Returns NULL, or why the device cannot run it. */

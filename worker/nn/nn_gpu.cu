@@ -606,9 +606,19 @@ extern "C" void nn_gk_dnn_conv_free(void *conv)
     free(c);
 }
 
-/* The cache's key of a shape: every number the algorithm choice depends on. */
-static void s_dnn_key(const nn_gconv_t *p, char *buf, size_t size)
+/* The cache's key of a shape: the device's compute capability, cuDNN's version and every number
+ * of the shape the algorithm choice depends on. */
+static void s_dnn_key(const s_dnn_t *d, const nn_gconv_t *p, char *buf, size_t size)
 {
+    int dev = 0, major = 0, minor = 0;
+    cudaGetDevice(&dev);
+    cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev);
+    cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev);
+    int n = snprintf(buf, size, "sm%d%d cudnn%zu ", major, minor, d->GetVersion());
+    if (n < 0 || (size_t)n >= size)
+        return;
+    buf += n;
+    size -= (size_t)n;
     snprintf(buf, size, "conv2d n%lld c%lld h%lld w%lld m%lld k%lldx%lld s%lldx%lld p%lldx%lld "
                         "d%lldx%lld g%lld %s",
              (long long)p->N, (long long)p->C, (long long)p->isp[1], (long long)p->isp[2],
@@ -677,7 +687,7 @@ extern "C" const char *nn_gk_dnn_conv_new(void *dnn, const nn_gconv_t *p, const 
         why = "its padding is asymmetric in a way cuDNN cannot express";
     if (!why) {
         char key[256];
-        s_dnn_key(p, key, sizeof(key));
+        s_dnn_key(d, p, key, sizeof(key));
         c->algo = s_dnn_cache_find(cache_path, key);
         if (c->algo < 0) {
             s_dnn_perf_t perf[16];
