@@ -460,6 +460,9 @@ typedef void *s_dnn_handle;
 typedef void *s_dnn_desc;
 enum { S_DNN_FLOAT = 0, S_DNN_HALF = 2, S_DNN_NCHW = 0, S_DNN_XCORR = 1 };
 enum { S_DNN_TENSOR_OP_MATH = 1, S_DNN_FMA_MATH = 3 };
+/* cudnnConvolutionFwdAlgo_t: IMPLICIT_GEMM 0, IMPLICIT_PRECOMP_GEMM 1, GEMM 2, DIRECT 3, FFT 4,
+ * FFT_TILING 5, WINOGRAD 6, WINOGRAD_NONFUSED 7. */
+enum { S_DNN_ALGO_DIRECT = 3 };
 
 typedef struct s_dnn_perf { /* cudnnConvolutionFwdAlgoPerf_t */
     int algo;
@@ -696,8 +699,11 @@ extern "C" const char *nn_gk_dnn_conv_new(void *dnn, const nn_gconv_t *p, const 
                                                    perf)) {
                 why = "cudnnFindConvolutionForwardAlgorithm failed";
             } else {
+                /* fp32 plans keep fp32's accuracy: no FFT (4, 5) or Winograd (6, 7), whose
+                 * transforms lose bits; fp16 takes the fastest. */
                 for (int i = 0; i < got && c->algo < 0; i++)
-                    if (perf[i].status == 0 && perf[i].memory <= S_DNN_WS_MAX)
+                    if (perf[i].status == 0 && perf[i].memory <= S_DNN_WS_MAX &&
+                        (p->half || perf[i].algo <= S_DNN_ALGO_DIRECT))
                         c->algo = perf[i].algo;
                 if (c->algo < 0)
                     why = "no algorithm within the 256 MiB workspace";
