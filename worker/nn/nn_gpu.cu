@@ -31,6 +31,13 @@ static const char *s_cuda(cudaError_t e)
     return e == cudaSuccess ? NULL : cudaGetErrorString(e);
 }
 
+/* Forgets an error an earlier call left (cuDNN's search, a failed capture), so that s_launched
+ * reports the launch it follows. */
+static void s_clear(void)
+{
+    (void)cudaGetLastError();
+}
+
 static const char *s_launched(void)
 {
     return s_cuda(cudaGetLastError());
@@ -109,7 +116,11 @@ extern "C" const char *nn_gk_copy(void *dst, const void *src, size_t bytes, void
 
 extern "C" const char *nn_gk_graph_begin(void *stream)
 {
-    return s_cuda(cudaStreamBeginCapture((cudaStream_t)stream, cudaStreamCaptureModeThreadLocal));
+    const char *why =
+        s_cuda(cudaStreamBeginCapture((cudaStream_t)stream, cudaStreamCaptureModeThreadLocal));
+    if (why)
+        s_clear();
+    return why;
 }
 
 extern "C" const char *nn_gk_graph_end(void *stream, void **exec)
@@ -117,12 +128,16 @@ extern "C" const char *nn_gk_graph_end(void *stream, void **exec)
     cudaGraph_t graph = NULL;
     *exec = NULL;
     const char *why = s_cuda(cudaStreamEndCapture((cudaStream_t)stream, &graph));
-    if (why)
+    if (why) {
+        s_clear();
         return why;
+    }
     cudaGraphExec_t ge = NULL;
     why = s_cuda(cudaGraphInstantiate(&ge, graph, 0));
     cudaGraphDestroy(graph);
-    if (!why)
+    if (why)
+        s_clear();
+    else
         *exec = (void *)ge;
     return why;
 }
@@ -208,6 +223,7 @@ extern "C" const char *nn_gk_conv(const nn_gconv_t *p, const void *x, const void
                                   const void *bias, const float *slope, const void *res, void *y,
                                   void *stream)
 {
+    s_clear();
     const int64_t n = p->N * p->M * p->osp[0] * p->osp[1] * p->osp[2];
     if (!n)
         return NULL;
@@ -245,6 +261,7 @@ __global__ void k_epilogue(nn_gconv_t p, const void *bias, const float *slope, c
 extern "C" const char *nn_gk_epilogue(const nn_gconv_t *p, const void *bias, const float *slope,
                                       const void *res, void *y, void *stream)
 {
+    s_clear();
     const int64_t n = p->N * p->M * p->osp[0] * p->osp[1] * p->osp[2];
     if (!n || (!bias && !res && p->act == NN_GA_NONE))
         return NULL;
@@ -316,6 +333,7 @@ extern "C" const char *nn_gk_norm(int instance, const void *x, void *y, int64_t 
                                   int64_t P, const void *scale, const void *bias, const void *mean,
                                   const void *var, double eps, int half, float *ab, void *stream)
 {
+    s_clear();
     cudaStream_t s = (cudaStream_t)stream;
     const int64_t planes = N * C;
     if (!planes || !P)
@@ -343,6 +361,7 @@ __global__ void k_unary(int op, const void *x, void *y, int64_t n, float a, floa
 extern "C" const char *nn_gk_unary(int op, const void *x, void *y, int64_t n, float a, float b,
                                    int half, void *stream)
 {
+    s_clear();
     if (!n)
         return NULL;
     k_unary<<<s_blocks(n), S_THREADS, 0, (cudaStream_t)stream>>>(op, x, y, n, a, b, half);
@@ -357,6 +376,7 @@ __global__ void k_binary(nn_gbcast_t p, const void *a, const void *b, void *y, i
 extern "C" const char *nn_gk_binary(const nn_gbcast_t *p, const void *a, const void *b, void *y,
                                     int64_t n, void *stream)
 {
+    s_clear();
     if (!n)
         return NULL;
     k_binary<<<s_blocks(n), S_THREADS, 0, (cudaStream_t)stream>>>(*p, a, b, y, n);
@@ -375,6 +395,7 @@ __global__ void k_pad(nn_gpad_t p, const void *x, void *y, int64_t n, int half)
 extern "C" const char *nn_gk_pad(const nn_gpad_t *p, const void *x, void *y, int64_t n, int half,
                                  void *stream)
 {
+    s_clear();
     if (!n)
         return NULL;
     k_pad<<<s_blocks(n), S_THREADS, 0, (cudaStream_t)stream>>>(*p, x, y, n, half);
@@ -391,6 +412,7 @@ extern "C" const char *nn_gk_resize(const nn_gresize_t *p, const int64_t *idx, c
                                     const uint8_t *nlive, const uint8_t *outside, const void *x,
                                     void *y, int64_t n, void *stream)
 {
+    s_clear();
     if (!n)
         return NULL;
     k_resize<<<s_blocks(n), S_THREADS, 0, (cudaStream_t)stream>>>(*p, idx, w, nlive, outside, x,
@@ -413,6 +435,7 @@ __global__ void k_depth_space(nn_gd2s_t p, const void *x, void *y, int64_t n, in
 extern "C" const char *nn_gk_depth_space(const nn_gd2s_t *p, const void *x, void *y, int64_t n,
                                          int half, void *stream)
 {
+    s_clear();
     if (!n)
         return NULL;
     k_depth_space<<<s_blocks(n), S_THREADS, 0, (cudaStream_t)stream>>>(*p, x, y, n, half);
@@ -427,6 +450,7 @@ __global__ void k_strided(nn_gstrided_t p, const void *x, void *y, int64_t n)
 extern "C" const char *nn_gk_strided(const nn_gstrided_t *p, const void *x, void *y, int64_t n,
                                      void *stream)
 {
+    s_clear();
     if (!n)
         return NULL;
     k_strided<<<s_blocks(n), S_THREADS, 0, (cudaStream_t)stream>>>(*p, x, y, n);
@@ -442,6 +466,7 @@ __global__ void k_concat(const void *x, void *y, int64_t n, int64_t ck, int64_t 
 extern "C" const char *nn_gk_concat(const void *x, void *y, int64_t n, int64_t ck_inner,
                                     int64_t ctot_inner, int64_t off_inner, int half, void *stream)
 {
+    s_clear();
     if (!n)
         return NULL;
     k_concat<<<s_blocks(n), S_THREADS, 0, (cudaStream_t)stream>>>(x, y, n, ck_inner, ctot_inner,
