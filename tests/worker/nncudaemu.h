@@ -229,6 +229,15 @@ const char *nn_gk_concat(const void *x, void *y, int64_t n, int64_t ck_inner, in
     return NULL;
 }
 
+const char *nn_gk_convert(const void *x, int x_half, void *y, int y_half, int64_t n, void *stream)
+{
+    (void)stream;
+    s_nn_launches++;
+    for (int64_t i = 0; i < n; i++)
+        nn_gm_st(y, i, nn_gm_ld(x, i, x_half), y_half);
+    return NULL;
+}
+
 void *nn_gk_dnn_open(const char **why)
 {
     *why = "cuDNN is not emulated";

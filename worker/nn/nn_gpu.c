@@ -12,7 +12,7 @@
  *     cached in options.cache_dir), our own kernels for the rest and whenever cuDNN is absent or
  *     refuses a shape (logged once per plan);
  *   - builds the launch list: one entry per kernel.
- * nn_gpu_run copies the inputs in (host fp32, converted to fp16 on the host in fp16 mode), runs
+ * nn_gpu_run copies the inputs in (host fp32, converted to fp16 on the device in fp16 mode), runs
  * the launch list on the stream (the first run directly; the second captures it as a CUDA graph,
  * which later runs replay), and copies the outputs out.
  *
@@ -82,8 +82,7 @@ struct nn_gpu {
     void *graph;
     bool graph_off; /* capture failed once: run the list directly from then on */
     int runs;
-    void *staging; /* host buffer for fp16 conversion of inputs and outputs */
-    size_t staging_bytes;
+    void *staging; /* device fp32 buffer for the inputs and outputs of fp16 plans */
 };
 
 #define NN_GPU_LOG "nn"
@@ -218,8 +217,8 @@ static void s_bcast(nn_gbcast_t *bc, const rf_nn_tensor_t *a, const rf_nn_tensor
 static void s_cache_path(const rf_nn_plan_options_t *opt, char *buf, size_t size)
 {
     buf[0] = '\0';
-    const char *dir = opt && opt->cache_dir && opt->cache_dir[0] ? opt->cache_dir
-                                                                  : getenv("RF_NN_CACHE_DIR");
+    const char *dir =
+        opt && opt->cache_dir && opt->cache_dir[0] ? opt->cache_dir : getenv("RF_NN_CACHE_DIR");
     if (dir && dir[0])
         snprintf(buf, size, "%s/nn-cudnn-algos.txt", dir);
 }
@@ -593,7 +592,6 @@ void nn_gpu_free(rf_nn_plan_t *p)
     free(g->allocs);
     free(g->cdev);
     free(g->l);
-    free(g->staging);
     free(g);
     p->gpu = NULL;
 }
@@ -652,10 +650,8 @@ int nn_gpu_create(rf_nn_plan_t *p, const rf_nn_plan_options_t *opt, rf_err_t *er
         size_t b = (size_t)rf_nn_tensor_count(&p->v[p->outputs[i]].t) * 4;
         st = b > st ? b : st;
     }
-    g->staging_bytes = st;
-    g->staging = malloc(st ? st : 1);
-    if (!g->staging)
-        return rf_err_set(err, RF_ENOMEM, "out of memory");
+    if (g->half && (why = s_alloc(g, &g->staging, st)))
+        return s_fail(err, "the fp16 plan's staging buffer", why);
     /* Every output must be readable back: in the arena as float, or a constant on the host. */
     for (int i = 0; i < p->noutputs; i++) {
         const pval_t *v = &p->v[p->outputs[i]];
@@ -719,19 +715,10 @@ int nn_gpu_run(rf_nn_plan_t *p, const rf_nn_tensor_t *inputs, rf_nn_tensor_t *ou
         if (!v->in_arena)
             continue;
         int64_t n = rf_nn_tensor_count(&v->t);
-        const void *src = inputs[i].data;
-        if (g->half) {
-            why = nn_gk_stream_sync(g->stream); /* the staging buffer is free again */
-            if (why)
-                return s_fail(err, "copying in", why);
-            uint16_t *h = g->staging;
-            for (int64_t k = 0; k < n; k++)
-                h[k] = nn_gm_half_bits(((const float *)inputs[i].data)[k]);
-            src = h;
-        }
-        if ((why = nn_gk_upload(g->arena + v->off, src, (size_t)n * g->es, g->stream)))
-            return s_fail(err, v->t.name, why);
-        if (g->half && (why = nn_gk_stream_sync(g->stream)))
+        void *dst = g->arena + v->off;
+        if ((why = nn_gk_upload(g->half ? g->staging : dst, inputs[i].data,
+                                (size_t)n * sizeof(float), g->stream)) ||
+            (g->half && (why = nn_gk_convert(g->staging, 0, dst, 1, n, g->stream))))
             return s_fail(err, v->t.name, why);
     }
     if ((why = s_run_steps(g)))
@@ -761,13 +748,12 @@ int nn_gpu_run(rf_nn_plan_t *p, const rf_nn_tensor_t *inputs, rf_nn_tensor_t *ou
             continue;
         }
         int64_t n = rf_nn_tensor_count(&v->t);
-        void *dst = g->half ? g->staging : o->data;
-        if ((why = nn_gk_download(dst, g->arena + v->off, (size_t)n * g->es, g->stream)) ||
+        const void *src = g->arena + v->off;
+        if ((g->half && (why = nn_gk_convert(src, 1, g->staging, 0, n, g->stream))) ||
+            (why = nn_gk_download(o->data, g->half ? g->staging : src, (size_t)n * sizeof(float),
+                                  g->stream)) ||
             (why = nn_gk_stream_sync(g->stream)))
             return s_fail(err, v->t.name, why);
-        if (g->half)
-            for (int64_t k = 0; k < n; k++)
-                ((float *)o->data)[k] = nn_gm_half_value(((const uint16_t *)g->staging)[k]);
     }
     return 0;
 }

@@ -474,6 +474,21 @@ extern "C" const char *nn_gk_concat(const void *x, void *y, int64_t n, int64_t c
     return s_launched();
 }
 
+__global__ void k_convert(const void *x, int xh, void *y, int yh, int64_t n)
+{
+    S_EACH(i, n) nn_gm_st(y, i, nn_gm_ld(x, i, xh), yh);
+}
+
+extern "C" const char *nn_gk_convert(const void *x, int x_half, void *y, int y_half, int64_t n,
+                                     void *stream)
+{
+    s_clear();
+    if (!n)
+        return NULL;
+    k_convert<<<s_blocks(n), S_THREADS, 0, (cudaStream_t)stream>>>(x, x_half, y, y_half, n);
+    return s_launched();
+}
+
 /* ---- cuDNN by dlopen ------------------------------------------------------------------------ */
 
 /* From cuDNN's public headers (cudnn_graph.h / cudnn_ops.h / cudnn_cnn.h of 9.x; the same values

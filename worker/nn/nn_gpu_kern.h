@@ -68,6 +68,9 @@ const char *nn_gk_strided(const nn_gstrided_t *p, const void *x, void *y, int64_
 const char *nn_gk_concat(const void *x, void *y, int64_t n, int64_t ck_inner, int64_t ctot_inner,
                          int64_t off_inner, int half, void *stream);
 
+/* n elements from x to y, each side fp32 or fp16 (inputs and outputs of fp16 plans). */
+const char *nn_gk_convert(const void *x, int x_half, void *y, int y_half, int64_t n, void *stream);
+
 /* ---- cuDNN, loaded at run time ------------------------------------------------------------- */
 
 /* Opens libcudnn.so.9 (else .so.8) and a handle on device; NULL with *why when absent or

@@ -270,3 +270,14 @@ const char *nn_gk_dnn_conv_run(void *dnn, void *conv, const void *x, const void 
     (void)stream;
     return S_NO_CUDA;
 }
+
+const char *nn_gk_convert(const void *x, int x_half, void *y, int y_half, int64_t n, void *stream)
+{
+    (void)x;
+    (void)x_half;
+    (void)y;
+    (void)y_half;
+    (void)n;
+    (void)stream;
+    return S_NO_CUDA;
+}
