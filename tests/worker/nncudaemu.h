@@ -109,24 +109,27 @@ const char *nn_gk_conv(const nn_gconv_t *p, const void *x, const void *w, const 
     s_nn_launches++;
     const int64_t n = p->N * p->M * p->osp[0] * p->osp[1] * p->osp[2];
     for (int64_t o = 0; o < n; o++) {
-        float v = nn_gm_conv_sum(p, x, w, o);
-        nn_gm_st(y, o, nn_gm_epilogue(p, v, nn_gm_conv_channel(p, o), bias, slope, res, o),
+        const float v = nn_gm_conv_sum(p, x, w, o);
+        const int64_t so = nn_gm_conv_store(p, o);
+        nn_gm_st(y, so, nn_gm_epilogue(p, v, nn_gm_conv_channel(p, o), bias, slope, res, so),
                  p->half);
     }
     return NULL;
 }
 
 const char *nn_gk_epilogue(const nn_gconv_t *p, const void *bias, const float *slope,
-                           const void *res, void *y, void *stream)
+                           const void *res, const void *src, void *y, void *stream)
 {
     (void)stream;
     s_nn_launches++;
     const int64_t n = p->N * p->M * p->osp[0] * p->osp[1] * p->osp[2];
-    for (int64_t o = 0; o < n; o++)
-        nn_gm_st(y, o,
-                 nn_gm_epilogue(p, nn_gm_ld(y, o, p->half), nn_gm_conv_channel(p, o), bias, slope,
-                                res, o),
+    for (int64_t o = 0; o < n; o++) {
+        const int64_t so = nn_gm_conv_store(p, o);
+        nn_gm_st(y, so,
+                 nn_gm_epilogue(p, nn_gm_ld(src, o, p->half), nn_gm_conv_channel(p, o), bias, slope,
+                                res, so),
                  p->half);
+    }
     return NULL;
 }
 

@@ -73,12 +73,46 @@ static void test_residual_fused_on_gpu_only(void **state)
     assert_int_equal(s_nn_live, 0);
 }
 
+/* SRVGGNetCompact's tail, Conv -> DepthToSpace: the GPU plan stores the convolution's output
+ * straight into the DepthToSpace layout (one step fewer; test_fixtures_match_cpu checks the
+ * values). */
+static void test_pixel_shuffle_fused(void **state)
+{
+    (void)state;
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/tests/fixtures/nn/srvgg_x4_f8_c2_op13", s_src());
+    char model[1100], input[1100];
+    snprintf(model, sizeof(model), "%s/model.onnx", path);
+    snprintf(input, sizeof(input), "%s/test_data_set_0/input_0.pb", path);
+    rf_err_t err = {0};
+    rf_nn_model_t *m = NULL;
+    assert_int_equal(rf_nn_model_load_file(model, &m, &err), 0);
+    rf_nn_tensor_t in = {0};
+    assert_int_equal(rf_nn_tensor_read(input, &in, &err), 0);
+    snprintf(in.name, sizeof(in.name), "%s", rf_nn_model_input(m, 0)->name);
+    rf_nn_plan_options_t copt = {.device = RF_NN_CPU}, gopt = {.device = RF_NN_GPU};
+    rf_nn_plan_t *cpu = NULL, *gpu = NULL;
+    assert_int_equal(rf_nn_plan_create(m, &in, 1, &copt, &cpu, &err), 0);
+    assert_int_equal(rf_nn_plan_create(m, &in, 1, &gopt, &gpu, &err), 0);
+    int cs, gs;
+    rf_nn_plan_stats(cpu, &cs, NULL);
+    rf_nn_plan_stats(gpu, &gs, NULL);
+    printf("srvgg x4: %d steps on the CPU, %d on the GPU\n", cs, gs);
+    assert_true(gs < cs);
+    rf_nn_plan_free(cpu);
+    rf_nn_plan_free(gpu);
+    rf_nn_tensor_release(&in);
+    rf_nn_model_free(m);
+    assert_int_equal(s_nn_live, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fixtures_match_cpu),
         cmocka_unit_test(test_missing_device_refused),
         cmocka_unit_test(test_residual_fused_on_gpu_only),
+        cmocka_unit_test(test_pixel_shuffle_fused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -47,6 +47,7 @@ typedef struct nn_glaunch {
     int kind, step;
     const void *x, *w, *bias, *res, *scale, *nbias, *mean, *var;
     void *y;
+    void *src; /* a cuDNN convolution's output before its epilogue (y, or a buffer of its own) */
     const float *slope;
     float *ab;
     int64_t n, N, C, P, ck_inner, ctot_inner, off_inner;
@@ -251,7 +252,9 @@ static const char *s_build_step(rf_nn_plan_t *p, int i, const char *cache_path, 
         nn_gconv_t c = {0};
         c.N = x->dims[0];
         c.C = x->dims[1];
-        c.M = y->dims[1];
+        c.d2s_block = s->d2s_block;
+        c.d2s_crd = s->d2s_crd;
+        c.M = y->dims[1] * (s->d2s_block ? s->d2s_block * s->d2s_block : 1);
         c.G = s->group;
         for (int k = 0; k < 3; k++) {
             c.isp[k] = s->isp[k];
@@ -299,6 +302,13 @@ static const char *s_build_step(rf_nn_plan_t *p, int i, const char *cache_path, 
         l->y = (void *)dy;
         l->n = n;
         l->dnn_conv = dc;
+        l->src = l->y;
+        if (dc && c.d2s_block) { /* cuDNN writes its layout; the epilogue moves it into place */
+            void *tmp;
+            if ((why = s_alloc(g, &tmp, (size_t)n * g->es)))
+                return why;
+            l->src = tmp;
+        }
         if (ws > g->ws_bytes)
             g->ws_bytes = ws;
         return NULL;
@@ -543,8 +553,9 @@ static const char *s_enqueue(struct nn_gpu *g, const nn_glaunch_t *l)
                     : NULL;
     case L_DNN_CONV: {
         const char *why =
-            nn_gk_dnn_conv_run(g->dnn, l->dnn_conv, l->x, l->w, l->y, g->workspace, g->stream);
-        return why ? why : nn_gk_epilogue(&l->conv, l->bias, l->slope, l->res, l->y, g->stream);
+            nn_gk_dnn_conv_run(g->dnn, l->dnn_conv, l->x, l->w, l->src, g->workspace, g->stream);
+        return why ? why
+                   : nn_gk_epilogue(&l->conv, l->bias, l->slope, l->res, l->src, l->y, g->stream);
     }
     case L_NORM:
         return nn_gk_norm(l->instance, l->x, l->y, l->N, l->C, l->P, l->scale, l->nbias, l->mean,

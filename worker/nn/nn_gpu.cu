@@ -160,8 +160,9 @@ __global__ void k_conv(nn_gconv_t p, const void *x, const void *w, const void *b
 {
     S_EACH(o, n)
     {
-        float v = nn_gm_conv_sum(&p, x, w, o);
-        nn_gm_st(y, o, nn_gm_epilogue(&p, v, nn_gm_conv_channel(&p, o), bias, slope, res, o),
+        const float v = nn_gm_conv_sum(&p, x, w, o);
+        const int64_t so = nn_gm_conv_store(&p, o);
+        nn_gm_st(y, so, nn_gm_epilogue(&p, v, nn_gm_conv_channel(&p, o), bias, slope, res, so),
                  p.half);
     }
 }
@@ -215,7 +216,8 @@ __global__ void k_conv_tiled(nn_gconv_t p, const void *x, const void *w, const v
         return;
     for (int j = 0; j < mcount; j++) {
         const int64_t m = m0 + j, o = ((n * p.M + m) * OH + oh) * OW + ow;
-        nn_gm_st(y, o, nn_gm_epilogue(&p, acc[j], m, bias, slope, res, o), p.half);
+        const int64_t so = nn_gm_conv_store(&p, o);
+        nn_gm_st(y, so, nn_gm_epilogue(&p, acc[j], m, bias, slope, res, so), p.half);
     }
 }
 
@@ -249,23 +251,27 @@ extern "C" const char *nn_gk_conv(const nn_gconv_t *p, const void *x, const void
 }
 
 __global__ void k_epilogue(nn_gconv_t p, const void *bias, const float *slope, const void *res,
-                           void *y, int64_t n)
+                           const void *src, void *y, int64_t n)
 {
     S_EACH(o, n)
-    nn_gm_st(y, o,
-             nn_gm_epilogue(&p, nn_gm_ld(y, o, p.half), nn_gm_conv_channel(&p, o), bias, slope,
-                            res, o),
-             p.half);
+    {
+        const int64_t so = nn_gm_conv_store(&p, o);
+        nn_gm_st(y, so,
+                 nn_gm_epilogue(&p, nn_gm_ld(src, o, p.half), nn_gm_conv_channel(&p, o), bias,
+                                slope, res, so),
+                 p.half);
+    }
 }
 
 extern "C" const char *nn_gk_epilogue(const nn_gconv_t *p, const void *bias, const float *slope,
-                                      const void *res, void *y, void *stream)
+                                      const void *res, const void *src, void *y, void *stream)
 {
     s_clear();
     const int64_t n = p->N * p->M * p->osp[0] * p->osp[1] * p->osp[2];
-    if (!n || (!bias && !res && p->act == NN_GA_NONE))
+    if (!n || (src == y && !bias && !res && p->act == NN_GA_NONE))
         return NULL;
-    k_epilogue<<<s_blocks(n), S_THREADS, 0, (cudaStream_t)stream>>>(*p, bias, slope, res, y, n);
+    k_epilogue<<<s_blocks(n), S_THREADS, 0, (cudaStream_t)stream>>>(*p, bias, slope, res, src, y,
+                                                                    n);
     return s_launched();
 }
 

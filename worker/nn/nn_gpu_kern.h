@@ -43,9 +43,11 @@ void nn_gk_graph_destroy(void *exec);
  * shape) may be NULL. */
 const char *nn_gk_conv(const nn_gconv_t *p, const void *x, const void *w, const void *bias,
                        const float *slope, const void *res, void *y, void *stream);
-/* The epilogue alone over y in place (after a cuDNN convolution). */
+/* The epilogue alone (after a cuDNN convolution): src holds the convolution in its own layout; y
+ * gets every element at its store index (nn_gm_conv_store). src == y works in place when the
+ * plan fused no DepthToSpace. */
 const char *nn_gk_epilogue(const nn_gconv_t *p, const void *bias, const float *slope,
-                           const void *res, void *y, void *stream);
+                           const void *res, const void *src, void *y, void *stream);
 /* InstanceNormalization (instance != 0; statistics per (n, c) plane) or BatchNormalization
  * (running mean and var) over planes = N * C planes of P elements, channel = plane % C.
  * scale, bias, mean, var: C values in storage type. ab: 2 * planes floats of scratch. */

@@ -124,6 +124,8 @@ typedef struct nn_gconv {
     float act_a, act_b; /* LeakyRelu alpha; Clip min, max */
     int64_t slope_n;    /* PRelu: 1 or M slopes */
     int half;
+    int64_t d2s_block; /* a fused DepthToSpace: where element o is stored (0 = at o) */
+    int d2s_crd;
 } nn_gconv_t;
 
 /* The convolution sum (no bias) at output element o = ((n * M + m) * OD + od) * OH * OW + ...;
@@ -171,7 +173,30 @@ NN_HD float nn_gm_conv_sum(const nn_gconv_t *p, const void *x, const void *w, in
     return acc;
 }
 
-/* The epilogue: bias, activation, then the residual (an Add after the activation, fused). */
+/* Where the convolution's output element o is stored: o itself, or with a fused DepthToSpace its
+ * place in that op's output (the same map as nn_gm_d2s_space, on the convolution's output as the
+ * depth layout). */
+NN_HD int64_t nn_gm_conv_store(const nn_gconv_t *p, int64_t o)
+{
+    if (!p->d2s_block)
+        return o;
+    const int64_t b = p->d2s_block, H = p->osp[1], W = p->osp[2], C = p->M, oc = C / (b * b);
+    const int64_t w = o % W, h = (o / W) % H, ci = (o / (W * H)) % C, n = o / (W * H * C);
+    int64_t co, i, j;
+    if (!p->d2s_crd) {
+        i = ci / (b * oc);
+        j = (ci / oc) % b;
+        co = ci % oc;
+    } else {
+        co = ci / (b * b);
+        i = (ci / b) % b;
+        j = ci % b;
+    }
+    return ((n * oc + co) * H * b + h * b + i) * W * b + w * b + j;
+}
+
+/* The epilogue: bias, activation, then the residual (an Add after the activation, fused), read at
+ * o, the element's store index (nn_gm_conv_store). */
 NN_HD float nn_gm_epilogue(const nn_gconv_t *p, float v, int64_t m, const void *bias,
                            const float *slope, const void *res, int64_t o)
 {

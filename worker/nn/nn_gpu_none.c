@@ -108,8 +108,9 @@ const char *nn_gk_conv(const nn_gconv_t *p, const void *x, const void *w, const 
 }
 
 const char *nn_gk_epilogue(const nn_gconv_t *p, const void *bias, const float *slope,
-                           const void *res, void *y, void *stream)
+                           const void *res, const void *src, void *y, void *stream)
 {
+    (void)src;
     (void)p;
     (void)bias;
     (void)slope;

@@ -170,6 +170,8 @@ typedef struct nn_step {
     size_t scratch_bytes; /* working memory the kernel needs */
     size_t scratch_off;   /* where it lies in the plan's arena */
     bool residual;        /* GPU plans: Conv/ConvTranspose add in[3] after the activation */
+    int64_t d2s_block;    /* GPU plans: a DepthToSpace after the convolution, fused (0 = none) */
+    int d2s_crd;          /* its mode: 0 DCR, 1 CRD */
 } nn_step_t;
 
 /* Shapes and parameters of one step: in[k] (NULL for an omitted input) has dtype and dims, and

@@ -282,6 +282,30 @@ static void s_fuse_activation(rf_nn_plan_t *p)
     }
 }
 
+/* GPU plans: Conv/ConvTranspose (with its fused activation) -> DepthToSpace (PixelShuffle): the
+ * convolution's epilogue stores each element at its place in the DepthToSpace output. */
+static void s_fuse_depth_to_space(rf_nn_plan_t *p)
+{
+    for (int i = 0; i < p->nsteps; i++) {
+        nn_step_t *d = &p->steps[i];
+        if (d->dead || d->op != NN_DEPTH_TO_SPACE)
+            continue;
+        int x = d->in[0], pi = p->v[x].producer;
+        if (pi < 0)
+            continue;
+        nn_step_t *cv = &p->steps[pi];
+        if (cv->dead || (cv->op != NN_CONV && cv->op != NN_CONV_TRANSPOSE) || cv->residual ||
+            cv->d2s_block || p->v[x].uses != 1 || p->v[x].is_output ||
+            p->v[x].t.dtype != RF_NN_FLOAT || p->v[x].t.ndim != 4)
+            continue;
+        cv->d2s_block = d->block;
+        cv->d2s_crd = d->mode == 1;
+        cv->out[0] = d->out[0];
+        p->v[d->out[0]].producer = pi;
+        d->dead = true;
+    }
+}
+
 /* GPU plans: Conv/ConvTranspose (with its fused activation) -> Add of a value of the same shape
  * computed before the convolution: the add runs in the convolution's epilogue (in[3]). The CPU
  * reference keeps the Add (its results stay what they were). */
@@ -612,6 +636,8 @@ int rf_nn_plan_create(const rf_nn_model_t *m, const rf_nn_tensor_t *input_shapes
     s_fuse_activation(p);
     s_count_uses(p);
     if (p->device == RF_NN_GPU) {
+        s_fuse_depth_to_space(p);
+        s_count_uses(p);
         s_fuse_residual(p);
         s_count_uses(p);
     }
