@@ -73,17 +73,13 @@ static void test_residual_fused_on_gpu_only(void **state)
     assert_int_equal(s_nn_live, 0);
 }
 
-/* SRVGGNetCompact's tail, Conv -> DepthToSpace: the GPU plan stores the convolution's output
- * straight into the DepthToSpace layout (one step fewer; test_fixtures_match_cpu checks the
- * values). */
-static void test_pixel_shuffle_fused(void **state)
+/* Steps of a fixture's plan on the CPU and on the (emulated) GPU. */
+static void t_steps(const char *name, int *cpu_steps, int *gpu_steps)
 {
-    (void)state;
-    char path[1024];
-    snprintf(path, sizeof(path), "%s/tests/fixtures/nn/srvgg_x4_f8_c2_op13", s_src());
     char model[1100], input[1100];
-    snprintf(model, sizeof(model), "%s/model.onnx", path);
-    snprintf(input, sizeof(input), "%s/test_data_set_0/input_0.pb", path);
+    snprintf(model, sizeof(model), "%s/tests/fixtures/nn/%s/model.onnx", s_src(), name);
+    snprintf(input, sizeof(input), "%s/tests/fixtures/nn/%s/test_data_set_0/input_0.pb", s_src(),
+             name);
     rf_err_t err = {0};
     rf_nn_model_t *m = NULL;
     assert_int_equal(rf_nn_model_load_file(model, &m, &err), 0);
@@ -94,15 +90,27 @@ static void test_pixel_shuffle_fused(void **state)
     rf_nn_plan_t *cpu = NULL, *gpu = NULL;
     assert_int_equal(rf_nn_plan_create(m, &in, 1, &copt, &cpu, &err), 0);
     assert_int_equal(rf_nn_plan_create(m, &in, 1, &gopt, &gpu, &err), 0);
-    int cs, gs;
-    rf_nn_plan_stats(cpu, &cs, NULL);
-    rf_nn_plan_stats(gpu, &gs, NULL);
-    printf("srvgg x4: %d steps on the CPU, %d on the GPU\n", cs, gs);
-    assert_true(gs < cs);
+    rf_nn_plan_stats(cpu, cpu_steps, NULL);
+    rf_nn_plan_stats(gpu, gpu_steps, NULL);
+    printf("%s: %d steps on the CPU, %d on the GPU\n", name, *cpu_steps, *gpu_steps);
     rf_nn_plan_free(cpu);
     rf_nn_plan_free(gpu);
     rf_nn_tensor_release(&in);
     rf_nn_model_free(m);
+}
+
+/* The GPU-only fusions on the family fixtures (test_fixtures_match_cpu checks their values):
+ * SRVGGNetCompact's Conv -> DepthToSpace (the epilogue stores into the PixelShuffle layout) and
+ * its residual Add; the CycleGAN generator's six reflect Pads, each read through by the Conv after
+ * it. */
+static void test_family_fusions(void **state)
+{
+    (void)state;
+    int cs, gs;
+    t_steps("srvgg_x4_f8_c2_op13", &cs, &gs);
+    assert_int_equal(gs, cs - 2);
+    t_steps("cyclegan_resnet_ngf8_b2_op13", &cs, &gs);
+    assert_true(gs <= cs - 6);
     assert_int_equal(s_nn_live, 0);
 }
 
@@ -112,7 +120,7 @@ int main(void)
         cmocka_unit_test(test_fixtures_match_cpu),
         cmocka_unit_test(test_missing_device_refused),
         cmocka_unit_test(test_residual_fused_on_gpu_only),
-        cmocka_unit_test(test_pixel_shuffle_fused),
+        cmocka_unit_test(test_family_fusions),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -47,7 +47,9 @@ typedef struct nn_glaunch {
     int kind, step;
     const void *x, *w, *bias, *res, *scale, *nbias, *mean, *var;
     void *y;
-    void *src; /* a cuDNN convolution's output before its epilogue (y, or a buffer of its own) */
+    void *src;    /* a cuDNN convolution's output before its epilogue (y, or a buffer of its own) */
+    void *padded; /* a cuDNN convolution's input with a fused Pad applied (NULL: none) */
+    int64_t pad_n;
     const float *slope;
     float *ab;
     int64_t n, N, C, P, ck_inner, ctot_inner, off_inner;
@@ -252,6 +254,15 @@ static const char *s_build_step(rf_nn_plan_t *p, int i, const char *cache_path, 
         nn_gconv_t c = {0};
         c.N = x->dims[0];
         c.C = x->dims[1];
+        for (int k = 0; k < 3; k++) {
+            int axis = 2 + k - (3 - s->nsp);
+            c.xsp[k] = axis >= 2 ? x->dims[axis] : 1; /* the padded dims without a fused Pad */
+        }
+        c.pre = s->prepad;
+        c.pre_mode = s->prepad_mode;
+        c.pre_value = s->prepad_value;
+        for (int k = 0; k < 3; k++)
+            c.pre_b[k] = s->prepad_b[k];
         c.d2s_block = s->d2s_block;
         c.d2s_crd = s->d2s_crd;
         c.M = y->dims[1] * (s->d2s_block ? s->d2s_block * s->d2s_block : 1);
@@ -303,6 +314,24 @@ static const char *s_build_step(rf_nn_plan_t *p, int i, const char *cache_path, 
         l->n = n;
         l->dnn_conv = dc;
         l->src = l->y;
+        if (dc && c.pre) { /* cuDNN reads a padded copy: the Pad runs before it */
+            int r = 2 + s->nsp;
+            l->pad.r = r;
+            l->pad.mode = c.pre_mode;
+            l->pad.value = c.pre_value;
+            l->pad.xd[0] = l->pad.yd[0] = c.N;
+            l->pad.xd[1] = l->pad.yd[1] = c.C;
+            for (int k = 0; k < s->nsp; k++) {
+                l->pad.xd[2 + k] = c.xsp[3 - s->nsp + k];
+                l->pad.yd[2 + k] = c.isp[3 - s->nsp + k];
+                l->pad.pb[2 + k] = c.pre_b[3 - s->nsp + k];
+            }
+            l->pad_n = c.N * c.C * c.isp[0] * c.isp[1] * c.isp[2];
+            void *tmp;
+            if ((why = s_alloc(g, &tmp, (size_t)l->pad_n * g->es)))
+                return why;
+            l->padded = tmp;
+        }
         if (dc && c.d2s_block) { /* cuDNN writes its layout; the epilogue moves it into place */
             void *tmp;
             if ((why = s_alloc(g, &tmp, (size_t)n * g->es)))
@@ -553,7 +582,10 @@ static const char *s_enqueue(struct nn_gpu *g, const nn_glaunch_t *l)
                     : NULL;
     case L_DNN_CONV: {
         const char *why =
-            nn_gk_dnn_conv_run(g->dnn, l->dnn_conv, l->x, l->w, l->src, g->workspace, g->stream);
+            l->padded ? nn_gk_pad(&l->pad, l->x, l->padded, l->pad_n, h, g->stream) : NULL;
+        if (!why)
+            why = nn_gk_dnn_conv_run(g->dnn, l->dnn_conv, l->padded ? l->padded : l->x, l->w,
+                                     l->src, g->workspace, g->stream);
         return why ? why
                    : nn_gk_epilogue(&l->conv, l->bias, l->slope, l->res, l->src, l->y, g->stream);
     }

@@ -190,12 +190,12 @@ __global__ void k_conv_tiled(nn_gconv_t p, const void *x, const void *w, const v
     for (int j = 0; j < S_MB; j++)
         acc[j] = 0.0f;
     for (int64_t c = 0; c < cg; c++) {
-        const int64_t xbase = (n * p.C + g * cg + c) * IH * IW;
+        const int64_t xbase = (n * p.C + g * cg + c) * p.xsp[1] * p.xsp[2];
         __syncthreads();
         for (int q = tid; q < ph * pw; q += S_TILE * S_TILE) {
             const int64_t iy = iy0 + q / pw, ix = ix0 + q % pw;
             patch[q] = iy >= 0 && iy < IH && ix >= 0 && ix < IW
-                           ? nn_gm_ld(x, xbase + iy * IW + ix, p.half)
+                           ? nn_gm_conv_in(&p, x, xbase, 0, iy, ix)
                            : 0.0f;
         }
         __syncthreads();

@@ -109,6 +109,31 @@ NN_HD void nn_gm_st(void *p, int64_t i, float v, int half)
     ((float *)p)[i] = v;
 }
 
+/* Pad's index map along one axis: mode 0 constant (-1), 1 reflect (repeated beyond the axis,
+ * numpy's rule), 2 edge, 3 wrap. */
+NN_HD int64_t nn_gm_pad_map(int mode, int64_t o, int64_t pb, int64_t n)
+{
+    int64_t i = o - pb;
+    if (i >= 0 && i < n)
+        return i;
+    if (mode == 1) {
+        if (n == 1)
+            return 0;
+        int64_t period = 2 * (n - 1);
+        i %= period;
+        if (i < 0)
+            i += period;
+        return i >= n ? period - i : i;
+    }
+    if (mode == 2)
+        return i < 0 ? 0 : n - 1;
+    if (mode == 3) {
+        i %= n;
+        return i < 0 ? i + n : i;
+    }
+    return -1;
+}
+
 /* ---- convolution ---------------------------------------------------------------------------- */
 
 /* Activations of a convolution's epilogue (nn_internal.h's nn_act_t, same order). */
@@ -126,11 +151,33 @@ typedef struct nn_gconv {
     int half;
     int64_t d2s_block; /* a fused DepthToSpace: where element o is stored (0 = at o) */
     int d2s_crd;
+    /* A fused Pad before a Conv: isp are the padded dims the convolution sees, xsp the input's own
+     * (equal without one); padded position i reads the input at nn_gm_pad_map(pre_mode, i,
+     * pre_b, xsp), or pre_value. */
+    int pre;
+    int pre_mode;
+    int64_t pre_b[3], xsp[3];
+    float pre_value;
 } nn_gconv_t;
 
 /* The convolution sum (no bias) at output element o = ((n * M + m) * OD + od) * OH * OW + ...;
  * weights W[M][C/G][kd][kh][kw] for Conv, W[C][M/G][kd][kh][kw] for ConvTranspose (which is
  * computed as a gather: the input positions whose scatter reaches this output). */
+/* The input value at padded position (id, ih, iw) of input plane xbase (positions inside the
+ * padded dims; a fused Pad maps them to the input or its constant). */
+NN_HD float nn_gm_conv_in(const nn_gconv_t *p, const void *x, int64_t xbase, int64_t id, int64_t ih,
+                          int64_t iw)
+{
+    if (p->pre) {
+        id = nn_gm_pad_map(p->pre_mode, id, p->pre_b[0], p->xsp[0]);
+        ih = nn_gm_pad_map(p->pre_mode, ih, p->pre_b[1], p->xsp[1]);
+        iw = nn_gm_pad_map(p->pre_mode, iw, p->pre_b[2], p->xsp[2]);
+        if (id < 0 || ih < 0 || iw < 0)
+            return p->pre_value;
+    }
+    return nn_gm_ld(x, xbase + (id * p->xsp[1] + ih) * p->xsp[2] + iw, p->half);
+}
+
 NN_HD float nn_gm_conv_sum(const nn_gconv_t *p, const void *x, const void *w, int64_t o)
 {
     const int64_t OD = p->osp[0], OH = p->osp[1], OW = p->osp[2];
@@ -142,7 +189,7 @@ NN_HD float nn_gm_conv_sum(const nn_gconv_t *p, const void *x, const void *w, in
     float acc = 0.0f;
     for (int64_t c = 0; c < cg; c++) {
         const int64_t ci = g * cg + c;
-        const int64_t xbase = (n * p->C + ci) * ID * IH * IW;
+        const int64_t xbase = (n * p->C + ci) * p->xsp[0] * p->xsp[1] * p->xsp[2];
         const int64_t wbase = p->transpose ? (ci * mg + (m - g * mg)) * K : (m * cg + c) * K;
         for (int64_t kd = 0; kd < p->k[0]; kd++)
             for (int64_t kh = 0; kh < p->k[1]; kh++)
@@ -166,7 +213,7 @@ NN_HD float nn_gm_conv_sum(const nn_gconv_t *p, const void *x, const void *w, in
                     }
                     if (id < 0 || id >= ID || ih < 0 || ih >= IH || iw < 0 || iw >= IW)
                         continue;
-                    acc += nn_gm_ld(x, xbase + (id * IH + ih) * IW + iw, p->half) *
+                    acc += nn_gm_conv_in(p, x, xbase, id, ih, iw) *
                            nn_gm_ld(w, wbase + (kd * p->k[1] + kh) * p->k[2] + kw, p->half);
                 }
     }
@@ -318,35 +365,12 @@ NN_HD float nn_gm_binary(const nn_gbcast_t *p, const void *a, const void *b, int
 
 /* ---- data movement -------------------------------------------------------------------------- */
 
-/* Pad: mode 0 constant, 1 reflect (repeated beyond the axis, numpy's rule), 2 edge, 3 wrap. */
+/* Pad, with nn_gm_pad_map's modes. */
 typedef struct nn_gpad {
     int r, mode;
     int64_t xd[NN_G_MAX_DIMS], yd[NN_G_MAX_DIMS], pb[NN_G_MAX_DIMS];
     float value;
 } nn_gpad_t;
-
-NN_HD int64_t nn_gm_pad_map(int mode, int64_t o, int64_t pb, int64_t n)
-{
-    int64_t i = o - pb;
-    if (i >= 0 && i < n)
-        return i;
-    if (mode == 1) {
-        if (n == 1)
-            return 0;
-        int64_t period = 2 * (n - 1);
-        i %= period;
-        if (i < 0)
-            i += period;
-        return i >= n ? period - i : i;
-    }
-    if (mode == 2)
-        return i < 0 ? 0 : n - 1;
-    if (mode == 3) {
-        i %= n;
-        return i < 0 ? i + n : i;
-    }
-    return -1;
-}
 
 /* The input element output o reads, or -1 for the constant. */
 NN_HD int64_t nn_gm_pad_src(const nn_gpad_t *p, int64_t o)

@@ -172,6 +172,10 @@ typedef struct nn_step {
     bool residual;        /* GPU plans: Conv/ConvTranspose add in[3] after the activation */
     int64_t d2s_block;    /* GPU plans: a DepthToSpace after the convolution, fused (0 = none) */
     int d2s_crd;          /* its mode: 0 DCR, 1 CRD */
+    bool prepad;          /* GPU plans: a Pad before the Conv, fused: in[0] is the Pad's input */
+    int prepad_mode;      /* the Pad's mode (as mode above) */
+    int64_t prepad_b[3];  /* its begins on the spatial dims (D, H, W) */
+    float prepad_value;   /* its constant */
 } nn_step_t;
 
 /* Shapes and parameters of one step: in[k] (NULL for an omitted input) has dtype and dims, and

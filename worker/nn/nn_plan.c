@@ -282,6 +282,51 @@ static void s_fuse_activation(rf_nn_plan_t *p)
     }
 }
 
+/* GPU plans: Pad (constant, reflect or edge; spatial axes only, no cropping) -> Conv: the
+ * convolution reads the Pad's input through the pad's index map (nn_gm_pad_map), so the padded
+ * tensor is never written. */
+static void s_fuse_pad(rf_nn_plan_t *p)
+{
+    for (int i = 0; i < p->nsteps; i++) {
+        nn_step_t *cv = &p->steps[i];
+        if (cv->dead || cv->op != NN_CONV || cv->prepad)
+            continue;
+        int x = cv->in[0], pi = p->v[x].producer;
+        if (pi < 0)
+            continue;
+        nn_step_t *pd = &p->steps[pi];
+        const rf_nn_tensor_t *xt = &p->v[x].t;
+        if (pd->dead || pd->op != NN_PAD || pd->mode > 2 || p->v[x].uses != 1 ||
+            p->v[x].is_output || xt->dtype != RF_NN_FLOAT || xt->ndim != cv->nsp + 2 || cv->nsp > 3)
+            continue;
+        int r = xt->ndim;
+        bool ok = pd->pads[0] == 0 && pd->pads[1] == 0 && pd->pads[r] == 0 && pd->pads[r + 1] == 0;
+        for (int k = 2; k < r; k++)
+            ok &= pd->pads[k] >= 0 && pd->pads[r + k] >= 0;
+        float value = 0;
+        if (pd->node->version == 2) {
+            value = pd->pad_value;
+        } else if (pd->nin > 2 && pd->in[2] >= 0) {
+            const pval_t *cvv = &p->v[pd->in[2]];
+            if (!cvv->is_const || cvv->t.dtype != RF_NN_FLOAT)
+                ok = false;
+            else
+                value = *(const float *)cvv->t.data;
+        }
+        if (!ok)
+            continue;
+        cv->prepad = true;
+        cv->prepad_mode = pd->mode;
+        cv->prepad_value = value;
+        for (int k = 0; k < 3; k++) {
+            int axis = 2 + k - (3 - cv->nsp);
+            cv->prepad_b[k] = axis >= 2 ? pd->pads[axis] : 0;
+        }
+        cv->in[0] = pd->in[0];
+        pd->dead = true;
+    }
+}
+
 /* GPU plans: Conv/ConvTranspose (with its fused activation) -> DepthToSpace (PixelShuffle): the
  * convolution's epilogue stores each element at its place in the DepthToSpace output. */
 static void s_fuse_depth_to_space(rf_nn_plan_t *p)
@@ -636,6 +681,8 @@ int rf_nn_plan_create(const rf_nn_model_t *m, const rf_nn_tensor_t *input_shapes
     s_fuse_activation(p);
     s_count_uses(p);
     if (p->device == RF_NN_GPU) {
+        s_fuse_pad(p);
+        s_count_uses(p);
         s_fuse_depth_to_space(p);
         s_count_uses(p);
         s_fuse_residual(p);
