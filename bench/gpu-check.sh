@@ -59,7 +59,7 @@ fi
 failed=0
 ctest --test-dir build -L gpu --output-on-failure -V >"$out/ctest-gpu.txt" 2>&1 || failed=1
 note "ctest -L gpu: $(grep -E 'tests passed|tests failed' "$out/ctest-gpu.txt" | tail -1)"
-grep -E "^[0-9]+: (device|[a-z-]+ +[0-9]+x[0-9]+|[a-z0-9]+ +to RGB|stage, ring|[0-9]+ fixtures on the GPU|FAIL |residual )" "$out/ctest-gpu.txt" \
+grep -E "^[0-9]+: (device|[a-z-]+ +[0-9]+x[0-9]+|[a-z0-9]+ +to RGB|stage, ring|.* cases on the GPU backend|FAIL |residual )" "$out/ctest-gpu.txt" \
     | sed 's/^[0-9]*: /  /' | tee -a "$summary" >&2
 grep -E "Skipped|\*\*\*Failed" "$out/ctest-gpu.txt" | sed 's/^/  /' | tee -a "$summary" >&2
 if ((have_gpu)) && grep -q "Skipped" "$out/ctest-gpu.txt"; then
@@ -69,7 +69,7 @@ fi
 ctest --test-dir build -R 'media/test_decode_mode|worker/test_cudaemu|worker/test_slot|worker/test_nn_cudaemu' \
     --output-on-failure -V >"$out/ctest-related.txt" 2>&1 || failed=1
 note "decode mode, emulation, slot: $(grep -E 'tests passed|tests failed' "$out/ctest-related.txt" | tail -1)"
-grep -E "frames, (NVDEC|CPU)|why not NVDEC|GPU slot vs CPU slot|fixtures on the GPU backend" "$out/ctest-related.txt" \
+grep -E "frames, (NVDEC|CPU)|why not NVDEC|GPU slot vs CPU slot|cases on the GPU backend" "$out/ctest-related.txt" \
     | sed 's/^[0-9]*: /  /' | tee -a "$summary" >&2
 
 OUT="$out" bench/gpu-bench.sh >"$out/bench-stdout.md" 2>"$out/bench-stderr.txt" ||

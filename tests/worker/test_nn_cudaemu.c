@@ -44,6 +44,37 @@ static void test_fixtures_match_cpu(void **state)
     assert_int_equal(s_nn_live, 0); /* every plan gave its device memory back */
 }
 
+/* ONNX's own node tests (Debian's libonnx-testdata) and its small PyTorch exports, where the CPU
+ * runs them: every one the GPU plan accepts must match the CPU (float cases; integer ones are
+ * refused on the GPU, as documented). */
+static void test_onnx_node_tests_match_cpu(void **state)
+{
+    (void)state;
+    const char *root = getenv("RF_ONNX_NODE_TESTS");
+    char dir[1024];
+    snprintf(dir, sizeof(dir), "%s", root ? root : "/usr/share/libonnx-testdata/data/node");
+    struct stat st;
+    if (stat(dir, &st))
+        skip();
+    int ran, refused, bad = 0, total = 0;
+    bool unavailable;
+    bad += t_nn_gpu_dir(dir, true, &ran, &refused, &unavailable);
+    total += ran - refused;
+    static const char *const more[] = {"pytorch-converted", "pytorch-operator"};
+    for (int i = 0; i < 2; i++) {
+        char sub[1200];
+        snprintf(sub, sizeof(sub), "%s/../%s", dir, more[i]);
+        if (!stat(sub, &st)) {
+            bad += t_nn_gpu_dir(sub, true, &ran, &refused, &unavailable);
+            total += ran - refused;
+        }
+    }
+    assert_false(unavailable);
+    assert_true(total >= 140); /* 155 with ONNX 1.12's data */
+    assert_int_equal(bad, 0);
+    assert_int_equal(s_nn_live, 0);
+}
+
 /* A device that is not there: RF_EUNAVAIL naming it, and nothing allocated. */
 static void test_missing_device_refused(void **state)
 {
@@ -118,6 +149,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fixtures_match_cpu),
+        cmocka_unit_test(test_onnx_node_tests_match_cpu),
         cmocka_unit_test(test_missing_device_refused),
         cmocka_unit_test(test_residual_fused_on_gpu_only),
         cmocka_unit_test(test_family_fusions),

@@ -701,9 +701,11 @@ int nn_gpu_create(rf_nn_plan_t *p, const rf_nn_plan_options_t *opt, rf_err_t *er
         if (!v->is_const && (!v->in_arena || v->t.dtype != RF_NN_FLOAT))
             return s_fail(err, v->t.name, "the output is not a float tensor the device computes");
     }
+    /* A non-float input may only fix shapes (its values known at plan time, read on the host):
+     * every step that reads one on the device was refused above. */
     for (int i = 0; i < p->ninputs; i++) {
         const pval_t *v = &p->v[p->inputs[i]];
-        if (v->in_arena && v->t.dtype != RF_NN_FLOAT)
+        if (v->in_arena && v->t.dtype != RF_NN_FLOAT && !v->pinned)
             return s_fail(err, v->t.name, "the input is not float");
     }
     return 0;
@@ -755,8 +757,8 @@ int nn_gpu_run(rf_nn_plan_t *p, const rf_nn_tensor_t *inputs, rf_nn_tensor_t *ou
         return s_fail(err, "selecting the plan's device", why);
     for (int i = 0; i < p->ninputs; i++) {
         const pval_t *v = &p->v[p->inputs[i]];
-        if (!v->in_arena)
-            continue;
+        if (!v->in_arena || v->t.dtype != RF_NN_FLOAT)
+            continue; /* not read on the device (values fixed at plan time) */
         int64_t n = rf_nn_tensor_count(&v->t);
         void *dst = g->arena + v->off;
         if ((why = nn_gk_upload(g->half ? g->staging : dst, inputs[i].data,
