@@ -50,6 +50,31 @@ static void test_fixtures_match_cpu_own_kernels(void **state)
     assert_int_equal(bad, 0);
 }
 
+/* ONNX's node tests and PyTorch exports (libonnx-testdata) that the CPU runs and the GPU backend
+ * accepts. */
+static void test_onnx_node_tests_on_device(void **state)
+{
+    (void)state;
+    const char *root = getenv("RF_ONNX_NODE_TESTS");
+    char dir[1024];
+    snprintf(dir, sizeof(dir), "%s", root ? root : "/usr/share/libonnx-testdata/data/node");
+    struct stat st;
+    if (stat(dir, &st))
+        skip();
+    int ran, refused, bad = 0;
+    bad += t_nn_gpu_dir(dir, true, &ran, &refused, &s_unavailable);
+    static const char *const more[] = {"pytorch-converted", "pytorch-operator"};
+    for (int i = 0; i < 2 && !s_unavailable; i++) {
+        char sub[1200];
+        snprintf(sub, sizeof(sub), "%s/../%s", dir, more[i]);
+        if (!stat(sub, &st))
+            bad += t_nn_gpu_dir(sub, true, &ran, &refused, &s_unavailable);
+    }
+    if (s_unavailable)
+        skip();
+    assert_int_equal(bad, 0);
+}
+
 static void test_residual_fused_on_device(void **state)
 {
     (void)state;
@@ -65,6 +90,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fixtures_match_cpu_on_device),
         cmocka_unit_test(test_fixtures_match_cpu_own_kernels),
+        cmocka_unit_test(test_onnx_node_tests_on_device),
         cmocka_unit_test(test_residual_fused_on_device),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
