@@ -4,9 +4,9 @@
  * "Device memory" is host memory, copies are memcpy, the stream is a marker, and every kernel is
  * the loop of nn_gpu.cu with the same nn_gpu_math.h function as its body. Stream capture is not
  * emulated (nn_gk_graph_begin fails), so plans take their "launch one by one" path; cuDNN is
- * absent. A test includes this header (exactly one file per test executable), then
- * worker/nn/nn_gpu.c itself, so the plan logic's device calls reach the emulation. Device 0
- * exists; any other does not. s_nn_live counts allocations not yet freed.
+ * absent unless RF_NN_EMU_CUDNN=1 (below). A test includes this header (exactly one file per test
+ * executable), then worker/nn/nn_gpu.c itself, so the plan logic's device calls reach the
+ * emulation. Device 0 exists; any other does not. s_nn_live counts allocations not yet freed.
  */
 #ifndef RF_TEST_NNCUDAEMU_H
 #define RF_TEST_NNCUDAEMU_H
@@ -241,8 +241,18 @@ const char *nn_gk_convert(const void *x, int x_half, void *y, int y_half, int64_
     return NULL;
 }
 
+/* cuDNN, emulated when RF_NN_EMU_CUDNN=1: a plain forward convolution (no epilogue, no fused Pad
+ * or DepthToSpace: it reads the padded copy the plan makes and writes its own layout), so the
+ * plan's cuDNN branch (workspace, padded input, the separate epilogue) runs too. Else absent. */
+static int s_nn_dnn_marker, s_nn_dnn_convs;
+
 void *nn_gk_dnn_open(const char **why)
 {
+    const char *env = getenv("RF_NN_EMU_CUDNN");
+    if (env && !strcmp(env, "1")) {
+        *why = NULL;
+        return &s_nn_dnn_marker;
+    }
     *why = "cuDNN is not emulated";
     return NULL;
 }
@@ -256,29 +266,43 @@ const char *nn_gk_dnn_conv_new(void *dnn, const nn_gconv_t *p, const char *cache
                                size_t *workspace_bytes)
 {
     (void)dnn;
-    (void)p;
     (void)cache_path;
     *conv = NULL;
     *workspace_bytes = 0;
-    return "cuDNN is not emulated";
+    if (p->transpose || p->isp[0] != 1 || p->k[0] != 1)
+        return "only 2-D forward convolutions";
+    nn_gconv_t *c = malloc(sizeof(*c));
+    if (!c)
+        return "out of memory";
+    *c = *p;
+    c->pre = 0; /* cuDNN sees the padded input and writes its own layout */
+    for (int k = 0; k < 3; k++)
+        c->xsp[k] = c->isp[k];
+    c->d2s_block = 0;
+    c->act = NN_GA_NONE;
+    *conv = c;
+    *workspace_bytes = 4096;
+    return NULL;
 }
 
 void nn_gk_dnn_conv_free(void *conv)
 {
-    (void)conv;
+    free(conv);
 }
 
 const char *nn_gk_dnn_conv_run(void *dnn, void *conv, const void *x, const void *w, void *y,
                                void *workspace, void *stream)
 {
     (void)dnn;
-    (void)conv;
-    (void)x;
-    (void)w;
-    (void)y;
-    (void)workspace;
     (void)stream;
-    return "cuDNN is not emulated";
+    if (!workspace)
+        return "no workspace";
+    const nn_gconv_t *c = conv;
+    s_nn_dnn_convs++;
+    const int64_t n = c->N * c->M * c->osp[0] * c->osp[1] * c->osp[2];
+    for (int64_t o = 0; o < n; o++)
+        nn_gm_st(y, o, nn_gm_conv_sum(c, x, w, o), c->half);
+    return NULL;
 }
 
 #endif

@@ -44,6 +44,24 @@ static void test_fixtures_match_cpu(void **state)
     assert_int_equal(s_nn_live, 0); /* every plan gave its device memory back */
 }
 
+/* The same through the plan's cuDNN branch (an emulated cuDNN convolution, then the separate
+ * epilogue; fused Pads through a padded copy, fused DepthToSpace through a buffer of its own). */
+static void test_fixtures_match_cpu_cudnn_branch(void **state)
+{
+    (void)state;
+    int ran;
+    bool unavailable;
+    s_nn_dnn_convs = 0;
+    setenv("RF_NN_EMU_CUDNN", "1", 1);
+    int bad = t_nn_gpu_fixtures(s_src(), &ran, &unavailable);
+    unsetenv("RF_NN_EMU_CUDNN");
+    assert_false(unavailable);
+    assert_true(ran >= 150);
+    assert_true(s_nn_dnn_convs > 0);
+    assert_int_equal(bad, 0);
+    assert_int_equal(s_nn_live, 0);
+}
+
 /* ONNX's own node tests (Debian's libonnx-testdata) and its small PyTorch exports, where the CPU
  * runs them: every one the GPU plan accepts must match the CPU (float cases; integer ones are
  * refused on the GPU, as documented). */
@@ -149,6 +167,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fixtures_match_cpu),
+        cmocka_unit_test(test_fixtures_match_cpu_cudnn_branch),
         cmocka_unit_test(test_onnx_node_tests_match_cpu),
         cmocka_unit_test(test_missing_device_refused),
         cmocka_unit_test(test_residual_fused_on_gpu_only),
