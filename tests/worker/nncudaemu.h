@@ -135,7 +135,7 @@ const char *nn_gk_epilogue(const nn_gconv_t *p, const void *bias, const float *s
 
 const char *nn_gk_norm(int instance, const void *x, void *y, int64_t N, int64_t C, int64_t P,
                        const void *scale, const void *bias, const void *mean, const void *var,
-                       double eps, int half, float *ab, void *stream)
+                       double eps, int half, float *ab, const nn_gnorm_epi_t *epi, void *stream)
 {
     (void)stream;
     s_nn_launches++;
@@ -150,7 +150,10 @@ const char *nn_gk_norm(int instance, const void *x, void *y, int64_t N, int64_t 
     }
     for (int64_t i = 0; i < N * C * P; i++) {
         const int64_t q = P ? i / P : 0;
-        nn_gm_st(y, i, nn_gm_ld(x, i, half) * ab[2 * q] + ab[2 * q + 1], half);
+        nn_gm_st(y, i,
+                 nn_gm_norm_apply(nn_gm_ld(x, i, half), ab + 2 * q, epi->act, epi->a, epi->b,
+                                  epi->res, i, half),
+                 half);
     }
     return NULL;
 }

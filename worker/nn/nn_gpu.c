@@ -57,6 +57,7 @@ typedef struct nn_glaunch {
     float a, b;
     double eps;
     nn_gconv_t conv;
+    nn_gnorm_epi_t epi;
     nn_gbcast_t bc;
     nn_gpad_t pad;
     nn_gresize_t rz;
@@ -249,7 +250,7 @@ static const char *s_build_step(rf_nn_plan_t *p, int i, const char *cache_path, 
         const void *w, *bias, *res = NULL;
         if ((why = s_dev(p, s->in[1], &w)) || (why = s_dev(p, s->nin > 2 ? s->in[2] : -1, &bias)))
             return why;
-        if (s->residual && (why = s_dev(p, s->in[3], &res)))
+        if (s->residual && (why = s_dev(p, s->in[s->nin - 1], &res)))
             return why;
         nn_gconv_t c = {0};
         c.N = x->dims[0];
@@ -362,6 +363,11 @@ static const char *s_build_step(rf_nn_plan_t *p, int i, const char *cache_path, 
             return why;
         l->ab = ab;
         l->eps = s->eps;
+        l->epi.act = (int)s->act;
+        l->epi.a = s->act_a;
+        l->epi.b = s->act_b;
+        if (s->residual && (why = s_dev(p, s->in[s->nin - 1], &l->epi.res)))
+            return why;
         l->x = dx;
         l->y = (void *)dy;
         return NULL;
@@ -591,7 +597,7 @@ static const char *s_enqueue(struct nn_gpu *g, const nn_glaunch_t *l)
     }
     case L_NORM:
         return nn_gk_norm(l->instance, l->x, l->y, l->N, l->C, l->P, l->scale, l->nbias, l->mean,
-                          l->var, l->eps, h, l->ab, g->stream);
+                          l->var, l->eps, h, l->ab, &l->epi, g->stream);
     case L_UNARY:
         return nn_gk_unary(l->op, l->x, l->y, l->n, l->a, l->b, h, g->stream);
     case L_BINARY:

@@ -326,18 +326,22 @@ __global__ void k_batchnorm_ab(int64_t planes, int64_t C, const void *scale, con
 }
 
 __global__ void k_norm_apply(const void *x, void *y, int64_t n, int64_t P, const float *ab,
-                             int half)
+                             nn_gnorm_epi_t e, int half)
 {
     S_EACH(i, n)
     {
         const int64_t q = i / P;
-        nn_gm_st(y, i, nn_gm_ld(x, i, half) * ab[2 * q] + ab[2 * q + 1], half);
+        nn_gm_st(y, i,
+                 nn_gm_norm_apply(nn_gm_ld(x, i, half), ab + 2 * q, e.act, e.a, e.b, e.res, i,
+                                  half),
+                 half);
     }
 }
 
 extern "C" const char *nn_gk_norm(int instance, const void *x, void *y, int64_t N, int64_t C,
                                   int64_t P, const void *scale, const void *bias, const void *mean,
-                                  const void *var, double eps, int half, float *ab, void *stream)
+                                  const void *var, double eps, int half, float *ab,
+                                  const nn_gnorm_epi_t *epi, void *stream)
 {
     s_clear();
     cudaStream_t s = (cudaStream_t)stream;
@@ -353,7 +357,7 @@ extern "C" const char *nn_gk_norm(int instance, const void *x, void *y, int64_t 
     const char *why = s_launched();
     if (why)
         return why;
-    k_norm_apply<<<s_blocks(planes * P), S_THREADS, 0, s>>>(x, y, planes * P, P, ab, half);
+    k_norm_apply<<<s_blocks(planes * P), S_THREADS, 0, s>>>(x, y, planes * P, P, ab, *epi, half);
     return s_launched();
 }
 

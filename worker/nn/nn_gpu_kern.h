@@ -48,12 +48,20 @@ const char *nn_gk_conv(const nn_gconv_t *p, const void *x, const void *w, const 
  * plan fused no DepthToSpace. */
 const char *nn_gk_epilogue(const nn_gconv_t *p, const void *bias, const float *slope,
                            const void *res, const void *src, void *y, void *stream);
+/* A normalization's fused epilogue (nn_gm_norm_apply): act (NN_GA_*, not PRelu), its a and b,
+ * and a residual of y's shape (NULL: none). */
+typedef struct nn_gnorm_epi {
+    int act;
+    float a, b;
+    const void *res;
+} nn_gnorm_epi_t;
+
 /* InstanceNormalization (instance != 0; statistics per (n, c) plane) or BatchNormalization
  * (running mean and var) over planes = N * C planes of P elements, channel = plane % C.
  * scale, bias, mean, var: C values in storage type. ab: 2 * planes floats of scratch. */
 const char *nn_gk_norm(int instance, const void *x, void *y, int64_t N, int64_t C, int64_t P,
                        const void *scale, const void *bias, const void *mean, const void *var,
-                       double eps, int half, float *ab, void *stream);
+                       double eps, int half, float *ab, const nn_gnorm_epi_t *epi, void *stream);
 const char *nn_gk_unary(int op, const void *x, void *y, int64_t n, float a, float b, int half,
                         void *stream);
 const char *nn_gk_binary(const nn_gbcast_t *p, const void *a, const void *b, void *y, int64_t n,

@@ -311,6 +311,36 @@ NN_HD void nn_gm_batchnorm_ab(float scale, float bias, float mean, float var, do
     ab[1] = (float)((double)bias - (double)mean * (double)a);
 }
 
+/* The apply of a normalization with its fused epilogue: y = act(x * ab[0] + ab[1]) + res (act one
+ * of NN_GA_* except PRelu; a, b its LeakyRelu alpha or Clip bounds). */
+NN_HD float nn_gm_norm_apply(float x, const float *ab, int act, float a, float b, const void *res,
+                             int64_t i, int half)
+{
+    float v = x * ab[0] + ab[1];
+    switch (act) {
+    case NN_GA_RELU:
+        v = v > 0 ? v : 0.0f;
+        break;
+    case NN_GA_LEAKY:
+        v = v < 0 ? v * a : v;
+        break;
+    case NN_GA_SIGMOID:
+        v = 1.0f / (1.0f + expf(-v));
+        break;
+    case NN_GA_TANH:
+        v = tanhf(v);
+        break;
+    case NN_GA_CLIP:
+        v = v < a ? a : v > b ? b : v;
+        break;
+    default:
+        break;
+    }
+    if (res)
+        v += nn_gm_ld(res, i, half);
+    return v;
+}
+
 /* ---- element-wise --------------------------------------------------------------------------- */
 
 enum { NN_GU_RELU, NN_GU_LEAKY, NN_GU_SIGMOID, NN_GU_TANH, NN_GU_CLIP };

@@ -351,9 +351,61 @@ static void s_fuse_depth_to_space(rf_nn_plan_t *p)
     }
 }
 
-/* GPU plans: Conv/ConvTranspose (with its fused activation) -> Add of a value of the same shape
- * computed before the convolution: the add runs in the convolution's epilogue (in[3]). The CPU
- * reference keeps the Add (its results stay what they were). */
+/* GPU plans: InstanceNormalization/BatchNormalization -> Relu, LeakyRelu, Sigmoid, Tanh or Clip
+ * (constant bounds): the activation runs in the normalization's apply kernel. */
+static void s_fuse_norm_activation(rf_nn_plan_t *p)
+{
+    for (int i = 0; i < p->nsteps; i++) {
+        nn_step_t *a = &p->steps[i];
+        if (a->dead || a->nin < 1)
+            continue;
+        nn_act_t act = a->op == NN_RELU         ? NN_ACT_RELU
+                       : a->op == NN_LEAKY_RELU ? NN_ACT_LEAKY
+                       : a->op == NN_SIGMOID    ? NN_ACT_SIGMOID
+                       : a->op == NN_TANH       ? NN_ACT_TANH
+                       : a->op == NN_CLIP       ? NN_ACT_CLIP
+                                                : NN_ACT_NONE;
+        if (act == NN_ACT_NONE)
+            continue;
+        int x = a->in[0], pi = p->v[x].producer;
+        if (pi < 0)
+            continue;
+        nn_step_t *nm = &p->steps[pi];
+        if (nm->dead || (nm->op != NN_INSTANCE_NORM && nm->op != NN_BATCH_NORM) ||
+            nm->act != NN_ACT_NONE || nm->residual || p->v[x].uses != 1 || p->v[x].is_output ||
+            p->v[x].t.dtype != RF_NN_FLOAT)
+            continue;
+        float lo = -INFINITY, hi = INFINITY;
+        if (act == NN_ACT_CLIP) {
+            if (a->node->version == 6) {
+                lo = a->alpha;
+                hi = a->beta;
+            } else {
+                bool ok = true;
+                for (int k = 1; k < a->nin; k++)
+                    if (a->in[k] >= 0 &&
+                        (!p->v[a->in[k]].is_const || p->v[a->in[k]].t.dtype != RF_NN_FLOAT))
+                        ok = false;
+                if (!ok)
+                    continue;
+                if (a->nin > 1 && a->in[1] >= 0)
+                    lo = *(const float *)p->v[a->in[1]].t.data;
+                if (a->nin > 2 && a->in[2] >= 0)
+                    hi = *(const float *)p->v[a->in[2]].t.data;
+            }
+        }
+        nm->act = act;
+        nm->act_a = act == NN_ACT_LEAKY ? a->alpha : lo;
+        nm->act_b = hi;
+        nm->out[0] = a->out[0];
+        p->v[a->out[0]].producer = pi;
+        a->dead = true;
+    }
+}
+
+/* GPU plans: Conv/ConvTranspose or InstanceNormalization/BatchNormalization (with its fused
+ * activation) -> Add of a value of the same shape computed before it: the add runs in the step's
+ * epilogue (its last input). The CPU reference keeps the Add (its results stay what they were). */
 static void s_fuse_residual(rf_nn_plan_t *p)
 {
     for (int i = 0; i < p->nsteps; i++) {
@@ -367,8 +419,9 @@ static void s_fuse_residual(rf_nn_plan_t *p)
             if (pi < 0 || x == r)
                 continue;
             nn_step_t *cv = &p->steps[pi];
-            if (cv->dead || (cv->op != NN_CONV && cv->op != NN_CONV_TRANSPOSE) || cv->residual ||
-                p->v[x].uses != 1 || p->v[x].is_output || p->v[r].producer >= pi)
+            bool norm = cv->op == NN_INSTANCE_NORM || cv->op == NN_BATCH_NORM;
+            if (cv->dead || (cv->op != NN_CONV && cv->op != NN_CONV_TRANSPOSE && !norm) ||
+                cv->residual || p->v[x].uses != 1 || p->v[x].is_output || p->v[r].producer >= pi)
                 continue;
             const rf_nn_tensor_t *xt = &p->v[x].t, *rt = &p->v[r].t;
             if (xt->dtype != RF_NN_FLOAT || rt->dtype != RF_NN_FLOAT || xt->ndim != y->ndim ||
@@ -376,14 +429,17 @@ static void s_fuse_residual(rf_nn_plan_t *p)
                 memcmp(xt->dims, y->dims, sizeof(int64_t) * (size_t)y->ndim) ||
                 memcmp(rt->dims, y->dims, sizeof(int64_t) * (size_t)y->ndim))
                 continue;
-            int *in = realloc(cv->in, 4 * sizeof(int));
+            /* The residual becomes the step's last input: in[3] of a convolution (after an
+             * optional bias), in[3] of an InstanceNormalization, in[5] of a BatchNormalization. */
+            int nin = norm ? cv->nin + 1 : 4;
+            int *in = realloc(cv->in, (size_t)nin * sizeof(int));
             if (!in)
                 continue;
             cv->in = in;
-            for (int j = cv->nin; j < 3; j++)
+            for (int j = cv->nin; j < nin - 1; j++)
                 cv->in[j] = -1;
-            cv->in[3] = r;
-            cv->nin = 4;
+            cv->in[nin - 1] = r;
+            cv->nin = nin;
             cv->residual = true;
             cv->out[0] = a->out[0];
             p->v[a->out[0]].producer = pi;
@@ -684,6 +740,8 @@ int rf_nn_plan_create(const rf_nn_model_t *m, const rf_nn_tensor_t *input_shapes
         s_fuse_pad(p);
         s_count_uses(p);
         s_fuse_depth_to_space(p);
+        s_count_uses(p);
+        s_fuse_norm_activation(p);
         s_count_uses(p);
         s_fuse_residual(p);
         s_count_uses(p);
