@@ -10,10 +10,16 @@
 #    CPU reference within docs/passes.md's tolerances) and the tests whose device branch only a
 #    GPU machine takes (media/test_decode_mode: NVDEC frames equal the CPU decoder's;
 #    worker/test_slot: a chunk on a GPU slot within one code of the same chunk on a CPU slot;
-#    worker/test_cudaemu: the emulated device, as a control);
-# 3. runs bench/gpu-bench.sh (full size: H.264 1080p and HEVC 4K).
+#    worker/test_cudaemu: the emulated device, as a control); the ONNX executor's GPU backend is in
+#    the gpu label too (worker/test_nn_gpu: every fixture of tests/fixtures/nn on the device, own
+#    kernels or cuDNN, CUDA graphs, against the CPU reference), with worker/test_nn_cudaemu (the
+#    same on the emulated device) as its control;
+# 3. runs bench/gpu-bench.sh (full size: H.264 1080p and HEVC 4K) and bench/nn-bench.sh (the
+#    executor's ms per frame, cuDNN and own kernels, fp16 and fp32, against PyTorch on the same
+#    card when torch imports).
 # Writes to $OUT (default build/gpu-check): summary.txt, nvidia-smi.txt, ctest-*.txt,
-# gpu-bench.md (the section for docs/PERFORMANCE.md), gpu-bench-raw.txt, bench-stderr.txt.
+# gpu-bench.md (the section for docs/PERFORMANCE.md), gpu-bench-raw.txt, bench-stderr.txt,
+# nn-bench.md, nn-bench-raw.txt, nn-bench-stderr.txt.
 # Exits 1 when a test failed (the benchmark still runs), 0 otherwise. Takes about 5 minutes on a
 # 16-core H100/H200 node from a configured build tree.
 set -uo pipefail
@@ -37,7 +43,8 @@ else
 fi
 
 targets=(worker_test_gpu worker_test_gpu_passes worker_test_cudaemu worker_test_slot
-         media_test_decode_mode reelfarm-gpu-bench)
+         media_test_decode_mode reelfarm-gpu-bench worker_test_nn_gpu worker_test_nn_cudaemu
+         reelfarm-nn-bench)
 if [[ ! -f build/CMakeCache.txt ]]; then
     cmake --preset default >"$out/cmake.txt" 2>&1 || { note "cmake failed (see cmake.txt)"; exit 1; }
 fi
@@ -52,20 +59,24 @@ fi
 failed=0
 ctest --test-dir build -L gpu --output-on-failure -V >"$out/ctest-gpu.txt" 2>&1 || failed=1
 note "ctest -L gpu: $(grep -E 'tests passed|tests failed' "$out/ctest-gpu.txt" | tail -1)"
-grep -E "^[0-9]+: (device|[a-z-]+ +[0-9]+x[0-9]+|[a-z0-9]+ +to RGB|stage, ring)" "$out/ctest-gpu.txt" \
+grep -E "^[0-9]+: (device|[a-z-]+ +[0-9]+x[0-9]+|[a-z0-9]+ +to RGB|stage, ring|.* cases on the GPU backend|FAIL |residual )" "$out/ctest-gpu.txt" \
     | sed 's/^[0-9]*: /  /' | tee -a "$summary" >&2
 grep -E "Skipped|\*\*\*Failed" "$out/ctest-gpu.txt" | sed 's/^/  /' | tee -a "$summary" >&2
 if ((have_gpu)) && grep -q "Skipped" "$out/ctest-gpu.txt"; then
     note "FAILED: a gpu test skipped on a machine where nvidia-smi sees a GPU"
     failed=1
 fi
-ctest --test-dir build -R 'media/test_decode_mode|worker/test_cudaemu|worker/test_slot' \
+ctest --test-dir build -R 'media/test_decode_mode|worker/test_cudaemu|worker/test_slot|worker/test_nn_cudaemu' \
     --output-on-failure -V >"$out/ctest-related.txt" 2>&1 || failed=1
 note "decode mode, emulation, slot: $(grep -E 'tests passed|tests failed' "$out/ctest-related.txt" | tail -1)"
-grep -E "frames, (NVDEC|CPU)|why not NVDEC|GPU slot vs CPU slot" "$out/ctest-related.txt" \
+grep -E "frames, (NVDEC|CPU)|why not NVDEC|GPU slot vs CPU slot|cases on the GPU backend" "$out/ctest-related.txt" \
     | sed 's/^[0-9]*: /  /' | tee -a "$summary" >&2
 
 OUT="$out" bench/gpu-bench.sh >"$out/bench-stdout.md" 2>"$out/bench-stderr.txt" ||
     note "gpu-bench.sh failed (see bench-stderr.txt)"
 note "benchmark: $out/gpu-bench.md"
+OUT="$out" bench/nn-bench.sh >"$out/nn-bench-stdout.md" 2>"$out/nn-bench-stderr.txt" ||
+    note "nn-bench.sh failed (see nn-bench-stderr.txt)"
+grep -E "^\| " "$out/nn-bench-stdout.md" | tee -a "$summary" >&2
+note "ONNX executor benchmark: $out/nn-bench.md"
 exit "$failed"

@@ -116,15 +116,17 @@ static const rf_cli_command_t s_commands[] = {
     {"passes", "", 0, 0, "the built-in passes and their parameters",
      "Lists the passes this build knows, with each parameter's type, range and default.",
      rf_cli_passes, {S_JSON, S_END}},
-    {"model", "run MODEL.onnx", 2, 2, "run an ONNX model on TensorProto files (CPU executor)",
+    {"model", "run MODEL.onnx", 2, 2, "run an ONNX model on TensorProto files (CPU or GPU executor)",
      "Loads MODEL.onnx with the worker's executor, binds one --input TensorProto file to each "
      "graph input in order, runs it and writes DIR/output_N.pb (TensorProto) with one line per "
      "output on stdout. Refused models and inputs exit 2 with the node or file named; --device "
-     "gpu exits 3 where the CUDA backend is unavailable. See docs/models.md.",
+     "gpu runs the CUDA backend (fp32, or fp16 with --fp16) and exits 3 where there is no CUDA "
+     "device. See docs/models.md.",
      rf_cli_model,
      {{"input", 'i', "FILE.pb", true, "a TensorProto file for the next graph input (repeatable)"},
       {"output", 'o', "DIR", false, "where output_N.pb are written (created if missing)"},
       {"device", 'd', "cpu|gpu", false, "the executor backend (default cpu)"},
+      {"fp16", 0, NULL, false, "with --device gpu: fp16 tensors, fp32 accumulation"},
       S_END}},
     {"keygen", "", 0, 0, "make a CURVE key pair (NAME.key, NAME.pub)",
      "Writes DIR/NAME.key (mode 0600) and DIR/NAME.pub and prints the public key.", rf_cli_keygen,

@@ -98,6 +98,9 @@ int rf_cli_model(const rf_cli_args_t *a)
         opt.device = RF_NN_GPU;
     else if (device && strcmp(device, "cpu"))
         return rf_cli_usage_error(cmd, "flag '--device': expected cpu or gpu, got '%s'", device);
+    opt.fp16 = rf_cli_has(a, "fp16");
+    if (opt.fp16 && opt.device != RF_NN_GPU)
+        return rf_cli_usage_error(cmd, "flag '--fp16' needs --device gpu (the CPU runs fp32)");
     const char *input_paths[S_MAX_IO];
     int nin = 0;
     for (int i = 0; i < a->nvalues; i++)

@@ -169,6 +169,13 @@ typedef struct nn_step {
     float extrapolation;
     size_t scratch_bytes; /* working memory the kernel needs */
     size_t scratch_off;   /* where it lies in the plan's arena */
+    bool residual;        /* GPU plans: Conv/ConvTranspose add in[3] after the activation */
+    int64_t d2s_block;    /* GPU plans: a DepthToSpace after the convolution, fused (0 = none) */
+    int d2s_crd;          /* its mode: 0 DCR, 1 CRD */
+    bool prepad;          /* GPU plans: a Pad before the Conv, fused: in[0] is the Pad's input */
+    int prepad_mode;      /* the Pad's mode (as mode above) */
+    int64_t prepad_b[3];  /* its begins on the spatial dims (D, H, W) */
+    float prepad_value;   /* its constant */
 } nn_step_t;
 
 /* Shapes and parameters of one step: in[k] (NULL for an omitted input) has dtype and dims, and
@@ -184,6 +191,49 @@ int nn_kernel(const nn_step_t *s, rf_nn_tensor_t *const *in, rf_nn_tensor_t *con
               void *scratch, rf_err_t *err);
 /* Frees what nn_infer allocated in the step (Resize tables). */
 void nn_step_release(nn_step_t *s);
+
+/* ---- plans (nn_plan.c; nn_gpu.c reads them for the GPU backend) ----------------------------- */
+
+#define NN_ALIGN 64
+
+/* One value of a plan. */
+typedef struct pval {
+    rf_nn_tensor_t t; /* shape; data = constant data, or the value's place in the arena */
+    bool is_const;    /* initializer or folded: t.data is plan-owned and fixed */
+    bool is_output;
+    void *pinned; /* an input's values given at plan time (they fix shapes downstream) */
+    size_t pinned_bytes;
+    int uses;
+    int producer;    /* step index, -1 */
+    int first, last; /* lifetime in steps */
+    size_t off;
+    bool in_arena;
+} pval_t;
+
+struct rf_nn_plan {
+    pval_t *v;
+    int nv, cap;
+    nn_step_t *steps;
+    int nsteps;
+    nn_node_t *nodes; /* copies of the model's nodes without attributes (names for messages) */
+    int *inputs, *outputs;
+    int ninputs, noutputs;
+    rf_nn_tensor_t *out_desc;
+    uint8_t *arena;
+    size_t arena_bytes;
+    size_t const_bytes;    /* made by constant folding (capped like the arena) */
+    rf_nn_tensor_t **ptrs; /* per-step input and output views */
+    int maxio;
+    rf_nn_device_t device;
+    struct nn_gpu *gpu; /* RF_NN_GPU: the device side (nn_gpu.c) */
+};
+
+/* The GPU backend (nn_gpu.c): made after the compile step (steps, fusion, arena offsets), it
+ * uploads the constants, allocates the device arena and runs the steps on the device. */
+int nn_gpu_create(rf_nn_plan_t *p, const rf_nn_plan_options_t *opt, rf_err_t *err);
+int nn_gpu_run(rf_nn_plan_t *p, const rf_nn_tensor_t *inputs, rf_nn_tensor_t *outputs,
+               rf_err_t *err);
+void nn_gpu_free(rf_nn_plan_t *p);
 
 /* Converts a parsed TensorProto (onnx-subset.pb-c.h's Onnx__TensorProto, passed as void * to
  * keep protobuf-c out of this header) into t (data malloc'd). what names it in messages. */

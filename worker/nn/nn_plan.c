@@ -16,37 +16,6 @@
 
 #include "nn_internal.h"
 
-#define NN_ALIGN 64
-
-typedef struct pval {
-    rf_nn_tensor_t t; /* shape; data = constant data, or the value's place in the arena */
-    bool is_const;    /* initializer or folded: t.data is plan-owned and fixed */
-    bool is_output;
-    void *pinned; /* an input's values given at plan time (they fix shapes downstream) */
-    size_t pinned_bytes;
-    int uses;
-    int producer;    /* step index, -1 */
-    int first, last; /* lifetime in steps */
-    size_t off;
-    bool in_arena;
-} pval_t;
-
-struct rf_nn_plan {
-    pval_t *v;
-    int nv, cap;
-    nn_step_t *steps;
-    int nsteps;
-    nn_node_t *nodes; /* copies of the model's nodes without attributes (names for messages) */
-    int *inputs, *outputs;
-    int ninputs, noutputs;
-    rf_nn_tensor_t *out_desc;
-    uint8_t *arena;
-    size_t arena_bytes;
-    size_t const_bytes;    /* made by constant folding (capped like the arena) */
-    rf_nn_tensor_t **ptrs; /* per-step input and output views */
-    int maxio;
-};
-
 static size_t s_bytes(const rf_nn_tensor_t *t)
 {
     return (size_t)rf_nn_tensor_count(t) * nn_dtype_size(t->dtype);
@@ -61,6 +30,7 @@ void rf_nn_plan_free(rf_nn_plan_t *p)
 {
     if (!p)
         return;
+    nn_gpu_free(p);
     for (int i = 0; i < p->nv; i++) {
         if (p->v[i].is_const)
             free(p->v[i].t.data);
@@ -312,6 +282,173 @@ static void s_fuse_activation(rf_nn_plan_t *p)
     }
 }
 
+/* GPU plans: Pad (constant, reflect or edge; spatial axes only, no cropping) -> Conv: the
+ * convolution reads the Pad's input through the pad's index map (nn_gm_pad_map), so the padded
+ * tensor is never written. */
+static void s_fuse_pad(rf_nn_plan_t *p)
+{
+    for (int i = 0; i < p->nsteps; i++) {
+        nn_step_t *cv = &p->steps[i];
+        if (cv->dead || cv->op != NN_CONV || cv->prepad)
+            continue;
+        int x = cv->in[0], pi = p->v[x].producer;
+        if (pi < 0)
+            continue;
+        nn_step_t *pd = &p->steps[pi];
+        const rf_nn_tensor_t *xt = &p->v[x].t;
+        if (pd->dead || pd->op != NN_PAD || pd->mode > 2 || p->v[x].uses != 1 ||
+            p->v[x].is_output || xt->dtype != RF_NN_FLOAT || xt->ndim != cv->nsp + 2 || cv->nsp > 3)
+            continue;
+        int r = xt->ndim;
+        bool ok = pd->pads[0] == 0 && pd->pads[1] == 0 && pd->pads[r] == 0 && pd->pads[r + 1] == 0;
+        for (int k = 2; k < r; k++)
+            ok &= pd->pads[k] >= 0 && pd->pads[r + k] >= 0;
+        float value = 0;
+        if (pd->node->version == 2) {
+            value = pd->pad_value;
+        } else if (pd->nin > 2 && pd->in[2] >= 0) {
+            const pval_t *cvv = &p->v[pd->in[2]];
+            if (!cvv->is_const || cvv->t.dtype != RF_NN_FLOAT)
+                ok = false;
+            else
+                value = *(const float *)cvv->t.data;
+        }
+        if (!ok)
+            continue;
+        cv->prepad = true;
+        cv->prepad_mode = pd->mode;
+        cv->prepad_value = value;
+        for (int k = 0; k < 3; k++) {
+            int axis = 2 + k - (3 - cv->nsp);
+            cv->prepad_b[k] = axis >= 2 ? pd->pads[axis] : 0;
+        }
+        cv->in[0] = pd->in[0];
+        pd->dead = true;
+    }
+}
+
+/* GPU plans: Conv/ConvTranspose (with its fused activation) -> DepthToSpace (PixelShuffle): the
+ * convolution's epilogue stores each element at its place in the DepthToSpace output. */
+static void s_fuse_depth_to_space(rf_nn_plan_t *p)
+{
+    for (int i = 0; i < p->nsteps; i++) {
+        nn_step_t *d = &p->steps[i];
+        if (d->dead || d->op != NN_DEPTH_TO_SPACE)
+            continue;
+        int x = d->in[0], pi = p->v[x].producer;
+        if (pi < 0)
+            continue;
+        nn_step_t *cv = &p->steps[pi];
+        if (cv->dead || (cv->op != NN_CONV && cv->op != NN_CONV_TRANSPOSE) || cv->residual ||
+            cv->d2s_block || p->v[x].uses != 1 || p->v[x].is_output ||
+            p->v[x].t.dtype != RF_NN_FLOAT || p->v[x].t.ndim != 4)
+            continue;
+        cv->d2s_block = d->block;
+        cv->d2s_crd = d->mode == 1;
+        cv->out[0] = d->out[0];
+        p->v[d->out[0]].producer = pi;
+        d->dead = true;
+    }
+}
+
+/* GPU plans: InstanceNormalization/BatchNormalization -> Relu, LeakyRelu, Sigmoid, Tanh or Clip
+ * (constant bounds): the activation runs in the normalization's apply kernel. */
+static void s_fuse_norm_activation(rf_nn_plan_t *p)
+{
+    for (int i = 0; i < p->nsteps; i++) {
+        nn_step_t *a = &p->steps[i];
+        if (a->dead || a->nin < 1)
+            continue;
+        nn_act_t act = a->op == NN_RELU         ? NN_ACT_RELU
+                       : a->op == NN_LEAKY_RELU ? NN_ACT_LEAKY
+                       : a->op == NN_SIGMOID    ? NN_ACT_SIGMOID
+                       : a->op == NN_TANH       ? NN_ACT_TANH
+                       : a->op == NN_CLIP       ? NN_ACT_CLIP
+                                                : NN_ACT_NONE;
+        if (act == NN_ACT_NONE)
+            continue;
+        int x = a->in[0], pi = p->v[x].producer;
+        if (pi < 0)
+            continue;
+        nn_step_t *nm = &p->steps[pi];
+        if (nm->dead || (nm->op != NN_INSTANCE_NORM && nm->op != NN_BATCH_NORM) ||
+            nm->act != NN_ACT_NONE || nm->residual || p->v[x].uses != 1 || p->v[x].is_output ||
+            p->v[x].t.dtype != RF_NN_FLOAT)
+            continue;
+        float lo = -INFINITY, hi = INFINITY;
+        if (act == NN_ACT_CLIP) {
+            if (a->node->version == 6) {
+                lo = a->alpha;
+                hi = a->beta;
+            } else {
+                bool ok = true;
+                for (int k = 1; k < a->nin; k++)
+                    if (a->in[k] >= 0 &&
+                        (!p->v[a->in[k]].is_const || p->v[a->in[k]].t.dtype != RF_NN_FLOAT))
+                        ok = false;
+                if (!ok)
+                    continue;
+                if (a->nin > 1 && a->in[1] >= 0)
+                    lo = *(const float *)p->v[a->in[1]].t.data;
+                if (a->nin > 2 && a->in[2] >= 0)
+                    hi = *(const float *)p->v[a->in[2]].t.data;
+            }
+        }
+        nm->act = act;
+        nm->act_a = act == NN_ACT_LEAKY ? a->alpha : lo;
+        nm->act_b = hi;
+        nm->out[0] = a->out[0];
+        p->v[a->out[0]].producer = pi;
+        a->dead = true;
+    }
+}
+
+/* GPU plans: Conv/ConvTranspose or InstanceNormalization/BatchNormalization (with its fused
+ * activation) -> Add of a value of the same shape computed before it: the add runs in the step's
+ * epilogue (its last input). The CPU reference keeps the Add (its results stay what they were). */
+static void s_fuse_residual(rf_nn_plan_t *p)
+{
+    for (int i = 0; i < p->nsteps; i++) {
+        nn_step_t *a = &p->steps[i];
+        if (a->dead || a->op != NN_ADD || a->nin != 2 || a->b_trailing_ones)
+            continue;
+        const rf_nn_tensor_t *y = &p->v[a->out[0]].t;
+        for (int k = 0; k < 2; k++) {
+            int x = a->in[k], r = a->in[1 - k];
+            int pi = p->v[x].producer;
+            if (pi < 0 || x == r)
+                continue;
+            nn_step_t *cv = &p->steps[pi];
+            bool norm = cv->op == NN_INSTANCE_NORM || cv->op == NN_BATCH_NORM;
+            if (cv->dead || (cv->op != NN_CONV && cv->op != NN_CONV_TRANSPOSE && !norm) ||
+                cv->residual || p->v[x].uses != 1 || p->v[x].is_output || p->v[r].producer >= pi)
+                continue;
+            const rf_nn_tensor_t *xt = &p->v[x].t, *rt = &p->v[r].t;
+            if (xt->dtype != RF_NN_FLOAT || rt->dtype != RF_NN_FLOAT || xt->ndim != y->ndim ||
+                rt->ndim != y->ndim ||
+                memcmp(xt->dims, y->dims, sizeof(int64_t) * (size_t)y->ndim) ||
+                memcmp(rt->dims, y->dims, sizeof(int64_t) * (size_t)y->ndim))
+                continue;
+            /* The residual becomes the step's last input: in[3] of a convolution (after an
+             * optional bias), in[3] of an InstanceNormalization, in[5] of a BatchNormalization. */
+            int nin = norm ? cv->nin + 1 : 4;
+            int *in = realloc(cv->in, (size_t)nin * sizeof(int));
+            if (!in)
+                continue;
+            cv->in = in;
+            for (int j = cv->nin; j < nin - 1; j++)
+                cv->in[j] = -1;
+            cv->in[nin - 1] = r;
+            cv->nin = nin;
+            cv->residual = true;
+            cv->out[0] = a->out[0];
+            p->v[a->out[0]].producer = pi;
+            a->dead = true;
+            break;
+        }
+    }
+}
+
 static void s_count_uses(rf_nn_plan_t *p)
 {
     for (int i = 0; i < p->nv; i++)
@@ -410,6 +547,8 @@ static int s_layout(rf_nn_plan_t *p, rf_err_t *err)
                           "the plan needs %zu MiB of working memory for these input shapes (at "
                           "most %zu MiB)",
                           total >> 20, NN_MAX_ARENA_BYTES >> 20);
+    if (p->device == RF_NN_GPU)
+        return 0; /* the arena is on the device (nn_gpu.c) */
     p->arena = aligned_alloc(NN_ALIGN, total ? total : NN_ALIGN);
     if (!p->arena)
         return rf_err_set(err, RF_ENOMEM, "out of memory for the plan's %zu-byte arena", total);
@@ -455,11 +594,7 @@ int rf_nn_plan_create(const rf_nn_model_t *m, const rf_nn_tensor_t *input_shapes
                       const rf_nn_plan_options_t *opt, rf_nn_plan_t **out, rf_err_t *err)
 {
     *out = NULL;
-    if (opt && opt->device == RF_NN_GPU)
-        return rf_err_set(err, RF_EUNAVAIL,
-                          "device gpu: the CUDA backend of the ONNX executor is unavailable in "
-                          "this build; use device cpu");
-    if (opt && opt->device != RF_NN_CPU)
+    if (opt && opt->device != RF_NN_CPU && opt->device != RF_NN_GPU)
         return rf_err_set(err, RF_EINVAL, "unknown device %d", (int)opt->device);
     if (n_inputs != m->ninputs)
         return rf_err_set(err, RF_EINVAL, "the model has %d inputs, %d given", m->ninputs,
@@ -473,6 +608,7 @@ int rf_nn_plan_create(const rf_nn_model_t *m, const rf_nn_tensor_t *input_shapes
     if (!p)
         return rf_err_set(err, RF_ENOMEM, "out of memory");
     int rc = 0;
+    p->device = opt ? opt->device : RF_NN_CPU;
     p->cap = m->nvalues + 2 * m->nnodes;
     p->v = calloc((size_t)p->cap + 1, sizeof(pval_t));
     p->steps = calloc((size_t)m->nnodes + 1, sizeof(nn_step_t));
@@ -600,11 +736,29 @@ int rf_nn_plan_create(const rf_nn_model_t *m, const rf_nn_tensor_t *input_shapes
     s_count_uses(p);
     s_fuse_activation(p);
     s_count_uses(p);
-    for (int i = 0; i < p->nsteps; i++)
+    if (p->device == RF_NN_GPU) {
+        s_fuse_pad(p);
+        s_count_uses(p);
+        s_fuse_depth_to_space(p);
+        s_count_uses(p);
+        s_fuse_norm_activation(p);
+        s_count_uses(p);
+        s_fuse_residual(p);
+        s_count_uses(p);
+    }
+    for (int i = 0; i < p->nsteps; i++) {
         p->steps[i].node = &p->nodes[i];
+        if (p->device == RF_NN_GPU)
+            p->steps[i].scratch_bytes = 0; /* the device kernels need no im2col buffers */
+    }
     rc = s_layout(p, err);
     if (rc)
         goto fail;
+    if (p->device == RF_NN_GPU) {
+        rc = nn_gpu_create(p, opt, err);
+        if (rc)
+            goto fail;
+    }
     for (int i = 0; i < p->noutputs; i++) {
         p->out_desc[i] = p->v[p->outputs[i]].t;
         p->out_desc[i].data = NULL;
@@ -641,9 +795,11 @@ int rf_nn_plan_run(rf_nn_plan_t *p, const rf_nn_tensor_t *inputs, int n_inputs,
                               "input '%s' fixes shapes in this plan: its values must be the ones "
                               "given when the plan was made",
                               v->t.name);
-        if (v->in_arena && need)
+        if (p->device == RF_NN_CPU && v->in_arena && need)
             memcpy(v->t.data, inputs[i].data, need);
     }
+    if (p->device == RF_NN_GPU)
+        return nn_gpu_run(p, inputs, outputs, err);
     for (int i = 0; i < p->nsteps; i++) {
         const nn_step_t *s = &p->steps[i];
         if (s->dead)

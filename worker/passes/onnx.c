@@ -55,6 +55,7 @@
 #include <libavutil/mem.h>
 
 #include "builtin.h"
+#include "log.h"
 #include "media.h"
 #include "nn.h"
 
@@ -564,6 +565,8 @@ static int s_plan(s_onnx_t *s, const char *device, const char *precision, rf_err
         if (rc < 0 && (rc != RF_EUNAVAIL || !strcmp(device, "gpu")))
             return rf_err_set(err, rc, "device %s: %s", device, local.msg);
     }
+    if (rc < 0 && strcmp(device, "cpu") != 0)
+        RF_INFO("onnx", "device auto: no GPU plan (%s): running the model on the CPU", local.msg);
     if (rc < 0) { /* cpu, or auto without a usable GPU */
         opt.device = RF_NN_CPU;
         opt.fp16 = false;

@@ -1,0 +1,177 @@
+/* test_nn_cudaemu.c - the ONNX executor's GPU backend (worker/nn/nn_gpu.c) over an emulated device
+ * (nncudaemu.h: nn_gpu_kern.h on the CPU with nn_gpu_math.h's functions as the kernel bodies), on
+ * any machine.
+ *
+ * nn_gpu.c is compiled into this test (included below), so its device calls reach the emulation:
+ * the whole plan logic runs - the compile step's GPU-only fusion, the constants' upload, the
+ * device arena at the CPU layout's offsets, the launch list, fp16 storage and conversion - and
+ * every fixture of tests/fixtures/nn must match the CPU reference (nn_gpu_fixture.h: fp32 within
+ * 1e-4, fp16 at PSNR >= 45 dB). test_nn_gpu.c runs the same checks on a real device; what only a
+ * device shows (thread indexing, shared-memory tiling, cuDNN, CUDA graphs) is left to it.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "worker/nncudaemu.h"
+
+#include "nn_gpu.c"
+
+#include "worker/nn_gpu_fixture.h"
+
+static const char *s_src(void)
+{
+    const char *d = getenv("RF_SOURCE_DIR");
+    return d ? d : ".";
+}
+
+static void test_fixtures_match_cpu(void **state)
+{
+    (void)state;
+    int ran;
+    bool unavailable;
+    s_nn_launches = 0;
+    int bad = t_nn_gpu_fixtures(s_src(), &ran, &unavailable);
+    assert_false(unavailable); /* the emulated device 0 is always there */
+    assert_true(ran >= 150);   /* every fixture the CPU runs */
+    assert_true(s_nn_launches > 0);
+    assert_int_equal(bad, 0);
+    assert_int_equal(s_nn_live, 0); /* every plan gave its device memory back */
+}
+
+/* The same through the plan's cuDNN branch (an emulated cuDNN convolution, then the separate
+ * epilogue; fused Pads through a padded copy, fused DepthToSpace through a buffer of its own). */
+static void test_fixtures_match_cpu_cudnn_branch(void **state)
+{
+    (void)state;
+    int ran;
+    bool unavailable;
+    s_nn_dnn_convs = 0;
+    setenv("RF_NN_EMU_CUDNN", "1", 1);
+    int bad = t_nn_gpu_fixtures(s_src(), &ran, &unavailable);
+    unsetenv("RF_NN_EMU_CUDNN");
+    assert_false(unavailable);
+    assert_true(ran >= 150);
+    assert_true(s_nn_dnn_convs > 0);
+    assert_int_equal(bad, 0);
+    assert_int_equal(s_nn_live, 0);
+}
+
+/* ONNX's own node tests (Debian's libonnx-testdata) and its small PyTorch exports, where the CPU
+ * runs them: every one the GPU plan accepts must match the CPU (float cases; integer ones are
+ * refused on the GPU, as documented). */
+static void test_onnx_node_tests_match_cpu(void **state)
+{
+    (void)state;
+    const char *root = getenv("RF_ONNX_NODE_TESTS");
+    char dir[1024];
+    snprintf(dir, sizeof(dir), "%s", root ? root : "/usr/share/libonnx-testdata/data/node");
+    struct stat st;
+    if (stat(dir, &st))
+        skip();
+    int ran, refused, bad = 0, total = 0;
+    bool unavailable;
+    bad += t_nn_gpu_dir(dir, true, &ran, &refused, &unavailable);
+    total += ran - refused;
+    static const char *const more[] = {"pytorch-converted", "pytorch-operator"};
+    for (int i = 0; i < 2; i++) {
+        char sub[1200];
+        snprintf(sub, sizeof(sub), "%s/../%s", dir, more[i]);
+        if (!stat(sub, &st)) {
+            bad += t_nn_gpu_dir(sub, true, &ran, &refused, &unavailable);
+            total += ran - refused;
+        }
+    }
+    assert_false(unavailable);
+    assert_true(total >= 140); /* 155 with ONNX 1.12's data */
+    assert_int_equal(bad, 0);
+    assert_int_equal(s_nn_live, 0);
+}
+
+/* A device that is not there: RF_EUNAVAIL naming it, and nothing allocated. */
+static void test_missing_device_refused(void **state)
+{
+    (void)state;
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/tests/fixtures/nn/relu_op13/model.onnx", s_src());
+    rf_err_t err = {0};
+    rf_nn_model_t *m = NULL;
+    assert_int_equal(rf_nn_model_load_file(path, &m, &err), 0);
+    rf_nn_tensor_t in = *rf_nn_model_input(m, 0);
+    in.data = NULL;
+    rf_nn_plan_options_t opt = {.device = RF_NN_GPU, .gpu_index = 3};
+    rf_nn_plan_t *p = NULL;
+    assert_int_equal(rf_nn_plan_create(m, &in, 1, &opt, &p, &err), RF_EUNAVAIL);
+    assert_null(p);
+    assert_non_null(strstr(err.msg, "device 3"));
+    assert_int_equal(s_nn_live, 0);
+    rf_nn_model_free(m);
+}
+
+static void test_residual_fused_on_gpu_only(void **state)
+{
+    (void)state;
+    bool unavailable;
+    t_nn_residual_check(&unavailable);
+    assert_false(unavailable);
+    assert_int_equal(s_nn_live, 0);
+}
+
+/* Steps of a fixture's plan on the CPU and on the (emulated) GPU. */
+static void t_steps(const char *name, int *cpu_steps, int *gpu_steps)
+{
+    char model[1100], input[1100];
+    snprintf(model, sizeof(model), "%s/tests/fixtures/nn/%s/model.onnx", s_src(), name);
+    snprintf(input, sizeof(input), "%s/tests/fixtures/nn/%s/test_data_set_0/input_0.pb", s_src(),
+             name);
+    rf_err_t err = {0};
+    rf_nn_model_t *m = NULL;
+    assert_int_equal(rf_nn_model_load_file(model, &m, &err), 0);
+    rf_nn_tensor_t in = {0};
+    assert_int_equal(rf_nn_tensor_read(input, &in, &err), 0);
+    snprintf(in.name, sizeof(in.name), "%s", rf_nn_model_input(m, 0)->name);
+    rf_nn_plan_options_t copt = {.device = RF_NN_CPU}, gopt = {.device = RF_NN_GPU};
+    rf_nn_plan_t *cpu = NULL, *gpu = NULL;
+    assert_int_equal(rf_nn_plan_create(m, &in, 1, &copt, &cpu, &err), 0);
+    assert_int_equal(rf_nn_plan_create(m, &in, 1, &gopt, &gpu, &err), 0);
+    rf_nn_plan_stats(cpu, cpu_steps, NULL);
+    rf_nn_plan_stats(gpu, gpu_steps, NULL);
+    printf("%s: %d steps on the CPU, %d on the GPU\n", name, *cpu_steps, *gpu_steps);
+    rf_nn_plan_free(cpu);
+    rf_nn_plan_free(gpu);
+    rf_nn_tensor_release(&in);
+    rf_nn_model_free(m);
+}
+
+/* The GPU-only fusions on the family fixtures (test_fixtures_match_cpu checks their values):
+ * SRVGGNetCompact's Conv -> DepthToSpace (the epilogue stores into the PixelShuffle layout) and
+ * its residual Add; the CycleGAN generator's six reflect Pads, each read through by the Conv after
+ * it, and its InstanceNorms' ReLUs and residual Adds in their apply kernels. */
+static void test_family_fusions(void **state)
+{
+    (void)state;
+    int cs, gs;
+    t_steps("srvgg_x4_f8_c2_op13", &cs, &gs);
+    assert_int_equal(gs, cs - 2);
+    t_steps("cyclegan_resnet_ngf8_b2_op13", &cs, &gs);
+    assert_int_equal(gs, cs - 15); /* 6 Pads, 7 ReLUs into InstanceNorms, 2 residual Adds */
+    assert_int_equal(s_nn_live, 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_fixtures_match_cpu),
+        cmocka_unit_test(test_fixtures_match_cpu_cudnn_branch),
+        cmocka_unit_test(test_onnx_node_tests_match_cpu),
+        cmocka_unit_test(test_missing_device_refused),
+        cmocka_unit_test(test_residual_fused_on_gpu_only),
+        cmocka_unit_test(test_family_fusions),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
