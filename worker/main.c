@@ -173,6 +173,11 @@ int main(int argc, char **argv)
     }
     for (size_t i = 0; i < rf_pass_plugin_count(); i++)
         RF_INFO("worker", "pass plugin '%s' loaded", rf_pass_plugin_name(i));
+    /* The ONNX executor's cuDNN algorithm cache (nn.h: options.cache_dir, else this variable)
+     * lives in the worker's cache folder unless the operator chose another place; set here,
+     * while this process has one thread. */
+    if (!getenv("RF_NN_CACHE_DIR") && cfg->cache_dir && *cfg->cache_dir)
+        setenv("RF_NN_CACHE_DIR", cfg->cache_dir, 0);
     if (rf_worker_new(cfg, &s_worker, &err)) {
         fprintf(stderr, "reelfarm-worker: %s\n", err.msg);
         rf_worker_config_destroy(&cfg);
