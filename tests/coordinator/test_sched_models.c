@@ -24,41 +24,10 @@
 #include "codec.h"
 #include "config.h"
 #include "coordinator.h"
+#include "zpeer.h"
 
 #define M_SHA "6d6f64656c6d6f64656c6d6f64656c6d6f64656c6d6f64656c6d6f64656c6d6f"
 #define OTHER_SHA "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
-
-static void s_send(void *sock, Reelfarm__Envelope *env)
-{
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    assert_int_equal(rf_msg_pack(env, RF_CONTROL_MAX_FRAME, &buf, &len), 0);
-    assert_int_equal(zmq_send(sock, buf, len, 0), (int)len);
-    free(buf);
-}
-
-/* The next message of type want within 5 s (heartbeats and others skipped). */
-static rf_msg_t *s_recv(void *sock, int want)
-{
-    for (int i = 0; i < 500; i++) {
-        zmq_pollitem_t item = {.socket = sock, .events = ZMQ_POLLIN};
-        if (zmq_poll(&item, 1, 10) <= 0)
-            continue;
-        zmq_msg_t m;
-        zmq_msg_init(&m);
-        assert_true(zmq_msg_recv(&m, sock, 0) >= 0);
-        rf_msg_t *msg = NULL;
-        int rc =
-            rf_msg_unpack(zmq_msg_data(&m), zmq_msg_size(&m), RF_CONTROL_MAX_FRAME, 1 << 22, &msg);
-        zmq_msg_close(&m);
-        assert_int_equal(rc, 0);
-        if ((int)rf_msg_env(msg)->body_case == want)
-            return msg;
-        rf_msg_destroy(&msg);
-    }
-    fail_msg("no message of type %d in 5 s", want);
-    return NULL;
-}
 
 /* A worker named name with one slot and the ffv1 encoder; models (may be NULL) in its Hello. */
 static void *s_worker(void *ctx, const char *ep, const char *name, const char *model)
