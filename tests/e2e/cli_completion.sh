@@ -35,7 +35,7 @@ for c in "${cmds[@]}"; do echo "$out" | grep -qx "$c" || fail "bash completion o
 for c in "${cmds[@]}"; do
   "$R" "$c" --help > "$WORK/help-$c.txt" || fail "$c --help exited $?"
   head -1 "$WORK/help-$c.txt" | grep -q "^usage: reelfarm $c\b" || fail "$c --help: bad usage line: $(head -1 "$WORK/help-$c.txt")"
-  mapfile -t flags < <(grep -o -- '--[a-z][a-z-]*' "$WORK/help-$c.txt" | sort -u)
+  mapfile -t flags < <(grep -o -- '--[a-z][a-z0-9-]*' "$WORK/help-$c.txt" | sort -u)
   got=$(complete_words "$c" --)
   for f in "${flags[@]}"; do
     echo "$got" | grep -qx -- "$f" || fail "bash completion of '$c --' lacks $f (got: $got)"
@@ -71,7 +71,7 @@ groff -man -Tutf8 -ww -z "$WORK/reelfarm.1" 2> "$WORK/groff.err" || fail "groff 
 for c in "${cmds[@]}"; do
   grep -q "^\.SS \"$c\b" "$WORK/reelfarm.1" || fail "man page has no section for '$c'"
   grep -q "^\.B reelfarm $c$" "$WORK/reelfarm.1" || fail "man page SYNOPSIS lacks '$c'"
-  for f in $(grep -o -- '--[a-z][a-z-]*' "$WORK/help-$c.txt" | sort -u); do
+  for f in $(grep -o -- '--[a-z][a-z0-9-]*' "$WORK/help-$c.txt" | sort -u); do
     [ "$f" = --help ] && continue
     roff=$(printf '%s' "$f" | sed 's/-/\\\\-/g')
     # The flag's own entry inside this command's section (between its .SS and the next one).
