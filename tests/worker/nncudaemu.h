@@ -26,9 +26,13 @@ const char *nn_gk_device_open(int device)
     return device == 0 ? NULL : "no such device (emulation has device 0 only)";
 }
 
+/* Device memory starts as NaN (all bits set, in fp32 and fp16): a kernel that reads what nothing
+ * wrote, a pad channel left unset included, shows in the results. */
 const char *nn_gk_malloc(void **ptr, size_t bytes)
 {
-    *ptr = calloc(1, bytes ? bytes : 1);
+    *ptr = malloc(bytes ? bytes : 1);
+    if (*ptr)
+        memset(*ptr, 0xff, bytes ? bytes : 1);
     s_nn_live += *ptr != NULL;
     return *ptr ? NULL : "out of memory";
 }
@@ -108,12 +112,9 @@ const char *nn_gk_conv(const nn_gconv_t *p, const void *x, const void *w, const 
     (void)stream;
     s_nn_launches++;
     const int64_t n = p->N * p->M * p->osp[0] * p->osp[1] * p->osp[2];
-    for (int64_t o = 0; o < n; o++) {
-        const float v = nn_gm_conv_sum(p, x, w, o);
-        const int64_t so = nn_gm_conv_store(p, o);
-        nn_gm_st(y, so, nn_gm_epilogue(p, v, nn_gm_conv_channel(p, o), bias, slope, res, so),
-                 p->half);
-    }
+    for (int64_t o = 0; o < n; o++)
+        nn_gm_conv_out(p, nn_gm_conv_sum(p, x, w, o), nn_gm_conv_channel(p, o), bias, slope, res,
+                       y, o);
     return NULL;
 }
 
@@ -123,13 +124,9 @@ const char *nn_gk_epilogue(const nn_gconv_t *p, const void *bias, const float *s
     (void)stream;
     s_nn_launches++;
     const int64_t n = p->N * p->M * p->osp[0] * p->osp[1] * p->osp[2];
-    for (int64_t o = 0; o < n; o++) {
-        const int64_t so = nn_gm_conv_store(p, o);
-        nn_gm_st(y, so,
-                 nn_gm_epilogue(p, nn_gm_ld(src, o, p->half), nn_gm_conv_channel(p, o), bias, slope,
-                                res, so),
-                 p->half);
-    }
+    for (int64_t o = 0; o < n; o++)
+        nn_gm_conv_out(p, nn_gm_ld(src, nn_gm_at(&p->sl, o), p->half), nn_gm_conv_channel(p, o),
+                       bias, slope, res, y, o);
     return NULL;
 }
 
@@ -142,29 +139,26 @@ const char *nn_gk_norm(int instance, const void *x, void *y, int64_t N, int64_t 
     for (int64_t q = 0; q < N * C; q++) {
         const int64_t c = q % C;
         if (instance)
-            nn_gm_instnorm_plane(x, q, P, nn_gm_ld(scale, c, half), nn_gm_ld(bias, c, half), eps,
-                                 half, ab + 2 * q);
+            nn_gm_instnorm_plane(x, &epi->xl, q, P, nn_gm_ld(scale, c, half),
+                                 nn_gm_ld(bias, c, half), eps, half, ab + 2 * q);
         else
             nn_gm_batchnorm_ab(nn_gm_ld(scale, c, half), nn_gm_ld(bias, c, half),
                                nn_gm_ld(mean, c, half), nn_gm_ld(var, c, half), eps, ab + 2 * q);
     }
-    for (int64_t i = 0; i < N * C * P; i++) {
-        const int64_t q = P ? i / P : 0;
-        nn_gm_st(y, i,
-                 nn_gm_norm_apply(nn_gm_ld(x, i, half), ab + 2 * q, epi->act, epi->a, epi->b,
-                                  epi->res, i, half),
-                 half);
-    }
+    const int64_t n = epi->yl.nhwc ? N * epi->yl.cp * P : N * C * P;
+    for (int64_t s = 0; s < n; s++)
+        nn_gm_norm_el(x, &epi->xl, y, &epi->yl, P, ab, epi->act, epi->a, epi->b, epi->res,
+                      &epi->rl, s, half);
     return NULL;
 }
 
-const char *nn_gk_unary(int op, const void *x, void *y, int64_t n, float a, float b, int half,
-                        void *stream)
+const char *nn_gk_unary(int op, const void *x, const nn_glay_t *xl, void *y, const nn_glay_t *yl,
+                        int64_t n, float a, float b, int half, void *stream)
 {
     (void)stream;
     s_nn_launches++;
-    for (int64_t i = 0; i < n; i++)
-        nn_gm_st(y, i, nn_gm_unary(op, nn_gm_ld(x, i, half), a, b), half);
+    for (int64_t s = 0; s < n; s++)
+        nn_gm_unary_el(op, x, xl, y, yl, s, a, b, half);
     return NULL;
 }
 
@@ -173,8 +167,8 @@ const char *nn_gk_binary(const nn_gbcast_t *p, const void *a, const void *b, voi
 {
     (void)stream;
     s_nn_launches++;
-    for (int64_t i = 0; i < n; i++)
-        nn_gm_st(y, i, nn_gm_binary(p, a, b, i), p->half);
+    for (int64_t s = 0; s < n; s++)
+        nn_gm_binary_el(p, a, b, y, s);
     return NULL;
 }
 
@@ -182,10 +176,8 @@ const char *nn_gk_pad(const nn_gpad_t *p, const void *x, void *y, int64_t n, int
 {
     (void)stream;
     s_nn_launches++;
-    for (int64_t i = 0; i < n; i++) {
-        const int64_t src = nn_gm_pad_src(p, i);
-        nn_gm_st(y, i, src < 0 ? p->value : nn_gm_ld(x, src, half), half);
-    }
+    for (int64_t s = 0; s < n; s++)
+        nn_gm_pad_el(p, x, y, s, half);
     return NULL;
 }
 
@@ -195,8 +187,8 @@ const char *nn_gk_resize(const nn_gresize_t *p, const int64_t *idx, const float 
 {
     (void)stream;
     s_nn_launches++;
-    for (int64_t i = 0; i < n; i++)
-        nn_gm_st(y, i, nn_gm_resize(p, idx, w, nlive, outside, x, i), p->half);
+    for (int64_t s = 0; s < n; s++)
+        nn_gm_resize_el(p, idx, w, nlive, outside, x, y, s);
     return NULL;
 }
 
@@ -205,13 +197,8 @@ const char *nn_gk_depth_space(const nn_gd2s_t *p, const void *x, void *y, int64_
 {
     (void)stream;
     s_nn_launches++;
-    for (int64_t d = 0; d < n; d++) {
-        const int64_t sp = nn_gm_d2s_space(p, d);
-        if (p->d2s)
-            nn_gm_st(y, sp, nn_gm_ld(x, d, half), half);
-        else
-            nn_gm_st(y, d, nn_gm_ld(x, sp, half), half);
-    }
+    for (int64_t s = 0; s < n; s++)
+        nn_gm_d2s_el(p, x, y, s, half);
     return NULL;
 }
 
@@ -219,35 +206,48 @@ const char *nn_gk_strided(const nn_gstrided_t *p, const void *x, void *y, int64_
 {
     (void)stream;
     s_nn_launches++;
-    for (int64_t i = 0; i < n; i++)
-        nn_gm_st(y, i, nn_gm_ld(x, nn_gm_strided_src(p, i), p->half), p->half);
+    for (int64_t s = 0; s < n; s++)
+        nn_gm_strided_el(p, x, y, s);
     return NULL;
 }
 
-const char *nn_gk_concat(const void *x, void *y, int64_t n, int64_t ck_inner, int64_t ctot_inner,
-                         int64_t off_inner, int half, void *stream)
+const char *nn_gk_concat(const void *x, const nn_glay_t *xl, void *y, const nn_glay_t *yl, int64_t n,
+                         int64_t ck_inner, int64_t ctot_inner, int64_t off_inner, int half,
+                         void *stream)
 {
     (void)stream;
     s_nn_launches++;
     for (int64_t i = 0; i < n; i++)
-        nn_gm_st(y, nn_gm_concat_dst(i, ck_inner, ctot_inner, off_inner), nn_gm_ld(x, i, half),
-                 half);
+        nn_gm_concat_el(x, xl, y, yl, i, ck_inner, ctot_inner, off_inner, half);
     return NULL;
 }
 
-const char *nn_gk_convert(const void *x, int x_half, void *y, int y_half, int64_t n, void *stream)
+const char *nn_gk_zpad(const nn_glay_t *yl, void *y, int64_t n, int half, void *stream)
 {
     (void)stream;
     s_nn_launches++;
-    for (int64_t i = 0; i < n; i++)
-        nn_gm_st(y, i, nn_gm_ld(x, i, x_half), y_half);
+    for (int64_t s = 0; s < n; s++)
+        nn_gm_zpad_el(yl, y, s, half);
     return NULL;
 }
 
-/* cuDNN, emulated when RF_NN_EMU_CUDNN=1: a plain forward convolution (no epilogue, no fused Pad
- * or DepthToSpace: it reads the padded copy the plan makes and writes its own layout), so the
- * plan's cuDNN branch (workspace, padded input, the separate epilogue) runs too. Else absent. */
-static int s_nn_dnn_marker, s_nn_dnn_convs;
+const char *nn_gk_convert(const void *x, int x_half, const nn_glay_t *xl, void *y, int y_half,
+                          const nn_glay_t *yl, int64_t n, void *stream)
+{
+    (void)stream;
+    s_nn_launches++;
+    for (int64_t s = 0; s < n; s++)
+        nn_gm_convert_el(x, x_half, xl, y, y_half, yl, s);
+    return NULL;
+}
+
+/* cuDNN, emulated when RF_NN_EMU_CUDNN=1: a plain 2-D convolution or transposed convolution (no
+ * epilogue, no fused Pad or DepthToSpace: it reads the padded copy the plan makes and writes its
+ * own layout), so the plan's cuDNN branch (workspace, padded input, the separate epilogue, the
+ * NHWC layout with its padded KRSC weights) runs too. NHWC convolutions read every channel, pad
+ * channels included, as cuDNN does: a pad channel that is not zero (device memory starts as NaN
+ * here) spoils the result. Else absent. */
+static int s_nn_dnn_marker, s_nn_dnn_convs, s_nn_dnn_nhwc, s_nn_dnn_transposed;
 
 void *nn_gk_dnn_open(const char **why)
 {
@@ -272,8 +272,10 @@ const char *nn_gk_dnn_conv_new(void *dnn, const nn_gconv_t *p, const char *cache
     (void)cache_path;
     *conv = NULL;
     *workspace_bytes = 0;
-    if (p->transpose || p->isp[0] != 1 || p->k[0] != 1)
-        return "only 2-D forward convolutions";
+    if (p->isp[0] != 1 || p->osp[0] != 1 || p->k[0] != 1)
+        return "only 2-D convolutions";
+    if (p->xl.nhwc && p->G != 1)
+        return "a grouped convolution in the NHWC layout";
     nn_gconv_t *c = malloc(sizeof(*c));
     if (!c)
         return "out of memory";
@@ -293,6 +295,45 @@ void nn_gk_dnn_conv_free(void *conv)
     free(conv);
 }
 
+/* The NHWC convolution: x (N, IH, IW, xcp), y (N, OH, OW, ycp), KRSC weights with both channel
+ * counts padded: [ycp][kh][kw][xcp] (Conv) or [xcp][kh][kw][ycp] (ConvTranspose). */
+static void s_nn_dnn_nhwc_run(const nn_gconv_t *c, const void *x, const void *w, void *y)
+{
+    const int64_t IH = c->isp[1], IW = c->isp[2], OH = c->osp[1], OW = c->osp[2];
+    const int64_t KH = c->k[1], KW = c->k[2], xcp = c->xl.cp, ycp = c->sl.cp;
+    for (int64_t n = 0; n < c->N; n++)
+        for (int64_t oh = 0; oh < OH; oh++)
+            for (int64_t ow = 0; ow < OW; ow++)
+                for (int64_t m = 0; m < ycp; m++) {
+                    float acc = 0.0f;
+                    for (int64_t kh = 0; kh < KH; kh++)
+                        for (int64_t kw = 0; kw < KW; kw++) {
+                            int64_t ih, iw;
+                            if (!c->transpose) {
+                                ih = oh * c->st[1] - c->pb[1] + kh * c->dil[1];
+                                iw = ow * c->st[2] - c->pb[2] + kw * c->dil[2];
+                            } else {
+                                const int64_t th = oh + c->pb[1] - kh * c->dil[1],
+                                              tw = ow + c->pb[2] - kw * c->dil[2];
+                                if (th < 0 || tw < 0 || th % c->st[1] || tw % c->st[2])
+                                    continue;
+                                ih = th / c->st[1];
+                                iw = tw / c->st[2];
+                            }
+                            if (ih < 0 || ih >= IH || iw < 0 || iw >= IW)
+                                continue;
+                            for (int64_t ch = 0; ch < xcp; ch++) {
+                                const int64_t wi = c->transpose
+                                                       ? ((ch * KH + kh) * KW + kw) * ycp + m
+                                                       : ((m * KH + kh) * KW + kw) * xcp + ch;
+                                acc += nn_gm_ld(x, ((n * IH + ih) * IW + iw) * xcp + ch, c->half) *
+                                       nn_gm_ld(w, wi, c->half);
+                            }
+                        }
+                    nn_gm_st(y, ((n * OH + oh) * OW + ow) * ycp + m, acc, c->half);
+                }
+}
+
 const char *nn_gk_dnn_conv_run(void *dnn, void *conv, const void *x, const void *w, void *y,
                                void *workspace, void *stream)
 {
@@ -302,6 +343,12 @@ const char *nn_gk_dnn_conv_run(void *dnn, void *conv, const void *x, const void 
         return "no workspace";
     const nn_gconv_t *c = conv;
     s_nn_dnn_convs++;
+    s_nn_dnn_nhwc += c->xl.nhwc != 0;
+    s_nn_dnn_transposed += c->transpose != 0;
+    if (c->xl.nhwc) {
+        s_nn_dnn_nhwc_run(c, x, w, y);
+        return NULL;
+    }
     const int64_t n = c->N * c->M * c->osp[0] * c->osp[1] * c->osp[2];
     for (int64_t o = 0; o < n; o++)
         nn_gm_st(y, o, nn_gm_conv_sum(c, x, w, o), c->half);

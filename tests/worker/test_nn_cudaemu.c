@@ -62,12 +62,37 @@ static void test_fixtures_match_cpu_cudnn_branch(void **state)
     assert_int_equal(s_nn_live, 0);
 }
 
+/* The NHWC layout with channels padded to 8 (RF_NN_LAYOUT=nhwc; fp16 plans with cuDNN take it
+ * by default): every kernel through its layouts, pad channels zeroed (device memory starts as NaN
+ * in the emulation, and the emulated cuDNN reads pad channels); own kernels, then the cuDNN
+ * branch with KRSC weights for Conv and ConvTranspose. */
+static void test_fixtures_match_cpu_nhwc(void **state)
+{
+    (void)state;
+    int ran;
+    bool unavailable;
+    setenv("RF_NN_LAYOUT", "nhwc", 1);
+    int bad = t_nn_gpu_fixtures(s_src(), &ran, &unavailable);
+    assert_false(unavailable);
+    assert_true(ran >= 150);
+    assert_int_equal(bad, 0);
+    s_nn_dnn_nhwc = s_nn_dnn_transposed = 0;
+    setenv("RF_NN_EMU_CUDNN", "1", 1);
+    bad = t_nn_gpu_fixtures(s_src(), &ran, &unavailable);
+    unsetenv("RF_NN_EMU_CUDNN");
+    unsetenv("RF_NN_LAYOUT");
+    assert_true(ran >= 150);
+    assert_true(s_nn_dnn_nhwc > 0);
+    assert_true(s_nn_dnn_transposed > 0);
+    assert_int_equal(bad, 0);
+    assert_int_equal(s_nn_live, 0);
+}
+
 /* ONNX's own node tests (Debian's libonnx-testdata) and its small PyTorch exports, where the CPU
  * runs them: every one the GPU plan accepts must match the CPU (float cases; integer ones are
  * refused on the GPU, as documented). */
-static void test_onnx_node_tests_match_cpu(void **state)
+static void t_onnx_node_tests(void)
 {
-    (void)state;
     const char *root = getenv("RF_ONNX_NODE_TESTS");
     char dir[1024];
     snprintf(dir, sizeof(dir), "%s", root ? root : "/usr/share/libonnx-testdata/data/node");
@@ -91,6 +116,23 @@ static void test_onnx_node_tests_match_cpu(void **state)
     assert_true(total >= 140); /* 155 with ONNX 1.12's data */
     assert_int_equal(bad, 0);
     assert_int_equal(s_nn_live, 0);
+}
+
+static void test_onnx_node_tests_match_cpu(void **state)
+{
+    (void)state;
+    t_onnx_node_tests();
+}
+
+/* The same in the NHWC layout, through the emulated cuDNN. */
+static void test_onnx_node_tests_match_cpu_nhwc(void **state)
+{
+    (void)state;
+    setenv("RF_NN_LAYOUT", "nhwc", 1);
+    setenv("RF_NN_EMU_CUDNN", "1", 1);
+    t_onnx_node_tests();
+    unsetenv("RF_NN_EMU_CUDNN");
+    unsetenv("RF_NN_LAYOUT");
 }
 
 /* A device that is not there: RF_EUNAVAIL naming it, and nothing allocated. */
@@ -168,7 +210,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fixtures_match_cpu),
         cmocka_unit_test(test_fixtures_match_cpu_cudnn_branch),
+        cmocka_unit_test(test_fixtures_match_cpu_nhwc),
         cmocka_unit_test(test_onnx_node_tests_match_cpu),
+        cmocka_unit_test(test_onnx_node_tests_match_cpu_nhwc),
         cmocka_unit_test(test_missing_device_refused),
         cmocka_unit_test(test_residual_fused_on_gpu_only),
         cmocka_unit_test(test_family_fusions),

@@ -6,15 +6,20 @@
  * lifetimes), then nn_gpu_create:
  *   - refuses (RF_EUNAVAIL, naming the step) a plan with a step the device does not run: values
  *     at run time must be float (shape glue on integers is folded at plan time or refused here);
+ *   - opens cuDNN by dlopen for the 2-D convolutions and transposed convolutions (nn_gk_dnn_*; the
+ *     algorithm of each shape is cached in options.cache_dir), our own kernels for the rest and
+ *     whenever cuDNN is absent or refuses a shape (logged once per plan);
+ *   - chooses the layout: fp16 plans with cuDNN keep every 4-D value NHWC with its channels padded
+ *     to a multiple of 8 (zero there), the layout cuDNN's tensor-core kernels run on; other plans
+ *     keep every value dense (NCHW); RF_NN_LAYOUT=nhwc|nchw overrides;
  *   - opens the device, uploads every constant a step reads once (fp16 bits in fp16 mode, else
- *     fp32), allocates one device arena at the CPU layout's offsets and one stream;
- *   - opens cuDNN by dlopen for the 2-D convolutions (nn_gk_dnn_*; the algorithm of each shape is
- *     cached in options.cache_dir), our own kernels for the rest and whenever cuDNN is absent or
- *     refuses a shape (logged once per plan);
+ *     fp32; a cuDNN NHWC convolution's weights in padded KRSC order), lays out one device arena
+ *     from the values' lifetimes and their stored sizes, and makes one stream;
  *   - builds the launch list: one entry per kernel.
- * nn_gpu_run copies the inputs in (host fp32, converted to fp16 on the device in fp16 mode), runs
- * the launch list on the stream (the first run directly; the second captures it as a CUDA graph,
- * which later runs replay), and copies the outputs out.
+ * nn_gpu_run copies the inputs in (host fp32 NCHW; converted on the device to the storage type
+ * and layout unless both are fp32 and dense), runs the launch list on the stream (the first run
+ * directly; the second captures it as a CUDA graph, which later runs replay), and copies the
+ * outputs out.
  *
  * The device calls (nn_gpu_kern.h) come from nn_gpu.cu, nn_gpu_none.c without nvcc, or the tests'
  * emulation (tests/worker/nncudaemu.h, which includes this file).
@@ -48,6 +53,10 @@ typedef struct nn_glaunch {
     const void *x, *w, *bias, *res, *scale, *nbias, *mean, *var;
     void *y;
     void *src;    /* a cuDNN convolution's output before its epilogue (y, or a buffer of its own) */
+    bool zpad;    /* after the kernel: zero y's pad channels (it scatters and leaves them) */
+    nn_glay_t zl; /* y's layout */
+    int64_t zn;   /* y's storage elements */
+    nn_glay_t xl, yl;
     void *padded; /* a cuDNN convolution's input with a fused Pad applied (NULL: none) */
     int64_t pad_n;
     const float *slope;
@@ -72,9 +81,13 @@ typedef struct nn_glaunch {
 struct nn_gpu {
     int device;
     int half;
+    int nhwc;  /* 4-D values NHWC with padded channels */
     size_t es; /* bytes per stored element: 2 or 4 */
     void *stream;
     uint8_t *arena;
+    size_t arena_bytes;
+    size_t *voff; /* per plan value: its place in the device arena */
+    bool *dense;  /* per plan value: kept dense whatever the layout (a convolution's weights) */
     void **cdev; /* per plan value: its constant on the device, or NULL */
     void **allocs;
     int nallocs, cap_allocs;
@@ -86,7 +99,7 @@ struct nn_gpu {
     void *graph;
     bool graph_off; /* capture failed once: run the list directly from then on */
     int runs;
-    void *staging; /* device fp32 buffer for the inputs and outputs of fp16 plans */
+    void *staging; /* device fp32 buffer for the inputs and outputs that need converting */
 };
 
 #define NN_GPU_LOG "nn"
@@ -145,7 +158,7 @@ static const char *s_dev(rf_nn_plan_t *p, int v, const void **out)
         return NULL;
     pval_t *pv = &p->v[v];
     if (pv->in_arena) {
-        *out = g->arena + pv->off;
+        *out = g->arena + g->voff[v];
         return NULL;
     }
     if (!pv->is_const)
@@ -160,6 +173,45 @@ static const char *s_dev(rf_nn_plan_t *p, int v, const void **out)
     }
     *out = g->cdev[v];
     return NULL;
+}
+
+/* The layout of plan value v on the device (dense for -1 and constants). */
+static nn_glay_t s_lay(const rf_nn_plan_t *p, int v)
+{
+    nn_glay_t l = {0};
+    if (v < 0 || !p->gpu->nhwc)
+        return l;
+    const pval_t *pv = &p->v[v];
+    if (!pv->in_arena || pv->t.dtype != RF_NN_FLOAT || pv->t.ndim != 4 || p->gpu->dense[v])
+        return l;
+    l.nhwc = 1;
+    l.c = pv->t.dims[1];
+    l.h = pv->t.dims[2];
+    l.w = pv->t.dims[3];
+    l.cp = (l.c + 7) / 8 * 8;
+    return l;
+}
+
+/* Elements stored for count logical elements in layout l (pad channels included). */
+static int64_t s_stored(const nn_glay_t *l, int64_t count)
+{
+    return l->nhwc && l->c ? count / l->c * l->cp : count;
+}
+
+static bool s_lay_eq(const nn_glay_t *a, const nn_glay_t *b)
+{
+    return a->nhwc == b->nhwc &&
+           (!a->nhwc || (a->c == b->c && a->h == b->h && a->w == b->w && a->cp == b->cp));
+}
+
+/* Zeroing of y's pad channels after launch l, where y has some. */
+static void s_zpad_after(nn_glaunch_t *l, const nn_glay_t *yl, int64_t count)
+{
+    if (!yl->nhwc || yl->c == yl->cp)
+        return;
+    l->zpad = true;
+    l->zl = *yl;
+    l->zn = s_stored(yl, count);
 }
 
 static nn_glaunch_t *s_launch(struct nn_gpu *g, int kind, int step)
@@ -227,6 +279,32 @@ static void s_cache_path(const rf_nn_plan_options_t *opt, char *buf, size_t size
         snprintf(buf, size, "%s/nn-cudnn-algos.txt", dir);
 }
 
+/* The weights of a cuDNN convolution in the NHWC layout: KRSC order, channel counts padded with
+ * zeros ([sl.cp][kh][kw][xl.cp] for Conv from ONNX's [M][C][kh][kw]; [xl.cp][kh][kw][sl.cp] for
+ * ConvTranspose from [C][M][kh][kw]; one group), in storage type. */
+static const char *s_upload_krsc(struct nn_gpu *g, const pval_t *wv, const nn_gconv_t *c,
+                                 const void **out)
+{
+    if (!wv->is_const || wv->t.dtype != RF_NN_FLOAT)
+        return "the convolution's weights are not a float constant";
+    const int64_t K = c->k[1] * c->k[2], xcp = c->xl.cp, ycp = c->sl.cp;
+    const int64_t count = xcp * ycp * K;
+    float *tmp = calloc((size_t)count + 1, sizeof(float));
+    if (!tmp)
+        return "out of host memory";
+    const float *w = wv->t.data;
+    for (int64_t a = 0; a < c->C; a++)     /* input channel */
+        for (int64_t m = 0; m < c->M; m++) /* output channel */
+            for (int64_t r = 0; r < K; r++)
+                tmp[c->transpose ? (a * K + r) * ycp + m : (m * K + r) * xcp + a] =
+                    w[c->transpose ? (a * c->M + m) * K + r : (m * c->C + a) * K + r];
+    void *d;
+    const char *why = s_upload(g, tmp, count, sizeof(float), true, &d);
+    free(tmp);
+    *out = d;
+    return why;
+}
+
 /* Adds the launches of step i. Returns NULL, or why the device cannot run it. */
 static const char *s_build_step(rf_nn_plan_t *p, int i, const char *cache_path, bool *dnn_warned)
 {
@@ -243,12 +321,12 @@ static const char *s_build_step(rf_nn_plan_t *p, int i, const char *cache_path, 
     if ((why = s_dev(p, s->out[0], &dy)) || (x && (why = s_dev(p, s->in[0], &dx))))
         return why;
     int64_t n = rf_nn_tensor_count(y);
-    nn_glaunch_t *l;
+    nn_glaunch_t *l = NULL;
     switch (s->op) {
     case NN_CONV:
     case NN_CONV_TRANSPOSE: {
-        const void *w, *bias, *res = NULL;
-        if ((why = s_dev(p, s->in[1], &w)) || (why = s_dev(p, s->nin > 2 ? s->in[2] : -1, &bias)))
+        const void *bias, *res = NULL;
+        if ((why = s_dev(p, s->nin > 2 ? s->in[2] : -1, &bias)))
             return why;
         if (s->residual && (why = s_dev(p, s->in[s->nin - 1], &res)))
             return why;
@@ -282,6 +360,14 @@ static const char *s_build_step(rf_nn_plan_t *p, int i, const char *cache_path, 
         c.act_b = s->act_b;
         c.slope_n = s->act_slope_n;
         c.half = g->half;
+        c.xl = s_lay(p, s->in[0]);
+        c.yl = s_lay(p, s->out[0]);
+        c.rl = s_lay(p, s->residual ? s->in[s->nin - 1] : -1);
+        /* cuDNN's output before the epilogue: y itself, or (a fused DepthToSpace) a buffer in the
+         * convolution's own shape */
+        c.sl = c.yl;
+        if (c.d2s_block && c.yl.nhwc)
+            c.sl = (nn_glay_t){1, c.M, c.osp[1], c.osp[2], (c.M + 7) / 8 * 8};
         const float *slope = NULL;
         if (s->act == NN_ACT_PRELU) {
             void *d;
@@ -291,7 +377,9 @@ static const char *s_build_step(rf_nn_plan_t *p, int i, const char *cache_path, 
         }
         void *dc = NULL;
         size_t ws = 0;
-        if (g->dnn && !c.transpose && s->nsp <= 2 && n) {
+        /* cuDNN in NHWC reads weights we reorder, so they must be constants */
+        const bool nhwc = c.xl.nhwc && c.sl.nhwc && p->v[s->in[1]].is_const;
+        if (g->dnn && s->nsp == 2 && n && (nhwc || (!c.xl.nhwc && !c.sl.nhwc))) {
             const char *dwhy = nn_gk_dnn_conv_new(g->dnn, &c, cache_path, &dc, &ws);
             if (dwhy) {
                 dc = NULL;
@@ -305,6 +393,14 @@ static const char *s_build_step(rf_nn_plan_t *p, int i, const char *cache_path, 
             nn_gk_dnn_conv_free(dc);
             return "out of host memory";
         }
+        l->dnn_conv = dc;
+        const void *w;
+        if (dc && nhwc)
+            why = s_upload_krsc(g, &p->v[s->in[1]], &c, &w);
+        else
+            why = s_dev(p, s->in[1], &w);
+        if (why)
+            return why;
         l->conv = c;
         l->x = dx;
         l->w = w;
@@ -313,8 +409,9 @@ static const char *s_build_step(rf_nn_plan_t *p, int i, const char *cache_path, 
         l->res = res;
         l->y = (void *)dy;
         l->n = n;
-        l->dnn_conv = dc;
         l->src = l->y;
+        if (!dc || c.d2s_block) /* our kernels store real channels only */
+            s_zpad_after(l, &c.yl, n);
         if (dc && c.pre) { /* cuDNN reads a padded copy: the Pad runs before it */
             int r = 2 + s->nsp;
             l->pad.r = r;
@@ -327,7 +424,11 @@ static const char *s_build_step(rf_nn_plan_t *p, int i, const char *cache_path, 
                 l->pad.yd[2 + k] = c.isp[3 - s->nsp + k];
                 l->pad.pb[2 + k] = c.pre_b[3 - s->nsp + k];
             }
-            l->pad_n = c.N * c.C * c.isp[0] * c.isp[1] * c.isp[2];
+            l->pad.xl = c.xl;
+            l->pad.yl = c.xl;
+            l->pad.yl.h = c.isp[1];
+            l->pad.yl.w = c.isp[2];
+            l->pad_n = s_stored(&l->pad.yl, c.N * c.C * c.isp[0] * c.isp[1] * c.isp[2]);
             void *tmp;
             if ((why = s_alloc(g, &tmp, (size_t)l->pad_n * g->es)))
                 return why;
@@ -335,7 +436,7 @@ static const char *s_build_step(rf_nn_plan_t *p, int i, const char *cache_path, 
         }
         if (dc && c.d2s_block) { /* cuDNN writes its layout; the epilogue moves it into place */
             void *tmp;
-            if ((why = s_alloc(g, &tmp, (size_t)n * g->es)))
+            if ((why = s_alloc(g, &tmp, (size_t)s_stored(&c.sl, n) * g->es)))
                 return why;
             l->src = tmp;
         }
@@ -366,8 +467,13 @@ static const char *s_build_step(rf_nn_plan_t *p, int i, const char *cache_path, 
         l->epi.act = (int)s->act;
         l->epi.a = s->act_a;
         l->epi.b = s->act_b;
-        if (s->residual && (why = s_dev(p, s->in[s->nin - 1], &l->epi.res)))
-            return why;
+        l->epi.xl = s_lay(p, s->in[0]);
+        l->epi.yl = s_lay(p, s->out[0]);
+        if (s->residual) {
+            if ((why = s_dev(p, s->in[s->nin - 1], &l->epi.res)))
+                return why;
+            l->epi.rl = s_lay(p, s->in[s->nin - 1]);
+        }
         l->x = dx;
         l->y = (void *)dy;
         return NULL;
@@ -396,7 +502,9 @@ static const char *s_build_step(rf_nn_plan_t *p, int i, const char *cache_path, 
         }
         l->x = dx;
         l->y = (void *)dy;
-        l->n = n;
+        l->xl = s_lay(p, s->in[0]);
+        l->yl = s_lay(p, s->out[0]);
+        l->n = s_stored(&l->yl, n);
         return NULL;
     }
     case NN_PRELU:
@@ -418,9 +526,12 @@ static const char *s_build_step(rf_nn_plan_t *p, int i, const char *cache_path, 
                    : s->op == NN_DIV ? NN_GB_DIV
                                      : NN_GB_PRELU;
         l->bc.half = g->half;
+        l->bc.al = s_lay(p, s->in[0]);
+        l->bc.bl = s_lay(p, s->in[1]);
+        l->bc.yl = s_lay(p, s->out[0]);
         l->x = dx;
         l->y = (void *)dy;
-        l->n = n;
+        l->n = s_stored(&l->bc.yl, n);
         return NULL;
     }
     case NN_CONCAT: {
@@ -436,12 +547,16 @@ static const char *s_build_step(rf_nn_plan_t *p, int i, const char *cache_path, 
             if ((why = s_dev(p, s->in[k], &l->x)))
                 return why;
             l->y = (void *)dy;
+            l->xl = s_lay(p, s->in[k]);
+            l->yl = s_lay(p, s->out[0]);
             l->n = rf_nn_tensor_count(xk);
             l->ck_inner = xk->dims[s->axis] * inner;
             l->ctot_inner = y->dims[s->axis] * inner;
             l->off_inner = off * inner;
             off += xk->dims[s->axis];
         }
+        if (s->nin)
+            s_zpad_after(l, &l->yl, n); /* after the last input's copy */
         return NULL;
     }
     case NN_PAD: {
@@ -458,9 +573,11 @@ static const char *s_build_step(rf_nn_plan_t *p, int i, const char *cache_path, 
             l->pad.value = s->pad_value;
         else if (s_host_scalar(p, s, 2, 0.0f, &l->pad.value))
             return "Pad's constant value must be a constant";
+        l->pad.xl = s_lay(p, s->in[0]);
+        l->pad.yl = s_lay(p, s->out[0]);
         l->x = dx;
         l->y = (void *)dy;
-        l->n = n;
+        l->n = s_stored(&l->pad.yl, n);
         return x->ndim ? NULL : "Pad of a scalar";
     }
     case NN_RESIZE: {
@@ -518,9 +635,11 @@ static const char *s_build_step(rf_nn_plan_t *p, int i, const char *cache_path, 
         l->rz_w = d[1];
         l->rz_nlive = d[2];
         l->rz_outside = d[3];
+        l->rz.xl = s_lay(p, s->in[0]);
+        l->rz.yl = s_lay(p, s->out[0]);
         l->x = dx;
         l->y = (void *)dy;
-        l->n = n;
+        l->n = s_stored(&l->rz.yl, n);
         return r ? NULL : "Resize of a scalar";
     }
     case NN_DEPTH_TO_SPACE:
@@ -531,23 +650,29 @@ static const char *s_build_step(rf_nn_plan_t *p, int i, const char *cache_path, 
         const rf_nn_tensor_t *depth = d2s ? x : y;
         l->d2s = (nn_gd2s_t){depth->dims[0],     depth->dims[1], depth->dims[2],
                              depth->dims[3],     s->block,       d2s,
-                             d2s && s->mode == 1};
+                             d2s && s->mode == 1, s_lay(p, s->in[0]), s_lay(p, s->out[0])};
         l->x = dx;
         l->y = (void *)dy;
-        l->n = n;
+        l->n = s_stored(&l->d2s.yl, n);
         return NULL;
     }
     case NN_IDENTITY:
     case NN_RESHAPE:
     case NN_UNSQUEEZE:
     case NN_SQUEEZE:
-    case NN_CAST:
-        if (!(l = s_launch(g, L_COPY, i)))
+    case NN_CAST: {
+        const nn_glay_t xl = s_lay(p, s->in[0]), yl = s_lay(p, s->out[0]);
+        const bool same = s_lay_eq(&xl, &yl);
+        if (!(l = s_launch(g, same ? L_COPY : L_STRIDED, i)))
             return "out of host memory";
         l->x = dx;
         l->y = (void *)dy;
-        l->n = n;
+        l->n = s_stored(&yl, n);
+        if (!same) { /* the same logical order in another layout */
+            l->sd = (nn_gstrided_t){.r = 1, .half = g->half, .d = {n}, .s = {1}, .xl = xl, .yl = yl};
+        }
         return NULL;
+    }
     case NN_SLICE:
     case NN_TRANSPOSE: {
         if (!(l = s_launch(g, L_STRIDED, i)))
@@ -569,9 +694,11 @@ static const char *s_build_step(rf_nn_plan_t *p, int i, const char *cache_path, 
                 l->sd.s[k] = xs[s->perm[k]];
             }
         }
+        l->sd.xl = s_lay(p, s->in[0]);
+        l->sd.yl = s_lay(p, s->out[0]);
         l->x = dx;
         l->y = (void *)dy;
-        l->n = n;
+        l->n = s_stored(&l->sd.yl, n);
         return r ? NULL : "a scalar";
     }
     default:
@@ -579,7 +706,7 @@ static const char *s_build_step(rf_nn_plan_t *p, int i, const char *cache_path, 
     }
 }
 
-static const char *s_enqueue(struct nn_gpu *g, const nn_glaunch_t *l)
+static const char *s_enqueue_one(struct nn_gpu *g, const nn_glaunch_t *l)
 {
     const int h = g->half;
     switch (l->kind) {
@@ -599,7 +726,7 @@ static const char *s_enqueue(struct nn_gpu *g, const nn_glaunch_t *l)
         return nn_gk_norm(l->instance, l->x, l->y, l->N, l->C, l->P, l->scale, l->nbias, l->mean,
                           l->var, l->eps, h, l->ab, &l->epi, g->stream);
     case L_UNARY:
-        return nn_gk_unary(l->op, l->x, l->y, l->n, l->a, l->b, h, g->stream);
+        return nn_gk_unary(l->op, l->x, &l->xl, l->y, &l->yl, l->n, l->a, l->b, h, g->stream);
     case L_BINARY:
         return nn_gk_binary(&l->bc, l->x, l->w, l->y, l->n, g->stream);
     case L_PAD:
@@ -612,12 +739,46 @@ static const char *s_enqueue(struct nn_gpu *g, const nn_glaunch_t *l)
     case L_STRIDED:
         return nn_gk_strided(&l->sd, l->x, l->y, l->n, g->stream);
     case L_CONCAT:
-        return nn_gk_concat(l->x, l->y, l->n, l->ck_inner, l->ctot_inner, l->off_inner, h,
-                            g->stream);
+        return nn_gk_concat(l->x, &l->xl, l->y, &l->yl, l->n, l->ck_inner, l->ctot_inner,
+                            l->off_inner, h, g->stream);
     default:
         return l->n && l->x != l->y ? nn_gk_copy(l->y, l->x, (size_t)l->n * g->es, g->stream)
                                     : NULL;
     }
+}
+
+static const char *s_enqueue(struct nn_gpu *g, const nn_glaunch_t *l)
+{
+    const char *why = s_enqueue_one(g, l);
+    return why || !l->zpad ? why : nn_gk_zpad(&l->zl, l->y, l->zn, g->half, g->stream);
+}
+
+/* Lays out the device arena: every value the CPU plan keeps in its arena, at its stored size
+ * (storage type, layout), alive over the same steps; allocates it. */
+static const char *s_place(rf_nn_plan_t *p)
+{
+    struct nn_gpu *g = p->gpu;
+    nn_block_t *blocks = calloc((size_t)p->nv + 1, sizeof(nn_block_t));
+    if (!blocks)
+        return "out of host memory";
+    int nb = 0;
+    for (int v = 0; v < p->nv; v++) {
+        const pval_t *pv = &p->v[v];
+        if (!pv->in_arena)
+            continue;
+        const nn_glay_t l = s_lay(p, v);
+        const int64_t count = rf_nn_tensor_count(&pv->t);
+        const size_t es = pv->t.dtype == RF_NN_FLOAT ? g->es : nn_dtype_size(pv->t.dtype);
+        const size_t bytes = (size_t)s_stored(&l, count) * es;
+        blocks[nb++] = (nn_block_t){(bytes + NN_ALIGN - 1) / NN_ALIGN * NN_ALIGN, &g->voff[v],
+                                    pv->first, pv->last};
+    }
+    g->arena_bytes = nn_arena_fit(blocks, nb);
+    free(blocks);
+    void *arena;
+    const char *why = s_alloc(g, &arena, g->arena_bytes);
+    g->arena = arena;
+    return why;
 }
 
 void nn_gpu_free(rf_nn_plan_t *p)
@@ -640,6 +801,8 @@ void nn_gpu_free(rf_nn_plan_t *p)
         nn_gk_stream_destroy(g->stream);
     free(g->allocs);
     free(g->cdev);
+    free(g->voff);
+    free(g->dense);
     free(g->l);
     free(g);
     p->gpu = NULL;
@@ -662,14 +825,17 @@ int nn_gpu_create(rf_nn_plan_t *p, const rf_nn_plan_options_t *opt, rf_err_t *er
     g->half = opt && opt->fp16;
     g->es = g->half ? 2 : 4;
     g->cdev = calloc((size_t)p->cap + 1, sizeof(void *));
-    if (!g->cdev)
+    g->voff = calloc((size_t)p->cap + 1, sizeof(size_t));
+    g->dense = calloc((size_t)p->cap + 1, sizeof(bool));
+    if (!g->cdev || !g->voff || !g->dense)
         return rf_err_set(err, RF_ENOMEM, "out of memory");
+    for (int i = 0; i < p->nsteps; i++) /* weights given as graph inputs: our kernels read them */
+        if (!p->steps[i].dead &&
+            (p->steps[i].op == NN_CONV || p->steps[i].op == NN_CONV_TRANSPOSE) &&
+            p->steps[i].nin > 1 && p->steps[i].in[1] >= 0)
+            g->dense[p->steps[i].in[1]] = true;
     if ((why = nn_gk_stream_new(&g->stream)))
         return s_fail(err, "a stream", why);
-    void *arena;
-    if ((why = s_alloc(g, &arena, p->arena_bytes)))
-        return s_fail(err, "the plan's arena", why);
-    g->arena = arena;
     const char *dwhy = NULL;
     g->dnn = nn_gk_dnn_open(&dwhy);
     if (g->dnn)
@@ -677,6 +843,12 @@ int nn_gpu_create(rf_nn_plan_t *p, const rf_nn_plan_options_t *opt, rf_err_t *er
     else
         RF_INFO(NN_GPU_LOG, "plan on device %d: own convolution kernels (cuDNN: %s)", dev,
                 dwhy ? dwhy : "unavailable");
+    const char *lay = getenv("RF_NN_LAYOUT");
+    g->nhwc = lay && !strcmp(lay, "nhwc")   ? 1
+              : lay && !strcmp(lay, "nchw") ? 0
+                                            : g->half && g->dnn;
+    if ((why = s_place(p)))
+        return s_fail(err, "the plan's arena", why);
     char cache_path[1024];
     s_cache_path(opt, cache_path, sizeof(cache_path));
     bool dnn_warned = false;
@@ -699,8 +871,8 @@ int nn_gpu_create(rf_nn_plan_t *p, const rf_nn_plan_options_t *opt, rf_err_t *er
         size_t b = (size_t)rf_nn_tensor_count(&p->v[p->outputs[i]].t) * 4;
         st = b > st ? b : st;
     }
-    if (g->half && (why = s_alloc(g, &g->staging, st)))
-        return s_fail(err, "the fp16 plan's staging buffer", why);
+    if ((g->half || g->nhwc) && (why = s_alloc(g, &g->staging, st)))
+        return s_fail(err, "the plan's staging buffer", why);
     /* Every output must be readable back: in the arena as float, or a constant on the host. */
     for (int i = 0; i < p->noutputs; i++) {
         const pval_t *v = &p->v[p->outputs[i]];
@@ -765,11 +937,14 @@ int nn_gpu_run(rf_nn_plan_t *p, const rf_nn_tensor_t *inputs, rf_nn_tensor_t *ou
         const pval_t *v = &p->v[p->inputs[i]];
         if (!v->in_arena || v->t.dtype != RF_NN_FLOAT)
             continue; /* not read on the device (values fixed at plan time) */
-        int64_t n = rf_nn_tensor_count(&v->t);
-        void *dst = g->arena + v->off;
-        if ((why = nn_gk_upload(g->half ? g->staging : dst, inputs[i].data,
+        const int64_t n = rf_nn_tensor_count(&v->t);
+        void *dst = g->arena + g->voff[p->inputs[i]];
+        const nn_glay_t dense = {0}, l = s_lay(p, p->inputs[i]);
+        const bool conv = g->half || l.nhwc;
+        if ((why = nn_gk_upload(conv ? g->staging : dst, inputs[i].data,
                                 (size_t)n * sizeof(float), g->stream)) ||
-            (g->half && (why = nn_gk_convert(g->staging, 0, dst, 1, n, g->stream))))
+            (conv && (why = nn_gk_convert(g->staging, 0, &dense, dst, g->half, &l,
+                                          s_stored(&l, n), g->stream))))
             return s_fail(err, v->t.name, why);
     }
     if ((why = s_run_steps(g)))
@@ -798,10 +973,12 @@ int nn_gpu_run(rf_nn_plan_t *p, const rf_nn_tensor_t *inputs, rf_nn_tensor_t *ou
             memcpy(o->data, v->t.data, need);
             continue;
         }
-        int64_t n = rf_nn_tensor_count(&v->t);
-        const void *src = g->arena + v->off;
-        if ((g->half && (why = nn_gk_convert(src, 1, g->staging, 0, n, g->stream))) ||
-            (why = nn_gk_download(o->data, g->half ? g->staging : src, (size_t)n * sizeof(float),
+        const int64_t n = rf_nn_tensor_count(&v->t);
+        const void *src = g->arena + g->voff[p->outputs[i]];
+        const nn_glay_t dense = {0}, l = s_lay(p, p->outputs[i]);
+        const bool conv = g->half || l.nhwc;
+        if ((conv && (why = nn_gk_convert(src, g->half, &l, g->staging, 0, &dense, n, g->stream))) ||
+            (why = nn_gk_download(o->data, conv ? g->staging : src, (size_t)n * sizeof(float),
                                   g->stream)) ||
             (why = nn_gk_stream_sync(g->stream)))
             return s_fail(err, v->t.name, why);

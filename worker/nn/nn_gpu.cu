@@ -8,9 +8,10 @@
  *     double in shared memory.
  * cuDNN (libcudnn.so.9, else .so.8) is opened at run time; its few types and enum values are
  * declared here from cuDNN's public headers (cudnn_graph.h, cudnn_cnn.h; values unchanged from 7
- * to 9), so no cuDNN header or library is needed to build. Legacy API: descriptors,
- * cudnnFindConvolutionForwardAlgorithm once per shape (cached in a text file), then
- * cudnnConvolutionForward; the epilogue follows as our own kernel.
+ * to 9), so no cuDNN header or library is needed to build. Legacy API: descriptors (NCHW, or NHWC
+ * with padded channels), cudnnFindConvolution{Forward,BackwardData}Algorithm once per shape
+ * (cached in a text file), then cudnnConvolutionForward (Conv) or cudnnConvolutionBackwardData
+ * (ConvTranspose); the epilogue follows as our own kernel.
  */
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -159,12 +160,8 @@ __global__ void k_conv(nn_gconv_t p, const void *x, const void *w, const void *b
                        const float *slope, const void *res, void *y, int64_t n)
 {
     S_EACH(o, n)
-    {
-        const float v = nn_gm_conv_sum(&p, x, w, o);
-        const int64_t so = nn_gm_conv_store(&p, o);
-        nn_gm_st(y, so, nn_gm_epilogue(&p, v, nn_gm_conv_channel(&p, o), bias, slope, res, so),
-                 p.half);
-    }
+    nn_gm_conv_out(&p, nn_gm_conv_sum(&p, x, w, o), nn_gm_conv_channel(&p, o), bias, slope, res,
+                   y, o);
 }
 
 /* Tiled 2-D convolution: grid (tiles_x, tiles_y, N * G * mchunks), block S_TILE x S_TILE. The
@@ -215,9 +212,8 @@ __global__ void k_conv_tiled(nn_gconv_t p, const void *x, const void *w, const v
     if (ow >= OW || oh >= OH)
         return;
     for (int j = 0; j < mcount; j++) {
-        const int64_t m = m0 + j, o = ((n * p.M + m) * OH + oh) * OW + ow;
-        const int64_t so = nn_gm_conv_store(&p, o);
-        nn_gm_st(y, so, nn_gm_epilogue(&p, acc[j], m, bias, slope, res, so), p.half);
+        const int64_t m = m0 + j;
+        nn_gm_conv_out(&p, acc[j], m, bias, slope, res, y, ((n * p.M + m) * OH + oh) * OW + ow);
     }
 }
 
@@ -254,13 +250,8 @@ __global__ void k_epilogue(nn_gconv_t p, const void *bias, const float *slope, c
                            const void *src, void *y, int64_t n)
 {
     S_EACH(o, n)
-    {
-        const int64_t so = nn_gm_conv_store(&p, o);
-        nn_gm_st(y, so,
-                 nn_gm_epilogue(&p, nn_gm_ld(src, o, p.half), nn_gm_conv_channel(&p, o), bias,
-                                slope, res, so),
-                 p.half);
-    }
+    nn_gm_conv_out(&p, nn_gm_ld(src, nn_gm_at(&p.sl, o), p.half), nn_gm_conv_channel(&p, o), bias,
+                   slope, res, y, o);
 }
 
 extern "C" const char *nn_gk_epilogue(const nn_gconv_t *p, const void *bias, const float *slope,
@@ -277,14 +268,15 @@ extern "C" const char *nn_gk_epilogue(const nn_gconv_t *p, const void *bias, con
 
 /* ---- normalization -------------------------------------------------------------------------- */
 
-__global__ void k_instnorm_stats(const void *x, int64_t C, int64_t P, const void *scale,
-                                 const void *bias, double eps, int half, float *ab)
+__global__ void k_instnorm_stats(const void *x, nn_glay_t xl, int64_t C, int64_t P,
+                                 const void *scale, const void *bias, double eps, int half,
+                                 float *ab)
 {
     __shared__ double red[S_THREADS];
     const int64_t q = blockIdx.x, c = q % C;
     double sum = 0;
     for (int64_t i = threadIdx.x; i < P; i += blockDim.x)
-        sum += nn_gm_ld(x, q * P + i, half);
+        sum += nn_gm_ld(x, nn_gm_at(&xl, q * P + i), half);
     red[threadIdx.x] = sum;
     __syncthreads();
     for (int s = blockDim.x / 2; s > 0; s >>= 1) {
@@ -296,7 +288,7 @@ __global__ void k_instnorm_stats(const void *x, int64_t C, int64_t P, const void
     __syncthreads();
     double sq = 0;
     for (int64_t i = threadIdx.x; i < P; i += blockDim.x) {
-        double d = nn_gm_ld(x, q * P + i, half) - mean;
+        double d = nn_gm_ld(x, nn_gm_at(&xl, q * P + i), half) - mean;
         sq += d * d;
     }
     red[threadIdx.x] = sq;
@@ -328,14 +320,8 @@ __global__ void k_batchnorm_ab(int64_t planes, int64_t C, const void *scale, con
 __global__ void k_norm_apply(const void *x, void *y, int64_t n, int64_t P, const float *ab,
                              nn_gnorm_epi_t e, int half)
 {
-    S_EACH(i, n)
-    {
-        const int64_t q = i / P;
-        nn_gm_st(y, i,
-                 nn_gm_norm_apply(nn_gm_ld(x, i, half), ab + 2 * q, e.act, e.a, e.b, e.res, i,
-                                  half),
-                 half);
-    }
+    S_EACH(s, n)
+    nn_gm_norm_el(x, &e.xl, y, &e.yl, P, ab, e.act, e.a, e.b, e.res, &e.rl, s, half);
 }
 
 extern "C" const char *nn_gk_norm(int instance, const void *x, void *y, int64_t N, int64_t C,
@@ -349,38 +335,42 @@ extern "C" const char *nn_gk_norm(int instance, const void *x, void *y, int64_t 
     if (!planes || !P)
         return NULL;
     if (instance)
-        k_instnorm_stats<<<(unsigned)planes, S_THREADS, 0, s>>>(x, C, P, scale, bias, eps, half,
-                                                                ab);
+        k_instnorm_stats<<<(unsigned)planes, S_THREADS, 0, s>>>(x, epi->xl, C, P, scale, bias,
+                                                                eps, half, ab);
     else
         k_batchnorm_ab<<<s_blocks(planes), S_THREADS, 0, s>>>(planes, C, scale, bias, mean, var,
                                                               eps, half, ab);
     const char *why = s_launched();
     if (why)
         return why;
-    k_norm_apply<<<s_blocks(planes * P), S_THREADS, 0, s>>>(x, y, planes * P, P, ab, *epi, half);
+    const int64_t n = epi->yl.nhwc ? N * epi->yl.cp * P : planes * P;
+    k_norm_apply<<<s_blocks(n), S_THREADS, 0, s>>>(x, y, n, P, ab, *epi, half);
     return s_launched();
 }
 
 /* ---- element-wise and data movement --------------------------------------------------------- */
 
-__global__ void k_unary(int op, const void *x, void *y, int64_t n, float a, float b, int half)
+__global__ void k_unary(int op, const void *x, nn_glay_t xl, void *y, nn_glay_t yl, int64_t n,
+                        float a, float b, int half)
 {
-    S_EACH(i, n) nn_gm_st(y, i, nn_gm_unary(op, nn_gm_ld(x, i, half), a, b), half);
+    S_EACH(s, n) nn_gm_unary_el(op, x, &xl, y, &yl, s, a, b, half);
 }
 
-extern "C" const char *nn_gk_unary(int op, const void *x, void *y, int64_t n, float a, float b,
-                                   int half, void *stream)
+extern "C" const char *nn_gk_unary(int op, const void *x, const nn_glay_t *xl, void *y,
+                                   const nn_glay_t *yl, int64_t n, float a, float b, int half,
+                                   void *stream)
 {
     s_clear();
     if (!n)
         return NULL;
-    k_unary<<<s_blocks(n), S_THREADS, 0, (cudaStream_t)stream>>>(op, x, y, n, a, b, half);
+    k_unary<<<s_blocks(n), S_THREADS, 0, (cudaStream_t)stream>>>(op, x, *xl, y, *yl, n, a, b,
+                                                                  half);
     return s_launched();
 }
 
 __global__ void k_binary(nn_gbcast_t p, const void *a, const void *b, void *y, int64_t n)
 {
-    S_EACH(i, n) nn_gm_st(y, i, nn_gm_binary(&p, a, b, i), p.half);
+    S_EACH(s, n) nn_gm_binary_el(&p, a, b, y, s);
 }
 
 extern "C" const char *nn_gk_binary(const nn_gbcast_t *p, const void *a, const void *b, void *y,
@@ -395,11 +385,7 @@ extern "C" const char *nn_gk_binary(const nn_gbcast_t *p, const void *a, const v
 
 __global__ void k_pad(nn_gpad_t p, const void *x, void *y, int64_t n, int half)
 {
-    S_EACH(i, n)
-    {
-        const int64_t src = nn_gm_pad_src(&p, i);
-        nn_gm_st(y, i, src < 0 ? p.value : nn_gm_ld(x, src, half), half);
-    }
+    S_EACH(s, n) nn_gm_pad_el(&p, x, y, s, half);
 }
 
 extern "C" const char *nn_gk_pad(const nn_gpad_t *p, const void *x, void *y, int64_t n, int half,
@@ -415,7 +401,7 @@ extern "C" const char *nn_gk_pad(const nn_gpad_t *p, const void *x, void *y, int
 __global__ void k_resize(nn_gresize_t p, const int64_t *idx, const float *w, const uint8_t *nlive,
                          const uint8_t *outside, const void *x, void *y, int64_t n)
 {
-    S_EACH(i, n) nn_gm_st(y, i, nn_gm_resize(&p, idx, w, nlive, outside, x, i), p.half);
+    S_EACH(s, n) nn_gm_resize_el(&p, idx, w, nlive, outside, x, y, s);
 }
 
 extern "C" const char *nn_gk_resize(const nn_gresize_t *p, const int64_t *idx, const float *w,
@@ -432,14 +418,7 @@ extern "C" const char *nn_gk_resize(const nn_gresize_t *p, const int64_t *idx, c
 
 __global__ void k_depth_space(nn_gd2s_t p, const void *x, void *y, int64_t n, int half)
 {
-    S_EACH(d, n)
-    {
-        const int64_t sp = nn_gm_d2s_space(&p, d);
-        if (p.d2s)
-            nn_gm_st(y, sp, nn_gm_ld(x, d, half), half);
-        else
-            nn_gm_st(y, d, nn_gm_ld(x, sp, half), half);
-    }
+    S_EACH(s, n) nn_gm_d2s_el(&p, x, y, s, half);
 }
 
 extern "C" const char *nn_gk_depth_space(const nn_gd2s_t *p, const void *x, void *y, int64_t n,
@@ -454,7 +433,7 @@ extern "C" const char *nn_gk_depth_space(const nn_gd2s_t *p, const void *x, void
 
 __global__ void k_strided(nn_gstrided_t p, const void *x, void *y, int64_t n)
 {
-    S_EACH(i, n) nn_gm_st(y, i, nn_gm_ld(x, nn_gm_strided_src(&p, i), p.half), p.half);
+    S_EACH(s, n) nn_gm_strided_el(&p, x, y, s);
 }
 
 extern "C" const char *nn_gk_strided(const nn_gstrided_t *p, const void *x, void *y, int64_t n,
@@ -467,35 +446,52 @@ extern "C" const char *nn_gk_strided(const nn_gstrided_t *p, const void *x, void
     return s_launched();
 }
 
-__global__ void k_concat(const void *x, void *y, int64_t n, int64_t ck, int64_t ct, int64_t off,
-                         int half)
+__global__ void k_concat(const void *x, nn_glay_t xl, void *y, nn_glay_t yl, int64_t n,
+                         int64_t ck, int64_t ct, int64_t off, int half)
 {
-    S_EACH(i, n) nn_gm_st(y, nn_gm_concat_dst(i, ck, ct, off), nn_gm_ld(x, i, half), half);
+    S_EACH(i, n) nn_gm_concat_el(x, &xl, y, &yl, i, ck, ct, off, half);
 }
 
-extern "C" const char *nn_gk_concat(const void *x, void *y, int64_t n, int64_t ck_inner,
+extern "C" const char *nn_gk_concat(const void *x, const nn_glay_t *xl, void *y,
+                                    const nn_glay_t *yl, int64_t n, int64_t ck_inner,
                                     int64_t ctot_inner, int64_t off_inner, int half, void *stream)
 {
     s_clear();
     if (!n)
         return NULL;
-    k_concat<<<s_blocks(n), S_THREADS, 0, (cudaStream_t)stream>>>(x, y, n, ck_inner, ctot_inner,
-                                                                   off_inner, half);
+    k_concat<<<s_blocks(n), S_THREADS, 0, (cudaStream_t)stream>>>(x, *xl, y, *yl, n, ck_inner,
+                                                                   ctot_inner, off_inner, half);
     return s_launched();
 }
 
-__global__ void k_convert(const void *x, int xh, void *y, int yh, int64_t n)
+__global__ void k_zpad(nn_glay_t yl, void *y, int64_t n, int half)
 {
-    S_EACH(i, n) nn_gm_st(y, i, nn_gm_ld(x, i, xh), yh);
+    S_EACH(s, n) nn_gm_zpad_el(&yl, y, s, half);
 }
 
-extern "C" const char *nn_gk_convert(const void *x, int x_half, void *y, int y_half, int64_t n,
-                                     void *stream)
+extern "C" const char *nn_gk_zpad(const nn_glay_t *yl, void *y, int64_t n, int half, void *stream)
 {
     s_clear();
     if (!n)
         return NULL;
-    k_convert<<<s_blocks(n), S_THREADS, 0, (cudaStream_t)stream>>>(x, x_half, y, y_half, n);
+    k_zpad<<<s_blocks(n), S_THREADS, 0, (cudaStream_t)stream>>>(*yl, y, n, half);
+    return s_launched();
+}
+
+__global__ void k_convert(const void *x, int xh, nn_glay_t xl, void *y, int yh, nn_glay_t yl,
+                          int64_t n)
+{
+    S_EACH(s, n) nn_gm_convert_el(x, xh, &xl, y, yh, &yl, s);
+}
+
+extern "C" const char *nn_gk_convert(const void *x, int x_half, const nn_glay_t *xl, void *y,
+                                     int y_half, const nn_glay_t *yl, int64_t n, void *stream)
+{
+    s_clear();
+    if (!n)
+        return NULL;
+    k_convert<<<s_blocks(n), S_THREADS, 0, (cudaStream_t)stream>>>(x, x_half, *xl, y, y_half, *yl,
+                                                                    n);
     return s_launched();
 }
 
@@ -503,18 +499,21 @@ extern "C" const char *nn_gk_convert(const void *x, int x_half, void *y, int y_h
 
 /* From cuDNN's public headers (cudnn_graph.h / cudnn_ops.h / cudnn_cnn.h of 9.x; the same values
  * in 8.x): status 0 = CUDNN_STATUS_SUCCESS; cudnnDataType_t FLOAT 0, HALF 2; cudnnTensorFormat_t
- * NCHW 0; cudnnConvolutionMode_t CROSS_CORRELATION 1; cudnnMathType_t TENSOR_OP_MATH 1, FMA_MATH 3
- * (no TF32, so fp32 plans keep fp32 accuracy). */
+ * NCHW 0, NHWC 1; cudnnConvolutionMode_t CROSS_CORRELATION 1; cudnnMathType_t TENSOR_OP_MATH 1,
+ * FMA_MATH 3 (no TF32, so fp32 plans keep fp32 accuracy). */
 typedef int s_dnn_status;
 typedef void *s_dnn_handle;
 typedef void *s_dnn_desc;
-enum { S_DNN_FLOAT = 0, S_DNN_HALF = 2, S_DNN_NCHW = 0, S_DNN_XCORR = 1 };
+enum { S_DNN_FLOAT = 0, S_DNN_HALF = 2, S_DNN_NCHW = 0, S_DNN_NHWC = 1, S_DNN_XCORR = 1 };
 enum { S_DNN_TENSOR_OP_MATH = 1, S_DNN_FMA_MATH = 3 };
-/* cudnnConvolutionFwdAlgo_t: IMPLICIT_GEMM 0, IMPLICIT_PRECOMP_GEMM 1, GEMM 2, DIRECT 3, FFT 4,
- * FFT_TILING 5, WINOGRAD 6, WINOGRAD_NONFUSED 7. */
-enum { S_DNN_ALGO_DIRECT = 3 };
+/* The last algorithm that keeps fp32's accuracy (no FFT or Winograd transforms):
+ * cudnnConvolutionFwdAlgo_t IMPLICIT_GEMM 0, IMPLICIT_PRECOMP_GEMM 1, GEMM 2, DIRECT 3, FFT 4,
+ * FFT_TILING 5, WINOGRAD 6, WINOGRAD_NONFUSED 7; cudnnConvolutionBwdDataAlgo_t ALGO_0 0, ALGO_1 1,
+ * FFT 2, FFT_TILING 3, WINOGRAD 4, WINOGRAD_NONFUSED 5. */
+enum { S_DNN_FWD_EXACT_MAX = 3, S_DNN_BWD_EXACT_MAX = 1 };
 
-typedef struct s_dnn_perf { /* cudnnConvolutionFwdAlgoPerf_t */
+/* cudnnConvolutionFwdAlgoPerf_t, and cudnnConvolutionBwdDataAlgoPerf_t (the same members). */
+typedef struct s_dnn_perf {
     int algo;
     s_dnn_status status;
     float time;
@@ -555,11 +554,22 @@ typedef struct s_dnn {
     s_dnn_status (*ConvolutionForward)(s_dnn_handle, const void *, s_dnn_desc, const void *,
                                        s_dnn_desc, const void *, s_dnn_desc, int, void *, size_t,
                                        const void *, s_dnn_desc, void *);
+    /* ConvTranspose: (handle, w, dy, conv, dx, ...) */
+    s_dnn_status (*FindConvolutionBackwardDataAlgorithm)(s_dnn_handle, s_dnn_desc, s_dnn_desc,
+                                                         s_dnn_desc, s_dnn_desc, int, int *,
+                                                         s_dnn_perf_t *);
+    s_dnn_status (*GetConvolutionBackwardDataWorkspaceSize)(s_dnn_handle, s_dnn_desc, s_dnn_desc,
+                                                            s_dnn_desc, s_dnn_desc, int, size_t *);
+    s_dnn_status (*ConvolutionBackwardData)(s_dnn_handle, const void *, s_dnn_desc, const void *,
+                                            s_dnn_desc, const void *, s_dnn_desc, int, void *,
+                                            size_t, const void *, s_dnn_desc, void *);
 } s_dnn_t;
 
+/* One convolution: x its input, y its output (for ConvTranspose, cuDNN's dy and dx). */
 typedef struct s_dnn_conv {
     s_dnn_t *d; /* descriptors are destroyed through the library that made them */
     s_dnn_desc x, w, y, conv;
+    int transpose;
     int algo;
     size_t ws;
 } s_dnn_conv_t;
@@ -612,6 +622,9 @@ extern "C" void *nn_gk_dnn_open(const char **why)
     S_SYM(FindConvolutionForwardAlgorithm);
     S_SYM(GetConvolutionForwardWorkspaceSize);
     S_SYM(ConvolutionForward);
+    S_SYM(FindConvolutionBackwardDataAlgorithm);
+    S_SYM(GetConvolutionBackwardDataWorkspaceSize);
+    S_SYM(ConvolutionBackwardData);
 #undef S_SYM
     if (!ok) {
         *why = "a legacy convolution symbol is missing from libcudnn";
@@ -672,12 +685,14 @@ static void s_dnn_key(const s_dnn_t *d, const nn_gconv_t *p, char *buf, size_t s
         return;
     buf += n;
     size -= (size_t)n;
-    snprintf(buf, size, "conv2d n%lld c%lld h%lld w%lld m%lld k%lldx%lld s%lldx%lld p%lldx%lld "
-                        "d%lldx%lld g%lld %s",
-             (long long)p->N, (long long)p->C, (long long)p->isp[1], (long long)p->isp[2],
-             (long long)p->M, (long long)p->k[1], (long long)p->k[2], (long long)p->st[1],
-             (long long)p->st[2], (long long)p->pb[1], (long long)p->pb[2], (long long)p->dil[1],
-             (long long)p->dil[2], (long long)p->G, p->half ? "fp16" : "fp32");
+    snprintf(buf, size, "%s n%lld c%lld h%lld w%lld m%lld k%lldx%lld s%lldx%lld p%lldx%lld "
+                        "d%lldx%lld g%lld o%lldx%lld %s %s",
+             p->transpose ? "convT2d" : "conv2d", (long long)p->N, (long long)p->C,
+             (long long)p->isp[1], (long long)p->isp[2], (long long)p->M, (long long)p->k[1],
+             (long long)p->k[2], (long long)p->st[1], (long long)p->st[2], (long long)p->pb[1],
+             (long long)p->pb[2], (long long)p->dil[1], (long long)p->dil[2], (long long)p->G,
+             (long long)p->osp[1], (long long)p->osp[2], p->xl.nhwc ? "nhwc8" : "nchw",
+             p->half ? "fp16" : "fp32");
 }
 
 static int s_dnn_cache_find(const char *path, const char *key)
@@ -704,56 +719,78 @@ static void s_dnn_cache_add(const char *path, const char *key, int algo)
     fclose(f);
 }
 
+/* The descriptors of p: x (N, C, isp) and y (N, M, osp), dense or NHWC with padded channels; the
+ * filter in ONNX's order (Conv: M x C/G, ConvTranspose: C x M/G) or padded KRSC. */
+static const char *s_dnn_descs(s_dnn_t *d, s_dnn_conv_t *c, const nn_gconv_t *p)
+{
+    const int dt = p->half ? S_DNN_HALF : S_DNN_FLOAT;
+    const int nhwc = p->xl.nhwc;
+    const int fmt = nhwc ? S_DNN_NHWC : S_DNN_NCHW;
+    const int xc = (int)(nhwc ? p->xl.cp : p->C), yc = (int)(nhwc ? p->sl.cp : p->M);
+    /* The filter's (k, c): the forward convolution's output and input channels per group. */
+    const int fk = p->transpose ? xc : yc;
+    const int fc = p->transpose ? (int)(nhwc ? yc : p->M / p->G) : (int)(nhwc ? xc : p->C / p->G);
+    if (d->CreateTensorDescriptor(&c->x) || d->CreateTensorDescriptor(&c->y) ||
+        d->CreateFilterDescriptor(&c->w) || d->CreateConvolutionDescriptor(&c->conv))
+        return "creating descriptors failed";
+    if (d->SetTensor4dDescriptor(c->x, fmt, dt, (int)p->N, xc, (int)p->isp[1], (int)p->isp[2]) ||
+        d->SetTensor4dDescriptor(c->y, fmt, dt, (int)p->N, yc, (int)p->osp[1], (int)p->osp[2]) ||
+        d->SetFilter4dDescriptor(c->w, dt, fmt, fk, fc, (int)p->k[1], (int)p->k[2]) ||
+        d->SetConvolution2dDescriptor(c->conv, (int)p->pb[1], (int)p->pb[2], (int)p->st[1],
+                                      (int)p->st[2], (int)p->dil[1], (int)p->dil[2], S_DNN_XCORR,
+                                      S_DNN_FLOAT) ||
+        d->SetConvolutionGroupCount(c->conv, (int)p->G) ||
+        d->SetConvolutionMathType(c->conv, p->half ? S_DNN_TENSOR_OP_MATH : S_DNN_FMA_MATH))
+        return "the shape does not fit cuDNN's descriptors";
+    /* The forward convolution of cuDNN's output must give back its input (ConvTranspose: of dx,
+     * dy): padding that is not symmetric, or output padding cuDNN cannot express, fails here. */
+    int on, oc, oh, ow;
+    const s_dnn_desc fin = p->transpose ? c->y : c->x;
+    const int want_c = p->transpose ? xc : yc;
+    const int64_t *want = p->transpose ? p->isp : p->osp;
+    if (d->GetConvolution2dForwardOutputDim(c->conv, fin, c->w, &on, &oc, &oh, &ow) ||
+        on != p->N || oc != want_c || oh != want[1] || ow != want[2])
+        return "its padding is asymmetric in a way cuDNN cannot express";
+    return NULL;
+}
+
 extern "C" const char *nn_gk_dnn_conv_new(void *dnn, const nn_gconv_t *p, const char *cache_path,
                                           void **conv, size_t *workspace_bytes)
 {
     s_dnn_t *d = (s_dnn_t *)dnn;
     *conv = NULL;
     *workspace_bytes = 0;
-    if (p->transpose || p->isp[0] != 1 || p->k[0] != 1)
-        return "only 2-D forward convolutions";
+    if (p->isp[0] != 1 || p->osp[0] != 1 || p->k[0] != 1)
+        return "only 2-D convolutions";
+    if (p->xl.nhwc && p->G != 1)
+        return "a grouped convolution in the NHWC layout";
     s_dnn_conv_t *c = (s_dnn_conv_t *)calloc(1, sizeof(*c));
     if (!c)
         return "out of memory";
     c->d = d;
-    const int dt = p->half ? S_DNN_HALF : S_DNN_FLOAT;
-    const char *why = NULL;
-    int on, oc, oh, ow;
-    if (d->CreateTensorDescriptor(&c->x) || d->CreateTensorDescriptor(&c->y) ||
-        d->CreateFilterDescriptor(&c->w) || d->CreateConvolutionDescriptor(&c->conv))
-        why = "creating descriptors failed";
-    else if (d->SetTensor4dDescriptor(c->x, S_DNN_NCHW, dt, (int)p->N, (int)p->C, (int)p->isp[1],
-                                      (int)p->isp[2]) ||
-             d->SetTensor4dDescriptor(c->y, S_DNN_NCHW, dt, (int)p->N, (int)p->M, (int)p->osp[1],
-                                      (int)p->osp[2]) ||
-             d->SetFilter4dDescriptor(c->w, dt, S_DNN_NCHW, (int)p->M, (int)(p->C / p->G),
-                                      (int)p->k[1], (int)p->k[2]) ||
-             d->SetConvolution2dDescriptor(c->conv, (int)p->pb[1], (int)p->pb[2], (int)p->st[1],
-                                           (int)p->st[2], (int)p->dil[1], (int)p->dil[2],
-                                           S_DNN_XCORR, S_DNN_FLOAT) ||
-             d->SetConvolutionGroupCount(c->conv, (int)p->G) ||
-             d->SetConvolutionMathType(c->conv,
-                                       p->half ? S_DNN_TENSOR_OP_MATH : S_DNN_FMA_MATH))
-        why = "the shape does not fit cuDNN's descriptors";
-    else if (d->GetConvolution2dForwardOutputDim(c->conv, c->x, c->w, &on, &oc, &oh, &ow) ||
-             on != p->N || oc != p->M || oh != p->osp[1] || ow != p->osp[2])
-        why = "its padding is asymmetric in a way cuDNN cannot express";
+    c->transpose = p->transpose;
+    const char *why = s_dnn_descs(d, c, p);
     if (!why) {
-        char key[256];
+        char key[320];
         s_dnn_key(d, p, key, sizeof(key));
         c->algo = s_dnn_cache_find(cache_path, key);
         if (c->algo < 0) {
             s_dnn_perf_t perf[16];
             int got = 0;
-            if (d->FindConvolutionForwardAlgorithm(d->h, c->x, c->w, c->conv, c->y, 16, &got,
-                                                   perf)) {
-                why = "cudnnFindConvolutionForwardAlgorithm failed";
+            s_dnn_status st =
+                p->transpose ? d->FindConvolutionBackwardDataAlgorithm(d->h, c->w, c->x, c->conv,
+                                                                       c->y, 16, &got, perf)
+                             : d->FindConvolutionForwardAlgorithm(d->h, c->x, c->w, c->conv, c->y,
+                                                                  16, &got, perf);
+            if (st) {
+                why = "cuDNN's algorithm search failed";
             } else {
-                /* fp32 plans keep fp32's accuracy: no FFT (4, 5) or Winograd (6, 7), whose
-                 * transforms lose bits; fp16 takes the fastest. */
+                /* fp32 plans keep fp32's accuracy: no FFT or Winograd, whose transforms lose
+                 * bits; fp16 takes the fastest. */
+                const int exact = p->transpose ? S_DNN_BWD_EXACT_MAX : S_DNN_FWD_EXACT_MAX;
                 for (int i = 0; i < got && c->algo < 0; i++)
                     if (perf[i].status == 0 && perf[i].memory <= S_DNN_WS_MAX &&
-                        (p->half || perf[i].algo <= S_DNN_ALGO_DIRECT))
+                        (p->half || perf[i].algo <= exact))
                         c->algo = perf[i].algo;
                 if (c->algo < 0)
                     why = "no algorithm within the 256 MiB workspace";
@@ -762,8 +799,11 @@ extern "C" const char *nn_gk_dnn_conv_new(void *dnn, const nn_gconv_t *p, const 
             }
         }
     }
-    if (!why && d->GetConvolutionForwardWorkspaceSize(d->h, c->x, c->w, c->conv, c->y, c->algo,
-                                                      &c->ws))
+    if (!why &&
+        (p->transpose ? d->GetConvolutionBackwardDataWorkspaceSize(d->h, c->w, c->x, c->conv, c->y,
+                                                                   c->algo, &c->ws)
+                      : d->GetConvolutionForwardWorkspaceSize(d->h, c->x, c->w, c->conv, c->y,
+                                                              c->algo, &c->ws)))
         why = "the cached algorithm does not run this shape";
     if (why) {
         nn_gk_dnn_conv_free(c);
@@ -782,7 +822,9 @@ extern "C" const char *nn_gk_dnn_conv_run(void *dnn, void *conv, const void *x, 
     const float one = 1.0f, zero = 0.0f;
     s_dnn_status st = d->SetStream(d->h, (cudaStream_t)stream);
     if (!st)
-        st = d->ConvolutionForward(d->h, &one, c->x, x, c->w, w, c->conv, c->algo, workspace,
-                                   c->ws, &zero, c->y, y);
+        st = c->transpose ? d->ConvolutionBackwardData(d->h, &one, c->w, w, c->x, x, c->conv,
+                                                       c->algo, workspace, c->ws, &zero, c->y, y)
+                          : d->ConvolutionForward(d->h, &one, c->x, x, c->w, w, c->conv, c->algo,
+                                                  workspace, c->ws, &zero, c->y, y);
     return st ? d->GetErrorString(st) : NULL;
 }

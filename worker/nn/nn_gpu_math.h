@@ -6,9 +6,12 @@
  * device (tests/worker/nncudaemu.h) and compare the GPU backend's plan with the CPU reference on
  * machines without a GPU, as worker/gpu/gpu_math.h does for the classic passes.
  *
- * Tensors are dense NCHW (row-major, as at nn.h's boundary), stored as fp32 or as fp16 bits
- * (half != 0); arithmetic is fp32 with double for InstanceNormalization's statistics and Resize's
- * tap sums, as the CPU reference does.
+ * Tensors are stored as fp32 or as fp16 bits (half != 0); arithmetic is fp32 with double for
+ * InstanceNormalization's statistics and Resize's tap sums, as the CPU reference does. Each
+ * function works on logical indices (dense row-major, NCHW for images, as at nn.h's boundary) and
+ * reaches memory through a tensor's layout (nn_glay_t): dense, or NHWC with the channels padded
+ * to a multiple of 8 (the layout tensor cores want); kernels that iterate over a tensor's storage
+ * write zeros into its pad channels.
  */
 #ifndef RF_NN_GPU_MATH_H
 #define RF_NN_GPU_MATH_H
@@ -109,6 +112,36 @@ NN_HD void nn_gm_st(void *p, int64_t i, float v, int half)
     ((float *)p)[i] = v;
 }
 
+/* ---- layouts -------------------------------------------------------------------------------- */
+
+/* Where a tensor's elements lie: dense in logical order (nhwc == 0), or, for a 4-D tensor
+ * (N, c, h, w), NHWC with cp >= c channels per pixel, channels c..cp-1 zero. */
+typedef struct nn_glay {
+    int nhwc;
+    int64_t c, h, w, cp;
+} nn_glay_t;
+
+/* The storage index of logical element i. */
+NN_HD int64_t nn_gm_at(const nn_glay_t *l, int64_t i)
+{
+    if (!l->nhwc)
+        return i;
+    const int64_t hw = l->h * l->w, q = i / hw; /* q = n * c + channel */
+    return ((q / l->c) * hw + i % hw) * l->cp + q % l->c;
+}
+
+/* The logical element at storage index s, or -1 for a pad channel. */
+NN_HD int64_t nn_gm_logical(const nn_glay_t *l, int64_t s)
+{
+    if (!l->nhwc)
+        return s;
+    const int64_t ch = s % l->cp;
+    if (ch >= l->c)
+        return -1;
+    const int64_t r = s / l->cp, hw = l->h * l->w; /* r = n * hw + pixel */
+    return ((r / hw) * l->c + ch) * hw + r % hw;
+}
+
 /* Pad's index map along one axis: mode 0 constant (-1), 1 reflect (repeated beyond the axis,
  * numpy's rule), 2 edge, 3 wrap. */
 NN_HD int64_t nn_gm_pad_map(int mode, int64_t o, int64_t pb, int64_t n)
@@ -158,6 +191,9 @@ typedef struct nn_gconv {
     int pre_mode;
     int64_t pre_b[3], xsp[3];
     float pre_value;
+    /* Layouts: the input x (its own dims, xsp), the output y (after a fused DepthToSpace), the
+     * residual, and the convolution's own output before its epilogue (cuDNN's buffer). */
+    nn_glay_t xl, yl, rl, sl;
 } nn_gconv_t;
 
 /* The convolution sum (no bias) at output element o = ((n * M + m) * OD + od) * OH * OW + ...;
@@ -175,7 +211,7 @@ NN_HD float nn_gm_conv_in(const nn_gconv_t *p, const void *x, int64_t xbase, int
         if (id < 0 || ih < 0 || iw < 0)
             return p->pre_value;
     }
-    return nn_gm_ld(x, xbase + (id * p->xsp[1] + ih) * p->xsp[2] + iw, p->half);
+    return nn_gm_ld(x, nn_gm_at(&p->xl, xbase + (id * p->xsp[1] + ih) * p->xsp[2] + iw), p->half);
 }
 
 NN_HD float nn_gm_conv_sum(const nn_gconv_t *p, const void *x, const void *w, int64_t o)
@@ -243,7 +279,7 @@ NN_HD int64_t nn_gm_conv_store(const nn_gconv_t *p, int64_t o)
 }
 
 /* The epilogue: bias, activation, then the residual (an Add after the activation, fused), read at
- * o, the element's store index (nn_gm_conv_store). */
+ * o, the element's logical store index (nn_gm_conv_store). */
 NN_HD float nn_gm_epilogue(const nn_gconv_t *p, float v, int64_t m, const void *bias,
                            const float *slope, const void *res, int64_t o)
 {
@@ -272,7 +308,7 @@ NN_HD float nn_gm_epilogue(const nn_gconv_t *p, float v, int64_t m, const void *
         break;
     }
     if (res)
-        v += nn_gm_ld(res, o, p->half);
+        v += nn_gm_ld(res, nn_gm_at(&p->rl, o), p->half);
     return v;
 }
 
@@ -286,15 +322,15 @@ NN_HD int64_t nn_gm_conv_channel(const nn_gconv_t *p, int64_t o)
 
 /* InstanceNormalization's statistics of one plane of P elements (two passes in double, as the
  * CPU reference), folded with scale and bias into y = x * ab[0] + ab[1]. */
-NN_HD void nn_gm_instnorm_plane(const void *x, int64_t plane, int64_t P, float scale, float bias,
-                                double eps, int half, float *ab)
+NN_HD void nn_gm_instnorm_plane(const void *x, const nn_glay_t *xl, int64_t plane, int64_t P,
+                                float scale, float bias, double eps, int half, float *ab)
 {
     double sum = 0, sq = 0;
     for (int64_t i = 0; i < P; i++)
-        sum += nn_gm_ld(x, plane * P + i, half);
+        sum += nn_gm_ld(x, nn_gm_at(xl, plane * P + i), half);
     double mean = P ? sum / (double)P : 0;
     for (int64_t i = 0; i < P; i++) {
-        double d = nn_gm_ld(x, plane * P + i, half) - mean;
+        double d = nn_gm_ld(x, nn_gm_at(xl, plane * P + i), half) - mean;
         sq += d * d;
     }
     double var = P ? sq / (double)P : 0;
@@ -312,9 +348,9 @@ NN_HD void nn_gm_batchnorm_ab(float scale, float bias, float mean, float var, do
 }
 
 /* The apply of a normalization with its fused epilogue: y = act(x * ab[0] + ab[1]) + res (act one
- * of NN_GA_* except PRelu; a, b its LeakyRelu alpha or Clip bounds). */
+ * of NN_GA_* except PRelu; a, b its LeakyRelu alpha or Clip bounds; res read at logical i). */
 NN_HD float nn_gm_norm_apply(float x, const float *ab, int act, float a, float b, const void *res,
-                             int64_t i, int half)
+                             const nn_glay_t *rl, int64_t i, int half)
 {
     float v = x * ab[0] + ab[1];
     switch (act) {
@@ -337,7 +373,7 @@ NN_HD float nn_gm_norm_apply(float x, const float *ab, int act, float a, float b
         break;
     }
     if (res)
-        v += nn_gm_ld(res, i, half);
+        v += nn_gm_ld(res, nn_gm_at(rl, i), half);
     return v;
 }
 
@@ -367,6 +403,7 @@ enum { NN_GB_ADD, NN_GB_SUB, NN_GB_MUL, NN_GB_DIV, NN_GB_PRELU };
 typedef struct nn_gbcast {
     int r, op, half;
     int64_t d[NN_G_MAX_DIMS], sa[NN_G_MAX_DIMS], sb[NN_G_MAX_DIMS];
+    nn_glay_t al, bl, yl;
 } nn_gbcast_t;
 
 NN_HD float nn_gm_binary(const nn_gbcast_t *p, const void *a, const void *b, int64_t o)
@@ -378,7 +415,8 @@ NN_HD float nn_gm_binary(const nn_gbcast_t *p, const void *a, const void *b, int
         ia += c * p->sa[i];
         ib += c * p->sb[i];
     }
-    float x = nn_gm_ld(a, ia, p->half), y = nn_gm_ld(b, ib, p->half);
+    float x = nn_gm_ld(a, nn_gm_at(&p->al, ia), p->half),
+          y = nn_gm_ld(b, nn_gm_at(&p->bl, ib), p->half);
     switch (p->op) {
     case NN_GB_ADD:
         return x + y;
@@ -400,6 +438,7 @@ typedef struct nn_gpad {
     int r, mode;
     int64_t xd[NN_G_MAX_DIMS], yd[NN_G_MAX_DIMS], pb[NN_G_MAX_DIMS];
     float value;
+    nn_glay_t xl, yl;
 } nn_gpad_t;
 
 /* The input element output o reads, or -1 for the constant. */
@@ -426,6 +465,7 @@ typedef struct nn_gresize {
     int ntap[NN_G_MAX_DIMS];
     int64_t off[NN_G_MAX_DIMS], out_off[NN_G_MAX_DIMS];
     float extrapolation;
+    nn_glay_t xl, yl;
 } nn_gresize_t;
 
 NN_HD float nn_gm_resize(const nn_gresize_t *p, const int64_t *idx, const float *w,
@@ -454,7 +494,7 @@ NN_HD float nn_gm_resize(const nn_gresize_t *p, const int64_t *idx, const float 
             wt *= w[k];
             off += idx[k] * xs[a];
         }
-        acc += wt * nn_gm_ld(x, off, p->half);
+        acc += wt * nn_gm_ld(x, nn_gm_at(&p->xl, off), p->half);
         int a = p->r - 1;
         for (; a >= 0; a--) {
             if (++t[a] < nlive[p->out_off[a] + c[a]])
@@ -472,6 +512,7 @@ NN_HD float nn_gm_resize(const nn_gresize_t *p, const int64_t *idx, const float 
 typedef struct nn_gd2s {
     int64_t N, C, H, W, b;
     int d2s, crd;
+    nn_glay_t xl, yl;
 } nn_gd2s_t;
 
 /* For element ci, h, w, n of the depth layout: its position in the space layout. */
@@ -493,12 +534,24 @@ NN_HD int64_t nn_gm_d2s_space(const nn_gd2s_t *p, int64_t dpos)
     return ((n * oc + co) * p->H * b + h * b + i) * p->W * b + w * b + j;
 }
 
-/* Output dims d, the source's element stride per output axis, and a base: Slice, Transpose,
- * Concat's per-input copy (destination strides dd). */
+/* The inverse: for element spos of the space layout, its position in the depth layout. */
+NN_HD int64_t nn_gm_d2s_depth(const nn_gd2s_t *p, int64_t spos)
+{
+    const int64_t b = p->b, oc = p->C / (b * b), SW = p->W * b, SH = p->H * b;
+    const int64_t x = spos % SW, yy = (spos / SW) % SH, co = (spos / (SW * SH)) % oc,
+                  n = spos / (SW * SH * oc);
+    const int64_t i = yy % b, j = x % b;
+    const int64_t ci = p->crd ? (co * b + i) * b + j : (i * b + j) * oc + co;
+    return ((n * p->C + ci) * p->H + yy / b) * p->W + x / b;
+}
+
+/* Output dims d, the source's element stride per output axis, and a base: Slice, Transpose, a
+ * copy between layouts (r = 1, s = 1). */
 typedef struct nn_gstrided {
     int r, half;
     int64_t d[NN_G_MAX_DIMS], s[NN_G_MAX_DIMS];
     int64_t base;
+    nn_glay_t xl, yl;
 } nn_gstrided_t;
 
 NN_HD int64_t nn_gm_strided_src(const nn_gstrided_t *p, int64_t o)
@@ -515,6 +568,109 @@ NN_HD int64_t nn_gm_strided_src(const nn_gstrided_t *p, int64_t o)
 NN_HD int64_t nn_gm_concat_dst(int64_t o, int64_t ck_inner, int64_t ctot_inner, int64_t off_inner)
 {
     return (o / ck_inner) * ctot_inner + off_inner + o % ck_inner;
+}
+
+/* ---- one storage element of each kernel's output ---------------------------------------------
+ * The kernels of nn_gpu.cu (and the tests' emulation) run these once per storage index s of y:
+ * the logical element there is computed from its inputs through their layouts, and a pad channel
+ * gets 0. */
+
+NN_HD void nn_gm_unary_el(int op, const void *x, const nn_glay_t *xl, void *y,
+                          const nn_glay_t *yl, int64_t s, float a, float b, int half)
+{
+    const int64_t o = nn_gm_logical(yl, s);
+    nn_gm_st(y, s, o < 0 ? 0.0f : nn_gm_unary(op, nn_gm_ld(x, nn_gm_at(xl, o), half), a, b), half);
+}
+
+NN_HD void nn_gm_binary_el(const nn_gbcast_t *p, const void *a, const void *b, void *y, int64_t s)
+{
+    const int64_t o = nn_gm_logical(&p->yl, s);
+    nn_gm_st(y, s, o < 0 ? 0.0f : nn_gm_binary(p, a, b, o), p->half);
+}
+
+NN_HD void nn_gm_pad_el(const nn_gpad_t *p, const void *x, void *y, int64_t s, int half)
+{
+    const int64_t o = nn_gm_logical(&p->yl, s);
+    const int64_t src = o < 0 ? -2 : nn_gm_pad_src(p, o);
+    nn_gm_st(y, s,
+             src == -2   ? 0.0f
+             : src == -1 ? p->value
+                         : nn_gm_ld(x, nn_gm_at(&p->xl, src), half),
+             half);
+}
+
+NN_HD void nn_gm_resize_el(const nn_gresize_t *p, const int64_t *idx, const float *w,
+                           const uint8_t *nlive, const uint8_t *outside, const void *x, void *y,
+                           int64_t s)
+{
+    const int64_t o = nn_gm_logical(&p->yl, s);
+    nn_gm_st(y, s, o < 0 ? 0.0f : nn_gm_resize(p, idx, w, nlive, outside, x, o), p->half);
+}
+
+/* DepthToSpace (y is the space layout) and SpaceToDepth (y is the depth layout), as gathers. */
+NN_HD void nn_gm_d2s_el(const nn_gd2s_t *p, const void *x, void *y, int64_t s, int half)
+{
+    const int64_t o = nn_gm_logical(&p->yl, s);
+    if (o < 0) {
+        nn_gm_st(y, s, 0.0f, half);
+        return;
+    }
+    const int64_t src = p->d2s ? nn_gm_d2s_depth(p, o) : nn_gm_d2s_space(p, o);
+    nn_gm_st(y, s, nn_gm_ld(x, nn_gm_at(&p->xl, src), half), half);
+}
+
+NN_HD void nn_gm_strided_el(const nn_gstrided_t *p, const void *x, void *y, int64_t s)
+{
+    const int64_t o = nn_gm_logical(&p->yl, s);
+    nn_gm_st(y, s,
+             o < 0 ? 0.0f : nn_gm_ld(x, nn_gm_at(&p->xl, nn_gm_strided_src(p, o)), p->half),
+             p->half);
+}
+
+/* Concat scatters input element i (logical) into y. */
+NN_HD void nn_gm_concat_el(const void *x, const nn_glay_t *xl, void *y, const nn_glay_t *yl,
+                           int64_t i, int64_t ck_inner, int64_t ctot_inner, int64_t off_inner,
+                           int half)
+{
+    nn_gm_st(y, nn_gm_at(yl, nn_gm_concat_dst(i, ck_inner, ctot_inner, off_inner)),
+             nn_gm_ld(x, nn_gm_at(xl, i), half), half);
+}
+
+/* A normalization's apply (statistics in ab, two floats per (n, c) plane of P elements). */
+NN_HD void nn_gm_norm_el(const void *x, const nn_glay_t *xl, void *y, const nn_glay_t *yl,
+                         int64_t P, const float *ab, int act, float a, float b, const void *res,
+                         const nn_glay_t *rl, int64_t s, int half)
+{
+    const int64_t o = nn_gm_logical(yl, s);
+    nn_gm_st(y, s,
+             o < 0 ? 0.0f
+                   : nn_gm_norm_apply(nn_gm_ld(x, nn_gm_at(xl, o), half), ab + 2 * (o / P), act,
+                                      a, b, res, rl, o, half),
+             half);
+}
+
+/* A copy between storage types and layouts (the inputs and outputs of a plan, fp32 and dense at
+ * nn.h's boundary). */
+NN_HD void nn_gm_convert_el(const void *x, int x_half, const nn_glay_t *xl, void *y, int y_half,
+                            const nn_glay_t *yl, int64_t s)
+{
+    const int64_t o = nn_gm_logical(yl, s);
+    nn_gm_st(y, s, o < 0 ? 0.0f : nn_gm_ld(x, nn_gm_at(xl, o), x_half), y_half);
+}
+
+/* Zero for a pad channel of y (after a kernel that scatters into y and leaves them). */
+NN_HD void nn_gm_zpad_el(const nn_glay_t *yl, void *y, int64_t s, int half)
+{
+    if (s % yl->cp >= yl->c)
+        nn_gm_st(y, s, 0.0f, half);
+}
+
+/* One output of a convolution (logical o, sum v before its epilogue), stored at its place in y. */
+NN_HD void nn_gm_conv_out(const nn_gconv_t *p, float v, int64_t m, const void *bias,
+                          const float *slope, const void *res, void *y, int64_t o)
+{
+    const int64_t so = nn_gm_conv_store(p, o);
+    nn_gm_st(y, nn_gm_at(&p->yl, so), nn_gm_epilogue(p, v, m, bias, slope, res, so), p->half);
 }
 
 #endif

@@ -142,12 +142,14 @@ const char *nn_gk_norm(int instance, const void *x, void *y, int64_t N, int64_t 
     return S_NO_CUDA;
 }
 
-const char *nn_gk_unary(int op, const void *x, void *y, int64_t n, float a, float b, int half,
-                        void *stream)
+const char *nn_gk_unary(int op, const void *x, const nn_glay_t *xl, void *y, const nn_glay_t *yl,
+                        int64_t n, float a, float b, int half, void *stream)
 {
     (void)op;
     (void)x;
+    (void)xl;
     (void)y;
+    (void)yl;
     (void)n;
     (void)a;
     (void)b;
@@ -217,11 +219,14 @@ const char *nn_gk_strided(const nn_gstrided_t *p, const void *x, void *y, int64_
     return S_NO_CUDA;
 }
 
-const char *nn_gk_concat(const void *x, void *y, int64_t n, int64_t ck_inner, int64_t ctot_inner,
-                         int64_t off_inner, int half, void *stream)
+const char *nn_gk_concat(const void *x, const nn_glay_t *xl, void *y, const nn_glay_t *yl, int64_t n,
+                         int64_t ck_inner, int64_t ctot_inner, int64_t off_inner, int half,
+                         void *stream)
 {
     (void)x;
+    (void)xl;
     (void)y;
+    (void)yl;
     (void)n;
     (void)ck_inner;
     (void)ctot_inner;
@@ -273,13 +278,26 @@ const char *nn_gk_dnn_conv_run(void *dnn, void *conv, const void *x, const void 
     return S_NO_CUDA;
 }
 
-const char *nn_gk_convert(const void *x, int x_half, void *y, int y_half, int64_t n, void *stream)
+const char *nn_gk_convert(const void *x, int x_half, const nn_glay_t *xl, void *y, int y_half,
+                          const nn_glay_t *yl, int64_t n, void *stream)
 {
     (void)x;
     (void)x_half;
+    (void)xl;
     (void)y;
     (void)y_half;
+    (void)yl;
     (void)n;
+    (void)stream;
+    return S_NO_CUDA;
+}
+
+const char *nn_gk_zpad(const nn_glay_t *yl, void *y, int64_t n, int half, void *stream)
+{
+    (void)yl;
+    (void)y;
+    (void)n;
+    (void)half;
     (void)stream;
     return S_NO_CUDA;
 }

@@ -228,6 +228,17 @@ struct rf_nn_plan {
     struct nn_gpu *gpu; /* RF_NN_GPU: the device side (nn_gpu.c) */
 };
 
+/* One block of an arena: a value or a step's scratch of size bytes, alive over steps
+ * [first, last]; *off receives its place. */
+typedef struct nn_block {
+    size_t size, *off;
+    int first, last;
+} nn_block_t;
+
+/* Places the blocks (first fit, largest first; blocks alive at the same time never overlap) and
+ * returns the arena's size. Reorders blocks. */
+size_t nn_arena_fit(nn_block_t *blocks, int nb);
+
 /* The GPU backend (nn_gpu.c): made after the compile step (steps, fusion, arena offsets), it
  * uploads the constants, allocates the device arena and runs the steps on the device. */
 int nn_gpu_create(rf_nn_plan_t *p, const rf_nn_plan_options_t *opt, rf_err_t *err);

@@ -462,21 +462,42 @@ static void s_count_uses(rf_nn_plan_t *p)
     }
 }
 
-/* One block of the arena: a value or a step's scratch, alive over [first, last]. */
-typedef struct s_block {
-    size_t size, *off;
-    int first, last;
-} s_block_t;
-
 static int s_block_cmp(const void *a, const void *b)
 {
-    const s_block_t *x = a, *y = b;
+    const nn_block_t *x = a, *y = b;
     return x->size < y->size ? 1 : x->size > y->size ? -1 : 0;
+}
+
+size_t nn_arena_fit(nn_block_t *blocks, int nb)
+{
+    qsort(blocks, (size_t)nb, sizeof(nn_block_t), s_block_cmp);
+    /* First fit: the lowest offset clear of every placed block alive at the same time. */
+    size_t total = 0;
+    for (int i = 0; i < nb; i++) {
+        size_t off = 0;
+        bool moved = true;
+        while (moved) {
+            moved = false;
+            for (int k = 0; k < i; k++) {
+                if (blocks[k].last < blocks[i].first || blocks[i].last < blocks[k].first)
+                    continue;
+                size_t ko = *blocks[k].off;
+                if (off < ko + blocks[k].size && ko < off + blocks[i].size) {
+                    off = ko + blocks[k].size;
+                    moved = true;
+                }
+            }
+        }
+        *blocks[i].off = off;
+        if (off + blocks[i].size > total)
+            total = off + blocks[i].size;
+    }
+    return total;
 }
 
 static int s_layout(rf_nn_plan_t *p, rf_err_t *err)
 {
-    s_block_t *blocks = calloc((size_t)(p->nv + p->nsteps) + 1, sizeof(s_block_t));
+    nn_block_t *blocks = calloc((size_t)(p->nv + p->nsteps) + 1, sizeof(nn_block_t));
     size_t *scratch_off = calloc((size_t)p->nsteps + 1, sizeof(size_t));
     if (!blocks || !scratch_off) {
         free(blocks);
@@ -511,34 +532,13 @@ static int s_layout(rf_nn_plan_t *p, rf_err_t *err)
         if (v->is_const || v->last < v->first || v->last < 0)
             continue;
         v->in_arena = true;
-        blocks[nb++] = (s_block_t){s_align(s_bytes(&v->t)), &v->off, v->first, v->last};
+        blocks[nb++] = (nn_block_t){s_align(s_bytes(&v->t)), &v->off, v->first, v->last};
     }
     for (int i = 0; i < p->nsteps; i++)
         if (!p->steps[i].dead && p->steps[i].scratch_bytes)
             blocks[nb++] =
-                (s_block_t){s_align(p->steps[i].scratch_bytes), &p->steps[i].scratch_off, i, i};
-    qsort(blocks, (size_t)nb, sizeof(s_block_t), s_block_cmp);
-    /* First fit: the lowest offset clear of every placed block alive at the same time. */
-    size_t total = 0;
-    for (int i = 0; i < nb; i++) {
-        size_t off = 0;
-        bool moved = true;
-        while (moved) {
-            moved = false;
-            for (int k = 0; k < i; k++) {
-                if (blocks[k].last < blocks[i].first || blocks[i].last < blocks[k].first)
-                    continue;
-                size_t ko = *blocks[k].off;
-                if (off < ko + blocks[k].size && ko < off + blocks[i].size) {
-                    off = ko + blocks[k].size;
-                    moved = true;
-                }
-            }
-        }
-        *blocks[i].off = off;
-        if (off + blocks[i].size > total)
-            total = off + blocks[i].size;
-    }
+                (nn_block_t){s_align(p->steps[i].scratch_bytes), &p->steps[i].scratch_off, i, i};
+    size_t total = nn_arena_fit(blocks, nb);
     free(blocks);
     free(scratch_off);
     p->arena_bytes = total;
