@@ -6,7 +6,9 @@
  * times each configuration: plan creation once, three warm-up runs (the second captures the CUDA
  * graph), then RUNS timed runs (default 20), host copies in and out included, as the onnx pass
  * pays them. CONFIGS is a comma list of gpu-fp16, gpu-fp32, own-fp16, own-fp32 (own = cuDNN off,
- * our kernels) and cpu (default: gpu-fp16,gpu-fp32,own-fp16,own-fp32). Prints "key: value" lines
+ * our kernels), each optionally followed by -nhwc or -nchw to force the device layout (default:
+ * NHWC with padded channels for fp16 with cuDNN, else NCHW), and cpu (default:
+ * gpu-fp16,gpu-fp16-nchw,gpu-fp32,own-fp16,own-fp32). Prints "key: value" lines
  * (config, plan_ms, ms_per_frame, steps, arena_mib); a configuration that fails prints its error
  * and the run goes on. Exit 0 when at least one configuration ran.
  */
@@ -28,15 +30,23 @@ static double s_now_ms(void)
 static int s_config(const rf_nn_model_t *m, rf_nn_tensor_t *in, const char *name, int runs)
 {
     rf_nn_plan_options_t opt = {.device = RF_NN_GPU, .cache_dir = getenv("RF_NN_CACHE_DIR")};
-    if (!strcmp(name, "cpu"))
+    char base[32];
+    snprintf(base, sizeof(base), "%s", name);
+    size_t bl = strlen(base);
+    unsetenv("RF_NN_LAYOUT");
+    if (bl > 5 && (!strcmp(base + bl - 5, "-nhwc") || !strcmp(base + bl - 5, "-nchw"))) {
+        setenv("RF_NN_LAYOUT", base + bl - 4, 1);
+        base[bl - 5] = '\0';
+    }
+    if (!strcmp(base, "cpu"))
         opt.device = RF_NN_CPU;
-    else if (!strcmp(name, "gpu-fp16") || !strcmp(name, "own-fp16"))
+    else if (!strcmp(base, "gpu-fp16") || !strcmp(base, "own-fp16"))
         opt.fp16 = true;
-    else if (strcmp(name, "gpu-fp32") && strcmp(name, "own-fp32")) {
+    else if (strcmp(base, "gpu-fp32") && strcmp(base, "own-fp32")) {
         printf("%s: error: unknown configuration\n", name);
         return -1;
     }
-    setenv("RF_NN_CUDNN", !strncmp(name, "own", 3) ? "off" : "on", 1);
+    setenv("RF_NN_CUDNN", !strncmp(base, "own", 3) ? "off" : "on", 1);
     rf_err_t err = {0};
     rf_nn_plan_t *p = NULL;
     double t0 = s_now_ms();
@@ -53,12 +63,22 @@ static int s_config(const rf_nn_model_t *m, rf_nn_tensor_t *in, const char *name
         rf_nn_plan_free(p);
         return -1;
     }
+    /* the copies in and out through the plan's pinned buffers, as the onnx pass makes them */
+    rf_nn_tensor_t bound = *in;
+    size_t hb_bytes;
+    void *hb = rf_nn_plan_host_buffer(p, false, 0, &hb_bytes);
+    if (hb && hb_bytes == in->bytes) {
+        memcpy(hb, in->data, hb_bytes);
+        bound.data = hb;
+    }
+    for (int i = 0; i < nout; i++)
+        out[i].data = rf_nn_plan_host_buffer(p, true, i, &out[i].bytes);
     int rc = 0;
     double t1 = 0;
     for (int r = 0; r < runs + 3 && !rc; r++) {
         if (r == 3)
             t1 = s_now_ms();
-        rc = rf_nn_plan_run(p, in, 1, out, nout, &err);
+        rc = rf_nn_plan_run(p, &bound, 1, out, nout, &err);
     }
     if (rc) {
         printf("%s: error: %s\n", name, err.msg);
@@ -67,11 +87,13 @@ static int s_config(const rf_nn_model_t *m, rf_nn_tensor_t *in, const char *name
         int steps;
         size_t arena;
         rf_nn_plan_stats(p, &steps, &arena);
-        printf("config: %s\nplan_ms: %.1f\nms_per_frame: %.3f\nsteps: %d\narena_mib: %.1f\n", name,
-               plan_ms, ms, steps, (double)arena / (1 << 20));
+        printf("config: %s\nplan_ms: %.1f\nms_per_frame: %.3f\nsteps: %d\narena_mib: %.1f\n"
+               "pinned: %s\n",
+               name, plan_ms, ms, steps, (double)arena / (1 << 20), hb ? "yes" : "no");
     }
     for (int i = 0; i < nout; i++)
-        rf_nn_tensor_release(&out[i]);
+        if (out[i].data != rf_nn_plan_host_buffer(p, true, i, NULL))
+            rf_nn_tensor_release(&out[i]);
     rf_nn_plan_free(p);
     return rc ? -1 : 0;
 }
@@ -84,7 +106,8 @@ int main(int argc, char **argv)
     }
     rf_log_setup(RF_LOG_INFO, RF_LOG_TEXT, 2);
     int runs = argc > 6 ? atoi(argv[6]) : 20;
-    const char *configs = argc > 7 ? argv[7] : "gpu-fp16,gpu-fp32,own-fp16,own-fp32";
+    const char *configs =
+        argc > 7 ? argv[7] : "gpu-fp16,gpu-fp16-nchw,gpu-fp32,own-fp16,own-fp32";
     if (runs < 1)
         runs = 1;
     rf_err_t err = {0};

@@ -81,6 +81,21 @@ const char *nn_gk_copy(void *dst, const void *src, size_t bytes, void *stream)
     return NULL;
 }
 
+static int64_t s_nn_host_live; /* pinned host buffers not yet freed */
+
+const char *nn_gk_host_alloc(void **ptr, size_t bytes)
+{
+    *ptr = malloc(bytes ? bytes : 1);
+    s_nn_host_live += *ptr != NULL;
+    return *ptr ? NULL : "out of memory";
+}
+
+void nn_gk_host_free(void *ptr)
+{
+    s_nn_host_live -= ptr != NULL;
+    free(ptr);
+}
+
 const char *nn_gk_graph_begin(void *stream)
 {
     (void)stream;

@@ -135,6 +135,62 @@ static void test_onnx_node_tests_match_cpu_nhwc(void **state)
     unsetenv("RF_NN_LAYOUT");
 }
 
+/* The plan's pinned host buffers: one per input and output of a GPU plan (none for CPU plans);
+ * a run through them gives the bits a run through ordinary buffers gives; the device arena of an
+ * fp16 plan is half an fp32 plan's (the values at their stored size). */
+static void test_pinned_host_buffers(void **state)
+{
+    (void)state;
+    char model[1100], input[1100];
+    snprintf(model, sizeof(model), "%s/tests/fixtures/nn/srvgg_x4_f8_c2_op13/model.onnx", s_src());
+    snprintf(input, sizeof(input),
+             "%s/tests/fixtures/nn/srvgg_x4_f8_c2_op13/test_data_set_0/input_0.pb", s_src());
+    rf_err_t err = {0};
+    rf_nn_model_t *m = NULL;
+    assert_int_equal(rf_nn_model_load_file(model, &m, &err), 0);
+    rf_nn_tensor_t in = {0};
+    assert_int_equal(rf_nn_tensor_read(input, &in, &err), 0);
+    snprintf(in.name, sizeof(in.name), "%s", rf_nn_model_input(m, 0)->name);
+    rf_nn_plan_options_t copt = {.device = RF_NN_CPU}, gopt = {.device = RF_NN_GPU},
+                         hopt = {.device = RF_NN_GPU, .fp16 = true};
+    rf_nn_plan_t *cpu = NULL, *gpu = NULL, *half = NULL;
+    assert_int_equal(rf_nn_plan_create(m, &in, 1, &copt, &cpu, &err), 0);
+    assert_int_equal(rf_nn_plan_create(m, &in, 1, &gopt, &gpu, &err), 0);
+    assert_int_equal(rf_nn_plan_create(m, &in, 1, &hopt, &half, &err), 0);
+    size_t bytes = 1;
+    assert_null(rf_nn_plan_host_buffer(cpu, false, 0, &bytes));
+    assert_int_equal(bytes, 0);
+    assert_null(rf_nn_plan_host_buffer(gpu, false, 1, NULL)); /* one input only */
+    void *hin = rf_nn_plan_host_buffer(gpu, false, 0, &bytes);
+    assert_non_null(hin);
+    assert_int_equal(bytes, in.bytes);
+    assert_ptr_equal(rf_nn_plan_host_buffer(gpu, false, 0, NULL), hin); /* made once */
+    size_t obytes;
+    void *hout = rf_nn_plan_host_buffer(gpu, true, 0, &obytes);
+    assert_non_null(hout);
+    assert_int_equal(obytes, (size_t)rf_nn_tensor_count(rf_nn_plan_output(gpu, 0)) * 4);
+    assert_int_equal(s_nn_host_live, 2);
+    memcpy(hin, in.data, bytes);
+    rf_nn_tensor_t pinned_in = in, plain = {0}, pinned = {.data = hout, .bytes = obytes};
+    pinned_in.data = hin;
+    assert_int_equal(rf_nn_plan_run(gpu, &in, 1, &plain, 1, &err), 0);
+    assert_int_equal(rf_nn_plan_run(gpu, &pinned_in, 1, &pinned, 1, &err), 0);
+    assert_ptr_equal(pinned.data, hout);
+    assert_memory_equal(pinned.data, plain.data, obytes);
+    size_t a32, a16;
+    rf_nn_plan_stats(gpu, NULL, &a32);
+    rf_nn_plan_stats(half, NULL, &a16);
+    assert_true(a16 > 0 && a16 * 2 <= a32 + 64 * 8); /* alignment aside */
+    rf_nn_tensor_release(&plain);
+    rf_nn_plan_free(cpu);
+    rf_nn_plan_free(gpu);
+    rf_nn_plan_free(half);
+    assert_int_equal(s_nn_host_live, 0);
+    assert_int_equal(s_nn_live, 0);
+    rf_nn_tensor_release(&in);
+    rf_nn_model_free(m);
+}
+
 /* A device that is not there: RF_EUNAVAIL naming it, and nothing allocated. */
 static void test_missing_device_refused(void **state)
 {
@@ -213,6 +269,7 @@ int main(void)
         cmocka_unit_test(test_fixtures_match_cpu_nhwc),
         cmocka_unit_test(test_onnx_node_tests_match_cpu),
         cmocka_unit_test(test_onnx_node_tests_match_cpu_nhwc),
+        cmocka_unit_test(test_pinned_host_buffers),
         cmocka_unit_test(test_missing_device_refused),
         cmocka_unit_test(test_residual_fused_on_gpu_only),
         cmocka_unit_test(test_family_fusions),

@@ -50,6 +50,28 @@ static void test_fixtures_match_cpu_own_kernels(void **state)
     assert_int_equal(bad, 0);
 }
 
+/* Both layouts with both convolution paths: NHWC with padded channels through our kernels, and
+ * dense NCHW through cuDNN (fp16 plans with cuDNN are NHWC by default, fp32 dense). */
+static void test_fixtures_match_cpu_layouts(void **state)
+{
+    (void)state;
+    int ran;
+    setenv("RF_NN_LAYOUT", "nhwc", 1);
+    setenv("RF_NN_CUDNN", "off", 1);
+    int bad = t_nn_gpu_fixtures(s_src(), &ran, &s_unavailable);
+    unsetenv("RF_NN_CUDNN");
+    if (!s_unavailable)
+        bad += t_nn_gpu_fixtures(s_src(), &ran, &s_unavailable); /* cuDNN in NHWC, fp32 too */
+    setenv("RF_NN_LAYOUT", "nchw", 1);
+    if (!s_unavailable)
+        bad += t_nn_gpu_fixtures(s_src(), &ran, &s_unavailable);
+    unsetenv("RF_NN_LAYOUT");
+    if (s_unavailable)
+        skip();
+    assert_true(ran >= 150);
+    assert_int_equal(bad, 0);
+}
+
 /* ONNX's node tests and PyTorch exports (libonnx-testdata) that the CPU runs and the GPU backend
  * accepts. */
 static void test_onnx_node_tests_on_device(void **state)
@@ -90,6 +112,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fixtures_match_cpu_on_device),
         cmocka_unit_test(test_fixtures_match_cpu_own_kernels),
+        cmocka_unit_test(test_fixtures_match_cpu_layouts),
         cmocka_unit_test(test_onnx_node_tests_on_device),
         cmocka_unit_test(test_residual_fused_on_device),
     };

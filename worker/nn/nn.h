@@ -98,14 +98,23 @@ void rf_nn_plan_free(rf_nn_plan_t *p);
 const rf_nn_tensor_t *rf_nn_plan_output(const rf_nn_plan_t *p, int i);
 
 /* What the compile step made of the model: the steps run per frame (after constant folding and
- * fusion) and the arena's size in bytes (every intermediate value and scratch buffer). For tests
- * and benchmarks; either pointer may be NULL. */
+ * fusion) and the arena's size in bytes (every intermediate value and scratch buffer; on the
+ * device for GPU plans, at the values' stored sizes). For tests and benchmarks; either pointer
+ * may be NULL. */
 void rf_nn_plan_stats(const rf_nn_plan_t *p, int *steps, size_t *arena_bytes);
 
 /* Runs the plan. inputs[i] has the shapes the plan was created for; outputs[i] are filled
  * (allocated here when data is NULL, else written in place when bytes suffice). */
 int rf_nn_plan_run(rf_nn_plan_t *p, const rf_nn_tensor_t *inputs, int n_inputs,
                    rf_nn_tensor_t *outputs, int n_outputs, rf_err_t *err);
+
+/* A host buffer the plan owns for input i (output false) or output i, sized for that tensor, or
+ * NULL: page-locked (pinned) memory on GPU plans, which the device copies to and from at full bus
+ * speed and without the driver's staging copy; NULL on CPU plans, or when the device cannot pin
+ * memory. Write the input there and pass it as inputs[i].data (with bytes), or pass the output's
+ * buffer as outputs[i].data, and rf_nn_plan_run copies straight from and to it; any other buffer
+ * works as before. *bytes (may be NULL) receives its size. Valid until rf_nn_plan_free. */
+void *rf_nn_plan_host_buffer(rf_nn_plan_t *p, bool output, int i, size_t *bytes);
 
 /* Threads the CPU backend's matrix products (OpenBLAS) may use, process-wide: a worker sets
  * cores / slots, so slots running plans at once do not oversubscribe the cores (OpenBLAS threads

@@ -100,6 +100,7 @@ struct nn_gpu {
     bool graph_off; /* capture failed once: run the list directly from then on */
     int runs;
     void *staging; /* device fp32 buffer for the inputs and outputs that need converting */
+    void **host;   /* pinned host buffers: ninputs, then noutputs (rf_nn_plan_host_buffer) */
 };
 
 #define NN_GPU_LOG "nn"
@@ -781,6 +782,28 @@ static const char *s_place(rf_nn_plan_t *p)
     return why;
 }
 
+size_t nn_gpu_arena_bytes(const rf_nn_plan_t *p)
+{
+    return p->gpu->arena_bytes;
+}
+
+void *nn_gpu_host_buffer(rf_nn_plan_t *p, bool output, int i, size_t bytes)
+{
+    struct nn_gpu *g = p->gpu;
+    if (!g->host && !(g->host = calloc((size_t)(p->ninputs + p->noutputs), sizeof(void *))))
+        return NULL;
+    void **slot = &g->host[output ? p->ninputs + i : i];
+    if (!*slot) {
+        const char *why = nn_gk_host_alloc(slot, bytes);
+        if (why) {
+            RF_INFO(NN_GPU_LOG, "pinned host buffer of %zu bytes refused (%s): pageable copies",
+                    bytes, why);
+            *slot = NULL;
+        }
+    }
+    return *slot;
+}
+
 void nn_gpu_free(rf_nn_plan_t *p)
 {
     struct nn_gpu *g = p->gpu;
@@ -799,6 +822,10 @@ void nn_gpu_free(rf_nn_plan_t *p)
         nn_gk_dnn_close(g->dnn);
     if (g->stream)
         nn_gk_stream_destroy(g->stream);
+    if (g->host)
+        for (int i = 0; i < p->ninputs + p->noutputs; i++)
+            nn_gk_host_free(g->host[i]);
+    free(g->host);
     free(g->allocs);
     free(g->cdev);
     free(g->voff);
@@ -849,6 +876,9 @@ int nn_gpu_create(rf_nn_plan_t *p, const rf_nn_plan_options_t *opt, rf_err_t *er
                                             : g->half && g->dnn;
     if ((why = s_place(p)))
         return s_fail(err, "the plan's arena", why);
+    RF_DEBUG(NN_GPU_LOG, "plan on device %d: %s, %s layout, %zu-byte arena", dev,
+             g->half ? "fp16" : "fp32", g->nhwc ? "NHWC (channels padded to 8)" : "NCHW",
+             g->arena_bytes);
     char cache_path[1024];
     s_cache_path(opt, cache_path, sizeof(cache_path));
     bool dnn_warned = false;

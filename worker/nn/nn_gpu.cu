@@ -115,6 +115,22 @@ extern "C" const char *nn_gk_copy(void *dst, const void *src, size_t bytes, void
     return s_cuda(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, (cudaStream_t)stream));
 }
 
+extern "C" const char *nn_gk_host_alloc(void **ptr, size_t bytes)
+{
+    const char *why = s_cuda(cudaHostAlloc(ptr, bytes ? bytes : 1, cudaHostAllocDefault));
+    if (why) {
+        *ptr = NULL;
+        s_clear();
+    }
+    return why;
+}
+
+extern "C" void nn_gk_host_free(void *ptr)
+{
+    if (ptr)
+        cudaFreeHost(ptr);
+}
+
 extern "C" const char *nn_gk_graph_begin(void *stream)
 {
     const char *why =

@@ -31,6 +31,9 @@ const char *nn_gk_stream_sync(void *stream);
 const char *nn_gk_upload(void *dst, const void *host_src, size_t bytes, void *stream);
 const char *nn_gk_download(void *host_dst, const void *src, size_t bytes, void *stream);
 const char *nn_gk_copy(void *dst, const void *src, size_t bytes, void *stream);
+/* Page-locked host memory (copies to and from it run asynchronously at full bus speed). */
+const char *nn_gk_host_alloc(void **ptr, size_t bytes);
+void nn_gk_host_free(void *ptr);
 
 /* Stream capture of everything queued between begin and end into an executable graph. */
 const char *nn_gk_graph_begin(void *stream);

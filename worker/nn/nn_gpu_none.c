@@ -278,6 +278,18 @@ const char *nn_gk_dnn_conv_run(void *dnn, void *conv, const void *x, const void 
     return S_NO_CUDA;
 }
 
+const char *nn_gk_host_alloc(void **ptr, size_t bytes)
+{
+    (void)bytes;
+    *ptr = NULL;
+    return S_NO_CUDA;
+}
+
+void nn_gk_host_free(void *ptr)
+{
+    (void)ptr;
+}
+
 const char *nn_gk_convert(const void *x, int x_half, const nn_glay_t *xl, void *y, int y_half,
                           const nn_glay_t *yl, int64_t n, void *stream)
 {

@@ -245,6 +245,10 @@ int nn_gpu_create(rf_nn_plan_t *p, const rf_nn_plan_options_t *opt, rf_err_t *er
 int nn_gpu_run(rf_nn_plan_t *p, const rf_nn_tensor_t *inputs, rf_nn_tensor_t *outputs,
                rf_err_t *err);
 void nn_gpu_free(rf_nn_plan_t *p);
+/* The device arena's size (rf_nn_plan_stats of a GPU plan). */
+size_t nn_gpu_arena_bytes(const rf_nn_plan_t *p);
+/* rf_nn_plan_host_buffer of a GPU plan: count fp32 values, pinned, made on first request. */
+void *nn_gpu_host_buffer(rf_nn_plan_t *p, bool output, int i, size_t bytes);
 
 /* Converts a parsed TensorProto (onnx-subset.pb-c.h's Onnx__TensorProto, passed as void * to
  * keep protobuf-c out of this header) into t (data malloc'd). what names it in messages. */

@@ -56,6 +56,22 @@ const rf_nn_tensor_t *rf_nn_plan_output(const rf_nn_plan_t *p, int i)
     return i >= 0 && i < p->noutputs ? &p->out_desc[i] : NULL;
 }
 
+void *rf_nn_plan_host_buffer(rf_nn_plan_t *p, bool output, int i, size_t *bytes)
+{
+    if (bytes)
+        *bytes = 0;
+    if (!p || !p->gpu || i < 0 || i >= (output ? p->noutputs : p->ninputs))
+        return NULL;
+    const pval_t *v = &p->v[output ? p->outputs[i] : p->inputs[i]];
+    if (v->t.dtype != RF_NN_FLOAT)
+        return NULL;
+    size_t b = (size_t)rf_nn_tensor_count(&v->t) * sizeof(float);
+    void *buf = nn_gpu_host_buffer(p, output, i, b);
+    if (buf && bytes)
+        *bytes = b;
+    return buf;
+}
+
 void rf_nn_plan_stats(const rf_nn_plan_t *p, int *steps, size_t *arena_bytes)
 {
     int n = 0;
@@ -64,7 +80,7 @@ void rf_nn_plan_stats(const rf_nn_plan_t *p, int *steps, size_t *arena_bytes)
     if (steps)
         *steps = n;
     if (arena_bytes)
-        *arena_bytes = p->arena_bytes;
+        *arena_bytes = p->gpu ? nn_gpu_arena_bytes(p) : p->arena_bytes;
 }
 
 /* A new constant value owned by the plan (BatchNorm-folded weights). */

@@ -88,8 +88,11 @@ typedef struct s_onnx {
     s_binding_t bind[S_MAX_INPUTS]; /* in model input order */
     int ninputs;
     int channels[S_MAX_INPUTS];     /* C of each model input */
-    rf_nn_tensor_t in[S_MAX_INPUTS];   /* one tile per model input, data owned here */
-    rf_nn_tensor_t out[S_MAX_OUTPUTS]; /* the executor allocates them on the first run */
+    rf_nn_tensor_t in[S_MAX_INPUTS];   /* one tile per model input: data owned here, or the
+                                          plan's pinned buffer (in_pinned) */
+    rf_nn_tensor_t out[S_MAX_OUTPUTS]; /* the plan's pinned buffers, else the executor allocates
+                                          them on the first run */
+    bool in_pinned[S_MAX_INPUTS], out_pinned[S_MAX_OUTPUTS];
     int noutputs;
     int out_channels;          /* C of output 0: 3 or 1 */
     float *asset[3];           /* the asset at in_w x in_h, or NULL */
@@ -422,9 +425,11 @@ static void s_destroy(void *state)
     rf_nn_plan_free(s->plan);
     rf_nn_model_free(s->model);
     for (int i = 0; i < S_MAX_INPUTS; i++)
-        free(s->in[i].data);
+        if (!s->in_pinned[i])
+            free(s->in[i].data);
     for (int i = 0; i < S_MAX_OUTPUTS; i++)
-        rf_nn_tensor_release(&s->out[i]);
+        if (!s->out_pinned[i])
+            rf_nn_tensor_release(&s->out[i]);
     s_free_planes(s->asset);
     for (int k = 0; k < S_MAX_BACK; k++)
         s_free_planes(s->hist[k]);
@@ -577,6 +582,31 @@ static int s_plan(s_onnx_t *s, const char *device, const char *precision, rf_err
     return 0;
 }
 
+/* GPU plans: the tiles move through the plan's pinned host buffers (rf_nn_plan_host_buffer), so
+ * the copies to and from the device skip the driver's staging copy. */
+static void s_pin(s_onnx_t *s)
+{
+    for (int i = 0; i < s->ninputs; i++) {
+        size_t bytes;
+        void *buf = rf_nn_plan_host_buffer(s->plan, false, i, &bytes);
+        if (!buf || bytes != s->in[i].bytes)
+            continue;
+        memcpy(buf, s->in[i].data, bytes);
+        free(s->in[i].data);
+        s->in[i].data = buf;
+        s->in_pinned[i] = true;
+    }
+    for (int i = 0; i < s->noutputs; i++) {
+        size_t bytes;
+        void *buf = rf_nn_plan_host_buffer(s->plan, true, i, &bytes);
+        if (!buf)
+            continue;
+        s->out[i].data = buf;
+        s->out[i].bytes = bytes;
+        s->out_pinned[i] = true;
+    }
+}
+
 /* Output 0 must be [1, 3|1, tile_h*s, tile_w*s]. */
 static int s_output_shape(s_onnx_t *s, rf_err_t *err)
 {
@@ -686,6 +716,7 @@ static int s_create(const rf_pass_setup_t *setup, void **state, rf_err_t *err)
     if ((rc = s_shapes(s, tile, err)) < 0 || (rc = s_plan(s, device, precision, err)) < 0 ||
         (rc = s_output_shape(s, err)) < 0)
         goto cleanup;
+    s_pin(s);
     if (wants_asset && (rc = s_load_asset(asset, s->in_w, s->in_h, s->asset, err)) < 0)
         goto cleanup;
     for (int k = 0; k < s->max_back; k++) {
