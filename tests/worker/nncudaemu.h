@@ -11,6 +11,7 @@
 #ifndef RF_TEST_NNCUDAEMU_H
 #define RF_TEST_NNCUDAEMU_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -145,15 +146,44 @@ const char *nn_gk_epilogue(const nn_gconv_t *p, const void *bias, const float *s
     return NULL;
 }
 
+/* The NHWC statistics as nn_gpu.cu's kernel makes them: each image's pixels in chunks (three
+ * here), every storage element of a chunk added to its channel's sums, pad channels skipped. */
+static void s_nn_instnorm_nhwc(const void *x, const nn_glay_t *xl, int64_t N, int64_t C, int64_t P,
+                               int half, double *sums)
+{
+    const int64_t chunk = (P + 2) / 3;
+    for (int64_t q = 0; q < 2 * N * C; q++)
+        sums[q] = 0;
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t p0 = 0; p0 < P; p0 += chunk) {
+            const int64_t p1 = p0 + chunk < P ? p0 + chunk : P;
+            for (int64_t e = (n * P + p0) * xl->cp; e < (n * P + p1) * xl->cp; e++) {
+                const int64_t c = e % xl->cp;
+                if (c >= C)
+                    continue;
+                const double v = nn_gm_ld(x, e, half);
+                sums[2 * (n * C + c)] += v;
+                sums[2 * (n * C + c) + 1] += v * v;
+            }
+        }
+}
+
 const char *nn_gk_norm(int instance, const void *x, void *y, int64_t N, int64_t C, int64_t P,
                        const void *scale, const void *bias, const void *mean, const void *var,
-                       double eps, int half, float *ab, const nn_gnorm_epi_t *epi, void *stream)
+                       double eps, int half, float *ab, double *sums, const nn_gnorm_epi_t *epi,
+                       void *stream)
 {
     (void)stream;
     s_nn_launches++;
+    const bool one_pass = instance && epi->xl.nhwc && sums;
+    if (one_pass)
+        s_nn_instnorm_nhwc(x, &epi->xl, N, C, P, half, sums);
     for (int64_t q = 0; q < N * C; q++) {
         const int64_t c = q % C;
-        if (instance)
+        if (one_pass)
+            nn_gm_instnorm_finish(sums[2 * q], sums[2 * q + 1], P, nn_gm_ld(scale, c, half),
+                                  nn_gm_ld(bias, c, half), eps, ab + 2 * q);
+        else if (instance)
             nn_gm_instnorm_plane(x, &epi->xl, q, P, nn_gm_ld(scale, c, half),
                                  nn_gm_ld(bias, c, half), eps, half, ab + 2 * q);
         else

@@ -61,6 +61,7 @@ typedef struct nn_glaunch {
     int64_t pad_n;
     const float *slope;
     float *ab;
+    double *sums; /* InstanceNormalization of an NHWC value: one pass's sums */
     int64_t n, N, C, P, ck_inner, ctot_inner, off_inner;
     int op, instance;
     float a, b;
@@ -464,6 +465,12 @@ static const char *s_build_step(rf_nn_plan_t *p, int i, const char *cache_path, 
         if ((why = s_alloc(g, &ab, (size_t)(2 * l->N * l->C) * sizeof(float))))
             return why;
         l->ab = ab;
+        if (l->instance && s_lay(p, s->in[0]).nhwc) {
+            void *sums;
+            if ((why = s_alloc(g, &sums, (size_t)(2 * l->N * l->C) * sizeof(double))))
+                return why;
+            l->sums = sums;
+        }
         l->eps = s->eps;
         l->epi.act = (int)s->act;
         l->epi.a = s->act_a;
@@ -725,7 +732,7 @@ static const char *s_enqueue_one(struct nn_gpu *g, const nn_glaunch_t *l)
     }
     case L_NORM:
         return nn_gk_norm(l->instance, l->x, l->y, l->N, l->C, l->P, l->scale, l->nbias, l->mean,
-                          l->var, l->eps, h, l->ab, &l->epi, g->stream);
+                          l->var, l->eps, h, l->ab, l->sums, &l->epi, g->stream);
     case L_UNARY:
         return nn_gk_unary(l->op, l->x, &l->xl, l->y, &l->yl, l->n, l->a, l->b, h, g->stream);
     case L_BINARY:

@@ -322,6 +322,89 @@ __global__ void k_instnorm_stats(const void *x, nn_glay_t xl, int64_t C, int64_t
     }
 }
 
+/* InstanceNormalization's statistics over an NHWC x in one coalesced pass: grid (chunks, N), each
+ * block reads a run of whole pixels (consecutive storage elements; channel = element % cp) and
+ * adds each real channel's sum and sum of squares in shared memory (in registers first when every
+ * thread meets one channel only: cp divides the block), then into sums (2 per plane, zeroed
+ * before). */
+__global__ void k_instnorm_sums_nhwc(const void *x, nn_glay_t xl, int64_t P, int64_t chunk,
+                                     int half, double *sums)
+{
+    extern __shared__ double acc[]; /* 2 * xl.cp */
+    const int64_t cp = xl.cp, C = xl.c, n = blockIdx.y;
+    for (int64_t c = threadIdx.x; c < 2 * cp; c += blockDim.x)
+        acc[c] = 0;
+    __syncthreads();
+    const int64_t p0 = (int64_t)blockIdx.x * chunk, p1 = p0 + chunk < P ? p0 + chunk : P;
+    const int64_t e0 = (n * P + p0) * cp, e1 = (n * P + p1) * cp;
+    if (blockDim.x % cp == 0) {
+        const int64_t c = (int64_t)threadIdx.x % cp;
+        double sum = 0, sq = 0;
+        for (int64_t e = e0 + threadIdx.x; e < e1; e += blockDim.x) {
+            const double v = nn_gm_ld(x, e, half);
+            sum += v;
+            sq += v * v;
+        }
+        if (c < C) {
+            atomicAdd(&acc[2 * c], sum);
+            atomicAdd(&acc[2 * c + 1], sq);
+        }
+    } else {
+        for (int64_t e = e0 + threadIdx.x; e < e1; e += blockDim.x) {
+            const int64_t c = e % cp;
+            if (c >= C)
+                continue;
+            const double v = nn_gm_ld(x, e, half);
+            atomicAdd(&acc[2 * c], v);
+            atomicAdd(&acc[2 * c + 1], v * v);
+        }
+    }
+    __syncthreads();
+    for (int64_t c = threadIdx.x; c < C; c += blockDim.x) {
+        atomicAdd(&sums[2 * (n * C + c)], acc[2 * c]);
+        atomicAdd(&sums[2 * (n * C + c) + 1], acc[2 * c + 1]);
+    }
+}
+
+__global__ void k_instnorm_finish(int64_t planes, int64_t C, int64_t P, const void *scale,
+                                  const void *bias, double eps, int half, const double *sums,
+                                  float *ab)
+{
+    S_EACH(q, planes)
+    {
+        const int64_t c = q % C;
+        nn_gm_instnorm_finish(sums[2 * q], sums[2 * q + 1], P, nn_gm_ld(scale, c, half),
+                              nn_gm_ld(bias, c, half), eps, ab + 2 * q);
+    }
+}
+
+/* The NHWC statistics: about four blocks per multiprocessor over the whole batch. */
+static const char *s_instnorm_nhwc(const void *x, const nn_glay_t *xl, int64_t N, int64_t C,
+                                   int64_t P, const void *scale, const void *bias, double eps,
+                                   int half, float *ab, double *sums, cudaStream_t s)
+{
+    int dev = 0, sms = 0;
+    cudaGetDevice(&dev);
+    if (cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess || sms < 1)
+        sms = 1;
+    int64_t per_image = (4 * (int64_t)sms + N - 1) / N;
+    if (per_image < 1)
+        per_image = 1;
+    const int64_t chunk = (P + per_image - 1) / per_image;
+    const int64_t chunks = (P + chunk - 1) / chunk;
+    const char *why = s_cuda(cudaMemsetAsync(sums, 0, (size_t)(2 * N * C) * sizeof(double), s));
+    if (why)
+        return why;
+    dim3 grid((unsigned)chunks, (unsigned)N);
+    k_instnorm_sums_nhwc<<<grid, S_THREADS, (size_t)(2 * xl->cp) * sizeof(double), s>>>(
+        x, *xl, P, chunk, half, sums);
+    if ((why = s_launched()))
+        return why;
+    k_instnorm_finish<<<s_blocks(N * C), S_THREADS, 0, s>>>(N * C, C, P, scale, bias, eps, half,
+                                                            sums, ab);
+    return s_launched();
+}
+
 __global__ void k_batchnorm_ab(int64_t planes, int64_t C, const void *scale, const void *bias,
                                const void *mean, const void *var, double eps, int half, float *ab)
 {
@@ -342,7 +425,7 @@ __global__ void k_norm_apply(const void *x, void *y, int64_t n, int64_t P, const
 
 extern "C" const char *nn_gk_norm(int instance, const void *x, void *y, int64_t N, int64_t C,
                                   int64_t P, const void *scale, const void *bias, const void *mean,
-                                  const void *var, double eps, int half, float *ab,
+                                  const void *var, double eps, int half, float *ab, double *sums,
                                   const nn_gnorm_epi_t *epi, void *stream)
 {
     s_clear();
@@ -350,13 +433,19 @@ extern "C" const char *nn_gk_norm(int instance, const void *x, void *y, int64_t 
     const int64_t planes = N * C;
     if (!planes || !P)
         return NULL;
-    if (instance)
+    const bool one_pass = instance && epi->xl.nhwc && sums && epi->xl.cp <= 2048;
+    const char *why;
+    if (one_pass) {
+        why = s_instnorm_nhwc(x, &epi->xl, N, C, P, scale, bias, eps, half, ab, sums, s);
+    } else if (instance) {
         k_instnorm_stats<<<(unsigned)planes, S_THREADS, 0, s>>>(x, epi->xl, C, P, scale, bias,
                                                                 eps, half, ab);
-    else
+        why = s_launched();
+    } else {
         k_batchnorm_ab<<<s_blocks(planes), S_THREADS, 0, s>>>(planes, C, scale, bias, mean, var,
                                                               eps, half, ab);
-    const char *why = s_launched();
+        why = s_launched();
+    }
     if (why)
         return why;
     const int64_t n = epi->yl.nhwc ? N * epi->yl.cp * P : planes * P;

@@ -64,10 +64,13 @@ typedef struct nn_gnorm_epi {
 
 /* InstanceNormalization (instance != 0; statistics per (n, c) plane) or BatchNormalization
  * (running mean and var) over planes = N * C planes of P elements, channel = plane % C.
- * scale, bias, mean, var: C values in storage type. ab: 2 * planes floats of scratch. */
+ * scale, bias, mean, var: C values in storage type. ab: 2 * planes floats of scratch; sums:
+ * 2 * planes doubles of scratch (InstanceNormalization of an NHWC x: its statistics in one
+ * coalesced pass over the pixels, sum and sum of squares per plane). */
 const char *nn_gk_norm(int instance, const void *x, void *y, int64_t N, int64_t C, int64_t P,
                        const void *scale, const void *bias, const void *mean, const void *var,
-                       double eps, int half, float *ab, const nn_gnorm_epi_t *epi, void *stream);
+                       double eps, int half, float *ab, double *sums, const nn_gnorm_epi_t *epi,
+                       void *stream);
 const char *nn_gk_unary(int op, const void *x, const nn_glay_t *xl, void *y, const nn_glay_t *yl,
                         int64_t n, float a, float b, int half, void *stream);
 const char *nn_gk_binary(const nn_gbcast_t *p, const void *a, const void *b, void *y, int64_t n,

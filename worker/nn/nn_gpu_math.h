@@ -339,6 +339,20 @@ NN_HD void nn_gm_instnorm_plane(const void *x, const nn_glay_t *xl, int64_t plan
     ab[1] = (float)((double)bias - mean * (double)a);
 }
 
+/* The same ab from one pass's sums (the NHWC statistics kernel): sum and sum of squares of the
+ * plane's P values, in double. */
+NN_HD void nn_gm_instnorm_finish(double sum, double sq, int64_t P, float scale, float bias,
+                                 double eps, float *ab)
+{
+    const double mean = P ? sum / (double)P : 0;
+    double var = P ? sq / (double)P - mean * mean : 0;
+    if (var < 0)
+        var = 0;
+    const float a = (float)((double)scale / sqrt(var + eps));
+    ab[0] = a;
+    ab[1] = (float)((double)bias - mean * (double)a);
+}
+
 /* BatchNormalization (not folded into a Conv): the same ab from the running statistics. */
 NN_HD void nn_gm_batchnorm_ab(float scale, float bias, float mean, float var, double eps, float *ab)
 {

@@ -122,7 +122,8 @@ const char *nn_gk_epilogue(const nn_gconv_t *p, const void *bias, const float *s
 
 const char *nn_gk_norm(int instance, const void *x, void *y, int64_t N, int64_t C, int64_t P,
                        const void *scale, const void *bias, const void *mean, const void *var,
-                       double eps, int half, float *ab, const nn_gnorm_epi_t *epi, void *stream)
+                       double eps, int half, float *ab, double *sums, const nn_gnorm_epi_t *epi,
+                       void *stream)
 {
     (void)epi;
     (void)instance;
@@ -138,6 +139,7 @@ const char *nn_gk_norm(int instance, const void *x, void *y, int64_t N, int64_t 
     (void)eps;
     (void)half;
     (void)ab;
+    (void)sums;
     (void)stream;
     return S_NO_CUDA;
 }
