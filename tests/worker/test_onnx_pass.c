@@ -188,6 +188,13 @@ static void t_destroy(void *state)
     rf_pass_builtin("onnx")->destroy(state);
 }
 
+/* ref: a w x h pattern frame; f: the same frame run through the pass st. */
+static void t_run_pair(void *st, rf_pframe_t *f, rf_pframe_t *ref, int w, int h, int64_t index)
+{
+    t_frame_pair(f, ref, w, h, index);
+    t_run(st, f);
+}
+
 /* ---- values computed by hand ---------------------------------------------------------------- */
 
 static void test_conv1x1_by_hand(void **unused)
@@ -202,8 +209,7 @@ static void test_conv1x1_by_hand(void **unused)
     assert_int_equal(rf_pass_builtin("onnx")->plan(st), 0);
 
     rf_pframe_t f, ref;
-    t_frame_pair(&f, &ref, w, h, 3);
-    t_run(st, &f);
+    t_run_pair(st, &f, &ref, w, h, 3);
     assert_true(t_conv1x1_maxerr(&f, &ref, 0, 1) <= 1e-5);
     t_frame_pair_release(&f, &ref);
     t_destroy(st);
@@ -217,8 +223,7 @@ static void test_value_ranges(void **unused)
     void *st = t_open(w, h, 1, "model", t_model("conv1x1.onnx"), "device", "cpu", "input_min",
                       "-1", "input_max", "1", "output_min", "-1", "output_max", "1", NULL);
     rf_pframe_t f, ref;
-    t_frame_pair(&f, &ref, w, h, 0);
-    t_run(st, &f);
+    t_run_pair(st, &f, &ref, w, h, 0);
     assert_true(t_conv1x1_maxerr(&f, &ref, -1, 1) <= 1e-5);
     t_frame_pair_release(&f, &ref);
     t_destroy(st);
@@ -303,8 +308,7 @@ static void test_blur_by_hand(void **unused)
     void *st = t_open(w, h, 1, "model", t_model("blur3.onnx"), "device", "cpu", "tile", "7",
                       "overlap", "4", NULL);
     rf_pframe_t f, ref;
-    t_frame_pair(&f, &ref, w, h, 0);
-    t_run(st, &f);
+    t_run_pair(st, &f, &ref, w, h, 0);
     double maxerr = 0;
     for (int c = 0; c < 3; c++)
         for (int y = 0; y < h; y++)
@@ -331,8 +335,7 @@ static void test_fixed_input_size_tiles(void **unused)
     void *st = t_open(w, h, 1, "model", t_model("conv1x1_fixed_8x6.onnx"), "device", "cpu",
                       "overlap", "2", NULL);
     rf_pframe_t f, ref;
-    t_frame_pair(&f, &ref, w, h, 0);
-    t_run(st, &f);
+    t_run_pair(st, &f, &ref, w, h, 0);
     assert_true(t_conv1x1_maxerr(&f, &ref, 0, 1) <= 1e-5);
     t_frame_pair_release(&f, &ref);
     t_destroy(st);
@@ -395,8 +398,7 @@ static void test_asset_mask(void **unused)
     void *st = t_open(w, h, 1, "model", t_model("mask.onnx"), "device", "cpu", "inputs",
                       "x=frame, m=asset", "asset", path, NULL);
     rf_pframe_t f, ref;
-    t_frame_pair(&f, &ref, w, h, 0);
-    t_run(st, &f);
+    t_run_pair(st, &f, &ref, w, h, 0);
     double maxerr = 0;
     for (int c = 0; c < 3; c++)
         for (int y = 0; y < h; y++)
