@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "cfgtest.h"
 
 #define S_COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -148,16 +149,6 @@ static const s_case_t s_errors[] = {
     {"worker log level", S_WORKER, "version: 1\nlog_level: 3\n", RF_ECONFIG,
      ":2: key 'log_level': expected one of debug|info|warn|error, got '3'"},
 };
-
-static char s_tmp[256];
-
-static void s_write(const char *path, const char *text, size_t len)
-{
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(text, 1, len, f), len);
-    assert_int_equal(fclose(f), 0);
-}
 
 /* Writes text to a fresh file in the temp folder and returns its path (static buffer). */
 static const char *s_file(const char *text)
@@ -454,29 +445,17 @@ static void test_set_string(void **state)
 
 static void test_examples_load(void **state)
 {
-    const char *src = getenv("RF_SOURCE_DIR");
-    char path[4096];
     rf_coordinator_config_t *coord = NULL;
     rf_worker_config_t *worker = NULL;
     rf_err_t err = {0};
 
     (void)state;
-    if (!src)
-        src = ".";
-    snprintf(path, sizeof(path), "%s/config/examples/coordinator.yaml", src);
-    if (rf_coordinator_config_load(path, &coord, &err) != 0) {
-        print_error("%s\n", err.msg);
-        fail();
-    }
+    s_assert_loaded(rf_coordinator_config_load(s_example("coordinator.yaml"), &coord, &err), &err);
     assert_string_equal(coord->state_dir, "/var/lib/reelfarm");
     assert_int_equal(coord->nmedia_roots, 1);
     rf_coordinator_config_destroy(&coord);
 
-    snprintf(path, sizeof(path), "%s/config/examples/worker.yaml", src);
-    if (rf_worker_config_load(path, &worker, &err) != 0) {
-        print_error("%s\n", err.msg);
-        fail();
-    }
+    s_assert_loaded(rf_worker_config_load(s_example("worker.yaml"), &worker, &err), &err);
     assert_string_equal(worker->coordinator, "tcp://10.0.0.5:7600");
     assert_string_equal(worker->blobs, "tcp://10.0.0.5:7602");
     rf_worker_config_destroy(&worker);
@@ -485,17 +464,7 @@ static void test_examples_load(void **state)
 static int s_setup(void **state)
 {
     (void)state;
-    snprintf(s_tmp, sizeof(s_tmp), "/tmp/rf-daemon-XXXXXX");
-    return mkdtemp(s_tmp) ? 0 : -1;
-}
-
-static int s_teardown(void **state)
-{
-    char cmd[512];
-
-    (void)state;
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", s_tmp);
-    return system(cmd) == 0 ? 0 : -1;
+    return s_tmp_make("/tmp/rf-daemon-XXXXXX");
 }
 
 int main(void)
@@ -511,5 +480,5 @@ int main(void)
         cmocka_unit_test(test_set_string),
         cmocka_unit_test(test_examples_load),
     };
-    return cmocka_run_group_tests(tests, s_setup, s_teardown);
+    return cmocka_run_group_tests(tests, s_setup, s_tmp_teardown);
 }

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "cfgtest.h"
 
 #define S_COUNT(a) (sizeof(a) / sizeof((a)[0]))
 #define S_BASE "/srv/reelfarm-jobs"
@@ -362,6 +363,17 @@ static void s_assert_message(const char *what, const rf_err_t *err, int code, co
         fail();
 }
 
+/* Loads len bytes of yaml as job.yaml under S_BASE: it must fail with code and msg (see s_case_t). */
+static void s_assert_refused(const char *what, const char *yaml, size_t len, int code,
+                             const char *msg)
+{
+    rf_job_spec_t *spec = NULL;
+    rf_err_t err = {0};
+
+    assert_int_equal(rf_job_spec_load_string(yaml, len, "job.yaml", S_BASE, &spec, &err), code);
+    s_assert_message(what, &err, code, msg);
+}
+
 static void test_errors(void **state)
 {
     size_t failed = 0;
@@ -379,6 +391,16 @@ static void test_errors(void **state)
     assert_int_equal(failed, 0); /* every mismatch was printed above */
 }
 
+/* A spec whose pipeline is n deflicker passes, in yaml (cap bytes); returns its length. */
+static size_t s_passes_yaml(char *yaml, size_t cap, int n)
+{
+    size_t used = (size_t)snprintf(yaml, cap, "%spipeline:\n", S_HEAD);
+    for (int i = 0; i < n; i++)
+        used += (size_t)snprintf(yaml + used, cap - used, "  - pass: deflicker\n");
+    assert_true(used < cap);
+    return used;
+}
+
 static void test_too_many_passes(void **state)
 {
     char yaml[4096];
@@ -387,18 +409,12 @@ static void test_too_many_passes(void **state)
     rf_err_t err = {0};
 
     (void)state;
-    used = (size_t)snprintf(yaml, sizeof(yaml), "%spipeline:\n", S_HEAD);
-    for (int i = 0; i < RF_SPEC_MAX_PASSES + 1; i++)
-        used += (size_t)snprintf(yaml + used, sizeof(yaml) - used, "  - pass: deflicker\n");
-    assert_int_equal(rf_job_spec_load_string(yaml, used, "job.yaml", S_BASE, &spec, &err),
-                     RF_ECONFIG);
-    s_assert_message("too many passes", &err, RF_ECONFIG,
+    used = s_passes_yaml(yaml, sizeof(yaml), RF_SPEC_MAX_PASSES + 1);
+    s_assert_refused("too many passes", yaml, used, RF_ECONFIG,
                      "job.yaml:4: key 'pipeline': more than 32 items");
 
     /* Exactly the cap loads. */
-    used = (size_t)snprintf(yaml, sizeof(yaml), "%spipeline:\n", S_HEAD);
-    for (int i = 0; i < RF_SPEC_MAX_PASSES; i++)
-        used += (size_t)snprintf(yaml + used, sizeof(yaml) - used, "  - pass: deflicker\n");
+    used = s_passes_yaml(yaml, sizeof(yaml), RF_SPEC_MAX_PASSES);
     assert_int_equal(rf_job_spec_load_string(yaml, used, "job.yaml", S_BASE, &spec, &err), 0);
     assert_int_equal(spec->npasses, RF_SPEC_MAX_PASSES);
     rf_job_spec_destroy(&spec);
@@ -408,26 +424,20 @@ static void test_too_many_options_and_subjects(void **state)
 {
     size_t cap = 64 * 1024, used;
     char *yaml = malloc(cap);
-    rf_job_spec_t *spec = NULL;
-    rf_err_t err = {0};
 
     (void)state;
     assert_non_null(yaml);
     used = (size_t)snprintf(yaml, cap, "%sencode:\n  codec: libx264\n  options:\n", S_HEAD);
     for (int i = 0; i < RF_SPEC_MAX_PARAMS + 1; i++)
         used += (size_t)snprintf(yaml + used, cap - used, "    o%d: 1\n", i);
-    assert_int_equal(rf_job_spec_load_string(yaml, used, "job.yaml", S_BASE, &spec, &err),
-                     RF_ECONFIG);
-    s_assert_message("too many options", &err, RF_ECONFIG,
+    s_assert_refused("too many options", yaml, used, RF_ECONFIG,
                      "job.yaml:6: key 'encode.options': more than 64 keys");
 
     used = (size_t)snprintf(yaml, cap, "%sprovenance:\n  subjects:\n", S_HEAD);
     for (int i = 0; i < RF_SPEC_MAX_SUBJECTS + 1; i++)
         used +=
             (size_t)snprintf(yaml + used, cap - used, "    - {name: s%d, basis: fictional}\n", i);
-    assert_int_equal(rf_job_spec_load_string(yaml, used, "job.yaml", S_BASE, &spec, &err),
-                     RF_ECONFIG);
-    s_assert_message("too many subjects", &err, RF_ECONFIG,
+    s_assert_refused("too many subjects", yaml, used, RF_ECONFIG,
                      "job.yaml:5: key 'provenance.subjects': more than 256 items");
     free(yaml);
 }
@@ -816,29 +826,10 @@ static void test_catalog(void **state)
 
 /* ---- files ---------------------------------------------------------------------------------- */
 
-static char s_tmp[256];
-
-static void s_write(const char *path, const char *text, size_t len)
-{
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(text, 1, len, f), len);
-    assert_int_equal(fclose(f), 0);
-}
-
 static int s_setup(void **state)
 {
     (void)state;
-    snprintf(s_tmp, sizeof(s_tmp), "/tmp/rf-jobspec-XXXXXX");
-    return mkdtemp(s_tmp) ? 0 : -1;
-}
-
-static int s_teardown(void **state)
-{
-    char cmd[512];
-    (void)state;
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", s_tmp);
-    return system(cmd) == 0 ? 0 : -1;
+    return s_tmp_make("/tmp/rf-jobspec-XXXXXX");
 }
 
 static void test_file_relative_paths(void **state)
@@ -932,19 +923,11 @@ static void test_same_file_via_link(void **state)
 
 static void test_example_loads(void **state)
 {
-    const char *src = getenv("RF_SOURCE_DIR");
-    char path[4096];
     rf_job_spec_t *spec = NULL;
     rf_err_t err = {0};
 
     (void)state;
-    if (!src)
-        src = ".";
-    snprintf(path, sizeof(path), "%s/config/examples/job.yaml", src);
-    if (rf_job_spec_load_file(path, &spec, &err) != 0) {
-        print_error("%s\n", err.msg);
-        fail();
-    }
+    s_assert_loaded(rf_job_spec_load_file(s_example("job.yaml"), &spec, &err), &err);
     assert_string_equal(spec->name, "scene-12");
     assert_int_equal(spec->npasses, 1);
     assert_int_equal(spec->provenance.nsubjects, 1);
@@ -973,5 +956,5 @@ int main(void)
         cmocka_unit_test(test_same_file_via_link),
         cmocka_unit_test(test_example_loads),
     };
-    return cmocka_run_group_tests(tests, s_setup, s_teardown);
+    return cmocka_run_group_tests(tests, s_setup, s_tmp_teardown);
 }

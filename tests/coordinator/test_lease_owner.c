@@ -20,40 +20,10 @@
 #include "codec.h"
 #include "config.h"
 #include "coordinator.h"
+#include "zfarm.h"
 #include "zpeer.h"
 
 static char s_dir[] = "/tmp/rf-test-lease-owner-XXXXXX";
-
-static void *s_worker(void *ctx, const char *ep, const char *name)
-{
-    void *sock = zmq_socket(ctx, ZMQ_DEALER);
-    char rid[64];
-    int n = snprintf(rid, sizeof(rid), "%s/inst", name);
-    int zero = 0;
-    zmq_setsockopt(sock, ZMQ_LINGER, &zero, sizeof(zero));
-    zmq_setsockopt(sock, ZMQ_ROUTING_ID, rid, (size_t)n);
-    assert_int_equal(zmq_connect(sock, ep), 0);
-    char *encoders[] = {"ffv1"};
-    Reelfarm__Capabilities caps = REELFARM__CAPABILITIES__INIT;
-    caps.n_encoders = 1;
-    caps.encoders = encoders;
-    caps.cpu_cores = 1;
-    char *passes[] = {"watermark", "label"}; /* what the coordinator adds to every job */
-    caps.n_passes = 2;
-    caps.passes = passes;
-    Reelfarm__Hello h = REELFARM__HELLO__INIT;
-    h.name = (char *)name;
-    h.slots = 1;
-    h.caps = &caps;
-    h.instance = "inst";
-    Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
-    env.body_case = REELFARM__ENVELOPE__BODY_HELLO;
-    env.hello = &h;
-    s_send(sock, &env);
-    rf_msg_t *w = s_recv(sock, REELFARM__ENVELOPE__BODY_WELCOME);
-    rf_msg_destroy(&w);
-    return sock;
-}
 
 static void s_fail(void *sock, uint64_t lease)
 {
@@ -86,45 +56,20 @@ static void s_chunk(void *client, const char *job_id, uint32_t index, char *stat
     rf_msg_destroy(&m);
 }
 
-static void *s_run(void *arg)
-{
-    rf_coordinator_run(arg);
-    return NULL;
-}
-
 static void test_only_holder_fails(void **state)
 {
     (void)state;
     assert_non_null(mkdtemp(s_dir));
-    rf_coordinator_config_t *cfg = NULL;
-    rf_err_t err = {0};
-    assert_int_equal(rf_coordinator_config_load(NULL, &cfg, &err), 0);
-    assert_int_equal(rf_config_set_string(&cfg->state_dir, s_dir), 0);
-    assert_int_equal(rf_config_set_string(&cfg->listen_workers, "tcp://127.0.0.1:*"), 0);
-    assert_int_equal(rf_config_set_string(&cfg->listen_clients, "tcp://127.0.0.1:*"), 0);
-    assert_int_equal(rf_config_set_string(&cfg->listen_blobs, "tcp://127.0.0.1:*"), 0);
-    assert_int_equal(rf_config_set_string(&cfg->http_listen, ""), 0);
-    rf_coordinator_t *c = NULL;
-    assert_int_equal(rf_coordinator_new(cfg, &c, &err), 0);
-    rf_coordinator_config_destroy(&cfg);
     char job_id[64];
-    assert_int_equal(rf_coordinator_bench_job(c, 2, 10, job_id, &err), 0);
     pthread_t thread;
-    assert_int_equal(pthread_create(&thread, NULL, s_run, c), 0);
+    rf_coordinator_t *c = s_farm_start(s_dir, NULL, job_id, &thread);
 
     void *ctx = zmq_ctx_new();
-    void *a = s_worker(ctx, rf_coordinator_endpoint(c, RF_EP_WORKERS), "a");
-    void *b = s_worker(ctx, rf_coordinator_endpoint(c, RF_EP_WORKERS), "b");
-    void *client = zmq_socket(ctx, ZMQ_DEALER);
-    int zero = 0;
-    zmq_setsockopt(client, ZMQ_LINGER, &zero, sizeof(zero));
-    assert_int_equal(zmq_connect(client, rf_coordinator_endpoint(c, RF_EP_CLIENTS)), 0);
+    void *a = s_worker(ctx, rf_coordinator_endpoint(c, RF_EP_WORKERS), "a", NULL);
+    void *b = s_worker(ctx, rf_coordinator_endpoint(c, RF_EP_WORKERS), "b", NULL);
+    void *client = s_farm_client(ctx, c);
 
-    Reelfarm__Ready r = REELFARM__READY__INIT;
-    Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
-    env.body_case = REELFARM__ENVELOPE__BODY_READY;
-    env.ready = &r;
-    s_send(a, &env);
+    s_ready(a);
     rf_msg_t *m = s_recv(a, REELFARM__ENVELOPE__BODY_ASSIGN);
     uint64_t lease = rf_msg_env(m)->assign->lease;
     uint32_t index = rf_msg_env(m)->assign->chunk;
@@ -138,7 +83,7 @@ static void test_only_holder_fails(void **state)
     /* B names A's lease, then asks for work: its Assign proves its failure was handled first
      * (one socket's messages are handled in order). */
     s_fail(b, lease);
-    s_send(b, &env);
+    s_ready(b);
     m = s_recv(b, REELFARM__ENVELOPE__BODY_ASSIGN);
     rf_msg_destroy(&m);
     s_chunk(client, job_id, index, st, who);
@@ -159,12 +104,7 @@ static void test_only_holder_fails(void **state)
     zmq_close(b);
     zmq_close(client);
     zmq_ctx_term(ctx);
-    rf_coordinator_stop(c);
-    pthread_join(thread, NULL);
-    rf_coordinator_destroy(&c);
-    char cmd[200];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", s_dir);
-    assert_int_equal(system(cmd), 0);
+    s_farm_stop(&c, thread, s_dir);
 }
 
 int main(void)

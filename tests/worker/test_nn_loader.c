@@ -226,6 +226,51 @@ static void expect_refused(b_model_t *b, const char *text)
     assert_true(rc < 0);
 }
 
+/* Loads b, which must load. */
+static rf_nn_model_t *t_load(b_model_t *b)
+{
+    size_t len;
+    uint8_t *buf = b_pack(b, &len);
+    rf_nn_model_t *m = NULL;
+    rf_err_t err = {0};
+    if (rf_nn_model_load_buffer(buf, len, &m, &err))
+        fail_msg("load: %s", err.msg);
+    free(buf);
+    return m;
+}
+
+/* The graph input X: 1x1x4x4 floats from x. */
+static rf_nn_tensor_t t_input_x(float x[16])
+{
+    rf_nn_tensor_t in = {.name = "X",
+                         .dtype = RF_NN_FLOAT,
+                         .ndim = 4,
+                         .dims = {1, 1, 4, 4},
+                         .data = x,
+                         .bytes = 16 * sizeof(float)};
+    return in;
+}
+
+/* A CPU plan of m for the one input in, which must be made. */
+static rf_nn_plan_t *t_plan_cpu(rf_nn_model_t *m, const rf_nn_tensor_t *in)
+{
+    rf_nn_plan_options_t opt = {.device = RF_NN_CPU};
+    rf_nn_plan_t *p = NULL;
+    rf_err_t err = {0};
+    if (rf_nn_plan_create(m, in, 1, &opt, &p, &err))
+        fail_msg("plan: %s", err.msg);
+    return p;
+}
+
+/* Makes the Conv's output C a graph output too (so it cannot be fused away). */
+static void t_conv_output_too(b_model_t *b)
+{
+    static const int64_t xd[] = {1, 1, 4, 4};
+    b_value_info(b, 2, "C", xd, 4);
+    b->out_ptrs[1] = &b->vis[2];
+    b->graph.n_output = 2;
+}
+
 /* ---- reference computation, written here ---------------------------------------------------- */
 
 static void reference(const float *x, const b_model_t *b, float *y)
@@ -264,17 +309,8 @@ static void run_and_check(b_model_t *b, int want_steps, int noutputs)
     float x[16];
     for (int i = 0; i < 16; i++)
         x[i] = (float)((i * 7) % 11) - 4.0f;
-    rf_nn_tensor_t in = {.name = "X",
-                         .dtype = RF_NN_FLOAT,
-                         .ndim = 4,
-                         .dims = {1, 1, 4, 4},
-                         .data = x,
-                         .bytes = sizeof(x)};
-    rf_nn_plan_options_t opt = {.device = RF_NN_CPU};
-    rf_nn_plan_t *p = NULL;
-    rc = rf_nn_plan_create(m, &in, 1, &opt, &p, &err);
-    if (rc)
-        fail_msg("plan: %s", err.msg);
+    rf_nn_tensor_t in = t_input_x(x);
+    rf_nn_plan_t *p = t_plan_cpu(m, &in);
     int steps;
     size_t arena;
     rf_nn_plan_stats(p, &steps, &arena);
@@ -303,7 +339,7 @@ static void run_and_check(b_model_t *b, int want_steps, int noutputs)
     rf_nn_tensor_release(&out[1]);
     rf_nn_plan_free(p);
     /* The GPU device is not in this build: a clear RF_EUNAVAIL. */
-    opt.device = RF_NN_GPU;
+    rf_nn_plan_options_t opt = {.device = RF_NN_GPU};
     assert_int_equal(rf_nn_plan_create(m, &in, 1, &opt, &p, &err), RF_EUNAVAIL);
     assert_non_null(strstr(err.msg, "device gpu"));
     /* Wrong input shape: named. */
@@ -328,10 +364,7 @@ static void test_unfused_when_conv_output_is_graph_output(void **state)
     (void)state;
     b_model_t *b = malloc(sizeof(*b));
     b_base(b);
-    static const int64_t xd[] = {1, 1, 4, 4};
-    b_value_info(b, 2, "C", xd, 4);
-    b->out_ptrs[1] = &b->vis[2];
-    b->graph.n_output = 2;
+    t_conv_output_too(b);
     run_and_check(b, 3, 2); /* Conv, BatchNormalization, Relu each run */
     free(b);
 }
@@ -339,27 +372,14 @@ static void test_unfused_when_conv_output_is_graph_output(void **state)
 /* Runs b on a fixed input; y gets output 0 (16 floats), *steps the plan's step count. */
 static void run_plan(b_model_t *b, int noutputs, float *y, int *steps)
 {
-    size_t len;
-    uint8_t *buf = b_pack(b, &len);
-    rf_nn_model_t *m = NULL;
-    rf_err_t err = {0};
-    if (rf_nn_model_load_buffer(buf, len, &m, &err))
-        fail_msg("load: %s", err.msg);
-    free(buf);
+    rf_nn_model_t *m = t_load(b);
     float x[16];
     for (int i = 0; i < 16; i++)
         x[i] = (float)((i * 5) % 9) - 4.5f;
-    rf_nn_tensor_t in = {.name = "X",
-                         .dtype = RF_NN_FLOAT,
-                         .ndim = 4,
-                         .dims = {1, 1, 4, 4},
-                         .data = x,
-                         .bytes = sizeof(x)};
-    rf_nn_plan_options_t opt = {.device = RF_NN_CPU};
-    rf_nn_plan_t *p = NULL;
-    if (rf_nn_plan_create(m, &in, 1, &opt, &p, &err))
-        fail_msg("plan: %s", err.msg);
+    rf_nn_tensor_t in = t_input_x(x);
+    rf_nn_plan_t *p = t_plan_cpu(m, &in);
     rf_nn_plan_stats(p, steps, NULL);
+    rf_err_t err = {0};
     rf_nn_tensor_t out[2];
     memset(out, 0, sizeof(out));
     if (rf_nn_plan_run(p, &in, 1, out, noutputs, &err))
@@ -435,12 +455,8 @@ static void test_epilogue_fusion_matches_separate_ops(void **state)
                 a->f = 0.2f;
             }
             b->graph.n_node = 3;
-            if (variant == 1) { /* C is also a graph output: no fusion */
-                static const int64_t xd[] = {1, 1, 4, 4};
-                b_value_info(b, 2, "C", xd, 4);
-                b->out_ptrs[1] = &b->vis[2];
-                b->graph.n_output = 2;
-            }
+            if (variant == 1) /* C is also a graph output: no fusion */
+                t_conv_output_too(b);
             run_plan(b, variant + 1, variant ? separate : fused,
                      variant ? &steps_separate : &steps_fused);
         }
@@ -503,23 +519,10 @@ static void test_pad_versions(void **state)
             mode->s.len = 4;
         }
         b->graph.n_node = 1;
-        size_t len;
-        uint8_t *buf = b_pack(b, &len);
-        rf_nn_model_t *m = NULL;
+        rf_nn_model_t *m = t_load(b);
+        rf_nn_tensor_t in = t_input_x(x);
+        rf_nn_plan_t *p = t_plan_cpu(m, &in);
         rf_err_t err = {0};
-        if (rf_nn_model_load_buffer(buf, len, &m, &err))
-            fail_msg("load: %s", err.msg);
-        free(buf);
-        rf_nn_tensor_t in = {.name = "X",
-                             .dtype = RF_NN_FLOAT,
-                             .ndim = 4,
-                             .dims = {1, 1, 4, 4},
-                             .data = x,
-                             .bytes = sizeof(x)};
-        rf_nn_plan_options_t opt = {.device = RF_NN_CPU};
-        rf_nn_plan_t *p = NULL;
-        if (rf_nn_plan_create(m, &in, 1, &opt, &p, &err))
-            fail_msg("plan: %s", err.msg);
         rf_nn_tensor_t out;
         memset(&out, 0, sizeof(out));
         if (rf_nn_plan_run(p, &in, 1, &out, 1, &err))
@@ -687,12 +690,7 @@ static void test_hostile_models_refused(void **state)
     free(buf);
     {
         float x[16] = {0};
-        rf_nn_tensor_t in = {.name = "X",
-                             .dtype = RF_NN_FLOAT,
-                             .ndim = 4,
-                             .dims = {1, 1, 4, 4},
-                             .data = x,
-                             .bytes = sizeof(x)};
+        rf_nn_tensor_t in = t_input_x(x);
         rf_nn_plan_options_t opt = {.device = RF_NN_CPU};
         rf_nn_plan_t *p = NULL;
         assert_int_equal(rf_nn_plan_create(m, &in, 1, &opt, &p, &err), RF_ETOOBIG);

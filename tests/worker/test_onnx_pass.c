@@ -68,22 +68,66 @@ static double t_clamp(double v)
     return v < 0 ? 0 : (v > 1 ? 1 : v);
 }
 
-/* Creates the onnx pass for w x h frames with "key", "value" pairs (NULL-terminated). */
-static int t_create(int w, int h, uint64_t seed, void **state, rf_err_t *err, ...)
+/* Two w x h frames with the same pattern: f goes through a pass, ref keeps the input. */
+static void t_frame_pair(rf_pframe_t *f, rf_pframe_t *ref, int w, int h, int64_t index)
 {
-    rf_param_t params[16];
+    t_frame_alloc(f, w, h, index);
+    t_frame_alloc(ref, w, h, index);
+    t_fill(f);
+    t_fill(ref);
+}
+
+static void t_frame_pair_release(rf_pframe_t *f, rf_pframe_t *ref)
+{
+    rf_pframe_release(f);
+    rf_pframe_release(ref);
+}
+
+/* The largest difference between out and conv1x1.onnx (t_w, t_b) applied by hand to ref, for a
+ * model whose range is [lo, hi]: the input v is fed as lo + (hi - lo) v and the output o is mapped
+ * back as (o - lo) / (hi - lo), then clamped to [0, 1]. */
+static double t_conv1x1_maxerr(const rf_pframe_t *out, const rf_pframe_t *ref, double lo, double hi)
+{
+    double maxerr = 0;
+    for (int c = 0; c < 3; c++)
+        for (int i = 0; i < ref->width * ref->height; i++) {
+            double o = t_b[c];
+            for (int k = 0; k < 3; k++)
+                o += t_w[c][k] * (lo + (hi - lo) * ref->plane[k][i]);
+            maxerr = fmax(maxerr, fabs(t_clamp((o - lo) / (hi - lo)) - out->plane[c][i]));
+        }
+    return maxerr;
+}
+
+static double t_frames_diff(const rf_pframe_t *a, const rf_pframe_t *b)
+{
+    double d = 0;
+    for (int c = 0; c < 3; c++)
+        for (int i = 0; i < a->width * a->height; i++)
+            d = fmax(d, fabs((double)a->plane[c][i] - b->plane[c][i]));
+    return d;
+}
+
+/* Reads "key", "value" pairs up to a NULL key into params (16 at most); returns how many. */
+static size_t t_params(rf_param_t params[16], va_list ap)
+{
     size_t n = 0;
-    va_list ap;
-    va_start(ap, err);
     for (;;) {
         char *k = va_arg(ap, char *);
         if (!k)
             break;
+        assert_true(n < 16);
         params[n].key = k;
         params[n].value = va_arg(ap, char *);
         n++;
     }
-    va_end(ap);
+    return n;
+}
+
+static int t_vcreate(int w, int h, uint64_t seed, void **state, rf_err_t *err, va_list ap)
+{
+    rf_param_t params[16];
+    size_t n = t_params(params, ap);
     rf_pass_spec_t spec = {.name = "onnx", .role = "refine", .params = params, .nparams = n};
     rf_pass_setup_t setup = {
         .spec = &spec, .seed = seed, .width = w, .height = h, .frame_rate = {25, 1}};
@@ -92,6 +136,43 @@ static int t_create(int w, int h, uint64_t seed, void **state, rf_err_t *err, ..
     assert_int_equal(vt->abi, 2);
     *state = NULL;
     return vt->create(&setup, state, err);
+}
+
+/* Creates the onnx pass for w x h frames with "key", "value" pairs (NULL-terminated). */
+static int t_create(int w, int h, uint64_t seed, void **state, rf_err_t *err, ...)
+{
+    va_list ap;
+    va_start(ap, err);
+    int rc = t_vcreate(w, h, seed, state, err, ap);
+    va_end(ap);
+    return rc;
+}
+
+/* t_create that must succeed: returns the pass state, fails the test with the error if not. */
+static void *t_open(int w, int h, uint64_t seed, ...)
+{
+    rf_err_t err = {0};
+    void *st = NULL;
+    va_list ap;
+    va_start(ap, seed);
+    int rc = t_vcreate(w, h, seed, &st, &err, ap);
+    va_end(ap);
+    if (rc)
+        fail_msg("create: %s", err.msg);
+    return st;
+}
+
+/* t_create (seed 1) that must be refused with a message containing want. */
+static void t_create_refused(int w, int h, const char *want, ...)
+{
+    rf_err_t err = {0};
+    void *st = NULL;
+    va_list ap;
+    va_start(ap, want);
+    int rc = t_vcreate(w, h, 1, &st, &err, ap);
+    va_end(ap);
+    assert_int_not_equal(rc, 0);
+    assert_non_null(strstr(err.msg, want));
 }
 
 static void t_run(void *state, rf_pframe_t *f)
@@ -107,16 +188,20 @@ static void t_destroy(void *state)
     rf_pass_builtin("onnx")->destroy(state);
 }
 
+/* ref: a w x h pattern frame; f: the same frame run through the pass st. */
+static void t_run_pair(void *st, rf_pframe_t *f, rf_pframe_t *ref, int w, int h, int64_t index)
+{
+    t_frame_pair(f, ref, w, h, index);
+    t_run(st, f);
+}
+
 /* ---- values computed by hand ---------------------------------------------------------------- */
 
 static void test_conv1x1_by_hand(void **unused)
 {
     (void)unused;
     const int w = 13, h = 7;
-    rf_err_t err = {0};
-    void *st = NULL;
-    if (t_create(w, h, 1, &st, &err, "model", t_model("conv1x1.onnx"), "device", "cpu", NULL))
-        fail_msg("create: %s", err.msg);
+    void *st = t_open(w, h, 1, "model", t_model("conv1x1.onnx"), "device", "cpu", NULL);
     int ow = 0, oh = 0;
     rf_pass_builtin("onnx")->output_size(st, &ow, &oh);
     assert_int_equal(ow, w);
@@ -124,22 +209,9 @@ static void test_conv1x1_by_hand(void **unused)
     assert_int_equal(rf_pass_builtin("onnx")->plan(st), 0);
 
     rf_pframe_t f, ref;
-    t_frame_alloc(&f, w, h, 3);
-    t_frame_alloc(&ref, w, h, 3);
-    t_fill(&f);
-    t_fill(&ref);
-    t_run(st, &f);
-    double maxerr = 0;
-    for (int c = 0; c < 3; c++)
-        for (int i = 0; i < w * h; i++) {
-            double v = t_b[c];
-            for (int k = 0; k < 3; k++)
-                v += t_w[c][k] * ref.plane[k][i];
-            maxerr = fmax(maxerr, fabs(t_clamp(v) - f.plane[c][i]));
-        }
-    assert_true(maxerr <= 1e-5);
-    rf_pframe_release(&f);
-    rf_pframe_release(&ref);
+    t_run_pair(st, &f, &ref, w, h, 3);
+    assert_true(t_conv1x1_maxerr(&f, &ref, 0, 1) <= 1e-5);
+    t_frame_pair_release(&f, &ref);
     t_destroy(st);
 }
 
@@ -148,28 +220,12 @@ static void test_value_ranges(void **unused)
 {
     (void)unused;
     const int w = 9, h = 5;
-    rf_err_t err = {0};
-    void *st = NULL;
-    if (t_create(w, h, 1, &st, &err, "model", t_model("conv1x1.onnx"), "device", "cpu",
-                 "input_min", "-1", "input_max", "1", "output_min", "-1", "output_max", "1", NULL))
-        fail_msg("create: %s", err.msg);
+    void *st = t_open(w, h, 1, "model", t_model("conv1x1.onnx"), "device", "cpu", "input_min",
+                      "-1", "input_max", "1", "output_min", "-1", "output_max", "1", NULL);
     rf_pframe_t f, ref;
-    t_frame_alloc(&f, w, h, 0);
-    t_frame_alloc(&ref, w, h, 0);
-    t_fill(&f);
-    t_fill(&ref);
-    t_run(st, &f);
-    double maxerr = 0;
-    for (int c = 0; c < 3; c++)
-        for (int i = 0; i < w * h; i++) {
-            double o = t_b[c];
-            for (int k = 0; k < 3; k++)
-                o += t_w[c][k] * (2 * ref.plane[k][i] - 1);
-            maxerr = fmax(maxerr, fabs(t_clamp((o + 1) / 2) - f.plane[c][i]));
-        }
-    assert_true(maxerr <= 1e-5);
-    rf_pframe_release(&f);
-    rf_pframe_release(&ref);
+    t_run_pair(st, &f, &ref, w, h, 0);
+    assert_true(t_conv1x1_maxerr(&f, &ref, -1, 1) <= 1e-5);
+    t_frame_pair_release(&f, &ref);
     t_destroy(st);
 }
 
@@ -190,10 +246,7 @@ static void test_upscale2_changes_size(void **unused)
     assert_int_equal(oh, 2 * h);
 
     rf_pframe_t f, ref;
-    t_frame_alloc(&f, w, h, 0);
-    t_frame_alloc(&ref, w, h, 0);
-    t_fill(&f);
-    t_fill(&ref);
+    t_frame_pair(&f, &ref, w, h, 0);
     if (rf_pass_chain_run(chain, &f, &err))
         fail_msg("run: %s", err.msg);
     assert_int_equal(f.width, 2 * w);
@@ -206,8 +259,7 @@ static void test_upscale2_changes_size(void **unused)
                 maxerr = fmax(maxerr, fabs(t_clamp(v) - f.plane[c][y * 2 * w + x]));
             }
     assert_true(maxerr <= 1e-6);
-    rf_pframe_release(&f);
-    rf_pframe_release(&ref);
+    t_frame_pair_release(&f, &ref);
     rf_pass_chain_destroy(&chain);
 }
 
@@ -215,28 +267,20 @@ static void test_upscale2_changes_size(void **unused)
 
 static double t_run_max_diff(const char *model, int w, int h, const char *tile, const char *overlap)
 {
+    void *whole = t_open(w, h, 1, "model", t_model(model), "device", "cpu", NULL);
     rf_err_t err = {0};
-    void *whole = NULL, *tiled = NULL;
-    if (t_create(w, h, 1, &whole, &err, "model", t_model(model), "device", "cpu", NULL))
-        fail_msg("create: %s", err.msg);
+    void *tiled = NULL;
     if (t_create(w, h, 1, &tiled, &err, "model", t_model(model), "device", "cpu", "tile", tile,
                  "overlap", overlap, NULL))
         fail_msg("create tiled: %s", err.msg);
     rf_pframe_t a, b;
-    t_frame_alloc(&a, w, h, 0);
-    t_frame_alloc(&b, w, h, 0);
-    t_fill(&a);
-    t_fill(&b);
+    t_frame_pair(&a, &b, w, h, 0);
     t_run(whole, &a);
     t_run(tiled, &b);
     assert_int_equal(a.width, b.width);
     assert_int_equal(a.height, b.height);
-    double maxdiff = 0;
-    for (int c = 0; c < 3; c++)
-        for (int i = 0; i < a.width * a.height; i++)
-            maxdiff = fmax(maxdiff, fabs((double)a.plane[c][i] - b.plane[c][i]));
-    rf_pframe_release(&a);
-    rf_pframe_release(&b);
+    double maxdiff = t_frames_diff(&a, &b);
+    t_frame_pair_release(&a, &b);
     t_destroy(whole);
     t_destroy(tiled);
     return maxdiff;
@@ -261,17 +305,10 @@ static void test_blur_by_hand(void **unused)
 {
     (void)unused;
     const int w = 11, h = 6;
-    rf_err_t err = {0};
-    void *st = NULL;
-    if (t_create(w, h, 1, &st, &err, "model", t_model("blur3.onnx"), "device", "cpu", "tile",
-                 "7", "overlap", "4", NULL))
-        fail_msg("create: %s", err.msg);
+    void *st = t_open(w, h, 1, "model", t_model("blur3.onnx"), "device", "cpu", "tile", "7",
+                      "overlap", "4", NULL);
     rf_pframe_t f, ref;
-    t_frame_alloc(&f, w, h, 0);
-    t_frame_alloc(&ref, w, h, 0);
-    t_fill(&f);
-    t_fill(&ref);
-    t_run(st, &f);
+    t_run_pair(st, &f, &ref, w, h, 0);
     double maxerr = 0;
     for (int c = 0; c < 3; c++)
         for (int y = 0; y < h; y++)
@@ -286,8 +323,7 @@ static void test_blur_by_hand(void **unused)
                 maxerr = fmax(maxerr, fabs(t_clamp(v) - f.plane[c][y * w + x]));
             }
     assert_true(maxerr <= 1e-5);
-    rf_pframe_release(&f);
-    rf_pframe_release(&ref);
+    t_frame_pair_release(&f, &ref);
     t_destroy(st);
 }
 
@@ -296,34 +332,16 @@ static void test_fixed_input_size_tiles(void **unused)
 {
     (void)unused;
     const int w = 20, h = 13;
-    rf_err_t err = {0};
-    void *st = NULL;
-    if (t_create(w, h, 1, &st, &err, "model", t_model("conv1x1_fixed_8x6.onnx"), "device", "cpu",
-                 "overlap", "2", NULL))
-        fail_msg("create: %s", err.msg);
+    void *st = t_open(w, h, 1, "model", t_model("conv1x1_fixed_8x6.onnx"), "device", "cpu",
+                      "overlap", "2", NULL);
     rf_pframe_t f, ref;
-    t_frame_alloc(&f, w, h, 0);
-    t_frame_alloc(&ref, w, h, 0);
-    t_fill(&f);
-    t_fill(&ref);
-    t_run(st, &f);
-    double maxerr = 0;
-    for (int c = 0; c < 3; c++)
-        for (int i = 0; i < w * h; i++) {
-            double v = t_b[c];
-            for (int k = 0; k < 3; k++)
-                v += t_w[c][k] * ref.plane[k][i];
-            maxerr = fmax(maxerr, fabs(t_clamp(v) - f.plane[c][i]));
-        }
-    assert_true(maxerr <= 1e-5);
-    rf_pframe_release(&f);
-    rf_pframe_release(&ref);
+    t_run_pair(st, &f, &ref, w, h, 0);
+    assert_true(t_conv1x1_maxerr(&f, &ref, 0, 1) <= 1e-5);
+    t_frame_pair_release(&f, &ref);
     t_destroy(st);
     /* Frames smaller than the model's fixed input are refused. */
-    assert_int_not_equal(t_create(6, 4, 1, &st, &err, "model", t_model("conv1x1_fixed_8x6.onnx"),
-                                  "device", "cpu", NULL),
-                         0);
-    assert_non_null(strstr(err.msg, "larger than the 6x4 frames"));
+    t_create_refused(6, 4, "larger than the 6x4 frames", "model",
+                     t_model("conv1x1_fixed_8x6.onnx"), "device", "cpu", NULL);
 }
 
 /* ---- bindings: temporal, asset, noise ------------------------------------------------------ */
@@ -332,11 +350,8 @@ static void test_temporal_previous_frame(void **unused)
 {
     (void)unused;
     const int w = 6, h = 4;
-    rf_err_t err = {0};
-    void *st = NULL;
-    if (t_create(w, h, 1, &st, &err, "model", t_model("diff.onnx"), "device", "cpu", "inputs",
-                 "cur=frame, prev=frame-1", "output_min", "-1", "output_max", "1", NULL))
-        fail_msg("create: %s", err.msg);
+    void *st = t_open(w, h, 1, "model", t_model("diff.onnx"), "device", "cpu", "inputs",
+                      "cur=frame, prev=frame-1", "output_min", "-1", "output_max", "1", NULL);
     assert_int_equal(rf_pass_builtin("onnx")->plan(st), 1); /* one context frame wanted */
     const double level[4] = {0.2, 0.5, 0.45, 0.9};
     for (int t = 0; t < 4; t++) {
@@ -380,18 +395,10 @@ static void test_asset_mask(void **unused)
     assert_true(fd >= 0);
     close(fd);
     t_write_mask(path, w, h);
-    rf_err_t err = {0};
-    void *st = NULL;
-    int rc = t_create(w, h, 1, &st, &err, "model", t_model("mask.onnx"), "device", "cpu",
-                      "inputs", "x=frame, m=asset", "asset", path, NULL);
-    if (rc)
-        fail_msg("create: %s", err.msg);
+    void *st = t_open(w, h, 1, "model", t_model("mask.onnx"), "device", "cpu", "inputs",
+                      "x=frame, m=asset", "asset", path, NULL);
     rf_pframe_t f, ref;
-    t_frame_alloc(&f, w, h, 0);
-    t_frame_alloc(&ref, w, h, 0);
-    t_fill(&f);
-    t_fill(&ref);
-    t_run(st, &f);
+    t_run_pair(st, &f, &ref, w, h, 0);
     double maxerr = 0;
     for (int c = 0; c < 3; c++)
         for (int y = 0; y < h; y++)
@@ -400,48 +407,31 @@ static void test_asset_mask(void **unused)
                 maxerr = fmax(maxerr, fabs(ref.plane[c][y * w + x] * m - f.plane[c][y * w + x]));
             }
     assert_true(maxerr <= 2e-3); /* 8-bit asset, converted through swscale */
-    rf_pframe_release(&f);
-    rf_pframe_release(&ref);
+    t_frame_pair_release(&f, &ref);
     t_destroy(st);
 
     /* An asset binding without an asset, and an asset that is not an image, are refused. */
-    assert_int_not_equal(t_create(w, h, 1, &st, &err, "model", t_model("mask.onnx"), "device",
-                                  "cpu", "inputs", "x=frame, m=asset", NULL),
-                         0);
-    assert_non_null(strstr(err.msg, "parameter 'asset'"));
+    t_create_refused(w, h, "parameter 'asset'", "model", t_model("mask.onnx"), "device", "cpu",
+                     "inputs", "x=frame, m=asset", NULL);
     FILE *fp = fopen(path, "wb");
     assert_non_null(fp);
     fputs("not an image", fp);
     fclose(fp);
-    assert_int_not_equal(t_create(w, h, 1, &st, &err, "model", t_model("mask.onnx"), "device",
-                                  "cpu", "inputs", "x=frame, m=asset", "asset", path, NULL),
-                         0);
-    assert_non_null(strstr(err.msg, "parameter 'asset'"));
+    t_create_refused(w, h, "parameter 'asset'", "model", t_model("mask.onnx"), "device", "cpu",
+                     "inputs", "x=frame, m=asset", "asset", path, NULL);
     unlink(path);
 }
 
 static void t_noise_frame(uint64_t seed, int64_t index, const char *tile, rf_pframe_t *f)
 {
     const int w = 64, h = 48;
-    rf_err_t err = {0};
-    void *st = NULL;
-    if (t_create(w, h, seed, &st, &err, "model", t_model("noise.onnx"), "device", "cpu", "inputs",
-                 "z=noise", "output_min", "-4", "output_max", "4", "tile", tile, "overlap", "8",
-                 NULL))
-        fail_msg("create: %s", err.msg);
+    void *st = t_open(w, h, seed, "model", t_model("noise.onnx"), "device", "cpu", "inputs",
+                      "z=noise", "output_min", "-4", "output_max", "4", "tile", tile, "overlap",
+                      "8", NULL);
     t_frame_alloc(f, w, h, index);
     t_fill(f);
     t_run(st, f);
     t_destroy(st);
-}
-
-static double t_frames_diff(const rf_pframe_t *a, const rf_pframe_t *b)
-{
-    double d = 0;
-    for (int c = 0; c < 3; c++)
-        for (int i = 0; i < a->width * a->height; i++)
-            d = fmax(d, fabs((double)a->plane[c][i] - b->plane[c][i]));
-    return d;
 }
 
 /* Noise is N(0, 1) from (seed, frame index, channel, pixel): repeatable, tile-independent. */
@@ -481,17 +471,9 @@ static void test_noise_seeded(void **unused)
 static void t_refused(const char *want, ...)
 {
     rf_param_t params[16];
-    size_t n = 0;
     va_list ap;
     va_start(ap, want);
-    for (;;) {
-        char *k = va_arg(ap, char *);
-        if (!k)
-            break;
-        params[n].key = k;
-        params[n].value = va_arg(ap, char *);
-        n++;
-    }
+    size_t n = t_params(params, ap);
     va_end(ap);
     rf_pass_spec_t spec = {.name = "onnx", .role = "refine", .params = params, .nparams = n};
     rf_pass_setup_t setup = {.spec = &spec, .seed = 1, .width = 16, .height = 8};
@@ -547,10 +529,7 @@ static void test_shipped_sr2x(void **unused)
     if (access(path, R_OK) != 0)
         fail_msg("shipped model missing: %s", path);
     const int w = 24, h = 16;
-    rf_err_t err = {0};
-    void *st = NULL;
-    if (t_create(w, h, 1, &st, &err, "model", path, "device", "cpu", NULL))
-        fail_msg("create: %s", err.msg);
+    void *st = t_open(w, h, 1, "model", path, "device", "cpu", NULL);
     rf_pframe_t f;
     t_frame_alloc(&f, w, h, 0);
     for (int c = 0; c < 3; c++)
