@@ -7,7 +7,8 @@
 # When python3 imports torch and onnx there, bench/nn-bench.py exports SRVGGNetCompact x4 and the
 # CycleGAN ResNet generator (random weights) and times PyTorch (fp16, channels_last,
 # cudnn.benchmark); then reelfarm-nn-bench times our executor on the same ONNX files and shapes:
-# cuDNN and our own kernels, fp16 and fp32 (host copies included, CUDA graph replay). Without torch
+# cuDNN (fp16 in NHWC with padded channels, the default, and in NCHW) and our own kernels, fp16 and
+# fp32 (host copies through the plan's pinned buffers included, CUDA graph replay). Without torch
 # it times models/sr2x-compact.onnx at 960x540 alone. Prints a Markdown section; with OUT set,
 # also writes it to $OUT/nn-bench.md and the raw outputs to $OUT/nn-bench-raw.txt.
 #

@@ -1020,5 +1020,8 @@ int nn_gpu_run(rf_nn_plan_t *p, const rf_nn_tensor_t *inputs, rf_nn_tensor_t *ou
             (why = nn_gk_stream_sync(g->stream)))
             return s_fail(err, v->t.name, why);
     }
+    /* nothing may still read the caller's (pinned) inputs when this returns */
+    if ((why = nn_gk_stream_sync(g->stream)))
+        return s_fail(err, "running the plan", why);
     return 0;
 }
