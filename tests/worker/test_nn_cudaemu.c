@@ -135,22 +135,29 @@ static void test_onnx_node_tests_match_cpu_nhwc(void **state)
     unsetenv("RF_NN_LAYOUT");
 }
 
+/* A fixture of tests/fixtures/nn: its model and its first input, bound to the model's input. */
+static void t_load_fixture(const char *name, rf_nn_model_t **m, rf_nn_tensor_t *in)
+{
+    char model[1100], input[1100];
+    snprintf(model, sizeof(model), "%s/tests/fixtures/nn/%s/model.onnx", s_src(), name);
+    snprintf(input, sizeof(input), "%s/tests/fixtures/nn/%s/test_data_set_0/input_0.pb", s_src(),
+             name);
+    rf_err_t err = {0};
+    assert_int_equal(rf_nn_model_load_file(model, m, &err), 0);
+    assert_int_equal(rf_nn_tensor_read(input, in, &err), 0);
+    snprintf(in->name, sizeof(in->name), "%s", rf_nn_model_input(*m, 0)->name);
+}
+
 /* The plan's pinned host buffers: one per input and output of a GPU plan (none for CPU plans);
  * a run through them gives the bits a run through ordinary buffers gives; the device arena of an
  * fp16 plan is half an fp32 plan's (the values at their stored size). */
 static void test_pinned_host_buffers(void **state)
 {
     (void)state;
-    char model[1100], input[1100];
-    snprintf(model, sizeof(model), "%s/tests/fixtures/nn/srvgg_x4_f8_c2_op13/model.onnx", s_src());
-    snprintf(input, sizeof(input),
-             "%s/tests/fixtures/nn/srvgg_x4_f8_c2_op13/test_data_set_0/input_0.pb", s_src());
     rf_err_t err = {0};
     rf_nn_model_t *m = NULL;
-    assert_int_equal(rf_nn_model_load_file(model, &m, &err), 0);
     rf_nn_tensor_t in = {0};
-    assert_int_equal(rf_nn_tensor_read(input, &in, &err), 0);
-    snprintf(in.name, sizeof(in.name), "%s", rf_nn_model_input(m, 0)->name);
+    t_load_fixture("srvgg_x4_f8_c2_op13", &m, &in);
     rf_nn_plan_options_t copt = {.device = RF_NN_CPU}, gopt = {.device = RF_NN_GPU},
                          hopt = {.device = RF_NN_GPU, .fp16 = true};
     rf_nn_plan_t *cpu = NULL, *gpu = NULL, *half = NULL;
@@ -223,16 +230,10 @@ static void test_residual_fused_on_gpu_only(void **state)
 /* Steps of a fixture's plan on the CPU and on the (emulated) GPU. */
 static void t_steps(const char *name, int *cpu_steps, int *gpu_steps)
 {
-    char model[1100], input[1100];
-    snprintf(model, sizeof(model), "%s/tests/fixtures/nn/%s/model.onnx", s_src(), name);
-    snprintf(input, sizeof(input), "%s/tests/fixtures/nn/%s/test_data_set_0/input_0.pb", s_src(),
-             name);
     rf_err_t err = {0};
     rf_nn_model_t *m = NULL;
-    assert_int_equal(rf_nn_model_load_file(model, &m, &err), 0);
     rf_nn_tensor_t in = {0};
-    assert_int_equal(rf_nn_tensor_read(input, &in, &err), 0);
-    snprintf(in.name, sizeof(in.name), "%s", rf_nn_model_input(m, 0)->name);
+    t_load_fixture(name, &m, &in);
     rf_nn_plan_options_t copt = {.device = RF_NN_CPU}, gopt = {.device = RF_NN_GPU};
     rf_nn_plan_t *cpu = NULL, *gpu = NULL;
     assert_int_equal(rf_nn_plan_create(m, &in, 1, &copt, &cpu, &err), 0);
