@@ -167,6 +167,35 @@ NN_HD int64_t nn_gm_pad_map(int mode, int64_t o, int64_t pb, int64_t n)
     return -1;
 }
 
+/* ---- depth and space ----------------------------------------------------------------------- */
+
+/* DepthToSpace (DCR or CRD) and SpaceToDepth: the depth-layout element that output o reads (or
+ * for SpaceToDepth, that output o is). Depth layout (N, C, H, W), block b. */
+typedef struct nn_gd2s {
+    int64_t N, C, H, W, b;
+    int d2s, crd;
+    nn_glay_t xl, yl;
+} nn_gd2s_t;
+
+/* For element ci, h, w, n of the depth layout: its position in the space layout. */
+NN_HD int64_t nn_gm_d2s_space(const nn_gd2s_t *p, int64_t dpos)
+{
+    const int64_t b = p->b, oc = p->C / (b * b);
+    const int64_t w = dpos % p->W, h = (dpos / p->W) % p->H, ci = (dpos / (p->W * p->H)) % p->C,
+                  n = dpos / (p->W * p->H * p->C);
+    int64_t co, i, j;
+    if (!p->crd) {
+        i = ci / (b * oc);
+        j = (ci / oc) % b;
+        co = ci % oc;
+    } else {
+        co = ci / (b * b);
+        i = (ci / b) % b;
+        j = ci % b;
+    }
+    return ((n * oc + co) * p->H * b + h * b + i) * p->W * b + w * b + j;
+}
+
 /* ---- convolution ---------------------------------------------------------------------------- */
 
 /* Activations of a convolution's epilogue (nn_internal.h's nn_act_t, same order). */
@@ -257,25 +286,20 @@ NN_HD float nn_gm_conv_sum(const nn_gconv_t *p, const void *x, const void *w, in
 }
 
 /* Where the convolution's output element o is stored: o itself, or with a fused DepthToSpace its
- * place in that op's output (the same map as nn_gm_d2s_space, on the convolution's output as the
- * depth layout). */
+ * place in that op's output (nn_gm_d2s_space, the convolution's output as the depth layout). */
 NN_HD int64_t nn_gm_conv_store(const nn_gconv_t *p, int64_t o)
 {
     if (!p->d2s_block)
         return o;
-    const int64_t b = p->d2s_block, H = p->osp[1], W = p->osp[2], C = p->M, oc = C / (b * b);
-    const int64_t w = o % W, h = (o / W) % H, ci = (o / (W * H)) % C, n = o / (W * H * C);
-    int64_t co, i, j;
-    if (!p->d2s_crd) {
-        i = ci / (b * oc);
-        j = (ci / oc) % b;
-        co = ci % oc;
-    } else {
-        co = ci / (b * b);
-        i = (ci / b) % b;
-        j = ci % b;
-    }
-    return ((n * oc + co) * H * b + h * b + i) * W * b + w * b + j;
+    nn_gd2s_t d;
+    d.N = p->N;
+    d.C = p->M;
+    d.H = p->osp[1];
+    d.W = p->osp[2];
+    d.b = p->d2s_block;
+    d.d2s = 1;
+    d.crd = p->d2s_crd;
+    return nn_gm_d2s_space(&d, o);
 }
 
 /* The epilogue: bias, activation, then the residual (an Add after the activation, fused), read at
@@ -519,33 +543,6 @@ NN_HD float nn_gm_resize(const nn_gresize_t *p, const int64_t *idx, const float 
             break;
     }
     return (float)acc;
-}
-
-/* DepthToSpace (DCR or CRD) and SpaceToDepth: the depth-layout element that output o reads (or
- * for SpaceToDepth, that output o is). Depth layout (N, C, H, W), block b. */
-typedef struct nn_gd2s {
-    int64_t N, C, H, W, b;
-    int d2s, crd;
-    nn_glay_t xl, yl;
-} nn_gd2s_t;
-
-/* For element ci, h, w, n of the depth layout: its position in the space layout. */
-NN_HD int64_t nn_gm_d2s_space(const nn_gd2s_t *p, int64_t dpos)
-{
-    const int64_t b = p->b, oc = p->C / (b * b);
-    const int64_t w = dpos % p->W, h = (dpos / p->W) % p->H, ci = (dpos / (p->W * p->H)) % p->C,
-                  n = dpos / (p->W * p->H * p->C);
-    int64_t co, i, j;
-    if (!p->crd) {
-        i = ci / (b * oc);
-        j = (ci / oc) % b;
-        co = ci % oc;
-    } else {
-        co = ci / (b * b);
-        i = (ci / b) % b;
-        j = ci % b;
-    }
-    return ((n * oc + co) * p->H * b + h * b + i) * p->W * b + w * b + j;
 }
 
 /* The inverse: for element spos of the space layout, its position in the depth layout. */
