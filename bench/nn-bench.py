@@ -10,9 +10,15 @@ PReLU, PixelShuffle, nearest x4 residual) as srvgg-x4.onnx and the CycleGAN ResN
 the way the notes' anchor did (fp16, channels_last, cudnn.benchmark, batch 1; CUDA events around
 RUNS forward passes after 5 warm-up passes; input already on the device) and prints
 "torch_<model>_ms: X" lines. Exits 2 when torch, onnx or a CUDA device is missing.
+
+With RF_BENCH_DEVICE=cpu (bench/nn-cpu-bench.sh) it exports the same networks for the CPU shapes
+RF_BENCH_SRVGG_HW and RF_BENCH_CYCLEGAN_HW ("H W"; default 135 240 and 256 256) and times PyTorch
+on the CPU instead: fp32, RF_BENCH_THREADS threads (default: the machine's cores), one warm-up
+pass, then RUNS timed passes.
 """
 import os
 import sys
+import time
 
 try:
     import torch
@@ -95,16 +101,45 @@ def time_torch(model, h, w, runs):
     return a.elapsed_time(b) / runs
 
 
+def time_torch_cpu(model, h, w, runs, threads):
+    torch.set_num_threads(threads)
+    m = model.eval()
+    x = torch.rand(1, 3, h, w)
+    with torch.no_grad():
+        m(x)
+        t = time.perf_counter()
+        for _ in range(runs):
+            m(x)
+    return (time.perf_counter() - t) * 1000.0 / runs
+
+
+def hw(var, default):
+    h, w = os.environ.get(var, default).split()
+    return int(h), int(w)
+
+
 def main():
     out = sys.argv[1]
     runs = int(sys.argv[2]) if len(sys.argv) > 2 else 20
+    cpu = os.environ.get("RF_BENCH_DEVICE") == "cpu"
     os.makedirs(out, exist_ok=True)
     torch.manual_seed(0)
-    cases = [("srvgg-x4", SRVGG(), 540, 960), ("cyclegan", CycleGAN(), 1080, 1920)]
+    if cpu:
+        cases = [("srvgg-x4", SRVGG()) + hw("RF_BENCH_SRVGG_HW", "135 240"),
+                 ("cyclegan", CycleGAN()) + hw("RF_BENCH_CYCLEGAN_HW", "256 256")]
+    else:
+        cases = [("srvgg-x4", SRVGG(), 540, 960), ("cyclegan", CycleGAN(), 1080, 1920)]
     for name, model, h, w in cases:
         model.eval()
         export(model, os.path.join(out, name + ".onnx"), 64, 64)
         print(f"onnx_{name}: {os.path.join(out, name + '.onnx')} 1 3 {h} {w}", flush=True)
+    if cpu:
+        threads = int(os.environ.get("RF_BENCH_THREADS", os.cpu_count() or 1))
+        print(f"torch_version: {torch.__version__}")
+        print(f"torch_device: cpu, {threads} threads")
+        for name, model, h, w in cases:
+            print(f"torch_{name}_ms: {time_torch_cpu(model, h, w, runs, threads):.3f}", flush=True)
+        return
     if not torch.cuda.is_available():
         print("nn-bench.py: no CUDA device for torch", file=sys.stderr)
         sys.exit(2)
