@@ -106,8 +106,7 @@ int main(int argc, char **argv)
     }
     rf_log_setup(RF_LOG_INFO, RF_LOG_TEXT, 2);
     int runs = argc > 6 ? atoi(argv[6]) : 20;
-    const char *configs =
-        argc > 7 ? argv[7] : "gpu-fp16,gpu-fp16-nchw,gpu-fp32,own-fp16,own-fp32";
+    const char *configs = argc > 7 ? argv[7] : "gpu-fp16,gpu-fp16-nchw,gpu-fp32,own-fp16,own-fp32";
     if (runs < 1)
         runs = 1;
     rf_err_t err = {0};
@@ -136,8 +135,8 @@ int main(int argc, char **argv)
     }
     for (int64_t i = 0; i < n; i++)
         ((float *)in.data)[i] = (float)((i * 2654435761u) % 1000) / 999.0f;
-    printf("model: %s\nshape: %sx%sx%sx%s\nruns: %d\n", argv[1], argv[2], argv[3], argv[4],
-           argv[5], runs);
+    printf("model: %s\nshape: %sx%sx%sx%s\nruns: %d\n", argv[1], argv[2], argv[3], argv[4], argv[5],
+           runs);
     int ok = 0;
     char list[256];
     snprintf(list, sizeof(list), "%s", configs);

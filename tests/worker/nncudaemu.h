@@ -129,8 +129,8 @@ const char *nn_gk_conv(const nn_gconv_t *p, const void *x, const void *w, const 
     s_nn_launches++;
     const int64_t n = p->N * p->M * p->osp[0] * p->osp[1] * p->osp[2];
     for (int64_t o = 0; o < n; o++)
-        nn_gm_conv_out(p, nn_gm_conv_sum(p, x, w, o), nn_gm_conv_channel(p, o), bias, slope, res,
-                       y, o);
+        nn_gm_conv_out(p, nn_gm_conv_sum(p, x, w, o), nn_gm_conv_channel(p, o), bias, slope, res, y,
+                       o);
     return NULL;
 }
 
@@ -192,8 +192,8 @@ const char *nn_gk_norm(int instance, const void *x, void *y, int64_t N, int64_t 
     }
     const int64_t n = epi->yl.nhwc ? N * epi->yl.cp * P : N * C * P;
     for (int64_t s = 0; s < n; s++)
-        nn_gm_norm_el(x, &epi->xl, y, &epi->yl, P, ab, epi->act, epi->a, epi->b, epi->res,
-                      &epi->rl, s, half);
+        nn_gm_norm_el(x, &epi->xl, y, &epi->yl, P, ab, epi->act, epi->a, epi->b, epi->res, &epi->rl,
+                      s, half);
     return NULL;
 }
 
@@ -256,9 +256,9 @@ const char *nn_gk_strided(const nn_gstrided_t *p, const void *x, void *y, int64_
     return NULL;
 }
 
-const char *nn_gk_concat(const void *x, const nn_glay_t *xl, void *y, const nn_glay_t *yl, int64_t n,
-                         int64_t ck_inner, int64_t ctot_inner, int64_t off_inner, int half,
-                         void *stream)
+const char *nn_gk_concat(const void *x, const nn_glay_t *xl, void *y, const nn_glay_t *yl,
+                         int64_t n, int64_t ck_inner, int64_t ctot_inner, int64_t off_inner,
+                         int half, void *stream)
 {
     (void)stream;
     s_nn_launches++;

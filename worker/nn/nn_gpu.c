@@ -89,7 +89,7 @@ struct nn_gpu {
     size_t arena_bytes;
     size_t *voff; /* per plan value: its place in the device arena */
     bool *dense;  /* per plan value: kept dense whatever the layout (a convolution's weights) */
-    void **cdev; /* per plan value: its constant on the device, or NULL */
+    void **cdev;  /* per plan value: its constant on the device, or NULL */
     void **allocs;
     int nallocs, cap_allocs;
     void *dnn;
@@ -322,7 +322,9 @@ static const char *s_build_step(rf_nn_plan_t *p, int i, const char *cache_path, 
         return "its input is not float (only float tensors run on the device)";
     if ((why = s_dev(p, s->out[0], &dy)) || (x && (why = s_dev(p, s->in[0], &dx))))
         return why;
-    int64_t n = rf_nn_tensor_count(y);
+    const int64_t n = rf_nn_tensor_count(y);
+    const nn_glay_t xl = s_lay(p, x ? s->in[0] : -1), yl = s_lay(p, s->out[0]);
+    const int64_t ns = s_stored(&yl, n); /* y's storage elements */
     nn_glaunch_t *l = NULL;
     switch (s->op) {
     case NN_CONV:
@@ -362,8 +364,8 @@ static const char *s_build_step(rf_nn_plan_t *p, int i, const char *cache_path, 
         c.act_b = s->act_b;
         c.slope_n = s->act_slope_n;
         c.half = g->half;
-        c.xl = s_lay(p, s->in[0]);
-        c.yl = s_lay(p, s->out[0]);
+        c.xl = xl;
+        c.yl = yl;
         c.rl = s_lay(p, s->residual ? s->in[s->nin - 1] : -1);
         /* cuDNN's output before the epilogue: y itself, or (a fused DepthToSpace) a buffer in the
          * convolution's own shape */
@@ -465,7 +467,7 @@ static const char *s_build_step(rf_nn_plan_t *p, int i, const char *cache_path, 
         if ((why = s_alloc(g, &ab, (size_t)(2 * l->N * l->C) * sizeof(float))))
             return why;
         l->ab = ab;
-        if (l->instance && s_lay(p, s->in[0]).nhwc) {
+        if (l->instance && xl.nhwc) {
             void *sums;
             if ((why = s_alloc(g, &sums, (size_t)(2 * l->N * l->C) * sizeof(double))))
                 return why;
@@ -475,8 +477,8 @@ static const char *s_build_step(rf_nn_plan_t *p, int i, const char *cache_path, 
         l->epi.act = (int)s->act;
         l->epi.a = s->act_a;
         l->epi.b = s->act_b;
-        l->epi.xl = s_lay(p, s->in[0]);
-        l->epi.yl = s_lay(p, s->out[0]);
+        l->epi.xl = xl;
+        l->epi.yl = yl;
         if (s->residual) {
             if ((why = s_dev(p, s->in[s->nin - 1], &l->epi.res)))
                 return why;
@@ -510,9 +512,9 @@ static const char *s_build_step(rf_nn_plan_t *p, int i, const char *cache_path, 
         }
         l->x = dx;
         l->y = (void *)dy;
-        l->xl = s_lay(p, s->in[0]);
-        l->yl = s_lay(p, s->out[0]);
-        l->n = s_stored(&l->yl, n);
+        l->xl = xl;
+        l->yl = yl;
+        l->n = ns;
         return NULL;
     }
     case NN_PRELU:
@@ -534,12 +536,12 @@ static const char *s_build_step(rf_nn_plan_t *p, int i, const char *cache_path, 
                    : s->op == NN_DIV ? NN_GB_DIV
                                      : NN_GB_PRELU;
         l->bc.half = g->half;
-        l->bc.al = s_lay(p, s->in[0]);
+        l->bc.al = xl;
         l->bc.bl = s_lay(p, s->in[1]);
-        l->bc.yl = s_lay(p, s->out[0]);
+        l->bc.yl = yl;
         l->x = dx;
         l->y = (void *)dy;
-        l->n = s_stored(&l->bc.yl, n);
+        l->n = ns;
         return NULL;
     }
     case NN_CONCAT: {
@@ -556,7 +558,7 @@ static const char *s_build_step(rf_nn_plan_t *p, int i, const char *cache_path, 
                 return why;
             l->y = (void *)dy;
             l->xl = s_lay(p, s->in[k]);
-            l->yl = s_lay(p, s->out[0]);
+            l->yl = yl;
             l->n = rf_nn_tensor_count(xk);
             l->ck_inner = xk->dims[s->axis] * inner;
             l->ctot_inner = y->dims[s->axis] * inner;
@@ -564,7 +566,7 @@ static const char *s_build_step(rf_nn_plan_t *p, int i, const char *cache_path, 
             off += xk->dims[s->axis];
         }
         if (s->nin)
-            s_zpad_after(l, &l->yl, n); /* after the last input's copy */
+            s_zpad_after(l, &yl, n); /* after the last input's copy */
         return NULL;
     }
     case NN_PAD: {
@@ -581,11 +583,11 @@ static const char *s_build_step(rf_nn_plan_t *p, int i, const char *cache_path, 
             l->pad.value = s->pad_value;
         else if (s_host_scalar(p, s, 2, 0.0f, &l->pad.value))
             return "Pad's constant value must be a constant";
-        l->pad.xl = s_lay(p, s->in[0]);
-        l->pad.yl = s_lay(p, s->out[0]);
+        l->pad.xl = xl;
+        l->pad.yl = yl;
         l->x = dx;
         l->y = (void *)dy;
-        l->n = s_stored(&l->pad.yl, n);
+        l->n = ns;
         return x->ndim ? NULL : "Pad of a scalar";
     }
     case NN_RESIZE: {
@@ -643,11 +645,11 @@ static const char *s_build_step(rf_nn_plan_t *p, int i, const char *cache_path, 
         l->rz_w = d[1];
         l->rz_nlive = d[2];
         l->rz_outside = d[3];
-        l->rz.xl = s_lay(p, s->in[0]);
-        l->rz.yl = s_lay(p, s->out[0]);
+        l->rz.xl = xl;
+        l->rz.yl = yl;
         l->x = dx;
         l->y = (void *)dy;
-        l->n = s_stored(&l->rz.yl, n);
+        l->n = ns;
         return r ? NULL : "Resize of a scalar";
     }
     case NN_DEPTH_TO_SPACE:
@@ -656,12 +658,18 @@ static const char *s_build_step(rf_nn_plan_t *p, int i, const char *cache_path, 
             return "out of host memory";
         const bool d2s = s->op == NN_DEPTH_TO_SPACE;
         const rf_nn_tensor_t *depth = d2s ? x : y;
-        l->d2s = (nn_gd2s_t){depth->dims[0],     depth->dims[1], depth->dims[2],
-                             depth->dims[3],     s->block,       d2s,
-                             d2s && s->mode == 1, s_lay(p, s->in[0]), s_lay(p, s->out[0])};
+        l->d2s = (nn_gd2s_t){depth->dims[0],
+                             depth->dims[1],
+                             depth->dims[2],
+                             depth->dims[3],
+                             s->block,
+                             d2s,
+                             d2s && s->mode == 1,
+                             xl,
+                             yl};
         l->x = dx;
         l->y = (void *)dy;
-        l->n = s_stored(&l->d2s.yl, n);
+        l->n = ns;
         return NULL;
     }
     case NN_IDENTITY:
@@ -669,15 +677,15 @@ static const char *s_build_step(rf_nn_plan_t *p, int i, const char *cache_path, 
     case NN_UNSQUEEZE:
     case NN_SQUEEZE:
     case NN_CAST: {
-        const nn_glay_t xl = s_lay(p, s->in[0]), yl = s_lay(p, s->out[0]);
         const bool same = s_lay_eq(&xl, &yl);
         if (!(l = s_launch(g, same ? L_COPY : L_STRIDED, i)))
             return "out of host memory";
         l->x = dx;
         l->y = (void *)dy;
-        l->n = s_stored(&yl, n);
+        l->n = ns;
         if (!same) { /* the same logical order in another layout */
-            l->sd = (nn_gstrided_t){.r = 1, .half = g->half, .d = {n}, .s = {1}, .xl = xl, .yl = yl};
+            l->sd =
+                (nn_gstrided_t){.r = 1, .half = g->half, .d = {n}, .s = {1}, .xl = xl, .yl = yl};
         }
         return NULL;
     }
@@ -702,11 +710,11 @@ static const char *s_build_step(rf_nn_plan_t *p, int i, const char *cache_path, 
                 l->sd.s[k] = xs[s->perm[k]];
             }
         }
-        l->sd.xl = s_lay(p, s->in[0]);
-        l->sd.yl = s_lay(p, s->out[0]);
+        l->sd.xl = xl;
+        l->sd.yl = yl;
         l->x = dx;
         l->y = (void *)dy;
-        l->n = s_stored(&l->sd.yl, n);
+        l->n = ns;
         return r ? NULL : "a scalar";
     }
     default:
@@ -878,9 +886,7 @@ int nn_gpu_create(rf_nn_plan_t *p, const rf_nn_plan_options_t *opt, rf_err_t *er
         RF_INFO(NN_GPU_LOG, "plan on device %d: own convolution kernels (cuDNN: %s)", dev,
                 dwhy ? dwhy : "unavailable");
     const char *lay = getenv("RF_NN_LAYOUT");
-    g->nhwc = lay && !strcmp(lay, "nhwc")   ? 1
-              : lay && !strcmp(lay, "nchw") ? 0
-                                            : g->half && g->dnn;
+    g->nhwc = lay && !strcmp(lay, "nhwc") ? 1 : lay && !strcmp(lay, "nchw") ? 0 : g->half && g->dnn;
     if ((why = s_place(p)))
         return s_fail(err, "the plan's arena", why);
     RF_DEBUG(NN_GPU_LOG, "plan on device %d: %s, %s layout, %zu-byte arena", dev,
@@ -978,10 +984,10 @@ int nn_gpu_run(rf_nn_plan_t *p, const rf_nn_tensor_t *inputs, rf_nn_tensor_t *ou
         void *dst = g->arena + g->voff[p->inputs[i]];
         const nn_glay_t dense = {0}, l = s_lay(p, p->inputs[i]);
         const bool conv = g->half || l.nhwc;
-        if ((why = nn_gk_upload(conv ? g->staging : dst, inputs[i].data,
-                                (size_t)n * sizeof(float), g->stream)) ||
-            (conv && (why = nn_gk_convert(g->staging, 0, &dense, dst, g->half, &l,
-                                          s_stored(&l, n), g->stream))))
+        if ((why = nn_gk_upload(conv ? g->staging : dst, inputs[i].data, (size_t)n * sizeof(float),
+                                g->stream)) ||
+            (conv && (why = nn_gk_convert(g->staging, 0, &dense, dst, g->half, &l, s_stored(&l, n),
+                                          g->stream))))
             return s_fail(err, v->t.name, why);
     }
     if ((why = s_run_steps(g)))
@@ -1014,7 +1020,8 @@ int nn_gpu_run(rf_nn_plan_t *p, const rf_nn_tensor_t *inputs, rf_nn_tensor_t *ou
         const void *src = g->arena + g->voff[p->outputs[i]];
         const nn_glay_t dense = {0}, l = s_lay(p, p->outputs[i]);
         const bool conv = g->half || l.nhwc;
-        if ((conv && (why = nn_gk_convert(src, g->half, &l, g->staging, 0, &dense, n, g->stream))) ||
+        if ((conv &&
+             (why = nn_gk_convert(src, g->half, &l, g->staging, 0, &dense, n, g->stream))) ||
             (why = nn_gk_download(o->data, conv ? g->staging : src, (size_t)n * sizeof(float),
                                   g->stream)) ||
             (why = nn_gk_stream_sync(g->stream)))

@@ -176,16 +176,16 @@ __global__ void k_conv(nn_gconv_t p, const void *x, const void *w, const void *b
                        const float *slope, const void *res, void *y, int64_t n)
 {
     S_EACH(o, n)
-    nn_gm_conv_out(&p, nn_gm_conv_sum(&p, x, w, o), nn_gm_conv_channel(&p, o), bias, slope, res,
-                   y, o);
+    nn_gm_conv_out(&p, nn_gm_conv_sum(&p, x, w, o), nn_gm_conv_channel(&p, o), bias, slope, res, y,
+                   o);
 }
 
 /* Tiled 2-D convolution: grid (tiles_x, tiles_y, N * G * mchunks), block S_TILE x S_TILE. The
  * patch of one input channel that the tile reads (ph x pw) sits in shared memory; each thread
  * sums up to S_MB output channels of its pixel, in nn_gm_conv_sum's order (channel, kh, kw). */
 __global__ void k_conv_tiled(nn_gconv_t p, const void *x, const void *w, const void *bias,
-                             const float *slope, const void *res, void *y, int64_t mchunks,
-                             int ph, int pw)
+                             const float *slope, const void *res, void *y, int64_t mchunks, int ph,
+                             int pw)
 {
     extern __shared__ float patch[];
     const int64_t OH = p.osp[1], OW = p.osp[2], IH = p.isp[1], IW = p.isp[2];
@@ -438,8 +438,8 @@ extern "C" const char *nn_gk_norm(int instance, const void *x, void *y, int64_t 
     if (one_pass) {
         why = s_instnorm_nhwc(x, &epi->xl, N, C, P, scale, bias, eps, half, ab, sums, s);
     } else if (instance) {
-        k_instnorm_stats<<<(unsigned)planes, S_THREADS, 0, s>>>(x, epi->xl, C, P, scale, bias,
-                                                                eps, half, ab);
+        k_instnorm_stats<<<(unsigned)planes, S_THREADS, 0, s>>>(x, epi->xl, C, P, scale, bias, eps,
+                                                                half, ab);
         why = s_launched();
     } else {
         k_batchnorm_ab<<<s_blocks(planes), S_THREADS, 0, s>>>(planes, C, scale, bias, mean, var,
@@ -468,8 +468,7 @@ extern "C" const char *nn_gk_unary(int op, const void *x, const nn_glay_t *xl, v
     s_clear();
     if (!n)
         return NULL;
-    k_unary<<<s_blocks(n), S_THREADS, 0, (cudaStream_t)stream>>>(op, x, *xl, y, *yl, n, a, b,
-                                                                  half);
+    k_unary<<<s_blocks(n), S_THREADS, 0, (cudaStream_t)stream>>>(op, x, *xl, y, *yl, n, a, b, half);
     return s_launched();
 }
 
@@ -516,8 +515,8 @@ extern "C" const char *nn_gk_resize(const nn_gresize_t *p, const int64_t *idx, c
     s_clear();
     if (!n)
         return NULL;
-    k_resize<<<s_blocks(n), S_THREADS, 0, (cudaStream_t)stream>>>(*p, idx, w, nlive, outside, x,
-                                                                   y, n);
+    k_resize<<<s_blocks(n), S_THREADS, 0, (cudaStream_t)stream>>>(*p, idx, w, nlive, outside, x, y,
+                                                                  n);
     return s_launched();
 }
 
@@ -551,8 +550,8 @@ extern "C" const char *nn_gk_strided(const nn_gstrided_t *p, const void *x, void
     return s_launched();
 }
 
-__global__ void k_concat(const void *x, nn_glay_t xl, void *y, nn_glay_t yl, int64_t n,
-                         int64_t ck, int64_t ct, int64_t off, int half)
+__global__ void k_concat(const void *x, nn_glay_t xl, void *y, nn_glay_t yl, int64_t n, int64_t ck,
+                         int64_t ct, int64_t off, int half)
 {
     S_EACH(i, n) nn_gm_concat_el(x, &xl, y, &yl, i, ck, ct, off, half);
 }
@@ -565,7 +564,7 @@ extern "C" const char *nn_gk_concat(const void *x, const nn_glay_t *xl, void *y,
     if (!n)
         return NULL;
     k_concat<<<s_blocks(n), S_THREADS, 0, (cudaStream_t)stream>>>(x, *xl, y, *yl, n, ck_inner,
-                                                                   ctot_inner, off_inner, half);
+                                                                  ctot_inner, off_inner, half);
     return s_launched();
 }
 
@@ -596,7 +595,7 @@ extern "C" const char *nn_gk_convert(const void *x, int x_half, const nn_glay_t 
     if (!n)
         return NULL;
     k_convert<<<s_blocks(n), S_THREADS, 0, (cudaStream_t)stream>>>(x, x_half, *xl, y, y_half, *yl,
-                                                                    n);
+                                                                   n);
     return s_launched();
 }
 
@@ -790,8 +789,9 @@ static void s_dnn_key(const s_dnn_t *d, const nn_gconv_t *p, char *buf, size_t s
         return;
     buf += n;
     size -= (size_t)n;
-    snprintf(buf, size, "%s n%lld c%lld h%lld w%lld m%lld k%lldx%lld s%lldx%lld p%lldx%lld "
-                        "d%lldx%lld g%lld o%lldx%lld %s %s",
+    snprintf(buf, size,
+             "%s n%lld c%lld h%lld w%lld m%lld k%lldx%lld s%lldx%lld p%lldx%lld "
+             "d%lldx%lld g%lld o%lldx%lld %s %s",
              p->transpose ? "convT2d" : "conv2d", (long long)p->N, (long long)p->C,
              (long long)p->isp[1], (long long)p->isp[2], (long long)p->M, (long long)p->k[1],
              (long long)p->k[2], (long long)p->st[1], (long long)p->st[2], (long long)p->pb[1],
@@ -853,8 +853,8 @@ static const char *s_dnn_descs(s_dnn_t *d, s_dnn_conv_t *c, const nn_gconv_t *p)
     const s_dnn_desc fin = p->transpose ? c->y : c->x;
     const int want_c = p->transpose ? xc : yc;
     const int64_t *want = p->transpose ? p->isp : p->osp;
-    if (d->GetConvolution2dForwardOutputDim(c->conv, fin, c->w, &on, &oc, &oh, &ow) ||
-        on != p->N || oc != want_c || oh != want[1] || ow != want[2])
+    if (d->GetConvolution2dForwardOutputDim(c->conv, fin, c->w, &on, &oc, &oh, &ow) || on != p->N ||
+        oc != want_c || oh != want[1] || ow != want[2])
         return "its padding is asymmetric in a way cuDNN cannot express";
     return NULL;
 }
@@ -882,11 +882,10 @@ extern "C" const char *nn_gk_dnn_conv_new(void *dnn, const nn_gconv_t *p, const 
         if (c->algo < 0) {
             s_dnn_perf_t perf[16];
             int got = 0;
-            s_dnn_status st =
-                p->transpose ? d->FindConvolutionBackwardDataAlgorithm(d->h, c->w, c->x, c->conv,
-                                                                       c->y, 16, &got, perf)
-                             : d->FindConvolutionForwardAlgorithm(d->h, c->x, c->w, c->conv, c->y,
-                                                                  16, &got, perf);
+            s_dnn_status st = p->transpose ? d->FindConvolutionBackwardDataAlgorithm(
+                                                 d->h, c->w, c->x, c->conv, c->y, 16, &got, perf)
+                                           : d->FindConvolutionForwardAlgorithm(
+                                                 d->h, c->x, c->w, c->conv, c->y, 16, &got, perf);
             if (st) {
                 why = "cuDNN's algorithm search failed";
             } else {
@@ -904,11 +903,10 @@ extern "C" const char *nn_gk_dnn_conv_new(void *dnn, const nn_gconv_t *p, const 
             }
         }
     }
-    if (!why &&
-        (p->transpose ? d->GetConvolutionBackwardDataWorkspaceSize(d->h, c->w, c->x, c->conv, c->y,
-                                                                   c->algo, &c->ws)
-                      : d->GetConvolutionForwardWorkspaceSize(d->h, c->x, c->w, c->conv, c->y,
-                                                              c->algo, &c->ws)))
+    if (!why && (p->transpose ? d->GetConvolutionBackwardDataWorkspaceSize(
+                                    d->h, c->w, c->x, c->conv, c->y, c->algo, &c->ws)
+                              : d->GetConvolutionForwardWorkspaceSize(d->h, c->x, c->w, c->conv,
+                                                                      c->y, c->algo, &c->ws)))
         why = "the cached algorithm does not run this shape";
     if (why) {
         nn_gk_dnn_conv_free(c);

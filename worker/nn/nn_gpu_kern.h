@@ -84,9 +84,9 @@ const char *nn_gk_depth_space(const nn_gd2s_t *p, const void *x, void *y, int64_
                               void *stream);
 const char *nn_gk_strided(const nn_gstrided_t *p, const void *x, void *y, int64_t n, void *stream);
 /* Input x's n logical elements into their place in y (y's pad channels are left). */
-const char *nn_gk_concat(const void *x, const nn_glay_t *xl, void *y, const nn_glay_t *yl, int64_t n,
-                         int64_t ck_inner, int64_t ctot_inner, int64_t off_inner, int half,
-                         void *stream);
+const char *nn_gk_concat(const void *x, const nn_glay_t *xl, void *y, const nn_glay_t *yl,
+                         int64_t n, int64_t ck_inner, int64_t ctot_inner, int64_t off_inner,
+                         int half, void *stream);
 /* Zeros y's pad channels (n storage elements). */
 const char *nn_gk_zpad(const nn_glay_t *yl, void *y, int64_t n, int half, void *stream);
 

@@ -586,8 +586,8 @@ NN_HD int64_t nn_gm_concat_dst(int64_t o, int64_t ck_inner, int64_t ctot_inner, 
  * the logical element there is computed from its inputs through their layouts, and a pad channel
  * gets 0. */
 
-NN_HD void nn_gm_unary_el(int op, const void *x, const nn_glay_t *xl, void *y,
-                          const nn_glay_t *yl, int64_t s, float a, float b, int half)
+NN_HD void nn_gm_unary_el(int op, const void *x, const nn_glay_t *xl, void *y, const nn_glay_t *yl,
+                          int64_t s, float a, float b, int half)
 {
     const int64_t o = nn_gm_logical(yl, s);
     nn_gm_st(y, s, o < 0 ? 0.0f : nn_gm_unary(op, nn_gm_ld(x, nn_gm_at(xl, o), half), a, b), half);
@@ -633,8 +633,7 @@ NN_HD void nn_gm_d2s_el(const nn_gd2s_t *p, const void *x, void *y, int64_t s, i
 NN_HD void nn_gm_strided_el(const nn_gstrided_t *p, const void *x, void *y, int64_t s)
 {
     const int64_t o = nn_gm_logical(&p->yl, s);
-    nn_gm_st(y, s,
-             o < 0 ? 0.0f : nn_gm_ld(x, nn_gm_at(&p->xl, nn_gm_strided_src(p, o)), p->half),
+    nn_gm_st(y, s, o < 0 ? 0.0f : nn_gm_ld(x, nn_gm_at(&p->xl, nn_gm_strided_src(p, o)), p->half),
              p->half);
 }
 
@@ -655,8 +654,8 @@ NN_HD void nn_gm_norm_el(const void *x, const nn_glay_t *xl, void *y, const nn_g
     const int64_t o = nn_gm_logical(yl, s);
     nn_gm_st(y, s,
              o < 0 ? 0.0f
-                   : nn_gm_norm_apply(nn_gm_ld(x, nn_gm_at(xl, o), half), ab + 2 * (o / P), act,
-                                      a, b, res, rl, o, half),
+                   : nn_gm_norm_apply(nn_gm_ld(x, nn_gm_at(xl, o), half), ab + 2 * (o / P), act, a,
+                                      b, res, rl, o, half),
              half);
 }
 

@@ -221,9 +221,9 @@ const char *nn_gk_strided(const nn_gstrided_t *p, const void *x, void *y, int64_
     return S_NO_CUDA;
 }
 
-const char *nn_gk_concat(const void *x, const nn_glay_t *xl, void *y, const nn_glay_t *yl, int64_t n,
-                         int64_t ck_inner, int64_t ctot_inner, int64_t off_inner, int half,
-                         void *stream)
+const char *nn_gk_concat(const void *x, const nn_glay_t *xl, void *y, const nn_glay_t *yl,
+                         int64_t n, int64_t ck_inner, int64_t ctot_inner, int64_t off_inner,
+                         int half, void *stream)
 {
     (void)x;
     (void)xl;
