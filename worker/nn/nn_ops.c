@@ -1506,13 +1506,21 @@ static void s_epilogue(const nn_step_t *s, float *y, int64_t n, float bias, int6
     }
 }
 
+/* floor(a / b) for b > 0. */
+static int64_t s_floordiv(int64_t a, int64_t b)
+{
+    return a >= 0 ? a / b : -((-a + b - 1) / b);
+}
+
 /* Columns [p0, p0 + pc) of the im2col matrix of one group's channels. x points at the group's
- * first channel; rows are (c, kd, kh, kw). */
+ * first channel; rows are (c, kd, kh, kw). Each row is filled one output row (od, oh) at a time:
+ * zeros where the input row is padding, else the run of output columns whose input column lies
+ * inside the input (a memcpy at stride 1) between the zeros of the left and right padding. */
 static void s_im2col(const nn_step_t *s, const float *x, int64_t cg, int64_t p0, int64_t pc,
                      float *col)
 {
     const int64_t ID = s->isp[0], IH = s->isp[1], IW = s->isp[2];
-    const int64_t OH = s->osp[1], OW = s->osp[2];
+    const int64_t OH = s->osp[1], OW = s->osp[2], st = s->st[2];
     int64_t row = 0;
     for (int64_t c = 0; c < cg; c++)
         for (int64_t kd = 0; kd < s->k[0]; kd++)
@@ -1520,22 +1528,35 @@ static void s_im2col(const nn_step_t *s, const float *x, int64_t cg, int64_t p0,
                 for (int64_t kw = 0; kw < s->k[2]; kw++, row++) {
                     float *dst = col + row * pc;
                     const float *src = x + c * ID * IH * IW;
-                    int64_t p = p0;
-                    int64_t od = p / (OH * OW), oh = (p / OW) % OH, ow = p % OW;
-                    for (int64_t j = 0; j < pc; j++) {
-                        int64_t id = od * s->st[0] - s->pb[0] + kd * s->dil[0];
-                        int64_t ih = oh * s->st[1] - s->pb[1] + kh * s->dil[1];
-                        int64_t iw = ow * s->st[2] - s->pb[2] + kw * s->dil[2];
-                        dst[j] = (id >= 0 && id < ID && ih >= 0 && ih < IH && iw >= 0 && iw < IW)
-                                     ? src[(id * IH + ih) * IW + iw]
-                                     : 0.0f;
-                        if (++ow == OW) {
-                            ow = 0;
-                            if (++oh == OH) {
-                                oh = 0;
-                                od++;
-                            }
+                    const int64_t off = kw * s->dil[2] - s->pb[2]; /* iw = ow * st + off */
+                    /* output columns whose iw lies in [0, IW) */
+                    const int64_t lo = -s_floordiv(off, st), hi = s_floordiv(IW - 1 - off, st);
+                    for (int64_t j = 0; j < pc;) {
+                        const int64_t p = p0 + j, ow0 = p % OW, oh = (p / OW) % OH,
+                                      od = p / (OH * OW);
+                        const int64_t len = OW - ow0 < pc - j ? OW - ow0 : pc - j;
+                        const int64_t id = od * s->st[0] - s->pb[0] + kd * s->dil[0];
+                        const int64_t ih = oh * s->st[1] - s->pb[1] + kh * s->dil[1];
+                        float *d = dst + j;
+                        if (id < 0 || id >= ID || ih < 0 || ih >= IH) {
+                            memset(d, 0, (size_t)len * sizeof(float));
+                        } else {
+                            /* inside: output columns [a, b) of this segment [ow0, ow0 + len) */
+                            const float *srow = src + (id * IH + ih) * IW;
+                            const int64_t e = ow0 + len;
+                            int64_t a = lo > ow0 ? lo : ow0, b = hi + 1 < e ? hi + 1 : e;
+                            if (b < a)
+                                a = b = e;
+                            memset(d, 0, (size_t)(a - ow0) * sizeof(float));
+                            if (st == 1 && b > a)
+                                memcpy(d + (a - ow0), srow + a + off,
+                                       (size_t)(b - a) * sizeof(float));
+                            else
+                                for (int64_t ow = a; ow < b; ow++)
+                                    d[ow - ow0] = srow[ow * st + off];
+                            memset(d + (b - ow0), 0, (size_t)(e - b) * sizeof(float));
                         }
+                        j += len;
                     }
                 }
 }

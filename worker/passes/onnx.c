@@ -177,7 +177,7 @@ static int s_parse_bindings(const char *text, s_binding_t *bind, rf_err_t *err)
                 return rf_err_set(err, RF_ECONFIG, "parameter 'inputs': input '%s' bound twice",
                                   p);
         memset(&bind[n], 0, sizeof bind[n]);
-        snprintf(bind[n].name, sizeof bind[n].name, "%s", p);
+        memcpy(bind[n].name, p, strlen(p) + 1); /* shorter than the field: checked above */
         int rc = s_parse_source(src, &bind[n], err);
         if (rc < 0)
             return rc;
