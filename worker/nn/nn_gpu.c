@@ -200,12 +200,6 @@ static int64_t s_stored(const nn_glay_t *l, int64_t count)
     return l->nhwc && l->c ? count / l->c * l->cp : count;
 }
 
-static bool s_lay_eq(const nn_glay_t *a, const nn_glay_t *b)
-{
-    return a->nhwc == b->nhwc &&
-           (!a->nhwc || (a->c == b->c && a->h == b->h && a->w == b->w && a->cp == b->cp));
-}
-
 /* Zeroing of y's pad channels after launch l, where y has some. */
 static void s_zpad_after(nn_glaunch_t *l, const nn_glay_t *yl, int64_t count)
 {
@@ -539,6 +533,10 @@ static const char *s_build_step(rf_nn_plan_t *p, int i, const char *cache_path, 
         l->bc.al = xl;
         l->bc.bl = s_lay(p, s->in[1]);
         l->bc.yl = yl;
+        l->bc.flat = !s->b_trailing_ones && x->ndim == y->ndim && b->ndim == y->ndim &&
+                     !memcmp(x->dims, y->dims, (size_t)y->ndim * sizeof(y->dims[0])) &&
+                     !memcmp(b->dims, y->dims, (size_t)y->ndim * sizeof(y->dims[0])) &&
+                     nn_gm_same(&xl, &yl) && nn_gm_same(&l->bc.bl, &yl);
         l->x = dx;
         l->y = (void *)dy;
         l->n = ns;
@@ -677,7 +675,7 @@ static const char *s_build_step(rf_nn_plan_t *p, int i, const char *cache_path, 
     case NN_UNSQUEEZE:
     case NN_SQUEEZE:
     case NN_CAST: {
-        const bool same = s_lay_eq(&xl, &yl);
+        const bool same = nn_gm_same(&xl, &yl);
         if (!(l = s_launch(g, same ? L_COPY : L_STRIDED, i)))
             return "out of host memory";
         l->x = dx;

@@ -142,6 +142,19 @@ NN_HD int64_t nn_gm_logical(const nn_glay_t *l, int64_t s)
     return ((r / hw) * l->c + ch) * hw + r % hw;
 }
 
+/* Whether two layouts place every element alike, so one storage index serves both. */
+NN_HD int nn_gm_same(const nn_glay_t *a, const nn_glay_t *b)
+{
+    return a->nhwc == b->nhwc &&
+           (!a->nhwc || (a->c == b->c && a->h == b->h && a->w == b->w && a->cp == b->cp));
+}
+
+/* Whether storage index s of l is a pad channel. */
+NN_HD int nn_gm_is_pad(const nn_glay_t *l, int64_t s)
+{
+    return l->nhwc && s % l->cp >= l->c;
+}
+
 /* Pad's index map along one axis: mode 0 constant (-1), 1 reflect (repeated beyond the axis,
  * numpy's rule), 2 edge, 3 wrap. */
 NN_HD int64_t nn_gm_pad_map(int mode, int64_t o, int64_t pb, int64_t n)
@@ -440,22 +453,14 @@ enum { NN_GB_ADD, NN_GB_SUB, NN_GB_MUL, NN_GB_DIV, NN_GB_PRELU };
 /* Broadcasting: output dims d, each side's element stride per output axis (0 where it is 1). */
 typedef struct nn_gbcast {
     int r, op, half;
+    int flat; /* a, b and y have one shape and one layout: element s of each */
     int64_t d[NN_G_MAX_DIMS], sa[NN_G_MAX_DIMS], sb[NN_G_MAX_DIMS];
     nn_glay_t al, bl, yl;
 } nn_gbcast_t;
 
-NN_HD float nn_gm_binary(const nn_gbcast_t *p, const void *a, const void *b, int64_t o)
+NN_HD float nn_gm_binop(int op, float x, float y)
 {
-    int64_t ia = 0, ib = 0, q = o;
-    for (int i = p->r - 1; i >= 0; i--) {
-        int64_t c = q % p->d[i];
-        q /= p->d[i];
-        ia += c * p->sa[i];
-        ib += c * p->sb[i];
-    }
-    float x = nn_gm_ld(a, nn_gm_at(&p->al, ia), p->half),
-          y = nn_gm_ld(b, nn_gm_at(&p->bl, ib), p->half);
-    switch (p->op) {
+    switch (op) {
     case NN_GB_ADD:
         return x + y;
     case NN_GB_SUB:
@@ -467,6 +472,19 @@ NN_HD float nn_gm_binary(const nn_gbcast_t *p, const void *a, const void *b, int
     default:
         return x < 0 ? x * y : x;
     }
+}
+
+NN_HD float nn_gm_binary(const nn_gbcast_t *p, const void *a, const void *b, int64_t o)
+{
+    int64_t ia = 0, ib = 0, q = o;
+    for (int i = p->r - 1; i >= 0; i--) {
+        int64_t c = q % p->d[i];
+        q /= p->d[i];
+        ia += c * p->sa[i];
+        ib += c * p->sb[i];
+    }
+    return nn_gm_binop(p->op, nn_gm_ld(a, nn_gm_at(&p->al, ia), p->half),
+                       nn_gm_ld(b, nn_gm_at(&p->bl, ib), p->half));
 }
 
 /* ---- data movement -------------------------------------------------------------------------- */
@@ -589,14 +607,28 @@ NN_HD int64_t nn_gm_concat_dst(int64_t o, int64_t ck_inner, int64_t ctot_inner, 
 NN_HD void nn_gm_unary_el(int op, const void *x, const nn_glay_t *xl, void *y, const nn_glay_t *yl,
                           int64_t s, float a, float b, int half)
 {
-    const int64_t o = nn_gm_logical(yl, s);
-    nn_gm_st(y, s, o < 0 ? 0.0f : nn_gm_unary(op, nn_gm_ld(x, nn_gm_at(xl, o), half), a, b), half);
+    int64_t i = s; /* x's storage index */
+    if (!nn_gm_same(xl, yl)) {
+        const int64_t o = nn_gm_logical(yl, s);
+        i = o < 0 ? -1 : nn_gm_at(xl, o);
+    } else if (nn_gm_is_pad(yl, s)) {
+        i = -1;
+    }
+    nn_gm_st(y, s, i < 0 ? 0.0f : nn_gm_unary(op, nn_gm_ld(x, i, half), a, b), half);
 }
 
 NN_HD void nn_gm_binary_el(const nn_gbcast_t *p, const void *a, const void *b, void *y, int64_t s)
 {
-    const int64_t o = nn_gm_logical(&p->yl, s);
-    nn_gm_st(y, s, o < 0 ? 0.0f : nn_gm_binary(p, a, b, o), p->half);
+    float v;
+    if (p->flat) {
+        v = nn_gm_is_pad(&p->yl, s)
+                ? 0.0f
+                : nn_gm_binop(p->op, nn_gm_ld(a, s, p->half), nn_gm_ld(b, s, p->half));
+    } else {
+        const int64_t o = nn_gm_logical(&p->yl, s);
+        v = o < 0 ? 0.0f : nn_gm_binary(p, a, b, o);
+    }
+    nn_gm_st(y, s, v, p->half);
 }
 
 NN_HD void nn_gm_pad_el(const nn_gpad_t *p, const void *x, void *y, int64_t s, int half)
@@ -651,6 +683,19 @@ NN_HD void nn_gm_norm_el(const void *x, const nn_glay_t *xl, void *y, const nn_g
                          int64_t P, const float *ab, int act, float a, float b, const void *res,
                          const nn_glay_t *rl, int64_t s, int half)
 {
+    if (yl->nhwc && nn_gm_same(xl, yl) && (!res || nn_gm_same(rl, yl))) {
+        /* one layout for all: the plane from the storage index alone */
+        const int64_t ch = s % yl->cp;
+        float v = 0.0f;
+        if (ch < yl->c) {
+            const float *abq = ab + 2 * ((s / (P * yl->cp)) * yl->c + ch);
+            v = nn_gm_norm_apply(nn_gm_ld(x, s, half), abq, act, a, b, NULL, rl, 0, half);
+            if (res)
+                v += nn_gm_ld(res, s, half);
+        }
+        nn_gm_st(y, s, v, half);
+        return;
+    }
     const int64_t o = nn_gm_logical(yl, s);
     nn_gm_st(y, s,
              o < 0 ? 0.0f
