@@ -240,29 +240,14 @@ static int s_host_scalar(const rf_nn_plan_t *p, const nn_step_t *s, int k, float
     return 0;
 }
 
+/* Broadcasting strides, B first given trailing 1s (opset-6 broadcasting). */
 static void s_bcast(nn_gbcast_t *bc, const rf_nn_tensor_t *a, const rf_nn_tensor_t *b0,
                     const rf_nn_tensor_t *o, int trailing_ones)
 {
     rf_nn_tensor_t bv = *b0;
     for (int i = 0; i < trailing_ones && bv.ndim < RF_NN_MAX_DIMS; i++)
         bv.dims[bv.ndim++] = 1;
-    const rf_nn_tensor_t *b = &bv;
-    bc->r = o->ndim;
-    int64_t ma = 1, mb = 1;
-    for (int i = o->ndim - 1; i >= 0; i--) {
-        int ia = i - (o->ndim - a->ndim), ib = i - (o->ndim - b->ndim);
-        int64_t da = ia >= 0 ? a->dims[ia] : 1, db = ib >= 0 ? b->dims[ib] : 1;
-        bc->d[i] = o->dims[i];
-        bc->sa[i] = da == 1 ? 0 : ma;
-        bc->sb[i] = db == 1 ? 0 : mb;
-        ma *= da;
-        mb *= db;
-    }
-    if (bc->r == 0) {
-        bc->r = 1;
-        bc->d[0] = 1;
-        bc->sa[0] = bc->sb[0] = 0;
-    }
+    nn_bcast_strides(a, &bv, o, &bc->r, bc->d, bc->sa, bc->sb);
 }
 
 /* The algorithm cache's path under cache_dir, else $RF_NN_CACHE_DIR ("" when neither). */
@@ -489,11 +474,11 @@ static const char *s_build_step(rf_nn_plan_t *p, int i, const char *cache_path, 
     case NN_CLIP: {
         if (!(l = s_launch(g, L_UNARY, i)))
             return "out of host memory";
-        l->op = s->op == NN_RELU         ? NN_GU_RELU
-                : s->op == NN_LEAKY_RELU ? NN_GU_LEAKY
-                : s->op == NN_SIGMOID    ? NN_GU_SIGMOID
-                : s->op == NN_TANH       ? NN_GU_TANH
-                                         : NN_GU_CLIP;
+        l->op = s->op == NN_RELU         ? NN_GA_RELU
+                : s->op == NN_LEAKY_RELU ? NN_GA_LEAKY
+                : s->op == NN_SIGMOID    ? NN_GA_SIGMOID
+                : s->op == NN_TANH       ? NN_GA_TANH
+                                         : NN_GA_CLIP;
         l->a = s->alpha;
         if (s->op == NN_CLIP) {
             if (s->node->version == 6) {
@@ -991,23 +976,14 @@ int nn_gpu_run(rf_nn_plan_t *p, const rf_nn_tensor_t *inputs, rf_nn_tensor_t *ou
     if ((why = s_run_steps(g)))
         return s_fail(err, "running the plan", why);
     g->runs++;
+    /* outputs queue one after the other on the stream (they share the staging buffer) */
     for (int i = 0; i < p->noutputs; i++) {
         const pval_t *v = &p->v[p->outputs[i]];
         rf_nn_tensor_t *o = &outputs[i];
-        size_t need = (size_t)rf_nn_tensor_count(&v->t) * nn_dtype_size(v->t.dtype);
-        if (o->data && o->bytes < need)
-            return rf_err_set(err, RF_EINVAL, "output '%s': buffer of %zu bytes, %zu needed",
-                              v->t.name, o->bytes, need);
-        if (!o->data) {
-            o->data = malloc(need ? need : 1);
-            if (!o->data)
-                return rf_err_set(err, RF_ENOMEM, "output '%s': out of memory", v->t.name);
-            o->bytes = need;
-        }
-        memcpy(o->name, v->t.name, sizeof(o->name));
-        o->dtype = v->t.dtype;
-        o->ndim = v->t.ndim;
-        memcpy(o->dims, v->t.dims, sizeof(o->dims));
+        size_t need;
+        int rc = nn_output_bind(v, o, &need, err);
+        if (rc)
+            return rc;
         if (!need)
             continue;
         if (v->is_const) {
@@ -1021,11 +997,10 @@ int nn_gpu_run(rf_nn_plan_t *p, const rf_nn_tensor_t *inputs, rf_nn_tensor_t *ou
         if ((conv &&
              (why = nn_gk_convert(src, g->half, &l, g->staging, 0, &dense, n, g->stream))) ||
             (why = nn_gk_download(o->data, conv ? g->staging : src, (size_t)n * sizeof(float),
-                                  g->stream)) ||
-            (why = nn_gk_stream_sync(g->stream)))
+                                  g->stream)))
             return s_fail(err, v->t.name, why);
     }
-    /* nothing may still read the caller's (pinned) inputs when this returns */
+    /* the outputs are there, and nothing still reads the caller's (pinned) inputs */
     if ((why = nn_gk_stream_sync(g->stream)))
         return s_fail(err, "running the plan", why);
     return 0;

@@ -214,6 +214,28 @@ NN_HD int64_t nn_gm_d2s_space(const nn_gd2s_t *p, int64_t dpos)
 /* Activations of a convolution's epilogue (nn_internal.h's nn_act_t, same order). */
 enum { NN_GA_NONE, NN_GA_RELU, NN_GA_LEAKY, NN_GA_SIGMOID, NN_GA_TANH, NN_GA_CLIP, NN_GA_PRELU };
 
+/* Activation act (NN_GA_*) of v: a is LeakyRelu's alpha, PRelu's slope or Clip's min, b Clip's
+ * max. Every kernel's activation (a convolution's or a normalization's epilogue, the element-wise
+ * ops) runs through it. */
+NN_HD float nn_gm_act(int act, float v, float a, float b)
+{
+    switch (act) {
+    case NN_GA_RELU:
+        return v > 0 ? v : 0.0f;
+    case NN_GA_LEAKY:
+    case NN_GA_PRELU:
+        return v < 0 ? v * a : v;
+    case NN_GA_SIGMOID:
+        return 1.0f / (1.0f + expf(-v));
+    case NN_GA_TANH:
+        return tanhf(v);
+    case NN_GA_CLIP:
+        return v < a ? a : v > b ? b : v;
+    default:
+        return v;
+    }
+}
+
 /* One Conv or ConvTranspose step: spatial dims padded to 3 (D, H, W) with leading 1s, as the
  * CPU plan's nn_step_t has them. */
 typedef struct nn_gconv {
@@ -322,28 +344,8 @@ NN_HD float nn_gm_epilogue(const nn_gconv_t *p, float v, int64_t m, const void *
 {
     if (bias)
         v += nn_gm_ld(bias, m, p->half);
-    switch (p->act) {
-    case NN_GA_RELU:
-        v = v > 0 ? v : 0.0f;
-        break;
-    case NN_GA_LEAKY:
-        v = v < 0 ? v * p->act_a : v;
-        break;
-    case NN_GA_PRELU:
-        v = v < 0 ? v * slope[p->slope_n == 1 ? 0 : m] : v;
-        break;
-    case NN_GA_SIGMOID:
-        v = 1.0f / (1.0f + expf(-v));
-        break;
-    case NN_GA_TANH:
-        v = tanhf(v);
-        break;
-    case NN_GA_CLIP:
-        v = v < p->act_a ? p->act_a : v > p->act_b ? p->act_b : v;
-        break;
-    default:
-        break;
-    }
+    v = nn_gm_act(p->act, v, p->act == NN_GA_PRELU ? slope[p->slope_n == 1 ? 0 : m] : p->act_a,
+                  p->act_b);
     if (res)
         v += nn_gm_ld(res, nn_gm_at(&p->rl, o), p->half);
     return v;
@@ -404,49 +406,13 @@ NN_HD float nn_gm_norm_apply(float x, const float *ab, int act, float a, float b
                              const nn_glay_t *rl, int64_t i, int half)
 {
     float v = x * ab[0] + ab[1];
-    switch (act) {
-    case NN_GA_RELU:
-        v = v > 0 ? v : 0.0f;
-        break;
-    case NN_GA_LEAKY:
-        v = v < 0 ? v * a : v;
-        break;
-    case NN_GA_SIGMOID:
-        v = 1.0f / (1.0f + expf(-v));
-        break;
-    case NN_GA_TANH:
-        v = tanhf(v);
-        break;
-    case NN_GA_CLIP:
-        v = v < a ? a : v > b ? b : v;
-        break;
-    default:
-        break;
-    }
+    v = nn_gm_act(act, v, a, b);
     if (res)
         v += nn_gm_ld(res, nn_gm_at(rl, i), half);
     return v;
 }
 
 /* ---- element-wise --------------------------------------------------------------------------- */
-
-enum { NN_GU_RELU, NN_GU_LEAKY, NN_GU_SIGMOID, NN_GU_TANH, NN_GU_CLIP };
-
-NN_HD float nn_gm_unary(int op, float v, float a, float b)
-{
-    switch (op) {
-    case NN_GU_RELU:
-        return v > 0 ? v : 0.0f;
-    case NN_GU_LEAKY:
-        return v < 0 ? v * a : v;
-    case NN_GU_SIGMOID:
-        return 1.0f / (1.0f + expf(-v));
-    case NN_GU_TANH:
-        return tanhf(v);
-    default:
-        return v < a ? a : v > b ? b : v;
-    }
-}
 
 enum { NN_GB_ADD, NN_GB_SUB, NN_GB_MUL, NN_GB_DIV, NN_GB_PRELU };
 
@@ -614,7 +580,7 @@ NN_HD void nn_gm_unary_el(int op, const void *x, const nn_glay_t *xl, void *y, c
     } else if (nn_gm_is_pad(yl, s)) {
         i = -1;
     }
-    nn_gm_st(y, s, i < 0 ? 0.0f : nn_gm_unary(op, nn_gm_ld(x, i, half), a, b), half);
+    nn_gm_st(y, s, i < 0 ? 0.0f : nn_gm_act(op, nn_gm_ld(x, i, half), a, b), half);
 }
 
 NN_HD void nn_gm_binary_el(const nn_gbcast_t *p, const void *a, const void *b, void *y, int64_t s)

@@ -186,6 +186,10 @@ int nn_infer(nn_step_t *s, rf_nn_tensor_t *const *in, rf_nn_tensor_t *const *out
  * pads and axes, Resize's roi, scales and sizes, Reshape's shape, Slice's starts..steps,
  * ConstantOfShape's shape, Unsqueeze/Squeeze-13's axes). */
 bool nn_input_fixes_shapes(const nn_node_t *n, int k);
+/* Numpy broadcasting of a and b to o: o's dims d (r of them, at least 1) and each side's element
+ * stride per output axis (0 where that side has 1). */
+void nn_bcast_strides(const rf_nn_tensor_t *a, const rf_nn_tensor_t *b, const rf_nn_tensor_t *o,
+                      int *r, int64_t *d, int64_t *sa, int64_t *sb);
 /* Runs one step on bound tensors. */
 int nn_kernel(const nn_step_t *s, rf_nn_tensor_t *const *in, rf_nn_tensor_t *const *out,
               void *scratch, rf_err_t *err);
@@ -238,6 +242,10 @@ typedef struct nn_block {
 /* Places the blocks (first fit, largest first; blocks alive at the same time never overlap) and
  * returns the arena's size. Reorders blocks. */
 size_t nn_arena_fit(nn_block_t *blocks, int nb);
+
+/* Readies outputs[i] for value v: its name, dtype and dims; data allocated when NULL, else
+ * checked to hold *need bytes (the value's size). */
+int nn_output_bind(const pval_t *v, rf_nn_tensor_t *o, size_t *need, rf_err_t *err);
 
 /* The GPU backend (nn_gpu.c): made after the compile step (steps, fusion, arena offsets), it
  * uploads the constants, allocates the device arena and runs the steps on the device. */

@@ -1691,25 +1691,31 @@ typedef struct s_bcast {
     int64_t d[RF_NN_MAX_DIMS], sa[RF_NN_MAX_DIMS], sb[RF_NN_MAX_DIMS];
 } s_bcast_t;
 
-static void s_bcast_init(s_bcast_t *bc, const rf_nn_tensor_t *a, const rf_nn_tensor_t *b,
-                         const rf_nn_tensor_t *o)
+void nn_bcast_strides(const rf_nn_tensor_t *a, const rf_nn_tensor_t *b, const rf_nn_tensor_t *o,
+                      int *r, int64_t *d, int64_t *sa, int64_t *sb)
 {
-    bc->r = o->ndim;
+    *r = o->ndim;
     int64_t ma = 1, mb = 1;
     for (int i = o->ndim - 1; i >= 0; i--) {
         int ia = i - (o->ndim - a->ndim), ib = i - (o->ndim - b->ndim);
         int64_t da = ia >= 0 ? a->dims[ia] : 1, db = ib >= 0 ? b->dims[ib] : 1;
-        bc->d[i] = o->dims[i];
-        bc->sa[i] = da == 1 ? 0 : ma;
-        bc->sb[i] = db == 1 ? 0 : mb;
+        d[i] = o->dims[i];
+        sa[i] = da == 1 ? 0 : ma;
+        sb[i] = db == 1 ? 0 : mb;
         ma *= da;
         mb *= db;
     }
-    if (bc->r == 0) { /* scalars: one element */
-        bc->r = 1;
-        bc->d[0] = 1;
-        bc->sa[0] = bc->sb[0] = 0;
+    if (*r == 0) { /* scalars: one element */
+        *r = 1;
+        d[0] = 1;
+        sa[0] = sb[0] = 0;
     }
+}
+
+static void s_bcast_init(s_bcast_t *bc, const rf_nn_tensor_t *a, const rf_nn_tensor_t *b,
+                         const rf_nn_tensor_t *o)
+{
+    nn_bcast_strides(a, b, o, &bc->r, bc->d, bc->sa, bc->sb);
 }
 
 enum { S_ADD, S_SUB, S_MUL, S_DIV, S_PRELU };

@@ -56,6 +56,25 @@ const rf_nn_tensor_t *rf_nn_plan_output(const rf_nn_plan_t *p, int i)
     return i >= 0 && i < p->noutputs ? &p->out_desc[i] : NULL;
 }
 
+int nn_output_bind(const pval_t *v, rf_nn_tensor_t *o, size_t *need, rf_err_t *err)
+{
+    *need = s_bytes(&v->t);
+    if (o->data && o->bytes < *need)
+        return rf_err_set(err, RF_EINVAL, "output '%s': buffer of %zu bytes, %zu needed",
+                          v->t.name, o->bytes, *need);
+    if (!o->data) {
+        o->data = malloc(*need ? *need : 1);
+        if (!o->data)
+            return rf_err_set(err, RF_ENOMEM, "output '%s': out of memory", v->t.name);
+        o->bytes = *need;
+    }
+    memcpy(o->name, v->t.name, sizeof(o->name));
+    o->dtype = v->t.dtype;
+    o->ndim = v->t.ndim;
+    memcpy(o->dims, v->t.dims, sizeof(o->dims));
+    return 0;
+}
+
 void *rf_nn_plan_host_buffer(rf_nn_plan_t *p, bool output, int i, size_t *bytes)
 {
     if (bytes)
@@ -830,23 +849,12 @@ int rf_nn_plan_run(rf_nn_plan_t *p, const rf_nn_tensor_t *inputs, int n_inputs,
     }
     for (int i = 0; i < n_outputs; i++) {
         const pval_t *v = &p->v[p->outputs[i]];
-        rf_nn_tensor_t *o = &outputs[i];
-        size_t need = s_bytes(&v->t);
-        if (o->data && o->bytes < need)
-            return rf_err_set(err, RF_EINVAL, "output '%s': buffer of %zu bytes, %zu needed",
-                              v->t.name, o->bytes, need);
-        if (!o->data) {
-            o->data = malloc(need ? need : 1);
-            if (!o->data)
-                return rf_err_set(err, RF_ENOMEM, "output '%s': out of memory", v->t.name);
-            o->bytes = need;
-        }
-        memcpy(o->name, v->t.name, sizeof(o->name));
-        o->dtype = v->t.dtype;
-        o->ndim = v->t.ndim;
-        memcpy(o->dims, v->t.dims, sizeof(o->dims));
+        size_t need;
+        int rc = nn_output_bind(v, &outputs[i], &need, err);
+        if (rc)
+            return rc;
         if (need)
-            memcpy(o->data, v->t.data, need);
+            memcpy(outputs[i].data, v->t.data, need);
     }
     return 0;
 }
